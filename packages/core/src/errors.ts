@@ -1,0 +1,49 @@
+/**
+ * The engine's error kinds, following SlateDB (RFC 0007): a small set a caller can act on.
+ *
+ * - `ClosedError`: the database (or a component) is closed. `reason` tells a clean close from a fenced
+ *   writer (a newer writer took over) and a fatal background failure (the cause is kept).
+ * - `UnavailableError`: transient trouble reaching the object store; the operation may succeed later.
+ * - `InvalidError`: the caller passed something unacceptable (empty or oversized key, bad range, bad
+ *   settings). Nothing was written.
+ * - `DataError`: stored bytes are corrupt or not in a format we read (checksum mismatch, bad flags, bad
+ *   version). Names the object and the section when known.
+ * - `InternalError`: a bug or broken invariant inside Shale.
+ *
+ * Pure byte-level code (codecs) may `throw` a `DataError` (it is an `Error`); the Effect code that calls
+ * it turns the throw into a typed failure with `Effect.try`.
+ */
+import { Data } from "effect"
+
+export type CloseReason = "clean" | "fenced" | "fatal"
+
+export class ClosedError extends Data.TaggedError("ClosedError")<{
+  readonly reason: CloseReason
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export class UnavailableError extends Data.TaggedError("UnavailableError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export class InvalidError extends Data.TaggedError("InvalidError")<{
+  readonly message: string
+}> {}
+
+export class DataError extends Data.TaggedError("DataError")<{
+  readonly message: string
+  /** The object (path) the corrupt bytes came from, when known. */
+  readonly object?: string
+  /** The section: "footer", "info", "index", "filter", "stats", "block 3", "manifest", ... */
+  readonly section?: string
+  readonly cause?: unknown
+}> {}
+
+export class InternalError extends Data.TaggedError("InternalError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+export type DbError = ClosedError | UnavailableError | InvalidError | DataError | InternalError

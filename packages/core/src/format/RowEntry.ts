@@ -1,0 +1,66 @@
+/**
+ * The logical row every layer of the engine passes around: WAL buffers, memtables, SST blocks.
+ *
+ * Invariants:
+ * - `key` is 1..65535 bytes and compares as raw bytes.
+ * - `seq`, `createTs` and `expireTs` are JavaScript numbers holding safe integers (SlateDB stores them as
+ *   u64/i64; decoders reject values outside the safe range with a typed `Data` error, so nothing is silently
+ *   rounded). Sequence numbers would need 2^53 writes to overflow.
+ * - `value` is the empty array for tombstones.
+ * - Rows have one fixed shape (every field always present) so V8 keeps them monomorphic in hot loops.
+ */
+
+/** What a row holds. Numeric so that codecs and comparators stay allocation-free. */
+export const RowKind = {
+  Value: 0,
+  Tombstone: 1,
+  Merge: 2
+} as const
+export type RowKind = (typeof RowKind)[keyof typeof RowKind]
+
+export interface RowEntry {
+  readonly key: Uint8Array
+  readonly kind: RowKind
+  /** The value or merge operand; empty for tombstones. */
+  readonly value: Uint8Array
+  readonly seq: number
+  /** Milliseconds (the engine's clock tick) when the row was written, if recorded. */
+  readonly createTs: number | undefined
+  /** Milliseconds after which the row expires, if it has a TTL. */
+  readonly expireTs: number | undefined
+}
+
+const EMPTY = new Uint8Array(0)
+
+export const makeValue = (
+  key: Uint8Array,
+  value: Uint8Array,
+  seq: number,
+  createTs?: number,
+  expireTs?: number
+): RowEntry => ({ key, kind: RowKind.Value, value, seq, createTs, expireTs })
+
+export const makeTombstone = (key: Uint8Array, seq: number, createTs?: number): RowEntry => ({
+  key,
+  kind: RowKind.Tombstone,
+  value: EMPTY,
+  seq,
+  createTs,
+  expireTs: undefined
+})
+
+export const makeMerge = (
+  key: Uint8Array,
+  operand: Uint8Array,
+  seq: number,
+  createTs?: number,
+  expireTs?: number
+): RowEntry => ({ key, kind: RowKind.Merge, value: operand, seq, createTs, expireTs })
+
+/**
+ * SlateDB's size estimate of a row (`RowEntry::estimated_size`): key + value + 8 (seq) + 8 per present
+ * timestamp. Used for WAL/memtable size triggers and backpressure, never for encoding.
+ */
+export const estimatedSize = (row: RowEntry): number =>
+  row.key.length + row.value.length + 8 + (row.createTs === undefined ? 0 : 8) +
+  (row.expireTs === undefined ? 0 : 8)

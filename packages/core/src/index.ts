@@ -1,0 +1,6 @@
+export * from "./format/RowEntry.ts"
+export * from "./objectstore/ObjectPath.ts"
+export * from "./objectstore/ObjectStore.ts"
+export * from "./objectstore/ObjectStoreError.ts"
+export * from "./errors.ts"
+export * from "./format/SstMetadata.ts"
