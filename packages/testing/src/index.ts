@@ -1,1 +1,2 @@
-export {}
+export * from "./ObjectStoreConformance.ts"
+export * from "./FaultInjectingObjectStore.ts"

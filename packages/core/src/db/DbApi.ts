@@ -1,0 +1,94 @@
+/**
+ * The public vocabulary of the database: options, ranges, results and write batches. The `Db` service
+ * (./Db.ts) and the Promise API (./Shale.ts) both speak it, so the two APIs cannot drift apart.
+ *
+ * Defaults follow SlateDB 0.12.1 (docs/slatedb-format.md §4.3): writes await durability unless told
+ * otherwise, reads see committed (not necessarily durable) data, scans ascend.
+ */
+
+/** Time to live of a put. `"default"` uses `Settings.defaultTtlMs`; a number is milliseconds from now. */
+export type Ttl = "default" | "none" | { readonly afterMs: number } | { readonly atMs: number }
+
+export interface PutOptions {
+  readonly ttl?: Ttl
+  /** Wait until the write is durable in the object store (default true, as SlateDB). */
+  readonly awaitDurable?: boolean
+}
+
+export interface WriteOptions {
+  readonly awaitDurable?: boolean
+}
+
+export type DurabilityLevel = "memory" | "remote"
+
+export interface ReadOptions {
+  /** `"memory"` (default): committed data. `"remote"`: only data already durable in the object store. */
+  readonly durability?: DurabilityLevel
+  /** Also see writes that are applied but not yet committed (SlateDB's `dirty`). */
+  readonly dirty?: boolean
+}
+
+export interface ScanOptions extends ReadOptions {
+  readonly order?: "asc" | "desc"
+}
+
+/** A key range; the start is inclusive and the end exclusive unless told otherwise; absent = unbounded. */
+export interface KeyRange {
+  readonly start?: Uint8Array
+  readonly startInclusive?: boolean
+  readonly end?: Uint8Array
+  readonly endInclusive?: boolean
+}
+
+export interface KeyValue {
+  readonly key: Uint8Array
+  readonly value: Uint8Array
+  readonly seq: number
+  /** 0 when the row carries no create timestamp (as SlateDB). */
+  readonly createTs: number
+  readonly expireTs: number | undefined
+}
+
+export interface WriteHandle {
+  readonly seq: number
+  readonly createTs: number
+}
+
+export type FlushType = "wal" | "memtable"
+
+export interface DbStatus {
+  readonly durableSeq: number
+  readonly lastCommittedSeq: number
+  readonly manifestId: number
+  readonly writerEpoch: number
+  readonly nextWalId: number
+  readonly l0Ssts: number
+  readonly immutableMemtables: number
+  /** Undefined while open. */
+  readonly closeReason: "clean" | "fenced" | "fatal" | undefined
+}
+
+export type BatchOp =
+  | { readonly _tag: "put"; readonly key: Uint8Array; readonly value: Uint8Array; readonly ttl: Ttl }
+  | { readonly _tag: "delete"; readonly key: Uint8Array }
+
+/**
+ * Puts and deletes applied atomically: one WAL batch, one sequence number for all of them. A later op on
+ * the same key replaces an earlier one in the same batch (as SlateDB). Validation happens when the batch
+ * is written, so nothing of an invalid batch is written.
+ */
+export class WriteBatch {
+  readonly ops: Array<BatchOp> = []
+  put(key: Uint8Array, value: Uint8Array, options?: { readonly ttl?: Ttl }): this {
+    this.ops.push({ _tag: "put", key, value, ttl: options?.ttl ?? "default" })
+    return this
+  }
+  delete(key: Uint8Array): this {
+    this.ops.push({ _tag: "delete", key })
+    return this
+  }
+  get isEmpty(): boolean {
+    return this.ops.length === 0
+  }
+}
+

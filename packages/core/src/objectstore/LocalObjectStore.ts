@@ -1,0 +1,459 @@
+/**
+ * An `ObjectStore` on a local directory, built on Effect's `FileSystem`.
+ *
+ * Layout: the object at path `a/b/c` is the plain file `<root>/a/b/c` holding exactly the object's bytes,
+ * the layout of the Rust `object_store` crate's `LocalFileSystem`, so a directory written by SlateDB
+ * through a `file://` store can be read here and the other way round.
+ *
+ * Guarantees (beyond the `ObjectStore` contract):
+ * - Crash safety. An object is written to a temp file in its own directory, fsynced, and only then
+ *   published: `rename(temp, final)` to overwrite, `link(temp, final)` to create (the kernel refuses to link
+ *   over an existing name with `EEXIST`, so of any number of racing creators, in this process or in
+ *   others, exactly one wins). The directory is fsynced after publishing, and a new directory's parent is
+ *   fsynced after it is created. After a crash an object is either wholly there or not there.
+ * - Hidden names. Temp files and metadata files are named `#<digits>`, and listing skips every file whose
+ *   name ends in `#<digits>` (as `object_store` does for its own staged uploads), so a killed writer's
+ *   leftover temp file never shows up as an object. In exchange this store rejects (with `InvalidPath`)
+ *   object paths with a segment ending in `#<digits>`; no other backend reserves those names.
+ * - User metadata lives in a sidecar file `#0<inode>` next to the object, keyed by the inode number of
+ *   the object's file. The sidecar is written (and fsynced) before the object is published, and an inode
+ *   number belongs to exactly one live file, so:
+ *   - an object is never visible without its metadata, even after a crash;
+ *   - racing creators never see each other's metadata: each one's sidecar names its own inode, and the
+ *     loser removes only its own (SlateDB's `slatedbputid` check relies on this);
+ *   - stale sidecars (a crash after an overwrite, before the old sidecar was removed) are never read
+ *     for a new object, because a writer always replaces or removes the sidecar of its fresh inode before
+ *     publishing. Within one store instance, publishing and deleting hold a lock so that an inode freed by
+ *     one operation cannot be recycled while another removes that inode's sidecar.
+ * - Deleting an object removes its sidecar and then every directory left empty up to the root, so that a
+ *   path that once was a "directory" can later hold an object (as on S3).
+ * - `getRange` reads only the requested bytes; `list` walks the directory tree, sorts all paths (JS string
+ *   order, like the other backends) and then stats each file lazily as the stream is pulled.
+ *
+ * Errors: `ENOENT`/`ENOTDIR`/`EISDIR` on a read are `ObjectNotFound`; `EEXIST` on a create is
+ * `ObjectAlreadyExists`; `EAGAIN`, `EBUSY`, `EMFILE`, `ENFILE`, `EINTR` and `ETIMEDOUT` are
+ * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation and the object path.
+ */
+import { Effect, FileSystem, Layer, Option, Random, Schema, Semaphore, Stream } from "effect"
+import { isPlatformError, type PlatformError } from "effect/PlatformError"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { rmdir } from "node:fs/promises"
+import { validatePath, validatePrefix } from "./ObjectPath.ts"
+import { clipRange, ObjectStore, type ByteRange, type ObjectMeta, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
+import {
+  InvalidPath,
+  ObjectAlreadyExists,
+  ObjectNotFound,
+  StoreFailure,
+  StoreUnavailable,
+  type ObjectStoreError,
+  type StoreOp
+} from "./ObjectStoreError.ts"
+
+export interface LocalObjectStoreOptions {
+  /** The directory that holds the objects; created (with its parents) if missing. */
+  readonly root: string
+}
+
+/** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
+const HIDDEN = /#[0-9]+$/
+
+/** How many times a put retries creating its temp file (name clash, or its directory pruned meanwhile). */
+const TEMP_ATTEMPTS = 16
+
+const NOT_FOUND_CODES = new Set(["ENOENT", "ENOTDIR", "EISDIR"])
+const TRANSIENT_CODES = new Set(["EAGAIN", "EWOULDBLOCK", "EBUSY", "EMFILE", "ENFILE", "EINTR", "ETIMEDOUT"])
+
+/** The errno code (`ENOENT`, ...) behind a platform error, when there is one. */
+const errnoOf = (e: PlatformError): string | undefined => {
+  const reason = e.reason
+  if (reason._tag === "BadArgument") return undefined
+  const cause: unknown = reason.cause
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
+    return cause.code
+  }
+  switch (reason._tag) {
+    case "NotFound":
+      return "ENOENT"
+    case "AlreadyExists":
+      return "EEXIST"
+    case "Busy":
+      return "EBUSY"
+    case "WouldBlock":
+      return "EAGAIN"
+    case "TimedOut":
+      return "ETIMEDOUT"
+    default:
+      return undefined
+  }
+}
+
+const isCode = (e: PlatformError, ...codes: ReadonlyArray<string>): boolean => {
+  const c = errnoOf(e)
+  return c !== undefined && codes.includes(c)
+}
+
+/** Maps a platform error to the store's error kinds. */
+const toStoreError = (op: StoreOp, path: string, e: PlatformError): ObjectStoreError => {
+  const code = errnoOf(e)
+  const fields = { op, path, message: `${op} ${path}: ${e.message}`, cause: e }
+  const isRead = op === "get" || op === "getRange" || op === "head"
+  if (isRead && code !== undefined && NOT_FOUND_CODES.has(code)) return new ObjectNotFound(fields)
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return new StoreUnavailable(fields)
+  return new StoreFailure(fields)
+}
+
+const mapPlatformError = (op: StoreOp, path: string) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, PlatformError> | ObjectStoreError, R> =>
+  Effect.mapError(effect, (e) => isPlatformError(e) ? toStoreError(op, path, e) : e as Exclude<E, PlatformError>)
+
+/** Local-store path rule on top of the common one: no segment may end in `#<digits>`. */
+const validateLocalPath = (op: StoreOp, path: string): Effect.Effect<void, InvalidPath> =>
+  validatePath(op, path).pipe(Effect.andThen(
+    path.split("/").some((s) => HIDDEN.test(s))
+      ? Effect.fail(new InvalidPath({ op, path, message: "a path segment ends in '#<digits>' (reserved)" }))
+      : Effect.void
+  ))
+
+const validateLocalPrefix = (prefix: string): Effect.Effect<void, InvalidPath> =>
+  validatePrefix(prefix).pipe(Effect.andThen(
+    prefix.length > 0 && prefix.split("/").some((s) => HIDDEN.test(s))
+      ? Effect.fail(new InvalidPath({ op: "list", path: prefix, message: "a path segment ends in '#<digits>' (reserved)" }))
+      : Effect.void
+  ))
+
+const MetadataJson = Schema.fromJsonString(Schema.Record(Schema.String, Schema.String))
+const decodeMetadata = Schema.decodeUnknownEffect(MetadataJson)
+
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+const dirOf = (file: string): string => file.slice(0, file.lastIndexOf("/"))
+
+/** The etag of a file version, as `object_store` computes it: inode, mtime and size in hex. */
+const etagOf = (info: FileSystem.File.Info): string => {
+  const ino = Option.getOrElse(info.ino, () => 0n)
+  const mtime = Option.match(info.mtime, { onNone: () => 0, onSome: (d) => d.getTime() })
+  return `${ino.toString(16)}-${mtime.toString(16)}-${info.size.toString(16)}`
+}
+
+const lastModifiedOf = (info: FileSystem.File.Info): number =>
+  Option.match(info.mtime, { onNone: () => 0, onSome: (d) => d.getTime() })
+
+/** Builds a local store on the `FileSystem` in context. */
+export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: LocalObjectStoreOptions) {
+  const fs = yield* FileSystem.FileSystem
+  const root = options.root === "/" ? "" : options.root.replace(/\/+$/, "")
+  yield* fs.makeDirectory(root === "" ? "/" : root, { recursive: true }).pipe(
+    Effect.catchTag("PlatformError", (e) =>
+      Effect.fail(new StoreFailure({ op: "put", path: "", message: `cannot create ${options.root}: ${e.message}`, cause: e })))
+  )
+  // Serialises publishing and deleting (see the module comment on sidecars); the slow part of a put,
+  // writing and fsyncing its temp file, runs outside it.
+  const publishLock = yield* Semaphore.make(1)
+
+  const fileOf = (path: string): string => `${root}/${path}`
+  const sidecarOf = (dir: string, ino: bigint): string => `${dir}/#0${ino}`
+
+  const inoOf = (info: FileSystem.File.Info): Effect.Effect<bigint, PlatformError> =>
+    Option.match(info.ino, {
+      onSome: Effect.succeed,
+      onNone: () =>
+        Effect.die(new Error("LocalObjectStore needs inode numbers (stat reported none)"))
+    })
+
+  /** fsyncs a directory, making the names created or removed in it durable. */
+  const syncDirectory = (dir: string): Effect.Effect<void, PlatformError> =>
+    Effect.scoped(fs.open(dir === "" ? "/" : dir, { flag: "r" }).pipe(Effect.flatMap((d) => d.sync))).pipe(
+      // Some platforms cannot fsync a directory (Windows: EISDIR/EPERM); there is nothing more to do there.
+      Effect.catchIf((e) => isCode(e, "EISDIR", "EINVAL"), () => Effect.void)
+    )
+
+  /** Creates `dir` and its missing parents below the root, fsyncing each new directory's parent. */
+  const ensureDirectory = (dir: string): Effect.Effect<void, PlatformError> =>
+    fs.makeDirectory(dir).pipe(
+      Effect.andThen(syncDirectory(dirOf(dir))),
+      Effect.catchIf((e) => isCode(e, "EEXIST"), () => Effect.void),
+      Effect.catchIf(
+        (e) => isCode(e, "ENOENT") && dir.length > root.length,
+        () => ensureDirectory(dirOf(dir)).pipe(Effect.andThen(Effect.suspend(() => ensureDirectory(dir))))
+      )
+    )
+
+  /** Removes a file; a missing file is fine. Returns whether it was there. */
+  const removeIfExists = (file: string): Effect.Effect<boolean, PlatformError> =>
+    fs.remove(file).pipe(Effect.as(true), Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(false)))
+
+  /** A fresh temp-file name: `#1` and 18 random digits (sidecars are `#0...`, so the two never clash). */
+  const tempName = Effect.gen(function*() {
+    const a = yield* Random.nextIntBetween(0, 1e9, { halfOpen: true })
+    const b = yield* Random.nextIntBetween(0, 1e9, { halfOpen: true })
+    return `#1${String(a).padStart(9, "0")}${String(b).padStart(9, "0")}`
+  })
+
+  /** Writes `bytes` to a new file (`O_EXCL`) and fsyncs it; a partly written file is removed. */
+  const writeNewFile = (file: string, bytes: Uint8Array) =>
+    Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
+      return yield* Effect.gen(function*() {
+        if (bytes.length > 0) yield* handle.writeAll(bytes)
+        yield* handle.sync
+        return yield* handle.stat
+      }).pipe(Effect.onError(() => Effect.ignore(fs.remove(file))))
+    }))
+
+  /** Writes a durable temp file in `dir` (creating `dir` if needed); returns its path and stat. */
+  const writeTemp = (dir: string, bytes: Uint8Array) =>
+    Effect.gen(function*() {
+      for (let attempt = 1;; attempt++) {
+        const temp = `${dir}/${yield* tempName}`
+        const result = yield* Effect.result(writeNewFile(temp, bytes))
+        if (result._tag === "Success") return { path: temp, info: result.success }
+        const e = result.failure
+        if (attempt >= TEMP_ATTEMPTS || !isCode(e, "EEXIST", "ENOENT")) return yield* Effect.fail(e)
+        // ENOENT: the directory is missing (new, or pruned by a concurrent delete). EEXIST: name clash.
+        if (isCode(e, "ENOENT")) yield* ensureDirectory(dir)
+      }
+    })
+
+  /** Reads the metadata sidecar of the file with inode `ino`, if there is one. */
+  const readSidecar = (op: StoreOp, path: string, dir: string, ino: bigint) =>
+    fs.readFileString(sidecarOf(dir, ino)).pipe(
+      Effect.map(Option.some),
+      Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(Option.none<string>())),
+      Effect.flatMap(Option.match({
+        onNone: () => Effect.succeed(Option.none<Readonly<Record<string, string>>>()),
+        onSome: (text) =>
+          decodeMetadata(text).pipe(
+            Effect.map(Option.some),
+            Effect.mapError((e) => new StoreFailure({ op, path, message: `corrupt metadata for ${path}: ${e.message}`, cause: e }))
+          )
+      }))
+    )
+
+  /** Stats `file`; `none` if there is no regular file there. */
+  const statFile = (file: string) =>
+    fs.stat(file).pipe(
+      Effect.map((info) => info.type === "File" ? Option.some(info) : Option.none()),
+      Effect.catchIf((e) => isCode(e, ...NOT_FOUND_CODES), () => Effect.succeed(Option.none<FileSystem.File.Info>()))
+    )
+
+  const notFound = (op: StoreOp, path: string) => new ObjectNotFound({ op, path, message: `no object at ${path}` })
+
+  /** Removes `dir` and then its parents while they are empty, stopping at the root. */
+  const pruneEmptyDirectories = (dir: string): Effect.Effect<void> =>
+    dir.length <= root.length
+      ? Effect.void
+      : Effect.tryPromise({
+        // FileSystem.remove is `rm`, which would need `recursive` for a directory (and then remove a
+        // non-empty one too); `rmdir` removes only an empty directory, which is exactly what is wanted.
+        try: () => rmdir(dir),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.andThen(Effect.suspend(() => pruneEmptyDirectories(dirOf(dir)))),
+        // Not empty (ENOTEMPTY/EEXIST), already gone, or anything else: stop pruning, it is only tidying.
+        Effect.ignore
+      )
+
+  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
+    yield* validateLocalPath("put", path)
+    const file = fileOf(path)
+    const dir = dirOf(file)
+    const create = options?.mode === "create"
+    const metadata = options?.metadata ?? {}
+    // What to undo if the put fails before the object is published.
+    let published = false
+    let dataTemp: string | undefined
+    let metaTemp: string | undefined
+    let sidecar: string | undefined
+
+    return yield* Effect.gen(function*() {
+      const temp = yield* writeTemp(dir, bytes)
+      dataTemp = temp.path
+      const ino = yield* inoOf(temp.info)
+
+      // Make the metadata for this inode durable before the object can be seen.
+      if (Object.keys(metadata).length > 0) {
+        metaTemp = (yield* writeTemp(dir, textEncoder.encode(JSON.stringify(metadata)))).path
+        yield* fs.rename(metaTemp, sidecarOf(dir, ino))
+        sidecar = sidecarOf(dir, ino)
+        yield* syncDirectory(dir)
+      } else if (yield* removeIfExists(sidecarOf(dir, ino))) {
+        yield* syncDirectory(dir) // a stale sidecar left by a crash, for an inode number now reused
+      }
+
+      const linked = yield* Effect.uninterruptible(publishLock.withPermit(Effect.gen(function*() {
+        if (create) {
+          const ok = yield* fs.link(temp.path, file).pipe(
+            Effect.as(true),
+            Effect.catchIf((e) => isCode(e, "EEXIST"), () => Effect.succeed(false))
+          )
+          if (!ok) return false
+          published = true
+          yield* removeIfExists(temp.path)
+          return true
+        }
+        const old = yield* statFile(file)
+        yield* fs.rename(temp.path, file)
+        published = true
+        if (Option.isSome(old)) {
+          const oldIno = yield* inoOf(old.value)
+          if (oldIno !== ino) yield* removeIfExists(sidecarOf(dir, oldIno))
+        }
+        return true
+      })))
+
+      if (!linked) {
+        const existing = yield* fs.stat(file).pipe(Effect.option)
+        return yield* Effect.fail(
+          Option.isSome(existing) && existing.value.type === "Directory"
+            ? new StoreFailure({ op: "put", path, message: `a directory exists at ${path}` })
+            : new ObjectAlreadyExists({ op: "put", path, message: `object exists at ${path}` })
+        )
+      }
+      yield* syncDirectory(dir)
+      return { etag: etagOf(temp.info) }
+    }).pipe(
+      Effect.onError(() =>
+        published ? Effect.void : Effect.gen(function*() {
+          // The sidecar before the data temp file: while that file lives, its inode (which names the
+          // sidecar) cannot be reused by another writer.
+          for (const leftover of [sidecar, metaTemp, dataTemp]) {
+            if (leftover !== undefined) yield* Effect.ignore(fs.remove(leftover))
+          }
+        })
+      ),
+      mapPlatformError("put", path)
+    )
+  })
+
+  const get = Effect.fn("LocalObjectStore.get")(function*(path: string) {
+    yield* validateLocalPath("get", path)
+    return yield* fs.readFile(fileOf(path)).pipe(mapPlatformError("get", path))
+  })
+
+  const getRange = Effect.fn("LocalObjectStore.getRange")(function*(path: string, range: ByteRange) {
+    yield* validateLocalPath("getRange", path)
+    return yield* Effect.scoped(Effect.gen(function*() {
+      const handle = yield* fs.open(fileOf(path), { flag: "r" })
+      const info = yield* handle.stat
+      if (info.type !== "File") return yield* Effect.fail(notFound("getRange", path))
+      const [start, end] = clipRange(Number(info.size), range)
+      const out = new Uint8Array(end - start)
+      let filled = 0
+      while (filled < out.length) {
+        const n = yield* handle.read(out.subarray(filled), { position: BigInt(start + filled) })
+        if (n === 0) break // the file shrank under us: impossible for a published object, but do not spin
+        filled += n
+      }
+      return filled === out.length ? out : out.subarray(0, filled)
+    })).pipe(mapPlatformError("getRange", path))
+  })
+
+  const head = Effect.fn("LocalObjectStore.head")(function*(path: string) {
+    yield* validateLocalPath("head", path)
+    const file = fileOf(path)
+    const dir = dirOf(file)
+    return yield* Effect.gen(function*() {
+      // A sidecar can vanish between the stat and its read only if the object was replaced or deleted
+      // meanwhile; then look again, so that the answer describes one version of the object.
+      for (;;) {
+        const info = yield* statFile(file)
+        if (Option.isNone(info)) return yield* Effect.fail(notFound("head", path))
+        const ino = yield* inoOf(info.value)
+        const metadata = yield* readSidecar("head", path, dir, ino)
+        const again = Option.isSome(metadata) ? info : yield* statFile(file)
+        if (Option.isSome(again) && (yield* inoOf(again.value)) === ino) {
+          const meta: ObjectMeta = {
+            path,
+            size: Number(info.value.size),
+            lastModified: lastModifiedOf(info.value),
+            etag: etagOf(info.value),
+            metadata: Option.getOrElse(metadata, () => ({}))
+          }
+          return meta
+        }
+      }
+    }).pipe(mapPlatformError("head", path))
+  })
+
+  const del = Effect.fn("LocalObjectStore.delete")(function*(path: string) {
+    yield* validateLocalPath("delete", path)
+    const file = fileOf(path)
+    const dir = dirOf(file)
+    return yield* Effect.gen(function*() {
+      const removed = yield* Effect.uninterruptible(publishLock.withPermit(Effect.gen(function*() {
+        const info = yield* statFile(file)
+        if (Option.isNone(info)) return false // missing, or a "directory": no object to delete
+        const ino = yield* inoOf(info.value)
+        if (!(yield* removeIfExists(file))) return false
+        yield* removeIfExists(sidecarOf(dir, ino))
+        return true
+      })))
+      if (removed) {
+        yield* syncDirectory(dir)
+        yield* pruneEmptyDirectories(dir)
+      }
+    }).pipe(mapPlatformError("delete", path))
+  })
+
+  /** Every object path under `prefix`, sorted. */
+  const walk = (prefix: string): Effect.Effect<Array<string>, PlatformError> =>
+    Effect.gen(function*() {
+      const out: Array<string> = []
+      const visit = (rel: string): Effect.Effect<void, PlatformError> =>
+        Effect.gen(function*() {
+          const dir = rel === "" ? (root === "" ? "/" : root) : fileOf(rel)
+          const entries = yield* fs.readDirectoryEntries(dir).pipe(
+            // Gone (pruned meanwhile) or not a directory (the prefix names an object): nothing under it.
+            Effect.catchIf((e) => isCode(e, "ENOENT", "ENOTDIR"), () => Effect.succeed([]))
+          )
+          for (const entry of entries) {
+            const child = rel === "" ? entry.name : `${rel}/${entry.name}`
+            let type = entry.type
+            if (type !== "File" && type !== "Directory") {
+              const info = yield* fs.stat(fileOf(child)).pipe(Effect.option)
+              type = Option.isSome(info) ? info.value.type : "Unknown"
+            }
+            if (type === "Directory") yield* visit(child)
+            else if (type === "File" && !HIDDEN.test(entry.name)) out.push(child)
+          }
+        })
+      yield* visit(prefix)
+      return out.sort()
+    })
+
+  const list = (prefix: string): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      yield* validateLocalPrefix(prefix)
+      const paths = yield* walk(prefix).pipe(mapPlatformError("list", prefix))
+      return Stream.fromIterable(paths).pipe(
+        Stream.mapEffect((path) =>
+          statFile(fileOf(path)).pipe(
+            Effect.map(Option.map((info): ObjectSummary => ({
+              path,
+              size: Number(info.size),
+              lastModified: lastModifiedOf(info),
+              etag: etagOf(info)
+            }))),
+            mapPlatformError("list", prefix)
+          ), { concurrency: 16 }),
+        // An object deleted between the walk and its stat is simply not listed.
+        Stream.filter(Option.isSome),
+        Stream.map((o) => o.value)
+      )
+    }))
+
+  return ObjectStore.of({ put, get, getRange, head, delete: del, list })
+})
+
+/** Constructors for the local-directory store. */
+export const LocalObjectStore = {
+  /** The store on Node's file system. */
+  layer: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError> =>
+    Layer.effect(ObjectStore, makeLocal(options)).pipe(Layer.provide(NodeFileSystem.layer)),
+  /** The store on the `FileSystem` in context. */
+  layerWithFileSystem: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError, FileSystem.FileSystem> =>
+    Layer.effect(ObjectStore, makeLocal(options)),
+  make: makeLocal
+} as const

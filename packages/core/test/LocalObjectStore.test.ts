@@ -1,0 +1,169 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, FileSystem, Layer, Stream } from "effect"
+import { LocalObjectStore, makeLocal, ObjectStore } from "../src/index.ts"
+import { objectStoreConformance } from "../../testing/src/ObjectStoreConformance.ts"
+
+/** A local store in a fresh temp directory, removed when the layer is released. */
+const tempStoreLayer = Layer.unwrap(Effect.gen(function*() {
+  const fs = yield* FileSystem.FileSystem
+  const root = yield* fs.makeTempDirectoryScoped({ prefix: "shale-local-conformance-" })
+  return LocalObjectStore.layer({ root })
+})).pipe(Layer.provide(NodeFileSystem.layer))
+
+objectStoreConformance("local store", tempStoreLayer)
+
+const tempRoot = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "shale-local-" }))
+
+const bytesOf = (s: string) => new TextEncoder().encode(s)
+const textOf = (b: Uint8Array) => new TextDecoder().decode(b)
+const paths = (store: ObjectStore["Service"], prefix: string) =>
+  Stream.runCollect(store.list(prefix)).pipe(Effect.map((xs) => xs.map((o) => o.path)))
+
+describe("local store on disk", () => {
+  it.effect("keeps objects as plain files, leaves no temp files and lists only objects", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root })
+      yield* store.put("db/wal/00000000000000000001.sst", bytesOf("one"), { mode: "create", metadata: { slatedbputid: "A" } })
+      yield* store.put("db/manifest/00000000000000000001.manifest", bytesOf("m1"))
+      for (let i = 0; i < 5; i++) yield* store.put("db/manifest/x", bytesOf(`v${i}`), { metadata: { n: `${i}` } })
+
+      // Byte-identical to object_store's LocalFileSystem layout.
+      assert.strictEqual(textOf(yield* fs.readFile(`${root}/db/wal/00000000000000000001.sst`)), "one")
+      assert.strictEqual(textOf(yield* fs.readFile(`${root}/db/manifest/x`)), "v4")
+      assert.deepStrictEqual((yield* store.head("db/manifest/x")).metadata, { n: "4" })
+
+      // On disk: the objects, plus exactly one metadata sidecar per object that has metadata; no temp files.
+      const wal = (yield* fs.readDirectory(`${root}/db/wal`)).sort()
+      assert.strictEqual(wal.length, 2)
+      assert.strictEqual(wal[1], "00000000000000000001.sst")
+      assert.match(wal[0]!, /^#0[0-9]+$/)
+      const manifest = yield* fs.readDirectory(`${root}/db/manifest`)
+      assert.strictEqual(manifest.filter((n) => n.startsWith("#0")).length, 1, manifest.join(","))
+      assert.strictEqual(manifest.filter((n) => n.startsWith("#1")).length, 0, manifest.join(","))
+
+      assert.deepStrictEqual(yield* paths(store, ""), [
+        "db/manifest/00000000000000000001.manifest",
+        "db/manifest/x",
+        "db/wal/00000000000000000001.sst"
+      ])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("ignores a killed writer's leftover temp files in get and list", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root })
+      yield* store.put("d/kept", bytesOf("kept"))
+      // Our own temp file name, and object_store's staged-upload name, both left by a killed writer.
+      yield* fs.writeFile(`${root}/d/#1123456789012345678`, bytesOf("half-written"))
+      yield* fs.writeFile(`${root}/d/x.sst#3`, bytesOf("staged"))
+      yield* fs.makeDirectory(`${root}/e`)
+      yield* fs.writeFile(`${root}/e/#1999`, bytesOf("orphan"))
+
+      assert.deepStrictEqual(yield* paths(store, ""), ["d/kept"])
+      assert.deepStrictEqual(yield* paths(store, "d"), ["d/kept"])
+      assert.deepStrictEqual(yield* paths(store, "e"), [])
+      const e = yield* Effect.flip(store.get("d/x.sst"))
+      assert.strictEqual(e._tag, "ObjectNotFound")
+      yield* store.put("d/x.sst", bytesOf("real"), { mode: "create" })
+      assert.strictEqual(textOf(yield* store.get("d/x.sst")), "real")
+      assert.deepStrictEqual(yield* paths(store, "d"), ["d/kept", "d/x.sst"])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("rejects object paths with a segment ending in #<digits>", () =>
+    Effect.gen(function*() {
+      const store = yield* makeLocal({ root: yield* tempRoot })
+      for (const path of ["a#1", "d/#0123", "x.sst#3/y"]) {
+        const put = yield* Effect.flip(store.put(path, bytesOf("x")))
+        assert.strictEqual(put._tag, "InvalidPath", path)
+        assert.strictEqual((yield* Effect.flip(store.get(path)))._tag, "InvalidPath", path)
+        assert.strictEqual((yield* Effect.flip(Stream.runCollect(store.list(path))))._tag, "InvalidPath", path)
+      }
+      // `#` elsewhere is an ordinary character.
+      yield* store.put("a#b/c#1x", bytesOf("ok"))
+      assert.deepStrictEqual(yield* paths(store, ""), ["a#b/c#1x"])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("two store instances racing create-only puts: exactly one wins", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const a = yield* makeLocal({ root })
+      const b = yield* makeLocal({ root })
+      for (let round = 0; round < 10; round++) {
+        const path = `wal/${round}.sst`
+        const results = yield* Effect.forEach(
+          Array.from({ length: 8 }, (_, i) => i),
+          (i) => Effect.result((i % 2 === 0 ? a : b).put(path, bytesOf(`w${i}`), { mode: "create", metadata: { id: `${i}` } })),
+          { concurrency: "unbounded" }
+        )
+        const winners = results.flatMap((r, i) => r._tag === "Success" ? [i] : [])
+        assert.strictEqual(winners.length, 1, `round ${round}: ${JSON.stringify(winners)}`)
+        for (const r of results) if (r._tag === "Failure") assert.strictEqual(r.failure._tag, "ObjectAlreadyExists")
+        const w = winners[0]!
+        assert.strictEqual(textOf(yield* a.get(path)), `w${w}`)
+        assert.deepStrictEqual((yield* b.head(path)).metadata, { id: `${w}` })
+      }
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("objects and metadata survive reopening the store", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      yield* ObjectStore.use((s) => s.put("db/compacted/01ARZ3NDEKTSV4RRFFQ69G5FAV.sst", bytesOf("sst"), { metadata: { k: "v" } }))
+        .pipe(Effect.provide(LocalObjectStore.layer({ root })))
+      const reopened = yield* Effect.gen(function*() {
+        const s = yield* ObjectStore
+        return {
+          bytes: textOf(yield* s.get("db/compacted/01ARZ3NDEKTSV4RRFFQ69G5FAV.sst")),
+          meta: (yield* s.head("db/compacted/01ARZ3NDEKTSV4RRFFQ69G5FAV.sst")).metadata,
+          listed: yield* paths(s, "db")
+        }
+      }).pipe(Effect.provide(LocalObjectStore.layer({ root })))
+      assert.deepStrictEqual(reopened, {
+        bytes: "sst",
+        meta: { k: "v" },
+        listed: ["db/compacted/01ARZ3NDEKTSV4RRFFQ69G5FAV.sst"]
+      })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("delete removes the sidecar and prunes empty directories", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root })
+      yield* store.put("a/b/c/obj", bytesOf("x"), { metadata: { k: "v" } })
+      yield* store.put("a/other", bytesOf("y"))
+      yield* store.delete("a/b/c/obj")
+      assert.deepStrictEqual(yield* fs.readDirectory(`${root}/a`), ["other"])
+      yield* store.delete("a/other")
+      assert.deepStrictEqual(yield* fs.readDirectory(root), [])
+      assert.isTrue(yield* fs.exists(root))
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("a put where a directory stands is a StoreFailure, not ObjectAlreadyExists", () =>
+    Effect.gen(function*() {
+      const store = yield* makeLocal({ root: yield* tempRoot })
+      yield* store.put("a/b", bytesOf("x"))
+      assert.strictEqual((yield* Effect.flip(store.put("a", bytesOf("y"))))._tag, "StoreFailure")
+      const create = yield* Effect.flip(store.put("a", bytesOf("y"), { mode: "create" }))
+      assert.strictEqual(create._tag, "StoreFailure")
+      assert.strictEqual(create.op, "put")
+      assert.strictEqual(create.path, "a")
+      // Nothing was left behind by the failed puts.
+      assert.deepStrictEqual(yield* paths(store, ""), ["a/b"])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("creates its root directory and fails cleanly when it cannot", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root: `${root}/nested/deeper/` })
+      yield* store.put("x", bytesOf("1"))
+      assert.isTrue(yield* fs.exists(`${root}/nested/deeper/x`))
+      yield* fs.writeFile(`${root}/file`, bytesOf(""))
+      const e = yield* Effect.flip(makeLocal({ root: `${root}/file/sub` }))
+      assert.strictEqual(e._tag, "StoreFailure")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})
