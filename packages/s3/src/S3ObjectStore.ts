@@ -1,0 +1,373 @@
+/**
+ * The `ObjectStore` on S3 (or any S3-compatible server: radosgw, MinIO, R2), over `@aws-sdk/client-s3`.
+ *
+ * Guarantees, on top of the `ObjectStore` contract:
+ * - A create-only put is one `PutObject` with `If-None-Match: *`. The server decides atomically: a 412
+ *   `PreconditionFailed` (or AWS's 409 `ConditionalRequestConflict` for a racing conditional write) becomes
+ *   `ObjectAlreadyExists`. The store never emulates create-only with HEAD-then-PUT, which would race.
+ * - Every object lives under the configured key prefix (`<prefix>/<path>`); listing strips it again, so
+ *   two stores with different prefixes share a bucket without seeing each other.
+ * - `getRange` sends an HTTP `Range` header and clips like the memory store: a start at or past the end
+ *   (416 `InvalidRange`) or an empty range gives an empty array; a missing object is still
+ *   `ObjectNotFound`. Empty ranges and `suffix: 0` are answered with a HEAD, because S3 has no way to
+ *   ask for zero bytes (radosgw answers `bytes=-0` with the whole object).
+ * - `list(prefix)` is a lazy stream of `ListObjectsV2` pages, each fetched only when the previous one is
+ *   consumed, in S3's key order (ascending UTF-8 bytes).
+ * - Errors: 404 `NoSuchKey`/`NotFound` → `ObjectNotFound`; timeouts, throttling (429, 503 `SlowDown`),
+ *   other 5xx and network errors → `StoreUnavailable`; everything else (403, 400, `NoSuchBucket`, …) →
+ *   `StoreFailure`. See `toStoreError`.
+ * - Retries are left to the caller (core's retrying wrapper): the SDK makes `maxAttempts` attempts,
+ *   default 1. A retry inside the SDK would hide a timed-out-but-applied create-only put behind a
+ *   spurious `ObjectAlreadyExists`, which only the wrapper (comparing `slatedbputid`) can resolve.
+ * - Interrupting an operation aborts its HTTP request.
+ *
+ * Design note: docs/design/s3-object-store.md.
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type PutObjectCommandInput,
+  type S3ClientConfig
+} from "@aws-sdk/client-s3"
+import {
+  clipRange,
+  InvalidPath,
+  join,
+  ObjectAlreadyExists,
+  ObjectNotFound,
+  ObjectStore,
+  StoreFailure,
+  StoreUnavailable,
+  validatePath,
+  validatePrefix,
+  type ByteRange,
+  type ObjectMeta,
+  type ObjectStoreError,
+  type ObjectSummary,
+  type PutOptions,
+  type PutResult,
+  type StoreOp
+} from "@shale/core"
+import { Config, Data, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
+
+/** How to reach the bucket. */
+export interface S3ObjectStoreConfig {
+  /** Custom endpoint, e.g. `http://127.0.0.1:7480` for radosgw; absent for AWS itself. */
+  readonly endpoint?: string
+  readonly region: string
+  readonly bucket: string
+  /** Key prefix for every object of this store (`db1` stores `wal/1.sst` at `db1/wal/1.sst`). */
+  readonly prefix?: string
+  /** Static credentials; absent: the AWS SDK's default chain (environment, profile, instance role). */
+  readonly credentials?: {
+    readonly accessKeyId: string
+    readonly secretAccessKey: string | Redacted.Redacted<string>
+    readonly sessionToken?: string
+  }
+  /** `https://host/bucket/key` instead of `https://bucket.host/key`; needed by most non-AWS servers. */
+  readonly forcePathStyle?: boolean
+  /** Attempts per request inside the AWS SDK (default 1: retrying is the caller's business). */
+  readonly maxAttempts?: number
+  /** Milliseconds to establish a connection (default 5000). */
+  readonly connectionTimeoutMs?: number
+  /** Milliseconds for a whole request and response (default 30000); exceeded → `StoreUnavailable`. */
+  readonly requestTimeoutMs?: number
+  /** `MaxKeys` per listing page (default: the server's, 1000 on S3). Small values exercise pagination. */
+  readonly listPageSize?: number
+}
+
+/**
+ * The configuration read from the environment: `SHALE_S3_BUCKET` (required), `SHALE_S3_ENDPOINT`,
+ * `SHALE_S3_PREFIX`, `AWS_REGION` (default `us-east-1`), `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
+ * (+ `AWS_SESSION_TOKEN`; without them the SDK's default chain is used), `SHALE_S3_FORCE_PATH_STYLE`
+ * (default false), `SHALE_S3_MAX_ATTEMPTS` (default 1).
+ */
+export const config: Config.Config<S3ObjectStoreConfig> = Config.all({
+  endpoint: Config.option(Config.NonEmptyString("SHALE_S3_ENDPOINT")),
+  region: Config.NonEmptyString("AWS_REGION").pipe(Config.withDefault("us-east-1")),
+  bucket: Config.NonEmptyString("SHALE_S3_BUCKET"),
+  prefix: Config.option(Config.String("SHALE_S3_PREFIX")),
+  accessKeyId: Config.option(Config.NonEmptyString("AWS_ACCESS_KEY_ID")),
+  secretAccessKey: Config.option(Config.Redacted("AWS_SECRET_ACCESS_KEY")),
+  sessionToken: Config.option(Config.NonEmptyString("AWS_SESSION_TOKEN")),
+  forcePathStyle: Config.Boolean("SHALE_S3_FORCE_PATH_STYLE").pipe(Config.withDefault(false)),
+  maxAttempts: Config.Int("SHALE_S3_MAX_ATTEMPTS").pipe(Config.withDefault(1))
+}).pipe(Config.map((c): S3ObjectStoreConfig => ({
+  region: c.region,
+  bucket: c.bucket,
+  forcePathStyle: c.forcePathStyle,
+  maxAttempts: c.maxAttempts,
+  ...(Option.isSome(c.endpoint) ? { endpoint: c.endpoint.value } : {}),
+  ...(Option.isSome(c.prefix) ? { prefix: c.prefix.value } : {}),
+  ...(Option.isSome(c.accessKeyId) && Option.isSome(c.secretAccessKey)
+    ? {
+      credentials: {
+        accessKeyId: c.accessKeyId.value,
+        secretAccessKey: c.secretAccessKey.value,
+        ...(Option.isSome(c.sessionToken) ? { sessionToken: c.sessionToken.value } : {})
+      }
+    }
+    : {})
+})))
+
+/** A rejected AWS SDK promise, before it is classified. */
+class S3CallFailed extends Data.TaggedError("S3CallFailed")<{ readonly cause: unknown }> {}
+
+const EMPTY = new Uint8Array(0)
+
+interface ErrorShape {
+  readonly name?: unknown
+  readonly code?: unknown
+  readonly Code?: unknown
+  readonly message?: unknown
+  readonly $fault?: unknown
+  readonly $retryable?: unknown
+  readonly $metadata?: { readonly httpStatusCode?: unknown }
+}
+
+const shape = (cause: unknown): ErrorShape =>
+  typeof cause === "object" && cause !== null ? (cause as ErrorShape) : {}
+
+const str = (u: unknown): string | undefined => (typeof u === "string" && u.length > 0 ? u : undefined)
+
+/** The S3 error code (`NoSuchKey`, `SlowDown`, …) or Node error code (`ECONNRESET`, …) of a rejection. */
+const errorCode = (cause: unknown): string | undefined => {
+  const e = shape(cause)
+  return str(e.Code) ?? str(e.code) ?? (str(e.name) !== "Error" ? str(e.name) : undefined)
+}
+
+const httpStatus = (cause: unknown): number | undefined => {
+  const s = shape(cause).$metadata?.httpStatusCode
+  return typeof s === "number" ? s : undefined
+}
+
+const NOT_FOUND = new Set(["NoSuchKey", "NotFound"])
+const ALREADY_EXISTS = new Set(["PreconditionFailed", "ConditionalRequestConflict"])
+const TRANSIENT = new Set([
+  // S3 / SDK
+  "SlowDown", "Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
+  "RequestThrottled", "RequestThrottledException", "ServiceUnavailable", "InternalError", "RequestTimeout",
+  "RequestTimeoutException", "TimeoutError", "OperationAborted",
+  // Node sockets and DNS
+  "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "ENETUNREACH",
+  "ENETDOWN", "EAI_AGAIN", "ENOTFOUND", "UND_ERR_SOCKET", "UND_ERR_CONNECT_TIMEOUT"
+])
+
+/**
+ * Classifies a rejection of the AWS SDK into the store's error kinds. Exported for tests.
+ *
+ * `ObjectAlreadyExists` is only produced for puts: a 412 anywhere else is a failed precondition the store
+ * never sets, so it is a `StoreFailure`.
+ */
+export const toStoreError = (op: StoreOp, path: string, cause: unknown): ObjectStoreError => {
+  const code = errorCode(cause)
+  const status = httpStatus(cause)
+  const detail = [code, status === undefined ? undefined : `HTTP ${status}`, str(shape(cause).message)]
+    .filter((s) => s !== undefined)
+    .join(": ")
+  const fields = { op, path, cause, message: `S3 ${op} ${path}: ${detail.length > 0 ? detail : String(cause)}` }
+  if (code === "NoSuchBucket") {
+    return new StoreFailure({ ...fields, message: `${fields.message} (the bucket does not exist)` })
+  }
+  if ((code !== undefined && NOT_FOUND.has(code)) || status === 404) return new ObjectNotFound(fields)
+  if (op === "put" && ((code !== undefined && ALREADY_EXISTS.has(code)) || status === 412)) {
+    return new ObjectAlreadyExists(fields)
+  }
+  if (
+    (code !== undefined && TRANSIENT.has(code)) ||
+    status === 429 || (status !== undefined && status >= 500) ||
+    shape(cause).$retryable !== undefined || shape(cause).$fault === "server"
+  ) {
+    return new StoreUnavailable(fields)
+  }
+  return new StoreFailure(fields)
+}
+
+const isInvalidRange = (cause: unknown): boolean => errorCode(cause) === "InvalidRange" || httpStatus(cause) === 416
+
+/** The configured key prefix without surrounding slashes; empty means "the bucket's root". */
+const normalizePrefix = (prefix: string | undefined): string => (prefix ?? "").replace(/^\/+|\/+$/g, "")
+
+/**
+ * Builds the store, owning an `S3Client` that is destroyed when the scope closes. Fails with
+ * `InvalidPath` if the configured key prefix is not a valid path.
+ */
+export const make = (
+  options: S3ObjectStoreConfig
+): Effect.Effect<ObjectStore["Service"], InvalidPath, Scope.Scope> => Effect.gen(function*() {
+  const keyPrefix = normalizePrefix(options.prefix)
+  yield* validatePrefix(keyPrefix).pipe(
+    Effect.mapError((e) => new InvalidPath({ ...e, message: `S3 key prefix '${options.prefix}': ${e.message}` }))
+  )
+  const bucket = options.bucket
+  const clientConfig: S3ClientConfig = {
+    region: options.region,
+    forcePathStyle: options.forcePathStyle ?? false,
+    maxAttempts: Math.max(1, options.maxAttempts ?? 1),
+    requestHandler: {
+      connectionTimeout: options.connectionTimeoutMs ?? 5_000,
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+      throwOnRequestTimeout: true
+    },
+    ...(options.endpoint !== undefined ? { endpoint: options.endpoint } : {}),
+    ...(options.credentials !== undefined
+      ? {
+        credentials: {
+          accessKeyId: options.credentials.accessKeyId,
+          secretAccessKey: Redacted.isRedacted(options.credentials.secretAccessKey)
+            ? Redacted.value(options.credentials.secretAccessKey)
+            : options.credentials.secretAccessKey,
+          ...(options.credentials.sessionToken !== undefined ? { sessionToken: options.credentials.sessionToken } : {})
+        }
+      }
+      : {})
+  }
+  const client = yield* Effect.acquireRelease(
+    Effect.sync(() => new S3Client(clientConfig)),
+    (c) => Effect.sync(() => c.destroy())
+  )
+
+  const keyOf = (path: string): string => join(keyPrefix, path)
+  const pathOf = (key: string): string => (keyPrefix.length === 0 ? key : key.slice(keyPrefix.length + 1))
+
+  /** Runs one SDK call; interruption aborts the HTTP request. */
+  const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, S3CallFailed> =>
+    Effect.tryPromise({ try: f, catch: (cause) => new S3CallFailed({ cause }) })
+
+  const classify = (op: StoreOp, path: string) => (e: S3CallFailed): ObjectStoreError =>
+    toStoreError(op, path, e.cause)
+
+  const headObject = (op: StoreOp, path: string) =>
+    call((abortSignal) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal }))
+      .pipe(Effect.mapError(classify(op, path)))
+
+  const put = Effect.fn("S3ObjectStore.put")(function*(path: string, bytes: Uint8Array, putOptions?: PutOptions) {
+    yield* validatePath("put", path)
+    const input: PutObjectCommandInput = {
+      Bucket: bucket,
+      Key: keyOf(path),
+      Body: bytes,
+      ContentLength: bytes.length,
+      ...(putOptions?.mode === "create" ? { IfNoneMatch: "*" } : {}),
+      ...(putOptions?.metadata !== undefined ? { Metadata: { ...putOptions.metadata } } : {})
+    }
+    const res = yield* call((abortSignal) => client.send(new PutObjectCommand(input), { abortSignal })).pipe(
+      Effect.mapError(classify("put", path))
+    )
+    return { etag: res.ETag } satisfies PutResult
+  })
+
+  const get = Effect.fn("S3ObjectStore.get")(function*(path: string) {
+    yield* validatePath("get", path)
+    return yield* call((abortSignal) =>
+      client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal })
+        .then((res) => res.Body === undefined ? EMPTY : res.Body.transformToByteArray())
+    ).pipe(Effect.mapError(classify("get", path)))
+  })
+
+  const getRange = Effect.fn("S3ObjectStore.getRange")(function*(path: string, range: ByteRange) {
+    yield* validatePath("getRange", path)
+    // HTTP ranges are inclusive; ours are [start, end). An empty range cannot be expressed, so it only
+    // checks that the object exists.
+    let header: string | undefined
+    if ("suffix" in range) {
+      const n = Math.floor(range.suffix)
+      if (n > 0) header = `bytes=-${n}`
+    } else {
+      const start = Math.max(0, Math.floor(range.start))
+      const end = Math.ceil(range.end)
+      if (end > start) header = `bytes=${start}-${end - 1}`
+    }
+    if (header === undefined) {
+      yield* headObject("getRange", path)
+      return EMPTY
+    }
+    const Range = header
+    const result = yield* call((abortSignal) =>
+      client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path), Range }), { abortSignal })
+        .then((res) =>
+          (res.Body === undefined ? Promise.resolve(EMPTY) : res.Body.transformToByteArray())
+            .then((bytes) => ({ partial: res.ContentRange !== undefined, bytes }))
+        )
+    ).pipe(Effect.catch((e) =>
+      isInvalidRange(e.cause)
+        ? Effect.succeed({ partial: true, bytes: EMPTY })
+        : Effect.fail(classify("getRange", path)(e))
+    ))
+    if (result.partial) return result.bytes
+    // A server that ignores `Range` sends the whole object (200): clip it here.
+    const [s, e] = clipRange(result.bytes.length, range)
+    return result.bytes.subarray(s, e)
+  })
+
+  const head = Effect.fn("S3ObjectStore.head")(function*(path: string) {
+    yield* validatePath("head", path)
+    const res = yield* headObject("head", path)
+    return {
+      path,
+      size: res.ContentLength ?? 0,
+      lastModified: res.LastModified?.getTime() ?? 0,
+      etag: res.ETag,
+      metadata: { ...res.Metadata }
+    } satisfies ObjectMeta
+  })
+
+  const del = Effect.fn("S3ObjectStore.delete")(function*(path: string) {
+    yield* validatePath("delete", path)
+    yield* call((abortSignal) =>
+      client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal })
+    ).pipe(Effect.mapError(classify("delete", path)))
+  })
+
+  const listPage = Effect.fn("S3ObjectStore.list")(function*(prefix: string, token: string | undefined) {
+    const dir = join(keyPrefix, prefix)
+    const res = yield* call((abortSignal) =>
+      client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: dir.length === 0 ? undefined : `${dir}/`,
+          ContinuationToken: token,
+          MaxKeys: options.listPageSize
+        }),
+        { abortSignal }
+      )
+    ).pipe(Effect.mapError(classify("list", prefix)))
+    const items = (res.Contents ?? []).flatMap((o): Array<ObjectSummary> =>
+      o.Key === undefined ? [] : [{
+        path: pathOf(o.Key),
+        size: o.Size ?? 0,
+        lastModified: o.LastModified?.getTime() ?? 0,
+        etag: o.ETag
+      }]
+    )
+    if (res.IsTruncated === true && res.NextContinuationToken === undefined) {
+      return yield* new StoreFailure({
+        op: "list",
+        path: prefix,
+        message: `S3 list ${prefix}: truncated page without a continuation token`
+      })
+    }
+    const next = res.IsTruncated === true ? Option.some<string | undefined>(res.NextContinuationToken) : Option.none()
+    return [items, next] as const
+  })
+
+  const list = (prefix: string): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+    Stream.unwrap(validatePrefix(prefix).pipe(Effect.as(
+      Stream.paginate(undefined as string | undefined, (token: string | undefined) => listPage(prefix, token))
+    )))
+
+  return ObjectStore.of({ put, get, getRange, head, delete: del, list })
+})
+
+/** `ObjectStore` on the given bucket. The S3 client lives as long as the layer. */
+export const layer = (options: S3ObjectStoreConfig): Layer.Layer<ObjectStore, InvalidPath> =>
+  Layer.effect(ObjectStore, make(options))
+
+/** `ObjectStore` configured from the environment (see `config`). */
+export const layerConfig: Layer.Layer<ObjectStore, Config.ConfigError | InvalidPath> = Layer.unwrap(
+  Effect.map(config, layer)
+)
