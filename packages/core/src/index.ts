@@ -4,6 +4,41 @@ export * from "./objectstore/ObjectStore.ts"
 export * from "./objectstore/ObjectStoreError.ts"
 export * from "./errors.ts"
 export * from "./format/SstMetadata.ts"
+export * from "./format/SstMetadataCodec.ts"
 export * from "./format/Ulid.ts"
 export * from "./objectstore/LocalObjectStore.ts"
 export * from "./objectstore/RetryingObjectStore.ts"
+export * from "./Oracle.ts"
+export * from "./MonotonicClock.ts"
+export * from "./wal/WalBuffer.ts"
+export * from "./wal/WalBufferManager.ts"
+export * from "./wal/WalIdAllocator.ts"
+export * from "./wal/WalMetrics.ts"
+export * from "./wal/WalSstWriter.ts"
+export * from "./format/Paths.ts"
+export * from "./manifest/Manifest.ts"
+export * from "./manifest/SequenceTracker.ts"
+export {
+  compactedSstProblem,
+  decodeManifest,
+  encodeManifest,
+  MANIFEST_FORMAT_VERSION,
+  ORIGINAL_SST_FORMAT_VERSION
+} from "./manifest/ManifestCodec.ts"
+export {
+  type Compaction,
+  compactionDestination,
+  type Compactions,
+  COMPACTIONS_FORMAT_VERSION,
+  CompactionStatus,
+  decodeCompactions,
+  encodeCompactions,
+  type TieredCompactionSpec
+} from "./manifest/CompactionsCodec.ts"
+export * from "./format/Checksum.ts"
+export * from "./format/RowCodec.ts"
+export * from "./format/Block.ts"
+export * from "./format/BloomFilter.ts"
+export * from "./format/Compression.ts"
+export * from "./format/SsTableBuilder.ts"
+export * from "./format/SsTableReader.ts"

@@ -1,0 +1,294 @@
+/**
+ * SST data blocks, both versions SlateDB reads (docs/slatedb-format.md §2.2):
+ *
+ * ```
+ * entries… | u16 BE offset[0] … offset[n-1] | u16 BE n
+ * ```
+ * - V1 (SST format version 1): one offset per entry; rows use codec V0 (prefix vs the block's first key).
+ * - V2 (SST format version 2, SlateDB 0.12.1's writer): one offset per restart point; every 16th entry is
+ *   a restart storing its full key; rows use codec V2 (prefix vs the previous key).
+ *
+ * Guarantees:
+ * - `BlockBuilder` reproduces SlateDB's `would_fit` rules exactly, so for the same rows and block size it
+ *   cuts blocks at the same places and produces the same bytes. An empty block accepts any first entry
+ *   (an oversized entry gets a block of its own).
+ * - `decodeBlock` validates the trailer (count, offsets in range and ascending); iterators validate every
+ *   row (bounds, flags, prefix lengths, safe integers; V1 also entry offsets) and fail with `DataError`.
+ *   They never read outside the block. (Checksums are the SST reader's job: they are checked first.)
+ * - `BlockIterator.seek(key)` positions before the first row whose key is ≥ `key`; with several versions
+ *   of one key (seq descending) it lands on the newest.
+ */
+import { DataError } from "../errors.ts"
+import { readU16, writeU16 } from "./BigEndian.ts"
+import { commonPrefix, compareBytes } from "./Bytes.ts"
+import type { RowEntry } from "./RowEntry.ts"
+import {
+  compareRestartKeyV2,
+  decodeRowV0,
+  decodeRowV2Into,
+  encodedSizeV0,
+  encodedSizeV2,
+  type KeyBuffer,
+  makeKeyBuffer,
+  skipRowV2,
+  writeRowV0,
+  writeRowV2
+} from "./RowCodec.ts"
+import type { Cursor } from "./Varint.ts"
+
+/** Block layout version: 1 = V1 blocks / V0 rows, 2 = V2 blocks / V2 rows (equals the SST format version). */
+export type BlockVersion = 1 | 2
+
+export const DEFAULT_BLOCK_SIZE = 4096
+export const RESTART_INTERVAL = 16
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * Accumulates rows into one block. `add` returns false (and changes nothing) when the row does not fit;
+ * the caller then `build`s this block and starts a new one.
+ */
+export class BlockBuilder {
+  readonly blockSize: number
+  readonly version: BlockVersion
+  readonly restartInterval: number
+  private buf: Uint8Array
+  private len = 0
+  private offsets: Array<number> = []
+  private count = 0
+  /** V1: the block's first key. V2: the previous key. */
+  private refKey: Uint8Array = EMPTY
+
+  constructor(blockSize: number = DEFAULT_BLOCK_SIZE, version: BlockVersion = 2, restartInterval = RESTART_INTERVAL) {
+    this.blockSize = blockSize
+    this.version = version
+    this.restartInterval = restartInterval
+    this.buf = new Uint8Array(Math.max(64, blockSize + 64))
+  }
+
+  get isEmpty(): boolean {
+    return this.count === 0
+  }
+
+  get entryCount(): number {
+    return this.count
+  }
+
+  /** Size of the block if built now: data + offsets + count. */
+  get size(): number {
+    return this.len + 2 * this.offsets.length + 2
+  }
+
+  /** SlateDB's `would_fit`. */
+  wouldFit(row: RowEntry): boolean {
+    if (this.count === 0) return true
+    if (this.version === 2) {
+      const restart = this.count % this.restartInterval === 0
+      const shared = restart ? 0 : commonPrefix(this.refKey, row.key)
+      return this.size + encodedSizeV2(row, shared) + (restart ? 2 : 0) <= this.blockSize
+    }
+    return this.size + encodedSizeV0(row, commonPrefix(this.refKey, row.key)) <= this.blockSize
+  }
+
+  /** Appends `row` if it fits (see `wouldFit`); returns whether it was added. */
+  add(row: RowEntry): boolean {
+    if (this.version === 2) {
+      const restart = this.count % this.restartInterval === 0
+      const shared = restart ? 0 : commonPrefix(this.refKey, row.key)
+      const entrySize = encodedSizeV2(row, shared)
+      if (this.count > 0 && this.size + entrySize + (restart ? 2 : 0) > this.blockSize) return false
+      this.ensure(entrySize)
+      if (restart) {
+        if (this.len > 0xffff) throw new RangeError(`block data too large for a u16 restart offset: ${this.len}`)
+        this.offsets.push(this.len)
+      }
+      this.len = writeRowV2(this.buf, this.len, row, shared)
+      this.refKey = row.key
+    } else {
+      const prefix = this.count === 0 ? 0 : commonPrefix(this.refKey, row.key)
+      const entrySize = encodedSizeV0(row, prefix)
+      if (this.count > 0 && this.size + entrySize > this.blockSize) return false
+      this.ensure(entrySize)
+      // SlateDB stores `data.len() as u16` here; only an oversized first entry can exceed it (offset 0).
+      this.offsets.push(this.len & 0xffff)
+      this.len = writeRowV0(this.buf, this.len, row, prefix)
+      if (this.count === 0) this.refKey = row.key
+    }
+    this.count++
+    return true
+  }
+
+  /**
+   * Returns the encoded block (`data ++ offsets ++ n`) and resets the builder. The result is a view of a
+   * buffer the builder gives up, with at least 4 spare bytes after it. Throws on an empty builder (SlateDB's
+   * `EmptyBlock`).
+   */
+  build(): Uint8Array {
+    if (this.count === 0) throw new RangeError("cannot build an empty block")
+    const n = this.offsets.length
+    // + 4 spare bytes so that the SST writer can append the CRC without copying the block.
+    this.ensure(2 * n + 2 + 4)
+    let pos = this.len
+    for (let i = 0; i < n; i++) {
+      writeU16(this.buf, pos, this.offsets[i]!)
+      pos += 2
+    }
+    writeU16(this.buf, pos, n)
+    pos += 2
+    const out = this.buf.subarray(0, pos)
+    this.buf = new Uint8Array(Math.max(64, this.blockSize + 64))
+    this.len = 0
+    this.offsets = []
+    this.count = 0
+    this.refKey = EMPTY
+    return out
+  }
+
+  private ensure(extra: number): void {
+    const need = this.len + extra
+    if (need <= this.buf.length) return
+    let cap = this.buf.length * 2
+    while (cap < need) cap *= 2
+    const next = new Uint8Array(cap)
+    next.set(this.buf.subarray(0, this.len), 0)
+    this.buf = next
+  }
+}
+
+/** A decoded block trailer over the block's bytes (no copy). */
+export interface Block {
+  readonly version: BlockVersion
+  readonly bytes: Uint8Array
+  /** End of the entries region. */
+  readonly dataEnd: number
+  /** Number of offsets (V1: entries; V2: restart points). */
+  readonly numOffsets: number
+}
+
+/** Parses and validates the trailer of an encoded block. */
+export const decodeBlock = (bytes: Uint8Array, version: BlockVersion): Block => {
+  if (bytes.length < 2) throw new DataError({ message: `block of ${bytes.length} bytes has no trailer` })
+  const n = readU16(bytes, bytes.length - 2)
+  const dataEnd = bytes.length - 2 - 2 * n
+  if (dataEnd < 0) throw new DataError({ message: `block declares ${n} offsets but has ${bytes.length} bytes` })
+  let prev = -1
+  for (let i = 0; i < n; i++) {
+    const off = readU16(bytes, dataEnd + 2 * i)
+    if (off <= prev || off >= dataEnd || (i === 0 && off !== 0)) {
+      throw new DataError({ message: `block offset ${i} (${off}) is out of order or out of range` })
+    }
+    prev = off
+  }
+  if (n === 0 && dataEnd !== 0) throw new DataError({ message: "block has data but no offsets" })
+  return { version, bytes, dataEnd, numOffsets: n }
+}
+
+/** The byte offset stored in slot `i` of the block's trailer. */
+export const blockOffset = (block: Block, i: number): number => readU16(block.bytes, block.dataEnd + 2 * i)
+
+/**
+ * Iterates a block's rows in stored order. For compacted SSTs that is key ascending, seq descending; for WAL
+ * SSTs, insertion order. Seeking allocates nothing: keys are compared in place.
+ */
+export class BlockIterator {
+  readonly block: Block
+  private readonly cursor: Cursor = { pos: 0 }
+  /** V2: the previous row's key (or, right after a seek, the key of the row at the cursor: re-decoding is idempotent). */
+  private readonly keys: KeyBuffer = makeKeyBuffer()
+  /** V1: the block's first key. */
+  private firstKey: Uint8Array = EMPTY
+  /** V1: index of the next entry. */
+  private index = 0
+
+  constructor(block: Block) {
+    this.block = block
+  }
+
+  /** The next row, or undefined at the end of the block. */
+  next(): RowEntry | undefined {
+    const block = this.block
+    const end = block.dataEnd
+    const cursor = this.cursor
+    if (cursor.pos >= end) return undefined
+    if (block.version === 2) return decodeRowV2Into(block.bytes, cursor, end, this.keys)
+    if (this.index >= block.numOffsets || blockOffset(block, this.index) !== cursor.pos) {
+      throw new DataError({ message: `V1 block entry ${this.index} does not start at its recorded offset` })
+    }
+    const row = decodeRowV0(block.bytes, cursor, end, this.firstKey)
+    if (this.index === 0) this.firstKey = row.key
+    this.index++
+    if (cursor.pos === end && this.index !== block.numOffsets) {
+      throw new DataError({ message: `V1 block has ${block.numOffsets} offsets but ${this.index} entries` })
+    }
+    return row
+  }
+
+  /** Positions the iterator so that `next()` returns the first row whose key is ≥ `key`. */
+  seek(key: Uint8Array): void {
+    const block = this.block
+    const bytes = block.bytes
+    const end = block.dataEnd
+    const cursor = this.cursor
+    if (block.version === 1) {
+      this.cursor.pos = 0
+      this.index = 0
+      this.firstKey = EMPTY
+      while (cursor.pos < end) {
+        const pos = cursor.pos
+        const index = this.index
+        const row = this.next()!
+        if (compareBytes(row.key, key) >= 0) {
+          cursor.pos = pos
+          this.index = index
+          return
+        }
+      }
+      return
+    }
+    // Binary search for the last restart whose key is < `key` (strictly: older versions of `key` may sit
+    // at the end of the previous restart region), then scan forward.
+    let lo = 0
+    let hi = block.numOffsets - 1
+    let start = 0
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      if (compareRestartKeyV2(bytes, blockOffset(block, mid), end, key) < 0) {
+        start = mid
+        lo = mid + 1
+      } else {
+        hi = mid - 1
+      }
+    }
+    cursor.pos = block.numOffsets === 0 ? 0 : blockOffset(block, start)
+    const keys = this.keys
+    keys.len = 0
+    while (cursor.pos < end) {
+      const rowStart = cursor.pos
+      skipRowV2(bytes, cursor, end, keys)
+      if (compareKeyBuffer(keys, key) >= 0) {
+        cursor.pos = rowStart
+        return
+      }
+    }
+  }
+}
+
+/** Compares the key held in `keys` with `target`. */
+const compareKeyBuffer = (keys: KeyBuffer, target: Uint8Array): number => {
+  const buf = keys.buf
+  const len = keys.len
+  const n = len < target.length ? len : target.length
+  for (let i = 0; i < n; i++) {
+    const d = buf[i]! - target[i]!
+    if (d !== 0) return d
+  }
+  return len - target.length
+}
+
+/** Decodes every row of a block, in stored order. */
+export const decodeBlockRows = (block: Block): Array<RowEntry> => {
+  const it = new BlockIterator(block)
+  const rows: Array<RowEntry> = []
+  for (let row = it.next(); row !== undefined; row = it.next()) rows.push(row)
+  return rows
+}

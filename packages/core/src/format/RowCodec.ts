@@ -1,0 +1,353 @@
+/**
+ * SlateDB's two row codecs (docs/slatedb-format.md §2.1).
+ *
+ * - V0 (inside V1 blocks, SST format version 1): `u16 prefix_len, u16 suffix_len, suffix, u64 seq, u8 flags,
+ *   [i64 expire_ts], [i64 create_ts], (non-tombstones) u32 value_len, value`. The prefix is shared with the
+ *   block's FIRST key. The decoder drops `expire_ts` on tombstones (as SlateDB's does).
+ * - V2 (inside V2 blocks, SST format version 2, what SlateDB 0.12.1 writes): `varint shared, varint unshared,
+ *   varint value_len, suffix, value, u64 seq, u8 flags, [i64 expire_ts], [i64 create_ts]`. The prefix is
+ *   shared with the PREVIOUS key. Tombstones store value_len 0; the decoder keeps `expire_ts`.
+ *
+ * Guarantees:
+ * - Encoders produce exactly SlateDB's bytes for the same row and prefix length.
+ * - Decoders reject, with a `DataError`, unknown flag bits (≥ 0x10), TOMBSTONE together with MERGE,
+ *   truncated rows, prefixes longer than the key they refer to, and integers outside the safe range.
+ *   They never read past `end`.
+ * - Decoded keys are fresh arrays; decoded values are zero-copy views into the input bytes.
+ * - No Effect, no per-row allocation beyond the key, the value view and the row object.
+ */
+import { DataError } from "../errors.ts"
+import { readI64, readU16, readU32, readU64, writeI64, writeU16, writeU32, writeU64 } from "./BigEndian.ts"
+import { type RowEntry, RowKind } from "./RowEntry.ts"
+import { type Cursor, readVarint, varintLength, writeVarint } from "./Varint.ts"
+
+export const RowFlags = {
+  Tombstone: 0x01,
+  HasExpireTs: 0x02,
+  HasCreateTs: 0x04,
+  MergeOperand: 0x08
+} as const
+
+const KNOWN_FLAGS = 0x0f
+const EMPTY = new Uint8Array(0)
+
+/** The flags byte SlateDB writes for a row. */
+export const rowFlags = (row: RowEntry): number =>
+  (row.kind === RowKind.Tombstone ? RowFlags.Tombstone : row.kind === RowKind.Merge ? RowFlags.MergeOperand : 0) |
+  (row.expireTs === undefined ? 0 : RowFlags.HasExpireTs) |
+  (row.createTs === undefined ? 0 : RowFlags.HasCreateTs)
+
+/** Validates a flags byte read from disk; throws `DataError` on unknown bits or TOMBSTONE|MERGE. */
+export const checkFlags = (flags: number): void => {
+  if ((flags & ~KNOWN_FLAGS) !== 0) {
+    throw new DataError({
+      message: `invalid row flags 0x${flags.toString(16)}: unknown bits (known 0x0f); written by a newer codec?`
+    })
+  }
+  if ((flags & (RowFlags.Tombstone | RowFlags.MergeOperand)) === (RowFlags.Tombstone | RowFlags.MergeOperand)) {
+    throw new DataError({ message: `invalid row flags 0x${flags.toString(16)}: tombstone and merge operand together` })
+  }
+}
+
+const kindOf = (flags: number): RowEntry["kind"] =>
+  (flags & RowFlags.Tombstone) !== 0 ? RowKind.Tombstone : (flags & RowFlags.MergeOperand) !== 0 ? RowKind.Merge : RowKind.Value
+
+const truncated = (what: string): never => {
+  throw new DataError({ message: `truncated row: ${what} runs past the end of the block` })
+}
+
+/** Builds `prefixSource[0..shared] ++ bytes[start..start+len]` in a fresh array. */
+const restoreKey = (prefixSource: Uint8Array, shared: number, bytes: Uint8Array, start: number, len: number) => {
+  const key = new Uint8Array(shared + len)
+  if (shared > 0) {
+    if (shared <= 32) for (let i = 0; i < shared; i++) key[i] = prefixSource[i]!
+    else key.set(prefixSource.subarray(0, shared), 0)
+  }
+  if (len <= 32) for (let i = 0; i < len; i++) key[shared + i] = bytes[start + i]!
+  else key.set(bytes.subarray(start, start + len), shared)
+  return key
+}
+
+const tsBytes = (row: RowEntry): number => (row.expireTs === undefined ? 0 : 8) + (row.createTs === undefined ? 0 : 8)
+
+// ---------------------------------------------------------------------------------------------------------
+// V0
+
+/** Encoded size of `row` with codec V0, sharing `prefixLen` bytes with the block's first key. */
+export const encodedSizeV0 = (row: RowEntry, prefixLen: number): number =>
+  4 + (row.key.length - prefixLen) + 9 + tsBytes(row) + (row.kind === RowKind.Tombstone ? 0 : 4 + row.value.length)
+
+/** Writes `row` with codec V0 at `pos`; returns the offset after it. `dst` must have room. */
+export const writeRowV0 = (dst: Uint8Array, pos: number, row: RowEntry, prefixLen: number): number => {
+  const key = row.key
+  const suffixLen = key.length - prefixLen
+  writeU16(dst, pos, prefixLen)
+  writeU16(dst, pos + 2, suffixLen)
+  pos += 4
+  if (suffixLen <= 32) for (let i = 0; i < suffixLen; i++) dst[pos + i] = key[prefixLen + i]!
+  else dst.set(key.subarray(prefixLen), pos)
+  pos += suffixLen
+  writeU64(dst, pos, row.seq)
+  const flags = rowFlags(row)
+  dst[pos + 8] = flags
+  pos += 9
+  if (row.expireTs !== undefined) {
+    writeI64(dst, pos, row.expireTs)
+    pos += 8
+  }
+  if (row.createTs !== undefined) {
+    writeI64(dst, pos, row.createTs)
+    pos += 8
+  }
+  if (row.kind !== RowKind.Tombstone) {
+    const value = row.value
+    writeU32(dst, pos, value.length)
+    pos += 4
+    dst.set(value, pos)
+    pos += value.length
+  }
+  return pos
+}
+
+/** Encodes one V0 row into a fresh array (tests, goldens). */
+export const encodeRowV0 = (row: RowEntry, prefixLen: number): Uint8Array => {
+  const out = new Uint8Array(encodedSizeV0(row, prefixLen))
+  writeRowV0(out, 0, row, prefixLen)
+  return out
+}
+
+/** The prefix length a V0 row at `pos` declares (for block seeks). */
+export const peekPrefixV0 = (bytes: Uint8Array, pos: number): number => readU16(bytes, pos)
+
+/**
+ * Decodes a V0 row at `cursor.pos` (advancing it); the key prefix comes from `firstKey` (the block's first
+ * key; ignored when the row's prefix length is 0).
+ */
+export const decodeRowV0 = (bytes: Uint8Array, cursor: Cursor, end: number, firstKey: Uint8Array): RowEntry => {
+  let pos = cursor.pos
+  if (pos + 4 > end) truncated("key lengths")
+  const prefixLen = readU16(bytes, pos)
+  const suffixLen = readU16(bytes, pos + 2)
+  pos += 4
+  if (prefixLen > firstKey.length) {
+    throw new DataError({ message: `row key prefix ${prefixLen} is longer than the block's first key` })
+  }
+  if (prefixLen + suffixLen > 65535) throw new DataError({ message: "row key longer than 65535 bytes" })
+  if (pos + suffixLen + 9 > end) truncated("key suffix")
+  const key = restoreKey(firstKey, prefixLen, bytes, pos, suffixLen)
+  pos += suffixLen
+  const seq = readU64(bytes, pos)
+  const flags = bytes[pos + 8]!
+  pos += 9
+  checkFlags(flags)
+  let expireTs: number | undefined
+  let createTs: number | undefined
+  if ((flags & RowFlags.HasExpireTs) !== 0) {
+    if (pos + 8 > end) truncated("expire_ts")
+    expireTs = readI64(bytes, pos)
+    pos += 8
+  }
+  if ((flags & RowFlags.HasCreateTs) !== 0) {
+    if (pos + 8 > end) truncated("create_ts")
+    createTs = readI64(bytes, pos)
+    pos += 8
+  }
+  if ((flags & RowFlags.Tombstone) !== 0) {
+    cursor.pos = pos
+    return { key, kind: RowKind.Tombstone, value: EMPTY, seq, createTs, expireTs: undefined }
+  }
+  if (pos + 4 > end) truncated("value length")
+  const valueLen = readU32(bytes, pos)
+  pos += 4
+  if (pos + valueLen > end) truncated("value")
+  const value = bytes.subarray(pos, pos + valueLen)
+  cursor.pos = pos + valueLen
+  return { key, kind: kindOf(flags), value, seq, createTs, expireTs }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// V2
+
+/** Encoded size of `row` with codec V2, sharing `shared` bytes with the previous key. */
+export const encodedSizeV2 = (row: RowEntry, shared: number): number => {
+  const unshared = row.key.length - shared
+  const valueLen = row.kind === RowKind.Tombstone ? 0 : row.value.length
+  return varintLength(shared) + varintLength(unshared) + varintLength(valueLen) + unshared + valueLen + 9 +
+    tsBytes(row)
+}
+
+/** Writes `row` with codec V2 at `pos`; returns the offset after it. `dst` must have room. */
+export const writeRowV2 = (dst: Uint8Array, pos: number, row: RowEntry, shared: number): number => {
+  const key = row.key
+  const unshared = key.length - shared
+  const value = row.kind === RowKind.Tombstone ? EMPTY : row.value
+  const valueLen = value.length
+  if (shared < 0x80 && unshared < 0x80 && valueLen < 0x80) {
+    dst[pos] = shared
+    dst[pos + 1] = unshared
+    dst[pos + 2] = valueLen
+    pos += 3
+  } else {
+    pos = writeVarint(dst, pos, shared)
+    pos = writeVarint(dst, pos, unshared)
+    pos = writeVarint(dst, pos, valueLen)
+  }
+  if (unshared <= 32) for (let i = 0; i < unshared; i++) dst[pos + i] = key[shared + i]!
+  else dst.set(key.subarray(shared), pos)
+  pos += unshared
+  if (valueLen <= 32) for (let i = 0; i < valueLen; i++) dst[pos + i] = value[i]!
+  else dst.set(value, pos)
+  pos += valueLen
+  writeU64(dst, pos, row.seq)
+  dst[pos + 8] = rowFlags(row)
+  pos += 9
+  if (row.expireTs !== undefined) {
+    writeI64(dst, pos, row.expireTs)
+    pos += 8
+  }
+  if (row.createTs !== undefined) {
+    writeI64(dst, pos, row.createTs)
+    pos += 8
+  }
+  return pos
+}
+
+/** Encodes one V2 row into a fresh array (tests). */
+export const encodeRowV2 = (row: RowEntry, shared: number): Uint8Array => {
+  const out = new Uint8Array(encodedSizeV2(row, shared))
+  writeRowV2(out, 0, row, shared)
+  return out
+}
+
+/**
+ * The previous row's key while walking a V2 block, kept in one reusable buffer so that skipping rows
+ * (seeks) allocates nothing: `buf[0..len)` is the key.
+ */
+export interface KeyBuffer {
+  buf: Uint8Array
+  len: number
+}
+
+export const makeKeyBuffer = (initial: Uint8Array = EMPTY): KeyBuffer => {
+  const buf = new Uint8Array(Math.max(64, initial.length))
+  buf.set(initial, 0)
+  return { buf, len: initial.length }
+}
+
+/**
+ * Parses the V2 row header at `cursor.pos`, validates it against `end` and `keys` (the previous key), writes
+ * the row's key into `keys`, and leaves `cursor.pos` at the row's value. Returns the value length.
+ */
+const readHeaderV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): number => {
+  let pos = cursor.pos
+  let shared: number
+  let unshared: number
+  let valueLen: number
+  if (pos + 3 <= end && (bytes[pos]! | bytes[pos + 1]! | bytes[pos + 2]!) < 0x80) {
+    shared = bytes[pos]!
+    unshared = bytes[pos + 1]!
+    valueLen = bytes[pos + 2]!
+    pos += 3
+  } else {
+    shared = readVarint(bytes, cursor, end)
+    unshared = readVarint(bytes, cursor, end)
+    valueLen = readVarint(bytes, cursor, end)
+    pos = cursor.pos
+  }
+  if (shared > keys.len) {
+    throw new DataError({ message: `row shares ${shared} bytes with a previous key of ${keys.len} bytes` })
+  }
+  const keyLen = shared + unshared
+  if (keyLen > 65535) throw new DataError({ message: "row key longer than 65535 bytes" })
+  if (pos + unshared + valueLen + 9 > end) truncated("key/value")
+  let buf = keys.buf
+  if (keyLen > buf.length) {
+    const grown = new Uint8Array(Math.max(keyLen, 2 * buf.length))
+    grown.set(buf.subarray(0, shared), 0)
+    keys.buf = grown
+    buf = grown
+  }
+  if (unshared <= 32) for (let i = 0; i < unshared; i++) buf[shared + i] = bytes[pos + i]!
+  else buf.set(bytes.subarray(pos, pos + unshared), shared)
+  keys.len = keyLen
+  cursor.pos = pos + unshared
+  return valueLen
+}
+
+/** Reads seq, flags and timestamps at `pos` (after the value); returns the position after the row. */
+const readTrailer = (bytes: Uint8Array, pos: number, end: number, out: TrailerOut): number => {
+  out.seq = readU64(bytes, pos)
+  const flags = bytes[pos + 8]!
+  pos += 9
+  checkFlags(flags)
+  out.flags = flags
+  out.expireTs = undefined
+  out.createTs = undefined
+  if ((flags & RowFlags.HasExpireTs) !== 0) {
+    if (pos + 8 > end) truncated("expire_ts")
+    out.expireTs = readI64(bytes, pos)
+    pos += 8
+  }
+  if ((flags & RowFlags.HasCreateTs) !== 0) {
+    if (pos + 8 > end) truncated("create_ts")
+    out.createTs = readI64(bytes, pos)
+    pos += 8
+  }
+  return pos
+}
+
+interface TrailerOut {
+  seq: number
+  flags: number
+  expireTs: number | undefined
+  createTs: number | undefined
+}
+
+const TRAILER: TrailerOut = { seq: 0, flags: 0, expireTs: undefined, createTs: undefined }
+
+/**
+ * Decodes the V2 row at `cursor.pos` (advancing it). On entry `keys` holds the previous row's key; on exit
+ * it holds this row's key. The returned row's key is a fresh copy.
+ */
+export const decodeRowV2Into = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): RowEntry => {
+  const valueLen = readHeaderV2(bytes, cursor, end, keys)
+  const valueStart = cursor.pos
+  const pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
+  cursor.pos = pos
+  const kind = kindOf(TRAILER.flags)
+  const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(valueStart, valueStart + valueLen)
+  return { key: keys.buf.slice(0, keys.len), kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
+}
+
+/** Skips the V2 row at `cursor.pos` (validating it); `keys` is updated to its key. Allocates nothing. */
+export const skipRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): void => {
+  const valueLen = readHeaderV2(bytes, cursor, end, keys)
+  cursor.pos = readTrailer(bytes, cursor.pos + valueLen, end, TRAILER)
+}
+
+/**
+ * Decodes a V2 row at `cursor.pos` (advancing it); the shared key prefix comes from `prevKey` (the previous
+ * row's full key; ignored when `shared` is 0). Convenience form of `decodeRowV2Into`.
+ */
+export const decodeRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, prevKey: Uint8Array): RowEntry =>
+  decodeRowV2Into(bytes, cursor, end, makeKeyBuffer(prevKey))
+
+/**
+ * Compares the key of the restart entry at `offset` (which must share nothing with a previous key) with
+ * `target`, in place.
+ */
+export const compareRestartKeyV2 = (bytes: Uint8Array, offset: number, end: number, target: Uint8Array): number => {
+  const cursor: Cursor = { pos: offset }
+  const shared = readVarint(bytes, cursor, end)
+  const unshared = readVarint(bytes, cursor, end)
+  readVarint(bytes, cursor, end)
+  if (shared !== 0) throw new DataError({ message: `restart entry at ${offset} shares ${shared} bytes` })
+  const start = cursor.pos
+  if (start + unshared > end) truncated("restart key")
+  const n = unshared < target.length ? unshared : target.length
+  for (let i = 0; i < n; i++) {
+    const d = bytes[start + i]! - target[i]!
+    if (d !== 0) return d
+  }
+  return unshared - target.length
+}

@@ -1,0 +1,547 @@
+/**
+ * Reads SSTs (compacted and WAL, SST format versions 1 and 2) from the `ObjectStore`.
+ *
+ * Opening costs at most two requests, usually one: the object size comes from the caller or a `HEAD`,
+ * then ONE ranged GET reads the last `footerReadSize` bytes (default 64 KiB). That suffix holds the footer
+ * and the info section and, for WAL SSTs and small compacted SSTs, also the index, the filter (and often the
+ * whole file); only when the index/filter do not fit is a second GET issued, covering both at once. The
+ * handle then keeps the info, the index and the bloom filter in memory; stats are read on demand.
+ *
+ * Reads fetch only the data blocks they need: a point lookup first asks the bloom filter, then reads the
+ * blocks from "last block whose separator is < key" through "last block whose separator is ≤ key"
+ * (versions of one key may straddle blocks), one at a time, stopping at the first version ≤ `maxSeq`.
+ * Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go through an
+ * optional block cache.
+ *
+ * Guarantees:
+ * - Every checksum is verified before bytes are decompressed or parsed. Any corruption or format problem
+ *   (bad version, bad CRC, undecodable FlatBuffer, bad offsets, bad rows, unknown flags) fails with a typed
+ *   `DataError` naming the object and the section ("footer", "info", "index", "filter", "stats",
+ *   "block N"). Wrong rows are never returned. Object-store failures pass through as `ObjectStoreError`s.
+ * - Rows come back in stored order: compacted SSTs key ascending then seq descending; descending scans
+ *   return the exact reverse (key descending, seq ascending), like SlateDB's descending block iterator;
+ *   WAL SSTs in insertion order.
+ * - Handles are immutable and safe to share between fibers.
+ */
+import { Effect, Option, Stream } from "effect"
+import { DataError } from "../errors.ts"
+import { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+import { readU16, readU64 } from "./BigEndian.ts"
+import { type Block, BlockIterator, type BlockVersion, decodeBlock, decodeBlockRows } from "./Block.ts"
+import { type BloomFilter, decodeBloomFilter, decodeCompositeFilter, mightContain } from "./BloomFilter.ts"
+import { compareBytes } from "./Bytes.ts"
+import { CHECKSUM_SIZE, verifyChecksum } from "./Checksum.ts"
+import { decompress } from "./Compression.ts"
+import type { RowEntry } from "./RowEntry.ts"
+import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "./SstMetadata.ts"
+import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "./SstMetadataCodec.ts"
+import { FOOTER_SIZE } from "./SsTableBuilder.ts"
+
+export type SsTableError = DataError | ObjectStoreError
+
+/**
+ * A cache of decoded data blocks, keyed by `"<object path>#<block offset>"` (SST objects are immutable, so
+ * `deletePrefix("<object path>#")` drops one SST). `bytes` is the block's decoded size, for byte-bounded
+ * caches. Implementations must be synchronous and must not throw. `cache/BlockCache.ts`'s `LruBlockCache`
+ * (and the `BlockCache` service) satisfy this interface as they are.
+ */
+export interface SstBlockCache {
+  readonly get: (key: string) => Block | undefined
+  readonly set: (key: string, block: Block, bytes: number) => void
+}
+
+export interface SsTableOpenOptions {
+  /** The object's size if known (from a listing); saves the HEAD request. */
+  readonly size?: number
+  readonly cache?: SstBlockCache
+  /** How many trailing bytes the opening GET reads (default 64 KiB, at least the 10-byte footer). */
+  readonly footerReadSize?: number
+  /** Blocks fetched per GET by scans (default 16). */
+  readonly readAheadBlocks?: number
+}
+
+export interface ScanOptions {
+  /** Lower key bound (unbounded if absent). Compacted SSTs only; WAL SSTs filter rows by it. */
+  readonly start?: Uint8Array
+  /** Default true. */
+  readonly startInclusive?: boolean
+  /** Upper key bound (unbounded if absent). */
+  readonly end?: Uint8Array
+  /** Default false. */
+  readonly endInclusive?: boolean
+  /** Emit rows in the reverse of stored order. */
+  readonly descending?: boolean
+  /** Put the blocks read into the block cache (default false, like SlateDB's `ScanOptions`). */
+  readonly cacheBlocks?: boolean
+}
+
+export const DEFAULT_FOOTER_READ_SIZE = 64 * 1024
+export const DEFAULT_READ_AHEAD_BLOCKS = 16
+
+/** Attaches the object and the section to a failure thrown by pure decoding code. */
+const toDataError = (object: string, section: string) => (e: unknown): DataError => {
+  if (e instanceof DataError && e.object !== undefined) return e
+  if (e instanceof DataError) {
+    return new DataError({
+      message: e.message.startsWith(`${section}: `) ? e.message : `${section}: ${e.message}`,
+      object,
+      section: e.section ?? section,
+      ...(e.cause === undefined ? {} : { cause: e.cause })
+    })
+  }
+  return new DataError({
+    message: `${section}: unexpected decoding failure: ${e instanceof Error ? e.message : String(e)}`,
+    object,
+    section,
+    cause: e
+  })
+}
+
+const decodeWith = <A>(object: string, section: string, f: () => A): Effect.Effect<A, DataError> =>
+  Effect.try({ try: f, catch: toDataError(object, section) })
+
+const dataError = (object: string, section: string, message: string) =>
+  new DataError({ message: `${section}: ${message}`, object, section })
+
+/** Runs pure decoding `f`, attributing any failure to `section` of `object` (for loops over blocks). */
+const inSection = <A>(object: string, section: string, f: () => A): A => {
+  try {
+    return f()
+  } catch (e) {
+    throw toDataError(object, section)(e)
+  }
+}
+
+/** An opened SST: metadata in memory, data blocks read on demand. */
+export class SsTableReader {
+  readonly path: string
+  readonly size: number
+  readonly formatVersion: BlockVersion
+  readonly info: SsTableInfo
+  readonly blockMeta: ReadonlyArray<BlockMeta>
+  readonly filter: BloomFilter | undefined
+  private readonly store: ObjectStore["Service"]
+  private readonly cache: SstBlockCache | undefined
+  private readonly readAhead: number
+
+  private constructor(
+    fields: {
+      path: string
+      size: number
+      formatVersion: BlockVersion
+      info: SsTableInfo
+      blockMeta: ReadonlyArray<BlockMeta>
+      filter: BloomFilter | undefined
+      store: ObjectStore["Service"]
+      cache: SstBlockCache | undefined
+      readAhead: number
+    }
+  ) {
+    this.path = fields.path
+    this.size = fields.size
+    this.formatVersion = fields.formatVersion
+    this.info = fields.info
+    this.blockMeta = fields.blockMeta
+    this.filter = fields.filter
+    this.store = fields.store
+    this.cache = fields.cache
+    this.readAhead = fields.readAhead
+  }
+
+  /** Opens the SST at `path`: footer, info, index and filter (see the module comment for the requests). */
+  static readonly open: (
+    path: string,
+    options?: SsTableOpenOptions
+  ) => Effect.Effect<SsTableReader, SsTableError, ObjectStore> = Effect.fn("SsTableReader.open")(
+    function*(path: string, options: SsTableOpenOptions = {}) {
+      const store = yield* ObjectStore
+      const size = options.size ?? (yield* store.head(path)).size
+      if (size <= FOOTER_SIZE) return yield* dataError(path, "footer", `object of ${size} bytes is too small for an SST`)
+      const readSize = Math.max(FOOTER_SIZE, options.footerReadSize ?? DEFAULT_FOOTER_READ_SIZE)
+      const tailStart = Math.max(0, size - readSize)
+      const tail = yield* store.getRange(path, { start: tailStart, end: size })
+      if (tail.length !== size - tailStart) {
+        return yield* dataError(path, "footer", `expected ${size - tailStart} trailing bytes, read ${tail.length}`)
+      }
+      const footerAt = tail.length - FOOTER_SIZE
+      const { infoOffset, version } = yield* decodeWith(path, "footer", () => {
+        const version = readU16(tail, footerAt + 8)
+        if (version !== 1 && version !== 2) {
+          throw new DataError({ message: `unsupported SST format version ${version} (supported: 1, 2)` })
+        }
+        const infoOffset = readU64(tail, footerAt)
+        if (infoOffset > size - FOOTER_SIZE - CHECKSUM_SIZE - 1) {
+          throw new DataError({ message: `info offset ${infoOffset} is outside the object (${size} bytes)` })
+        }
+        return { infoOffset, version: version as BlockVersion }
+      })
+
+      // Bytes [from, to) of the object, from the tail when it covers them.
+      const range = (from: number, to: number, section: string) =>
+        from >= tailStart
+          ? Effect.succeed(tail.subarray(from - tailStart, to - tailStart))
+          : store.getRange(path, { start: from, end: to }).pipe(
+            Effect.flatMap((bytes) =>
+              bytes.length === to - from
+                ? Effect.succeed(bytes)
+                : Effect.fail(dataError(path, section, `expected ${to - from} bytes, read ${bytes.length}`))
+            )
+          )
+
+      const infoFramed = yield* range(infoOffset, size - FOOTER_SIZE, "info")
+      const info = yield* decodeWith(path, "info", () => decodeSsTableInfo(verifyChecksum(infoFramed, { section: "info" })))
+      yield* decodeWith(path, "info", () => validateLayout(info, infoOffset))
+
+      // Filter and index are adjacent (filter first); fetch both with one request when outside the tail.
+      const metaStart = info.filterLen > 0 ? Math.min(info.filterOffset, info.indexOffset) : info.indexOffset
+      const metaEnd = info.indexOffset + info.indexLen
+      const meta = yield* range(metaStart, metaEnd, "index")
+      const indexFramed = meta.subarray(info.indexOffset - metaStart, metaEnd - metaStart)
+      const blockMeta = yield* decodeWith(path, "index", () => {
+        const stored = verifyChecksum(indexFramed, { section: "index" })
+        const index = decodeSsTableIndex(decompress(info.compressionFormat, stored))
+        validateIndex(index, info)
+        return index
+      })
+      let filter: BloomFilter | undefined
+      if (info.filterLen > 0) {
+        const filterFramed = meta.subarray(info.filterOffset - metaStart, info.filterOffset - metaStart + info.filterLen)
+        filter = yield* decodeWith(path, "filter", () => {
+          const raw = decompress(info.compressionFormat, verifyChecksum(filterFramed, { section: "filter" }))
+          const f = info.filterFormat === FilterFormat.Composite ? decodeCompositeFilter(raw) : decodeBloomFilter(raw)
+          // Copy the bits: the handle lives long and must not pin the opening read's buffer.
+          return f === undefined ? undefined : { numProbes: f.numProbes, bits: f.bits.slice() }
+        })
+      }
+      return new SsTableReader({
+        path,
+        size,
+        formatVersion: version,
+        info,
+        blockMeta,
+        filter,
+        store,
+        cache: options.cache,
+        readAhead: Math.max(1, options.readAheadBlocks ?? DEFAULT_READ_AHEAD_BLOCKS)
+      })
+    }
+  )
+
+  get numBlocks(): number {
+    return this.blockMeta.length
+  }
+
+  get isWal(): boolean {
+    return this.info.sstType === SstType.Wal
+  }
+
+  /** The bloom filter's answer (true when the SST has no filter). */
+  mightContain(key: Uint8Array): boolean {
+    return this.filter === undefined || mightContain(this.filter, key)
+  }
+
+  /** Reads the stats section (undefined when the SST has none, e.g. WAL SSTs). */
+  readStats(): Effect.Effect<SstStats | undefined, SsTableError> {
+    const { path, info } = this
+    if (info.statsLen === 0) return Effect.succeed(undefined)
+    return this.store.getRange(path, { start: info.statsOffset, end: info.statsOffset + info.statsLen }).pipe(
+      Effect.flatMap((framed) =>
+        decodeWith(path, "stats", () => {
+          if (framed.length !== info.statsLen) throw new DataError({ message: "stats section truncated" })
+          return decodeSstStats(decompress(info.compressionFormat, verifyChecksum(framed, { section: "stats" })))
+        })
+      )
+    )
+  }
+
+  /** End offset (exclusive, including the CRC) of data block `i`. */
+  private blockEnd(i: number): number {
+    return i + 1 < this.blockMeta.length ? this.blockMeta[i + 1]!.offset : this.info.filterOffset
+  }
+
+  private cacheKey(i: number): string {
+    return `${this.path}#${this.blockMeta[i]!.offset}`
+  }
+
+  private decodeStoredBlock(framed: Uint8Array, i: number, cache: boolean): Effect.Effect<Block, DataError> {
+    const section = `block ${i}`
+    return decodeWith(this.path, section, () => {
+      let raw = decompress(this.info.compressionFormat, verifyChecksum(framed, { section }))
+      const cacheTo = cache ? this.cache : undefined
+      // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view.
+      if (cacheTo !== undefined && raw.byteLength !== raw.buffer.byteLength) raw = raw.slice()
+      const block = decodeBlock(raw, this.formatVersion)
+      cacheTo?.set(this.cacheKey(i), block, raw.length)
+      return block
+    })
+  }
+
+  /**
+   * Reads data blocks `[start, end)`: cached ones from the cache, each contiguous run of uncached ones with
+   * a single ranged GET. Blocks read are added to the cache unless `cacheBlocks` is false.
+   */
+  readBlocks(start: number, end: number, cacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
+    const self = this
+    return Effect.suspend(() => {
+      const n = self.blockMeta.length
+      if (start < 0 || end > n || start > end) {
+        return Effect.die(new RangeError(`block range [${start}, ${end}) outside 0..${n}`))
+      }
+      const out = new Array<Block>(end - start)
+      const cache = self.cache
+      let missing = false
+      for (let i = start; i < end; i++) {
+        const hit = cache?.get(self.cacheKey(i))
+        if (hit === undefined) missing = true
+        else out[i - start] = hit
+      }
+      if (!missing) return Effect.succeed(out)
+      return Effect.gen(function*() {
+        let i = start
+        while (i < end) {
+          if (out[i - start] !== undefined) {
+            i++
+            continue
+          }
+          let j = i
+          while (j < end && out[j - start] === undefined) j++
+          const from = self.blockMeta[i]!.offset
+          const to = self.blockEnd(j - 1)
+          const bytes = yield* self.store.getRange(self.path, { start: from, end: to })
+          if (bytes.length !== to - from) {
+            return yield* dataError(self.path, `block ${i}`, `expected ${to - from} bytes, read ${bytes.length}`)
+          }
+          for (let k = i; k < j; k++) {
+            const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
+            out[k - start] = yield* self.decodeStoredBlock(framed, k, cacheBlocks)
+          }
+          i = j
+        }
+        return out
+      })
+    })
+  }
+
+  /** Index of the last block whose separator is < `key` (`strict`) or ≤ `key`; 0 if none. */
+  private findBlock(key: Uint8Array, strict: boolean): number {
+    const meta = this.blockMeta
+    let lo = 0
+    let hi = meta.length - 1
+    let found = 0
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const c = compareBytes(meta[mid]!.firstKey, key)
+      if (c < 0 || (!strict && c === 0)) {
+        found = mid
+        lo = mid + 1
+      } else {
+        hi = mid - 1
+      }
+    }
+    return found
+  }
+
+  /**
+   * The newest version of `key` with seq ≤ `maxSeq` (any seq by default), tombstones and merge operands
+   * included; undefined if the SST holds none.
+   */
+  get(key: Uint8Array, maxSeq: number = Number.MAX_SAFE_INTEGER): Effect.Effect<RowEntry | undefined, SsTableError> {
+    if (this.blockMeta.length === 0) return Effect.succeed(undefined)
+    if (this.isWal) return this.getFromWal(key, maxSeq)
+    if (this.filter !== undefined && !mightContain(this.filter, key)) return Effect.succeed(undefined)
+    const { firstEntry, lastEntry } = this.info
+    if (firstEntry !== undefined && compareBytes(key, firstEntry) < 0) return Effect.succeed(undefined)
+    if (lastEntry !== undefined && compareBytes(key, lastEntry) > 0) return Effect.succeed(undefined)
+    const last = this.findBlock(key, false)
+    // Versions of `key` may start in earlier blocks whose separator equals `key` (or in the block before).
+    let first = last
+    while (first > 0 && compareBytes(this.blockMeta[first]!.firstKey, key) >= 0) first--
+    const self = this
+    const searchFrom = (i: number): Effect.Effect<RowEntry | undefined, SsTableError> =>
+      self.readBlocks(i, i + 1).pipe(
+        Effect.flatMap((blocks) =>
+          decodeWith(self.path, `block ${i}`, () => searchBlock(blocks[0]!, key, maxSeq))
+        ),
+        Effect.flatMap((r) =>
+          r === CONTINUE ? (i < last ? searchFrom(i + 1) : Effect.succeed(undefined)) : Effect.succeed(r)
+        )
+      )
+    const cache = this.cache
+    if (cache === undefined) return searchFrom(first)
+    // Fast path: search cached blocks synchronously; fall back to reading from the first missing block.
+    let missAt = first
+    let section = `block ${first}`
+    return Effect.try({
+      try: (): RowEntry | undefined | typeof MISS => {
+        for (let i = first; i <= last; i++) {
+          const block = cache.get(self.cacheKey(i))
+          if (block === undefined) {
+            missAt = i
+            return MISS
+          }
+          section = `block ${i}`
+          const r = searchBlock(block, key, maxSeq)
+          if (r !== CONTINUE) return r
+        }
+        return undefined
+      },
+      catch: (e) => toDataError(self.path, section)(e)
+    }).pipe(Effect.flatMap((r) => (r === MISS ? searchFrom(missAt) : Effect.succeed(r))))
+  }
+
+  private getFromWal(key: Uint8Array, maxSeq: number): Effect.Effect<RowEntry | undefined, SsTableError> {
+    return Stream.runFold(this.scan(), () => undefined as RowEntry | undefined, (best, row) =>
+      row.seq <= maxSeq && compareBytes(row.key, key) === 0 && (best === undefined || row.seq >= best.seq)
+        ? row
+        : best)
+  }
+
+  /** Every row (within the bounds, if any) in stored order, or its reverse with `descending`. */
+  scan(options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> {
+    const n = this.blockMeta.length
+    if (n === 0) return Stream.empty
+    const inRange = rangePredicate(options)
+    const cacheBlocks = options.cacheBlocks ?? false
+    if (this.isWal) {
+      // Insertion order: bounds filter rows but cannot prune blocks.
+      return this.pages(0, n - 1, options.descending === true, cacheBlocks, (rows) => [inRange.filter(rows), false])
+    }
+    const { start, end } = options
+    const startInclusive = options.startInclusive ?? true
+    const endInclusive = options.endInclusive ?? false
+    const firstBlock = start === undefined ? 0 : this.findBlock(start, true)
+    const lastBlock = end === undefined ? n - 1 : this.findBlock(end, !endInclusive)
+    if (firstBlock > lastBlock) return Stream.empty // an empty or inverted range
+    if (options.descending === true) {
+      return this.pages(firstBlock, lastBlock, true, cacheBlocks, (rows) => {
+        const out = inRange.filter(rows)
+        const last = rows[rows.length - 1]
+        const done = start !== undefined && last !== undefined &&
+          (startInclusive ? compareBytes(last.key, start) < 0 : compareBytes(last.key, start) <= 0)
+        return [out, done]
+      })
+    }
+    return this.pages(firstBlock, lastBlock, false, cacheBlocks, (rows) => {
+      const out = inRange.filter(rows)
+      const last = rows[rows.length - 1]
+      const done = end !== undefined && last !== undefined &&
+        (endInclusive ? compareBytes(last.key, end) > 0 : compareBytes(last.key, end) >= 0)
+      return [out, done]
+    }, start)
+  }
+
+  /**
+   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive), `readAhead` blocks per request.
+   * `take` filters a page and says whether the scan is finished.
+   */
+  private pages(
+    firstBlock: number,
+    lastBlock: number,
+    descending: boolean,
+    cacheBlocks: boolean,
+    take: (rows: ReadonlyArray<RowEntry>) => readonly [ReadonlyArray<RowEntry>, boolean],
+    seekKey?: Uint8Array
+  ): Stream.Stream<RowEntry, SsTableError> {
+    const self = this
+    const step = self.readAhead
+    return Stream.paginate(descending ? lastBlock : firstBlock, (cursor: number) => {
+      const from = descending ? Math.max(firstBlock, cursor - step + 1) : cursor
+      const to = descending ? cursor : Math.min(lastBlock, cursor + step - 1)
+      return self.readBlocks(from, to + 1, cacheBlocks).pipe(
+        Effect.flatMap((blocks) =>
+          decodeWith(self.path, `block ${from}`, () => {
+            const rows: Array<RowEntry> = []
+            if (descending) {
+              for (let b = blocks.length - 1; b >= 0; b--) {
+                const blockRows = inSection(self.path, `block ${from + b}`, () => decodeBlockRows(blocks[b]!))
+                for (let r = blockRows.length - 1; r >= 0; r--) rows.push(blockRows[r]!)
+              }
+            } else {
+              for (let b = 0; b < blocks.length; b++) {
+                inSection(self.path, `block ${from + b}`, () => {
+                  const it = new BlockIterator(blocks[b]!)
+                  if (b === 0 && from === firstBlock && seekKey !== undefined) it.seek(seekKey)
+                  for (let row = it.next(); row !== undefined; row = it.next()) rows.push(row)
+                })
+              }
+            }
+            const [out, done] = take(rows)
+            const next = descending ? from - 1 : to + 1
+            const more = !done && (descending ? next >= firstBlock : next <= lastBlock)
+            return [out, more ? Option.some(next) : Option.none<number>()] as const
+          })
+        )
+      )
+    })
+  }
+}
+
+const CONTINUE = Symbol("continue")
+const MISS = Symbol("miss")
+
+/** Looks for `key` in one block: the first version ≤ maxSeq, undefined if the key ends here, or CONTINUE. */
+const searchBlock = (block: Block, key: Uint8Array, maxSeq: number): RowEntry | undefined | typeof CONTINUE => {
+  const it = new BlockIterator(block)
+  it.seek(key)
+  for (let row = it.next(); row !== undefined; row = it.next()) {
+    if (compareBytes(row.key, key) !== 0) return undefined
+    if (row.seq <= maxSeq) return row
+  }
+  return CONTINUE
+}
+
+interface RangePredicate {
+  readonly filter: (rows: ReadonlyArray<RowEntry>) => ReadonlyArray<RowEntry>
+}
+
+const rangePredicate = (options: ScanOptions): RangePredicate => {
+  const { start, end } = options
+  if (start === undefined && end === undefined) return { filter: (rows) => rows }
+  const startInclusive = options.startInclusive ?? true
+  const endInclusive = options.endInclusive ?? false
+  const ok = (row: RowEntry): boolean => {
+    if (start !== undefined) {
+      const c = compareBytes(row.key, start)
+      if (c < 0 || (c === 0 && !startInclusive)) return false
+    }
+    if (end !== undefined) {
+      const c = compareBytes(row.key, end)
+      if (c > 0 || (c === 0 && !endInclusive)) return false
+    }
+    return true
+  }
+  return { filter: (rows) => rows.filter(ok) }
+}
+
+/** Sections must be contiguous-ish and inside the object: data, filter, index, stats, info. */
+const validateLayout = (info: SsTableInfo, infoOffset: number): void => {
+  const bad = (what: string): never => {
+    throw new DataError({ message: `inconsistent SsTableInfo: ${what}` })
+  }
+  if (info.indexLen < CHECKSUM_SIZE) bad(`index_len ${info.indexLen}`)
+  if (info.filterOffset > info.indexOffset) bad("filter_offset after index_offset")
+  if (info.filterLen > 0 && info.filterOffset + info.filterLen > info.indexOffset) bad("filter overlaps the index")
+  if (info.filterLen > 0 && info.filterLen < CHECKSUM_SIZE + 1) bad(`filter_len ${info.filterLen}`)
+  if (info.indexOffset + info.indexLen > infoOffset) bad("index overlaps the info")
+  if (info.statsLen > 0) {
+    if (info.statsLen < CHECKSUM_SIZE) bad(`stats_len ${info.statsLen}`)
+    if (info.statsOffset < info.indexOffset + info.indexLen || info.statsOffset + info.statsLen > infoOffset) {
+      bad("stats section outside [index end, info)")
+    }
+  }
+}
+
+const validateIndex = (index: ReadonlyArray<BlockMeta>, info: SsTableInfo): void => {
+  let prev = -1
+  for (let i = 0; i < index.length; i++) {
+    const off = index[i]!.offset
+    if (i === 0 ? off !== 0 : off <= prev) {
+      throw new DataError({ message: `block ${i} offset ${off} is out of order` })
+    }
+    prev = off
+  }
+  if (index.length > 0 && prev + CHECKSUM_SIZE > info.filterOffset) {
+    throw new DataError({ message: `last block at ${prev} does not end before the filter offset ${info.filterOffset}` })
+  }
+}
