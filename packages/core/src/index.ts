@@ -35,6 +35,11 @@ export {
   encodeCompactions,
   type TieredCompactionSpec
 } from "./manifest/CompactionsCodec.ts"
+export * from "./memtable/KeyComparator.ts"
+export * from "./memtable/MemTable.ts"
+export * from "./memtable/SizeEstimate.ts"
+export * from "./Settings.ts"
+export * from "./cache/BlockCache.ts"
 export * from "./format/Checksum.ts"
 export * from "./format/RowCodec.ts"
 export * from "./format/Block.ts"

@@ -1,0 +1,165 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import fc from "fast-check"
+import { BlockCache, LruBlockCache } from "../../src/cache/BlockCache.ts"
+
+describe("LruBlockCache", () => {
+  it("returns what was stored, counts hits and misses", () => {
+    const c = new LruBlockCache(100)
+    c.set("a#0", "block a", 10)
+    assert.strictEqual(c.get("a#0"), "block a")
+    assert.isUndefined(c.get("a#4096"))
+    assert.deepStrictEqual(c.stats(), { hits: 1, misses: 1, evictions: 0, rejected: 0, entries: 1, bytes: 10, maxBytes: 100 })
+  })
+
+  it("evicts the least recently used first; a get refreshes recency", () => {
+    const c = new LruBlockCache(30)
+    c.set("a", 1, 10)
+    c.set("b", 2, 10)
+    c.set("c", 3, 10)
+    assert.strictEqual(c.get("a"), 1) // a is now the most recent: b is the oldest
+    c.set("d", 4, 10)
+    assert.isFalse(c.has("b"))
+    assert.isTrue(c.has("a"))
+    assert.isTrue(c.has("c"))
+    assert.isTrue(c.has("d"))
+    assert.strictEqual(c.stats().evictions, 1)
+    c.set("big", 5, 25) // needs 25 of 30: a, c, d all go
+    assert.deepStrictEqual([c.has("a"), c.has("c"), c.has("d"), c.has("big")], [false, false, false, true])
+    assert.strictEqual(c.bytes, 25)
+    assert.strictEqual(c.stats().evictions, 4)
+  })
+
+  it("peek neither refreshes recency nor counts", () => {
+    const c = new LruBlockCache(20)
+    c.set("a", 1, 10)
+    c.set("b", 2, 10)
+    assert.strictEqual(c.peek("a"), 1)
+    c.set("c", 3, 10)
+    assert.isFalse(c.has("a"))
+    assert.strictEqual(c.stats().hits, 0)
+  })
+
+  it("replacing a key adjusts the byte count and refreshes it", () => {
+    const c = new LruBlockCache(30)
+    c.set("a", 1, 10)
+    c.set("b", 2, 10)
+    c.set("a", 11, 15)
+    assert.strictEqual(c.bytes, 25)
+    assert.strictEqual(c.size, 2)
+    c.set("c", 3, 5)
+    assert.strictEqual(c.bytes, 30)
+    c.set("d", 4, 1) // b is the oldest now
+    assert.isFalse(c.has("b"))
+    assert.strictEqual(c.get("a"), 11)
+  })
+
+  it("refuses an entry heavier than the whole cache, without evicting others", () => {
+    const c = new LruBlockCache(10)
+    c.set("a", 1, 5)
+    c.set("huge", 2, 11)
+    assert.isFalse(c.has("huge"))
+    assert.isTrue(c.has("a"))
+    assert.strictEqual(c.stats().rejected, 1)
+    c.set("a", 3, 11) // a replacement that does not fit removes the old value
+    assert.isFalse(c.has("a"))
+    assert.strictEqual(c.bytes, 0)
+  })
+
+  it("maxBytes 0 caches nothing", () => {
+    const c = new LruBlockCache(0)
+    c.set("a", 1, 1)
+    c.set("b", 1, 0)
+    assert.isUndefined(c.get("a"))
+    assert.isUndefined(c.get("b"))
+    assert.strictEqual(c.size, 0)
+    assert.throws(() => new LruBlockCache(-1))
+    assert.throws(() => c.set("x", 1, Number.NaN))
+  })
+
+  it("delete, deletePrefix, clear", () => {
+    const c = new LruBlockCache(1000)
+    for (const off of [0, 4096, 8192]) c.set(`compacted/01A.sst#${off}`, off, 10)
+    c.set("compacted/01A.sst#index", "idx", 7)
+    c.set("compacted/01B.sst#0", "b", 10)
+    assert.isTrue(c.delete("compacted/01A.sst#4096"))
+    assert.isFalse(c.delete("compacted/01A.sst#4096"))
+    assert.strictEqual(c.bytes, 37)
+    assert.strictEqual(c.deletePrefix("compacted/01A.sst#"), 3)
+    assert.strictEqual(c.size, 1)
+    assert.strictEqual(c.bytes, 10)
+    c.clear()
+    assert.strictEqual(c.size, 0)
+    assert.strictEqual(c.bytes, 0)
+  })
+
+  it("matches a naive LRU model (property)", () => {
+    const op = fc.oneof(
+      fc.record({ op: fc.constant("get" as const), key: fc.integer({ min: 0, max: 15 }) }),
+      fc.record({ op: fc.constant("set" as const), key: fc.integer({ min: 0, max: 15 }), weight: fc.integer({ min: 0, max: 40 }) }),
+      fc.record({ op: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 15 }) })
+    )
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100 }), fc.array(op, { maxLength: 200 }), (maxBytes, ops) => {
+        const c = new LruBlockCache(maxBytes)
+        // model: array of [key, value, weight], least recent first
+        let model: Array<[string, number, number]> = []
+        let step = 0
+        for (const o of ops) {
+          const key = `k${o.key}`
+          const i = model.findIndex(([k]) => k === key)
+          if (o.op === "get") {
+            const got = c.get(key)
+            if (i < 0) assert.isUndefined(got)
+            else {
+              const [e] = model.splice(i, 1)
+              model.push(e!)
+              assert.strictEqual(got, e![1])
+            }
+          } else if (o.op === "delete") {
+            assert.strictEqual(c.delete(key), i >= 0)
+            if (i >= 0) model.splice(i, 1)
+          } else {
+            c.set(key, step, o.weight)
+            if (i >= 0) model.splice(i, 1)
+            if (o.weight <= maxBytes && maxBytes > 0) {
+              model.push([key, step, o.weight])
+              let total = model.reduce((n, [, , w]) => n + w, 0)
+              while (total > maxBytes) total -= model.shift()![2]
+            }
+          }
+          step++
+          const bytes = model.reduce((n, [, , w]) => n + w, 0)
+          assert.strictEqual(c.bytes, bytes)
+          assert.isAtMost(c.bytes, maxBytes)
+          assert.strictEqual(c.size, model.length)
+        }
+        model = model.filter(([k]) => c.has(k))
+        assert.strictEqual(model.length, c.size)
+      }),
+      { numRuns: 500 }
+    )
+  })
+})
+
+describe("BlockCache service", () => {
+  it.effect("layer({ maxBytes }) provides a working cache", () =>
+    Effect.gen(function*() {
+      const cache = yield* BlockCache
+      cache.set("s#0", new Uint8Array(8), 8)
+      cache.set("s#8", new Uint8Array(8), 8)
+      cache.set("s#16", new Uint8Array(8), 8) // evicts s#0
+      assert.isUndefined(cache.get("s#0"))
+      assert.strictEqual(cache.get<Uint8Array>("s#16")?.length, 8)
+      const stats = yield* cache.stats
+      assert.deepStrictEqual(stats, { hits: 1, misses: 1, evictions: 1, rejected: 0, entries: 2, bytes: 16, maxBytes: 16 })
+      assert.strictEqual(cache.deletePrefix("s#"), 2)
+    }).pipe(Effect.provide(BlockCache.layer({ maxBytes: 16 }))))
+
+  it.effect("layerDisabled caches nothing", () =>
+    Effect.gen(function*() {
+      const cache = yield* BlockCache
+      cache.set("a", 1, 1)
+      assert.isUndefined(cache.get("a"))
+    }).pipe(Effect.provide(BlockCache.layerDisabled)))
+})
