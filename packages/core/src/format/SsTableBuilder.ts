@@ -447,7 +447,7 @@ export const estimateWalSstSize = (numEntries: number, entriesSize: number, opti
 
 /**
  * SlateDB's estimate of a compacted SST's size (adds the filter, CRC included, when rows ≥ minFilterKeys,
- * and 44 bytes of stats). Same formulas as `memtable/SizeEstimate.ts` (a test keeps them in agreement).
+ * and 44 bytes of stats).
  */
 export const estimateCompactedSstSize = (
   numEntries: number,

@@ -24,7 +24,6 @@ import {
 } from "../../src/format/SsTableBuilder.ts"
 import { type ScanOptions, type SstBlockCache, SsTableReader } from "../../src/format/SsTableReader.ts"
 import { LruBlockCache } from "../../src/cache/BlockCache.ts"
-import { estimateEncodedSizeCompacted, estimateEncodedSizeWal } from "../../src/memtable/SizeEstimate.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { arbRow, arbSortedRows, compareRows, hex, plain, text, w1Key } from "./fixtures.ts"
 
@@ -359,14 +358,6 @@ describe("size estimates (SlateDB estimate_encoded_size_*)", () => {
     assert.strictEqual(estimateWalSstSize(1000, 100000), 111382)
     assert.strictEqual(estimateCompactedSstSize(1000, 100000), 112794)
     assert.strictEqual(estimateCompactedSstSize(1000, 100000, { minFilterKeys: 2000 }), 112794 - 1256)
-  })
-
-  it("agree with the memtable's copy of the formulas (memtable/SizeEstimate.ts)", () => {
-    const options = { blockSize: 4096, minFilterKeys: 1000, filterBitsPerKey: 10 }
-    for (const [n, bytes] of [[1, 100], [999, 50_000], [1000, 100_000], [123_456, 98_765_432]] as const) {
-      assert.strictEqual(estimateCompactedSstSize(n, bytes, options), estimateEncodedSizeCompacted(n, bytes, options))
-      assert.strictEqual(estimateWalSstSize(n, bytes, options), estimateEncodedSizeWal(n, bytes, options))
-    }
   })
 
   it("are in the right ballpark for W1 rows (they assume V0 rows, so they over-estimate V2)", () => {
