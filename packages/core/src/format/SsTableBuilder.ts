@@ -28,7 +28,7 @@ import { InvalidError } from "../errors.ts"
 import { writeU16, writeU64, u64Bytes } from "./BigEndian.ts"
 import { type BlockVersion, BlockBuilder, DEFAULT_BLOCK_SIZE } from "./Block.ts"
 import { type BloomFilter, BloomFilterBuilder, DEFAULT_BITS_PER_KEY, encodeBloomFilter, estimateFilterEncodedSize } from "./BloomFilter.ts"
-import { compareBytes } from "./Bytes.ts"
+import { compareBytes, concatBytes } from "./Bytes.ts"
 import { CHECKSUM_SIZE, crc32 } from "./Checksum.ts"
 import { compress } from "./Compression.ts"
 import { type RowEntry, RowKind } from "./RowEntry.ts"
@@ -375,17 +375,7 @@ export class WalSsTableBuilder extends SstWriter {
 }
 
 /** Concatenates chunks into one array. */
-export const concatChunks = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let total = 0
-  for (const c of chunks) total += c.length
-  const out = new Uint8Array(total)
-  let pos = 0
-  for (const c of chunks) {
-    out.set(c, pos)
-    pos += c.length
-  }
-  return out
-}
+export const concatChunks = concatBytes
 
 /** Builds a whole compacted SST from sorted rows and returns its bytes. */
 export const buildSsTable = (
