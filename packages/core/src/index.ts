@@ -47,3 +47,31 @@ export * from "./format/BloomFilter.ts"
 export * from "./format/Compression.ts"
 export * from "./format/SsTableBuilder.ts"
 export * from "./format/SsTableReader.ts"
+export { Db, type DbOptions } from "./db/Db.ts"
+export {
+  type BatchOp,
+  type DbStatus,
+  type DurabilityLevel,
+  type FlushType,
+  type KeyRange,
+  type KeyValue,
+  type PutOptions as DbPutOptions,
+  type ReadOptions,
+  type ScanOptions as DbScanOptions,
+  type Ttl,
+  WriteBatch,
+  type WriteHandle,
+  type WriteOptions
+} from "./db/DbApi.ts"
+export { Shale, ShaleDb, type ShaleOpenOptions } from "./db/Shale.ts"
+export {
+  claimWriterEpoch,
+  fencedError,
+  makeManifestStore,
+  type ManifestStore,
+  ManifestWriter,
+  type ManifestWriterOptions,
+  mergeRemoteManifest,
+  type StoredManifest,
+  type WriteOutcome
+} from "./manifest/ManifestStore.ts"

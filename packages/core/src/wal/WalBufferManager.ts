@@ -62,6 +62,7 @@ import { estimateWalSstSize } from "../format/SsTableBuilder.ts"
 import { MonotonicClock } from "../MonotonicClock.ts"
 import { isTransient, type ObjectAlreadyExists, type ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import { Oracle } from "../Oracle.ts"
+import { TestSwitches } from "../testing/TestSwitches.ts"
 import { type DurableWatcher, WalBuffer } from "./WalBuffer.ts"
 import { WalIdAllocator } from "./WalIdAllocator.ts"
 import { WalMetrics } from "./WalMetrics.ts"
@@ -196,6 +197,8 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   // Metrics are recorded in the context the manager was built in (its registry), synchronously, so the
   // hot path does not build an Effect per update.
   const metricContext = yield* Effect.context<never>()
+  // Test-only: the simulator proves it catches a WAL acknowledged before its PUT (see TestSwitches).
+  const { ackBeforePut } = yield* TestSwitches
 
   const maxWalBytes = options.maxWalBytes ?? DEFAULT_MAX_WAL_BYTES
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE
@@ -366,8 +369,13 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
     const { immutables } = Ref.getUnsafe(state)
     for (const imm of immutables) {
       if (imm.id <= Ref.getUnsafe(state).recentFlushedWalId) continue
-      yield* writeWal(imm)
-      yield* markDurable(imm)
+      if (ackBeforePut) {
+        yield* markDurable(imm)
+        yield* writeWal(imm)
+      } else {
+        yield* writeWal(imm)
+        yield* markDurable(imm)
+      }
     }
     yield* maybeReleaseImmutableWals
   })

@@ -1,0 +1,352 @@
+/**
+ * `npm run bench`: workload W1 (docs/benchmark.md) on Shale and its peers in one run, on this machine.
+ *
+ * Every run of every implementation is its own child process (worker.ts) on a fresh database, so each
+ * process's peak RSS is that implementation's; the repeats go round the implementations (run 1 of each, then
+ * run 2 of each, ...) so that a slow spell of a shared machine does not land on one implementation only.
+ * The figures are medians over the repeats. See docs/design/benchmark.md for how to read them.
+ *
+ *   npm run bench                          # full W1, 3 runs each (under 15 minutes)
+ *   npm run bench -- --quick               # small W1, 1 run each (under a minute)
+ *   npm run bench -- --only slatedb,lmdb --repeat 5 --out bench.json
+ */
+import { fork } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { GROUPS, type Implementation, implementations } from "./Implementations.ts"
+import type { PhaseResult, RunResult, WorkerConfig, WorkerMessage } from "./Protocol.ts"
+import {
+  formatInt,
+  formatMb,
+  formatMs,
+  type ImplementationReport,
+  latencyTable,
+  mainTable,
+  ratios,
+  ratioTable,
+  summarize
+} from "./Report.ts"
+import { FULL, phaseUnit, QUICK, withN, type WorkloadSizes } from "./Workload.ts"
+
+const USAGE = `usage: npm run bench -- [options]
+
+  --quick            small workload (N = 10,000), 1 run each: under a minute
+  --repeat N         runs per implementation, each on a fresh database (default: 3, or 1 with --quick)
+  --n N              number of keys (default 100,000, or 10,000 with --quick)
+  --only a,b,...     implementations or groups to run (groups: ${Object.keys(GROUPS).join(", ")})
+  --put-latency MS   injected PUT latency of the latency experiment (default 20)
+  --timeout S        give up on one run after S seconds (default 300, or 60 with --quick)
+  --out FILE         also write the results as JSON to FILE
+  --list             list the implementations and exit
+  --help`
+
+interface Options {
+  readonly quick: boolean
+  readonly repeat: number
+  readonly sizes: WorkloadSizes
+  readonly only: ReadonlyArray<string> | undefined
+  readonly putLatencyMs: number
+  readonly timeoutMs: number
+  readonly out: string | undefined
+  readonly list: boolean
+}
+
+class UsageError extends Error {}
+
+const positiveInt = (name: string, text: string | undefined, fallback: number): number => {
+  if (text === undefined) return fallback
+  const n = Number(text)
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} expects a positive integer, got "${text}"`)
+  return n
+}
+
+const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: "boolean", default: false },
+      repeat: { type: "string" },
+      n: { type: "string" },
+      only: { type: "string" },
+      "put-latency": { type: "string" },
+      timeout: { type: "string" },
+      out: { type: "string" },
+      list: { type: "boolean", default: false },
+      help: { type: "boolean", default: false }
+    },
+    strict: true,
+    allowPositionals: false
+  })
+  if (values.help) {
+    console.log(USAGE)
+    return undefined
+  }
+  const quick = values.quick
+  const base = quick ? QUICK : FULL
+  const n = positiveInt("n", values.n, base.n)
+  return {
+    quick,
+    repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
+    sizes: withN(base, n),
+    only: values.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
+    putLatencyMs: positiveInt("put-latency", values["put-latency"], 20),
+    timeoutMs: positiveInt("timeout", values.timeout, quick ? 60 : 300) * 1000,
+    out: values.out,
+    list: values.list
+  }
+}
+
+const select = (all: ReadonlyArray<Implementation>, only: ReadonlyArray<string> | undefined) => {
+  if (only === undefined) return all
+  const unknown = only.filter((o) => !(o in GROUPS) && !all.some((i) => i.name === o))
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--only: unknown ${unknown.join(", ")}; known: ${[...all.map((i) => i.name), ...Object.keys(GROUPS)].join(", ")}`
+    )
+  }
+  return all.filter((i) => only.some((o) => o === i.name || GROUPS[o]?.(i) === true))
+}
+
+// ---- one run of one implementation, in a child process ---------------------------------------------------
+
+type Outcome =
+  | { readonly kind: "done"; readonly result: RunResult }
+  | { readonly kind: "unavailable"; readonly message: string }
+  | { readonly kind: "failed"; readonly message: string }
+
+const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url))
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+const describePhase = (p: PhaseResult): string => {
+  const puts = p.storePuts === undefined
+    ? ""
+    : `, ${formatInt(p.storePuts)} PUTs (${formatInt((p.storePuts / p.ms) * 1000)} PUTs/s)`
+  const problem = p.problem === undefined ? "" : `  PROBLEM: ${p.problem}`
+  if (phaseUnit(p.phase) === "ms") {
+    return `${p.phase.padEnd(18)} ${formatInt(p.ops).padStart(8)} puts, mean ${formatMs(p.value)} (p50 ${
+      formatMs(p.p50Ms ?? p.value)
+    }, max ${formatMs(p.maxMs ?? p.value)})${puts}${problem}`
+  }
+  return `${p.phase.padEnd(18)} ${formatInt(p.ops).padStart(8)} ${p.phase === "scan_all" ? "rows" : "ops"} in ${
+    seconds(p.ms).padStart(7)
+  }: ${formatInt(p.value).padStart(9)} ${phaseUnit(p.phase)}${puts}${problem}`
+}
+
+let current: { readonly kill: () => void } | undefined
+let interrupted = false
+
+const runWorker = async (
+  implementation: Implementation,
+  options: Options,
+  label: string
+): Promise<Outcome> => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `shale-bench-${implementation.name}-`))
+  const config: WorkerConfig = { sizes: options.sizes, putLatencyMs: options.putLatencyMs, dir }
+  const log = (line: string) => console.log(`[${label}] ${line}`)
+  try {
+    return await new Promise<Outcome>((resolve) => {
+      let outcome: Outcome | undefined
+      const child = fork(WORKER, [implementation.name, JSON.stringify(config)], {
+        execArgv: ["--disable-warning=ExperimentalWarning"],
+        stdio: ["ignore", "pipe", "pipe", "ipc"]
+      })
+      current = { kill: () => child.kill("SIGKILL") }
+      // Whatever the engine prints (logs, native warnings) goes to stderr, labelled.
+      for (const stream of [child.stdout, child.stderr]) {
+        let pending = ""
+        stream?.setEncoding("utf8").on("data", (chunk: string) => {
+          const lines = (pending + chunk).split("\n")
+          pending = lines.pop() ?? ""
+          for (const line of lines) if (line.length > 0) console.error(`[${label}] ${line}`)
+        })
+      }
+      const timer = setTimeout(() => {
+        outcome ??= { kind: "failed", message: `timed out after ${seconds(options.timeoutMs)} (--timeout)` }
+        child.kill("SIGKILL")
+      }, options.timeoutMs)
+      child.on("message", (raw) => {
+        const message = raw as WorkerMessage
+        switch (message.type) {
+          case "opened":
+            log(`opened in ${formatMs(message.ms)}`)
+            break
+          case "phase":
+            log(describePhase(message.result))
+            break
+          case "flushed":
+            log(`memtable flush in ${formatMs(message.ms)}`)
+            break
+          case "done":
+            outcome ??= { kind: "done", result: message.result }
+            break
+          case "unavailable":
+            outcome ??= { kind: "unavailable", message: message.message }
+            break
+          case "failed":
+            outcome ??= { kind: "failed", message: message.message }
+            break
+        }
+      })
+      child.on("error", (e) => {
+        outcome ??= { kind: "failed", message: `could not start the worker: ${e.message}` }
+      })
+      child.on("exit", (code, signal) => {
+        clearTimeout(timer)
+        current = undefined
+        resolve(outcome ?? { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result` })
+      })
+    })
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+// ---- the whole run ------------------------------------------------------------------------------------------
+
+const machine = () => {
+  const cpus = os.cpus()
+  return {
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? "unknown",
+    memoryGb: Math.round(os.totalmem() / 1e9),
+    node: process.version,
+    loadAverageAtStart: os.loadavg().map((x) => Number(x.toFixed(2)))
+  }
+}
+
+const describeSizes = (s: WorkloadSizes) =>
+  `N = ${formatInt(s.n)}; put_durable_c256: ${formatInt(s.c256)} puts, ${s.inFlight} in flight; put_durable_seq: ${s.seq} puts; get_random_seq: ${
+    formatInt(s.gets)
+  } gets`
+
+const main = async (): Promise<number> => {
+  const options = parseOptions(process.argv.slice(2))
+  if (options === undefined) return 0
+  const all = implementations({ putLatencyMs: options.putLatencyMs })
+  if (options.list) {
+    for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
+    return 0
+  }
+  const selected = select(all, options.only)
+  const started = performance.now()
+  const date = new Date()
+  const host = machine()
+  const machineLine = `${host.os}, ${host.cpus} × ${host.cpuModel}, ${host.memoryGb} GB RAM, Node ${host.node}`
+  console.log(`Shale benchmark, workload W1 (docs/benchmark.md)${options.quick ? ", --quick" : ""}`)
+  console.log(`${describeSizes(options.sizes)}; ${options.repeat} run(s) per implementation, median reported`)
+  console.log(`${date.toISOString()}; ${machineLine}; load average ${host.loadAverageAtStart.join(" ")}`)
+  console.log(`implementations: ${selected.map((i) => i.name).join(", ")}\n`)
+
+  const runs = new Map<string, Array<RunResult>>(selected.map((i) => [i.name, []]))
+  const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
+  rounds: for (let repeat = 1; repeat <= options.repeat; repeat++) {
+    for (const implementation of selected) {
+      if (interrupted) break rounds
+      if (failures.get(implementation.name)?.status === "unavailable") continue
+      const label = `${implementation.name} ${repeat}/${options.repeat}`
+      const t0 = performance.now()
+      const outcome = await runWorker(implementation, options, label)
+      if (interrupted) {
+        console.log(`[${label}] interrupted; the results below are partial`)
+        break rounds
+      }
+      switch (outcome.kind) {
+        case "done":
+          runs.get(implementation.name)!.push(outcome.result)
+          console.log(
+            `[${label}] done in ${seconds(performance.now() - t0)}, peak RSS ${formatMb(outcome.result.peakRssBytes)} (${
+              formatMb(outcome.result.baselineRssBytes)
+            } before opening)`
+          )
+          break
+        case "unavailable":
+          failures.set(implementation.name, { status: "unavailable", message: outcome.message })
+          console.log(`[${implementation.name}] NOT MEASURED: ${outcome.message}`)
+          break
+        case "failed":
+          failures.set(implementation.name, { status: "failed", message: outcome.message })
+          console.log(`[${label}] FAILED after ${seconds(performance.now() - t0)}: ${outcome.message}`)
+          break
+      }
+    }
+  }
+
+  const reports: Array<ImplementationReport> = selected.map((i) =>
+    summarize(i, runs.get(i.name) ?? [], failures.get(i.name))
+  )
+  const ratioRows = ratios(reports)
+  const totalMs = performance.now() - started
+  const heading = `W1 on ${date.toISOString().slice(0, 10)}, ${machineLine}. ${describeSizes(options.sizes)}. Median of ${
+    options.repeat
+  } run(s), each on a fresh database in its own process.`
+  const sections: Array<string> = []
+  const table = mainTable(reports)
+  if (table !== "") sections.push(`${heading}\n\n${table}`)
+  const ratio = ratioTable(ratioRows)
+  if (ratio !== "") {
+    sections.push(
+      `Shale / peer (ops/s and rows/s: above 1 means Shale is faster; put_durable_seq latency and peak RSS: below 1 means Shale is lower)\n\n${ratio}`
+    )
+  }
+  const latency = latencyTable(reports)
+  if (latency !== "") {
+    sections.push(
+      `Shale's durable puts against a memory store whose PUTs take ${options.putLatencyMs} ms (Effect API; PUTs counted by the store)\n\n${latency}`
+    )
+  }
+  const notes = [
+    ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
+    ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`),
+    ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`))
+  ]
+  if (notes.length > 0) sections.push(notes.join("\n"))
+  console.log(`\n${sections.join("\n\n")}\n\nTotal time ${seconds(totalMs)}.`)
+
+  if (options.out !== undefined) {
+    const json = {
+      date: date.toISOString(),
+      machine: { ...host, loadAverageAtEnd: os.loadavg().map((x) => Number(x.toFixed(2))) },
+      options: {
+        quick: options.quick,
+        repeat: options.repeat,
+        sizes: options.sizes,
+        putLatencyMs: options.putLatencyMs,
+        only: options.only ?? null
+      },
+      totalSeconds: Number((totalMs / 1000).toFixed(1)),
+      implementations: reports,
+      ratios: ratioRows,
+      markdown: sections.join("\n\n")
+    }
+    await writeFile(options.out, JSON.stringify(json, null, 2) + "\n")
+    console.log(`Results written to ${options.out}`)
+  }
+  return interrupted ? 130 : reports.some((r) => r.status === "failed") ? 1 : 0
+}
+
+// Ctrl-C: stop the running worker, then report what was measured.
+process.on("SIGINT", () => {
+  if (interrupted) process.exit(130)
+  interrupted = true
+  current?.kill()
+})
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError || (e instanceof TypeError && "code" in e && String(e.code).startsWith("ERR_PARSE_ARGS"))) {
+      console.error(`${e.message}\n\n${USAGE}`)
+      process.exitCode = 2
+    } else {
+      console.error(e)
+      process.exitCode = 1
+    }
+  }
+)

@@ -1,0 +1,212 @@
+/**
+ * The `shale` command, run as a child process (`node bin/shale.mjs ...`, the file npm links as the `shale`
+ * bin) against temp directories: a put/get/scan/delete/manifest/wal round trip, a database written by the
+ * official SlateDB 0.12.1, and the messages for bad URLs and missing databases.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { mixedWorkload, writeEngineDb } from "../../core/test/support/slatedb.ts"
+import { ClosedError } from "@shale/core"
+import { explain, prefixEnd, scanRange } from "../src/index.ts"
+import { parseDbUrl } from "../src/DbUrl.ts"
+import { Effect, Exit } from "effect"
+
+const BIN = fileURLToPath(new URL("../bin/shale.mjs", import.meta.url))
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `shale <args>` with the test runner's Node (22) and no SHALE_DB in the environment. */
+const shale = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Result> =>
+  new Promise((resolve, reject) => {
+    const childEnv: Record<string, string | undefined> = { ...process.env, ...env, NO_COLOR: "1" }
+    if (env["SHALE_DB"] === undefined) delete childEnv["SHALE_DB"]
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: childEnv })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c))
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "shale-cli-"))
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+const ok = (r: Result): Result => {
+  expect(r.code, `exit code; stderr:\n${r.stderr}`).toBe(0)
+  return r
+}
+
+const lines = (s: string): Array<string> => s.split("\n").filter((l) => l.length > 0)
+
+describe("shale (child process)", () => {
+  it("put / get / scan / delete / manifest / wal round trip on a local directory", async () => {
+    const { dir, cleanup } = tempDir()
+    const db = join(dir, "data")
+    try {
+      ok(await shale(["--db", db, "put", "apple", "red"]))
+      ok(await shale(["--db", db, "put", "banana", "yellow"]))
+      ok(await shale(["put", "cherry", "dark red", "--db", db])) // shared flags also after the subcommand
+      ok(await shale(["--db", `file://${db}`, "put", "pre/x", "tab\there"]))
+
+      expect(ok(await shale(["--db", db, "get", "apple"])).stdout).toBe("red\n")
+      expect(ok(await shale(["--db", db, "get", "pre/x"])).stdout).toBe("tab\\there\n")
+
+      const all = ok(await shale(["--db", db, "scan"]))
+      expect(lines(all.stdout)).toEqual(["apple\tred", "banana\tyellow", "cherry\tdark red", "pre/x\ttab\\there"])
+      expect(all.stderr).toContain("(4 rows)")
+      expect(lines(ok(await shale(["--db", db, "scan", "--prefix", "pre/"])).stdout)).toEqual(["pre/x\ttab\\there"])
+      expect(lines(ok(await shale(["--db", db, "scan", "--start", "b", "--end", "cherry"])).stdout)).toEqual([
+        "banana\tyellow"
+      ])
+      expect(lines(ok(await shale(["--db", db, "scan", "--desc", "--limit", "2"])).stdout)).toEqual([
+        "pre/x\ttab\\there",
+        "cherry\tdark red"
+      ])
+
+      expect(ok(await shale(["--db", db, "delete", "banana"])).stdout).toContain("deleted")
+      const gone = await shale(["--db", db, "get", "banana"])
+      expect(gone.code).toBe(1)
+      expect(gone.stderr).toContain("not found")
+      expect(lines(ok(await shale(["--db", db, "scan"])).stdout).map((l) => l.split("\t")[0])).toEqual([
+        "apple",
+        "cherry",
+        "pre/x"
+      ])
+
+      const manifest = ok(await shale(["--db", db, "manifest"])).stdout
+      expect(manifest).toMatch(/^manifest \d+ /)
+      for (const field of ["writer epoch:", "compactor epoch:", "replay after WAL id:", "next WAL id:", "L0 SSTs:", "sorted runs:", "checkpoints:"]) {
+        expect(manifest).toContain(field)
+      }
+      // Every command opened the database as its writer: one epoch per command that touched data.
+      expect(Number(/writer epoch:\s+(\d+)/.exec(manifest)![1])).toBeGreaterThanOrEqual(10)
+
+      const wal = ok(await shale(["--db", db, "wal"])).stdout
+      expect(wal).toMatch(/^\d+ WAL SSTs?, .*, \d+ rows?; replay after WAL id \d+, next WAL id \d+/)
+      // 4 puts and 1 delete, each in a WAL SST of its own, each a row.
+      const rows = lines(wal).slice(2).map((l) => l.trim().split(/\s+/))
+      expect(rows.reduce((n, cols) => n + Number(cols[3]), 0)).toBe(5)
+      expect(wal).toContain("empty (fence)")
+    } finally {
+      cleanup()
+    }
+  }, 120_000)
+
+  it("reads a database written by SlateDB 0.12.1 (--path selects the root inside the directory)", async () => {
+    const engine = await writeEngineDb(mixedWorkload({ writes: 600, seed: 3, memtableEvery: 250, walEvery: 100 }))
+    try {
+      const visible = [...engine.expected.values()]
+        .filter((r) => r.kind === "value")
+        .sort((a, b) => Buffer.compare(a.key, b.key))
+      const first = visible[0]!
+      const got = ok(await shale(["--db", engine.dir, "--path", "db", "get", new TextDecoder().decode(first.key)]))
+      expect(got.stdout).toBe(`${new TextDecoder().decode(first.value)}\n`)
+
+      const manifest = ok(await shale(["--db", engine.dir, "--path", "db", "manifest"])).stdout
+      expect(manifest).toMatch(/L0 SSTs:\s+2 /)
+      const wal = ok(await shale(["--db", engine.dir, "--path", "db", "wal"])).stdout
+      expect(wal).toContain("in L0 (not replayed)")
+
+      // The top of the directory holds no database; the message points at --path.
+      const top = await shale(["--db", engine.dir, "manifest"])
+      expect(top.code).toBe(1)
+      expect(top.stderr).toContain(`no database at ${engine.dir}`)
+      expect(top.stderr).toContain(`--path "db"`)
+    } finally {
+      engine.cleanup()
+    }
+  }, 120_000)
+
+  it("bad database URLs: a clear message and exit code 1", async () => {
+    for (const url of ["ftp://host/x", "s3://", "memory:foo", "file://otherhost/x"]) {
+      const r = await shale(["--db", url, "get", "k"])
+      expect(r.code, url).toBe(1)
+      expect(r.stderr, url).toContain(`bad database URL "${url}"`)
+      expect(r.stdout, url).toBe("")
+    }
+  }, 60_000)
+
+  it("missing database: says so, exits 1, creates nothing", async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      const nowhere = join(dir, "nowhere")
+      for (const args of [["get", "k"], ["scan"], ["delete", "k"], ["manifest"], ["wal"]]) {
+        const r = await shale(["--db", nowhere, ...args])
+        expect(r.code, args.join(" ")).toBe(1)
+        expect(r.stderr, args.join(" ")).toContain(`no database at ${nowhere}`)
+      }
+      expect(existsSync(nowhere)).toBe(false)
+      // An existing but empty directory holds no database either.
+      const empty = await shale(["--db", dir, "scan"])
+      expect(empty.code).toBe(1)
+      expect(empty.stderr).toContain(`no database at ${dir}`)
+      // memory: is private to the process: a fresh process finds nothing.
+      const memory = await shale(["--db", "memory:", "get", "k"])
+      expect(memory.stderr).toContain("no database at memory:")
+    } finally {
+      cleanup()
+    }
+  }, 60_000)
+
+  it("--db falls back to SHALE_DB; without either the command says --db is missing", async () => {
+    const { dir, cleanup } = tempDir()
+    try {
+      ok(await shale(["put", "k", "v"], { SHALE_DB: dir }))
+      expect(ok(await shale(["get", "k"], { SHALE_DB: dir })).stdout).toBe("v\n")
+      const missing = await shale(["get", "k"])
+      expect(missing.code).not.toBe(0)
+      expect(missing.stderr).toContain("--db")
+    } finally {
+      cleanup()
+    }
+  }, 60_000)
+})
+
+describe("shale (in process)", () => {
+  it("explains a fenced writer", () => {
+    const e = explain("/data")(new ClosedError({ reason: "fenced", message: "detected newer DB client" }))
+    expect(e.message).toBe(
+      "fenced: another writer opened the database at /data; this command's write was not acknowledged"
+    )
+    expect(e.exitCode).toBe(1)
+  })
+
+  it("parses database URLs", async () => {
+    const parse = (url: string) => Effect.runPromiseExit(parseDbUrl(url))
+    expect(await parse("memory:")).toEqual(Exit.succeed({ _tag: "Memory" }))
+    expect(await parse("s3://bucket/a/b/")).toEqual(Exit.succeed({ _tag: "S3", bucket: "bucket", prefix: "a/b" }))
+    expect(await parse("s3://bucket")).toEqual(Exit.succeed({ _tag: "S3", bucket: "bucket", prefix: "" }))
+    expect(await parse("file:///tmp/x")).toEqual(Exit.succeed({ _tag: "Local", dir: "/tmp/x" }))
+    expect(await parse("/tmp/y")).toEqual(Exit.succeed({ _tag: "Local", dir: "/tmp/y" }))
+    expect(Exit.isFailure(await parse(""))).toBe(true)
+    expect(Exit.isFailure(await parse("http://x"))).toBe(true)
+  })
+
+  it("computes scan ranges from --prefix, --start and --end", () => {
+    const b = (s: string) => new TextEncoder().encode(s)
+    expect(prefixEnd(b("ab"))).toEqual(b("ac"))
+    expect(prefixEnd(new Uint8Array([0x61, 0xff]))).toEqual(b("b"))
+    expect(prefixEnd(new Uint8Array([0xff]))).toBeUndefined()
+    expect(scanRange({})).toEqual({})
+    expect(scanRange({ prefix: b("k") })).toEqual({ start: b("k"), startInclusive: true, end: b("l"), endInclusive: false })
+    expect(scanRange({ prefix: b("k"), start: b("k5"), end: b("z") })).toEqual({
+      start: b("k5"),
+      startInclusive: true,
+      end: b("l"),
+      endInclusive: false
+    })
+    expect(scanRange({ start: b("b"), end: b("a") })).toBeUndefined()
+    expect(scanRange({ prefix: b("k"), start: b("m") })).toBeUndefined()
+  })
+})

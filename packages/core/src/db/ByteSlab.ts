@@ -1,0 +1,46 @@
+/**
+ * Cheap copies of small byte arrays. The engine copies every key and value it is given (the caller may
+ * reuse its buffers) and every value it returns (so callers cannot change stored bytes), and
+ * `Uint8Array.prototype.slice` costs a fresh `ArrayBuffer` each time (~0.3 µs, more under GC pressure).
+ * Like Node's `Buffer` pool, small copies are carved out of a shared slab instead (~0.05 µs).
+ *
+ * - Copies of at most `maxPooled` bytes are views into the current slab; larger ones get their own buffer.
+ * - A view is a plain `Uint8Array` (not a `Buffer`); its `byteOffset` may be non-zero and its `buffer` is
+ *   shared with other copies, which therefore stay in memory together.
+ */
+export class ByteSlab {
+  readonly #slabSize: number
+  readonly #maxPooled: number
+  #buffer: ArrayBuffer
+  #bytes: Uint8Array
+  #offset = 0
+
+  constructor(slabSize: number, maxPooled: number) {
+    this.#slabSize = slabSize
+    this.#maxPooled = maxPooled
+    this.#buffer = new ArrayBuffer(slabSize)
+    this.#bytes = new Uint8Array(this.#buffer)
+  }
+
+  /** A copy of `src`. */
+  copy(src: Uint8Array): Uint8Array {
+    const n = src.length
+    if (n > this.#maxPooled) return src.slice()
+    let offset = this.#offset
+    if (offset + n > this.#slabSize) {
+      this.#buffer = new ArrayBuffer(this.#slabSize)
+      this.#bytes = new Uint8Array(this.#buffer)
+      offset = 0
+    }
+    this.#bytes.set(src, offset)
+    // Keep views 8-byte aligned, as Node's pool does.
+    this.#offset = (offset + n + 7) & ~7
+    return new Uint8Array(this.#buffer, offset, n)
+  }
+}
+
+/** For the write path: keys and values that live together in a memtable until it is flushed. */
+export const writeSlab = (): ByteSlab => new ByteSlab(256 * 1024, 8 * 1024)
+
+/** For values handed to callers: small slabs, so that one kept value pins little memory. */
+export const readSlab = (): ByteSlab => new ByteSlab(16 * 1024, 2 * 1024)

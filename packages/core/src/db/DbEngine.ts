@@ -1,0 +1,249 @@
+/**
+ * Assembles an open database from its parts and owns its lifecycle; `Db.layer` is this plus the service
+ * tag. docs/design/db.md describes the whole engine.
+ *
+ * Opening (`openDb`, in the layer's scope):
+ * 1. Settings: decoded and validated over SlateDB's defaults (`InvalidError` on a bad value).
+ * 2. The store in context is wrapped in the retrying layer (`withRetries`): every engine I/O retries
+ *    transient failures, and create-only puts are idempotent across retries (`slatedbputid`).
+ * 3. Recovery (Recovery.ts): claim the writer epoch, fence older writers, replay the WAL.
+ * 4. The WAL buffer (`WalBufferManager`) starts with our collaborators: WAL ids from the manifest's
+ *    `next_wal_sst_id` (`ManifestWriter.allocateWalId`), the watermarks as its `Oracle`, the engine clock
+ *    as its `MonotonicClock`, WAL SSTs in the configured block size and codec.
+ * 5. Background fibers: the memtable flusher, a WAL monitor (notices a WAL buffer that stopped — fenced
+ *    or fatal — and closes the database at once, so reads fail too), and a manifest poller (every
+ *    `manifestPollIntervalMs`: a newer writer's epoch closes the database as fenced; compactor changes are
+ *    merged).
+ *
+ * Closing (`close`, or the end of the layer's scope): no new operations (they fail with
+ * `ClosedError("clean")`), in-flight commits finish, the WAL is flushed, the flusher finishes the memtable
+ * it is writing and stops, the current manifest is written once more (persisting `next_wal_sst_id`), the
+ * WAL buffer stops. The memtable is NOT flushed to L0 (as SlateDB 0.12.1): its rows replay from the WAL on
+ * the next open. A second `close` fails with the `ClosedError` the database closed with.
+ *
+ * A fenced or fatally failed database closes itself (`closeWith`): every pending and later call fails
+ * with that `ClosedError`, and nothing it writes afterwards reaches the manifest.
+ */
+import { Clock, Duration, Effect, Exit, Fiber, Option, Schema } from "effect"
+import { ClosedError, type DbError, InvalidError } from "../errors.ts"
+import { normalizeRoot } from "../format/Paths.ts"
+import { CompressionFormat } from "../format/SstMetadata.ts"
+import { MonotonicClock } from "../MonotonicClock.ts"
+import { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { Oracle } from "../Oracle.ts"
+import { type CompressionCodec, Settings } from "../Settings.ts"
+import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
+import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
+import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWriter.ts"
+import type { Db } from "./Db.ts"
+import type { DbStatus, FlushType } from "./DbApi.ts"
+import { asCloseError, makeMemtableFlusher } from "./MemtableFlusher.ts"
+import { makeReader } from "./Reader.ts"
+import { recover } from "./Recovery.ts"
+import { SstTables } from "./SstTables.ts"
+import { makeWriter } from "./Writer.ts"
+
+export interface DbOptions {
+  /** The database root inside the object store (`""` for the store's root). */
+  readonly path: string
+  /** Any subset of the settings; the rest are SlateDB's defaults. Validated on open. */
+  readonly settings?: Partial<Settings>
+  /** Retry policy of the engine's store wrapper (default: SlateDB's, 100 ms → 1 s, forever). */
+  readonly storeRetry?: RetryOptions
+}
+
+const CODECS: Readonly<Record<CompressionCodec, CompressionFormat>> = {
+  none: CompressionFormat.None,
+  snappy: CompressionFormat.Snappy,
+  zlib: CompressionFormat.Zlib,
+  lz4: CompressionFormat.Lz4,
+  zstd: CompressionFormat.Zstd
+}
+
+/** Validates settings given as (a subset of) `Settings` values, over the defaults. */
+export const decodeSettings = (input: Partial<Settings> | undefined): Effect.Effect<Settings, InvalidError> =>
+  Schema.decodeUnknownEffect(Settings.schema)(input ?? {}, { onExcessProperty: "error" }).pipe(
+    Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` }))
+  )
+
+const cleanClose = () => new ClosedError({ reason: "clean", message: "db is closed" })
+
+/** Opens a database in the current scope (the layer's); see the module comment. */
+export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
+  const settings = yield* decodeSettings(options.settings)
+  const root = normalizeRoot(options.path)
+  const store = withRetries(yield* ObjectStore, options.storeRetry)
+  const compression = CODECS[settings.compression]
+  const sizeOptions = {
+    blockSize: settings.blockSize,
+    minFilterKeys: settings.minFilterKeys,
+    filterBitsPerKey: settings.filterBitsPerKey
+  }
+
+  const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock })
+  const { state, writer: manifest } = recovered
+  const tables = new SstTables(store, root, settings.blockCacheBytes)
+
+  // ---------------------------------------------------------------- the WAL buffer
+  const wal = yield* makeWalBufferManager({
+    maxWalBytes: settings.l0SstSizeBytes,
+    maxFlushInterval: settings.flushIntervalMs === null ? "Infinity" : Duration.millis(settings.flushIntervalMs),
+    durableFlush: settings.durableFlush,
+    blockSize: settings.blockSize,
+    recentFlushedWalId: recovered.lastWalId
+  }).pipe(
+    Effect.provideService(WalSstWriter, makeWalSstWriter(store, { root, encode: encodeWalSst({ blockSize: settings.blockSize, compression }) })),
+    Effect.provideService(WalIdAllocator, WalIdAllocator.of({ nextWalId: Effect.sync(() => manifest.allocateWalId()) })),
+    Effect.provideService(Oracle, state.seqs.oracle),
+    Effect.provideService(MonotonicClock, state.clock.service)
+  )
+
+  // ---------------------------------------------------------------- closing with an error
+  let flusherStop: Effect.Effect<void> = Effect.void
+  let signalFlusher: () => void = () => {}
+
+  /** Closes the database because of `error` (fenced or fatal); idempotent. */
+  const closeWith = (error: ClosedError): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (state.closeError !== undefined) return Effect.void
+      state.closeError = error
+      state.failImms(error)
+      signalFlusher()
+      return Effect.andThen(
+        error.reason === "clean" ? Effect.void : Effect.logWarning(`database closed: ${error.message}`),
+        wal.close()
+      )
+    })
+
+  const checkOpen: Effect.Effect<void, DbError> = Effect.suspend(() =>
+    state.closeError === undefined ? Effect.void : Effect.fail(state.closeError)
+  )
+
+  /** A WAL buffer that stopped closes the database with its reason; fails with the database's error. */
+  const onWalClosed = (error: ClosedError): Effect.Effect<never, DbError> =>
+    Effect.andThen(closeWith(error), Effect.suspend(() => Effect.fail(state.closeError ?? error)))
+
+  // ---------------------------------------------------------------- write path, flusher, read path
+  const writer = makeWriter({
+    state,
+    settings,
+    sizeOptions,
+    wal,
+    onFreeze: () => signalFlusher(),
+    onWalClosed
+  })
+  const flusher = yield* makeMemtableFlusher({
+    root,
+    settings,
+    compression,
+    sizeOptions,
+    store,
+    state,
+    manifest,
+    tables,
+    wal,
+    lock: writer.lock,
+    closeWith,
+    checkOpen
+  })
+  signalFlusher = flusher.signal
+  flusherStop = flusher.stop
+  const reader = makeReader({ state, manifest, tables })
+
+  // ---------------------------------------------------------------- background fibers
+  /** Follows WAL flushes: keeps the WAL tag fresh, and closes the database when the WAL buffer stops. */
+  const monitor = yield* Effect.forkScoped(
+    Effect.gen(function*() {
+      while (true) {
+        const watcher = yield* wal.maybeTriggerFlush()
+        yield* watcher.await
+        yield* flusher.syncRecentFlushedWalId
+        yield* wal.trackLastAppliedSeq(state.seqs.committed)
+      }
+    }).pipe(Effect.catch((e: ClosedError) => (e.reason === "clean" ? Effect.void : closeWith(e))))
+  )
+
+  /** Re-reads the manifest every poll interval: detects fencing between writes, merges compactor changes. */
+  const poller = yield* Effect.forkScoped(
+    Effect.gen(function*() {
+      while (state.closeError === undefined) {
+        yield* Effect.sleep(Duration.millis(settings.manifestPollIntervalMs))
+        if (state.closeError !== undefined) return
+        const exit = yield* Effect.exit(manifest.refresh)
+        if (Exit.isFailure(exit)) {
+          const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+          if (error?._tag === "ClosedError") return yield* closeWith(error)
+          yield* Effect.logWarning("manifest poll failed (will retry)", exit.cause)
+        }
+      }
+    })
+  )
+
+  // ---------------------------------------------------------------- the public operations
+  const flush = Effect.fn("Db.flush")(function*(options?: { readonly type?: FlushType }) {
+    yield* checkOpen
+    const type = options?.type ?? "wal"
+    if (type === "wal") return yield* wal.flush().pipe(Effect.catch(onWalClosed))
+    if (type === "memtable") return yield* flusher.flushMemtables
+    return yield* new InvalidError({ message: `invalid flush type ${JSON.stringify(type)}` })
+  })
+
+  const status: Effect.Effect<DbStatus> = Effect.sync(() => {
+    const m = manifest.manifest
+    return {
+      durableSeq: state.seqs.durable,
+      lastCommittedSeq: state.seqs.committed,
+      manifestId: manifest.id,
+      writerEpoch: manifest.epoch,
+      nextWalId: manifest.nextWalSstId,
+      l0Ssts: m.l0.length,
+      immutableMemtables: state.imms.length,
+      closeReason: state.closeError?.reason
+    }
+  })
+
+  let closed = false
+  const close = Effect.fn("Db.close")(function*() {
+    if (closed || state.closeError !== undefined) return yield* state.closeError ?? cleanClose()
+    closed = true
+    const clean = cleanClose()
+    state.closeError = clean
+    // Commits already in their critical section finish; later ones see the closed state.
+    yield* writer.lock.run(Effect.void)
+    let failure: ClosedError | undefined
+    const flushed = yield* Effect.exit(wal.flush())
+    if (Exit.isFailure(flushed)) failure = Option.getOrUndefined(Exit.findErrorOption(flushed))
+    yield* flusherStop
+    yield* Fiber.interrupt(poller)
+    yield* Fiber.interrupt(monitor)
+    if (failure === undefined) {
+      const written = yield* Effect.exit(manifest.update((m) => m))
+      const error = Option.getOrUndefined(Exit.findErrorOption(written))
+      if (error !== undefined) failure = asCloseError(error, "writing the final manifest")
+    }
+    yield* wal.close()
+    state.failImms(failure ?? clean)
+    if (failure !== undefined && failure.reason !== "clean") {
+      state.closeError = failure
+      return yield* failure
+    }
+  }, Effect.uninterruptible)
+
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => (closed || state.closeError !== undefined ? Effect.void : Effect.ignore(close())))
+  )
+
+  return {
+    put: writer.put,
+    delete: writer.delete,
+    write: writer.write,
+    get: reader.get,
+    getKeyValue: reader.getKeyValue,
+    scan: reader.scan,
+    scanPrefix: reader.scanPrefix,
+    flush,
+    status,
+    close: close()
+  } satisfies Db["Service"]
+})

@@ -1,0 +1,220 @@
+/**
+ * The memtable flusher: writes frozen memtables to L0 and records them in the manifest (SlateDB's
+ * `memtable_flusher`, docs §3.4), one background fiber, oldest memtable first.
+ *
+ * For each immutable memtable, in freeze order:
+ * 1. Wait until its last seq is durable in the WAL (flushing the WAL if needed): a row must never reach
+ *    L0, where it is visible to every reader of the manifest, before it is durable in the WAL (#1521).
+ * 2. Build an L0 SST from its rows (key ascending, seq descending) through SlateDB's retention step with
+ *    `compaction_start_ts` = the memtable's last tick and `retention_min_seq` = the durable seq (no
+ *    snapshots exist): values whose `expire_ts ≤ compaction_start_ts` become tombstones (same seq and
+ *    create_ts, no expiry), expired merge operands are dropped; per key the newest version is kept, older
+ *    versions only while their seq is above `retention_min_seq`, plus the first one at or below it.
+ *    Tombstones are kept (they must hide older rows in older SSTs). The builder yields to other fibers
+ *    every few thousand rows.
+ * 3. Write it create-only as `compacted/<ULID>.sst` (the engine's store retries transient failures).
+ * 4. Update the manifest through the CAS loop: the SST goes to the front of `l0`, `replay_after_wal_id`
+ *    becomes the memtable's WAL tag, `last_l0_seq` its last seq, `last_l0_clock_tick` the max of the old
+ *    one and its last tick, `recent_snapshot_min_seq` its last seq, and its sequence-tracker samples are
+ *    merged. A conflict refreshes, merges (fencing check) and retries.
+ * 5. Only then drop the memtable from the read path and wake its waiters; its blocks go into the block
+ *    cache, so reads right after the flush need no I/O.
+ *
+ * Failures: a newer writer detected by the manifest write closes the database as `fenced`; any other
+ * failure (a permanent store error, a manifest that cannot be written in time) closes it as `fatal`.
+ * Either way the memtable stays unflushed: its rows are in the WAL and replay on the next open.
+ *
+ * Not done (SlateDB does): uploads in parallel (`l0_flush_parallelism`), and stalling uploads while
+ * `l0_max_ssts` L0 SSTs exist — without a compactor that stall would stop every write, so L0 simply grows
+ * until compaction lands.
+ */
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { ClosedError, type DbError } from "../errors.ts"
+import { compactedSstPath } from "../format/Paths.ts"
+import { makeTombstone, type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { concatChunks, SsTableBuilder } from "../format/SsTableBuilder.ts"
+import type { CompressionFormat } from "../format/SstMetadata.ts"
+import { makeUlid } from "../format/Ulid.ts"
+import { Manifest } from "../manifest/Manifest.ts"
+import type { ManifestWriter } from "../manifest/ManifestStore.ts"
+import { SequenceTracker } from "../manifest/SequenceTracker.ts"
+import { keysEqual } from "../memtable/KeyComparator.ts"
+import type { SstSizeOptions } from "../memtable/SizeEstimate.ts"
+import { MIN_TICK } from "../MonotonicClock.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { Settings } from "../Settings.ts"
+import type { WalBufferManager } from "../wal/WalBufferManager.ts"
+import type { DbState, ImmutableMemtable } from "./DbState.ts"
+import type { SstTables } from "./SstTables.ts"
+import { toDbError } from "./StoreErrors.ts"
+import type { WriteLock } from "./WriteLock.ts"
+
+export interface FlusherDeps {
+  readonly root: string
+  readonly settings: Settings
+  readonly compression: CompressionFormat
+  readonly sizeOptions: SstSizeOptions
+  readonly store: ObjectStore["Service"]
+  readonly state: DbState
+  readonly manifest: ManifestWriter
+  readonly tables: SstTables
+  readonly wal: WalBufferManager["Service"]
+  readonly lock: WriteLock
+  /** Closes the database with `error` (fenced or fatal). */
+  readonly closeWith: (error: ClosedError) => Effect.Effect<void>
+  /** Fails with the database's error when it is closed. */
+  readonly checkOpen: Effect.Effect<void, DbError>
+}
+
+export interface MemtableFlusher {
+  /** Wakes the flusher (after a freeze). Synchronous. */
+  readonly signal: () => void
+  /**
+   * `flush({ type: "memtable" })`: flushes the WAL, freezes the active memtable (if non-empty) and waits
+   * until every memtable frozen so far is in L0 and in the manifest.
+   */
+  readonly flushMemtables: Effect.Effect<void, DbError>
+  /** Lets the flusher finish the memtable it is writing, then stops it. */
+  readonly stop: Effect.Effect<void>
+  /** Refreshes the WAL-id tag source from the WAL buffer (see DbState.recentFlushedWalId). */
+  readonly syncRecentFlushedWalId: Effect.Effect<void>
+}
+
+/** Rows between two yields while an L0 SST is built. */
+const YIELD_EVERY = 4096
+
+/** A failure of the flusher as the reason the database closes. */
+export const asCloseError = (e: DbError | ClosedError, what: string): ClosedError =>
+  e._tag === "ClosedError"
+    ? e
+    : new ClosedError({ reason: "fatal", message: `${what} failed: ${e.message}`, cause: e })
+
+/** Builds the L0 SST of `imm` through the retention step (see the module comment). */
+const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
+  Effect.gen(function*() {
+    const { settings } = deps
+    const builder = new SsTableBuilder({
+      blockSize: settings.blockSize,
+      compression: deps.compression,
+      minFilterKeys: settings.minFilterKeys,
+      filterBitsPerKey: settings.filterBitsPerKey
+    })
+    const cutoff = imm.table.lastTick ?? MIN_TICK
+    const minSeq = deps.state.seqs.durable
+    const cursor = imm.table.cursor()
+    let key: Uint8Array | undefined = undefined
+    let pastBoundary = false
+    let n = 0
+    for (let row = cursor.next(); row !== undefined; row = cursor.next()) {
+      if ((++n & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
+      if (key === undefined || !keysEqual(key, row.key)) {
+        key = row.key
+        pastBoundary = false
+      }
+      if (pastBoundary) continue
+      let out: RowEntry = row
+      if (row.expireTs !== undefined && row.expireTs <= cutoff) {
+        if (row.kind === RowKind.Merge) continue
+        if (row.kind === RowKind.Value) out = makeTombstone(row.key, row.seq, row.createTs)
+      }
+      builder.add(out)
+      if (row.seq <= minSeq) pastBoundary = true
+    }
+    const table = builder.finish()
+    return { table, bytes: concatChunks(table.chunks) }
+  })
+
+export const makeMemtableFlusher = (deps: FlusherDeps) =>
+  Effect.gen(function*() {
+    const { state, wal, manifest, tables, store, root } = deps
+    const seqs = state.seqs
+    const signals = yield* Queue.unbounded<void>()
+    const signal = () => void Queue.offerUnsafe(signals, undefined)
+
+    const syncRecentFlushedWalId = Effect.map(wal.recentFlushedWalId, (id) => {
+      if (id > state.recentFlushedWalId) state.recentFlushedWalId = id
+    })
+
+    /** Step 1: the memtable's rows must be durable in the WAL. */
+    const awaitDurable = (imm: ImmutableMemtable) =>
+      Effect.gen(function*() {
+        const last = imm.table.lastSeq ?? 0
+        while (last > seqs.durable) yield* wal.flush()
+      })
+
+    const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
+      Effect.gen(function*() {
+        yield* awaitDurable(imm)
+        const { table, bytes } = yield* buildL0(deps, imm)
+        const id = yield* makeUlid
+        const path = compactedSstPath(root, id)
+        yield* store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+        const lastSeq = imm.table.lastSeq ?? 0
+        const lastTick = imm.table.lastTick ?? MIN_TICK
+        const sst = { id, info: table.info, formatVersion: table.formatVersion }
+        yield* manifest.update((m) => {
+          const pushed = Manifest.withL0Pushed(
+            m,
+            sst,
+            Math.max(m.replayAfterWalId, imm.recentFlushedWalId),
+            Math.max(m.lastL0Seq, lastSeq),
+            lastTick
+          )
+          return {
+            ...pushed,
+            recentSnapshotMinSeq: Math.max(m.recentSnapshotMinSeq, lastSeq),
+            sequenceTracker: SequenceTracker.merge(pushed.sequenceTracker, imm.tracker)
+          }
+        })
+        tables.warm(path, bytes, table)
+        state.releaseOldestImm(imm)
+      })
+
+    const loop: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        yield* Queue.take(signals)
+        while (state.closeError === undefined) {
+          const imm = state.imms[state.imms.length - 1]
+          if (imm === undefined) break
+          const exit = yield* Effect.exit(flushOne(imm))
+          if (Exit.isFailure(exit)) {
+            if (Cause.hasInterruptsOnly(exit.cause)) return
+            const error = Option.getOrElse(
+              Cause.findErrorOption(exit.cause),
+              () => new ClosedError({ reason: "fatal", message: "memtable flush failed", cause: Cause.squash(exit.cause) })
+            )
+            yield* Effect.logError("memtable flush failed; closing the database", error)
+            yield* deps.closeWith(asCloseError(error, "memtable flush"))
+            return
+          }
+        }
+        if (state.closeError !== undefined) return
+      }
+    })
+
+    const fiber = yield* Effect.forkScoped(loop)
+    // Memtables frozen by replay are waiting already.
+    if (state.imms.length > 0) signal()
+
+    const flushMemtables: Effect.Effect<void, DbError> = Effect.gen(function*() {
+      yield* deps.checkOpen
+      yield* wal.flush().pipe(Effect.catch((e) => Effect.andThen(deps.closeWith(e), deps.checkOpen)))
+      yield* syncRecentFlushedWalId
+      // Freeze between two writes' critical sections, so the WAL tag is exact (see DbState).
+      yield* deps.lock.run(Effect.suspend(() => {
+        if (state.closeError !== undefined) return Effect.fail(state.closeError)
+        state.freezeMemtable(state.memtable.estimateEncodedSizeCompacted(deps.sizeOptions))
+        return Effect.void
+      }))
+      const waiting = state.imms.slice()
+      signal()
+      for (const imm of waiting) yield* Deferred.await(imm.flushed)
+    })
+
+    const stop = Effect.gen(function*() {
+      signal()
+      yield* Fiber.await(fiber)
+    })
+
+    return { signal, flushMemtables, stop, syncRecentFlushedWalId } satisfies MemtableFlusher
+  })

@@ -1,0 +1,600 @@
+/**
+ * The read path (SlateDB's `reader.rs` / `db_iter.rs`, docs §3.5): point reads and range scans.
+ *
+ * Sources, newest first: the active memtable, the immutable memtables (newest first), the L0 SSTs in
+ * manifest order (newest first), then the sorted runs in manifest order (highest id first). Every source
+ * is read with its own sequence cap, `maxSeq = min(last committed seq (or last assigned seq when
+ * `dirty`), durable seq when durability is "remote")`, applied per source BEFORE merging, so an older
+ * visible version is found when a newer one is hidden.
+ *
+ * Point reads (`get`): the first source holding a version of the key with seq ≤ maxSeq decides; a
+ * tombstone means "absent". Memtables answer synchronously; an SST is skipped when its visible range
+ * excludes the key or its bloom filter says no (checked synchronously once its handle is open); in a
+ * sorted run only the SSTs whose [first, last] key range holds the key are read, in run order (a key's
+ * versions may straddle two adjacent SSTs). A get whose blocks are cached performs no I/O.
+ *
+ * Scans: a lazy k-way merge over one cursor per source (memtables are walked in place; SSTs are read a
+ * page of blocks at a time when the merge needs their next row), in key order, ascending or descending.
+ * For each key the merge takes the version with the highest seq among all sources, drops the key when
+ * that version is a tombstone, and emits it otherwise. The sources are fixed when the stream starts; rows
+ * committed later are not seen. Ranges follow SlateDB: start inclusive / end exclusive by default, any
+ * bound may be absent; an inverted or empty range is an `InvalidError`. `scanPrefix(p)` scans
+ * `[p, p+1)` where `p+1` increments the last byte that is not 0xff (dropping the 0xff bytes after it);
+ * an all-0xff prefix has no upper bound and the empty prefix scans everything.
+ *
+ * TTL: as SlateDB 0.12.1, reads do not filter expired rows (`expireTs` is returned); expiry only takes
+ * effect when a flush rewrites the row (MemtableFlusher.ts).
+ *
+ * Merge operands (written by SlateDB's merge operator) cannot be resolved without an operator: reading
+ * one fails with `InvalidError` ("merge operator missing"), as SlateDB does when none is configured.
+ *
+ * Returned keys and values are copies: callers may keep or change them.
+ */
+import { Cause, Channel, Effect, Pull, type Scope, Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { type DbError, InvalidError } from "../errors.ts"
+import { type RowEntry, RowKind } from "../format/RowEntry.ts"
+import type { ScanOptions as SstScanOptions } from "../format/SsTableReader.ts"
+import type { CompactedSst, Manifest, RangeBound, SortedRun, VisibleRange } from "../manifest/Manifest.ts"
+import type { ManifestWriter } from "../manifest/ManifestStore.ts"
+import { compareKeys, keysEqual } from "../memtable/KeyComparator.ts"
+import type { RowCursor } from "../memtable/RowTree.ts"
+import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
+import type { DbState } from "./DbState.ts"
+import { type ByteSlab, readSlab } from "./ByteSlab.ts"
+import { MISS, type SstTables } from "./SstTables.ts"
+import { toDbError } from "./StoreErrors.ts"
+import { keyProblem } from "./Writer.ts"
+
+export interface ReaderDeps {
+  readonly state: DbState
+  readonly manifest: ManifestWriter
+  readonly tables: SstTables
+}
+
+export interface Reader {
+  readonly get: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<Uint8Array | undefined, DbError>
+  readonly getKeyValue: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
+  readonly scan: (range: KeyRange, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+  readonly scanPrefix: (prefix: Uint8Array, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+}
+
+const mergeOperatorMissing = () =>
+  new InvalidError({ message: "merge operator missing: the database holds merge operands but none is configured" })
+
+// ------------------------------------------------------------------------------------------ ranges
+
+/** A validated range with explicit inclusivity. */
+interface Bounds {
+  readonly start: Uint8Array | undefined
+  readonly startInclusive: boolean
+  readonly end: Uint8Array | undefined
+  readonly endInclusive: boolean
+}
+
+/** Validates a user range (SlateDB's binding messages). */
+export const rangeProblem = (range: KeyRange): string | undefined => {
+  if (typeof range !== "object" || range === null) return "range must be an object"
+  const { start, end } = range
+  if (start !== undefined && !(start instanceof Uint8Array)) return "range start must be a Uint8Array"
+  if (end !== undefined && !(end instanceof Uint8Array)) return "range end must be a Uint8Array"
+  if (start !== undefined && end !== undefined) {
+    const c = compareKeys(start, end)
+    if (c > 0) return "range start must not be greater than range end"
+    if (c === 0 && !((range.startInclusive ?? true) && (range.endInclusive ?? false))) return "range must be non-empty"
+  }
+  return undefined
+}
+
+const toBounds = (range: KeyRange): Bounds => ({
+  start: range.start,
+  startInclusive: range.startInclusive ?? true,
+  end: range.end,
+  endInclusive: range.endInclusive ?? false
+})
+
+/** `[p, p+1)` with carry; the all-0xff prefix has no upper bound, the empty prefix is everything. */
+export const prefixRange = (prefix: Uint8Array): KeyRange => {
+  if (prefix.length === 0) return {}
+  let i = prefix.length - 1
+  while (i >= 0 && prefix[i] === 0xff) i--
+  if (i < 0) return { start: prefix, startInclusive: true }
+  const end = prefix.slice(0, i + 1)
+  end[i]! += 1
+  return { start: prefix, startInclusive: true, end, endInclusive: false }
+}
+
+const inBound = (key: Uint8Array, b: RangeBound, side: "start" | "end"): boolean => {
+  if (b.kind === "Unbounded") return true
+  const c = compareKeys(key, b.key)
+  if (side === "start") return b.kind === "Included" ? c >= 0 : c > 0
+  return b.kind === "Included" ? c <= 0 : c < 0
+}
+
+const inVisibleRange = (key: Uint8Array, vr: VisibleRange | undefined): boolean =>
+  vr === undefined || (inBound(key, vr.start, "start") && inBound(key, vr.end, "end"))
+
+/** The intersection of `bounds` with an SST's visible range, as SST scan options; undefined if empty. */
+const clip = (bounds: Bounds, vr: VisibleRange | undefined, descending: boolean): SstScanOptions | undefined => {
+  let { start, startInclusive, end, endInclusive } = bounds
+  if (vr !== undefined) {
+    if (vr.start.kind !== "Unbounded") {
+      const c = start === undefined ? -1 : compareKeys(start, vr.start.key)
+      if (c < 0 || (c === 0 && vr.start.kind === "Excluded")) {
+        start = vr.start.key
+        startInclusive = vr.start.kind === "Included"
+      }
+    }
+    if (vr.end.kind !== "Unbounded") {
+      const c = end === undefined ? 1 : compareKeys(end, vr.end.key)
+      if (c > 0 || (c === 0 && vr.end.kind === "Excluded")) {
+        end = vr.end.key
+        endInclusive = vr.end.kind === "Included"
+      }
+    }
+    if (start !== undefined && end !== undefined) {
+      const c = compareKeys(start, end)
+      if (c > 0 || (c === 0 && !(startInclusive && endInclusive))) return undefined
+    }
+  }
+  return {
+    ...(start === undefined ? {} : { start, startInclusive }),
+    ...(end === undefined ? {} : { end, endInclusive }),
+    descending
+  }
+}
+
+/** Whether an SST's [first, last] keys may overlap `bounds`. */
+const overlaps = (sst: CompactedSst, bounds: Bounds): boolean => {
+  const { firstEntry, lastEntry } = sst.info
+  if (bounds.end !== undefined && firstEntry !== undefined) {
+    const c = compareKeys(firstEntry, bounds.end)
+    if (c > 0 || (c === 0 && !bounds.endInclusive)) return false
+  }
+  if (bounds.start !== undefined && lastEntry !== undefined) {
+    const c = compareKeys(lastEntry, bounds.start)
+    if (c < 0 || (c === 0 && !bounds.startInclusive)) return false
+  }
+  return true
+}
+
+/** The SSTs of a sorted run that may hold `key`, in run order. */
+const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
+  const ssts = run.ssts
+  // Last SST whose first key ≤ key.
+  let lo = 0
+  let hi = ssts.length - 1
+  let j = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const first = ssts[mid]!.info.firstEntry
+    if (first === undefined || compareKeys(first, key) <= 0) {
+      j = mid
+      lo = mid + 1
+    } else {
+      hi = mid - 1
+    }
+  }
+  if (j < 0) return []
+  // Walk back over SSTs that end with the key (a key's versions may straddle the boundary).
+  let i = j
+  while (i > 0) {
+    const prevLast = ssts[i - 1]!.info.lastEntry
+    if (prevLast === undefined || compareKeys(prevLast, key) < 0) break
+    i--
+  }
+  const out: Array<CompactedSst> = []
+  for (let k = i; k <= j; k++) {
+    const last = ssts[k]!.info.lastEntry
+    if (last === undefined || compareKeys(last, key) >= 0) out.push(ssts[k]!)
+  }
+  return out
+}
+
+// ------------------------------------------------------------------------------------------ merge sources
+
+/** One input of the merge: a current row (`head`) and a way to move on. */
+interface Source {
+  head: RowEntry | undefined
+  /** True until the first page is fetched (SST sources). */
+  readonly startsPending: boolean
+  /** Moves past `head`. False when the next row must be fetched with `pull` first. */
+  advance(): boolean
+  /** Fetches the next page; afterwards `head` is the next row or undefined at the end. */
+  readonly pull: Effect.Effect<void, DbError>
+}
+
+class CursorSource implements Source {
+  head: RowEntry | undefined
+  readonly startsPending = false
+  readonly #cursor: RowCursor
+  constructor(cursor: RowCursor) {
+    this.#cursor = cursor
+    this.head = cursor.next()
+  }
+  advance(): boolean {
+    this.head = this.#cursor.next()
+    return true
+  }
+  readonly pull: Effect.Effect<void> = Effect.void
+}
+
+type RowPull = Pull.Pull<NonEmptyReadonlyArray<RowEntry>, DbError, void>
+
+/** A stream of SST rows, pulled one page at a time when the merge runs out of rows. */
+class StreamSource implements Source {
+  head: RowEntry | undefined = undefined
+  readonly startsPending = true
+  #page: ReadonlyArray<RowEntry> = []
+  #index = 0
+  #pull: RowPull | undefined = undefined
+  readonly #open: Effect.Effect<RowPull>
+  readonly #maxSeq: number
+
+  constructor(stream: Stream.Stream<RowEntry, DbError>, scope: Scope.Scope, maxSeq: number) {
+    this.#open = Channel.toPullScoped(Stream.toChannel(stream), scope)
+    this.#maxSeq = maxSeq
+  }
+
+  advance(): boolean {
+    const i = ++this.#index
+    if (i < this.#page.length) {
+      this.head = this.#page[i]
+      return true
+    }
+    this.head = undefined
+    return !this.#more
+  }
+
+  /** False once the stream ended. */
+  #more = true
+
+  readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
+    const run = (p: RowPull): Effect.Effect<void, DbError> =>
+      p.pipe(
+        Effect.flatMap((rows): Effect.Effect<void, DbError> => {
+          const maxSeq = this.#maxSeq
+          let page: ReadonlyArray<RowEntry> = rows
+          for (let i = 0; i < rows.length; i++) {
+            if (rows[i]!.seq > maxSeq) {
+              page = rows.filter((r) => r.seq <= maxSeq)
+              break
+            }
+          }
+          if (page.length === 0) return run(p)
+          this.#page = page
+          this.#index = 0
+          this.head = page[0]
+          return Effect.void
+        }),
+        Pull.catchDone(() =>
+          Effect.sync(() => {
+            this.#more = false
+            this.#page = []
+            this.head = undefined
+          })
+        )
+      )
+    if (this.#pull !== undefined) return run(this.#pull)
+    return Effect.flatMap(this.#open, (p) => {
+      this.#pull = p
+      return run(p)
+    })
+  })
+}
+
+/** A binary heap of sources ordered by their head's key. */
+class SourceHeap {
+  readonly items: Array<Source> = []
+  readonly #sign: number
+  constructor(descending: boolean) {
+    this.#sign = descending ? -1 : 1
+  }
+  #less(a: Source, b: Source): boolean {
+    return this.#sign * compareKeys(a.head!.key, b.head!.key) < 0
+  }
+  push(s: Source): void {
+    const items = this.items
+    items.push(s)
+    let i = items.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (!this.#less(items[i]!, items[parent]!)) break
+      ;[items[i], items[parent]] = [items[parent]!, items[i]!]
+      i = parent
+    }
+  }
+  get top(): Source | undefined {
+    return this.items[0]
+  }
+  /** Restores the order after the top's head changed (it must still be defined). */
+  siftTop(): void {
+    const items = this.items
+    const n = items.length
+    let i = 0
+    while (true) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < n && this.#less(items[l]!, items[m]!)) m = l
+      if (r < n && this.#less(items[r]!, items[m]!)) m = r
+      if (m === i) return
+      ;[items[i], items[m]] = [items[m]!, items[i]!]
+      i = m
+    }
+  }
+  popTop(): void {
+    const items = this.items
+    const last = items.pop()!
+    if (items.length > 0) {
+      items[0] = last
+      this.siftTop()
+    }
+  }
+}
+
+const toKeyValue = (row: RowEntry, slab: ByteSlab): KeyValue => ({
+  key: slab.copy(row.key),
+  value: slab.copy(row.value),
+  seq: row.seq,
+  createTs: row.createTs ?? 0,
+  expireTs: row.expireTs
+})
+
+/** Output rows per pull of a scan stream. */
+const SCAN_CHUNK = 256
+
+/**
+ * The k-way merge (see the module comment). `fill` works synchronously until it needs a page from an SST
+ * source; the stream's pull then fetches those pages and continues.
+ */
+class MergeIterator {
+  readonly #heap: SourceHeap
+  readonly #pending: Array<Source> = []
+  /** The key whose versions are being collected, and its newest version so far. */
+  #key: Uint8Array | undefined = undefined
+  #best: RowEntry | undefined = undefined
+  readonly #slab: ByteSlab = readSlab()
+
+  constructor(sources: ReadonlyArray<Source>, descending: boolean) {
+    this.#heap = new SourceHeap(descending)
+    for (const s of sources) this.#place(s, !s.startsPending)
+  }
+
+  /** Puts a source back where it belongs after its head moved. */
+  #place(s: Source, ready: boolean): void {
+    if (!ready) this.#pending.push(s)
+    else if (s.head !== undefined) this.#heap.push(s)
+  }
+
+  /** Sources that need a page before the merge can go on. */
+  takePending(): Array<Source> {
+    return this.#pending.splice(0, this.#pending.length)
+  }
+
+  returnPulled(sources: ReadonlyArray<Source>): void {
+    for (const s of sources) this.#place(s, true)
+  }
+
+  /** Emits up to `limit` rows into `out`; "pull" when sources need pages, "done" at the end. */
+  fill(out: Array<KeyValue>, limit: number): "more" | "pull" | "done" | InvalidError {
+    const heap = this.#heap
+    while (true) {
+      if (this.#pending.length > 0) return "pull"
+      const key = this.#key
+      if (key !== undefined) {
+        const top = heap.top
+        if (top !== undefined && keysEqual(top.head!.key, key)) {
+          const row = top.head!
+          if (this.#best === undefined || row.seq > this.#best.seq) this.#best = row
+          const ready = top.advance()
+          if (ready && top.head !== undefined) heap.siftTop()
+          else {
+            heap.popTop()
+            if (!ready) this.#pending.push(top)
+          }
+          continue
+        }
+        const best = this.#best!
+        this.#key = undefined
+        this.#best = undefined
+        if (best.kind === RowKind.Value) out.push(toKeyValue(best, this.#slab))
+        else if (best.kind === RowKind.Merge) return mergeOperatorMissing()
+        if (out.length >= limit) return "more"
+        continue
+      }
+      const top = heap.top
+      if (top === undefined) return "done"
+      this.#key = top.head!.key
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------ the reader
+
+export const makeReader = (deps: ReaderDeps): Reader => {
+  const { state, tables } = deps
+  const seqs = state.seqs
+  const values = readSlab()
+
+  const maxSeqFor = (options: ReadOptions | undefined): number => {
+    let max = options?.dirty === true ? seqs.lastSeq : seqs.committed
+    if (options?.durability === "remote" && seqs.durable < max) max = seqs.durable
+    return max
+  }
+
+  const readProblem = (options: ReadOptions | undefined): string | undefined => {
+    if (options === undefined) return undefined
+    const d = options.durability
+    if (d !== undefined && d !== "memory" && d !== "remote") return `invalid durability ${JSON.stringify(d)}`
+    return undefined
+  }
+
+  // ---------------------------------------------------------------- point reads
+
+  /** The SSTs that may hold `key`, newest first: every L0, then the candidates of each sorted run. */
+  const sstCandidates = (manifest: Manifest, key: Uint8Array): Array<CompactedSst> => {
+    const out: Array<CompactedSst> = []
+    for (const sst of manifest.l0) if (inVisibleRange(key, sst.visibleRange)) out.push(sst)
+    for (const run of manifest.compacted) {
+      for (const sst of runCandidates(run, key)) if (inVisibleRange(key, sst.visibleRange)) out.push(sst)
+    }
+    return out
+  }
+
+  /** The Effect path over the SSTs from candidate `i` on (opening handles, reading blocks). */
+  const getFromSsts = (
+    manifest: Manifest,
+    candidates: ReadonlyArray<CompactedSst>,
+    i: number,
+    key: Uint8Array,
+    maxSeq: number
+  ): Effect.Effect<RowEntry | undefined, DbError> => {
+    if (i >= candidates.length) return Effect.succeed(undefined)
+    const sst = candidates[i]!
+    const open = tables.cached(sst.id)
+    const handle = open !== undefined ? Effect.succeed(open) : tables.reader(manifest, sst)
+    return handle.pipe(
+      Effect.flatMap((r) => r.get(key, maxSeq).pipe(Effect.mapError(toDbError))),
+      Effect.flatMap((row) => (row !== undefined ? Effect.succeed(row) : getFromSsts(manifest, candidates, i + 1, key, maxSeq)))
+    )
+  }
+
+  /**
+   * The newest visible version of `key`, resolved by `f` (see the module comment). Everything up to the
+   * first SST that is not open or whose block is not cached happens synchronously.
+   */
+  const lookup = <A>(
+    key: Uint8Array,
+    options: ReadOptions | undefined,
+    f: (row: RowEntry) => A
+  ): Effect.Effect<A | undefined, DbError> =>
+    Effect.suspend(() => {
+      const problem = keyProblem(key) ?? readProblem(options)
+      if (problem !== undefined) return Effect.fail(new InvalidError({ message: problem }))
+      if (state.closeError !== undefined) return Effect.fail(state.closeError)
+      const maxSeq = maxSeqFor(options)
+      let row = state.memtable.get(key, maxSeq)
+      if (row === undefined) {
+        const imms = state.imms
+        for (let i = 0; i < imms.length && row === undefined; i++) row = imms[i]!.table.get(key, maxSeq)
+      }
+      if (row !== undefined) return resolve(row, f)
+      const manifest = deps.manifest.manifest
+      if (manifest.l0.length === 0 && manifest.compacted.length === 0) return Effect.succeed(undefined)
+      const candidates = sstCandidates(manifest, key)
+      for (let i = 0; i < candidates.length; i++) {
+        const reader = tables.cached(candidates[i]!.id)
+        const found = reader === undefined ? MISS : tables.getCached(reader, key, maxSeq)
+        if (found === MISS) {
+          return Effect.flatMap(getFromSsts(manifest, candidates, i, key, maxSeq), (r) => resolve(r, f))
+        }
+        if (found !== undefined) return resolve(found, f)
+      }
+      return Effect.succeed(undefined)
+    })
+
+  const resolve = <A>(row: RowEntry | undefined, f: (row: RowEntry) => A): Effect.Effect<A | undefined, DbError> => {
+    if (row === undefined || row.kind === RowKind.Tombstone) return Effect.succeed(undefined)
+    if (row.kind === RowKind.Merge) return Effect.fail(mergeOperatorMissing())
+    return Effect.succeed(f(row))
+  }
+
+  const copyValue = (row: RowEntry): Uint8Array => values.copy(row.value)
+  const copyKeyValue = (row: RowEntry): KeyValue => toKeyValue(row, values)
+
+  const get = (key: Uint8Array, options?: ReadOptions) => lookup(key, options, copyValue)
+
+  const getKeyValue = (key: Uint8Array, options?: ReadOptions) => lookup(key, options, copyKeyValue)
+
+  // ---------------------------------------------------------------- scans
+
+  const sstStream = (manifest: Manifest, sst: CompactedSst, options: SstScanOptions): Stream.Stream<RowEntry, DbError> =>
+    Stream.unwrap(tables.reader(manifest, sst).pipe(Effect.map((r) => r.scan(options)))).pipe(
+      Stream.mapError(toDbError)
+    )
+
+  const openSources = (bounds: Bounds, descending: boolean, maxSeq: number, scope: Scope.Scope): Array<Source> => {
+    const range: KeyRange = {
+      ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
+      ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
+    }
+    const cursorOptions = { order: descending ? "desc" : "asc", maxSeq, versions: "latest" } as const
+    const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
+    for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
+    const manifest = deps.manifest.manifest
+    for (const sst of manifest.l0) {
+      if (!overlaps(sst, bounds)) continue
+      const options = clip(bounds, sst.visibleRange, descending)
+      if (options === undefined) continue
+      sources.push(new StreamSource(sstStream(manifest, sst, options), scope, maxSeq))
+    }
+    for (const run of manifest.compacted) {
+      // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
+      const parts: Array<readonly [CompactedSst, SstScanOptions]> = []
+      for (const sst of run.ssts) {
+        if (!overlaps(sst, bounds)) continue
+        const options = clip(bounds, sst.visibleRange, descending)
+        if (options !== undefined) parts.push([sst, options])
+      }
+      if (descending) parts.reverse()
+      if (parts.length === 0) continue
+      const stream = Stream.fromIterable(parts).pipe(
+        Stream.flatMap(([sst, options]) => sstStream(manifest, sst, options))
+      )
+      sources.push(new StreamSource(stream, scope, maxSeq))
+    }
+    return sources
+  }
+
+  const scanBounds = (bounds: Bounds, options: ScanOptions | undefined): Stream.Stream<KeyValue, DbError> =>
+    Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
+      Effect.suspend(() => {
+        if (state.closeError !== undefined) return Effect.fail(state.closeError)
+        const descending = options?.order === "desc"
+        const merge = new MergeIterator(openSources(bounds, descending, maxSeqFor(options), scope), descending)
+        let finished = false
+        const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
+          if (finished) return Cause.done()
+          const out: Array<KeyValue> = []
+          const loop = (): Effect.Effect<NonEmptyReadonlyArray<KeyValue>, DbError | Cause.Done<void>> => {
+            if (state.closeError !== undefined) return Effect.fail(state.closeError)
+            const status = merge.fill(out, SCAN_CHUNK)
+            if (status instanceof InvalidError) return Effect.fail(status)
+            if (status === "pull") {
+              const pending = merge.takePending()
+              return Effect.forEach(pending, (s) => s.pull, { discard: true }).pipe(
+                Effect.flatMap(() => {
+                  merge.returnPulled(pending)
+                  return loop()
+                })
+              )
+            }
+            if (status === "done") finished = true
+            if (out.length > 0) return Effect.succeed(out as unknown as NonEmptyReadonlyArray<KeyValue>)
+            return Cause.done()
+          }
+          return loop()
+        })
+        return Effect.succeed(pull)
+      })
+    ))
+
+  const scan = (range: KeyRange, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
+    Stream.suspend(() => {
+      const problem = rangeProblem(range) ?? readProblem(options) ??
+        (options?.order !== undefined && options.order !== "asc" && options.order !== "desc"
+          ? `invalid order ${JSON.stringify(options.order)}`
+          : undefined)
+      if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
+      return scanBounds(toBounds(range), options)
+    })
+
+  const scanPrefix = (prefix: Uint8Array, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
+    Stream.suspend(() => {
+      if (!(prefix instanceof Uint8Array)) return Stream.fail(new InvalidError({ message: "prefix must be a Uint8Array" }))
+      return scan(prefixRange(prefix), options)
+    })
+
+  return { get, getKeyValue, scan, scanPrefix }
+}

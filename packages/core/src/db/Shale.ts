@@ -1,0 +1,168 @@
+/**
+ * The Promise API, for callers that do not use Effect:
+ *
+ * ```ts
+ * import { Shale } from "@shale/core"
+ * const db = await Shale.open("mydb", { store: Shale.stores.local("./data") })
+ * await db.put(key, value)                        // durable when the promise resolves (as SlateDB)
+ * await db.put(key, value, { awaitDurable: false })
+ * const v = await db.get(key)                     // Uint8Array | undefined
+ * for await (const kv of db.scan({ start, end })) { ... }
+ * await db.close()
+ * ```
+ *
+ * It is the `Db` service (Db.ts) run from Promises, with no behaviour of its own: `Shale.open` builds
+ * `Db.layer` over the given store layer in a scope it keeps, every method runs the matching `Db`
+ * operation, and `close()` runs `Db.close` and then releases the scope. Failures reject with the same
+ * tagged error instances the Effect API fails with (`ClosedError`, `InvalidError`, ...), so
+ * `err instanceof ClosedError && err.reason === "fenced"` works.
+ *
+ * Scans return async iterables that read lazily: rows are fetched in chunks as the loop advances, and
+ * leaving the loop early (`break`, `return`, a throw) releases the scan.
+ */
+import { Cause, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import type { DbError } from "../errors.ts"
+import { LocalObjectStore } from "../objectstore/LocalObjectStore.ts"
+import { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
+import type { Settings } from "../Settings.ts"
+import { Db } from "./Db.ts"
+import {
+  type DbStatus,
+  type FlushType,
+  type KeyRange,
+  type KeyValue,
+  type PutOptions,
+  type ReadOptions,
+  type ScanOptions,
+  WriteBatch,
+  type WriteHandle,
+  type WriteOptions
+} from "./DbApi.ts"
+
+export interface ShaleOpenOptions<E = unknown> {
+  /** Where the database lives: `Shale.stores.memory()`, `Shale.stores.local(dir)`, or any store layer. */
+  readonly store: Layer.Layer<ObjectStore, E>
+  /** Any subset of the settings (SlateDB's defaults otherwise). */
+  readonly settings?: Partial<Settings>
+  /** Retry policy of the engine's store wrapper. */
+  readonly storeRetry?: RetryOptions
+}
+
+/**
+ * Runs `effect` and settles a Promise with its outcome, like `Effect.runPromise` (a failure rejects with
+ * the error itself), but without the extra promise hop when the effect completes synchronously, which
+ * most puts and gets do (the fiber runs until its first asynchronous step before `runFork` returns).
+ */
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
+  const fiber = Effect.runFork(effect)
+  const done = fiber.pollUnsafe()
+  if (done !== undefined) return settle(done)
+  return new Promise<A>((resolve, reject) => {
+    fiber.addObserver((exit) => (Exit.isSuccess(exit) ? resolve(exit.value) : reject(Cause.squash(exit.cause))))
+  })
+}
+
+const settle = <A, E>(exit: Exit.Exit<A, E>): Promise<A> =>
+  Exit.isSuccess(exit) ? Promise.resolve(exit.value) : Promise.reject(Cause.squash(exit.cause))
+
+/** An open database, driven by Promises. */
+export class ShaleDb {
+  readonly #db: Db["Service"]
+  readonly #scope: Scope.Closeable
+  #released = false
+
+  constructor(db: Db["Service"], scope: Scope.Closeable) {
+    this.#db = db
+    this.#scope = scope
+  }
+
+  /** The Effect service behind this handle (to mix both APIs). */
+  get service(): Db["Service"] {
+    return this.#db
+  }
+
+  put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<WriteHandle> {
+    return run(this.#db.put(key, value, options))
+  }
+
+  delete(key: Uint8Array, options?: WriteOptions): Promise<WriteHandle> {
+    return run(this.#db.delete(key, options))
+  }
+
+  write(batch: WriteBatch, options?: WriteOptions): Promise<WriteHandle> {
+    return run(this.#db.write(batch, options))
+  }
+
+  get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    return run(this.#db.get(key, options))
+  }
+
+  getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
+    return run(this.#db.getKeyValue(key, options))
+  }
+
+  /** Rows of `range` in key order (`options.order`), read lazily. */
+  scan(range: KeyRange = {}, options?: ScanOptions): AsyncIterable<KeyValue> {
+    return Stream.toAsyncIterable(this.#db.scan(range, options))
+  }
+
+  /** Rows whose key starts with `prefix`, read lazily. */
+  scanPrefix(prefix: Uint8Array, options?: ScanOptions): AsyncIterable<KeyValue> {
+    return Stream.toAsyncIterable(this.#db.scanPrefix(prefix, options))
+  }
+
+  flush(options?: { readonly type?: FlushType }): Promise<void> {
+    return run(this.#db.flush(options))
+  }
+
+  status(): Promise<DbStatus> {
+    return run(this.#db.status)
+  }
+
+  /**
+   * Closes cleanly (flushes the WAL, writes the final manifest) and releases the engine. A second call
+   * rejects with `ClosedError`, as `Db.close` does.
+   */
+  close(): Promise<void> {
+    const release = Effect.suspend(() => {
+      if (this.#released) return Effect.void
+      this.#released = true
+      return Scope.close(this.#scope, Exit.void)
+    })
+    return run(this.#db.close.pipe(Effect.ensuring(release)))
+  }
+}
+
+/** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
+const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const layer = Db.layer({
+        path,
+        ...(options.settings === undefined ? {} : { settings: options.settings }),
+        ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+      }).pipe(Layer.provide(options.store))
+      const exit = yield* Effect.exit(Layer.buildWithScope(layer, scope))
+      if (Exit.isFailure(exit)) {
+        yield* Scope.close(scope, exit)
+        return yield* Effect.failCause(exit.cause)
+      }
+      return new ShaleDb(Context.get(exit.value, Db), scope)
+    }) as Effect.Effect<ShaleDb, DbError | E>
+  )
+
+/** The Promise API's entry point. */
+export const Shale = {
+  open,
+  /** Ready-made store layers. */
+  stores: {
+    /** A fresh in-memory store (gone when the process ends). */
+    memory: (): Layer.Layer<ObjectStore> => ObjectStore.layerMemory,
+    /** A directory on the local disk (created if missing), in SlateDB's `file://` layout. */
+    local: (dir: string): Layer.Layer<ObjectStore, ObjectStoreError> => LocalObjectStore.layer({ root: dir })
+  },
+  WriteBatch
+} as const

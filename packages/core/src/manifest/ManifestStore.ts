@@ -1,0 +1,311 @@
+/**
+ * The manifest store: SlateDB's transactional manifest object (`slatedb-txn-obj`), docs §1 and §3.1.
+ *
+ * Every manifest version is an immutable object `<root>/manifest/<id:020>.manifest`; ids are consecutive.
+ * There is no `If-Match` anywhere: a writer that last saw version N writes N+1 **create-only**, and the
+ * loser of a race gets "version exists", re-reads the latest version and tries again.
+ *
+ * Two layers:
+ * - `ManifestStore` (`makeManifestStore(store, root)`): stateless access. `readLatest` lists the manifest
+ *   directory, takes the highest parsable id and reads it (if that object vanished between the list and
+ *   the read, e.g. deleted by a garbage collector, it lists again); `write(id, m)` is a create-only put
+ *   that reports `"exists"` instead of failing when the version is taken.
+ * - `ManifestWriter`: the view of the one writer that owns the database, obtained by `claimWriterEpoch`.
+ *   It claims the writer epoch (stored epoch + 1, written as the next version; retried on conflict, within
+ *   `timeoutMs`), then keeps a local manifest and the id of the last version it knows. `update(f)` writes
+ *   `f(local)` as the next version, and on a conflict refreshes, merges the remote version into the local
+ *   one (`mergeRemoteManifest`, SlateDB's writer-side rules) and retries, all within `timeoutMs`.
+ *   `refresh` re-reads the latest version and merges it.
+ *
+ * Fencing. Every version the writer reads after its claim is checked: a stored `writer_epoch` above ours
+ * means a newer writer took over, and fails with `ClosedError{reason: "fenced", message: "detected newer
+ * DB client"}`; a stored epoch below ours is impossible (InternalError). Updates and refreshes are
+ * serialised by one lock, so the local manifest moves through one version at a time.
+ *
+ * `next_wal_sst_id` is owned by the writer in memory (the WAL id allocator bumps it with `allocateWalId`)
+ * and is written with whatever value it has when a version is written; merges and refreshes never lower
+ * it.
+ *
+ * Errors: store failures map as in `db/StoreErrors.ts`; an undecodable manifest is a `DataError` naming
+ * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
+ * `TransactionalObjectTimeout`).
+ */
+import { Duration, Effect, Option, Semaphore, Stream } from "effect"
+import { ClosedError, DataError, type DbError, InternalError, UnavailableError } from "../errors.ts"
+import { manifestDir, manifestPath, parseManifestId } from "../format/Paths.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { toDbError } from "../db/StoreErrors.ts"
+import { Manifest } from "./Manifest.ts"
+import { decodeManifest, encodeManifest } from "./ManifestCodec.ts"
+
+/** One stored manifest version. */
+export interface StoredManifest {
+  readonly id: number
+  readonly manifest: Manifest
+}
+
+export type WriteOutcome = "written" | "exists"
+
+export interface ManifestStore {
+  readonly root: string
+  /** Ids of every manifest version listed, ascending (foreign files ignored). */
+  readonly listIds: Effect.Effect<ReadonlyArray<number>, DbError>
+  /** The latest version, or undefined for a database that has none yet. */
+  readonly readLatest: Effect.Effect<StoredManifest | undefined, DbError>
+  /** Reads version `id`. */
+  readonly read: (id: number) => Effect.Effect<Manifest, DbError>
+  /** Writes version `id` create-only; `"exists"` when that version is already taken. */
+  readonly write: (id: number, manifest: Manifest) => Effect.Effect<WriteOutcome, DbError>
+}
+
+/** How many times `readLatest` re-lists after the newest listed version disappeared before it was read. */
+const LATEST_ATTEMPTS = 10
+
+export const makeManifestStore = (store: ObjectStore["Service"], root: string): ManifestStore => {
+  const listIds = Stream.runFold(
+    store.list(manifestDir(root)),
+    () => [] as Array<number>,
+    (ids, o) => {
+      const id = parseManifestId(o.path)
+      if (id !== undefined) ids.push(id)
+      return ids
+    }
+  ).pipe(
+    Effect.map((ids) => ids.sort((a, b) => a - b)),
+    Effect.mapError(toDbError)
+  )
+
+  const decodeAt = (path: string, bytes: Uint8Array): Effect.Effect<Manifest, DataError> =>
+    Effect.try({
+      try: () => decodeManifest(bytes),
+      catch: (e) =>
+        e instanceof DataError
+          ? new DataError({ message: e.message, object: path, section: e.section ?? "manifest", cause: e })
+          : new DataError({ message: `undecodable manifest: ${String(e)}`, object: path, section: "manifest", cause: e })
+    })
+
+  const readRaw = (id: number) => {
+    const path = manifestPath(root, id)
+    return store.get(path).pipe(Effect.flatMap((bytes) => decodeAt(path, bytes)))
+  }
+
+  const read = (id: number): Effect.Effect<Manifest, DbError> => readRaw(id).pipe(Effect.mapError(toDbError))
+
+  const readLatest: Effect.Effect<StoredManifest | undefined, DbError> = Effect.gen(function*() {
+    for (let attempt = 1;; attempt++) {
+      const ids = yield* listIds
+      const id = ids[ids.length - 1]
+      if (id === undefined) return undefined
+      const result = yield* readRaw(id).pipe(
+        Effect.map(Option.some),
+        Effect.catchTag("ObjectNotFound", (e) =>
+          attempt < LATEST_ATTEMPTS ? Effect.succeed(Option.none<Manifest>()) : Effect.fail(e))
+      )
+      if (Option.isSome(result)) return { id, manifest: result.value }
+    }
+  }).pipe(Effect.mapError(toDbError))
+
+  const write = (id: number, manifest: Manifest): Effect.Effect<WriteOutcome, DbError> =>
+    Effect.suspend(() => {
+      const bytes = encodeManifest(manifest)
+      return store.put(manifestPath(root, id), bytes, { mode: "create" }).pipe(
+        Effect.as<WriteOutcome>("written"),
+        Effect.catchTag("ObjectAlreadyExists", () => Effect.succeed<WriteOutcome>("exists")),
+        Effect.mapError(toDbError)
+      )
+    })
+
+  return { root, listIds, readLatest, read, write }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Writer-side merge
+
+/**
+ * SlateDB's writer-side merge of a remote version into the writer's local manifest (docs §3.4): the
+ * remote side owns what the compactor and checkpoint makers change (sorted runs, checkpoints, the last
+ * compacted L0, the compactor epoch); the writer keeps everything it owns (initialized, WAL ids, replay
+ * point, L0 clock tick and seq, snapshot min seq, sequence tracker, WAL store flag, writer epoch). The
+ * local L0 list is cut just before the first entry the compactor has consumed (`remote.l0LastCompacted`).
+ */
+export const mergeRemoteManifest = (local: Manifest, remote: Manifest): Manifest => {
+  const last = remote.l0LastCompacted
+  let l0 = local.l0
+  if (last !== undefined) {
+    const cut = l0.findIndex((sst) => sst.id === last)
+    if (cut >= 0) l0 = l0.slice(0, cut)
+  }
+  return {
+    ...local,
+    l0,
+    compacted: remote.compacted,
+    checkpoints: remote.checkpoints,
+    l0LastCompacted: remote.l0LastCompacted,
+    compactorEpoch: remote.compactorEpoch,
+    externalDbs: remote.externalDbs
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The writer's fenceable view
+
+export const fencedError = (): ClosedError =>
+  new ClosedError({ reason: "fenced", message: "detected newer DB client" })
+
+const timedOut = (what: string, timeoutMs: number) =>
+  new UnavailableError({ message: `${what} did not complete within ${timeoutMs} ms (manifest update timeout)` })
+
+export interface ManifestWriterOptions {
+  /** Overall time limit of one CAS loop (SlateDB `manifest_update_timeout`, 300 s). */
+  readonly timeoutMs: number
+}
+
+/** The manifest as the database's single writer sees and updates it (see the module comment). */
+export class ManifestWriter {
+  readonly store: ManifestStore
+  /** The writer epoch this writer claimed. */
+  readonly epoch: number
+  readonly timeoutMs: number
+  #storedId: number
+  #local: Manifest
+  #nextWalSstId: number
+  readonly #lock = Semaphore.makeUnsafe(1)
+
+  constructor(store: ManifestStore, claimed: StoredManifest, options: ManifestWriterOptions) {
+    this.store = store
+    this.epoch = claimed.manifest.writerEpoch
+    this.timeoutMs = options.timeoutMs
+    this.#storedId = claimed.id
+    this.#local = claimed.manifest
+    this.#nextWalSstId = claimed.manifest.nextWalSstId
+  }
+
+  /** Id of the latest version this writer knows (written or read). */
+  get id(): number {
+    return this.#storedId
+  }
+
+  /** The local manifest, including the in-memory `nextWalSstId`. */
+  get manifest(): Manifest {
+    const m = this.#local
+    return m.nextWalSstId === this.#nextWalSstId ? m : { ...m, nextWalSstId: this.#nextWalSstId }
+  }
+
+  get nextWalSstId(): number {
+    return this.#nextWalSstId
+  }
+
+  /** Hands out the next WAL id and bumps `nextWalSstId` in memory (synchronous). */
+  allocateWalId(): number {
+    return this.#nextWalSstId++
+  }
+
+  /** Raises `nextWalSstId`; never lowers it. */
+  advanceNextWalSstId(next: number): void {
+    if (next > this.#nextWalSstId) this.#nextWalSstId = next
+  }
+
+  /**
+   * Sets `nextWalSstId` after WAL replay to the last replayed id + 1 (SlateDB does the same): ids a crashed
+   * writer allocated but never wrote are reused, so the WAL sequence stays without gaps.
+   */
+  resetNextWalSstId(next: number): void {
+    this.#nextWalSstId = next
+  }
+
+  /** Fails with `fenced` if `remote` was written by a newer writer. */
+  #check(remote: Manifest): Effect.Effect<void, DbError> {
+    if (remote.writerEpoch > this.epoch) return Effect.fail(fencedError())
+    if (remote.writerEpoch < this.epoch) {
+      return Effect.fail(
+        new InternalError({
+          message: `stored writer epoch ${remote.writerEpoch} is below this writer's epoch ${this.epoch}`
+        })
+      )
+    }
+    return Effect.void
+  }
+
+  /** Reads the latest version, checks the epoch and merges it into the local manifest (lock held). */
+  readonly #refreshLocked: Effect.Effect<Manifest, DbError> = Effect.suspend(() =>
+    this.store.readLatest.pipe(
+      Effect.flatMap((latest) =>
+        latest === undefined
+          ? Effect.fail(
+            new DataError({ message: "failed to find latest transactional object (e.g. manifest) version", section: "manifest" })
+          )
+          : this.#check(latest.manifest).pipe(Effect.map(() => {
+            if (latest.id > this.#storedId) {
+              this.#local = mergeRemoteManifest(this.#local, latest.manifest)
+              this.#storedId = latest.id
+            }
+            return this.manifest
+          }))
+      )
+    )
+  )
+
+  /** Re-reads the latest version, fails with `fenced` if a newer writer exists, merges remote changes. */
+  get refresh(): Effect.Effect<Manifest, DbError> {
+    return this.#lock.withPermits(1)(this.#refreshLocked)
+  }
+
+  /**
+   * Writes `mutate(local)` as the next version (create-only). On a conflict: refresh (fencing check),
+   * merge, and retry with `mutate` applied to the merged manifest. Fails with `UnavailableError` after
+   * `timeoutMs`.
+   */
+  update(mutate: (local: Manifest) => Manifest): Effect.Effect<Manifest, DbError> {
+    const attempt: Effect.Effect<Manifest, DbError> = Effect.gen({ self: this }, function*() {
+      while (true) {
+        const next = mutate(this.manifest)
+        const id = this.#storedId + 1
+        const outcome = yield* this.store.write(id, next)
+        if (outcome === "written") {
+          this.#storedId = id
+          // `#nextWalSstId` keeps any allocation made while the put was in flight (it never goes down).
+          this.#local = next
+          if (next.nextWalSstId > this.#nextWalSstId) this.#nextWalSstId = next.nextWalSstId
+          return this.manifest
+        }
+        yield* this.#refreshLocked
+      }
+    })
+    return this.#lock.withPermits(1)(
+      attempt.pipe(Effect.timeoutOrElse({
+        duration: Duration.millis(this.timeoutMs),
+        orElse: () => Effect.fail(timedOut("manifest update", this.timeoutMs))
+      }))
+    )
+  }
+}
+
+/**
+ * Opens the manifest for writing (docs §3.1 steps 4-5): creates version 1 (`Manifest.initial()`) when
+ * there is none, then claims the writer epoch by writing `stored.writerEpoch + 1` as the next version,
+ * re-reading and retrying on conflicts, within `timeoutMs`. Every older writer is fenced from the moment
+ * this returns: its next manifest write conflicts, and its refresh sees our higher epoch.
+ */
+export const claimWriterEpoch = (
+  store: ManifestStore,
+  options: ManifestWriterOptions
+): Effect.Effect<ManifestWriter, DbError> =>
+  Effect.gen(function*() {
+    while (true) {
+      const latest = yield* store.readLatest
+      if (latest === undefined) {
+        yield* store.write(1, Manifest.initial())
+        continue
+      }
+      const claimed: StoredManifest = {
+        id: latest.id + 1,
+        manifest: Manifest.withWriterEpoch(latest.manifest, latest.manifest.writerEpoch + 1)
+      }
+      if ((yield* store.write(claimed.id, claimed.manifest)) === "written") {
+        return new ManifestWriter(store, claimed, options)
+      }
+    }
+  }).pipe(Effect.timeoutOrElse({
+    duration: Duration.millis(options.timeoutMs),
+    orElse: () => Effect.fail(timedOut("claiming the writer epoch", options.timeoutMs))
+  }))

@@ -1,0 +1,36 @@
+/**
+ * Test-only switches that deliberately break the engine, so that the deterministic simulator
+ * (packages/testing/src/sim) can prove it catches real bugs: a simulator that never fails has not been
+ * shown to check anything.
+ *
+ * Guarantees:
+ * - The default is "every switch off": production code never provides this reference, so reading it costs a
+ *   context lookup and changes nothing.
+ * - A switch is read where the behaviour it breaks lives, once per use (or once when the database opens);
+ *   a test turns it on with `Effect.provideService(TestSwitches, { ...TestSwitchesOff, ackBeforePut: true })`
+ *   around the code that opens the database and runs the workload.
+ * - Nothing here changes the on-store format: a switch only drops or reorders steps.
+ *
+ * The switches:
+ * - `ackBeforePut`: the WAL flush marks a WAL SST durable (raises the durable seq, answers `awaitDurable`
+ *   writers and `flush()` callers) BEFORE its object-store PUT completes. A crash during the PUT then loses
+ *   writes that were acknowledged as durable.
+ * - `skipLastWalReplay`: when a writer opens, it does not replay the last WAL SST that holds rows (the
+ *   newest one written by an earlier writer, i.e. the last id before this writer's own fence). Writes
+ *   acknowledged as durable by the previous writer disappear after a reopen.
+ */
+import { Context } from "effect"
+
+export interface TestSwitchesShape {
+  readonly ackBeforePut: boolean
+  readonly skipLastWalReplay: boolean
+}
+
+/** Every switch off: the production behaviour. */
+export const TestSwitchesOff: TestSwitchesShape = { ackBeforePut: false, skipLastWalReplay: false }
+
+/** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */
+export const TestSwitches: Context.Reference<TestSwitchesShape> = Context.Reference<TestSwitchesShape>(
+  "shale/testing/TestSwitches",
+  { defaultValue: () => TestSwitchesOff }
+)
