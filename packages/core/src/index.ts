@@ -75,3 +75,4 @@ export {
   type StoredManifest,
   type WriteOutcome
 } from "./manifest/ManifestStore.ts"
+export { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "./testing/TestSwitches.ts"

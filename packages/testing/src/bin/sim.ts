@@ -1,0 +1,178 @@
+/**
+ * `npm run sim -- --seed <n> --ops <n> [--faults <profile>]`: runs deterministic simulations
+ * (packages/testing/src/sim/Runner.ts) and prints, per seed, the trace hash, the operations by kind and
+ * outcome, and the injected faults; on a divergence, the operation index, what disagreed, the last trace
+ * lines and the command that replays it. Exits 1 if any seed diverged.
+ *
+ * Options:
+ *   --seed <n>        first seed (default 1)
+ *   --seeds <n>       how many consecutive seeds to run (default 1); one line each, then a summary
+ *   --ops <n>         operations per seed (default 1000)
+ *   --faults <name>   fault profile: none, latency, transient, crash, standard (default), chaos
+ *   --db <name>       shale (default: the real engine) or fake (the simulator's own minimal Db)
+ *   --switch <name>   turns on a test-only bug switch (ackBeforePut, skipLastWalReplay); repeatable
+ *   --no-seq-check    do not compare returned seqs with the model's
+ *   --keep-going      with --seeds, continue after a divergence
+ *   --verbose         print every trace line
+ *   --logs <level>    show the engine's logs at or above Error, Warn, Info, Debug (default: none)
+ */
+import { parseArgs } from "node:util"
+import { Effect } from "effect"
+import { faultProfile, faultProfileNames } from "../sim/Profiles.ts"
+import { runSimulation, type SimResult, SimTargets } from "../sim/Runner.ts"
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: "string", default: "1" },
+    seeds: { type: "string", default: "1" },
+    ops: { type: "string", default: "1000" },
+    faults: { type: "string", default: "standard" },
+    db: { type: "string", default: "shale" },
+    switch: { type: "string", multiple: true, default: [] },
+    "no-seq-check": { type: "boolean", default: false },
+    "keep-going": { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+    logs: { type: "string", default: "None" },
+    help: { type: "boolean", default: false }
+  },
+  strict: true
+})
+
+const usage = () => {
+  process.stdout.write(
+    "usage: npm run sim -- --seed <n> --ops <n> [--faults <profile>] [--seeds <count>] [--db shale|fake]\n" +
+      "                      [--switch ackBeforePut|skipLastWalReplay] [--no-seq-check] [--keep-going] [--verbose]\n" +
+      "                      [--logs error|warn|info|debug]\n" +
+      `profiles: ${faultProfileNames.join(", ")}\n`
+  )
+}
+
+const int = (name: string, text: string): number => {
+  if (!/^\d+$/.test(text)) {
+    process.stderr.write(`--${name} must be a non-negative integer, got ${JSON.stringify(text)}\n`)
+    process.exit(2)
+  }
+  return Number(text)
+}
+
+if (values.help) {
+  usage()
+  process.exit(0)
+}
+
+const profile = faultProfile(values.faults)
+if (profile === undefined) {
+  process.stderr.write(`unknown fault profile ${JSON.stringify(values.faults)}\n`)
+  usage()
+  process.exit(2)
+}
+const KNOWN_SWITCHES = ["ackBeforePut", "skipLastWalReplay"] as const
+const switches: Record<string, boolean> = {}
+for (const s of values.switch) {
+  if (!(KNOWN_SWITCHES as ReadonlyArray<string>).includes(s)) {
+    process.stderr.write(`unknown switch ${JSON.stringify(s)} (known: ${KNOWN_SWITCHES.join(", ")})\n`)
+    process.exit(2)
+  }
+  switches[s] = true
+}
+if (values.db !== "shale" && values.db !== "fake") {
+  process.stderr.write(`--db must be shale or fake\n`)
+  process.exit(2)
+}
+const target = values.db === "fake" ? SimTargets.fake() : SimTargets.shale
+const firstSeed = int("seed", values.seed)
+const seeds = int("seeds", values.seeds)
+const ops = int("ops", values.ops)
+
+const LOG_LEVELS = ["All", "Fatal", "Error", "Warn", "Info", "Debug", "Trace", "None"] as const
+const logLevel = (text: string): (typeof LOG_LEVELS)[number] => {
+  const found = LOG_LEVELS.find((l) => l.toLowerCase() === text.toLowerCase())
+  if (found === undefined) {
+    process.stderr.write(`--logs must be one of ${LOG_LEVELS.join(", ")}\n`)
+    process.exit(2)
+  }
+  return found
+}
+
+const summarize = (counts: Readonly<Record<string, number>>): string => {
+  const byKind = new Map<string, Array<string>>()
+  for (const [key, n] of Object.entries(counts).sort()) {
+    const [kind, outcome] = key.split(":") as [string, string]
+    if (kind === "event") continue
+    const parts = byKind.get(kind) ?? []
+    parts.push(`${outcome} ${n}`)
+    byKind.set(kind, parts)
+  }
+  return [...byKind].map(([kind, parts]) => `${kind} (${parts.join(", ")})`).join(", ")
+}
+
+const report = (r: SimResult, detailed: boolean, ms: number) => {
+  const faults = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "none"
+  if (!detailed) {
+    process.stdout.write(
+      `seed ${r.seed}: ${r.divergence === undefined ? "ok" : `DIVERGED at op #${r.divergence.opIndex}`}  ` +
+        `hash ${r.traceHash.slice(0, 16)}  ops ${r.ops}  faults: ${faults}  (${(ms / 1000).toFixed(1)} s)\n`
+    )
+  } else {
+    process.stdout.write(
+      `seed        ${r.seed}\n` +
+        `profile     ${r.profile}\n` +
+        `db          ${r.target}\n` +
+        `settings    ${JSON.stringify(r.settings)}\n` +
+        `trace hash  ${r.traceHash}\n` +
+        `trace lines ${r.traceLines}\n` +
+        `operations  ${r.ops}: ${summarize(r.counts)}\n` +
+        `faults      ${faults}\n` +
+        `store ops   ${r.storeOps}\n` +
+        `objects     ${Object.entries(r.objects).map(([d, n]) => `${d} ${n}`).join(", ")}\n` +
+        `simulated   ${(r.simulatedMs / 1000).toFixed(1)} s (wall ${(ms / 1000).toFixed(1)} s)\n`
+    )
+  }
+  if (r.divergence !== undefined) {
+    const d = r.divergence
+    process.stdout.write(
+      `\nDIVERGENCE  seed ${d.seed}, op #${d.opIndex}\n${d.message}\n\nlast trace lines:\n` +
+        d.context.map((l) => `  ${l}`).join("\n") +
+        `\n\nreproduce:  ${d.reproduce}\n`
+    )
+  }
+}
+
+const main = Effect.gen(function*() {
+  let diverged = 0
+  const started = performance.now()
+  for (let seed = firstSeed; seed < firstSeed + Math.max(1, seeds); seed++) {
+    const t0 = performance.now()
+    const result = yield* runSimulation({
+      seed,
+      ops,
+      profile,
+      target,
+      switches,
+      checkSeqs: !values["no-seq-check"],
+      logLevel: logLevel(values.logs),
+      ...(values.verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {})
+    })
+    report(result, seeds <= 1, performance.now() - t0)
+    if (result.divergence !== undefined) {
+      diverged++
+      if (!values["keep-going"]) break
+    }
+  }
+  if (seeds > 1) {
+    process.stdout.write(
+      `\n${seeds} seeds from ${firstSeed}, ${ops} ops each, profile ${profile.name}: ${
+        diverged === 0 ? "all passed" : `${diverged} diverged`
+      } (${((performance.now() - started) / 1000).toFixed(1)} s)\n`
+    )
+  }
+  return diverged
+})
+
+Effect.runPromise(main).then(
+  (diverged) => process.exit(diverged === 0 ? 0 : 1),
+  (error: unknown) => {
+    process.stderr.write(`sim failed: ${String(error)}\n`)
+    process.exit(2)
+  }
+)

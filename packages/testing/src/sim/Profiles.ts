@@ -1,0 +1,82 @@
+/**
+ * Fault profiles: how hostile the world of a simulation is.
+ *
+ * A profile sets the object store's transient faults (unavailability, lost put responses, latency; the
+ * retries inside the database must absorb all of them) and how often the runner injects the disruptive
+ * events: a crash (everything not durable is lost, the database is reopened), a clean close and reopen, a
+ * second writer opening the database (the first must be fenced), and a permanent store failure (the
+ * database must close with a fatal error and lose nothing it acknowledged).
+ *
+ * Rates of the events are per round of operations (a round is 1 to `maxConcurrency` operations running
+ * at once), so a 2,000-operation run with `crash: 0.02` crashes about 15 times.
+ */
+import type { FaultConfig } from "../FaultInjectingObjectStore.ts"
+
+export interface FaultProfile {
+  readonly name: string
+  readonly description: string
+  /** Transient faults of the object store (never `failAfterOps`: permanent failure is an event). */
+  readonly store: FaultConfig
+  /** Probability, per round, of each disruptive event. */
+  readonly events: {
+    readonly crash: number
+    readonly reopen: number
+    readonly fence: number
+    readonly fatal: number
+  }
+}
+
+const noEvents = { crash: 0, reopen: 0, fence: 0, fatal: 0 } as const
+
+export const FaultProfiles = {
+  /** A perfect store, no events: the workload and the model alone. */
+  none: {
+    name: "none",
+    description: "no faults, no latency, no crashes",
+    store: {},
+    events: noEvents
+  },
+  /** Latency only: concurrency and timers interleave in many ways. */
+  latency: {
+    name: "latency",
+    description: "0-20 ms store latency, no errors, no crashes",
+    store: { latency: { min: "0 millis", max: "20 millis" } },
+    events: noEvents
+  },
+  /** Transient errors that retries must absorb, plus close/reopen. */
+  transient: {
+    name: "transient",
+    description: "5% unavailable, 2% lost put responses, 0-10 ms latency, clean reopens",
+    store: { unavailableRate: 0.05, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
+    events: { crash: 0, reopen: 0.02, fence: 0, fatal: 0 }
+  },
+  /** Crashes and reopens on a flaky store. */
+  crash: {
+    name: "crash",
+    description: "transient faults plus frequent crashes and reopens",
+    store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "15 millis" } },
+    events: { crash: 0.04, reopen: 0.02, fence: 0, fatal: 0 }
+  },
+  /** Everything, at moderate rates: what CI runs. */
+  standard: {
+    name: "standard",
+    description: "transient faults, latency, crashes, reopens, second writers and permanent failures",
+    store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
+    events: { crash: 0.03, reopen: 0.015, fence: 0.01, fatal: 0.008 }
+  },
+  /** Everything, at high rates. */
+  chaos: {
+    name: "chaos",
+    description: "20% unavailable, 10% lost put responses, 0-100 ms latency, frequent events of every kind",
+    store: { unavailableRate: 0.2, putLostResponseRate: 0.1, latency: { min: "0 millis", max: "100 millis" } },
+    events: { crash: 0.06, reopen: 0.03, fence: 0.02, fatal: 0.015 }
+  }
+} as const satisfies Record<string, FaultProfile>
+
+export type FaultProfileName = keyof typeof FaultProfiles
+
+export const faultProfileNames = Object.keys(FaultProfiles) as ReadonlyArray<FaultProfileName>
+
+/** The profile called `name`, or undefined. */
+export const faultProfile = (name: string): FaultProfile | undefined =>
+  Object.hasOwn(FaultProfiles, name) ? FaultProfiles[name as FaultProfileName] : undefined

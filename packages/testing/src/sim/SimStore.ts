@@ -1,0 +1,76 @@
+/**
+ * One simulated process's view of the shared bucket, and of time.
+ *
+ * The simulation keeps one fault-injecting store (`FaultInjectingObjectStore`) for its whole life: the
+ * bucket, which survives every crash. Each database process (the first writer, the writer reopened after
+ * a crash, a second writer racing the first) reaches it through its own `ProcessStore`, so that killing a
+ * process cuts exactly that process off:
+ *
+ * - after `kill`, every operation the process starts hangs forever (interruptibly) without touching the
+ *   bucket, and every operation already in flight never delivers its result: a dead process observes and
+ *   changes nothing, even though its fibers live on, abandoned, in the simulation;
+ * - a crash (everything in flight is lost) is `kill` plus the bucket's own `crash()`/`heal()`, which
+ *   strands operations inside their injected latency so that none of them lands afterwards;
+ * - a fenced writer is only `kill`ed: its in-flight writes may still land, as a real zombie's would, and
+ *   the fencing protocol must make them harmless.
+ *
+ * A killed process must also stop computing: its timers (WAL flush ticks, manifest polls, compaction
+ * polls) would otherwise keep waking forever, and a long simulation would spend its time running the
+ * fibers of dozens of dead databases. So each process also gets its own view of the clock (`clock`): once
+ * the process is dead, a sleep it starts never ends, and a sleep that ends after its death never returns.
+ *
+ * (`FaultInjectingObjectStore` owns its inner memory store, so a new fault-injecting layer cannot be laid
+ * over the surviving objects; this per-process gate is how the simulator gets fresh views instead.)
+ */
+import { type Clock, Effect, Stream } from "effect"
+import { ObjectStore } from "@shale/core"
+
+export interface ProcessStore {
+  /** The store the process's database uses. */
+  readonly store: ObjectStore["Service"]
+  /** Cuts the process off: nothing it starts or has in flight completes from now on. */
+  readonly kill: () => void
+  readonly isAlive: () => boolean
+  /** `clock` as this process sees it: its sleeps never end once the process is dead. */
+  readonly clock: (clock: Clock.Clock) => Clock.Clock
+}
+
+/** A gate over `shared` for one process. */
+export const makeProcessStore = (shared: ObjectStore["Service"]): ProcessStore => {
+  let alive = true
+  const gate = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() =>
+      alive
+        ? Effect.flatMap(Effect.exit(effect), (exit) => (alive ? exit : Effect.never))
+        : Effect.never
+    )
+  const store = ObjectStore.of({
+    put: (path, bytes, options) => gate(shared.put(path, bytes, options)),
+    get: (path) => gate(shared.get(path)),
+    getRange: (path, range) => gate(shared.getRange(path, range)),
+    head: (path) => gate(shared.head(path)),
+    delete: (path) => gate(shared.delete(path)),
+    list: (prefix) =>
+      Stream.suspend(() =>
+        alive
+          ? shared.list(prefix).pipe(Stream.tap(() => (alive ? Effect.void : Effect.never)))
+          : Stream.never
+      )
+  })
+  return {
+    store,
+    kill: () => {
+      alive = false
+    },
+    isAlive: () => alive,
+    clock: (clock) => ({
+      currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
+      currentTimeMillis: clock.currentTimeMillis,
+      currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
+      currentTimeNanos: clock.currentTimeNanos,
+      monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
+      monotonicTimeNanos: clock.monotonicTimeNanos,
+      sleep: (duration) => gate(clock.sleep(duration))
+    })
+  }
+}
