@@ -29,7 +29,7 @@ import { Argument, CliError, Command, Flag } from "effect/cli"
 import {
   ClosedError,
   type CompactedSst,
-  compareBytes,
+  compareKeys,
   Db,
   INITIAL_CLOCK_TICK,
   type KeyRange,
@@ -264,11 +264,11 @@ export const scanRange = (options: {
   let end = options.end
   if (options.prefix !== undefined && options.prefix.length > 0) {
     const p = options.prefix
-    if (start === undefined || compareBytes(start, p) < 0) start = p
+    if (start === undefined || compareKeys(start, p) < 0) start = p
     const pEnd = prefixEnd(p)
-    if (pEnd !== undefined && (end === undefined || compareBytes(pEnd, end) < 0)) end = pEnd
+    if (pEnd !== undefined && (end === undefined || compareKeys(pEnd, end) < 0)) end = pEnd
   }
-  if (start !== undefined && end !== undefined && compareBytes(start, end) >= 0) return undefined
+  if (start !== undefined && end !== undefined && compareKeys(start, end) >= 0) return undefined
   return {
     ...(start === undefined ? {} : { start, startInclusive: true }),
     ...(end === undefined ? {} : { end, endInclusive: false })

@@ -134,7 +134,9 @@ const program = Effect.gen(function*() {
   const { bytes } = buildSsTable(rows)
   yield* store.put("bench/get.sst", bytes)
   const map = new Map<string, Block>()
-  const cache: SstBlockCache = { get: (k) => map.get(k), set: (k, b) => void map.set(k, b) }
+  const cache: SstBlockCache = {
+    table: (path) => ({ get: (i) => map.get(`${path}#${i}`), set: (i, b) => void map.set(`${path}#${i}`, b) })
+  }
   const reader = yield* SsTableReader.open("bench/get.sst", { size: bytes.length, cache })
   yield* Stream.runDrain(reader.scan()) // warm: (scan does not fill the cache) ...
   for (let i = 0; i < N; i += 10) yield* reader.get(rows[i]!.key) // ... point reads do

@@ -16,8 +16,8 @@
 import { execFileSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import SortedBTree from "sorted-btree"
+import { compareRows, compareRowTo, keysEqual } from "../src/format/KeyComparator.ts"
 import { makeValue, type RowEntry } from "../src/format/RowEntry.ts"
-import { compareRows, compareRowTo, keysEqual } from "../src/memtable/KeyComparator.ts"
 import { type CursorOptions, MemTable } from "../src/memtable/MemTable.ts"
 
 // sorted-btree is CommonJS: under Node's ESM loader the default import is `module.exports`.

@@ -35,9 +35,8 @@ export {
   encodeCompactions,
   type TieredCompactionSpec
 } from "./manifest/CompactionsCodec.ts"
-export * from "./memtable/KeyComparator.ts"
+export * from "./format/KeyComparator.ts"
 export * from "./memtable/MemTable.ts"
-export * from "./memtable/SizeEstimate.ts"
 export * from "./Settings.ts"
 export * from "./cache/BlockCache.ts"
 export * from "./format/Checksum.ts"

@@ -27,6 +27,7 @@ import type {
   WriteOptions
 } from "./DbApi.ts"
 import { type DbOptions, openDb } from "./DbEngine.ts"
+import { ReadNow, type ReadNowHooks } from "./Reader.ts"
 
 export type { DbOptions } from "./DbEngine.ts"
 
@@ -42,6 +43,8 @@ export class Db extends Context.Service<Db, {
   readonly status: Effect.Effect<DbStatus>
   /** Closes cleanly: flushes the WAL, stops background work. Later calls fail with `ClosedError("clean")`. */
   readonly close: Effect.Effect<void, DbError>
+  /** Internal: the synchronous read hooks of the Promise API (Reader.ts's `ReadNow`). */
+  readonly [ReadNow]?: ReadNowHooks
 }>()("shale/Db") {
   /**
    * Opens the database at `path` in the `ObjectStore` in context (creating it if there is none), as its

@@ -39,7 +39,7 @@ import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWrite
 import type { Db } from "./Db.ts"
 import type { DbStatus, FlushType } from "./DbApi.ts"
 import { asCloseError, makeMemtableFlusher } from "./MemtableFlusher.ts"
-import { makeReader } from "./Reader.ts"
+import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
 import { SstTables } from "./SstTables.ts"
 import { makeWriter } from "./Writer.ts"
@@ -240,6 +240,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     write: writer.write,
     get: reader.get,
     getKeyValue: reader.getKeyValue,
+    [ReadNow]: { get: reader.getNow, getKeyValue: reader.getKeyValueNow },
     scan: reader.scan,
     scanPrefix: reader.scanPrefix,
     flush,

@@ -17,8 +17,9 @@
  *    becomes the memtable's WAL tag, `last_l0_seq` its last seq, `last_l0_clock_tick` the max of the old
  *    one and its last tick, `recent_snapshot_min_seq` its last seq, and its sequence-tracker samples are
  *    merged. A conflict refreshes, merges (fencing check) and retries.
- * 5. Only then drop the memtable from the read path and wake its waiters; its blocks go into the block
- *    cache, so reads right after the flush need no I/O.
+ * 5. Hand the SST to the table cache (`SstTables.adopt`: its handle is opened from the bytes at hand and its
+ *    blocks prepopulate the block cache, so reads right after the flush need no I/O), then drop the
+ *    memtable from the read path and wake its waiters.
  *
  * Failures: a newer writer detected by the manifest write closes the database as `fenced`; any other
  * failure (a permanent store error, a manifest that cannot be written in time) closes it as `fatal`.
@@ -30,16 +31,15 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
+import { keysEqual } from "../format/KeyComparator.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { makeTombstone, type RowEntry, RowKind } from "../format/RowEntry.ts"
-import { concatChunks, SsTableBuilder } from "../format/SsTableBuilder.ts"
+import { concatChunks, SsTableBuilder, type SstSizeOptions } from "../format/SsTableBuilder.ts"
 import type { CompressionFormat } from "../format/SstMetadata.ts"
 import { makeUlid } from "../format/Ulid.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import { SequenceTracker } from "../manifest/SequenceTracker.ts"
-import { keysEqual } from "../memtable/KeyComparator.ts"
-import type { SstSizeOptions } from "../memtable/SizeEstimate.ts"
 import { MIN_TICK } from "../MonotonicClock.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { Settings } from "../Settings.ts"
@@ -121,7 +121,8 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
       if (row.seq <= minSeq) pastBoundary = true
     }
     const table = builder.finish()
-    return { table, bytes: concatChunks(table.chunks) }
+    // Only the object's bytes and its info outlive this: the builder's chunks can be collected.
+    return { info: table.info, formatVersion: table.formatVersion, bytes: concatChunks(table.chunks) }
   })
 
 export const makeMemtableFlusher = (deps: FlusherDeps) =>
@@ -145,13 +146,13 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
     const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
       Effect.gen(function*() {
         yield* awaitDurable(imm)
-        const { table, bytes } = yield* buildL0(deps, imm)
+        const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
         const id = yield* makeUlid
         const path = compactedSstPath(root, id)
         yield* store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
         const lastSeq = imm.table.lastSeq ?? 0
         const lastTick = imm.table.lastTick ?? MIN_TICK
-        const sst = { id, info: table.info, formatVersion: table.formatVersion }
+        const sst = { id, info, formatVersion }
         yield* manifest.update((m) => {
           const pushed = Manifest.withL0Pushed(
             m,
@@ -166,7 +167,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
             sequenceTracker: SequenceTracker.merge(pushed.sequenceTracker, imm.tracker)
           }
         })
-        tables.warm(path, bytes, table)
+        yield* tables.adopt(id, path, bytes)
         state.releaseOldestImm(imm)
       })
 

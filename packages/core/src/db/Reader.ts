@@ -11,7 +11,10 @@
  * tombstone means "absent". Memtables answer synchronously; an SST is skipped when its visible range
  * excludes the key or its bloom filter says no (checked synchronously once its handle is open); in a
  * sorted run only the SSTs whose [first, last] key range holds the key are read, in run order (a key's
- * versions may straddle two adjacent SSTs). A get whose blocks are cached performs no I/O.
+ * versions may straddle two adjacent SSTs). A get whose blocks are cached performs no I/O: `getNow`
+ * answers it synchronously (`SsTableReader.getIfCached`), and only the rest of a read that needs the store
+ * becomes an Effect (a `Later`). `get` is `getNow` run inside `Effect.suspend`; the Promise API calls
+ * `getNow` directly, so both go through the same code.
  *
  * Scans: a lazy k-way merge over one cursor per source (memtables are walked in place; SSTs are read a
  * page of blocks at a time when the merge needs their next row), in key order, ascending or descending.
@@ -33,16 +36,16 @@
 import { Cause, Channel, Effect, Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
+import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { ScanOptions as SstScanOptions } from "../format/SsTableReader.ts"
 import type { CompactedSst, Manifest, RangeBound, SortedRun, VisibleRange } from "../manifest/Manifest.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
-import { compareKeys, keysEqual } from "../memtable/KeyComparator.ts"
 import type { RowCursor } from "../memtable/RowTree.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { type ByteSlab, readSlab } from "./ByteSlab.ts"
-import { MISS, type SstTables } from "./SstTables.ts"
+import type { SstTables } from "./SstTables.ts"
 import { toDbError } from "./StoreErrors.ts"
 import { keyProblem } from "./Writer.ts"
 
@@ -57,6 +60,34 @@ export interface Reader {
   readonly getKeyValue: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
   readonly scan: (range: KeyRange, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
   readonly scanPrefix: (prefix: Uint8Array, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+  /** What `get` does, synchronously: its answer when everything it needs is in memory, else a `Later`. */
+  readonly getNow: (key: Uint8Array, options?: ReadOptions) => Uint8Array | undefined | Later<Uint8Array | undefined>
+  /** What `getKeyValue` does, synchronously (see `getNow`). */
+  readonly getKeyValueNow: (key: Uint8Array, options?: ReadOptions) => KeyValue | undefined | Later<KeyValue | undefined>
+}
+
+/**
+ * The rest of a point read that cannot be answered synchronously: the Effect that completes it (reading an
+ * SST's handle or blocks from the store) or fails it (invalid input, closed database, merge operand).
+ * `get` runs exactly this Effect when its synchronous part returns a `Later`.
+ */
+export class Later<A> {
+  readonly effect: Effect.Effect<A, DbError>
+  constructor(effect: Effect.Effect<A, DbError>) {
+    this.effect = effect
+  }
+}
+
+/**
+ * The key of the engine's synchronous read hooks on the `Db` service: the Promise API's fast path (Shale.ts).
+ * A `Db` service built by `Db.layer` carries them; one built otherwise may not.
+ */
+export const ReadNow: unique symbol = Symbol.for("shale/Db/ReadNow")
+
+/** `Reader.getNow` and `Reader.getKeyValueNow`, as the `Db` service carries them. */
+export interface ReadNowHooks {
+  readonly get: Reader["getNow"]
+  readonly getKeyValue: Reader["getKeyValueNow"]
 }
 
 const mergeOperatorMissing = () =>
@@ -460,41 +491,52 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     )
   }
 
-  /**
-   * The newest visible version of `key`, resolved by `f` (see the module comment). Everything up to the
-   * first SST that is not open or whose block is not cached happens synchronously.
-   */
-  const lookup = <A>(
-    key: Uint8Array,
-    options: ReadOptions | undefined,
-    f: (row: RowEntry) => A
-  ): Effect.Effect<A | undefined, DbError> =>
-    Effect.suspend(() => {
-      const problem = keyProblem(key) ?? readProblem(options)
-      if (problem !== undefined) return Effect.fail(new InvalidError({ message: problem }))
-      if (state.closeError !== undefined) return Effect.fail(state.closeError)
-      const maxSeq = maxSeqFor(options)
-      let row = state.memtable.get(key, maxSeq)
-      if (row === undefined) {
-        const imms = state.imms
-        for (let i = 0; i < imms.length && row === undefined; i++) row = imms[i]!.table.get(key, maxSeq)
-      }
-      if (row !== undefined) return resolve(row, f)
-      const manifest = deps.manifest.manifest
-      if (manifest.l0.length === 0 && manifest.compacted.length === 0) return Effect.succeed(undefined)
-      const candidates = sstCandidates(manifest, key)
-      for (let i = 0; i < candidates.length; i++) {
-        const reader = tables.cached(candidates[i]!.id)
-        const found = reader === undefined ? MISS : tables.getCached(reader, key, maxSeq)
-        if (found === MISS) {
-          return Effect.flatMap(getFromSsts(manifest, candidates, i, key, maxSeq), (r) => resolve(r, f))
-        }
-        if (found !== undefined) return resolve(found, f)
-      }
-      return Effect.succeed(undefined)
-    })
+  /** The Effect path from SST `sst` on, once the synchronous part stopped there. */
+  const laterFrom = (manifest: Manifest, sst: CompactedSst, key: Uint8Array, maxSeq: number): Later<RowEntry | undefined> => {
+    const candidates = sstCandidates(manifest, key)
+    return new Later(getFromSsts(manifest, candidates, candidates.indexOf(sst), key, maxSeq))
+  }
 
-  const resolve = <A>(row: RowEntry | undefined, f: (row: RowEntry) => A): Effect.Effect<A | undefined, DbError> => {
+  /**
+   * The newest visible version of `key` (see the module comment), found synchronously up to the first SST
+   * that is not open or whose blocks are not cached; from there on, a `Later`. (It runs once per point
+   * read and is written flat: a function that does more per call is optimized sooner.)
+   */
+  const findNow = (key: Uint8Array, options: ReadOptions | undefined): RowEntry | undefined | Later<RowEntry | undefined> => {
+    const problem = keyProblem(key) ?? (options === undefined ? undefined : readProblem(options))
+    if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))
+    if (state.closeError !== undefined) return new Later(Effect.fail(state.closeError))
+    const maxSeq = options === undefined ? seqs.committed : maxSeqFor(options)
+    let row = state.memtable.get(key, maxSeq)
+    if (row === undefined) {
+      const imms = state.imms
+      for (let i = 0; i < imms.length && row === undefined; i++) row = imms[i]!.table.get(key, maxSeq)
+    }
+    if (row !== undefined) return row
+    const manifest = deps.manifest.manifestForReads
+    const l0 = manifest.l0
+    for (let i = 0; i < l0.length; i++) {
+      const sst = l0[i]!
+      if (sst.visibleRange !== undefined && !inVisibleRange(key, sst.visibleRange)) continue
+      const reader = tables.cached(sst.id)
+      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq)
+      if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
+      if (found !== undefined) return found
+    }
+    for (const run of manifest.compacted) {
+      for (const sst of runCandidates(run, key)) {
+        if (!inVisibleRange(key, sst.visibleRange)) continue
+        const reader = tables.cached(sst.id)
+        const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq)
+        if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
+        if (found !== undefined) return found
+      }
+    }
+    return undefined
+  }
+
+  /** The answer of a read once its row is known: absent for a tombstone, a failure for a merge operand. */
+  const answerLater = <A>(row: RowEntry | undefined, f: (row: RowEntry) => A): Effect.Effect<A | undefined, DbError> => {
     if (row === undefined || row.kind === RowKind.Tombstone) return Effect.succeed(undefined)
     if (row.kind === RowKind.Merge) return Effect.fail(mergeOperatorMissing())
     return Effect.succeed(f(row))
@@ -503,9 +545,33 @@ export const makeReader = (deps: ReaderDeps): Reader => {
   const copyValue = (row: RowEntry): Uint8Array => values.copy(row.value)
   const copyKeyValue = (row: RowEntry): KeyValue => toKeyValue(row, values)
 
-  const get = (key: Uint8Array, options?: ReadOptions) => lookup(key, options, copyValue)
+  const getNow = (key: Uint8Array, options?: ReadOptions): Uint8Array | undefined | Later<Uint8Array | undefined> => {
+    const found = findNow(key, options)
+    if (found === undefined) return undefined
+    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyValue)))
+    if (found.kind === RowKind.Value) return values.copy(found.value)
+    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+  }
 
-  const getKeyValue = (key: Uint8Array, options?: ReadOptions) => lookup(key, options, copyKeyValue)
+  const getKeyValueNow = (key: Uint8Array, options?: ReadOptions): KeyValue | undefined | Later<KeyValue | undefined> => {
+    const found = findNow(key, options)
+    if (found === undefined) return undefined
+    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyKeyValue)))
+    if (found.kind === RowKind.Value) return toKeyValue(found, values)
+    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+  }
+
+  const get = (key: Uint8Array, options?: ReadOptions): Effect.Effect<Uint8Array | undefined, DbError> =>
+    Effect.suspend(() => {
+      const r = getNow(key, options)
+      return r instanceof Later ? r.effect : Effect.succeed(r)
+    })
+
+  const getKeyValue = (key: Uint8Array, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
+    Effect.suspend(() => {
+      const r = getKeyValueNow(key, options)
+      return r instanceof Later ? r.effect : Effect.succeed(r)
+    })
 
   // ---------------------------------------------------------------- scans
 
@@ -522,7 +588,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     const cursorOptions = { order: descending ? "desc" : "asc", maxSeq, versions: "latest" } as const
     const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
     for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
-    const manifest = deps.manifest.manifest
+    const manifest = deps.manifest.manifestForReads
     for (const sst of manifest.l0) {
       if (!overlaps(sst, bounds)) continue
       const options = clip(bounds, sst.visibleRange, descending)
@@ -596,5 +662,5 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       return scan(prefixRange(prefix), options)
     })
 
-  return { get, getKeyValue, scan, scanPrefix }
+  return { get, getKeyValue, scan, scanPrefix, getNow, getKeyValueNow }
 }

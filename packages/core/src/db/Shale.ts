@@ -28,6 +28,7 @@ import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import type { Settings } from "../Settings.ts"
 import { Db } from "./Db.ts"
+import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import {
   type DbStatus,
   type FlushType,
@@ -67,14 +68,17 @@ const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
 const settle = <A, E>(exit: Exit.Exit<A, E>): Promise<A> =>
   Exit.isSuccess(exit) ? Promise.resolve(exit.value) : Promise.reject(Cause.squash(exit.cause))
 
+
 /** An open database, driven by Promises. */
 export class ShaleDb {
   readonly #db: Db["Service"]
+  readonly #now: ReadNowHooks | undefined
   readonly #scope: Scope.Closeable
   #released = false
 
   constructor(db: Db["Service"], scope: Scope.Closeable) {
     this.#db = db
+    this.#now = db[ReadNow]
     this.#scope = scope
   }
 
@@ -95,12 +99,32 @@ export class ShaleDb {
     return run(this.#db.write(batch, options))
   }
 
+  /**
+   * `Db.get`. Gets mostly answer from memory (memtables, cached blocks), so this calls the engine's
+   * synchronous half of `get` directly and settles at once; only a read that needs the store (or fails)
+   * runs as an Effect, the same one `Db.get` runs. Same answers and errors, no fiber per call.
+   */
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
-    return run(this.#db.get(key, options))
+    const now = this.#now
+    if (now === undefined) return run(this.#db.get(key, options))
+    // Settled at once, or by running the rest of the read; a throw rejects, as a defect of the Effect would.
+    try {
+      const r = now.get(key, options)
+      return r instanceof Later ? run(r.effect) : Promise.resolve(r)
+    } catch (e) {
+      return Promise.reject(e)
+    }
   }
 
   getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
-    return run(this.#db.getKeyValue(key, options))
+    const now = this.#now
+    if (now === undefined) return run(this.#db.getKeyValue(key, options))
+    try {
+      const r = now.getKeyValue(key, options)
+      return r instanceof Later ? run(r.effect) : Promise.resolve(r)
+    } catch (e) {
+      return Promise.reject(e)
+    }
   }
 
   /** Rows of `range` in key order (`options.order`), read lazily. */

@@ -20,7 +20,8 @@
  */
 import { DataError } from "../errors.ts"
 import { readU16, writeU16 } from "./BigEndian.ts"
-import { commonPrefix, compareBytes } from "./Bytes.ts"
+import { commonPrefix } from "./Bytes.ts"
+import { compareKeys, keysEqual } from "./KeyComparator.ts"
 import type { RowEntry } from "./RowEntry.ts"
 import {
   compareRestartKeyV2,
@@ -30,7 +31,7 @@ import {
   encodedSizeV2,
   type KeyBuffer,
   makeKeyBuffer,
-  skipRowV2,
+  seekRowsV2,
   writeRowV0,
   writeRowV2
 } from "./RowCodec.ts"
@@ -191,9 +192,12 @@ export const blockOffset = (block: Block, i: number): number => readU16(block.by
  * SSTs, insertion order. Seeking allocates nothing: keys are compared in place.
  */
 export class BlockIterator {
-  readonly block: Block
+  #block: Block
   private readonly cursor: Cursor = { pos: 0 }
-  /** V2: the previous row's key (or, right after a seek, the key of the row at the cursor: re-decoding is idempotent). */
+  /**
+   * V2: the previous row's key (right after a seek, the prefix the row at the cursor shares with its
+   * predecessor: enough to decode it).
+   */
   private readonly keys: KeyBuffer = makeKeyBuffer()
   /** V1: the block's first key. */
   private firstKey: Uint8Array = EMPTY
@@ -201,12 +205,25 @@ export class BlockIterator {
   private index = 0
 
   constructor(block: Block) {
-    this.block = block
+    this.#block = block
+  }
+
+  get block(): Block {
+    return this.#block
+  }
+
+  /** Starts over on `block` (at its first row), so that one iterator can serve many blocks. */
+  reset(block: Block): void {
+    this.#block = block
+    this.cursor.pos = 0
+    this.keys.len = 0
+    this.firstKey = EMPTY
+    this.index = 0
   }
 
   /** The next row, or undefined at the end of the block. */
   next(): RowEntry | undefined {
-    const block = this.block
+    const block = this.#block
     const end = block.dataEnd
     const cursor = this.cursor
     if (cursor.pos >= end) return undefined
@@ -225,7 +242,7 @@ export class BlockIterator {
 
   /** Positions the iterator so that `next()` returns the first row whose key is ≥ `key`. */
   seek(key: Uint8Array): void {
-    const block = this.block
+    const block = this.#block
     const bytes = block.bytes
     const end = block.dataEnd
     const cursor = this.cursor
@@ -237,7 +254,7 @@ export class BlockIterator {
         const pos = cursor.pos
         const index = this.index
         const row = this.next()!
-        if (compareBytes(row.key, key) >= 0) {
+        if (compareKeys(row.key, key) >= 0) {
           cursor.pos = pos
           this.index = index
           return
@@ -245,44 +262,70 @@ export class BlockIterator {
       }
       return
     }
-    // Binary search for the last restart whose key is < `key` (strictly: older versions of `key` may sit
-    // at the end of the previous restart region), then scan forward.
-    let lo = 0
-    let hi = block.numOffsets - 1
-    let start = 0
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1
-      if (compareRestartKeyV2(bytes, blockOffset(block, mid), end, key) < 0) {
-        start = mid
-        lo = mid + 1
-      } else {
-        hi = mid - 1
-      }
-    }
-    cursor.pos = block.numOffsets === 0 ? 0 : blockOffset(block, start)
-    const keys = this.keys
-    keys.len = 0
-    while (cursor.pos < end) {
-      const rowStart = cursor.pos
-      skipRowV2(bytes, cursor, end, keys)
-      if (compareKeyBuffer(keys, key) >= 0) {
-        cursor.pos = rowStart
-        return
-      }
-    }
+    cursor.pos = restartBefore(block, key)
+    seekRowsV2(bytes, cursor, end, key, this.keys)
   }
 }
 
-/** Compares the key held in `keys` with `target`. */
-const compareKeyBuffer = (keys: KeyBuffer, target: Uint8Array): number => {
-  const buf = keys.buf
-  const len = keys.len
-  const n = len < target.length ? len : target.length
-  for (let i = 0; i < n; i++) {
-    const d = buf[i]! - target[i]!
-    if (d !== 0) return d
+/**
+ * V2 blocks: the offset of the last restart point whose key is < `key` (strictly: older versions of `key`
+ * may sit at the end of the previous restart region), or of the first one; where a seek starts walking.
+ */
+const restartBefore = (block: Block, key: Uint8Array): number => {
+  const bytes = block.bytes
+  const end = block.dataEnd
+  let lo = 0
+  let hi = block.numOffsets - 1
+  let start = 0
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    if (compareRestartKeyV2(bytes, readU16(bytes, end + 2 * mid), end, key) < 0) {
+      start = mid
+      lo = mid + 1
+    } else {
+      hi = mid - 1
+    }
   }
-  return len - target.length
+  return block.numOffsets === 0 ? 0 : readU16(bytes, end + 2 * start)
+}
+
+/** `findInBlock`'s answer when the block ends before the versions of the key do (look in the next block). */
+export const CONTINUE: unique symbol = Symbol("CONTINUE")
+
+/** What `findInBlock` reuses: point lookups are synchronous and never nested. */
+const FIND = new BlockIterator({ version: 2, bytes: EMPTY, dataEnd: 0, numOffsets: 0 })
+const FIND_CURSOR: Cursor = { pos: 0 }
+const FIND_KEYS: KeyBuffer = makeKeyBuffer()
+
+/**
+ * A point lookup in one block of a compacted SST: the first version of `key` with seq ≤ `maxSeq`,
+ * undefined when the block shows there is none (a greater key follows), or `CONTINUE` when the block ends
+ * first. The row found has `key` itself as its key (V2 blocks; a copy in V1 blocks). Allocates only the
+ * returned row. Throws `DataError` on a corrupt row.
+ */
+export const findInBlock = (block: Block, key: Uint8Array, maxSeq: number): RowEntry | undefined | typeof CONTINUE => {
+  if (block.version === 2) {
+    // A seek and `next()`s, without the iterator: this runs once per point read.
+    const bytes = block.bytes
+    const end = block.dataEnd
+    const cursor = FIND_CURSOR
+    cursor.pos = restartBefore(block, key)
+    seekRowsV2(bytes, cursor, end, key, FIND_KEYS)
+    while (cursor.pos < end) {
+      const row = decodeRowV2Into(bytes, cursor, end, FIND_KEYS, key)
+      if (row.key !== key) return undefined // a row whose key has the bytes of `key` has `key` itself
+      if (row.seq <= maxSeq) return row
+    }
+    return CONTINUE
+  }
+  const it = FIND
+  it.reset(block)
+  it.seek(key)
+  for (let row = it.next(); row !== undefined; row = it.next()) {
+    if (!keysEqual(row.key, key)) return undefined
+    if (row.seq <= maxSeq) return row
+  }
+  return CONTINUE
 }
 
 /** Decodes every row of a block, in stored order. */

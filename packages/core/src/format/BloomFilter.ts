@@ -195,8 +195,23 @@ export const mightContain = (filter: BloomFilter, key: Uint8Array): boolean => {
   let h = HASH_LO % filterBits
   let d = HASH_HI % filterBits
   const numProbes = filter.numProbes
+  if (numProbes <= filterBits) {
+    // As in the builder: both sums stay below 2·bits, so a conditional subtraction is the modulo. (The
+    // subtraction runs every time: run only on a wrap, which `d` rarely does, the optimized code would
+    // lack type feedback for it and deoptimize on the first wrap.)
+    for (let i = 0; i < numProbes; i++) {
+      d += i
+      const dw = d - filterBits
+      if (dw >= 0) d = dw
+      if ((bits[h >>> 3]! & (1 << (h & 7))) === 0) return false
+      h += d
+      const hw = h - filterBits
+      if (hw >= 0) h = hw
+    }
+    return true
+  }
   for (let i = 0; i < numProbes; i++) {
-    d = (d + i) % filterBits // a division here: a decoded filter may be tiny relative to its probe count
+    d = (d + i) % filterBits // a decoded filter may be tiny relative to its probe count
     if ((bits[h >>> 3]! & (1 << (h & 7))) === 0) return false
     h = (h + d) % filterBits
   }

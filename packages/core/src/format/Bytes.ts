@@ -1,26 +1,7 @@
 /**
- * Byte-string helpers shared by the format code. Keys compare as raw unsigned bytes (SlateDB has no custom
- * comparators), shorter-is-smaller on a common prefix.
+ * Byte-string helpers shared by the format code. Comparing and testing keys for equality is
+ * `KeyComparator.ts`'s job (`compareKeys`, `keysEqual`): one implementation for the whole engine.
  */
-
-/** Lexicographic comparison of unsigned bytes: negative, 0 or positive. */
-export const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
-  const la = a.length
-  const lb = b.length
-  const n = la < lb ? la : lb
-  for (let i = 0; i < n; i++) {
-    const d = a[i]! - b[i]!
-    if (d !== 0) return d
-  }
-  return la - lb
-}
-
-export const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  const n = a.length
-  if (n !== b.length) return false
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 /** Length of the common prefix of `a` and `b`. */
 export const commonPrefix = (a: Uint8Array, b: Uint8Array): number => {

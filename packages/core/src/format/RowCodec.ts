@@ -234,11 +234,14 @@ export const makeKeyBuffer = (initial: Uint8Array = EMPTY): KeyBuffer => {
   return { buf, len: initial.length }
 }
 
+/** The key lengths of the V2 row header just parsed by `readLengthsV2` (module scratch: no allocation). */
+const HEADER = { shared: 0, unshared: 0 }
+
 /**
- * Parses the V2 row header at `cursor.pos`, validates it against `end` and `keys` (the previous key), writes
- * the row's key into `keys`, and leaves `cursor.pos` at the row's value. Returns the value length.
+ * Parses the V2 row header at `cursor.pos` and validates it against `end` and `prevLen` (the previous key's
+ * length): leaves the key lengths in `HEADER`, `cursor.pos` at the key suffix, and returns the value length.
  */
-const readHeaderV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): number => {
+const readLengthsV2 = (bytes: Uint8Array, cursor: Cursor, end: number, prevLen: number): number => {
   let pos = cursor.pos
   let shared: number
   let unshared: number
@@ -254,12 +257,26 @@ const readHeaderV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyB
     valueLen = readVarint(bytes, cursor, end)
     pos = cursor.pos
   }
-  if (shared > keys.len) {
-    throw new DataError({ message: `row shares ${shared} bytes with a previous key of ${keys.len} bytes` })
+  if (shared > prevLen) {
+    throw new DataError({ message: `row shares ${shared} bytes with a previous key of ${prevLen} bytes` })
   }
-  const keyLen = shared + unshared
-  if (keyLen > 65535) throw new DataError({ message: "row key longer than 65535 bytes" })
+  if (shared + unshared > 65535) throw new DataError({ message: "row key longer than 65535 bytes" })
   if (pos + unshared + valueLen + 9 > end) truncated("key/value")
+  HEADER.shared = shared
+  HEADER.unshared = unshared
+  cursor.pos = pos
+  return valueLen
+}
+
+/**
+ * Parses the V2 row header at `cursor.pos`, validates it against `end` and `keys` (the previous key), writes
+ * the row's key into `keys`, and leaves `cursor.pos` at the row's value. Returns the value length.
+ */
+const readHeaderV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): number => {
+  const valueLen = readLengthsV2(bytes, cursor, end, keys.len)
+  const { shared, unshared } = HEADER
+  const pos = cursor.pos
+  const keyLen = shared + unshared
   let buf = keys.buf
   if (keyLen > buf.length) {
     const grown = new Uint8Array(Math.max(keyLen, 2 * buf.length))
@@ -296,6 +313,35 @@ const readTrailer = (bytes: Uint8Array, pos: number, end: number, out: TrailerOu
   return pos
 }
 
+/** Whether the i64 at `o` is surely a safe integer (a few edge values answer false: check those exactly). */
+const surelySafeI64 = (b: Uint8Array, o: number): boolean => {
+  const hi = (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!
+  return hi >= -0x1fffff && hi <= 0x1fffff
+}
+
+/**
+ * Skips the trailer at `pos` (after the value) with `readTrailer`'s validation, without building its
+ * numbers: returns the position after the row. Anything unusual goes to `readTrailer`, which decides
+ * exactly (and throws the same errors).
+ */
+const skipTrailer = (bytes: Uint8Array, pos: number, end: number): number => {
+  const flags = bytes[pos + 8]!
+  // seq ≤ 2^53-1 ⟺ its high u32 ≤ 0x1fffff; known flags, not tombstone and merge together.
+  if (bytes[pos]! !== 0 || bytes[pos + 1]! > 0x1f || (flags & ~KNOWN_FLAGS) !== 0 || (flags & 0x09) === 0x09) {
+    return readTrailer(bytes, pos, end, TRAILER)
+  }
+  let p = pos + 9
+  if ((flags & RowFlags.HasExpireTs) !== 0) {
+    if (p + 8 > end || !surelySafeI64(bytes, p)) return readTrailer(bytes, pos, end, TRAILER)
+    p += 8
+  }
+  if ((flags & RowFlags.HasCreateTs) !== 0) {
+    if (p + 8 > end || !surelySafeI64(bytes, p)) return readTrailer(bytes, pos, end, TRAILER)
+    p += 8
+  }
+  return p
+}
+
 interface TrailerOut {
   seq: number
   flags: number
@@ -305,24 +351,41 @@ interface TrailerOut {
 
 const TRAILER: TrailerOut = { seq: 0, flags: 0, expireTs: undefined, createTs: undefined }
 
+/** Whether `keys` holds exactly the bytes of `key` (compared from the end, where neighbours differ). */
+const holds = (keys: KeyBuffer, key: Uint8Array): boolean => {
+  const n = keys.len
+  if (n !== key.length) return false
+  const buf = keys.buf
+  for (let i = n - 1; i >= 0; i--) if (buf[i] !== key[i]) return false
+  return true
+}
+
 /**
  * Decodes the V2 row at `cursor.pos` (advancing it). On entry `keys` holds the previous row's key; on exit
- * it holds this row's key. The returned row's key is a fresh copy.
+ * it holds this row's key. The returned row's key is a fresh copy, or `same` itself when the row's key
+ * has the same bytes (point lookups pass the key they look for: no copy for the row they find).
  */
-export const decodeRowV2Into = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): RowEntry => {
+export const decodeRowV2Into = (
+  bytes: Uint8Array,
+  cursor: Cursor,
+  end: number,
+  keys: KeyBuffer,
+  same?: Uint8Array
+): RowEntry => {
   const valueLen = readHeaderV2(bytes, cursor, end, keys)
   const valueStart = cursor.pos
   const pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
   cursor.pos = pos
   const kind = kindOf(TRAILER.flags)
   const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(valueStart, valueStart + valueLen)
-  return { key: keys.buf.slice(0, keys.len), kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
+  const key = same !== undefined && holds(keys, same) ? same : keys.buf.slice(0, keys.len)
+  return { key, kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
 }
 
 /** Skips the V2 row at `cursor.pos` (validating it); `keys` is updated to its key. Allocates nothing. */
 export const skipRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer): void => {
   const valueLen = readHeaderV2(bytes, cursor, end, keys)
-  cursor.pos = readTrailer(bytes, cursor.pos + valueLen, end, TRAILER)
+  cursor.pos = skipTrailer(bytes, cursor.pos + valueLen, end)
 }
 
 /**
@@ -333,16 +396,69 @@ export const decodeRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, prev
   decodeRowV2Into(bytes, cursor, end, makeKeyBuffer(prevKey))
 
 /**
+ * Seeks within a V2 block: walks the rows from the restart point at `cursor.pos` (a row sharing nothing with
+ * its predecessor) to the first row whose key is ≥ `target`, and leaves `cursor.pos` at that row (or at
+ * `end` when there is none). Every row walked past is validated as `skipRowV2` validates it.
+ *
+ * Keys are never rebuilt: with `m` the length of the common prefix of the previous key and `target` (the
+ * previous key is < `target`), a row sharing more than `m` bytes with its predecessor is < `target` as well,
+ * and any other row equals `target` on its shared prefix, so only its suffix is compared. On return, `keys`
+ * holds the shared prefix of the row at the cursor (a prefix of `target`): enough to decode that row.
+ */
+export const seekRowsV2 = (bytes: Uint8Array, cursor: Cursor, end: number, target: Uint8Array, keys: KeyBuffer): void => {
+  const tlen = target.length
+  let prevLen = 0
+  let m = 0
+  while (cursor.pos < end) {
+    const rowStart = cursor.pos
+    const valueLen = readLengthsV2(bytes, cursor, end, prevLen)
+    const shared = HEADER.shared
+    const unshared = HEADER.unshared
+    const pos = cursor.pos
+    if (shared <= m) {
+      // The row's key is target[0..shared] ++ suffix.
+      const n = unshared < tlen - shared ? unshared : tlen - shared
+      let j = 0
+      while (j < n && bytes[pos + j] === target[shared + j]) j++
+      if (j < n ? bytes[pos + j]! > target[shared + j]! : shared + unshared >= tlen) {
+        cursor.pos = rowStart
+        const buf = keys.buf.length >= shared ? keys.buf : (keys.buf = new Uint8Array(shared))
+        for (let i = 0; i < shared; i++) buf[i] = target[i]!
+        keys.len = shared
+        return
+      }
+      m = shared + j
+    }
+    cursor.pos = skipTrailer(bytes, pos + unshared + valueLen, end)
+    prevLen = shared + unshared
+  }
+  keys.len = 0
+}
+
+const RESTART_CURSOR: Cursor = { pos: 0 }
+
+/**
  * Compares the key of the restart entry at `offset` (which must share nothing with a previous key) with
  * `target`, in place.
  */
 export const compareRestartKeyV2 = (bytes: Uint8Array, offset: number, end: number, target: Uint8Array): number => {
-  const cursor: Cursor = { pos: offset }
-  const shared = readVarint(bytes, cursor, end)
-  const unshared = readVarint(bytes, cursor, end)
-  readVarint(bytes, cursor, end)
+  let shared: number
+  let unshared: number
+  let start: number
+  if (offset + 3 <= end && (bytes[offset]! | bytes[offset + 1]! | bytes[offset + 2]!) < 0x80) {
+    // One-byte varints (keys and values under 128 bytes): the usual case.
+    shared = bytes[offset]!
+    unshared = bytes[offset + 1]!
+    start = offset + 3
+  } else {
+    const cursor = RESTART_CURSOR
+    cursor.pos = offset
+    shared = readVarint(bytes, cursor, end)
+    unshared = readVarint(bytes, cursor, end)
+    readVarint(bytes, cursor, end)
+    start = cursor.pos
+  }
   if (shared !== 0) throw new DataError({ message: `restart entry at ${offset} shares ${shared} bytes` })
-  const start = cursor.pos
   if (start + unshared > end) truncated("restart key")
   const n = unshared < target.length ? unshared : target.length
   for (let i = 0; i < n; i++) {

@@ -28,7 +28,8 @@ import { InvalidError } from "../errors.ts"
 import { writeU16, writeU64, u64Bytes } from "./BigEndian.ts"
 import { type BlockVersion, BlockBuilder, DEFAULT_BLOCK_SIZE } from "./Block.ts"
 import { type BloomFilter, BloomFilterBuilder, DEFAULT_BITS_PER_KEY, encodeBloomFilter, estimateFilterEncodedSize } from "./BloomFilter.ts"
-import { compareBytes, concatBytes } from "./Bytes.ts"
+import { concatBytes } from "./Bytes.ts"
+import { compareKeys } from "./KeyComparator.ts"
 import { CHECKSUM_SIZE, crc32 } from "./Checksum.ts"
 import { compress } from "./Compression.ts"
 import { type RowEntry, RowKind } from "./RowEntry.ts"
@@ -285,7 +286,7 @@ export class SsTableBuilder extends SstWriter {
     validateRow(row)
     const last = this.lastKey
     if (last !== undefined) {
-      const c = compareBytes(last, row.key)
+      const c = compareKeys(last, row.key)
       if (c > 0 || (c === 0 && row.seq > this.lastSeq)) {
         throw new InvalidError({ message: "rows must be added in key-ascending, seq-descending order" })
       }
@@ -406,6 +407,17 @@ export interface SizeEstimateOptions {
   readonly blockSize?: number
   readonly minFilterKeys?: number
   readonly filterBitsPerKey?: number
+}
+
+/**
+ * The settings the estimates depend on, all given: what the engine passes (a subset of `Settings`). The
+ * memtable, the writer and the flusher use it to decide when to freeze a memtable and what counts against
+ * backpressure, never the bytes on disk.
+ */
+export interface SstSizeOptions {
+  readonly blockSize: number
+  readonly minFilterKeys: number
+  readonly filterBitsPerKey: number
 }
 
 const estimateDataIndexMetadata = (

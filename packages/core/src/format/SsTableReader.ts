@@ -5,13 +5,15 @@
  * then ONE ranged GET reads the last `footerReadSize` bytes (default 64 KiB). That suffix holds the footer
  * and the info section and, for WAL SSTs and small compacted SSTs, also the index, the filter (and often the
  * whole file); only when the index/filter do not fit is a second GET issued, covering both at once. The
- * handle then keeps the info, the index and the bloom filter in memory; stats are read on demand.
+ * handle then keeps the info, the index and the bloom filter in memory; stats are read on demand. An SST
+ * already in memory (`open(path, { bytes })`, e.g. one this process just wrote) opens with no request.
  *
- * Reads fetch only the data blocks they need: a point lookup first asks the bloom filter, then reads the
- * blocks from "last block whose separator is < key" through "last block whose separator is ≤ key"
- * (versions of one key may straddle blocks), one at a time, stopping at the first version ≤ `maxSeq`.
- * Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go through an
- * optional block cache.
+ * Reads fetch only the data blocks they need: a point lookup checks the key bounds and the bloom filter,
+ * then reads the blocks from "last block whose separator is < key" through "last block whose separator is
+ * ≤ key" (versions of one key may straddle blocks), one at a time, stopping at the first version ≤
+ * `maxSeq`. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
+ * through an optional block cache, addressed by block index (`SstBlockCache`). `getIfCached` is the same
+ * point lookup, synchronous, for when every block it needs is cached (it says "miss" otherwise).
  *
  * Guarantees:
  * - Every checksum is verified before bytes are decompressed or parsed. Any corruption or format problem
@@ -28,11 +30,20 @@ import { DataError } from "../errors.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import { readU16, readU64 } from "./BigEndian.ts"
-import { type Block, BlockIterator, type BlockVersion, decodeBlock, decodeBlockRows } from "./Block.ts"
+import {
+  type Block,
+  BlockIterator,
+  type BlockVersion,
+  CONTINUE,
+  decodeBlock,
+  decodeBlockRows,
+  findInBlock
+} from "./Block.ts"
 import { type BloomFilter, decodeBloomFilter, decodeCompositeFilter, mightContain } from "./BloomFilter.ts"
-import { compareBytes } from "./Bytes.ts"
+import { commonPrefix } from "./Bytes.ts"
 import { CHECKSUM_SIZE, verifyChecksum } from "./Checksum.ts"
 import { decompress } from "./Compression.ts"
+import { compareKeys, keysEqual, MAX_SEQ } from "./KeyComparator.ts"
 import type { RowEntry } from "./RowEntry.ts"
 import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "./SstMetadata.ts"
 import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "./SstMetadataCodec.ts"
@@ -41,14 +52,20 @@ import { FOOTER_SIZE } from "./SsTableBuilder.ts"
 export type SsTableError = DataError | ObjectStoreError
 
 /**
- * A cache of decoded data blocks, keyed by `"<object path>#<block offset>"` (SST objects are immutable, so
- * `deletePrefix("<object path>#")` drops one SST). `bytes` is the block's decoded size, for byte-bounded
- * caches. Implementations must be synchronous and must not throw. `cache/BlockCache.ts`'s `LruBlockCache`
- * (and the `BlockCache` service) satisfy this interface as they are.
+ * A cache of decoded data blocks. A reader asks once, when it opens, for the slots of its object's blocks
+ * (`table(path, numBlocks)`; SST objects are immutable, so the path names the blocks for good), then looks
+ * blocks up by index. `bytes` is the block's decoded size, for byte-bounded caches. Implementations must be
+ * synchronous and must not throw. `cache/BlockCache.ts`'s `LruBlockCache` (and the `BlockCache` service)
+ * satisfy this interface as they are.
  */
 export interface SstBlockCache {
-  readonly get: (key: string) => Block | undefined
-  readonly set: (key: string, block: Block, bytes: number) => void
+  readonly table: (path: string, blocks: number) => SstBlockSlots
+}
+
+/** The cached blocks of one SST, by block index. */
+export interface SstBlockSlots {
+  readonly get: (block: number) => Block | undefined
+  readonly set: (block: number, value: Block, bytes: number) => void
 }
 
 export interface SsTableOpenOptions {
@@ -57,6 +74,12 @@ export interface SsTableOpenOptions {
   readonly cache?: SstBlockCache
   /** How many trailing bytes the opening GET reads (default 64 KiB, at least the 10-byte footer). */
   readonly footerReadSize?: number
+  /**
+   * The whole object, when it is already in memory (an SST this process has just written): opening then
+   * reads nothing from the store. Sections are copied out as a GET would return them, so the handle does
+   * not keep `bytes` alive.
+   */
+  readonly bytes?: Uint8Array
   /** Blocks fetched per GET by scans (default 16). */
   readonly readAheadBlocks?: number
 }
@@ -121,9 +144,22 @@ export class SsTableReader {
   readonly info: SsTableInfo
   readonly blockMeta: ReadonlyArray<BlockMeta>
   readonly filter: BloomFilter | undefined
+  /** A WAL SST (rows in insertion order, read by scanning). */
+  readonly isWal: boolean
   private readonly store: ObjectStore["Service"]
-  private readonly cache: SstBlockCache | undefined
+  /** This SST's slots in the block cache. */
+  private readonly blocks: SstBlockSlots | undefined
   private readonly readAhead: number
+  /**
+   * The index search's shortcut: separators (block first keys) 1..n-1 share their first `indexSkip` bytes
+   * (they are sorted, so the second and the last share what all share), and `indexWords[i]` holds the next
+   * 6 bytes of separator `i` as a big-endian number (zero-padded; exact in a double), or -1 for a
+   * separator 0 without that prefix. For a key with the same prefix, a different word orders the key and
+   * the separator like the bytes do; equal words fall back to `compareKeys`. A binary search step is then
+   * one load from a small typed array instead of a visit to a separator's bytes somewhere in the heap.
+   */
+  private readonly indexSkip: number
+  private readonly indexWords: Float64Array
 
   private constructor(
     fields: {
@@ -144,9 +180,21 @@ export class SsTableReader {
     this.info = fields.info
     this.blockMeta = fields.blockMeta
     this.filter = fields.filter
+    this.isWal = fields.info.sstType === SstType.Wal
     this.store = fields.store
-    this.cache = fields.cache
+    this.blocks = fields.cache?.table(fields.path, fields.blockMeta.length)
     this.readAhead = fields.readAhead
+    const meta = fields.blockMeta
+    const n = meta.length
+    // Separator 0 is often the empty key (SlateDB shortens it): the prefix is that of separators 1..n-1,
+    // and separator 0, when it lacks the prefix, is below every key that has it (word -1).
+    const skip = n < 2 ? 0 : commonPrefix(meta[1]!.firstKey, meta[n - 1]!.firstKey)
+    this.indexSkip = skip
+    this.indexWords = new Float64Array(n)
+    for (let i = 0; i < n; i++) {
+      const key = meta[i]!.firstKey
+      this.indexWords[i] = i === 0 && n >= 2 && commonPrefix(key, meta[1]!.firstKey) < skip ? -1 : wordAt(key, skip)
+    }
   }
 
   /** Opens the SST at `path`: footer, info, index and filter (see the module comment for the requests). */
@@ -156,11 +204,15 @@ export class SsTableReader {
   ) => Effect.Effect<SsTableReader, SsTableError, ObjectStore> = Effect.fn("SsTableReader.open")(
     function*(path: string, options: SsTableOpenOptions = {}) {
       const store = yield* ObjectStore
-      const size = options.size ?? (yield* store.head(path)).size
+      const whole = options.bytes
+      // Bytes [from, to) of the object: from `whole` (copied, as a GET returns them) or from the store.
+      const read = (from: number, to: number) =>
+        whole === undefined ? store.getRange(path, { start: from, end: to }) : Effect.sync(() => whole.slice(from, to))
+      const size = whole?.length ?? options.size ?? (yield* store.head(path)).size
       if (size <= FOOTER_SIZE) return yield* dataError(path, "footer", `object of ${size} bytes is too small for an SST`)
       const readSize = Math.max(FOOTER_SIZE, options.footerReadSize ?? DEFAULT_FOOTER_READ_SIZE)
       const tailStart = Math.max(0, size - readSize)
-      const tail = yield* store.getRange(path, { start: tailStart, end: size })
+      const tail = yield* read(tailStart, size)
       if (tail.length !== size - tailStart) {
         return yield* dataError(path, "footer", `expected ${size - tailStart} trailing bytes, read ${tail.length}`)
       }
@@ -181,7 +233,7 @@ export class SsTableReader {
       const range = (from: number, to: number, section: string) =>
         from >= tailStart
           ? Effect.succeed(tail.subarray(from - tailStart, to - tailStart))
-          : store.getRange(path, { start: from, end: to }).pipe(
+          : read(from, to).pipe(
             Effect.flatMap((bytes) =>
               bytes.length === to - from
                 ? Effect.succeed(bytes)
@@ -232,10 +284,6 @@ export class SsTableReader {
     return this.blockMeta.length
   }
 
-  get isWal(): boolean {
-    return this.info.sstType === SstType.Wal
-  }
-
   /** The bloom filter's answer (true when the SST has no filter). */
   mightContain(key: Uint8Array): boolean {
     return this.filter === undefined || mightContain(this.filter, key)
@@ -260,20 +308,38 @@ export class SsTableReader {
     return i + 1 < this.blockMeta.length ? this.blockMeta[i + 1]!.offset : this.info.filterOffset
   }
 
-  private cacheKey(i: number): string {
-    return `${this.path}#${this.blockMeta[i]!.offset}`
-  }
-
-  private decodeStoredBlock(framed: Uint8Array, i: number, cache: boolean): Effect.Effect<Block, DataError> {
-    const section = `block ${i}`
-    return decodeWith(this.path, section, () => {
-      let raw = decompress(this.info.compressionFormat, verifyChecksum(framed, { section }))
-      const cacheTo = cache ? this.cache : undefined
+  /** Verifies and decodes stored block `i` (`framed`: its bytes and CRC), caching it if asked to. Throws. */
+  private decodeStoredBlock(framed: Uint8Array, i: number, cache: boolean): Block {
+    return inSection(this.path, `block ${i}`, () => {
+      let raw = decompress(this.info.compressionFormat, verifyChecksum(framed, { section: `block ${i}` }))
+      const cacheTo = cache ? this.blocks : undefined
       // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view.
       if (cacheTo !== undefined && raw.byteLength !== raw.buffer.byteLength) raw = raw.slice()
       const block = decodeBlock(raw, this.formatVersion)
-      cacheTo?.set(this.cacheKey(i), block, raw.length)
+      cacheTo?.set(i, block, raw.length)
       return block
+    })
+  }
+
+  /**
+   * Puts every data block into the block cache from `bytes`, the whole object already in memory (an SST
+   * this process has just written): each one verified, decoded and copied out exactly as a read from the
+   * store would be, so the cache does not keep `bytes` alive. Does nothing without a cache.
+   */
+  cacheBlocksFrom(bytes: Uint8Array): Effect.Effect<void, DataError> {
+    return Effect.suspend(() => {
+      if (this.blocks === undefined || this.blockMeta.length === 0) return Effect.void
+      if (bytes.length !== this.size) {
+        return Effect.fail(dataError(this.path, "block 0", `expected the ${this.size}-byte object, got ${bytes.length} bytes`))
+      }
+      return Effect.try({
+        try: () => {
+          for (let i = 0; i < this.blockMeta.length; i++) {
+            this.decodeStoredBlock(bytes.subarray(this.blockMeta[i]!.offset, this.blockEnd(i)), i, true)
+          }
+        },
+        catch: (e) => e as DataError
+      })
     })
   }
 
@@ -289,10 +355,10 @@ export class SsTableReader {
         return Effect.die(new RangeError(`block range [${start}, ${end}) outside 0..${n}`))
       }
       const out = new Array<Block>(end - start)
-      const cache = self.cache
+      const cache = self.blocks
       let missing = false
       for (let i = start; i < end; i++) {
-        const hit = cache?.get(self.cacheKey(i))
+        const hit = cache?.get(i)
         if (hit === undefined) missing = true
         else out[i - start] = hit
       }
@@ -314,7 +380,10 @@ export class SsTableReader {
           }
           for (let k = i; k < j; k++) {
             const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
-            out[k - start] = yield* self.decodeStoredBlock(framed, k, cacheBlocks)
+            out[k - start] = yield* Effect.try({
+              try: () => self.decodeStoredBlock(framed, k, cacheBlocks),
+              catch: (e) => e as DataError
+            })
           }
           i = j
         }
@@ -329,9 +398,27 @@ export class SsTableReader {
     let lo = 0
     let hi = meta.length - 1
     let found = 0
+    // With the separators' common prefix, compare the next 6 bytes as one number first (see `indexWords`).
+    const skip = this.indexSkip
+    let words: Float64Array | undefined = undefined
+    let w = 0
+    if (hi > 0 && key.length >= skip) {
+      const first = meta[1]!.firstKey
+      let i = 0
+      while (i < skip && key[i] === first[i]) i++
+      if (i === skip) {
+        words = this.indexWords
+        w = wordAt(key, skip)
+      }
+    }
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1
-      const c = compareBytes(meta[mid]!.firstKey, key)
+      let c: number
+      if (words === undefined) c = compareKeys(meta[mid]!.firstKey, key)
+      else {
+        const x = words[mid]!
+        c = x < w ? -1 : x > w ? 1 : compareKeys(meta[mid]!.firstKey, key)
+      }
       if (c < 0 || (!strict && c === 0)) {
         found = mid
         lo = mid + 1
@@ -343,56 +430,97 @@ export class SsTableReader {
   }
 
   /**
-   * The newest version of `key` with seq ≤ `maxSeq` (any seq by default), tombstones and merge operands
-   * included; undefined if the SST holds none.
+   * The point lookup in a compacted SST, as far as the block cache allows: the row, undefined when the SST
+   * has no visible version of `key`, or the index of the first block that must be read (a number). Key
+   * bounds first, then the bloom filter, then the blocks from the last one whose separator is < `key`
+   * through the last one whose separator is ≤ `key` (versions of one key may straddle blocks), starting at
+   * block `from` when it is ≥ 0, stopping at the first version ≤ `maxSeq`. Throws `DataError` (naming the
+   * block) on a corrupt block. (One function on purpose: it runs once per point read, and a function that
+   * does more per call is optimized sooner.)
    */
-  get(key: Uint8Array, maxSeq: number = Number.MAX_SAFE_INTEGER): Effect.Effect<RowEntry | undefined, SsTableError> {
-    if (this.blockMeta.length === 0) return Effect.succeed(undefined)
-    if (this.isWal) return this.getFromWal(key, maxSeq)
-    if (this.filter !== undefined && !mightContain(this.filter, key)) return Effect.succeed(undefined)
+  private lookup(key: Uint8Array, maxSeq: number, from: number): RowEntry | undefined | number {
     const { firstEntry, lastEntry } = this.info
-    if (firstEntry !== undefined && compareBytes(key, firstEntry) < 0) return Effect.succeed(undefined)
-    if (lastEntry !== undefined && compareBytes(key, lastEntry) > 0) return Effect.succeed(undefined)
+    if (firstEntry !== undefined && compareKeys(key, firstEntry) < 0) return undefined
+    if (lastEntry !== undefined && compareKeys(key, lastEntry) > 0) return undefined
+    const filter = this.filter
+    if (filter !== undefined && !mightContain(filter, key)) return undefined
     const last = this.findBlock(key, false)
-    // Versions of `key` may start in earlier blocks whose separator equals `key` (or in the block before).
-    let first = last
-    while (first > 0 && compareBytes(this.blockMeta[first]!.firstKey, key) >= 0) first--
-    const self = this
-    const searchFrom = (i: number): Effect.Effect<RowEntry | undefined, SsTableError> =>
-      self.readBlocks(i, i + 1).pipe(
-        Effect.flatMap((blocks) =>
-          decodeWith(self.path, `block ${i}`, () => searchBlock(blocks[0]!, key, maxSeq))
-        ),
-        Effect.flatMap((r) =>
-          r === CONTINUE ? (i < last ? searchFrom(i + 1) : Effect.succeed(undefined)) : Effect.succeed(r)
-        )
+    let i = from
+    if (i < 0) {
+      // Versions of `key` may start in earlier blocks whose separator equals `key` (or in the one before).
+      const meta = this.blockMeta
+      i = last
+      while (i > 0 && compareKeys(meta[i]!.firstKey, key) >= 0) i--
+    }
+    const slots = this.blocks
+    if (slots === undefined) return i
+    for (; i <= last; i++) {
+      const block = slots.get(i)
+      if (block === undefined) return i
+      let r: RowEntry | undefined | typeof CONTINUE
+      try {
+        r = findInBlock(block, key, maxSeq)
+      } catch (e) {
+        throw toDataError(this.path, `block ${i}`)(e)
+      }
+      if (r !== CONTINUE) return r
+    }
+    return undefined
+  }
+
+  /**
+   * The newest version of `key` with seq ≤ `maxSeq` (any seq by default), tombstones and merge operands
+   * included; undefined if the SST holds none. The row's `key` may be `key` itself.
+   */
+  get(key: Uint8Array, maxSeq: number = MAX_SEQ): Effect.Effect<RowEntry | undefined, SsTableError> {
+    return Effect.suspend(() => {
+      if (this.blockMeta.length === 0) return Effect.succeed(undefined)
+      if (this.isWal) return this.getFromWal(key, maxSeq)
+      return this.getFrom(key, maxSeq, -1)
+    })
+  }
+
+  /** `get` from block `from` on (-1: from the start): cached blocks synchronously, then one block per read. */
+  private getFrom(key: Uint8Array, maxSeq: number, from: number): Effect.Effect<RowEntry | undefined, SsTableError> {
+    let found: RowEntry | undefined | number
+    try {
+      found = this.lookup(key, maxSeq, from)
+    } catch (e) {
+      return Effect.fail(e as DataError)
+    }
+    if (typeof found !== "number") return Effect.succeed(found)
+    const miss = found
+    return this.readBlocks(miss, miss + 1).pipe(
+      Effect.flatMap((blocks) => decodeWith(this.path, `block ${miss}`, () => findInBlock(blocks[0]!, key, maxSeq))),
+      Effect.flatMap((r) =>
+        r !== CONTINUE
+          ? Effect.succeed(r)
+          : miss < this.findBlock(key, false)
+          ? this.getFrom(key, maxSeq, miss + 1)
+          : Effect.succeed(undefined)
       )
-    const cache = this.cache
-    if (cache === undefined) return searchFrom(first)
-    // Fast path: search cached blocks synchronously; fall back to reading from the first missing block.
-    let missAt = first
-    let section = `block ${first}`
-    return Effect.try({
-      try: (): RowEntry | undefined | typeof MISS => {
-        for (let i = first; i <= last; i++) {
-          const block = cache.get(self.cacheKey(i))
-          if (block === undefined) {
-            missAt = i
-            return MISS
-          }
-          section = `block ${i}`
-          const r = searchBlock(block, key, maxSeq)
-          if (r !== CONTINUE) return r
-        }
-        return undefined
-      },
-      catch: (e) => toDataError(self.path, section)(e)
-    }).pipe(Effect.flatMap((r) => (r === MISS ? searchFrom(missAt) : Effect.succeed(r))))
+    )
+  }
+
+  /**
+   * `get` without I/O, for callers with a faster path when everything is in memory: the row (as `get`
+   * returns it), undefined when the SST has no visible version of `key`, or `"miss"` when `get` must run
+   * instead: a block is not cached, the SST is a WAL SST, or a block is corrupt (`get` reports it).
+   */
+  getIfCached(key: Uint8Array, maxSeq: number = MAX_SEQ): RowEntry | undefined | "miss" {
+    if (this.blockMeta.length === 0) return undefined
+    if (this.isWal || this.blocks === undefined) return "miss"
+    try {
+      const found = this.lookup(key, maxSeq, -1)
+      return typeof found === "number" ? "miss" : found
+    } catch {
+      return "miss"
+    }
   }
 
   private getFromWal(key: Uint8Array, maxSeq: number): Effect.Effect<RowEntry | undefined, SsTableError> {
     return Stream.runFold(this.scan(), () => undefined as RowEntry | undefined, (best, row) =>
-      row.seq <= maxSeq && compareBytes(row.key, key) === 0 && (best === undefined || row.seq >= best.seq)
+      row.seq <= maxSeq && keysEqual(row.key, key) && (best === undefined || row.seq >= best.seq)
         ? row
         : best)
   }
@@ -418,7 +546,7 @@ export class SsTableReader {
         const out = inRange.filter(rows)
         const last = rows[rows.length - 1]
         const done = start !== undefined && last !== undefined &&
-          (startInclusive ? compareBytes(last.key, start) < 0 : compareBytes(last.key, start) <= 0)
+          (startInclusive ? compareKeys(last.key, start) < 0 : compareKeys(last.key, start) <= 0)
         return [out, done]
       })
     }
@@ -426,7 +554,7 @@ export class SsTableReader {
       const out = inRange.filter(rows)
       const last = rows[rows.length - 1]
       const done = end !== undefined && last !== undefined &&
-        (endInclusive ? compareBytes(last.key, end) > 0 : compareBytes(last.key, end) >= 0)
+        (endInclusive ? compareKeys(last.key, end) > 0 : compareKeys(last.key, end) >= 0)
       return [out, done]
     }, start)
   }
@@ -477,20 +605,6 @@ export class SsTableReader {
   }
 }
 
-const CONTINUE = Symbol("continue")
-const MISS = Symbol("miss")
-
-/** Looks for `key` in one block: the first version ≤ maxSeq, undefined if the key ends here, or CONTINUE. */
-const searchBlock = (block: Block, key: Uint8Array, maxSeq: number): RowEntry | undefined | typeof CONTINUE => {
-  const it = new BlockIterator(block)
-  it.seek(key)
-  for (let row = it.next(); row !== undefined; row = it.next()) {
-    if (compareBytes(row.key, key) !== 0) return undefined
-    if (row.seq <= maxSeq) return row
-  }
-  return CONTINUE
-}
-
 interface RangePredicate {
   readonly filter: (rows: ReadonlyArray<RowEntry>) => ReadonlyArray<RowEntry>
 }
@@ -502,16 +616,24 @@ const rangePredicate = (options: ScanOptions): RangePredicate => {
   const endInclusive = options.endInclusive ?? false
   const ok = (row: RowEntry): boolean => {
     if (start !== undefined) {
-      const c = compareBytes(row.key, start)
+      const c = compareKeys(row.key, start)
       if (c < 0 || (c === 0 && !startInclusive)) return false
     }
     if (end !== undefined) {
-      const c = compareBytes(row.key, end)
+      const c = compareKeys(row.key, end)
       if (c > 0 || (c === 0 && !endInclusive)) return false
     }
     return true
   }
   return { filter: (rows) => rows.filter(ok) }
+}
+
+/** The 6 bytes of `b` at `o` as a big-endian number (< 2^48, exact), bytes past the end counting as 0. */
+const wordAt = (b: Uint8Array, o: number): number => {
+  const n = b.length
+  let w = 0
+  for (let i = o; i < o + 6; i++) w = w * 256 + (i < n ? b[i]! : 0)
+  return w
 }
 
 /** Sections must be contiguous-ish and inside the object: data, filter, index, stats, info. */

@@ -34,6 +34,7 @@ import {
   u16,
   u32
 } from "../format/FlatBuffers.ts"
+import { compareKeys } from "../format/KeyComparator.ts"
 import { readSsTableInfo, writeSsTableInfo } from "../format/SstMetadataCodec.ts"
 import { readUlid, readUuid, writeUlid, writeUuid } from "./Ids.ts"
 import type {
@@ -137,16 +138,10 @@ export const readSstHandle = (t: FbTable): SstHandle => ({
 // - a visible range starts Included or Unbounded, is non-empty (`BytesRange::new`), and overlaps the
 //   physical range.
 
-const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
-  const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!
-  return a.length - b.length
-}
-
 /** SlateDB's `BytesRange` non-emptiness rule. */
 const nonEmpty = (start: RangeBound, end: RangeBound): boolean => {
   if (start.kind === "Unbounded" || end.kind === "Unbounded") return true
-  const c = compareBytes(start.key, end.key)
+  const c = compareKeys(start.key, end.key)
   return start.kind === "Included" && end.kind === "Included" ? c <= 0 : c < 0
 }
 
@@ -158,7 +153,7 @@ export const compactedSstProblem = (sst: CompactedSst): string | undefined => {
   if (range === undefined) return undefined
   if (range.start.kind === "Excluded") return `SST ${sst.id}: a visible range must start Included or Unbounded`
   if (!nonEmpty(range.start, range.end)) return `SST ${sst.id}: empty visible range`
-  const start: RangeBound = range.start.kind === "Included" && compareBytes(range.start.key, first) > 0
+  const start: RangeBound = range.start.kind === "Included" && compareKeys(range.start.key, first) > 0
     ? range.start
     : { kind: "Included", key: first }
   if (!nonEmpty(start, range.end)) return `SST ${sst.id}: visible range does not overlap the SST's keys`

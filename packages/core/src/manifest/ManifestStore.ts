@@ -191,6 +191,14 @@ export class ManifestWriter {
     return m.nextWalSstId === this.#nextWalSstId ? m : { ...m, nextWalSstId: this.#nextWalSstId }
   }
 
+  /**
+   * The local manifest as last written or read, without the in-memory `nextWalSstId` (which may be ahead
+   * of it): what the read path needs (SSTs, runs, ranges), without the copy `manifest` may make per call.
+   */
+  get manifestForReads(): Manifest {
+    return this.#local
+  }
+
   get nextWalSstId(): number {
     return this.#nextWalSstId
   }

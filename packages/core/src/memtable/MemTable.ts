@@ -24,11 +24,11 @@
  * The structure is a hand-written B+ tree (./RowTree.ts); docs/design/memtable.md has the measurements
  * against `sorted-btree` and a skiplist.
  */
-import { estimatedSize, type RowEntry } from "../format/RowEntry.ts"
 import type { KeyRange } from "../db/DbApi.ts"
-import { MAX_SEQ } from "./KeyComparator.ts"
+import { MAX_SEQ } from "../format/KeyComparator.ts"
+import { estimatedSize, type RowEntry } from "../format/RowEntry.ts"
+import { estimateCompactedSstSize, type SstSizeOptions } from "../format/SsTableBuilder.ts"
 import { type RowCursor, RowTree, TreeCursor } from "./RowTree.ts"
-import { estimateEncodedSizeCompacted, type SstSizeOptions } from "./SizeEstimate.ts"
 
 export type { RowCursor } from "./RowTree.ts"
 
@@ -129,7 +129,7 @@ export class MemTable implements MemTableReader {
   }
 
   estimateEncodedSizeCompacted(options: SstSizeOptions): number {
-    return estimateEncodedSizeCompacted(this.tree.size, this.bytes, options)
+    return estimateCompactedSstSize(this.tree.size, this.bytes, options)
   }
 
   /** Stops writes and returns the read-only view (the same one on every call). */

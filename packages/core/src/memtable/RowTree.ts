@@ -21,8 +21,8 @@
  * before moving on, so concurrent inserts never make it crash, skip or repeat a row that was present when
  * it passed. Replacing a row with the same `(key, seq)` keeps its position and does not bump `version`.
  */
+import { compareKeys, compareRowTo, keysEqual, MAX_SEQ } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
-import { compareKeys, compareRowTo, keysEqual, MAX_SEQ } from "./KeyComparator.ts"
 
 /**
  * Rows per leaf / children per internal node. On W1, leaves of 32 or 128 and internal nodes of 16 were
@@ -241,6 +241,7 @@ export class RowTree {
 
   /** The newest row of `key` with `seq <= maxSeq`. */
   get(key: Uint8Array, maxSeq: number): RowEntry | undefined {
+    if (this.size === 0) return undefined // the active memtable right after a flush
     const leaf = this.seek(key, maxSeq)
     const row = leaf.rows[this.index]
     return row !== undefined && keysEqual(row.key, key) ? row : undefined

@@ -56,7 +56,7 @@ import {
 } from "effect"
 import { ClosedError } from "../errors.ts"
 import { DEFAULT_BLOCK_SIZE } from "../format/Block.ts"
-import { equalBytes } from "../format/Bytes.ts"
+import { keysEqual } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { estimateWalSstSize } from "../format/SsTableBuilder.ts"
 import { MonotonicClock } from "../MonotonicClock.ts"
@@ -330,7 +330,7 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   const ownEarlierPut = (id: number, sst: Uint8Array, error: ObjectAlreadyExists) =>
     Effect.flatMap(
       writer.get(id),
-      (stored) => equalBytes(stored, sst) ? Effect.void : Effect.fail(error)
+      (stored) => keysEqual(stored, sst) ? Effect.void : Effect.fail(error)
     )
 
   /** Encodes and writes one WAL; transient store errors are retried, the rest become a `ClosedError`. */

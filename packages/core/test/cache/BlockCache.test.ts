@@ -142,6 +142,92 @@ describe("LruBlockCache", () => {
   })
 })
 
+describe("LruBlockCache block tables", () => {
+  it("a table's slots share the byte budget and the recency order with string keys", () => {
+    const c = new LruBlockCache(30)
+    const t = c.table<string>("sst-a", 4)
+    assert.strictEqual(c.table("sst-a"), t, "the same table for the same name")
+    t.set(0, "a0", 10)
+    c.set("s", "string", 10)
+    t.set(3, "a3", 10)
+    assert.strictEqual(t.get(0), "a0") // a0 is now the most recent: s is the oldest
+    t.set(1, "a1", 10)
+    assert.isFalse(c.has("s"))
+    assert.deepStrictEqual([t.has(0), t.has(1), t.has(2), t.has(3)], [true, true, false, true])
+    assert.strictEqual(t.get(2), undefined)
+    assert.deepStrictEqual(c.stats(), { hits: 1, misses: 1, evictions: 1, rejected: 0, entries: 3, bytes: 30, maxBytes: 30 })
+    t.set(3, "a3'", 5) // replacing refreshes and re-weighs
+    assert.strictEqual(c.bytes, 25)
+    t.set(9, "a9", 10) // beyond the reserved slots: the table grows; a0 is the oldest now
+    assert.isFalse(t.has(0))
+    assert.strictEqual(t.get(9), "a9")
+    t.set(1, "too heavy", 31)
+    assert.isFalse(t.has(1), "a replacement too heavy to cache removes the old value")
+  })
+
+  it("deletePrefix drops the tables whose name starts with the prefix; clear empties every slot", () => {
+    const c = new LruBlockCache(1000)
+    const a = c.table("compacted/01A.sst")
+    const b = c.table("compacted/01B.sst")
+    for (let i = 0; i < 3; i++) a.set(i, i, 10)
+    b.set(0, "b", 10)
+    c.set("compacted/01A.sst#index", "idx", 7)
+    assert.strictEqual(c.deletePrefix("compacted/01A.sst"), 4)
+    assert.strictEqual(c.size, 1)
+    assert.strictEqual(c.bytes, 10)
+    assert.isTrue(b.has(0))
+    assert.notStrictEqual(c.table("compacted/01A.sst"), a, "a dropped table is forgotten")
+    c.clear()
+    assert.isFalse(b.has(0))
+    assert.strictEqual(c.size, 0)
+    b.set(1, "again", 10)
+    assert.strictEqual(c.table("compacted/01B.sst").get(1), "again", "tables stay usable after clear")
+  })
+
+  it("matches a naive LRU model over string keys and table slots together (property)", () => {
+    const target = fc.oneof(
+      fc.integer({ min: 0, max: 7 }).map((k) => ({ kind: "key" as const, k })),
+      fc.record({ t: fc.integer({ min: 0, max: 2 }), i: fc.integer({ min: 0, max: 5 }) }).map((x) => ({ kind: "slot" as const, ...x }))
+    )
+    const op = fc.record({ op: fc.constantFrom("get" as const, "set" as const), target, weight: fc.integer({ min: 0, max: 40 }) })
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 100 }), fc.array(op, { maxLength: 200 }), (maxBytes, ops) => {
+        const c = new LruBlockCache(maxBytes)
+        const tables = [c.table("t0"), c.table("t1", 3), c.table("t2", 9)]
+        const name = (x: (typeof ops)[number]["target"]) => (x.kind === "key" ? `k${x.k}` : `t${x.t}/${x.i}`)
+        let model: Array<[string, number, number]> = []
+        let step = 0
+        for (const o of ops) {
+          const id = name(o.target)
+          const i = model.findIndex(([k]) => k === id)
+          if (o.op === "get") {
+            const got = o.target.kind === "key" ? c.get(id) : tables[o.target.t]!.get(o.target.i)
+            if (i < 0) assert.isUndefined(got)
+            else {
+              const [e] = model.splice(i, 1)
+              model.push(e!)
+              assert.strictEqual(got, e![1])
+            }
+          } else {
+            if (o.target.kind === "key") c.set(id, step, o.weight)
+            else tables[o.target.t]!.set(o.target.i, step, o.weight)
+            if (i >= 0) model.splice(i, 1)
+            if (o.weight <= maxBytes && maxBytes > 0) {
+              model.push([id, step, o.weight])
+              let total = model.reduce((n, [, , w]) => n + w, 0)
+              while (total > maxBytes) total -= model.shift()![2]
+            }
+          }
+          step++
+          assert.strictEqual(c.bytes, model.reduce((n, [, , w]) => n + w, 0))
+          assert.strictEqual(c.size, model.length)
+        }
+      }),
+      { numRuns: 300 }
+    )
+  })
+})
+
 describe("BlockCache service", () => {
   it.effect("layer({ maxBytes }) provides a working cache", () =>
     Effect.gen(function*() {

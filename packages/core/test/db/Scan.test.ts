@@ -9,7 +9,7 @@ import fc from "fast-check"
 import type { KeyRange } from "../../src/db/DbApi.ts"
 import { prefixRange } from "../../src/db/Reader.ts"
 import { InvalidError } from "../../src/errors.ts"
-import { compareKeys } from "../../src/memtable/KeyComparator.ts"
+import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { b, collect, ND, openOn, s } from "./fixtures.ts"
 

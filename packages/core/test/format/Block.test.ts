@@ -6,8 +6,16 @@ import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { DataError } from "../../src/errors.ts"
 import { readU16 } from "../../src/format/BigEndian.ts"
-import { blockOffset, BlockBuilder, BlockIterator, decodeBlock, decodeBlockRows } from "../../src/format/Block.ts"
-import { compareBytes } from "../../src/format/Bytes.ts"
+import {
+  blockOffset,
+  BlockBuilder,
+  BlockIterator,
+  CONTINUE,
+  decodeBlock,
+  decodeBlockRows,
+  findInBlock
+} from "../../src/format/Block.ts"
+import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { encodedSizeV0, encodedSizeV2 } from "../../src/format/RowCodec.ts"
 import { makeMerge, makeTombstone, makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
 import { arbRow, arbSortedRows, expectDataError, hex, plain, text } from "./fixtures.ts"
@@ -198,15 +206,42 @@ describe("block round trips and seeks (fast-check)", () => {
         const it = new BlockIterator(decodeBlock(b.build(), version))
         it.seek(target)
         const got = it.next()
-        const want = inBlock.find((r) => compareBytes(r.key, target) >= 0)
+        const want = inBlock.find((r) => compareKeys(r.key, target) >= 0)
         assert.strictEqual(got === undefined ? undefined : hex(got.key), want === undefined ? undefined : hex(want.key))
         if (got !== undefined && want !== undefined) assert.strictEqual(got.seq, want.seq, "newest version first")
         // Seeking to an existing key lands on its newest version; seeking twice is idempotent.
         const some = inBlock[Math.floor(inBlock.length / 2)]!
         it.seek(some.key)
         it.seek(some.key)
-        const first = inBlock.find((r) => compareBytes(r.key, some.key) === 0)!
+        const first = inBlock.find((r) => compareKeys(r.key, some.key) === 0)!
         assert.strictEqual(it.next()!.seq, first.seq)
+      }), { numRuns: 300 })
+    })
+  }
+
+  for (const version of [1, 2] as const) {
+    it(`V${version}: findInBlock(k, maxSeq) is the first version of k with seq ≤ maxSeq, or says where to look on`, () => {
+      fc.assert(fc.property(arbSortedRows(150), fc.uint8Array({ minLength: 1, maxLength: 40, min: 0x60, max: 0x65 }), fc.nat(1200), (rows, probe, maxSeq) => {
+        if (rows.length === 0) return
+        const b = new BlockBuilder(1 << 16, version)
+        const inBlock: Array<RowEntry> = []
+        for (const r of rows) if (b.add(r)) inBlock.push(r)
+        const block = decodeBlock(b.build(), version)
+        const targets = [probe, inBlock[0]!.key, inBlock[inBlock.length - 1]!.key, inBlock[Math.floor(inBlock.length / 2)]!.key]
+        for (const key of targets) {
+          const got = findInBlock(block, key, maxSeq)
+          const versions = inBlock.filter((r) => compareKeys(r.key, key) === 0)
+          const want = versions.find((r) => r.seq <= maxSeq)
+          const more = inBlock.some((r) => compareKeys(r.key, key) > 0)
+          if (want !== undefined) {
+            assert.notStrictEqual(got, CONTINUE)
+            assert.strictEqual(hex((got as RowEntry).key), hex(key))
+            assert.strictEqual((got as RowEntry).seq, want.seq)
+          } else {
+            // None here: undefined when a greater key follows in this block, else look in the next block.
+            assert.strictEqual(got, more ? undefined : CONTINUE)
+          }
+        }
       }), { numRuns: 300 })
     })
   }

@@ -103,6 +103,24 @@ describe("bloom filter", () => {
     }), { numRuns: 300 })
   })
 
+  it("mightContain answers 'every probe bit set', per SlateDB's probe sequence, for any filter (fast-check)", () => {
+    // Random bits and probe counts, including filters with fewer bits than probes (decoded from other
+    // writers), where the probe sequence wraps repeatedly.
+    const arbFilter = fc.record({
+      numProbes: fc.integer({ min: 0, max: 40 }),
+      bits: fc.uint8Array({ minLength: 1, maxLength: 64 })
+    })
+    fc.assert(fc.property(arbFilter, fc.array(fc.uint8Array({ maxLength: 24 }), { maxLength: 20 }), (filter, keys) => {
+      const filterBits = filter.bits.length * 8
+      for (const k of keys) {
+        const h = filterHash(k)
+        const probes = probesForHash(Number(h >> 32n), Number(h & 0xffffffffn), filter.numProbes, filterBits)
+        const want = probes.every((p) => (filter.bits[p >>> 3]! & (1 << (p & 7))) !== 0)
+        assert.strictEqual(mightContain(filter, k), want)
+      }
+    }), { numRuns: 500 })
+  })
+
   it("false-positive rate below 1% at 10 bits/key (SlateDB's test_filter_effective)", () => {
     const n = 100000
     const keys = Array.from({ length: n }, (_, i) => u32be(i))

@@ -9,8 +9,8 @@ import fc from "fast-check"
 import { DataError, InvalidError } from "../../src/errors.ts"
 import { readU32 } from "../../src/format/BigEndian.ts"
 import type { Block } from "../../src/format/Block.ts"
-import { compareBytes } from "../../src/format/Bytes.ts"
 import { crc32 } from "../../src/format/Checksum.ts"
+import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeTombstone, makeValue, type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 import { CompressionFormat, SstType } from "../../src/format/SstMetadata.ts"
 import {
@@ -71,7 +71,7 @@ const codecs = [
 
 /** The newest version of `key` with seq ≤ maxSeq, per the model. */
 const modelGet = (rows: ReadonlyArray<RowEntry>, key: Uint8Array, maxSeq: number) =>
-  rows.filter((r) => compareBytes(r.key, key) === 0 && r.seq <= maxSeq).sort((a, b) => b.seq - a.seq)[0]
+  rows.filter((r) => compareKeys(r.key, key) === 0 && r.seq <= maxSeq).sort((a, b) => b.seq - a.seq)[0]
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (Exit.isSuccess(exit)) assert.fail("expected a failure")
@@ -174,11 +174,11 @@ describe("compacted SST round trips", () => {
         }
         const inRange = rows.filter((x) => {
           if (start !== undefined) {
-            const c = compareBytes(x.key, start)
+            const c = compareKeys(x.key, start)
             if (c < 0 || (c === 0 && !startInclusive)) return false
           }
           if (end !== undefined) {
-            const c = compareBytes(x.key, end)
+            const c = compareKeys(x.key, end)
             if (c > 0 || (c === 0 && !endInclusive)) return false
           }
           return true
@@ -269,7 +269,7 @@ describe("WAL SST round trips", () => {
         if (rows.length > 0) {
           assert.strictEqual(hex(r.info.firstEntry!), rows[0]!.seq.toString(16).padStart(16, "0"))
           const probe = rows[Math.floor(rows.length / 2)]!
-          const want = rows.filter((x) => compareBytes(x.key, probe.key) === 0).sort((a, b) => b.seq - a.seq)[0]!
+          const want = rows.filter((x) => compareKeys(x.key, probe.key) === 0).sort((a, b) => b.seq - a.seq)[0]!
           assert.strictEqual((yield* r.get(probe.key))!.seq, want.seq)
         }
         assert.strictEqual(yield* r.readStats(), undefined)
@@ -320,11 +320,13 @@ describe("reader requests and the block cache", () => {
       const map = new Map<string, Block>()
       let bytesCached = 0
       const cache: SstBlockCache = {
-        get: (k) => map.get(k),
-        set: (k, b, n) => {
-          map.set(k, b)
-          bytesCached += n
-        }
+        table: (path) => ({
+          get: (i) => map.get(`${path}#${i}`),
+          set: (i, b, n) => {
+            map.set(`${path}#${i}`, b)
+            bytesCached += n
+          }
+        })
       }
       const r = yield* SsTableReader.open("c.sst", { size: bytes.length, cache })
       const before = counts.getRange
@@ -349,6 +351,135 @@ describe("reader requests and the block cache", () => {
   })
 })
 
+describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in memory", () => {
+  const rows = Array.from({ length: 5000 }, (_, i) => makeValue(w1Key(i), text(`value-${i}`), i + 1, 7))
+  const { bytes } = buildSsTable(rows)
+
+  it.effect("getIfCached: \"miss\" until the blocks are cached, then the row get returns; bounds answer at once", () => {
+    const { counts, layer } = countingStore()
+    return Effect.gen(function*() {
+      const lru = new LruBlockCache(1 << 24)
+      const r = yield* putAndOpen("c.sst", bytes, { size: bytes.length, cache: lru })
+      assert.strictEqual(r.getIfCached(w1Key(1234)), "miss")
+      const viaGet = yield* r.get(w1Key(1234))
+      assert.deepStrictEqual(plain(r.getIfCached(w1Key(1234)) as RowEntry), plain(viaGet!))
+      assert.deepStrictEqual(plain(r.getIfCached(w1Key(1235)) as RowEntry), plain(rows[1235]!), "same block")
+      assert.strictEqual(r.getIfCached(w1Key(1234), 1234), undefined, "only seq 1235 exists")
+      assert.strictEqual(r.getIfCached(text("key-absent")), undefined, "below the first key")
+      assert.strictEqual(r.getIfCached(text("zzz")), undefined, "above the last key")
+      const reads = counts.getRange
+      // Absent keys inside the bounds: the bloom filter answers, or (a false positive) the block does.
+      yield* r.cacheBlocksFrom(bytes)
+      for (let i = 0; i < 200; i++) assert.strictEqual(r.getIfCached(text(`key${String(i * 17).padStart(13, "0")}x`)), undefined)
+      for (let i = 0; i < rows.length; i += 37) assert.deepStrictEqual(plain(r.getIfCached(rows[i]!.key) as RowEntry), plain(rows[i]!))
+      assert.strictEqual(counts.getRange, reads, "no I/O")
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("getIfCached is \"miss\" without a cache and for WAL SSTs; empty SSTs answer undefined", () =>
+    Effect.gen(function*() {
+      const plainReader = yield* putAndOpen("n.sst", bytes)
+      assert.strictEqual(plainReader.getIfCached(w1Key(1)), "miss")
+      const wal = buildWalSsTable([makeValue(text("k"), text("v"), 1)]).bytes
+      const walReader = yield* putAndOpen("w.sst", wal, { cache: new LruBlockCache(1 << 20) })
+      assert.strictEqual(walReader.getIfCached(text("k")), "miss")
+      assert.strictEqual((yield* walReader.get(text("k")))?.seq, 1)
+      const empty = yield* putAndOpen("e.sst", buildSsTable([]).bytes, { cache: new LruBlockCache(1 << 20) })
+      assert.strictEqual(empty.getIfCached(text("k")), undefined)
+    }).pipe(Effect.provide(ObjectStore.layerMemory)))
+
+  it.effect("a corrupt cached block: getIfCached says \"miss\", get fails with DataError naming the block", () =>
+    Effect.gen(function*() {
+      const lru = new LruBlockCache(1 << 24)
+      const r = yield* putAndOpen("x.sst", bytes, { cache: lru })
+      yield* r.cacheBlocksFrom(bytes)
+      const i = 10
+      const block = lru.table<Block>("x.sst").get(i)!
+      const probe = rows.find((row) => compareKeys(row.key, r.blockMeta[i + 1]!.firstKey) < 0 &&
+        compareKeys(row.key, r.blockMeta[i]!.firstKey) > 0)!
+      block.bytes[0] = 0x05 // the block's first row (a restart) now claims to share 5 bytes
+      assert.strictEqual(r.getIfCached(probe.key), "miss")
+      const err = failureOf(yield* Effect.exit(r.get(probe.key))) as DataError
+      assert.instanceOf(err, DataError)
+      assert.strictEqual(err.section, `block ${i}`)
+      assert.strictEqual(err.object, "x.sst")
+    }).pipe(Effect.provide(ObjectStore.layerMemory)))
+
+  it.effect("open({ bytes }) reads nothing from the store and equals a store open; cacheBlocksFrom caches every block", () => {
+    const { counts, layer } = countingStore()
+    return Effect.gen(function*() {
+      const lru = new LruBlockCache(1 << 24)
+      const fromBytes = yield* SsTableReader.open("m.sst", { bytes, cache: lru })
+      assert.deepStrictEqual(counts, { head: 0, get: 0, getRange: 0 })
+      const store = yield* ObjectStore
+      yield* store.put("m.sst", bytes)
+      const fromStore = yield* SsTableReader.open("m.sst")
+      assert.deepStrictEqual(fromBytes.info, fromStore.info)
+      assert.deepStrictEqual(fromBytes.blockMeta, fromStore.blockMeta)
+      assert.deepStrictEqual(fromBytes.filter, fromStore.filter)
+      const before = counts.getRange
+      yield* fromBytes.cacheBlocksFrom(bytes)
+      assert.strictEqual(lru.size, fromBytes.numBlocks)
+      for (let i = 0; i < rows.length; i += 13) assert.deepStrictEqual(plain((yield* fromBytes.get(rows[i]!.key))!), plain(rows[i]!))
+      assert.strictEqual(counts.getRange, before, "every block was cached")
+      // The cached blocks are copies: they do not keep the object's bytes alive.
+      const block = lru.table<Block>("m.sst").get(0)!
+      assert.notStrictEqual(block.bytes.buffer, bytes.buffer)
+      const wrong = failureOf(yield* Effect.exit(fromBytes.cacheBlocksFrom(bytes.subarray(1))))
+      assert.instanceOf(wrong, DataError)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("get, getIfCached and scan bounds match the model for keys sharing long prefixes, of any length (fast-check)", () =>
+    Effect.gen(function*() {
+      // Keys = a common prefix + a short tail (possibly empty, possibly with 0x00 bytes), so that the index
+      // search's 6-byte words tie, pad and differ in every way; probes include absent keys.
+      const arbKey = fc.tuple(fc.constantFrom("", "p", "prefix/0123456789/"), fc.uint8Array({ maxLength: 8, min: 0, max: 3 }))
+        .map(([p, tail]) => {
+          const k = new Uint8Array(p.length + tail.length)
+          k.set(text(p), 0)
+          k.set(tail, p.length)
+          return k
+        })
+        .filter((k) => k.length > 0)
+      const samples = fc.sample(
+        fc.tuple(fc.uniqueArray(arbKey, { maxLength: 400, selector: hex }), fc.array(arbKey, { maxLength: 50 }), fc.constantFrom(64, 128, 512)),
+        { numRuns: 80, seed: 7 }
+      )
+      let n = 0
+      for (const [keys, probes, blockSize] of samples) {
+        const sorted = [...keys].sort(compareKeys)
+        // Two versions of every third key.
+        const model: Array<RowEntry> = []
+        sorted.forEach((k, i) => {
+          model.push(makeValue(k, text(`v${i}`), 2 * i + 2))
+          if (i % 3 === 0) model.push(makeValue(k, text(`old${i}`), 2 * i + 1))
+        })
+        const built = buildSsTable(model, { blockSize, minFilterKeys: 0 }).bytes
+        const lru = new LruBlockCache(1 << 24)
+        const r = yield* putAndOpen(`p/${n++}.sst`, built, { cache: lru })
+        yield* r.cacheBlocksFrom(built)
+        for (const k of [...sorted, ...probes]) {
+          for (const maxSeq of [Number.MAX_SAFE_INTEGER, 2 * (sorted.findIndex((x) => compareKeys(x, k) === 0)) + 1]) {
+            const want = modelGet(model, k, maxSeq)
+            const got = yield* r.get(k, maxSeq)
+            const now = r.getIfCached(k, maxSeq)
+            assert.deepStrictEqual(got === undefined ? undefined : plain(got), want === undefined ? undefined : plain(want))
+            assert.notStrictEqual(now, "miss")
+            assert.deepStrictEqual(now === undefined ? undefined : plain(now as RowEntry), want === undefined ? undefined : plain(want))
+          }
+        }
+        // Scans locate their first and last blocks with the same index search (strict and not).
+        for (const k of probes.slice(0, 10)) {
+          const from = yield* scanAll(r, { start: k, startInclusive: false })
+          assert.deepStrictEqual(from.map(plain), model.filter((x) => compareKeys(x.key, k) > 0).map(plain))
+          const upTo = yield* scanAll(r, { end: k, endInclusive: false, descending: true })
+          assert.deepStrictEqual(upTo.map(plain), model.filter((x) => compareKeys(x.key, k) < 0).reverse().map(plain))
+        }
+      }
+    }).pipe(Effect.provide(ObjectStore.layerMemory)))
+})
+
 describe("size estimates (SlateDB estimate_encoded_size_*)", () => {
   it("match the formulas", () => {
     assert.strictEqual(estimateWalSstSize(0, 0), 0)
@@ -358,6 +489,40 @@ describe("size estimates (SlateDB estimate_encoded_size_*)", () => {
     assert.strictEqual(estimateWalSstSize(1000, 100000), 111382)
     assert.strictEqual(estimateCompactedSstSize(1000, 100000), 112794)
     assert.strictEqual(estimateCompactedSstSize(1000, 100000, { minFilterKeys: 2000 }), 112794 - 1256)
+  })
+
+  // With the engine's settings given in full (SstSizeOptions), as the memtable, writer and flusher call them.
+  const defaults = { blockSize: 4096, minFilterKeys: 1000, filterBitsPerKey: 10 }
+
+  it("are 0 for no rows", () => {
+    assert.strictEqual(estimateCompactedSstSize(0, 0, defaults), 0)
+    assert.strictEqual(estimateWalSstSize(0, 0, defaults), 0)
+  })
+
+  it("compacted, with a bloom filter (n >= min_filter_keys), term by term", () => {
+    // n = 1000 rows, Σ estimated_size = 100 000
+    // E = 100000 + 9*1000 = 109000; B = ceil(109000/4096) = 27
+    // blocks 109000 + 2*1000 + 4*27 = 111108; index 27*12 + 2 + 4 = 330; metadata 12 + 32 + 2 = 46; footer 10
+    // filter ceil(1000*10/8) + 2 + 4 = 1256; stats 5*8 + 4 = 44
+    assert.strictEqual(estimateCompactedSstSize(1000, 100_000, defaults), 111108 + 330 + 46 + 10 + 1256 + 44)
+  })
+
+  it("compacted without a filter below min_filter_keys", () => {
+    // n = 999, bytes = 99 900: E = 108891, B = 27; 108891 + 1998 + 108 + 330 + 46 + 10 + 44
+    assert.strictEqual(estimateCompactedSstSize(999, 99_900, defaults), 108891 + 1998 + 108 + 330 + 46 + 10 + 44)
+  })
+
+  it("WAL: 8-byte first keys, no filter, no stats", () => {
+    // E + 2n + 4B + (8B + 2) + 4 + 42 + 10
+    assert.strictEqual(estimateWalSstSize(1000, 100_000, defaults), 109000 + 2000 + 108 + (216 + 2) + 4 + 42 + 10)
+    assert.strictEqual(estimateWalSstSize(1, 30, defaults), 39 + 2 + 4 + 10 + 4 + 42 + 10)
+  })
+
+  it("follow the block size", () => {
+    const small = estimateCompactedSstSize(10, 10_000, { ...defaults, blockSize: 1024 })
+    const large = estimateCompactedSstSize(10, 10_000, { ...defaults, blockSize: 65536 })
+    // E = 10090: 10 blocks of 1 KiB vs 1 of 64 KiB => 9 * (4 + 12) bytes apart
+    assert.strictEqual(small - large, 9 * 16)
   })
 
   it("are in the right ballpark for W1 rows (they assume V0 rows, so they over-estimate V2)", () => {

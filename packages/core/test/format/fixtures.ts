@@ -5,7 +5,7 @@
 import { assert } from "@effect/vitest"
 import fc from "fast-check"
 import { DataError } from "../../src/errors.ts"
-import { compareBytes } from "../../src/format/Bytes.ts"
+import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 
 const encoder = new TextEncoder()
@@ -40,7 +40,7 @@ export const arbRow: fc.Arbitrary<RowEntry> = fc
   .map((r): RowEntry => (r.kind === RowKind.Tombstone ? { ...r, value: new Uint8Array(0) } : r))
 
 /** Orders rows as a compacted SST does: key ascending, seq descending. */
-export const compareRows = (a: RowEntry, b: RowEntry): number => compareBytes(a.key, b.key) || b.seq - a.seq
+export const compareRows = (a: RowEntry, b: RowEntry): number => compareKeys(a.key, b.key) || b.seq - a.seq
 
 /** Rows sorted and de-duplicated on (key, seq). */
 export const arbSortedRows = (maxLength = 300): fc.Arbitrary<Array<RowEntry>> =>

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import type { KeyRange } from "../../src/db/DbApi.ts"
+import { compareKeys, compareRows, keysEqual } from "../../src/format/KeyComparator.ts"
 import { estimatedSize, makeMerge, makeTombstone, makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
-import { compareKeys, compareRows, keysEqual } from "../../src/memtable/KeyComparator.ts"
+import { estimateCompactedSstSize } from "../../src/format/SsTableBuilder.ts"
 import { type CursorOptions, MemTable, type MemTableReader, type RowCursor } from "../../src/memtable/MemTable.ts"
-import { estimateEncodedSizeCompacted } from "../../src/memtable/SizeEstimate.ts"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -227,7 +227,7 @@ describe("MemTable", () => {
     assert.strictEqual(t.lastSeq, 12)
     assert.strictEqual(t.lastTick, 1000)
     const options = { blockSize: 4096, minFilterKeys: 1000, filterBitsPerKey: 10 }
-    assert.strictEqual(t.estimateEncodedSizeCompacted(options), estimateEncodedSizeCompacted(4, t.estimatedBytes, options))
+    assert.strictEqual(t.estimateEncodedSizeCompacted(options), estimateCompactedSstSize(4, t.estimatedBytes, options))
   })
 
   it("holds many rows: splits keep the structure valid (random and sequential order)", () => {

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { makeTombstone, makeValue } from "../../src/format/RowEntry.ts"
-import { compareKeys, compareRows, compareRowTo, keysEqual, MAX_SEQ } from "../../src/memtable/KeyComparator.ts"
+import { compareKeys, compareRows, compareRowTo, keysEqual, MAX_SEQ } from "../../src/format/KeyComparator.ts"
 
 const b = (...xs: Array<number>) => Uint8Array.from(xs)
 const s = (x: string) => new TextEncoder().encode(x)

@@ -1,5 +1,7 @@
 /**
- * The engine's two orders.
+ * The engine's two orders, and its one implementation of key comparison and equality: memtables, blocks,
+ * SST indexes, readers, manifests and the CLI all use `compareKeys` / `keysEqual` (byte strings of any
+ * length; `keysEqual` also compares whole WAL SSTs).
  *
  * - Keys compare as unsigned bytes, lexicographically; a proper prefix sorts first (`"ab" < "abc"`).
  *   This is Rust's `[u8]` order, which SlateDB uses everywhere (memtables, blocks, index, manifests).
@@ -14,7 +16,7 @@
  * did not pay: a DataView per call allocates, and assembling words costs as many loads as the loop.
  */
 import { Buffer } from "node:buffer"
-import type { RowEntry } from "../format/RowEntry.ts"
+import type { RowEntry } from "./RowEntry.ts"
 
 const nativeCompare = Buffer.compare
 
@@ -29,13 +31,15 @@ export const compareKeys = (a: Uint8Array, b: Uint8Array): number => {
   }
   const la = a.length
   const lb = b.length
+  // Computed up front so that optimized code always has type feedback for it (equal keys may be rare).
+  const dl = la - lb
   const n = la < lb ? la : lb
   if (n > 32) return nativeCompare(a, b)
   for (let i = 1; i < n; i++) {
     const d = a[i]! - b[i]!
     if (d !== 0) return d
   }
-  return la - lb
+  return dl
 }
 
 /**
