@@ -8,10 +8,10 @@
  * handle then keeps the info, the index and the bloom filter in memory; stats are read on demand. An SST
  * already in memory (`open(path, { bytes })`, e.g. one this process just wrote) opens with no request.
  *
- * Reads fetch only the data blocks they need: a point lookup checks the key bounds and the bloom filter,
- * then reads the blocks from "last block whose separator is < key" through "last block whose separator is
- * ≤ key" (versions of one key may straddle blocks), one at a time, stopping at the first version ≤
- * `maxSeq`. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
+ * Reads fetch only the data blocks they need: a point lookup checks the key bounds, then searches the
+ * blocks from "last block whose separator is < key" through "last block whose separator is ≤ key"
+ * (versions of one key may straddle blocks), stopping at the first version ≤ `maxSeq`; before it reads a
+ * block from the store it asks the bloom filter, so a key the SST lacks costs no read. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
  * through an optional block cache, addressed by block index (`SstBlockCache`). `getIfCached` is the same
  * point lookup, synchronous, for when every block it needs is cached (it says "miss" otherwise).
  *
@@ -392,12 +392,19 @@ export class SsTableReader {
     })
   }
 
+  /**
+   * Whether the separator of the block the last `findBlock` returned equals its key (scratch, set by every
+   * call: lookups are synchronous, so nothing runs between the call and the read of it).
+   */
+  private foundExact = false
+
   /** Index of the last block whose separator is < `key` (`strict`) or ≤ `key`; 0 if none. */
   private findBlock(key: Uint8Array, strict: boolean): number {
     const meta = this.blockMeta
     let lo = 0
     let hi = meta.length - 1
     let found = 0
+    let exact = false
     // With the separators' common prefix, compare the next 6 bytes as one number first (see `indexWords`).
     const skip = this.indexSkip
     let words: Float64Array | undefined = undefined
@@ -421,20 +428,24 @@ export class SsTableReader {
       }
       if (c < 0 || (!strict && c === 0)) {
         found = mid
+        exact = c === 0
         lo = mid + 1
       } else {
         hi = mid - 1
       }
     }
+    this.foundExact = exact
     return found
   }
 
   /**
    * The point lookup in a compacted SST, as far as the block cache allows: the row, undefined when the SST
    * has no visible version of `key`, or the index of the first block that must be read (a number). Key
-   * bounds first, then the bloom filter, then the blocks from the last one whose separator is < `key`
-   * through the last one whose separator is ≤ `key` (versions of one key may straddle blocks), starting at
-   * block `from` when it is ≥ 0, stopping at the first version ≤ `maxSeq`. Throws `DataError` (naming the
+   * bounds first, then the blocks from the last one whose separator is < `key` through the last one whose
+   * separator is ≤ `key` (versions of one key may straddle blocks), starting at block `from` when it is
+   * ≥ 0, stopping at the first version ≤ `maxSeq`. The bloom filter is consulted only before a block would
+   * have to be read: when the blocks are cached, searching them answers as fast as the filter would (and
+   * a hit needs the search anyway), so the filter's work would be wasted. Throws `DataError` (naming the
    * block) on a corrupt block. (One function on purpose: it runs once per point read, and a function that
    * does more per call is optimized sooner.)
    */
@@ -442,21 +453,23 @@ export class SsTableReader {
     const { firstEntry, lastEntry } = this.info
     if (firstEntry !== undefined && compareKeys(key, firstEntry) < 0) return undefined
     if (lastEntry !== undefined && compareKeys(key, lastEntry) > 0) return undefined
-    const filter = this.filter
-    if (filter !== undefined && !mightContain(filter, key)) return undefined
     const last = this.findBlock(key, false)
     let i = from
     if (i < 0) {
       // Versions of `key` may start in earlier blocks whose separator equals `key` (or in the one before).
-      const meta = this.blockMeta
       i = last
-      while (i > 0 && compareKeys(meta[i]!.firstKey, key) >= 0) i--
+      if (this.foundExact) {
+        const meta = this.blockMeta
+        while (i > 0 && compareKeys(meta[i]!.firstKey, key) >= 0) i--
+      }
     }
     const slots = this.blocks
-    if (slots === undefined) return i
     for (; i <= last; i++) {
-      const block = slots.get(i)
-      if (block === undefined) return i
+      const block = slots?.get(i)
+      if (block === undefined) {
+        const filter = this.filter
+        return filter !== undefined && !mightContain(filter, key) ? undefined : i
+      }
       let r: RowEntry | undefined | typeof CONTINUE
       try {
         r = findInBlock(block, key, maxSeq)

@@ -367,8 +367,16 @@ describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in 
       assert.strictEqual(r.getIfCached(w1Key(1234), 1234), undefined, "only seq 1235 exists")
       assert.strictEqual(r.getIfCached(text("key-absent")), undefined, "below the first key")
       assert.strictEqual(r.getIfCached(text("zzz")), undefined, "above the last key")
+      // Absent keys inside the bounds, blocks not cached: the bloom filter answers before any read; only
+      // its false positives (~1% at 10 bits per key) need a block.
+      const absent = Array.from({ length: 200 }, (_, i) => text(`key${String(i * 17).padStart(13, "0")}x`))
+      const uncached = absent.filter((k) => r.getIfCached(k) === "miss").length
+      assert.isAtMost(uncached, 10, "bloom negatives answer without the block")
+      const before = counts.getRange
+      for (const k of absent) assert.strictEqual(yield* r.get(k), undefined)
+      assert.isAtMost(counts.getRange - before, uncached, "a read only for a filter false positive")
       const reads = counts.getRange
-      // Absent keys inside the bounds: the bloom filter answers, or (a false positive) the block does.
+      // With the blocks cached, the blocks answer (the filter is not needed to avoid a read).
       yield* r.cacheBlocksFrom(bytes)
       for (let i = 0; i < 200; i++) assert.strictEqual(r.getIfCached(text(`key${String(i * 17).padStart(13, "0")}x`)), undefined)
       for (let i = 0; i < rows.length; i += 37) assert.deepStrictEqual(plain(r.getIfCached(rows[i]!.key) as RowEntry), plain(rows[i]!))
