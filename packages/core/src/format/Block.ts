@@ -27,10 +27,12 @@ import {
   compareRestartKeyV2,
   decodeRowV0,
   decodeRowV2Into,
+  decodeRowV2WithKey,
   encodedSizeV0,
   encodedSizeV2,
   type KeyBuffer,
   makeKeyBuffer,
+  repeatsKeyV2,
   seekRowsV2,
   writeRowV0,
   writeRowV2
@@ -295,7 +297,6 @@ export const CONTINUE: unique symbol = Symbol("CONTINUE")
 /** What `findInBlock` reuses: point lookups are synchronous and never nested. */
 const FIND = new BlockIterator({ version: 2, bytes: EMPTY, dataEnd: 0, numOffsets: 0 })
 const FIND_CURSOR: Cursor = { pos: 0 }
-const FIND_KEYS: KeyBuffer = makeKeyBuffer()
 
 /**
  * A point lookup in one block of a compacted SST: the first version of `key` with seq ≤ `maxSeq`,
@@ -310,13 +311,14 @@ export const findInBlock = (block: Block, key: Uint8Array, maxSeq: number): RowE
     const end = block.dataEnd
     const cursor = FIND_CURSOR
     cursor.pos = restartBefore(block, key)
-    seekRowsV2(bytes, cursor, end, key, FIND_KEYS)
-    while (cursor.pos < end) {
-      const row = decodeRowV2Into(bytes, cursor, end, FIND_KEYS, key)
-      if (row.key !== key) return undefined // a row whose key has the bytes of `key` has `key` itself
+    if (!seekRowsV2(bytes, cursor, end, key, undefined)) return cursor.pos < end ? undefined : CONTINUE
+    // The versions of `key`, newest first: the rows that repeat it.
+    for (;;) {
+      const row = decodeRowV2WithKey(bytes, cursor, end, key)
       if (row.seq <= maxSeq) return row
+      if (cursor.pos >= end) return CONTINUE
+      if (!repeatsKeyV2(bytes, cursor.pos, end, key.length)) return undefined
     }
-    return CONTINUE
   }
   const it = FIND
   it.reset(block)

@@ -403,9 +403,16 @@ export const decodeRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, prev
  * Keys are never rebuilt: with `m` the length of the common prefix of the previous key and `target` (the
  * previous key is < `target`), a row sharing more than `m` bytes with its predecessor is < `target` as well,
  * and any other row equals `target` on its shared prefix, so only its suffix is compared. On return, `keys`
- * holds the shared prefix of the row at the cursor (a prefix of `target`): enough to decode that row.
+ * (when given) holds the shared prefix of the row at the cursor (a prefix of `target`): enough to decode
+ * that row. Returns whether that row's key has exactly the bytes of `target`.
  */
-export const seekRowsV2 = (bytes: Uint8Array, cursor: Cursor, end: number, target: Uint8Array, keys: KeyBuffer): void => {
+export const seekRowsV2 = (
+  bytes: Uint8Array,
+  cursor: Cursor,
+  end: number,
+  target: Uint8Array,
+  keys: KeyBuffer | undefined
+): boolean => {
   const tlen = target.length
   let prevLen = 0
   let m = 0
@@ -422,18 +429,51 @@ export const seekRowsV2 = (bytes: Uint8Array, cursor: Cursor, end: number, targe
       while (j < n && bytes[pos + j] === target[shared + j]) j++
       if (j < n ? bytes[pos + j]! > target[shared + j]! : shared + unshared >= tlen) {
         cursor.pos = rowStart
-        const buf = keys.buf.length >= shared ? keys.buf : (keys.buf = new Uint8Array(shared))
-        for (let i = 0; i < shared; i++) buf[i] = target[i]!
-        keys.len = shared
-        return
+        if (keys !== undefined) {
+          const buf = keys.buf.length >= shared ? keys.buf : (keys.buf = new Uint8Array(shared))
+          for (let i = 0; i < shared; i++) buf[i] = target[i]!
+          keys.len = shared
+        }
+        return j === n && shared + unshared === tlen
       }
       m = shared + j
     }
     cursor.pos = skipTrailer(bytes, pos + unshared + valueLen, end)
     prevLen = shared + unshared
   }
-  keys.len = 0
+  if (keys !== undefined) keys.len = 0
+  return false
 }
+
+/**
+ * Decodes the V2 row at `cursor.pos` (advancing it) whose key is known to have the bytes of `key` (a seek
+ * said so, or the row repeats its predecessor's key): the row gets `key` itself, and no key bytes are
+ * read or copied. Validates the row as `decodeRowV2Into` does.
+ */
+export const decodeRowV2WithKey = (bytes: Uint8Array, cursor: Cursor, end: number, key: Uint8Array): RowEntry => {
+  const valueLen = readLengthsV2(bytes, cursor, end, key.length)
+  if (HEADER.shared + HEADER.unshared !== key.length) {
+    throw new DataError({ message: `row key of ${HEADER.shared + HEADER.unshared} bytes, expected ${key.length}` })
+  }
+  const valueStart = cursor.pos + HEADER.unshared
+  cursor.pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
+  const kind = kindOf(TRAILER.flags)
+  const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(valueStart, valueStart + valueLen)
+  return { key, kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
+}
+
+/**
+ * Whether the V2 row at `pos` repeats the key of its predecessor, `keyLen` bytes long: it shares all of
+ * it and adds nothing. Validates the row's lengths.
+ */
+export const repeatsKeyV2 = (bytes: Uint8Array, pos: number, end: number, keyLen: number): boolean => {
+  const cursor = PEEK_CURSOR
+  cursor.pos = pos
+  readLengthsV2(bytes, cursor, end, keyLen)
+  return HEADER.shared === keyLen && HEADER.unshared === 0
+}
+
+const PEEK_CURSOR: Cursor = { pos: 0 }
 
 const RESTART_CURSOR: Cursor = { pos: 0 }
 
