@@ -184,6 +184,32 @@ describe("LruBlockCache block tables", () => {
     assert.strictEqual(c.table("compacted/01B.sst").get(1), "again", "tables stay usable after clear")
   })
 
+  it("grows past its initial capacity and reuses the ids of removed entries without mixing values up", () => {
+    const c = new LruBlockCache(1100)
+    const t = c.table<string>("big")
+    for (let i = 0; i < 600; i++) {
+      if (i % 2 === 0) t.set(i, `slot ${i}`, 1)
+      else c.set(`key ${i}`, `value ${i}`, 1)
+    }
+    assert.strictEqual(c.size, 600)
+    for (let i = 0; i < 600; i += 2) assert.strictEqual(t.get(i), `slot ${i}`)
+    // The string keys are now the least recent: 600 more entries push out the 100 oldest keys.
+    const u = c.table<string>("next")
+    for (let i = 0; i < 600; i++) u.set(i, `next ${i}`, 1)
+    assert.strictEqual(c.size, 1100)
+    assert.strictEqual(c.stats().evictions, 100)
+    for (let i = 1; i < 200; i += 2) assert.isFalse(c.has(`key ${i}`))
+    for (let i = 201; i < 600; i += 2) assert.strictEqual(c.peek(`key ${i}`), `value ${i}`)
+    for (let i = 0; i < 600; i += 2) assert.strictEqual(t.get(i), `slot ${i}`)
+    for (let i = 0; i < 600; i++) assert.strictEqual(u.get(i), `next ${i}`)
+    // Removed ids are reused: a deletion and an insertion keep the count, and values stay where they were put.
+    assert.isTrue(c.delete("key 201"))
+    c.set("fresh", "fresh value", 1)
+    assert.strictEqual(c.get("fresh"), "fresh value")
+    assert.strictEqual(c.peek("key 203"), "value 203")
+    assert.strictEqual(c.size, 1100)
+  })
+
   it("matches a naive LRU model over string keys and table slots together (property)", () => {
     const target = fc.oneof(
       fc.integer({ min: 0, max: 7 }).map((k) => ({ kind: "key" as const, k })),
