@@ -273,7 +273,7 @@ export class BlockIterator {
  * V2 blocks: the offset of the last restart point whose key is < `key` (strictly: older versions of `key`
  * may sit at the end of the previous restart region), or of the first one; where a seek starts walking.
  */
-const restartBefore = (block: Block, key: Uint8Array): number => {
+const restartBefore = (block: Block, key: Uint8Array, known = 0): number => {
   const bytes = block.bytes
   const end = block.dataEnd
   let lo = 0
@@ -281,7 +281,7 @@ const restartBefore = (block: Block, key: Uint8Array): number => {
   let start = 0
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1
-    if (compareRestartKeyV2(bytes, readU16(bytes, end + 2 * mid), end, key) < 0) {
+    if (compareRestartKeyV2(bytes, readU16(bytes, end + 2 * mid), end, key, known) < 0) {
       start = mid
       lo = mid + 1
     } else {
@@ -302,16 +302,22 @@ const FIND_CURSOR: Cursor = { pos: 0 }
  * A point lookup in one block of a compacted SST: the first version of `key` with seq ≤ `maxSeq`,
  * undefined when the block shows there is none (a greater key follows), or `CONTINUE` when the block ends
  * first. The row found has `key` itself as its key (V2 blocks; a copy in V1 blocks). Allocates only the
- * returned row. Throws `DataError` on a corrupt row.
+ * returned row. Throws `DataError` on a corrupt row. `known`: how many leading bytes the caller knows every
+ * key of the block shares with `key` (an SST's keys all share their first and last keys' common prefix).
  */
-export const findInBlock = (block: Block, key: Uint8Array, maxSeq: number): RowEntry | undefined | typeof CONTINUE => {
+export const findInBlock = (
+  block: Block,
+  key: Uint8Array,
+  maxSeq: number,
+  known = 0
+): RowEntry | undefined | typeof CONTINUE => {
   if (block.version === 2) {
     // A seek and `next()`s, without the iterator: this runs once per point read.
     const bytes = block.bytes
     const end = block.dataEnd
     const cursor = FIND_CURSOR
-    cursor.pos = restartBefore(block, key)
-    if (!seekRowsV2(bytes, cursor, end, key, undefined)) return cursor.pos < end ? undefined : CONTINUE
+    cursor.pos = restartBefore(block, key, known)
+    if (!seekRowsV2(bytes, cursor, end, key, undefined, known)) return cursor.pos < end ? undefined : CONTINUE
     // The versions of `key`, newest first: the rows that repeat it.
     for (;;) {
       const row = decodeRowV2WithKey(bytes, cursor, end, key)

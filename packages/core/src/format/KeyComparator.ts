@@ -43,6 +43,21 @@ export const compareKeys = (a: Uint8Array, b: Uint8Array): number => {
 }
 
 /**
+ * `compareKeys` for keys known to share their first `from` bytes (both at least that long): compares the
+ * rest only.
+ */
+export const compareKeysFrom = (a: Uint8Array, b: Uint8Array, from: number): number => {
+  const la = a.length
+  const lb = b.length
+  const n = la < lb ? la : lb
+  for (let i = from; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return la - lb
+}
+
+/**
  * Byte equality. Compares from the END: keys that share a prefix (the usual case, and always the case
  * for neighbouring rows in a memtable) differ near their end, so unequal keys exit after a byte or two.
  * Long keys go to the native comparison once their last bytes match.

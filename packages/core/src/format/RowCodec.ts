@@ -404,14 +404,16 @@ export const decodeRowV2 = (bytes: Uint8Array, cursor: Cursor, end: number, prev
  * previous key is < `target`), a row sharing more than `m` bytes with its predecessor is < `target` as well,
  * and any other row equals `target` on its shared prefix, so only its suffix is compared. On return, `keys`
  * (when given) holds the shared prefix of the row at the cursor (a prefix of `target`): enough to decode
- * that row. Returns whether that row's key has exactly the bytes of `target`.
+ * that row. Returns whether that row's key has exactly the bytes of `target`. `known`: how many leading
+ * bytes the caller knows every key of the block shares with `target` (they are not compared).
  */
 export const seekRowsV2 = (
   bytes: Uint8Array,
   cursor: Cursor,
   end: number,
   target: Uint8Array,
-  keys: KeyBuffer | undefined
+  keys: KeyBuffer | undefined,
+  known = 0
 ): boolean => {
   const tlen = target.length
   let prevLen = 0
@@ -425,7 +427,8 @@ export const seekRowsV2 = (
     if (shared <= m) {
       // The row's key is target[0..shared] ++ suffix.
       const n = unshared < tlen - shared ? unshared : tlen - shared
-      let j = 0
+      let j = shared < known ? known - shared : 0
+      if (j > n) j = n
       while (j < n && bytes[pos + j] === target[shared + j]) j++
       if (j < n ? bytes[pos + j]! > target[shared + j]! : shared + unshared >= tlen) {
         cursor.pos = rowStart
@@ -479,9 +482,15 @@ const RESTART_CURSOR: Cursor = { pos: 0 }
 
 /**
  * Compares the key of the restart entry at `offset` (which must share nothing with a previous key) with
- * `target`, in place.
+ * `target`, in place. `known`: how many leading bytes the caller knows the two keys share.
  */
-export const compareRestartKeyV2 = (bytes: Uint8Array, offset: number, end: number, target: Uint8Array): number => {
+export const compareRestartKeyV2 = (
+  bytes: Uint8Array,
+  offset: number,
+  end: number,
+  target: Uint8Array,
+  known = 0
+): number => {
   let shared: number
   let unshared: number
   let start: number
@@ -501,7 +510,7 @@ export const compareRestartKeyV2 = (bytes: Uint8Array, offset: number, end: numb
   if (shared !== 0) throw new DataError({ message: `restart entry at ${offset} shares ${shared} bytes` })
   if (start + unshared > end) truncated("restart key")
   const n = unshared < target.length ? unshared : target.length
-  for (let i = 0; i < n; i++) {
+  for (let i = known < n ? known : n; i < n; i++) {
     const d = bytes[start + i]! - target[i]!
     if (d !== 0) return d
   }

@@ -43,7 +43,7 @@ import { type BloomFilter, decodeBloomFilter, decodeCompositeFilter, mightContai
 import { commonPrefix } from "./Bytes.ts"
 import { CHECKSUM_SIZE, verifyChecksum } from "./Checksum.ts"
 import { decompress } from "./Compression.ts"
-import { compareKeys, keysEqual, MAX_SEQ } from "./KeyComparator.ts"
+import { compareKeys, compareKeysFrom, keysEqual, MAX_SEQ } from "./KeyComparator.ts"
 import type { RowEntry } from "./RowEntry.ts"
 import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "./SstMetadata.ts"
 import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "./SstMetadataCodec.ts"
@@ -160,6 +160,11 @@ export class SsTableReader {
    */
   private readonly indexSkip: number
   private readonly indexWords: Float64Array
+  /**
+   * The length of the prefix the first and the last key share: every key of the SST, and every key within
+   * its bounds, starts with it. A lookup checks it once and skips it in every later comparison.
+   */
+  private readonly keySkip: number
 
   private constructor(
     fields: {
@@ -184,6 +189,8 @@ export class SsTableReader {
     this.store = fields.store
     this.blocks = fields.cache?.table(fields.path, fields.blockMeta.length)
     this.readAhead = fields.readAhead
+    const { firstEntry, lastEntry } = fields.info
+    this.keySkip = firstEntry !== undefined && lastEntry !== undefined ? commonPrefix(firstEntry, lastEntry) : 0
     const meta = fields.blockMeta
     const n = meta.length
     // Separator 0 is often the empty key (SlateDB shortens it): the prefix is that of separators 1..n-1,
@@ -398,8 +405,11 @@ export class SsTableReader {
    */
   private foundExact = false
 
-  /** Index of the last block whose separator is < `key` (`strict`) or ≤ `key`; 0 if none. */
-  private findBlock(key: Uint8Array, strict: boolean): number {
+  /**
+   * Index of the last block whose separator is < `key` (`strict`) or ≤ `key`; 0 if none. `known`: how many
+   * leading bytes `key` is known to share with separators 1..n-1.
+   */
+  private findBlock(key: Uint8Array, strict: boolean, known = 0): number {
     const meta = this.blockMeta
     let lo = 0
     let hi = meta.length - 1
@@ -411,7 +421,7 @@ export class SsTableReader {
     let w = 0
     if (hi > 0 && key.length >= skip) {
       const first = meta[1]!.firstKey
-      let i = 0
+      let i = known < skip ? known : skip
       while (i < skip && key[i] === first[i]) i++
       if (i === skip) {
         words = this.indexWords
@@ -451,9 +461,16 @@ export class SsTableReader {
    */
   private lookup(key: Uint8Array, maxSeq: number, from: number): RowEntry | undefined | number {
     const { firstEntry, lastEntry } = this.info
-    if (firstEntry !== undefined && compareKeys(key, firstEntry) < 0) return undefined
-    if (lastEntry !== undefined && compareKeys(key, lastEntry) > 0) return undefined
-    const last = this.findBlock(key, false)
+    // Within the bounds, `key` starts with the prefix every key of the SST has (`keySkip`).
+    const known = this.keySkip
+    if (known > 0) {
+      if (key.length < known) return undefined
+      for (let j = 0; j < known; j++) if (key[j] !== firstEntry![j]) return undefined
+    }
+    if (firstEntry !== undefined && compareKeysFrom(key, firstEntry, known) < 0) return undefined
+    if (lastEntry !== undefined && compareKeysFrom(key, lastEntry, known) > 0) return undefined
+    // Separators lie between keys of the SST, so they have the prefix as well.
+    const last = this.findBlock(key, false, known)
     let i = from
     if (i < 0) {
       // Versions of `key` may start in earlier blocks whose separator equals `key` (or in the one before).
@@ -472,7 +489,7 @@ export class SsTableReader {
       }
       let r: RowEntry | undefined | typeof CONTINUE
       try {
-        r = findInBlock(block, key, maxSeq)
+        r = findInBlock(block, key, maxSeq, known)
       } catch (e) {
         throw toDataError(this.path, `block ${i}`)(e)
       }

@@ -451,11 +451,26 @@ describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in 
         })
         .filter((k) => k.length > 0)
       const samples = fc.sample(
-        fc.tuple(fc.uniqueArray(arbKey, { maxLength: 400, selector: hex }), fc.array(arbKey, { maxLength: 50 }), fc.constantFrom(64, 128, 512)),
-        { numRuns: 80, seed: 7 }
+        fc.tuple(
+          fc.uniqueArray(arbKey, { maxLength: 400, selector: hex }),
+          fc.array(arbKey, { maxLength: 50 }),
+          fc.constantFrom(64, 128, 512),
+          fc.boolean()
+        ),
+        { numRuns: 120, seed: 7 }
       )
+      // Half the SSTs have every key under one prefix (the lookup checks it once and skips it after); probes
+      // then also include keys shorter than it, differing inside it, and under it.
+      const under = (k: Uint8Array) => {
+        const out = new Uint8Array(7 + k.length)
+        out.set(text("shared/"), 0)
+        out.set(k, 7)
+        return out
+      }
       let n = 0
-      for (const [keys, probes, blockSize] of samples) {
+      for (const [someKeys, someProbes, blockSize, prefixed] of samples) {
+        const keys = prefixed ? someKeys.map(under) : someKeys
+        const probes = prefixed ? [...someProbes, ...someProbes.map(under), text("shared"), text("shares/x")] : someProbes
         const sorted = [...keys].sort(compareKeys)
         // Two versions of every third key.
         const model: Array<RowEntry> = []
