@@ -33,7 +33,7 @@
  *
  * Returned keys and values are copies: callers may keep or change them.
  */
-import { Cause, Channel, Effect, Pull, type Scope, Stream } from "effect"
+import { Cause, Channel, Effectable, Effect, Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
 import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
@@ -561,11 +561,28 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
   }
 
-  const get = (key: Uint8Array, options?: ReadOptions): Effect.Effect<Uint8Array | undefined, DbError> =>
-    Effect.suspend(() => {
-      const r = getNow(key, options)
+  /**
+   * `get` as an Effect of its own (`Effectable.Class`): evaluating it runs the synchronous read and
+   * answers with its result, or continues with the rest of the read. Same laziness as `Effect.suspend`
+   * (nothing is read until the effect runs, and every run reads anew) without a closure per call: a point
+   * read is often the whole of an Effect user's step, and this is its per-call overhead.
+   */
+  class GetEffect extends Effectable.Class<Uint8Array | undefined, DbError> {
+    readonly key: Uint8Array
+    readonly options: ReadOptions | undefined
+    constructor(key: Uint8Array, options: ReadOptions | undefined) {
+      super()
+      this.key = key
+      this.options = options
+    }
+    asEffect(): Effect.Effect<Uint8Array | undefined, DbError> {
+      const r = getNow(this.key, this.options)
       return r instanceof Later ? r.effect : Effect.succeed(r)
-    })
+    }
+  }
+
+  const get = (key: Uint8Array, options?: ReadOptions): Effect.Effect<Uint8Array | undefined, DbError> =>
+    new GetEffect(key, options)
 
   const getKeyValue = (key: Uint8Array, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
     Effect.suspend(() => {

@@ -94,6 +94,23 @@ describe("Db: writes and reads", () => {
       assert.deepStrictEqual(yield* db.get(b("empty")), new Uint8Array(0))
     }))
 
+  it.effect("a get is lazy: it reads when it runs, anew on every run, and fails then (not when built)", () =>
+    Effect.gen(function*() {
+      const { db } = yield* openOn(makeMemory())
+      const read = db.get(b("k"))
+      const bad = db.get(new Uint8Array(0))
+      assert.strictEqual(yield* read, undefined)
+      yield* db.put(b("k"), b("v1"), ND)
+      assert.strictEqual(s(yield* read), "v1")
+      yield* db.put(b("k"), b("v2"), ND)
+      assert.strictEqual(s(yield* read), "v2")
+      assert.strictEqual(s(yield* Effect.map(read, (v) => v)), "v2", "composes as any Effect")
+      assert.instanceOf(yield* failure(bad), InvalidError)
+      yield* db.close
+      const closed = yield* failure(read)
+      assert.strictEqual(closed._tag, "ClosedError")
+    }))
+
   it.effect("keys and values are copied in and out", () =>
     Effect.gen(function*() {
       const { db } = yield* openOn(makeMemory())
