@@ -515,19 +515,26 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     if (row !== undefined) return row
     const manifest = deps.manifest.manifestForReads
     const l0 = manifest.l0
+    const runs = manifest.compacted
+    // The last place the key can be skips its bloom filter when its blocks are cached (`getIfCached`).
+    const lastL0 = runs.length === 0 ? l0.length - 1 : -1
     for (let i = 0; i < l0.length; i++) {
       const sst = l0[i]!
       if (sst.visibleRange !== undefined && !inVisibleRange(key, sst.visibleRange)) continue
       const reader = tables.cached(sst.id)
-      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq)
+      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq, i === lastL0)
       if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
       if (found !== undefined) return found
     }
-    for (const run of manifest.compacted) {
-      for (const sst of runCandidates(run, key)) {
+    for (let r = 0; r < runs.length; r++) {
+      const candidates = runCandidates(runs[r]!, key)
+      for (let c = 0; c < candidates.length; c++) {
+        const sst = candidates[c]!
         if (!inVisibleRange(key, sst.visibleRange)) continue
         const reader = tables.cached(sst.id)
-        const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq)
+        const found = reader === undefined
+          ? "miss"
+          : reader.getIfCached(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1)
         if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
         if (found !== undefined) return found
       }

@@ -8,10 +8,10 @@
  * handle then keeps the info, the index and the bloom filter in memory; stats are read on demand. An SST
  * already in memory (`open(path, { bytes })`, e.g. one this process just wrote) opens with no request.
  *
- * Reads fetch only the data blocks they need: a point lookup checks the key bounds, then searches the
- * blocks from "last block whose separator is < key" through "last block whose separator is ≤ key"
- * (versions of one key may straddle blocks), stopping at the first version ≤ `maxSeq`; before it reads a
- * block from the store it asks the bloom filter, so a key the SST lacks costs no read. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
+ * Reads fetch only the data blocks they need: a point lookup checks the key bounds and the bloom filter
+ * (`getIfCached` may defer the filter until a block must be read), then searches the blocks from "last
+ * block whose separator is < key" through "last block whose separator is ≤ key" (versions of one key may
+ * straddle blocks), stopping at the first version ≤ `maxSeq`; a key the SST lacks costs no read. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
  * through an optional block cache, addressed by block index (`SstBlockCache`). `getIfCached` is the same
  * point lookup, synchronous, for when every block it needs is cached (it says "miss" otherwise).
  *
@@ -453,13 +453,12 @@ export class SsTableReader {
    * has no visible version of `key`, or the index of the first block that must be read (a number). Key
    * bounds first, then the blocks from the last one whose separator is < `key` through the last one whose
    * separator is ≤ `key` (versions of one key may straddle blocks), starting at block `from` when it is
-   * ≥ 0, stopping at the first version ≤ `maxSeq`. The bloom filter is consulted only before a block would
-   * have to be read: when the blocks are cached, searching them answers as fast as the filter would (and
-   * a hit needs the search anyway), so the filter's work would be wasted. Throws `DataError` (naming the
+   * ≥ 0, stopping at the first version ≤ `maxSeq`. The bloom filter is consulted first with `filterFirst`,
+   * otherwise only before a block would have to be read (see `getIfCached`). Throws `DataError` (naming the
    * block) on a corrupt block. (One function on purpose: it runs once per point read, and a function that
    * does more per call is optimized sooner.)
    */
-  private lookup(key: Uint8Array, maxSeq: number, from: number): RowEntry | undefined | number {
+  private lookup(key: Uint8Array, maxSeq: number, from: number, filterFirst: boolean): RowEntry | undefined | number {
     const { firstEntry, lastEntry } = this.info
     // Within the bounds, `key` starts with the prefix every key of the SST has (`keySkip`).
     const known = this.keySkip
@@ -469,6 +468,8 @@ export class SsTableReader {
     }
     if (firstEntry !== undefined && compareKeysFrom(key, firstEntry, known) < 0) return undefined
     if (lastEntry !== undefined && compareKeysFrom(key, lastEntry, known) > 0) return undefined
+    const filter = this.filter
+    if (filterFirst && filter !== undefined && !mightContain(filter, key)) return undefined
     // Separators lie between keys of the SST, so they have the prefix as well.
     const last = this.findBlock(key, false, known)
     let i = from
@@ -483,10 +484,7 @@ export class SsTableReader {
     const slots = this.blocks
     for (; i <= last; i++) {
       const block = slots?.get(i)
-      if (block === undefined) {
-        const filter = this.filter
-        return filter !== undefined && !mightContain(filter, key) ? undefined : i
-      }
+      if (block === undefined) return !filterFirst && filter !== undefined && !mightContain(filter, key) ? undefined : i
       let r: RowEntry | undefined | typeof CONTINUE
       try {
         r = findInBlock(block, key, maxSeq, known)
@@ -514,7 +512,7 @@ export class SsTableReader {
   private getFrom(key: Uint8Array, maxSeq: number, from: number): Effect.Effect<RowEntry | undefined, SsTableError> {
     let found: RowEntry | undefined | number
     try {
-      found = this.lookup(key, maxSeq, from)
+      found = this.lookup(key, maxSeq, from, true)
     } catch (e) {
       return Effect.fail(e as DataError)
     }
@@ -536,12 +534,19 @@ export class SsTableReader {
    * `get` without I/O, for callers with a faster path when everything is in memory: the row (as `get`
    * returns it), undefined when the SST has no visible version of `key`, or `"miss"` when `get` must run
    * instead: a block is not cached, the SST is a WAL SST, or a block is corrupt (`get` reports it).
+   *
+   * `lastSource`: the caller will look nowhere else if this SST lacks the key (the oldest L0 SST and no
+   * sorted run, or the last candidate of the last run). The bloom filter is then asked only before a block
+   * would have to be read: with the blocks cached, searching them gives the same "absent" as a negative
+   * filter, and a key that is present needs the search anyway (RocksDB's `optimize_filters_for_hits`, for
+   * the last place a key can be). Elsewhere the filter comes first, as it saves the searches of the SSTs
+   * that lack the key.
    */
-  getIfCached(key: Uint8Array, maxSeq: number = MAX_SEQ): RowEntry | undefined | "miss" {
+  getIfCached(key: Uint8Array, maxSeq: number = MAX_SEQ, lastSource = false): RowEntry | undefined | "miss" {
     if (this.blockMeta.length === 0) return undefined
     if (this.isWal || this.blocks === undefined) return "miss"
     try {
-      const found = this.lookup(key, maxSeq, -1)
+      const found = this.lookup(key, maxSeq, -1, !lastSource)
       return typeof found === "number" ? "miss" : found
     } catch {
       return "miss"

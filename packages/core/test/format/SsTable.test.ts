@@ -372,14 +372,22 @@ describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in 
       const absent = Array.from({ length: 200 }, (_, i) => text(`key${String(i * 17).padStart(13, "0")}x`))
       const uncached = absent.filter((k) => r.getIfCached(k) === "miss").length
       assert.isAtMost(uncached, 10, "bloom negatives answer without the block")
+      // As the last source (the filter deferred until a block must be read): the same answers.
+      assert.strictEqual(absent.filter((k) => r.getIfCached(k, undefined, true) === "miss").length, uncached)
       const before = counts.getRange
       for (const k of absent) assert.strictEqual(yield* r.get(k), undefined)
       assert.isAtMost(counts.getRange - before, uncached, "a read only for a filter false positive")
       const reads = counts.getRange
       // With the blocks cached, the blocks answer (the filter is not needed to avoid a read).
       yield* r.cacheBlocksFrom(bytes)
-      for (let i = 0; i < 200; i++) assert.strictEqual(r.getIfCached(text(`key${String(i * 17).padStart(13, "0")}x`)), undefined)
-      for (let i = 0; i < rows.length; i += 37) assert.deepStrictEqual(plain(r.getIfCached(rows[i]!.key) as RowEntry), plain(rows[i]!))
+      for (let i = 0; i < 200; i++) {
+        assert.strictEqual(r.getIfCached(text(`key${String(i * 17).padStart(13, "0")}x`)), undefined)
+        assert.strictEqual(r.getIfCached(text(`key${String(i * 17).padStart(13, "0")}x`), undefined, true), undefined)
+      }
+      for (let i = 0; i < rows.length; i += 37) {
+        assert.deepStrictEqual(plain(r.getIfCached(rows[i]!.key) as RowEntry), plain(rows[i]!))
+        assert.deepStrictEqual(plain(r.getIfCached(rows[i]!.key, undefined, true) as RowEntry), plain(rows[i]!))
+      }
       assert.strictEqual(counts.getRange, reads, "no I/O")
     }).pipe(Effect.provide(layer))
   })
@@ -486,7 +494,7 @@ describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in 
           for (const maxSeq of [Number.MAX_SAFE_INTEGER, 2 * (sorted.findIndex((x) => compareKeys(x, k) === 0)) + 1]) {
             const want = modelGet(model, k, maxSeq)
             const got = yield* r.get(k, maxSeq)
-            const now = r.getIfCached(k, maxSeq)
+            const now = r.getIfCached(k, maxSeq, k.length % 2 === 0)
             assert.deepStrictEqual(got === undefined ? undefined : plain(got), want === undefined ? undefined : plain(want))
             assert.notStrictEqual(now, "miss")
             assert.deepStrictEqual(now === undefined ? undefined : plain(now as RowEntry), want === undefined ? undefined : plain(want))
