@@ -36,6 +36,7 @@
 import { Cause, Channel, Effectable, Effect, Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
+import { FilterHash } from "../format/BloomFilter.ts"
 import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { ScanOptions as SstScanOptions } from "../format/SsTableReader.ts"
@@ -502,6 +503,9 @@ export const makeReader = (deps: ReaderDeps): Reader => {
    * that is not open or whose blocks are not cached; from there on, a `Later`. (It runs once per point
    * read and is written flat: a function that does more per call is optimized sooner.)
    */
+  /** The filter hash of the key `findNow` is looking up (reset per call; reads are not re-entrant). */
+  const keyHash = new FilterHash()
+
   const findNow = (key: Uint8Array, options: ReadOptions | undefined): RowEntry | undefined | Later<RowEntry | undefined> => {
     const problem = keyProblem(key) ?? (options === undefined ? undefined : readProblem(options))
     if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))
@@ -516,13 +520,16 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     const manifest = deps.manifest.manifestForReads
     const l0 = manifest.l0
     const runs = manifest.compacted
-    // The last place the key can be skips its bloom filter when its blocks are cached (`getIfCached`).
+    // The last place the key can be skips its bloom filter when its blocks are cached (`getIfCached`);
+    // the others share one hash of the key.
     const lastL0 = runs.length === 0 ? l0.length - 1 : -1
+    const hash = keyHash
+    hash.reset()
     for (let i = 0; i < l0.length; i++) {
       const sst = l0[i]!
       if (sst.visibleRange !== undefined && !inVisibleRange(key, sst.visibleRange)) continue
       const reader = tables.cached(sst.id)
-      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq, i === lastL0)
+      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq, i === lastL0, hash)
       if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
       if (found !== undefined) return found
     }
@@ -534,7 +541,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
         const reader = tables.cached(sst.id)
         const found = reader === undefined
           ? "miss"
-          : reader.getIfCached(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1)
+          : reader.getIfCached(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1, hash)
         if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
         if (found !== undefined) return found
       }

@@ -188,12 +188,43 @@ export const buildBloomFilter = (keys: Iterable<Uint8Array>, bitsPerKey: number 
 
 /** False only when `key` was certainly not added. */
 export const mightContain = (filter: BloomFilter, key: Uint8Array): boolean => {
+  if (filter.bits.length === 0) return true
+  sipHash13(key)
+  return probe(filter, HASH_LO, HASH_HI)
+}
+
+/**
+ * A key's filter hash, computed at most once however many filters are asked: SlateDB's filters all hash
+ * the same way, so a point read that passes several SSTs hashes its key once. `reset()` it for each key.
+ */
+export class FilterHash {
+  lo = 0
+  hi = 0
+  ready = false
+
+  reset(): void {
+    this.ready = false
+  }
+}
+
+/** `mightContain`, with the hash of `key` taken from `hash` (computed there on first use). */
+export const mightContainWith = (filter: BloomFilter, key: Uint8Array, hash: FilterHash): boolean => {
+  if (filter.bits.length === 0) return true
+  if (!hash.ready) {
+    sipHash13(key)
+    hash.lo = HASH_LO
+    hash.hi = HASH_HI
+    hash.ready = true
+  }
+  return probe(filter, hash.lo, hash.hi)
+}
+
+/** The probes of a key whose hash halves are `lo` and `hi` (the filter has at least one bit). */
+const probe = (filter: BloomFilter, lo: number, hi: number): boolean => {
   const bits = filter.bits
   const filterBits = bits.length * 8
-  if (filterBits === 0) return true
-  sipHash13(key)
-  let h = HASH_LO % filterBits
-  let d = HASH_HI % filterBits
+  let h = lo % filterBits
+  let d = hi % filterBits
   const numProbes = filter.numProbes
   if (numProbes <= filterBits) {
     // As in the builder: both sums stay below 2·bits, so a conditional subtraction is the modulo. (The

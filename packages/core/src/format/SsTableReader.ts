@@ -39,7 +39,14 @@ import {
   decodeBlockRows,
   findInBlock
 } from "./Block.ts"
-import { type BloomFilter, decodeBloomFilter, decodeCompositeFilter, mightContain } from "./BloomFilter.ts"
+import {
+  type BloomFilter,
+  decodeBloomFilter,
+  decodeCompositeFilter,
+  type FilterHash,
+  mightContain,
+  mightContainWith
+} from "./BloomFilter.ts"
 import { commonPrefix } from "./Bytes.ts"
 import { CHECKSUM_SIZE, verifyChecksum } from "./Checksum.ts"
 import { decompress } from "./Compression.ts"
@@ -291,6 +298,10 @@ export class SsTableReader {
     return this.blockMeta.length
   }
 
+  private mightHold(filter: BloomFilter, key: Uint8Array, hash: FilterHash | undefined): boolean {
+    return hash === undefined ? mightContain(filter, key) : mightContainWith(filter, key, hash)
+  }
+
   /** The bloom filter's answer (true when the SST has no filter). */
   mightContain(key: Uint8Array): boolean {
     return this.filter === undefined || mightContain(this.filter, key)
@@ -458,7 +469,13 @@ export class SsTableReader {
    * block) on a corrupt block. (One function on purpose: it runs once per point read, and a function that
    * does more per call is optimized sooner.)
    */
-  private lookup(key: Uint8Array, maxSeq: number, from: number, filterFirst: boolean): RowEntry | undefined | number {
+  private lookup(
+    key: Uint8Array,
+    maxSeq: number,
+    from: number,
+    filterFirst: boolean,
+    hash: FilterHash | undefined
+  ): RowEntry | undefined | number {
     const { firstEntry, lastEntry } = this.info
     // Within the bounds, `key` starts with the prefix every key of the SST has (`keySkip`).
     const known = this.keySkip
@@ -469,7 +486,7 @@ export class SsTableReader {
     if (firstEntry !== undefined && compareKeysFrom(key, firstEntry, known) < 0) return undefined
     if (lastEntry !== undefined && compareKeysFrom(key, lastEntry, known) > 0) return undefined
     const filter = this.filter
-    if (filterFirst && filter !== undefined && !mightContain(filter, key)) return undefined
+    if (filterFirst && filter !== undefined && !this.mightHold(filter, key, hash)) return undefined
     // Separators lie between keys of the SST, so they have the prefix as well.
     const last = this.findBlock(key, false, known)
     let i = from
@@ -484,7 +501,7 @@ export class SsTableReader {
     const slots = this.blocks
     for (; i <= last; i++) {
       const block = slots?.get(i)
-      if (block === undefined) return !filterFirst && filter !== undefined && !mightContain(filter, key) ? undefined : i
+      if (block === undefined) return !filterFirst && filter !== undefined && !this.mightHold(filter, key, hash) ? undefined : i
       let r: RowEntry | undefined | typeof CONTINUE
       try {
         r = findInBlock(block, key, maxSeq, known)
@@ -512,7 +529,7 @@ export class SsTableReader {
   private getFrom(key: Uint8Array, maxSeq: number, from: number): Effect.Effect<RowEntry | undefined, SsTableError> {
     let found: RowEntry | undefined | number
     try {
-      found = this.lookup(key, maxSeq, from, true)
+      found = this.lookup(key, maxSeq, from, true, undefined)
     } catch (e) {
       return Effect.fail(e as DataError)
     }
@@ -540,13 +557,18 @@ export class SsTableReader {
    * would have to be read: with the blocks cached, searching them gives the same "absent" as a negative
    * filter, and a key that is present needs the search anyway (RocksDB's `optimize_filters_for_hits`, for
    * the last place a key can be). Elsewhere the filter comes first, as it saves the searches of the SSTs
-   * that lack the key.
+   * that lack the key. `hash`: the key's filter hash, shared with the other SSTs the read asks.
    */
-  getIfCached(key: Uint8Array, maxSeq: number = MAX_SEQ, lastSource = false): RowEntry | undefined | "miss" {
+  getIfCached(
+    key: Uint8Array,
+    maxSeq: number = MAX_SEQ,
+    lastSource = false,
+    hash?: FilterHash
+  ): RowEntry | undefined | "miss" {
     if (this.blockMeta.length === 0) return undefined
     if (this.isWal || this.blocks === undefined) return "miss"
     try {
-      const found = this.lookup(key, maxSeq, -1, !lastSource)
+      const found = this.lookup(key, maxSeq, -1, !lastSource, hash)
       return typeof found === "number" ? "miss" : found
     } catch {
       return "miss"

@@ -61,6 +61,26 @@ describe("Db: point reads after an L0 flush", () => {
       assert.strictEqual(counts.reads, before, "no HEAD, GET or ranged GET after the flush")
     }))
 
+  it.effect("several overlapping L0 SSTs: present keys in any of them, absent keys inside their bounds, in any order", () =>
+    Effect.gen(function*() {
+      const { store, counts } = countingStore()
+      const { db } = yield* openOn(store, { settings: { minFilterKeys: 100 } })
+      // Key i goes to SST i % 4, so every SST spans the whole key range and most SSTs lack any given key:
+      // their bloom filters answer (one hash of the key for all of them), the last one searches its block.
+      for (let sst = 0; sst < 4; sst++) {
+        for (let i = sst; i < N; i += 4) yield* db.put(key(i), value(i), ND)
+        yield* db.flush({ type: "memtable" })
+      }
+      assert.strictEqual((yield* db.status).l0Ssts, 4)
+      const before = counts.reads
+      for (let j = 0; j < 2 * N; j++) {
+        const i = (j * 7919) % N
+        if (j % 2 === 0) assert.strictEqual(s(yield* db.get(key(i))), s(value(i)), `key ${i}`)
+        else assert.strictEqual(yield* db.get(b(`key${String(i).padStart(13, "0")}~`)), undefined, `absent after ${i}`)
+      }
+      assert.strictEqual(counts.reads, before, "all from memory")
+    }))
+
   it.effect("a cold SST (after a reopen) is read from the store once per block, then served from the cache", () =>
     Effect.gen(function*() {
       const { store, counts } = countingStore()

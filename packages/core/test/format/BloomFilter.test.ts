@@ -12,8 +12,10 @@ import {
   encodeCompositeFilter,
   estimateFilterEncodedSize,
   filterHash,
+  FilterHash,
   filterSizeBytes,
   mightContain,
+  mightContainWith,
   optimalNumProbes,
   probesForHash
 } from "../../src/format/BloomFilter.ts"
@@ -119,6 +121,26 @@ describe("bloom filter", () => {
         assert.strictEqual(mightContain(filter, k), want)
       }
     }), { numRuns: 500 })
+  })
+
+  it("mightContainWith: one hash per key, shared by several filters, the same answers as mightContain (fast-check)", () => {
+    const arbFilter = fc.record({
+      numProbes: fc.integer({ min: 0, max: 12 }),
+      bits: fc.uint8Array({ minLength: 0, maxLength: 64 })
+    })
+    fc.assert(fc.property(fc.array(arbFilter, { minLength: 1, maxLength: 4 }), fc.array(fc.uint8Array({ maxLength: 24 }), { maxLength: 20 }), (filters, keys) => {
+      const hash = new FilterHash()
+      for (const k of keys) {
+        hash.reset()
+        for (const f of filters) assert.strictEqual(mightContainWith(f, k, hash), mightContain(f, k))
+        if (filters.some((f) => f.bits.length > 0)) {
+          const h = filterHash(k)
+          assert.isTrue(hash.ready)
+          assert.strictEqual(hash.hi, Number(h >> 32n))
+          assert.strictEqual(hash.lo, Number(h & 0xffffffffn))
+        }
+      }
+    }), { numRuns: 300 })
   })
 
   it("false-positive rate below 1% at 10 bits/key (SlateDB's test_filter_effective)", () => {
