@@ -525,7 +525,32 @@ export class SsTableReader {
     })
   }
 
-  /** `get` from block `from` on (-1: from the start): cached blocks synchronously, then one block per read. */
+  /**
+   * Where the last point read that went to the store stopped reading (the block after its range), and how
+   * many blocks it read: see `pointReadEnd`.
+   */
+  private nextSequentialBlock = -1
+  private pointReadAhead = 1
+
+  /**
+   * The end of the blocks a point read that misses block `miss` fetches: that block alone, unless it is
+   * the one right after the previous point read's blocks (gets walking the keys in order, as after a
+   * reopen). Then twice as many as last time, up to `readAheadBlocks`, in one request, like an OS read-ahead
+   * window: a run of in-order gets needs a request per `readAheadBlocks` blocks instead of one per block,
+   * and gets in any other order never fetch a block they do not need. Only with a block cache (without
+   * one, the extra blocks would be thrown away). Concurrent reads may interleave: this is a heuristic, and
+   * whatever it fetches is correct.
+   */
+  private pointReadEnd(miss: number): number {
+    const n = this.blockMeta.length
+    if (this.blocks === undefined) return miss + 1
+    this.pointReadAhead = miss === this.nextSequentialBlock ? Math.min(2 * this.pointReadAhead, this.readAhead) : 1
+    const end = Math.min(miss + this.pointReadAhead, n)
+    this.nextSequentialBlock = end
+    return end
+  }
+
+  /** `get` from block `from` on (-1: from the start): cached blocks synchronously, then the blocks it needs. */
   private getFrom(key: Uint8Array, maxSeq: number, from: number): Effect.Effect<RowEntry | undefined, SsTableError> {
     let found: RowEntry | undefined | number
     try {
@@ -535,7 +560,7 @@ export class SsTableReader {
     }
     if (typeof found !== "number") return Effect.succeed(found)
     const miss = found
-    return this.readBlocks(miss, miss + 1).pipe(
+    return this.readBlocks(miss, this.pointReadEnd(miss)).pipe(
       Effect.flatMap((blocks) => decodeWith(this.path, `block ${miss}`, () => findInBlock(blocks[0]!, key, maxSeq))),
       Effect.flatMap((r) =>
         r !== CONTINUE

@@ -351,6 +351,51 @@ describe("reader requests and the block cache", () => {
   })
 })
 
+describe("point reads' read-ahead", () => {
+  const rows = Array.from({ length: 5000 }, (_, i) => makeValue(w1Key(i), new Uint8Array(100).fill(7), i + 1))
+  const { bytes } = buildSsTable(rows)
+
+  const readsFor = (order: ReadonlyArray<number>, options: { readonly cache: boolean; readonly readAheadBlocks?: number }) => {
+    const { counts, layer } = countingStore()
+    return Effect.gen(function*() {
+      const store = yield* ObjectStore
+      yield* store.put("c.sst", bytes)
+      const r = yield* SsTableReader.open("c.sst", {
+        size: bytes.length,
+        ...(options.cache ? { cache: new LruBlockCache(1 << 26) } : {}),
+        ...(options.readAheadBlocks === undefined ? {} : { readAheadBlocks: options.readAheadBlocks })
+      })
+      const before = counts.getRange
+      for (const i of order) assert.strictEqual((yield* r.get(w1Key(i)))!.seq, i + 1)
+      return { reads: counts.getRange - before, blocks: r.numBlocks }
+    }).pipe(Effect.provide(layer))
+  }
+
+  it.effect("gets in key order fetch a growing run of blocks per request (1, 2, 4, ... up to readAheadBlocks)", () =>
+    Effect.gen(function*() {
+      const inOrder = rows.map((_, i) => i)
+      const { reads, blocks } = yield* readsFor(inOrder, { cache: true })
+      // 1 + 2 + 4 + 8 blocks, then 16 per request.
+      assert.isAbove(blocks, 100)
+      assert.strictEqual(reads, 4 + Math.ceil((blocks - 15) / 16))
+      const capped = yield* readsFor(inOrder, { cache: true, readAheadBlocks: 4 })
+      assert.strictEqual(capped.reads, 2 + Math.ceil((blocks - 3) / 4))
+      const none = yield* readsFor(inOrder, { cache: true, readAheadBlocks: 1 })
+      assert.strictEqual(none.reads, blocks)
+    }))
+
+  it.effect("gets in any other order, or without a block cache, fetch one block per miss", () =>
+    Effect.gen(function*() {
+      // Every 97th key, from the end: each get needs a block no earlier get fetched.
+      const scattered = Array.from({ length: 50 }, (_, j) => 4999 - 97 * j)
+      const { reads } = yield* readsFor(scattered, { cache: true })
+      assert.strictEqual(reads, 50)
+      const noCache = yield* readsFor(rows.map((_, i) => i).slice(0, 300), { cache: false })
+      // (A few keys equal their block's separator and also read the block before: more than 300.)
+      assert.isAtLeast(noCache.reads, 300, "without a cache every get reads its block(s), in order or not")
+    }))
+})
+
 describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in memory", () => {
   const rows = Array.from({ length: 5000 }, (_, i) => makeValue(w1Key(i), text(`value-${i}`), i + 1, 7))
   const { bytes } = buildSsTable(rows)
