@@ -165,6 +165,9 @@ export const objectStoreConformance = (
           yield* store.put(`${p}/dir/child`, new Uint8Array([1]))
           yield* expectError(store.get(`${p}/dir`), "ObjectNotFound", "get", `${p}/dir`)
           yield* expectError(store.head(`${p}/dir`), "ObjectNotFound", "head", `${p}/dir`)
+          for (const range of [{ start: 0, end: 1 }, { start: 0, end: 0 }, { start: 5, end: 4096 }, { suffix: 1 }]) {
+            yield* expectError(store.getRange(`${p}/dir`, range), "ObjectNotFound", "getRange", `${p}/dir`)
+          }
           // A path below an object is not an object either.
           yield* expectError(store.get(`${p}/dir/child/x`), "ObjectNotFound", "get", `${p}/dir/child/x`)
         })), timeout)

@@ -58,6 +58,9 @@ export interface LocalObjectStoreOptions {
 /** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
 const HIDDEN = /#[0-9]+$/
 
+/** Ranges up to this many bytes are read without asking the file's size first (see `getRange`). */
+const UNSIZED_READ_MAX = 1 << 20
+
 /** How many times a put retries creating its temp file (name clash, or its directory pruned meanwhile). */
 const TEMP_ATTEMPTS = 16
 
@@ -336,14 +339,25 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     yield* validateLocalPath("getRange", path)
     return yield* Effect.scoped(Effect.gen(function*() {
       const handle = yield* fs.open(fileOf(path), { flag: "r" })
-      const info = yield* handle.stat
-      if (info.type !== "File") return yield* Effect.fail(notFound("getRange", path))
-      const [start, end] = clipRange(Number(info.size), range)
+      let start: number
+      let end: number
+      if (!("suffix" in range) && range.end > range.start && range.end - range.start <= UNSIZED_READ_MAX) {
+        // A bounded range (an SST block, say) needs no size: read it, and what the file lacks is clipped
+        // off by the read itself (one request fewer; a directory fails the read with EISDIR: not found).
+        start = Math.max(0, range.start)
+        end = Math.max(start, range.end)
+      } else {
+        const info = yield* handle.stat
+        if (info.type !== "File") return yield* Effect.fail(notFound("getRange", path))
+        const clipped = clipRange(Number(info.size), range)
+        start = clipped[0]
+        end = clipped[1]
+      }
       const out = new Uint8Array(end - start)
       let filled = 0
       while (filled < out.length) {
         const n = yield* handle.read(out.subarray(filled), { position: BigInt(start + filled) })
-        if (n === 0) break // the file shrank under us: impossible for a published object, but do not spin
+        if (n === 0) break // end of file: the range runs past it
         filled += n
       }
       return filled === out.length ? out : out.subarray(0, filled)
