@@ -9,12 +9,14 @@
  *
  * Point reads (`get`): the first source holding a version of the key with seq ≤ maxSeq decides; a
  * tombstone means "absent". Memtables answer synchronously; an SST is skipped when its visible range
- * excludes the key or its bloom filter says no (checked synchronously once its handle is open); in a
- * sorted run only the SSTs whose [first, last] key range holds the key are read, in run order (a key's
- * versions may straddle two adjacent SSTs). A get whose blocks are cached performs no I/O: `getNow`
- * answers it synchronously (`SsTableReader.getIfCached`), and only the rest of a read that needs the store
- * becomes an Effect (a `Later`). `get` is `getNow` run inside `Effect.suspend`; the Promise API calls
- * `getNow` directly, so both go through the same code.
+ * excludes the key or its bloom filter says no (checked synchronously once its handle is open; all the
+ * filters a read asks share one hash of the key, and the last place the key can be asks its filter only
+ * before reading a block from the store); in a sorted run only the SSTs whose [first, last] key range
+ * holds the key are read, in run order (a key's versions may straddle two adjacent SSTs). A get whose
+ * blocks are cached performs no I/O: `getNow` answers it synchronously (`SsTableReader.getIfCached`), and
+ * only the rest of a read that needs the store becomes an Effect (a `Later`). `get` is an Effect that runs
+ * `getNow` when evaluated (`GetEffect`); the Promise API calls `getNow` directly, so both go through the
+ * same code.
  *
  * Scans: a lazy k-way merge over one cursor per source (memtables are walked in place; SSTs are read a
  * page of blocks at a time when the merge needs their next row), in key order, ascending or descending.
@@ -498,14 +500,14 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return new Later(getFromSsts(manifest, candidates, candidates.indexOf(sst), key, maxSeq))
   }
 
+  /** The filter hash of the key `findNow` is looking up (reset per call; reads are not re-entrant). */
+  const keyHash = new FilterHash()
+
   /**
    * The newest visible version of `key` (see the module comment), found synchronously up to the first SST
    * that is not open or whose blocks are not cached; from there on, a `Later`. (It runs once per point
    * read and is written flat: a function that does more per call is optimized sooner.)
    */
-  /** The filter hash of the key `findNow` is looking up (reset per call; reads are not re-entrant). */
-  const keyHash = new FilterHash()
-
   const findNow = (key: Uint8Array, options: ReadOptions | undefined): RowEntry | undefined | Later<RowEntry | undefined> => {
     const problem = keyProblem(key) ?? (options === undefined ? undefined : readProblem(options))
     if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))

@@ -23,7 +23,8 @@
  * - Rows come back in stored order: compacted SSTs key ascending then seq descending; descending scans
  *   return the exact reverse (key descending, seq ascending), like SlateDB's descending block iterator;
  *   WAL SSTs in insertion order.
- * - Handles are immutable and safe to share between fibers.
+ * - Handles are safe to share between fibers. What they change is scratch of the synchronous lookup and
+ *   the point-read read-ahead window (a heuristic: whatever it fetches is correct).
  */
 import { Effect, Option, Stream } from "effect"
 import { DataError } from "../errors.ts"
