@@ -21,6 +21,12 @@ export class ClosedError extends Data.TaggedError("ClosedError")<{
   readonly reason: CloseReason
   readonly message: string
   readonly cause?: unknown
+  /**
+   * Set on the error a write that awaited durability fails with: `"no"` when its WAL was never written
+   * (a newer writer will not see it), `"unknown"` when the WAL's PUT may have reached the store before the
+   * failure (the write may be durable, and then a newer writer sees it).
+   */
+  readonly durable?: "no" | "unknown"
 }> {}
 
 export class UnavailableError extends Data.TaggedError("UnavailableError")<{

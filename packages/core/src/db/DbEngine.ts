@@ -11,9 +11,10 @@
  *    `next_wal_sst_id` (`ManifestWriter.allocateWalId`), the watermarks as its `Oracle`, the engine clock
  *    as its `MonotonicClock`, WAL SSTs in the configured block size and codec.
  * 5. Background fibers: the memtable flusher, a WAL monitor (notices a WAL buffer that stopped — fenced
- *    or fatal — and closes the database at once, so reads fail too), and a manifest poller (every
- *    `manifestPollIntervalMs`: a newer writer's epoch closes the database as fenced; compactor changes are
- *    merged).
+ *    or fatal — and closes the database at once, so reads fail too; after every WAL flush it lets
+ *    backpressure admit waiting writers), a backpressure watchdog (re-checks every 100 ms while writers
+ *    wait) and a manifest poller (every `manifestPollIntervalMs`: a newer writer's epoch closes the
+ *    database as fenced; compactor changes are merged).
  *
  * Closing (`close`, or the end of the layer's scope): no new operations (they fail with
  * `ClosedError("clean")`), in-flight commits finish, the WAL is flushed, the flusher finishes the memtable
@@ -22,7 +23,8 @@
  * the next open. A second `close` fails with the `ClosedError` the database closed with.
  *
  * A fenced or fatally failed database closes itself (`closeWith`): every pending and later call fails
- * with that `ClosedError`, and nothing it writes afterwards reaches the manifest.
+ * with that `ClosedError`, and nothing it writes afterwards reaches the manifest. A WAL write in flight
+ * finishes first, so its writers learn whether their write is durable (`ClosedError.durable`).
  */
 import { Clock, Duration, Effect, Exit, Fiber, Option, Schema } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
@@ -33,11 +35,13 @@ import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Oracle } from "../Oracle.ts"
 import { type CompressionCodec, Settings } from "../Settings.ts"
+import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
 import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWriter.ts"
 import type { Db } from "./Db.ts"
 import type { DbStatus, FlushType } from "./DbApi.ts"
+import { Backpressure } from "./Backpressure.ts"
 import { asCloseError, makeMemtableFlusher } from "./MemtableFlusher.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
@@ -67,6 +71,13 @@ export const decodeSettings = (input: Partial<Settings> | undefined): Effect.Eff
     Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` }))
   )
 
+/** How often waiting writers re-check the unflushed total when no progress woke them. */
+const BACKPRESSURE_RECHECK_MS = 100
+
+/** The WAL buffer's closing error behind the error a writer of an unwritten WAL got (`withDurability`). */
+const primaryOf = (error: ClosedError): ClosedError =>
+  error.durable !== undefined && error.cause instanceof ClosedError ? error.cause : error
+
 const cleanClose = () => new ClosedError({ reason: "clean", message: "db is closed" })
 
 /** Opens a database in the current scope (the layer's); see the module comment. */
@@ -81,9 +92,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     filterBitsPerKey: settings.filterBitsPerKey
   }
 
-  const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock })
-  const { state, writer: manifest } = recovered
   const tables = new SstTables(store, root, settings.blockCacheBytes)
+  const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
+  const { state, writer: manifest } = recovered
 
   // ---------------------------------------------------------------- the WAL buffer
   const wal = yield* makeWalBufferManager({
@@ -99,6 +110,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.provideService(MonotonicClock, state.clock.service)
   )
 
+  const backpressure = new Backpressure(settings.maxUnflushedBytes, () => wal.estimatedBytesNow() + state.immBytes)
+
   // ---------------------------------------------------------------- closing with an error
   let flusherStop: Effect.Effect<void> = Effect.void
   let signalFlusher: () => void = () => {}
@@ -109,10 +122,12 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
       if (state.closeError !== undefined) return Effect.void
       state.closeError = error
       state.failImms(error)
+      backpressure.failAll(error)
       signalFlusher()
+      // A WAL write in flight finishes, so its writers learn whether it is durable (WalBufferManager.stop).
       return Effect.andThen(
         error.reason === "clean" ? Effect.void : Effect.logWarning(`database closed: ${error.message}`),
-        wal.close()
+        wal.stop(error)
       )
     })
 
@@ -120,16 +135,24 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     state.closeError === undefined ? Effect.void : Effect.fail(state.closeError)
   )
 
-  /** A WAL buffer that stopped closes the database with its reason; fails with the database's error. */
+  /**
+   * A WAL buffer that stopped closes the database with its reason. A write that waited for durability
+   * fails with what the WAL buffer said of it (whether it may be durable: `ClosedError.durable`); other
+   * calls fail with the database's error.
+   */
   const onWalClosed = (error: ClosedError): Effect.Effect<never, DbError> =>
-    Effect.andThen(closeWith(error), Effect.suspend(() => Effect.fail(state.closeError ?? error)))
+    Effect.andThen(
+      closeWith(primaryOf(error)),
+      Effect.suspend(() => Effect.fail(error.durable !== undefined ? error : state.closeError ?? error))
+    )
 
   // ---------------------------------------------------------------- write path, flusher, read path
   const writer = makeWriter({
     state,
     settings,
-    sizeOptions,
     wal,
+    backpressure,
+    neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
     onFreeze: () => signalFlusher(),
     onWalClosed
   })
@@ -144,6 +167,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     tables,
     wal,
     lock: writer.lock,
+    onFlushed: () => backpressure.wake(),
     closeWith,
     checkOpen
   })
@@ -160,8 +184,24 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         yield* watcher.await
         yield* flusher.syncRecentFlushedWalId
         yield* wal.trackLastAppliedSeq(state.seqs.committed)
+        backpressure.wake()
       }
-    }).pipe(Effect.catch((e: ClosedError) => (e.reason === "clean" ? Effect.void : closeWith(e))))
+    }).pipe(Effect.catch((e: ClosedError) => (e.reason === "clean" ? Effect.void : closeWith(primaryOf(e)))))
+  )
+
+  /**
+   * Backpressure's safety net: while writers wait, re-report the applied seq (a WAL written after the
+   * monitor last reported may not be released yet) and re-check the total, every 100 ms.
+   */
+  const backpressureWatchdog = yield* Effect.forkScoped(
+    Effect.gen(function*() {
+      while (state.closeError === undefined) {
+        yield* Effect.sleep(BACKPRESSURE_RECHECK_MS)
+        if (!backpressure.hasWaiters) continue
+        yield* wal.trackLastAppliedSeq(state.seqs.committed)
+        backpressure.wake()
+      }
+    })
   )
 
   /** Re-reads the manifest every poll interval: detects fencing between writes, merges compactor changes. */
@@ -209,6 +249,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     closed = true
     const clean = cleanClose()
     state.closeError = clean
+    backpressure.failAll(clean)
     // Commits already in their critical section finish; later ones see the closed state.
     yield* writer.lock.run(Effect.void)
     let failure: ClosedError | undefined
@@ -217,7 +258,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     yield* flusherStop
     yield* Fiber.interrupt(poller)
     yield* Fiber.interrupt(monitor)
+    yield* Fiber.interrupt(backpressureWatchdog)
     if (failure === undefined) {
+      yield* flusher.syncRecentFlushedWalId
       const written = yield* Effect.exit(manifest.update((m) => m))
       const error = Option.getOrUndefined(Exit.findErrorOption(written))
       if (error !== undefined) failure = asCloseError(error, "writing the final manifest")

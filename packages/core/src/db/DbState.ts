@@ -128,8 +128,8 @@ export interface ImmutableMemtable {
   readonly table: ImmutableMemTable
   /** See the module comment; becomes the manifest's `replay_after_wal_id` once this table is in L0. */
   readonly recentFlushedWalId: number
-  /** `estimate_encoded_size_compacted` of the table (backpressure accounting). */
-  readonly estimatedSize: number
+  /** The table's `memoryBytes` (backpressure accounting). */
+  readonly memoryBytes: number
   /** (seq, unix seconds) samples of the table's writes, merged into the manifest at flush. */
   readonly tracker: SequenceTracker
   /** Completed when the table is in L0 and the manifest says so (or with the error that stopped it). */
@@ -145,7 +145,7 @@ export class DbState {
   trackerLastSecond = Number.NEGATIVE_INFINITY
   /** Frozen memtables, newest first. */
   imms: Array<ImmutableMemtable> = []
-  /** Σ estimatedSize over `imms`. */
+  /** Σ memoryBytes over `imms`. */
   immBytes = 0
   /**
    * A lower bound of the WAL buffer's `recentFlushedWalId` (refreshed after every WAL flush), used to tag
@@ -180,18 +180,19 @@ export class DbState {
    * Freezes the active memtable (if non-empty) into the front of `imms` and starts a new one. Synchronous:
    * callers run it between two writes' critical sections.
    */
-  freezeMemtable(estimatedSize: number): ImmutableMemtable | undefined {
+  freezeMemtable(): ImmutableMemtable | undefined {
     const table = this.memtable
     if (table.isEmpty) return undefined
+    const memoryBytes = table.memoryBytes
     const imm: ImmutableMemtable = {
       table: table.freeze(),
       recentFlushedWalId: this.recentFlushedWalId,
-      estimatedSize,
+      memoryBytes,
       tracker: this.tracker,
       flushed: Deferred.makeUnsafe<void, DbError>()
     }
     this.imms.unshift(imm)
-    this.immBytes += estimatedSize
+    this.immBytes += memoryBytes
     this.lastFreezeWalId = this.recentFlushedWalId
     this.memtable = new MemTable()
     this.tracker = SequenceTracker.empty
@@ -204,7 +205,7 @@ export class DbState {
     const i = this.imms.lastIndexOf(imm)
     if (i >= 0) {
       this.imms.splice(i, 1)
-      this.immBytes -= imm.estimatedSize
+      this.immBytes -= imm.memoryBytes
     }
     Deferred.doneUnsafe(imm.flushed, Exit.void)
   }

@@ -60,6 +60,8 @@ export interface FlusherDeps {
   readonly tables: SstTables
   readonly wal: WalBufferManager["Service"]
   readonly lock: WriteLock
+  /** Called after a memtable reached L0 and left memory (backpressure may admit writers). */
+  readonly onFlushed: () => void
   /** Closes the database with `error` (fenced or fatal). */
   readonly closeWith: (error: ClosedError) => Effect.Effect<void>
   /** Fails with the database's error when it is closed. */
@@ -76,7 +78,10 @@ export interface MemtableFlusher {
   readonly flushMemtables: Effect.Effect<void, DbError>
   /** Lets the flusher finish the memtable it is writing, then stops it. */
   readonly stop: Effect.Effect<void>
-  /** Refreshes the WAL-id tag source from the WAL buffer (see DbState.recentFlushedWalId). */
+  /**
+   * Refreshes what the WAL buffer has written: the WAL-id tag source (see DbState.recentFlushedWalId) and
+   * the last written WAL the manifest records.
+   */
   readonly syncRecentFlushedWalId: Effect.Effect<void>
 }
 
@@ -132,8 +137,10 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
     const signals = yield* Queue.unbounded<void>()
     const signal = () => void Queue.offerUnsafe(signals, undefined)
 
+    /** Refreshes what the WAL buffer has written: the WAL tag of new imms, and what versions record. */
     const syncRecentFlushedWalId = Effect.map(wal.recentFlushedWalId, (id) => {
       if (id > state.recentFlushedWalId) state.recentFlushedWalId = id
+      manifest.noteWalWritten(id)
     })
 
     /** Step 1: the memtable's rows must be durable in the WAL. */
@@ -153,6 +160,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         const lastSeq = imm.table.lastSeq ?? 0
         const lastTick = imm.table.lastTick ?? MIN_TICK
         const sst = { id, info, formatVersion }
+        yield* syncRecentFlushedWalId
         yield* manifest.update((m) => {
           const pushed = Manifest.withL0Pushed(
             m,
@@ -169,6 +177,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         })
         yield* tables.adopt(id, path, bytes)
         state.releaseOldestImm(imm)
+        deps.onFlushed()
       })
 
     const loop: Effect.Effect<void> = Effect.gen(function*() {
@@ -204,7 +213,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
       // Freeze between two writes' critical sections, so the WAL tag is exact (see DbState).
       yield* deps.lock.run(Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
-        state.freezeMemtable(state.memtable.estimateEncodedSizeCompacted(deps.sizeOptions))
+        state.freezeMemtable()
         return Effect.void
       }))
       const waiting = state.imms.slice()

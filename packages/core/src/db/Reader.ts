@@ -50,7 +50,7 @@ import type { DbState } from "./DbState.ts"
 import { type ByteSlab, readSlab } from "./ByteSlab.ts"
 import type { SstTables } from "./SstTables.ts"
 import { toDbError } from "./StoreErrors.ts"
-import { keyProblem } from "./Writer.ts"
+import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
 
 export interface ReaderDeps {
   readonly state: DbState
@@ -104,20 +104,6 @@ interface Bounds {
   readonly startInclusive: boolean
   readonly end: Uint8Array | undefined
   readonly endInclusive: boolean
-}
-
-/** Validates a user range (SlateDB's binding messages). */
-export const rangeProblem = (range: KeyRange): string | undefined => {
-  if (typeof range !== "object" || range === null) return "range must be an object"
-  const { start, end } = range
-  if (start !== undefined && !(start instanceof Uint8Array)) return "range start must be a Uint8Array"
-  if (end !== undefined && !(end instanceof Uint8Array)) return "range end must be a Uint8Array"
-  if (start !== undefined && end !== undefined) {
-    const c = compareKeys(start, end)
-    if (c > 0) return "range start must not be greater than range end"
-    if (c === 0 && !((range.startInclusive ?? true) && (range.endInclusive ?? false))) return "range must be non-empty"
-  }
-  return undefined
 }
 
 const toBounds = (range: KeyRange): Bounds => ({
@@ -457,13 +443,6 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return max
   }
 
-  const readProblem = (options: ReadOptions | undefined): string | undefined => {
-    if (options === undefined) return undefined
-    const d = options.durability
-    if (d !== undefined && d !== "memory" && d !== "remote") return `invalid durability ${JSON.stringify(d)}`
-    return undefined
-  }
-
   // ---------------------------------------------------------------- point reads
 
   /** The SSTs that may hold `key`, newest first: every L0, then the candidates of each sorted run. */
@@ -509,7 +488,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
    * read and is written flat: a function that does more per call is optimized sooner.)
    */
   const findNow = (key: Uint8Array, options: ReadOptions | undefined): RowEntry | undefined | Later<RowEntry | undefined> => {
-    const problem = keyProblem(key) ?? (options === undefined ? undefined : readProblem(options))
+    const problem = keyProblem(key) ?? (options === undefined ? undefined : readOptionsProblem(options))
     if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))
     if (state.closeError !== undefined) return new Later(Effect.fail(state.closeError))
     const maxSeq = options === undefined ? seqs.committed : maxSeqFor(options)
@@ -681,10 +660,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   const scan = (range: KeyRange, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {
-      const problem = rangeProblem(range) ?? readProblem(options) ??
-        (options?.order !== undefined && options.order !== "asc" && options.order !== "desc"
-          ? `invalid order ${JSON.stringify(options.order)}`
-          : undefined)
+      const problem = rangeProblem(range) ?? scanOptionsProblem(options)
       if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
       return scanBounds(toBounds(range), options)
     })
@@ -692,7 +668,9 @@ export const makeReader = (deps: ReaderDeps): Reader => {
   const scanPrefix = (prefix: Uint8Array, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {
       if (!(prefix instanceof Uint8Array)) return Stream.fail(new InvalidError({ message: "prefix must be a Uint8Array" }))
-      return scan(prefixRange(prefix), options)
+      const problem = scanOptionsProblem(options)
+      if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
+      return scanBounds(toBounds(prefixRange(prefix)), options)
     })
 
   return { get, getKeyValue, scan, scanPrefix, getNow, getKeyValueNow }

@@ -22,19 +22,21 @@
  * A manifest that records a separate WAL object store (`wal_object_store_uri`) is refused with
  * `InvalidError`: Shale keeps WAL SSTs in the main store (SlateDB's `WalStoreReconfigurationError`).
  */
-import { type Clock, Effect, Stream } from "effect"
+import { type Clock, Effect, Option, Stream } from "effect"
 import { DataError, type DbError, InvalidError } from "../errors.ts"
-import { parseWalSstId, walDir, walSstPath } from "../format/Paths.ts"
+import { compactedDir, manifestPath, parseCompactedSstId, parseWalSstId, walDir, walSstPath } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { buildSsTable } from "../format/SsTableBuilder.ts"
 import { SsTableReader } from "../format/SsTableReader.ts"
 import type { CompressionFormat } from "../format/SstMetadata.ts"
-import { claimWriterEpoch, makeManifestStore, type ManifestWriter } from "../manifest/ManifestStore.ts"
+import { missingObjectProblems, sstInfoProblem, structureProblems, successionProblems, walRowProblems } from "../manifest/ManifestChecks.ts"
+import { claimWriterEpoch, makeManifestStore, type ManifestStore, type ManifestWriter } from "../manifest/ManifestStore.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { ObjectNotFound } from "../objectstore/ObjectStoreError.ts"
 import type { Settings } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { DbState, EngineClock, SeqWatermarks } from "./DbState.ts"
+import type { SstTables } from "./SstTables.ts"
 import { toDbError } from "./StoreErrors.ts"
 
 export interface RecoveryOptions {
@@ -45,6 +47,8 @@ export interface RecoveryOptions {
   readonly store: ObjectStore["Service"]
   /** The Effect clock the engine's ticks come from. */
   readonly clock: Clock.Clock
+  /** The engine's SST handles: the L0 SSTs checked at open stay open there. */
+  readonly tables: SstTables
 }
 
 export interface Recovered {
@@ -70,6 +74,14 @@ export const listWalIds = (store: ObjectStore["Service"], root: string): Effect.
     Effect.map((ids) => ids.sort((a, b) => a - b)),
     Effect.mapError(toDbError)
   )
+
+/** Ids of the SSTs listed under `<root>/compacted`. */
+export const listCompactedIds = (store: ObjectStore["Service"], root: string): Effect.Effect<Set<string>, DbError> =>
+  Stream.runFold(store.list(compactedDir(root)), () => new Set<string>(), (ids, o) => {
+    const id = parseCompactedSstId(o.path)
+    if (id !== undefined) ids.add(id)
+    return ids
+  }).pipe(Effect.mapError(toDbError))
 
 /** An `ObjectStore` over one object already in memory, so that an SST handle reads it without I/O. */
 const inMemoryObject = (path: string, bytes: Uint8Array): ObjectStore["Service"] => {
@@ -116,7 +128,8 @@ const fenceWal = (options: RecoveryOptions, writer: ManifestWriter) =>
     const { root, settings, store } = options
     const replayAfter = writer.manifest.replayAfterWalId
     const listed = yield* listWalIds(store, root)
-    let id = replayAfter + 1
+    // Never an id the manifest says was used (a WAL deleted behind our back must not be rewritten).
+    let id = Math.max(replayAfter + 1, writer.manifest.nextWalSstId)
     for (const w of listed) if (w >= replayAfter && w + 1 > id) id = w + 1
     const { bytes } = buildSsTable([], {
       blockSize: settings.blockSize,
@@ -136,41 +149,111 @@ const fenceWal = (options: RecoveryOptions, writer: ManifestWriter) =>
     }
   })
 
+/** The WAL ids after `replayAfter` among `listed`, failing if one is missing in between. */
+const walsToReplay = (listed: ReadonlyArray<number>, replayAfter: number): Effect.Effect<Array<number>, DataError> => {
+  const ids = listed.filter((id) => id > replayAfter)
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] !== replayAfter + 1 + i) {
+      return Effect.fail(new DataError({
+        message: `WAL ${replayAfter + 1 + i} is missing (replaying WALs ${replayAfter + 1}..${ids[ids.length - 1]})`,
+        section: "wal"
+      }))
+    }
+  }
+  return Effect.succeed(ids)
+}
+
+/** Reads WALs `ids` (four ahead, one GET each) into `into`, skipping those already there. */
+const readWals = (store: ObjectStore["Service"], root: string, ids: ReadonlyArray<number>, into: Map<number, ReadonlyArray<RowEntry>>) =>
+  Effect.forEach(
+    ids.filter((id) => !into.has(id)),
+    (id) => Effect.map(readWalRows(store, root, id), (rows) => void into.set(id, rows)),
+    { concurrency: REPLAY_PREFETCH, discard: true }
+  )
+
+/** Every row of `ids` in WAL order, with its WAL id. */
+function* rowsOf(ids: ReadonlyArray<number>, rows: ReadonlyMap<number, ReadonlyArray<RowEntry>>): Generator<readonly [number, RowEntry]> {
+  for (const id of ids) for (const row of rows.get(id) ?? []) yield [id, row]
+}
+
+const inconsistent = (id: number, root: string, problems: ReadonlyArray<string>) =>
+  new DataError({
+    message: `manifest ${id} does not match the store (it may be damaged; nothing was written): ${problems.join("; ")}`,
+    object: manifestPath(root, id),
+    section: "manifest"
+  })
+
+/**
+ * Everything an open can check before it writes (manifest/ManifestChecks.ts), so that a database that
+ * cannot be opened is left as it was: the latest manifest on its own, against the listing, against the
+ * version before it, against the rows of the WALs to replay (read here, and kept in `walRows` for the
+ * replay) and against the footers of its L0 SSTs (whose handles stay open in `tables`).
+ */
+const checkBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore) =>
+  Effect.gen(function*() {
+    const { root, store, tables } = options
+    const walRows = new Map<number, ReadonlyArray<RowEntry>>()
+    const latest = yield* manifests.readLatest
+    if (latest === undefined) return walRows
+    const m = latest.manifest
+    if (m.walObjectStoreUri !== undefined) {
+      return yield* new InvalidError({
+        message: "the manifest records a separate WAL object store, which Shale does not support (WalStoreReconfigurationError)"
+      })
+    }
+    const walIds = yield* listWalIds(store, root)
+    const compacted = yield* listCompactedIds(store, root)
+    const problems = [...structureProblems(m, latest.id), ...missingObjectProblems(m, new Set(walIds), compacted)]
+    if (latest.id > 1) {
+      // The version before, if it is still there and readable (garbage collection may have removed it).
+      const prev = yield* Effect.option(manifests.read(latest.id - 1))
+      if (Option.isSome(prev)) problems.push(...successionProblems(prev.value, m, latest.id))
+    }
+    if (problems.length > 0) return yield* inconsistent(latest.id, root, problems)
+
+    const ids = yield* walsToReplay(walIds, m.replayAfterWalId)
+    yield* readWals(store, root, ids, walRows)
+    const atReplayPoint = m.replayAfterWalId > 0 && walIds.includes(m.replayAfterWalId)
+      ? yield* readWalRows(store, root, m.replayAfterWalId)
+      : undefined
+    problems.push(...walRowProblems(m, rowsOf(ids, walRows), atReplayPoint))
+    const external = new Set(m.externalDbs.flatMap((db) => db.sstIds))
+    const handles = yield* Effect.forEach(
+      m.l0.filter((sst) => !external.has(sst.id)),
+      (sst) => Effect.map(tables.reader(m, sst), (reader) => [sst, reader] as const),
+      { concurrency: REPLAY_PREFETCH }
+    )
+    for (const [sst, reader] of handles) {
+      const problem = sstInfoProblem(sst.id, sst.info, reader.info)
+      if (problem !== undefined) problems.push(problem)
+    }
+    if (problems.length > 0) return yield* inconsistent(latest.id, root, problems)
+    return walRows
+  })
+
 /** Claims the database, fences older writers and replays the WAL (see the module comment). */
 export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbError> =>
   Effect.gen(function*() {
     const { root, settings, store } = options
     const manifests = makeManifestStore(store, root)
+    const walRows = yield* checkBeforeWriting(options, manifests)
     const writer = yield* claimWriterEpoch(manifests, { timeoutMs: settings.manifestUpdateTimeoutMs })
-    if (writer.manifest.walObjectStoreUri !== undefined) {
-      return yield* new InvalidError({
-        message: "the manifest records a separate WAL object store, which Shale does not support (WalStoreReconfigurationError)"
-      })
-    }
     const fenceId = yield* fenceWal(options, writer)
 
     const manifest = writer.manifest
     const replayAfter = manifest.replayAfterWalId
     const lastL0Seq = manifest.lastL0Seq
-    const ids = (yield* listWalIds(store, root)).filter((id) => id > replayAfter)
+    const ids = yield* walsToReplay(yield* listWalIds(store, root), replayAfter)
     const lastWalId = Math.max(fenceId, ids[ids.length - 1] ?? fenceId)
-    for (let i = 0; i < ids.length; i++) {
-      if (ids[i] !== replayAfter + 1 + i) {
-        return yield* new DataError({
-          message: `WAL ${replayAfter + 1 + i} is missing (replaying WALs ${replayAfter + 1}..${lastWalId})`,
-          section: "wal"
-        })
-      }
-    }
+    // A writer that was still running may have written WALs (or a manifest) since the checks: read those
+    // now, and check the rows again against the manifest we claimed.
+    yield* readWals(store, root, ids, walRows)
+    const rowProblems = walRowProblems(manifest, rowsOf(ids, walRows), undefined)
+    if (rowProblems.length > 0) return yield* inconsistent(writer.id, root, rowProblems)
 
     const seqs = new SeqWatermarks(lastL0Seq)
     const clock = new EngineClock(options.clock, manifest.lastL0ClockTick)
     const state = new DbState(seqs, clock, replayAfter)
-    const sizeOptions = {
-      blockSize: settings.blockSize,
-      minFilterKeys: settings.minFilterKeys,
-      filterBitsPerKey: settings.filterBitsPerKey
-    }
     let maxSeq = lastL0Seq
     let maxTick = manifest.lastL0ClockTick
     let replayedRows = 0
@@ -179,36 +262,27 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
     const switches = yield* TestSwitches
     let skipId: number | undefined
     if (switches.skipLastWalReplay) {
-      for (const id of ids) {
-        if (id < fenceId && (yield* readWalRows(store, root, id)).length > 0) skipId = id
-      }
+      for (const id of ids) if (id < fenceId && (walRows.get(id)?.length ?? 0) > 0) skipId = id
     }
 
-    yield* Stream.fromIterable(ids).pipe(
-      Stream.mapEffect((id) => Effect.map(readWalRows(store, root, id), (rows) => [id, rows] as const), {
-        concurrency: REPLAY_PREFETCH
-      }),
-      Stream.runForEach(([id, all]) =>
-        Effect.sync(() => {
-          const memtable = state.memtable
-          const rows = id === skipId ? [] : all
-          for (const row of rows) {
-            if (row.seq <= lastL0Seq) continue
-            memtable.put(row)
-            replayedRows++
-            if (row.seq > maxSeq) maxSeq = row.seq
-            const ts = row.createTs
-            if (ts !== undefined) {
-              if (ts > maxTick) maxTick = ts
-              state.trackSeq(row.seq, ts)
-            }
-          }
-          state.recentFlushedWalId = id
-          const size = memtable.estimateEncodedSizeCompacted(sizeOptions)
-          if (size >= settings.l0SstSizeBytes) state.freezeMemtable(size)
-        })
-      )
-    )
+    for (const id of ids) {
+      const memtable = state.memtable
+      const rows = id === skipId ? [] : walRows.get(id)!
+      walRows.delete(id)
+      for (const row of rows) {
+        if (row.seq <= lastL0Seq) continue
+        memtable.put(row)
+        replayedRows++
+        if (row.seq > maxSeq) maxSeq = row.seq
+        const ts = row.createTs
+        if (ts !== undefined) {
+          if (ts > maxTick) maxTick = ts
+          state.trackSeq(row.seq, ts)
+        }
+      }
+      state.recentFlushedWalId = id
+      if (memtable.memoryBytes >= settings.l0SstSizeBytes) state.freezeMemtable()
+    }
 
     seqs.lastSeq = maxSeq
     seqs.committed = maxSeq
@@ -216,6 +290,6 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
     clock.lastTick = maxTick
     clock.lastDurableTick = maxTick
     state.recentFlushedWalId = lastWalId
-    writer.resetNextWalSstId(lastWalId + 1)
+    writer.resetWalIds(lastWalId)
     return { writer, state, lastWalId, replayedWals: ids.length, replayedRows }
   })

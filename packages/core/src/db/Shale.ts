@@ -21,7 +21,7 @@
  * leaving the loop early (`break`, `return`, a throw) releases the scan.
  */
 import { Cause, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
-import type { DbError } from "../errors.ts"
+import { type DbError, InvalidError } from "../errors.ts"
 import { LocalObjectStore } from "../objectstore/LocalObjectStore.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
@@ -159,9 +159,26 @@ export class ShaleDb {
   }
 }
 
+/** Why `Shale.open`'s arguments are unacceptable, or undefined. */
+const openProblem = (path: unknown, options: unknown): string | undefined => {
+  if (typeof path !== "string") return `path must be a string, got ${path === null ? "null" : typeof path}`
+  if (typeof options !== "object" || options === null) {
+    return `options must be an object with a store (e.g. { store: Shale.stores.memory() }), got ${options === null ? "null" : typeof options}`
+  }
+  const store = (options as { store?: unknown }).store
+  if (!Layer.isLayer(store)) return "options.store must be a store layer (Shale.stores.memory(), Shale.stores.local(dir), ...)"
+  const settings = (options as { settings?: unknown }).settings
+  if (settings !== undefined && (typeof settings !== "object" || settings === null || Array.isArray(settings))) {
+    return "options.settings must be an object"
+  }
+  return undefined
+}
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
-const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =>
-  Effect.runPromise(
+const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
+  const problem = openProblem(path, options)
+  if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
+  return Effect.runPromise(
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const layer = Db.layer({
@@ -177,6 +194,7 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
       return new ShaleDb(Context.get(exit.value, Db), scope)
     }) as Effect.Effect<ShaleDb, DbError | E>
   )
+}
 
 /** The Promise API's entry point. */
 export const Shale = {

@@ -2,87 +2,52 @@
  * The write path (SlateDB's `batch_write.rs`, docs §3.2): `put`, `delete` and `write(batch)`.
  *
  * One write, in order:
- * 1. Validate, before anything else (nothing of an invalid write is written): keys are non-empty and at
- *    most 65,535 bytes, values at most 2^32-1 bytes, TTLs are non-negative integers, batches non-empty.
- *    Violations fail with `InvalidError` carrying SlateDB's binding messages.
- * 2. Backpressure (docs §3.6): while the unflushed WAL bytes plus the immutable memtables' estimated L0
- *    sizes reach `maxUnflushedBytes`, wait for the oldest unflushed WAL to become durable or the oldest
- *    immutable memtable to reach L0 (re-checking at least every 30 s). The exact total needs the WAL
- *    buffer's estimate, which is fetched once the bytes written since the last check could have crossed
- *    the limit (every write when the limit is small).
- * 3. The critical section (`WriteLock`: one writer at a time, uninterruptible): take the clock tick and
+ * 1. Validate, before anything else (nothing of an invalid write is written; Validation.ts): keys are
+ *    non-empty and at most 65,535 bytes, values at most 2^32-1 bytes, options and TTLs of the right types,
+ *    batch ops of a known kind, batches non-empty. Violations fail with `InvalidError` carrying SlateDB's
+ *    binding messages where it has them.
+ * 2. If a WAL flush is owed, give the event loop a turn (see `commit`).
+ * 3. Backpressure (docs §3.6, Backpressure.ts): while the WAL buffer's estimate plus the frozen memtables'
+ *    memory reach `maxUnflushedBytes`, queue (FIFO) until flushes bring it down. The exact total is
+ *    computed once the bytes written since the last check could have crossed the limit.
+ * 4. The critical section (`WriteLock`: one writer at a time, uninterruptible): take the clock tick and
  *    the next sequence number (ONE per write: every row of a batch gets the same seq, as SlateDB 0.12.1
  *    does, see docs/design/db.md), build the rows (batch ops sorted by key, a later op on a key replacing
  *    an earlier one; `create_ts` = tick, `expire_ts` = tick + TTL for puts), append them to the current WAL
  *    buffer (all rows of one write land in one WAL SST), insert them into the active memtable and advance
- *    the committed seq: the write is now visible to reads. If the memtable's estimated L0 SST reaches
- *    `l0SstSizeBytes` (or 4096 WALs passed since the last freeze), it is frozen and the flusher is woken.
- * 4. Outside the lock: let the WAL buffer start a size-triggered flush (checked every few KiB written).
+ *    the committed seq: the write is now visible to reads. If the memtable's memory (`memorySize` of its
+ *    rows) reaches `l0SstSizeBytes` (or 4096 WALs passed since the last freeze), it is frozen and the
+ *    flusher is woken.
+ * 5. Outside the lock: let the WAL buffer start a size-triggered flush (checked every few KiB written).
  *    Which seq is applied (so the WAL buffer may release written WALs) is reported after each WAL flush
  *    by the database's WAL monitor rather than per write.
- * 5. With `awaitDurable` (default true, as SlateDB) wait until the WAL SST holding the write is in the
+ * 6. With `awaitDurable` (default true, as SlateDB) wait until the WAL SST holding the write is in the
  *    object store. In `durableFlush: "eager"` mode that wait starts a flush at once (group commit).
  *
  * Failures after validation are the database's: a closed database fails with its `ClosedError`; a WAL
  * buffer that stopped (fenced by a newer writer, or a fatal store error) closes the database with that
  * reason, and this write and every later call fail with it.
  */
-import { Deferred, Effect, Option } from "effect"
+import { Effect } from "effect"
 import type { ClosedError, DbError } from "../errors.ts"
 import { InvalidError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
-import { makeTombstone, makeValue, type RowEntry } from "../format/RowEntry.ts"
-import type { SstSizeOptions } from "../format/SsTableBuilder.ts"
+import { makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry } from "../format/RowEntry.ts"
 import type { Settings } from "../Settings.ts"
 import type { DurableWatcher } from "../wal/WalBuffer.ts"
 import type { WalBufferManager } from "../wal/WalBufferManager.ts"
+import type { Backpressure } from "./Backpressure.ts"
 import type { BatchOp, PutOptions, Ttl, WriteBatch, WriteHandle, WriteOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
+import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
-
-export const MAX_KEY_BYTES = 65_535
-export const MAX_VALUE_BYTES = 0xffff_ffff
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
 
-/** Backpressure re-checks at least this often while it waits (SlateDB: 30 s). */
-const BACKPRESSURE_RECHECK_MS = 30_000
-
-// ------------------------------------------------------------------------------------------ validation
-
-/** Why `key` is unacceptable, or undefined. */
-export const keyProblem = (key: unknown): string | undefined => {
-  if (!(key instanceof Uint8Array)) return "key must be a Uint8Array"
-  if (key.length === 0) return "key cannot be empty"
-  if (key.length > MAX_KEY_BYTES) return "key size must be <= u16::MAX"
-  return undefined
-}
-
-const valueProblem = (value: unknown): string | undefined => {
-  if (!(value instanceof Uint8Array)) return "value must be a Uint8Array"
-  if (value.length > MAX_VALUE_BYTES) return "value size must be <= u32::MAX"
-  return undefined
-}
-
-const ttlProblem = (ttl: Ttl | undefined): string | undefined => {
-  if (ttl === undefined || ttl === "default" || ttl === "none") return undefined
-  if (typeof ttl === "object" && ttl !== null) {
-    if ("afterMs" in ttl) {
-      return Number.isSafeInteger(ttl.afterMs) && ttl.afterMs >= 0
-        ? undefined
-        : `ttl.afterMs must be a non-negative integer, got ${String(ttl.afterMs)}`
-    }
-    if ("atMs" in ttl) {
-      return Number.isSafeInteger(ttl.atMs) ? undefined : `ttl.atMs must be an integer, got ${String(ttl.atMs)}`
-    }
-  }
-  return `invalid ttl ${JSON.stringify(ttl)}`
-}
-
-const putProblem = (key: unknown, value: unknown, ttl: Ttl | undefined): string | undefined =>
-  keyProblem(key) ?? valueProblem(value) ?? ttlProblem(ttl)
+/** While a WAL flush is owed, a write yields to the event loop at least once per this many writes. */
+const YIELD_EVERY_WRITES = 16
 
 /** `expire_ts` for a put at `now` (SlateDB: overflow ⇒ no expiry). */
 const expireAt = (ttl: Ttl | undefined, now: number, defaultTtlMs: number | undefined): number | undefined => {
@@ -101,12 +66,14 @@ const expireAt = (ttl: Ttl | undefined, now: number, defaultTtlMs: number | unde
 export interface WriterDeps {
   readonly state: DbState
   readonly settings: Settings
-  readonly sizeOptions: SstSizeOptions
   readonly wal: WalBufferManager["Service"]
+  readonly backpressure: Backpressure
   /** Wakes the memtable flusher after a freeze. */
   readonly onFreeze: () => void
   /** The WAL buffer stopped with `error`: close the database with it; yields the error to fail with. */
   readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
+  /** Test-only (`TestSwitches.neverYieldForFlush`): never yield for an owed WAL flush. */
+  readonly neverYieldForFlush?: boolean
 }
 
 export interface Writer {
@@ -122,58 +89,28 @@ interface Committed {
   readonly handle: WriteHandle
 }
 
+type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
+
 export const makeWriter = (deps: WriterDeps): Writer => {
-  const { state, settings, sizeOptions, wal } = deps
+  const { state, settings, wal, backpressure } = deps
   const seqs = state.seqs
   const lock = new WriteLock()
   const slab = writeSlab()
   const l0SstSizeBytes = settings.l0SstSizeBytes
   const defaultTtlMs = settings.defaultTtlMs
-  const maxUnflushed = settings.maxUnflushedBytes
-  /** Bytes a write may add before the exact backpressure total is fetched again. */
-  const backpressureSlack = Math.max(1, Math.floor(maxUnflushed / 64))
+  /** Bytes a write may add before the exact backpressure total is computed again. */
+  const backpressureSlack = Math.max(1, Math.floor(settings.maxUnflushedBytes / 64))
   /** Bytes appended between two size-trigger checks of the WAL buffer. */
   const triggerSlack = Math.max(1, Math.min(64 * 1024, Math.floor(l0SstSizeBytes / 64)))
   let bytesSinceBackpressureCheck = Number.POSITIVE_INFINITY
   let bytesSinceTriggerCheck = 0
+  /** Writes left before the next yield while a WAL flush is owed (0: yield at the next one). */
+  let owedCountdown = 0
+  /** The clock tick of the last such yield: a write in a later millisecond yields too. */
+  let lastYieldTick = Number.NEGATIVE_INFINITY
 
   const walClosed = (e: ClosedError) => deps.onWalClosed(e)
-
-  // ---------------------------------------------------------------- backpressure
-
-  const waitForProgress: Effect.Effect<void> = Effect.gen(function*() {
-    const oldestImm = state.imms[state.imms.length - 1]
-    const oldestWal = yield* wal.watcherForOldestUnflushedWal()
-    const waits: Array<Effect.Effect<void>> = []
-    if (oldestImm !== undefined) waits.push(Effect.ignore(Deferred.await(oldestImm.flushed)))
-    if (Option.isSome(oldestWal)) waits.push(Effect.ignore(oldestWal.value.await))
-    if (waits.length === 0) {
-      // Nothing in flight: written WALs may only be waiting for their release.
-      yield* wal.trackLastAppliedSeq(seqs.committed)
-      return yield* Effect.sleep(10)
-    }
-    waits.push(Effect.sleep(BACKPRESSURE_RECHECK_MS))
-    yield* Effect.raceAll(waits)
-  })
-
-  const backpressure: Effect.Effect<void, DbError> = Effect.gen(function*() {
-    while (true) {
-      if (state.closeError !== undefined) return yield* state.closeError
-      const total = (yield* wal.estimatedBytes) + state.immBytes
-      if (total < maxUnflushed) {
-        bytesSinceBackpressureCheck = 0
-        return
-      }
-      yield* waitForProgress
-    }
-  })
-
-  /** `commit` behind the backpressure check, which costs nothing while the exact total is not needed. */
-  const gate = <A>(bytes: number, commit: Effect.Effect<A, DbError>): Effect.Effect<A, DbError> => {
-    bytesSinceBackpressureCheck += bytes
-    if (state.immBytes < maxUnflushed && bytesSinceBackpressureCheck < backpressureSlack) return commit
-    return Effect.andThen(backpressure, commit)
-  }
+  const yieldForFlush = deps.neverYieldForFlush !== true
 
   // ---------------------------------------------------------------- the critical section
 
@@ -183,17 +120,16 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     for (let i = 0; i < rows.length; i++) memtable.put(rows[i]!)
     seqs.committed = seq
     state.trackSeq(seq, ts)
-    const size = memtable.estimateEncodedSizeCompacted(sizeOptions)
-    if (size >= l0SstSizeBytes || state.recentFlushedWalId - state.lastFreezeWalId >= MAX_WALS_PER_MEMTABLE) {
-      state.freezeMemtable(size)
+    if (
+      memtable.memoryBytes >= l0SstSizeBytes ||
+      state.recentFlushedWalId - state.lastFreezeWalId >= MAX_WALS_PER_MEMTABLE
+    ) {
+      state.freezeMemtable()
       deps.onFreeze()
     }
   }
 
-  const commitAt = (
-    build: (seq: number, ts: number) => ReadonlyArray<RowEntry>,
-    ts: number
-  ): Effect.Effect<Committed, DbError> => {
+  const commitAt = (build: BuildRows, ts: number): Effect.Effect<Committed, DbError> => {
     const seq = ++seqs.lastSeq
     const rows = build(seq, ts)
     return wal.append(rows).pipe(
@@ -205,7 +141,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     )
   }
 
-  const critical = (build: (seq: number, ts: number) => ReadonlyArray<RowEntry>): Effect.Effect<Committed, DbError> =>
+  const critical = (build: BuildRows): Effect.Effect<Committed, DbError> =>
     Effect.suspend(() => {
       if (state.closeError !== undefined) return Effect.fail(state.closeError)
       const ts = state.clock.tickSync()
@@ -213,28 +149,61 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       return Effect.flatMap(state.clock.now, (now) => commitAt(build, now))
     })
 
+  /**
+   * The critical section behind backpressure. The exact unflushed total is computed only once the bytes
+   * written since the last check could have crossed the limit; a writer that finds writers queued, or
+   * the limit reached, queues (Backpressure.ts) and holds a reservation until its rows are appended.
+   */
+  const gated = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> => {
+    bytesSinceBackpressureCheck += bytes
+    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build))
+    if (backpressure.isOpen) {
+      bytesSinceBackpressureCheck = 0
+      return lock.run(critical(build))
+    }
+    // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
+    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build))
+  }
+
+  /** The commit of a writer admitted by backpressure, which holds its reservation until the rows are in. */
+  const admittedCommit = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> =>
+    Effect.onExit(lock.run(critical(build)), () => Effect.sync(() => backpressure.release(bytes)))
+
   const handleOf = (c: Committed): WriteHandle => c.handle
 
   /**
-   * Validated rows to commit: backpressure, the critical section, then (outside the lock) a size-trigger
+   * Validated rows to commit (`bytes`: what they will cost in memory): backpressure, the critical section, then (outside the lock) a size-trigger
    * check every `triggerSlack` bytes and the durability wait. Written WALs are released by the WAL
    * monitor after each flush (`trackLastAppliedSeq`), not per write.
+   *
+   * Before all that, a write gives the event loop a turn while a WAL flush is owed (running, queued, or
+   * due because the current WAL has waited a flush interval: `flushOwed` then requests it): the first such
+   * write yields at once, then every `YIELD_EVERY_WRITES`-th, and the first of every later millisecond
+   * (so a slow loop yields at least once a millisecond while a flush waits for it). A loop of writes that settle synchronously
+   * (a Promise API loop that awaits non-durable puts never returns to the event loop) would otherwise
+   * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run.
    */
-  const commit = (
-    bytes: number,
-    awaitDurable: boolean,
-    build: (seq: number, ts: number) => ReadonlyArray<RowEntry>
-  ): Effect.Effect<WriteHandle, DbError> => {
-    const locked = lock.run(critical(build))
-    const gated = gate(bytes, locked)
+  const commit = (bytes: number, awaitDurable: boolean, build: BuildRows): Effect.Effect<WriteHandle, DbError> => {
+    let committed = gated(bytes, build)
+    const tick = state.clock.lastTick
+    if (yieldForFlush && wal.flushOwed(tick)) {
+      if (owedCountdown === 0 || tick > lastYieldTick) {
+        owedCountdown = YIELD_EVERY_WRITES
+        lastYieldTick = tick
+        committed = Effect.andThen(Effect.yieldNow, committed)
+      }
+      owedCountdown--
+    } else {
+      owedCountdown = 0
+    }
     bytesSinceTriggerCheck += bytes
     const trigger = bytesSinceTriggerCheck >= triggerSlack
     if (trigger) bytesSinceTriggerCheck = 0
-    if (!trigger && !awaitDurable) return Effect.map(gated, handleOf)
-    return Effect.flatMap(gated, (committed) => {
+    if (!trigger && !awaitDurable) return Effect.map(committed, handleOf)
+    return Effect.flatMap(committed, (c) => {
       let after: Effect.Effect<unknown, ClosedError> = trigger ? wal.maybeTriggerFlush() : Effect.void
-      if (awaitDurable) after = Effect.andThen(after, wal.awaitDurable(committed.watcher))
-      return after.pipe(Effect.as(committed.handle), Effect.catch(walClosed))
+      if (awaitDurable) after = Effect.andThen(after, wal.awaitDurable(c.watcher))
+      return after.pipe(Effect.as(c.handle), Effect.catch(walClosed))
     })
   }
 
@@ -244,13 +213,13 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   const put = (key: Uint8Array, value: Uint8Array, options?: PutOptions): Effect.Effect<WriteHandle, DbError> =>
     Effect.suspend(() => {
-      const ttl = options?.ttl
-      const problem = putProblem(key, value, ttl)
+      const problem = keyProblem(key) ?? valueProblem(value) ?? (options === undefined ? undefined : putOptionsProblem(options))
       if (problem !== undefined) return invalid(problem)
+      const ttl = options?.ttl
       // Copies: the caller may reuse its buffers once the call returns.
       const k = slab.copy(key)
       const v = slab.copy(value)
-      const bytes = k.length + v.length + 24
+      const bytes = k.length + v.length + ROW_MEMORY_OVERHEAD
       return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
         makeValue(k, v, seq, ts, expireAt(ttl, ts, defaultTtlMs))
       ])
@@ -258,24 +227,26 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   const del = (key: Uint8Array, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
     Effect.suspend(() => {
-      const problem = keyProblem(key)
+      const problem = keyProblem(key) ?? (options === undefined ? undefined : writeOptionsProblem(options))
       if (problem !== undefined) return invalid(problem)
       const k = slab.copy(key)
-      return commit(k.length + 16, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      return commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
     })
 
   const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
     Effect.suspend(() => {
-      const ops = batch?.ops
+      const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
       if (!Array.isArray(ops)) return invalid("batch must be a WriteBatch")
+      const optionsProblem = writeOptionsProblem(options)
+      if (optionsProblem !== undefined) return invalid(optionsProblem)
       if (ops.length === 0) return invalid("write batch is empty")
-      for (const op of ops) {
-        const problem = op._tag === "put" ? putProblem(op.key, op.value, op.ttl) : keyProblem(op.key)
+      for (let i = 0; i < ops.length; i++) {
+        const problem = batchOpProblem(ops[i], i)
         if (problem !== undefined) return invalid(problem)
       }
-      const chosen = latestOpPerKey(ops, slab)
+      const chosen = latestOpPerKey(ops as ReadonlyArray<BatchOp>, slab)
       let bytes = 0
-      for (const op of chosen) bytes += op.key.length + (op._tag === "put" ? op.value.length : 0) + 24
+      for (const op of chosen) bytes += op.key.length + (op._tag === "put" ? op.value.length : 0) + ROW_MEMORY_OVERHEAD
       return commit(bytes, options?.awaitDurable ?? true, (seq, ts) =>
         chosen.map((op) =>
           op._tag === "put"

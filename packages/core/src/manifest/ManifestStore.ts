@@ -22,9 +22,11 @@
  * DB client"}`; a stored epoch below ours is impossible (InternalError). Updates and refreshes are
  * serialised by one lock, so the local manifest moves through one version at a time.
  *
- * `next_wal_sst_id` is owned by the writer in memory (the WAL id allocator bumps it with `allocateWalId`)
- * and is written with whatever value it has when a version is written; merges and refreshes never lower
- * it.
+ * WAL ids: the writer hands them out in memory (`allocateWalId`, the WAL buffer's allocator) and records
+ * which are written (`noteWalWritten`). A version it writes says `next_wal_sst_id` = the highest WAL
+ * id known to be WRITTEN + 1, never an id allocated but not yet written, so that every WAL in
+ * `(replay_after_wal_id, next_wal_sst_id)` of a manifest Shale wrote exists (open checks this, and a WAL
+ * deleted behind the database's back is noticed). Merges and refreshes never lower either counter.
  *
  * Errors: store failures map as in `db/StoreErrors.ts`; an undecodable manifest is a `DataError` naming
  * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
@@ -169,6 +171,8 @@ export class ManifestWriter {
   #storedId: number
   #local: Manifest
   #nextWalSstId: number
+  /** The highest WAL id known to be written. */
+  #writtenWalId: number
   readonly #lock = Semaphore.makeUnsafe(1)
 
   constructor(store: ManifestStore, claimed: StoredManifest, options: ManifestWriterOptions) {
@@ -178,6 +182,7 @@ export class ManifestWriter {
     this.#storedId = claimed.id
     this.#local = claimed.manifest
     this.#nextWalSstId = claimed.manifest.nextWalSstId
+    this.#writtenWalId = claimed.manifest.nextWalSstId - 1
   }
 
   /** Id of the latest version this writer knows (written or read). */
@@ -185,40 +190,44 @@ export class ManifestWriter {
     return this.#storedId
   }
 
-  /** The local manifest, including the in-memory `nextWalSstId`. */
+  /** The local manifest as the next version would record it: `nextWalSstId` is the last written WAL + 1. */
   get manifest(): Manifest {
     const m = this.#local
-    return m.nextWalSstId === this.#nextWalSstId ? m : { ...m, nextWalSstId: this.#nextWalSstId }
+    const next = this.#writtenWalId + 1
+    return m.nextWalSstId === next ? m : { ...m, nextWalSstId: next }
   }
 
   /**
-   * The local manifest as last written or read, without the in-memory `nextWalSstId` (which may be ahead
-   * of it): what the read path needs (SSTs, runs, ranges), without the copy `manifest` may make per call.
+   * The local manifest as last written or read, without the newer WAL ids: what the read path needs
+   * (SSTs, runs, ranges), without the copy `manifest` may make per call.
    */
   get manifestForReads(): Manifest {
     return this.#local
   }
 
+  /** The next WAL id to hand out (in memory; ahead of what versions record while WALs are in flight). */
   get nextWalSstId(): number {
     return this.#nextWalSstId
   }
 
-  /** Hands out the next WAL id and bumps `nextWalSstId` in memory (synchronous). */
+  /** Hands out the next WAL id and bumps the in-memory counter (synchronous). */
   allocateWalId(): number {
     return this.#nextWalSstId++
   }
 
-  /** Raises `nextWalSstId`; never lowers it. */
-  advanceNextWalSstId(next: number): void {
-    if (next > this.#nextWalSstId) this.#nextWalSstId = next
+  /** Records that WAL `id` (and every WAL before it) is written; later versions say so. */
+  noteWalWritten(id: number): void {
+    if (id > this.#writtenWalId) this.#writtenWalId = id
+    if (id >= this.#nextWalSstId) this.#nextWalSstId = id + 1
   }
 
   /**
-   * Sets `nextWalSstId` after WAL replay to the last replayed id + 1 (SlateDB does the same): ids a crashed
-   * writer allocated but never wrote are reused, so the WAL sequence stays without gaps.
+   * After WAL replay: `lastWalId` (the fence, or a newer WAL replayed) is the last WAL written, and the
+   * next WAL id follows it (SlateDB does the same), so the WAL sequence has no gap.
    */
-  resetNextWalSstId(next: number): void {
-    this.#nextWalSstId = next
+  resetWalIds(lastWalId: number): void {
+    this.#writtenWalId = lastWalId
+    this.#nextWalSstId = lastWalId + 1
   }
 
   /** Fails with `fenced` if `remote` was written by a newer writer. */
@@ -271,9 +280,7 @@ export class ManifestWriter {
         const outcome = yield* this.store.write(id, next)
         if (outcome === "written") {
           this.#storedId = id
-          // `#nextWalSstId` keeps any allocation made while the put was in flight (it never goes down).
           this.#local = next
-          if (next.nextWalSstId > this.#nextWalSstId) this.#nextWalSstId = next.nextWalSstId
           return this.manifest
         }
         yield* this.#refreshLocked

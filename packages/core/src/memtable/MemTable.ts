@@ -26,7 +26,7 @@
  */
 import type { KeyRange } from "../db/DbApi.ts"
 import { MAX_SEQ } from "../format/KeyComparator.ts"
-import { estimatedSize, type RowEntry } from "../format/RowEntry.ts"
+import { estimatedSize, memorySize, type RowEntry } from "../format/RowEntry.ts"
 import { estimateCompactedSstSize, type SstSizeOptions } from "../format/SsTableBuilder.ts"
 import { type RowCursor, RowTree, TreeCursor } from "./RowTree.ts"
 
@@ -47,6 +47,8 @@ export interface MemTableReader {
   readonly entryCount: number
   /** `Σ estimatedSize(row)`: SlateDB's `size`, the input of the size estimates. */
   readonly estimatedBytes: number
+  /** `Σ memorySize(row)`: what the rows cost in the heap (the memtable's size trigger counts this). */
+  readonly memoryBytes: number
   /** Smallest and largest seq of the rows; undefined while empty. */
   readonly firstSeq: number | undefined
   readonly lastSeq: number | undefined
@@ -80,6 +82,7 @@ const makeCursor = (tree: RowTree, range: KeyRange, options: CursorOptions | und
 export class MemTable implements MemTableReader {
   private readonly tree = new RowTree()
   private bytes = 0
+  private memory = 0
   private minSeq: number | undefined = undefined
   private maxSeq: number | undefined = undefined
   private tick: number | undefined = undefined
@@ -90,7 +93,11 @@ export class MemTable implements MemTableReader {
     if (this.frozen !== undefined) throw new Error("MemTable.put on a frozen memtable")
     const old = this.tree.insert(row)
     this.bytes += estimatedSize(row)
-    if (old !== undefined) this.bytes -= estimatedSize(old)
+    this.memory += memorySize(row)
+    if (old !== undefined) {
+      this.bytes -= estimatedSize(old)
+      this.memory -= memorySize(old)
+    }
     const seq = row.seq
     if (this.maxSeq === undefined || seq > this.maxSeq) this.maxSeq = seq
     if (this.minSeq === undefined || seq < this.minSeq) this.minSeq = seq
@@ -103,6 +110,9 @@ export class MemTable implements MemTableReader {
   }
   get estimatedBytes(): number {
     return this.bytes
+  }
+  get memoryBytes(): number {
+    return this.memory
   }
   get firstSeq(): number | undefined {
     return this.minSeq
@@ -155,6 +165,9 @@ export class ImmutableMemTable implements MemTableReader {
   }
   get estimatedBytes(): number {
     return this.table.estimatedBytes
+  }
+  get memoryBytes(): number {
+    return this.table.memoryBytes
   }
   get firstSeq(): number | undefined {
     return this.table.firstSeq

@@ -18,16 +18,19 @@
  * - `skipLastWalReplay`: when a writer opens, it does not replay the last WAL SST that holds rows (the
  *   newest one written by an earlier writer, i.e. the last id before this writer's own fence). Writes
  *   acknowledged as durable by the previous writer disappear after a reopen.
+ * - `neverYieldForFlush`: writes never give the event loop a turn when a WAL flush is owed. A loop of
+ *   writes that settle synchronously then starves the flush: nothing it writes becomes durable.
  */
 import { Context } from "effect"
 
 export interface TestSwitchesShape {
   readonly ackBeforePut: boolean
   readonly skipLastWalReplay: boolean
+  readonly neverYieldForFlush: boolean
 }
 
 /** Every switch off: the production behaviour. */
-export const TestSwitchesOff: TestSwitchesShape = { ackBeforePut: false, skipLastWalReplay: false }
+export const TestSwitchesOff: TestSwitchesShape = { ackBeforePut: false, skipLastWalReplay: false, neverYieldForFlush: false }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */
 export const TestSwitches: Context.Reference<TestSwitchesShape> = Context.Reference<TestSwitchesShape>(

@@ -56,6 +56,8 @@ export class WalBuffer {
   readonly watcher: DurableWatcher = new DurableWatcher(this.#durable)
   /** `createTs` of the latest row that had one; `MIN_TICK` until then. */
   lastTick: number = MIN_TICK
+  /** `createTs` of the first row that had one; `MIN_TICK` until then (how long the buffer has waited). */
+  firstTick: number = MIN_TICK
   /** Seq of the latest row; 0 while empty. */
   lastSeq = 0
   /** Sum of `estimatedSize` over the rows. */
@@ -64,7 +66,10 @@ export class WalBuffer {
   /** Appends one row. */
   append(row: RowEntry): void {
     this.#rows.push(row)
-    if (row.createTs !== undefined) this.lastTick = row.createTs
+    if (row.createTs !== undefined) {
+      if (this.firstTick === MIN_TICK) this.firstTick = row.createTs
+      this.lastTick = row.createTs
+    }
     this.lastSeq = row.seq
     this.entriesSize += estimatedSize(row)
   }

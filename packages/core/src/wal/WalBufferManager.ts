@@ -10,7 +10,10 @@
  * - the interval ticker fires (`maxFlushInterval`, default 100 ms; `"Infinity"` disables it);
  * - someone calls `flush()`, which waits for the result;
  * - in `durableFlush: "eager"` mode, a writer calls `awaitDurable` on the current WAL's watcher (group
- *   commit: at most one WAL PUT in flight, writes arriving meanwhile ride the next one).
+ *   commit: at most one WAL PUT in flight, writes arriving meanwhile ride the next one);
+ * - a writer asks `flushOwed` and the current WAL's first row has waited `maxFlushInterval`: the interval
+ *   flush is requested by the write itself, for callers that keep the event loop (and so the ticker's
+ *   timer) from running; `flushOwed` also tells them to yield while a flush runs.
  *
  * Invariants (§5.3):
  * 1. All rows of one `append` are in one WAL SST.
@@ -26,7 +29,9 @@
  *    flush requests and all later calls get it.
  * 7. After a clean close or a fatal failure the manager is closed: `append`, `maybeTriggerFlush` and
  *    `flush` fail with the stored `ClosedError`, and every WAL not yet durable has its watcher completed
- *    with it, so nothing waits forever.
+ *    with it (saying the write was not made durable, or that its outcome is unknown: `withDurability`), so
+ *    nothing waits forever. `stop(error)` (a newer writer, a fatal error elsewhere in the database) lets
+ *    the WAL write in flight finish first, so that its writers learn its real outcome.
  *
  * Errors: everything fails with `ClosedError`, whose `reason` says why: `"clean"` (the layer was released
  * or `close()` was called), `"fenced"` (a WAL id was taken by a newer writer: `ObjectAlreadyExists` on the
@@ -59,7 +64,7 @@ import { DEFAULT_BLOCK_SIZE } from "../format/Block.ts"
 import { keysEqual } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { estimateWalSstSize } from "../format/SsTableBuilder.ts"
-import { MonotonicClock } from "../MonotonicClock.ts"
+import { MIN_TICK, MonotonicClock } from "../MonotonicClock.ts"
 import { isTransient, type ObjectAlreadyExists, type ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import { Oracle } from "../Oracle.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
@@ -132,6 +137,16 @@ export class WalBufferManager extends Context.Service<WalBufferManager, {
   readonly estimatedBytes: Effect.Effect<number>
   /** Records that every write up to `seq` is in the memtable, and releases WALs that may go. */
   readonly trackLastAppliedSeq: (seq: number) => Effect.Effect<void>
+  /**
+   * Synchronous: whether WAL flushing needs the event loop now. True while a flush runs or is queued, and
+   * when the current WAL's first row has waited `maxFlushInterval` by `nowMs` (the engine clock's last
+   * tick); then it also requests that flush, as the interval ticker would. A caller that may never return
+   * to the event loop (a loop of writes that settle synchronously: the ticker's timer and the store's I/O
+   * callbacks would never run) asks this before each write and yields when it says so.
+   */
+  readonly flushOwed: (nowMs: number) => boolean
+  /** Synchronous `estimatedBytes`. */
+  readonly estimatedBytesNow: () => number
   /** Immutable WALs still held in memory (written or not). */
   readonly immutableWalCount: Effect.Effect<number>
   /** The error the manager closed with, if it is closed. */
@@ -143,6 +158,13 @@ export class WalBufferManager extends Context.Service<WalBufferManager, {
    * graceful shutdown (the `Db` does). The layer's finalizer calls it.
    */
   readonly close: () => Effect.Effect<void>
+  /**
+   * Closes the manager with `error` (a newer writer took over, or the database failed) without cutting
+   * a WAL write short: appends fail from now on, the WAL being written finishes (its writers learn its
+   * real outcome), no other WAL is written, and every WAL not written fails its writers with `error`
+   * saying their write was not made durable. Idempotent; waits until the manager is closed.
+   */
+  readonly stop: (error: ClosedError) => Effect.Effect<void>
 }>()("shale/WalBufferManager") {
   static readonly layer = (
     options: WalBufferOptions = {}
@@ -187,6 +209,23 @@ const writeFailure = (id: number, error: ObjectStoreError): ClosedError =>
     ? new ClosedError({ reason: "fenced", message: "detected newer DB client", cause: error })
     : new ClosedError({ reason: "fatal", message: `failed to write WAL ${id}: ${error.message}`, cause: error })
 
+/**
+ * The error the writers of a WAL that was not written get: the manager's closing error, saying whether
+ * their write is durable (`"no"`: its WAL never reached the store; `"unknown"`: an attempt to write it may
+ * have). The closing error itself is its `cause`.
+ */
+export const withDurability = (error: ClosedError, durable: "no" | "unknown"): ClosedError =>
+  new ClosedError({
+    reason: error.reason,
+    message: `${error.message}; ${
+      durable === "no"
+        ? "the write was not made durable"
+        : "the write may or may not be durable (an attempt to write its WAL may have reached the store)"
+    }`,
+    cause: error,
+    durable
+  })
+
 /** Builds the manager in the current scope (the layer's); the flush fiber lives as long as that scope. */
 export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBufferOptions = {}) {
   const writer = yield* WalSstWriter
@@ -220,8 +259,12 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   let lastFlushRequestedEpoch = 0
   let lastAppliedSeq: number | undefined = undefined
   let tickPending = false
+  /** Requests offered and not yet taken by the flush fiber. */
+  let queued = 0
   /** The batch of requests the flush fiber is serving, so that a close can answer it. */
   let inFlight: ReadonlyArray<FlushRequest> = NO_REQUESTS
+  /** The WAL whose write failed, and whether an attempt of it may have reached the store. */
+  let failedWal: { readonly id: number; readonly durable: "no" | "unknown" } | undefined = undefined
 
   const requests = yield* Queue.unbounded<FlushRequest>()
   /** Completed once the closing cleanup has run (whoever ran it). */
@@ -230,10 +273,22 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   const estimateOptions = { blockSize }
   const estimate = (wal: WalBuffer): number => estimateWalSstSize(wal.length, wal.entriesSize, estimateOptions)
 
+  const offer = (request: FlushRequest): void => {
+    queued++
+    Queue.offerUnsafe(requests, request)
+  }
+
+  /** Queues an interval tick unless one is queued already (synchronous). */
+  const offerTickNow = (): void => {
+    if (tickPending || Ref.getUnsafe(state).closed !== undefined) return
+    tickPending = true
+    offer(TICK)
+  }
+
   /** Sends one fire-and-forget flush request for WAL generation `epoch` (synchronous). */
   const requestFlush = (epoch: number): void => {
     lastFlushRequestedEpoch = epoch
-    Queue.offerUnsafe(requests, TRIGGER)
+    offer(TRIGGER)
     metrics.flushRequests.updateUnsafe(1, metricContext)
   }
 
@@ -272,7 +327,7 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
     const s = Ref.getUnsafe(state)
     if (s.closed !== undefined) return yield* s.closed
     const reply = Deferred.makeUnsafe<void, ClosedError>()
-    Queue.offerUnsafe(requests, { _tag: "Flush", reply })
+    offer({ _tag: "Flush", reply })
     metrics.flushRequests.updateUnsafe(1, metricContext)
     return yield* Deferred.await(reply)
   })
@@ -349,7 +404,12 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
         })
       ),
       Effect.retry({ schedule: retrySchedule, while: isTransient }),
-      Effect.mapError((e) => writeFailure(imm.id, e))
+      Effect.mapError((e) => {
+        // Another writer's object at our id (even after attempts of ours that may have landed, the bytes
+        // were compared): ours never landed. Any other failure after an ambiguous attempt: unknown.
+        failedWal = { id: imm.id, durable: ambiguous && e._tag !== "ObjectAlreadyExists" ? "unknown" : "no" }
+        return writeFailure(imm.id, e)
+      })
     )
   })
 
@@ -363,11 +423,18 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
       imm.wal.notifyDurableSuccess()
     }))
 
-  /** SlateDB's `do_flush`: freeze, write every unwritten immutable WAL in id order, release. */
+  const isClosed = (): boolean => Ref.getUnsafe(state).closed !== undefined
+
+  /**
+   * SlateDB's `do_flush`: freeze, write every unwritten immutable WAL in id order, release. A manager
+   * being stopped (`stop`) starts no new WAL write: the one in flight finishes, the rest are failed.
+   */
   const doFlush: Effect.Effect<void, ClosedError> = Effect.gen(function*() {
+    if (isClosed()) return
     yield* freezeCurrentWal
     const { immutables } = Ref.getUnsafe(state)
     for (const imm of immutables) {
+      if (isClosed()) return
       if (imm.id <= Ref.getUnsafe(state).recentFlushedWalId) continue
       if (ackBeforePut) {
         yield* markDurable(imm)
@@ -386,7 +453,10 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   const markClosed = (error: ClosedError): Effect.Effect<boolean> =>
     Ref.modify(state, (s) => s.closed !== undefined ? [false, s] : [true, { ...s, closed: error }])
 
-  /** SlateDB's `cleanup`: answer every request, freeze, fail every WAL not yet durable. */
+  /**
+   * SlateDB's `cleanup`: answer every request, freeze, fail every WAL not yet durable (its writers learn
+   * whether their write may be durable: see `withDurability`).
+   */
   const cleanup = (error: ClosedError): Effect.Effect<void> =>
     Effect.gen(function*() {
       const failed = Exit.fail(error)
@@ -396,15 +466,20 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
       inFlight.forEach(answer)
       inFlight = NO_REQUESTS
       ;(yield* Queue.clear(requests)).forEach(answer)
+      queued = 0
       yield* Queue.shutdown(requests)
       yield* freezeCurrentWal
       const s = Ref.getUnsafe(state)
+      const notDurable = withDurability(error, "no")
+      const lastFailure = failedWal
       for (const imm of s.immutables) {
-        if (imm.id > s.recentFlushedWalId) imm.wal.notifyDurableFailure(error)
+        if (imm.id <= s.recentFlushedWalId) continue
+        const unknown = lastFailure !== undefined && lastFailure.id === imm.id && lastFailure.durable === "unknown"
+        imm.wal.notifyDurableFailure(unknown ? withDurability(error, "unknown") : notDurable)
       }
       // The current WAL is empty now (frozen above, and appends fail once closed); a watcher someone took
       // from it (`maybeTriggerFlush`, an empty `append`) would otherwise wait forever.
-      s.current.notifyDurableFailure(error)
+      s.current.notifyDurableFailure(notDurable)
       yield* Deferred.succeed(terminated, undefined)
     })
 
@@ -433,6 +508,8 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
           () =>
             new ClosedError({ reason: "fatal", message: "WAL flush failed", cause: Cause.squash(exit.cause) })
         )
+      // Being stopped: the requests are answered by `cleanup`, with the closing error.
+      if (error === undefined && isClosed()) return false
       const outcome: Exit.Exit<void, ClosedError> = error === undefined ? Exit.void : Exit.fail(error)
       for (const r of batch) if (r._tag === "Flush") Deferred.doneUnsafe(r.reply, outcome)
       inFlight = NO_REQUESTS
@@ -444,6 +521,11 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   const flushLoop: Effect.Effect<void> = Effect.gen(function*() {
     while (true) {
       const batch = yield* Queue.takeAll(requests)
+      queued -= batch.length
+      if (isClosed()) {
+        inFlight = batch // answered by `cleanup`
+        return
+      }
       if (!(yield* serve(batch))) return
     }
   }).pipe(
@@ -458,13 +540,19 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
   )
 
   const flushFiber = yield* Effect.forkScoped(flushLoop)
+  const intervalMs = Duration.isFinite(interval) ? Duration.toMillis(interval) : Number.POSITIVE_INFINITY
   if (Duration.isFinite(interval)) {
-    const offerTick = Effect.sync(() => {
-      if (tickPending || Ref.getUnsafe(state).closed !== undefined) return
-      tickPending = true
-      Queue.offerUnsafe(requests, TICK)
-    })
-    tickerFiber = yield* Effect.forkScoped(Effect.repeat(offerTick, Schedule.spaced(interval)))
+    tickerFiber = yield* Effect.forkScoped(Effect.repeat(Effect.sync(offerTickNow), Schedule.spaced(interval)))
+  }
+
+  const flushOwed = (nowMs: number): boolean => {
+    if (queued > 0 || inFlight !== NO_REQUESTS) return true
+    const s = Ref.getUnsafe(state)
+    if (s.closed !== undefined || s.current.isEmpty) return false
+    const since = s.current.firstTick
+    if (since === MIN_TICK || nowMs - since < intervalMs) return false
+    offerTickNow()
+    return true
   }
 
   const close = Effect.fn("WalBufferManager.close")(function*() {
@@ -472,6 +560,14 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
     if (!(yield* markClosed(error))) return yield* Deferred.await(terminated)
     if (tickerFiber !== undefined) yield* Fiber.interrupt(tickerFiber)
     yield* Fiber.interrupt(flushFiber)
+    yield* cleanup(error)
+  }, Effect.uninterruptible)
+
+  const stop = Effect.fn("WalBufferManager.stop")(function*(error: ClosedError) {
+    if (!(yield* markClosed(error))) return yield* Deferred.await(terminated)
+    if (tickerFiber !== undefined) yield* Fiber.interrupt(tickerFiber)
+    Queue.offerUnsafe(requests, TICK) // wakes an idle flush fiber, which sees the manager closed and stops
+    yield* Fiber.await(flushFiber)
     yield* cleanup(error)
   }, Effect.uninterruptible)
 
@@ -495,9 +591,15 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
       yield* Ref.update(state, (s) => id > s.recentFlushedWalId ? { ...s, recentFlushedWalId: id } : s)
     }),
     estimatedBytes: Effect.map(Ref.get(state), (s) => estimate(s.current) + s.immutableBytes),
+    flushOwed,
+    estimatedBytesNow: () => {
+      const s = Ref.getUnsafe(state)
+      return estimate(s.current) + s.immutableBytes
+    },
     trackLastAppliedSeq,
     immutableWalCount: Effect.map(Ref.get(state), (s) => s.immutables.length),
     closed: Effect.map(Ref.get(state), (s) => Option.fromNullishOr(s.closed)),
-    close
+    close,
+    stop
   })
 })

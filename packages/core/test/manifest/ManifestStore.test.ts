@@ -99,19 +99,24 @@ describe("ManifestStore", () => {
       assert.strictEqual(w2.id, 4)
     }))
 
-  it.effect("update: next WAL ids allocated in memory are persisted and never lowered", () =>
+  it.effect("update: versions record the WALs written (next_wal_sst_id = last written + 1), not those only allocated", () =>
     Effect.gen(function*() {
       const store = makeMemory()
       const w = yield* claimWriterEpoch(makeManifestStore(store, ROOT), OPTIONS)
       assert.strictEqual(w.allocateWalId(), 1)
       assert.strictEqual(w.allocateWalId(), 2)
-      w.advanceNextWalSstId(2) // lower: ignored
       assert.strictEqual(w.nextWalSstId, 3)
+      w.noteWalWritten(1)
       yield* w.update((m) => ({ ...m, lastL0Seq: 42 }))
       const stored = decodeManifest(yield* store.get(manifestPath(ROOT, w.id)))
-      assert.strictEqual(stored.nextWalSstId, 3)
+      assert.strictEqual(stored.nextWalSstId, 2) // WAL 2 is allocated, not written
       assert.strictEqual(stored.lastL0Seq, 42)
       assert.strictEqual(w.manifest.lastL0Seq, 42)
+      w.noteWalWritten(2)
+      w.noteWalWritten(1) // lower: ignored
+      yield* w.update((m) => m)
+      assert.strictEqual(decodeManifest(yield* store.get(manifestPath(ROOT, w.id))).nextWalSstId, 3)
+      assert.strictEqual(w.allocateWalId(), 3)
     }))
 
   it.effect("update on conflict: refresh, merge the remote version (writer-side rules), retry", () =>
@@ -121,7 +126,7 @@ describe("ManifestStore", () => {
       const w = yield* claimWriterEpoch(ms, OPTIONS)
       // The writer flushed three L0s (newest first: C, B, A).
       yield* w.update((m) => ({ ...m, l0: [sst(ULID_C, "c"), sst(ULID_B, "b"), sst(ULID_A, "a")], lastL0Seq: 9, replayAfterWalId: 4 }))
-      w.allocateWalId()
+      w.noteWalWritten(w.allocateWalId())
       // A compactor (same writer epoch) compacted B and A into a sorted run and wrote the next version.
       const remote: Manifest = {
         ...decodeManifest(yield* store.get(manifestPath(ROOT, w.id))),
