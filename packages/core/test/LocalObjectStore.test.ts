@@ -1,6 +1,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Stream } from "effect"
+import { spawn } from "node:child_process"
+import { Effect, FileSystem, Layer, Option, Stream } from "effect"
 import { LocalObjectStore, makeLocal, ObjectStore } from "../src/index.ts"
 import { objectStoreConformance } from "../../testing/src/ObjectStoreConformance.ts"
 
@@ -12,6 +13,20 @@ const tempStoreLayer = Layer.unwrap(Effect.gen(function*() {
 })).pipe(Layer.provide(NodeFileSystem.layer))
 
 objectStoreConformance("local store", tempStoreLayer)
+
+/** The pid of a process that has exited. */
+const exitedPid = () =>
+  new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, ["-e", ""])
+    child.on("error", reject)
+    child.on("exit", () => resolve(child.pid!))
+  })
+
+/** Node's file system, except that new files are written to /dev/full: every write fails with ENOSPC. */
+const fullDisk = Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
+  ...fs,
+  open: (path, options) => options?.flag === "wx" ? fs.open("/dev/full", { flag: "w" }) : fs.open(path, options)
+}))
 
 const tempRoot = Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeTempDirectoryScoped({ prefix: "shale-local-" }))
 
@@ -42,7 +57,7 @@ describe("local store on disk", () => {
       assert.match(wal[0]!, /^#0[0-9]+$/)
       const manifest = yield* fs.readDirectory(`${root}/db/manifest`)
       assert.strictEqual(manifest.filter((n) => n.startsWith("#0")).length, 1, manifest.join(","))
-      assert.strictEqual(manifest.filter((n) => n.startsWith("#1")).length, 0, manifest.join(","))
+      assert.strictEqual(manifest.filter((n) => n.startsWith("#1") || n.startsWith("#2")).length, 0, manifest.join(","))
 
       assert.deepStrictEqual(yield* paths(store, ""), [
         "db/manifest/00000000000000000001.manifest",
@@ -71,6 +86,53 @@ describe("local store on disk", () => {
       yield* store.put("d/x.sst", bytesOf("real"), { mode: "create" })
       assert.strictEqual(textOf(yield* store.get("d/x.sst")), "real")
       assert.deepStrictEqual(yield* paths(store, "d"), ["d/kept", "d/x.sst"])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.live("opening a store removes the temp files of writers that were killed, and no one else's", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root })
+      yield* store.put("db/wal/00000000000000000001.sst", bytesOf("one"))
+      // A process that ran and exited (its pid is free now), and one that still runs (our parent).
+      const dead = yield* Effect.promise(() => exitedPid())
+      const name = (pid: number, r: string) => `#2${String(pid).padStart(10, "0")}${r}`
+      const deadTemp = `${root}/db/wal/${name(dead, "000000001")}`
+      const liveTemp = `${root}/db/wal/${name(process.ppid, "000000002")}`
+      const ownTemp = `${root}/db/${name(process.pid, "000000003")}`
+      yield* fs.writeFile(deadTemp, bytesOf("half-written"))
+      const deadIno = Option.getOrThrow((yield* fs.stat(deadTemp)).ino)
+      yield* fs.writeFile(`${root}/db/wal/#0${deadIno}`, bytesOf("{\"slatedbputid\":\"x\"}")) // its sidecar
+      yield* fs.writeFile(liveTemp, bytesOf("in flight"))
+      yield* fs.writeFile(ownTemp, bytesOf("in flight here"))
+      // The older, unnamed kind: only when it is an hour old.
+      const oldTemp = `${root}/db/#1123456789012345678`
+      const youngTemp = `${root}/db/#1876543210987654321`
+      yield* fs.writeFile(oldTemp, bytesOf("old"))
+      yield* fs.writeFile(youngTemp, bytesOf("young"))
+      const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000)
+      yield* fs.utimes(oldTemp, twoHoursAgo, twoHoursAgo)
+
+      yield* makeLocal({ root }) // a writer opens the store again
+      const exists = (f: string) => fs.exists(f)
+      assert.isFalse(yield* exists(deadTemp))
+      assert.isFalse(yield* exists(`${root}/db/wal/#0${deadIno}`))
+      assert.isFalse(yield* exists(oldTemp))
+      assert.isTrue(yield* exists(liveTemp))
+      assert.isTrue(yield* exists(ownTemp))
+      assert.isTrue(yield* exists(youngTemp))
+      assert.strictEqual(textOf(yield* store.get("db/wal/00000000000000000001.sst")), "one")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("a full disk fails a put with a StoreFailure that names ENOSPC", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const store = yield* makeLocal({ root }).pipe(Effect.provideServiceEffect(FileSystem.FileSystem, fullDisk))
+      const error = yield* Effect.flip(store.put("db/wal/00000000000000000001.sst", bytesOf("x".repeat(100))))
+      assert.strictEqual(error._tag, "StoreFailure")
+      assert.include(error.message, "ENOSPC: no space left on device")
+      assert.include(error.message, "db/wal/00000000000000000001.sst")
+      assert.deepStrictEqual(yield* paths(store, ""), [])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.effect("rejects object paths with a segment ending in #<digits>", () =>

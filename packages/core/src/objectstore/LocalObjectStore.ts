@@ -15,6 +15,10 @@
  *   name ends in `#<digits>` (as `object_store` does for its own staged uploads), so a killed writer's
  *   leftover temp file never shows up as an object. In exchange this store rejects (with `InvalidPath`)
  *   object paths with a segment ending in `#<digits>`; no other backend reserves those names.
+ * - Leftovers of killed writers are removed when a store is opened: temp files are named after the
+ *   process that writes them (`#2<pid><random>`), and those of processes no longer running on this
+ *   machine (with their metadata sidecars) are deleted; unnamed ones (an older format, or another
+ *   machine's) only once they are an hour old.
  * - User metadata lives in a sidecar file `#0<inode>` next to the object, keyed by the inode number of
  *   the object's file. The sidecar is written (and fsynced) before the object is published, and an inode
  *   number belongs to exactly one live file, so:
@@ -32,9 +36,10 @@
  *
  * Errors: `ENOENT`/`ENOTDIR`/`EISDIR` on a read are `ObjectNotFound`; `EEXIST` on a create is
  * `ObjectAlreadyExists`; `EAGAIN`, `EBUSY`, `EMFILE`, `ENFILE`, `EINTR` and `ETIMEDOUT` are
- * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation and the object path.
+ * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation, the object path and
+ * the system's own words for the failure (`ENOSPC: no space left on device, write`).
  */
-import { Effect, FileSystem, Layer, Option, Random, Schema, Semaphore, Stream } from "effect"
+import { Clock, Effect, FileSystem, Layer, Option, Random, Schema, Semaphore, Stream } from "effect"
 import { isPlatformError, type PlatformError } from "effect/PlatformError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { rmdir } from "node:fs/promises"
@@ -57,6 +62,23 @@ export interface LocalObjectStoreOptions {
 
 /** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
 const HIDDEN = /#[0-9]+$/
+
+/** Temp files named after their writer process (`#2<pid><9 random digits>`), and the older unnamed kind. */
+const PID_DIGITS = 10
+const NAMED_TEMP = /^#2([0-9]{10})[0-9]{9}$/
+const UNNAMED_TEMP = /^#1[0-9]{18}$/
+/** Unnamed temp files older than this are leftovers (no put takes an hour). */
+const UNNAMED_TEMP_MAX_AGE_MS = 3_600_000
+
+/** Whether process `pid` runs on this machine (signal 0 only checks; EPERM means it runs as someone else). */
+const processRuns = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM"
+  }
+}
 
 /** Ranges up to this many bytes are read without asking the file's size first (see `getRange`). */
 const UNSIZED_READ_MAX = 1 << 20
@@ -96,10 +118,19 @@ const isCode = (e: PlatformError, ...codes: ReadonlyArray<string>): boolean => {
   return c !== undefined && codes.includes(c)
 }
 
+/** What the system said (`ENOSPC: no space left on device, write`), else the platform error's message. */
+const describe = (e: PlatformError): string => {
+  const reason = e.reason
+  const cause: unknown = reason._tag === "BadArgument" ? undefined : reason.cause
+  return typeof cause === "object" && cause !== null && "message" in cause && typeof cause.message === "string"
+    ? cause.message
+    : e.message
+}
+
 /** Maps a platform error to the store's error kinds. */
 const toStoreError = (op: StoreOp, path: string, e: PlatformError): ObjectStoreError => {
   const code = errnoOf(e)
-  const fields = { op, path, message: `${op} ${path}: ${e.message}`, cause: e }
+  const fields = { op, path, message: `${op} ${path}: ${describe(e)}`, cause: e }
   const isRead = op === "get" || op === "getRange" || op === "head"
   if (isRead && code !== undefined && NOT_FOUND_CODES.has(code)) return new ObjectNotFound(fields)
   if (code !== undefined && TRANSIENT_CODES.has(code)) return new StoreUnavailable(fields)
@@ -187,11 +218,10 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
   const removeIfExists = (file: string): Effect.Effect<boolean, PlatformError> =>
     fs.remove(file).pipe(Effect.as(true), Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(false)))
 
-  /** A fresh temp-file name: `#1` and 18 random digits (sidecars are `#0...`, so the two never clash). */
+  /** A fresh temp-file name: `#2`, this process's id and 9 random digits (sidecars are `#0...`). */
   const tempName = Effect.gen(function*() {
     const a = yield* Random.nextIntBetween(0, 1e9, { halfOpen: true })
-    const b = yield* Random.nextIntBetween(0, 1e9, { halfOpen: true })
-    return `#1${String(a).padStart(9, "0")}${String(b).padStart(9, "0")}`
+    return `#2${String(process.pid).padStart(PID_DIGITS, "0")}${String(a).padStart(9, "0")}`
   })
 
   /** Writes `bytes` to a new file (`O_EXCL`) and fsyncs it; a partly written file is removed. */
@@ -257,6 +287,46 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
         // Not empty (ENOTEMPTY/EEXIST), already gone, or anything else: stop pruning, it is only tidying.
         Effect.ignore
       )
+
+  /**
+   * Removes the temp files of writers that were killed (see the module comment), in the whole tree;
+   * returns how many files it removed. Best effort: what cannot be read or removed is left.
+   */
+  const sweepTempFiles = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    let removed = 0
+    const remove = (file: string) =>
+      Effect.ignore(Effect.tap(removeIfExists(file), (gone) => Effect.sync(() => void (gone && removed++))))
+    const visit = (dir: string): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const entries = yield* fs.readDirectoryEntries(dir).pipe(Effect.orElseSucceed(() => []))
+        for (const entry of entries) {
+          const file = `${dir === "/" ? "" : dir}/${entry.name}`
+          if (entry.type === "Directory") {
+            yield* visit(file)
+            continue
+          }
+          const named = NAMED_TEMP.exec(entry.name)
+          const stale = named !== null
+            ? Number(named[1]) !== process.pid && !processRuns(Number(named[1]))
+            : UNNAMED_TEMP.test(entry.name) &&
+              Option.match(yield* Effect.option(fs.stat(file)), {
+                onNone: () => false,
+                onSome: (info) => now - lastModifiedOf(info) > UNNAMED_TEMP_MAX_AGE_MS
+              })
+          if (!stale) continue
+          // Its metadata sidecar first, named by the temp file's inode (which cannot be reused meanwhile).
+          const info = yield* Effect.option(fs.stat(file))
+          if (Option.isSome(info) && Option.isSome(info.value.ino)) yield* remove(sidecarOf(dir, info.value.ino.value))
+          yield* remove(file)
+        }
+      })
+    yield* visit(root === "" ? "/" : root)
+    return removed
+  })
+
+  const swept = yield* sweepTempFiles
+  if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
   const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
     yield* validateLocalPath("put", path)

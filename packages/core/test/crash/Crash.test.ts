@@ -20,7 +20,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -214,6 +214,9 @@ describe("crash safety under SIGKILL", () => {
         const found = await readBack(dir)
         expect(check(found, acked), context).toEqual([])
       }
+      // Opening the store (readBack) removed the temp files the killed writers left.
+      const temps = (readdirSync(dir, { recursive: true }) as Array<string>).filter((f) => /(^|\/)#[12][0-9]+$/.test(f))
+      expect(temps, `seed ${SEED}: temp files left by killed writers`).toEqual([])
       const manifest = latestManifestOnDisk(dir)
       history.push(
         `end: ${acked.size} acknowledged writes; manifest: ${manifest?.l0.length} L0 SSTs, ` +
