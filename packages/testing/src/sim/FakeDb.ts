@@ -247,6 +247,13 @@ export const openFakeDb = Effect.fnUntraced(function*(
         ops.push([k, v === undefined ? null : toHex(v)])
       }
       pending.push({ seq, ts, ops })
+      // As the engine does: a write that finds a flush owed (the oldest pending write has waited an
+      // interval) starts it and yields, so that a loop of writes that never yields cannot starve it.
+      const interval = settings.flushIntervalMs
+      if (!awaitDurable && interval !== null && !switches.neverYieldForFlush && pending[0]!.ts + interval <= ts) {
+        yield* Effect.forkIn(Effect.ignore(flushOnce), scope)
+        yield* Effect.yieldNow
+      }
       if (awaitDurable) {
         const done = yield* Deferred.make<void, ClosedError>()
         waiters.push({ seq, done })

@@ -33,9 +33,12 @@ import { type FakeDbBugs, openFakeDb, prefixRange } from "./FakeDb.ts"
 import { Model, type ObservedRow, type ScanShape, type Verdict, type WriteRecord } from "./Model.ts"
 import { type FaultProfile, faultProfile, type FaultProfileName } from "./Profiles.ts"
 import { makeProcessStore, type ProcessStore } from "./SimStore.ts"
+import { callOp, describeError, describeOp, entriesOf, errorOf, rangeShape, toRows } from "./Operations.ts"
 import { showBytes, showHexKey, toHex, utf8 } from "./SimBytes.ts"
 import { rowsDigest, Trace } from "./TraceHash.ts"
 import { isWriteOp, type Round, type SimOp, Workload } from "./Workload.ts"
+import { type EventContext, runBurst, runLoseWal } from "./WritePathEvents.ts"
+import { Diverged } from "./Diverged.ts"
 
 // ---------------------------------------------------------------------------------------------- targets
 
@@ -124,8 +127,6 @@ export interface SimResult {
   readonly divergence: Divergence | undefined
 }
 
-/** Stops the run: the model and the database disagree. */
-class Diverged extends Data.TaggedError("Diverged")<{ readonly opIndex: number; readonly message: string }> {}
 
 const DB_PATH = "sim/db"
 const SETTLE_YIELDS = 3
@@ -153,91 +154,6 @@ interface Slot {
   respondedMs: number
   exit: Exit.Exit<unknown, unknown> | undefined
 }
-
-// ---------------------------------------------------------------------------------------------- describing
-
-const showKey = (k: Uint8Array) => showBytes(k, 40)
-
-const describeRange = (r: { start?: Uint8Array; startInclusive?: boolean; end?: Uint8Array; endInclusive?: boolean }) =>
-  `${r.start === undefined ? "(-∞" : `${r.startInclusive === false ? "(" : "["}${showKey(r.start)}`},${
-    r.end === undefined ? "+∞)" : `${showKey(r.end)}${r.endInclusive === true ? "]" : ")"}`
-  }`
-
-export const describeOp = (op: SimOp): string => {
-  const durable = (d: boolean) => (d ? " durable" : "")
-  switch (op._tag) {
-    case "put":
-      return `put ${showKey(op.key)}=${showBytes(op.value)}${durable(op.awaitDurable)}`
-    case "delete":
-      return `delete ${showKey(op.key)}${durable(op.awaitDurable)}`
-    case "batch":
-      return `batch{${
-        op.entries.map((e) => (e._tag === "put" ? `${showKey(e.key)}=${showBytes(e.value, 12)}` : `-${showKey(e.key)}`)).join(" ")
-      }}${durable(op.awaitDurable)}`
-    case "get":
-      return `get ${showKey(op.key)} ${op.durability}`
-    case "scan":
-      return `scan ${describeRange(op.range)} ${op.order} ${op.durability}${op.limit === undefined ? "" : ` limit ${op.limit}`}${
-        op.paceMs === 0 ? "" : ` pace ${op.paceMs}ms`
-      }`
-    case "scanPrefix":
-      return `scanPrefix ${showKey(op.prefix)} ${op.order} ${op.durability}${op.limit === undefined ? "" : ` limit ${op.limit}`}${
-        op.paceMs === 0 ? "" : ` pace ${op.paceMs}ms`
-      }`
-    case "flush":
-      return `flush ${op.type}`
-    case "invalid":
-      return `invalid ${op.variant}`
-  }
-}
-
-const describeError = (cause: Cause.Cause<unknown>): string => {
-  const e = Cause.squash(cause)
-  if (typeof e === "object" && e !== null && "_tag" in e) {
-    const tagged = e as { _tag: string; reason?: string; message?: string }
-    return `${tagged._tag}${tagged.reason === undefined ? "" : `(${tagged.reason})`}`
-  }
-  return Cause.hasInterruptsOnly(cause) ? "interrupted" : `defect: ${String(e)}`
-}
-
-const errorOf = (exit: Exit.Exit<unknown, unknown>): { readonly _tag?: string; readonly reason?: string } | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const e = Cause.squash(exit.cause)
-  return typeof e === "object" && e !== null ? (e as { _tag?: string; reason?: string }) : {}
-}
-
-/** Deduplicated entries of a write (a later entry on the same key replaces an earlier one). */
-const entriesOf = (op: Extract<SimOp, { _tag: "put" | "delete" | "batch" }>): Map<string, Uint8Array | undefined> => {
-  const m = new Map<string, Uint8Array | undefined>()
-  const add = (k: Uint8Array, v: Uint8Array | undefined) => {
-    const hk = toHex(k)
-    m.delete(hk)
-    m.set(hk, v)
-  }
-  if (op._tag === "put") add(op.key, op.value)
-  else if (op._tag === "delete") add(op.key, undefined)
-  else for (const e of op.entries) add(e.key, e._tag === "put" ? e.value : undefined)
-  return m
-}
-
-const rangeShape = (
-  range: { start?: Uint8Array; startInclusive?: boolean; end?: Uint8Array; endInclusive?: boolean },
-  order: "asc" | "desc",
-  limit: number | undefined
-): ScanShape => {
-  const start = range.start === undefined ? undefined : toHex(range.start)
-  const end = range.end === undefined ? undefined : toHex(range.end)
-  return {
-    contains: (k) =>
-      (start === undefined || k > start || (k === start && range.startInclusive !== false)) &&
-      (end === undefined || k < end || (k === end && range.endInclusive === true)),
-    order,
-    limit
-  }
-}
-
-const toRows = (kvs: ReadonlyArray<KeyValue>): Array<ObservedRow> =>
-  kvs.map((kv) => ({ key: toHex(kv.key), value: kv.value, seq: kv.seq, createTs: kv.createTs }))
 
 // ---------------------------------------------------------------------------------------------- the run
 
@@ -307,7 +223,8 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
 
     // ------------------------------------------------------------------ processes
 
-    const openProcess = (what: string) =>
+    /** Opens a new process: its database, or the failure (then nothing of it is left running). */
+    const tryOpenProcess = (what: string) =>
       Effect.gen(function*() {
         const id = ++procCounter
         const view = makeProcessStore(bucket)
@@ -322,9 +239,19 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
           `opening process ${id} (${what})`
         )
         if (Exit.isFailure(exit)) {
-          return yield* diverge(`opening process ${id} (${what}) failed: ${describeError(exit.cause)}\n${Cause.pretty(exit.cause)}`)
+          view.kill()
+          return Exit.failCause(exit.cause)
         }
-        return { id, view, clock, scope, db: exit.value } satisfies Proc
+        return Exit.succeed({ id, view, clock, scope, db: exit.value } satisfies Proc)
+      })
+
+    const openProcess = (what: string) =>
+      Effect.gen(function*() {
+        const exit = yield* tryOpenProcess(what)
+        if (Exit.isFailure(exit)) {
+          return yield* diverge(`opening process ${procCounter} (${what}) failed: ${describeError(exit.cause)}\n${Cause.pretty(exit.cause)}`)
+        }
+        return exit.value
       })
 
     /** Reads everything the new process holds, at both levels, and checks it is a legal recovery point. */
@@ -363,38 +290,6 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
 
     // ------------------------------------------------------------------ operations
 
-    const call = (db: Db["Service"], op: SimOp): Effect.Effect<unknown, DbError> => {
-      switch (op._tag) {
-        case "put":
-          return db.put(op.key, op.value, { awaitDurable: op.awaitDurable })
-        case "delete":
-          return db.delete(op.key, { awaitDurable: op.awaitDurable })
-        case "batch": {
-          const batch = new WriteBatch()
-          for (const e of op.entries) {
-            if (e._tag === "put") batch.put(e.key, e.value)
-            else batch.delete(e.key)
-          }
-          return db.write(batch, { awaitDurable: op.awaitDurable })
-        }
-        case "get":
-          return db.getKeyValue(op.key, { durability: op.durability })
-        case "scan":
-        case "scanPrefix": {
-          const stream = op._tag === "scan"
-            ? db.scan(op.range, { order: op.order, durability: op.durability })
-            : db.scanPrefix(op.prefix, { order: op.order, durability: op.durability })
-          const limited = op.limit === undefined ? stream : Stream.take(stream, op.limit)
-          const paced = op.paceMs === 0 ? limited : Stream.tap(limited, () => Effect.sleep(Duration.millis(op.paceMs)))
-          return Stream.runCollect(paced)
-        }
-        case "flush":
-          return db.flush({ type: op.type })
-        case "invalid":
-          return op.variant === "emptyBatch" ? db.write(new WriteBatch()) : db.put(new Uint8Array(0), utf8("x"))
-      }
-    }
-
     /** Forks one operation; its slot fills in when it answers (unless its process died first). */
     const start = (p: Proc, index: number, op: SimOp) =>
       Effect.gen(function*() {
@@ -415,7 +310,7 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
           } else {
             slot.invokedAt = model.tick()
           }
-          const exit = yield* Effect.exit(onProc(p, call(p.db, op)))
+          const exit = yield* Effect.exit(onProc(p, callOp(p.db, op)))
           if (!p.view.isAlive()) return
           slot.respondedAt = model.tick()
           slot.respondedMs = yield* now
@@ -572,7 +467,8 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
         if (problems.length > 0) return yield* diverge(`status of p${p.id}: ${problems.join("; ")}`, at)
       })
 
-    const reopen = Effect.gen(function*() {
+    /** Closes the current process cleanly, checking that it then refuses calls. */
+    const closeCleanly = Effect.gen(function*() {
       const p = proc!
       const closed = yield* settle(onProc(p, p.db.close), `closing process ${p.id}`)
       if (Exit.isFailure(closed)) {
@@ -587,12 +483,43 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
         )
       }
       yield* settle(onProc(p, Scope.close(p.scope, Exit.void)), `releasing process ${p.id}`)
+      trace.line(`#${opIndex} close p${p.id} @${yield* now}`)
+    })
+
+    const reopen = Effect.gen(function*() {
+      yield* closeCleanly
       events.reopen++
       trace.count("event:reopen")
-      trace.line(`#${opIndex} close p${p.id} @${yield* now}`)
       proc = yield* openProcess("reopen")
       yield* recoverCheck(proc, "reopen")
     })
+
+    const eventContext: EventContext = {
+      dbPath: DB_PATH,
+      model,
+      trace,
+      inner: injector.inner,
+      quietStore: injector.setFaults({}),
+      restoreFaults: injector.setFaults(profile.store),
+      flushIntervalMs: settings.flushIntervalMs,
+      process: () => proc!,
+      onProc: (effect) => onProc(proc!, effect),
+      nextOpIndex: () => opIndex++,
+      opIndex: () => opIndex,
+      diverge: (message, at) => Effect.fail(diverge(message, at)),
+      check,
+      advance: (ms) => TestClock.adjust(Duration.millis(ms)),
+      yieldOnce: Effect.yieldNow,
+      settle: (effect, what) => settle(effect, what),
+      closeCleanly,
+      tryOpen: (what) =>
+        Effect.map(tryOpenProcess(what), (exit) => {
+          if (Exit.isSuccess(exit)) proc = exit.value
+          return Exit.asVoid(exit)
+        }),
+      recoverCheck: (what) => recoverCheck(proc!, what),
+      now
+    }
 
     const fence = (round: Extract<Round, { _tag: "fence" }>) =>
       Effect.gen(function*() {
@@ -700,6 +627,14 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
             break
           case "fatal":
             yield* startFatal(round)
+            break
+          case "burst":
+            yield* runBurst(eventContext, round)
+            opIndex++
+            break
+          case "loseWal":
+            yield* runLoseWal(eventContext, round)
+            opIndex++
             break
         }
       }

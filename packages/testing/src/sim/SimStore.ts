@@ -33,6 +33,13 @@ export interface ProcessStore {
   readonly isAlive: () => boolean
   /** `clock` as this process sees it: its sleeps never end once the process is dead. */
   readonly clock: (clock: Clock.Clock) => Clock.Clock
+  /**
+   * Moves this process's time forward by `ms` without running a timer: what a process sees when a loop
+   * keeps its event loop busy (time passes, no timer or I/O callback runs). `takeClockOffset` ends it:
+   * it returns the offset (which the caller must then add to the shared clock) and resets it.
+   */
+  readonly advanceClock: (ms: number) => void
+  readonly takeClockOffset: () => number
 }
 
 /** A gate over `shared` for one process. */
@@ -57,6 +64,7 @@ export const makeProcessStore = (shared: ObjectStore["Service"]): ProcessStore =
           : Stream.never
       )
   })
+  let offsetMs = 0
   return {
     store,
     kill: () => {
@@ -64,13 +72,21 @@ export const makeProcessStore = (shared: ObjectStore["Service"]): ProcessStore =
     },
     isAlive: () => alive,
     clock: (clock) => ({
-      currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe(),
-      currentTimeMillis: clock.currentTimeMillis,
-      currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe(),
-      currentTimeNanos: clock.currentTimeNanos,
-      monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe(),
-      monotonicTimeNanos: clock.monotonicTimeNanos,
+      currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe() + offsetMs,
+      currentTimeMillis: Effect.sync(() => clock.currentTimeMillisUnsafe() + offsetMs),
+      currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n,
+      currentTimeNanos: Effect.sync(() => clock.currentTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n),
+      monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n,
+      monotonicTimeNanos: Effect.sync(() => clock.monotonicTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n),
       sleep: (duration) => gate(clock.sleep(duration))
-    })
+    }),
+    advanceClock: (ms) => {
+      offsetMs += ms
+    },
+    takeClockOffset: () => {
+      const ms = offsetMs
+      offsetMs = 0
+      return ms
+    }
   }
 }

@@ -73,6 +73,13 @@ export type Round =
    * durable write must fail, the database must be closed as fatal, and a restart must lose nothing acknowledged.
    */
   | { readonly _tag: "fatal"; readonly failAfter: number; readonly rounds: number }
+  /**
+   * Non-durable writes in a loop that never yields on its own while `stepMs` pass per write and no timer
+   * runs: a Promise-API loop that never returns to the event loop. The writes must still be flushed.
+   */
+  | { readonly _tag: "burst"; readonly ops: ReadonlyArray<SimOp>; readonly stepMs: number }
+  /** A clean close, then the newest WAL SST (or every one) disappears from the store before the reopen. */
+  | { readonly _tag: "loseWal"; readonly which: "newest" | "all" }
 
 /** One seed's mix (swarm testing). */
 export interface WorkloadConfig {
@@ -179,6 +186,8 @@ export class Workload {
     }
     if (roll < (edge += events.fatal)) return { _tag: "fatal", failAfter: rng.int(0, 40), rounds: rng.int(1, 4) }
     if (roll < (edge += 0.03)) return { _tag: "advance", ms: rng.pick([100, 1000, 5000, 20_000]) }
+    if (roll < (edge += 0.02)) return this.#burst(firstOp)
+    if (roll < (edge += events.reopen * 0.5)) return { _tag: "loseWal", which: rng.chance(0.7) ? "newest" : "all" }
     const crash = rng.next() < events.crash
     const n = rng.int(1, this.config.maxConcurrency)
     const ops: Array<SimOp> = []
@@ -224,6 +233,19 @@ export class Workload {
       case "invalid":
         return { _tag: "invalid", variant: rng.chance(0.5) ? "emptyBatch" : "emptyKey" }
     }
+  }
+
+  /** 20-150 non-durable writes spanning about five WAL flush intervals. */
+  #burst(firstOp: number): Round {
+    const rng = this.#rng
+    const n = rng.int(20, 150)
+    const ops: Array<SimOp> = []
+    for (let i = 0; i < n; i++) {
+      const op = this.#write(firstOp + i, rng.chance(0.85) ? "put" : "delete")
+      ops.push({ ...op, awaitDurable: false } as SimOp)
+    }
+    const interval = this.config.settings.flushIntervalMs ?? 100
+    return { _tag: "burst", ops, stepMs: Math.max(1, Math.ceil((5 * interval) / n)) }
   }
 
   #write(index: number, kind: "put" | "delete" | "batch" = "put"): SimOp {

@@ -4,7 +4,7 @@
  * The same seeds without the switch pass, so the divergence is the bug's doing.
  *
  * These tests need the engine to consult the switches (docs/design/simulation.md, "Test switches"): the
- * WAL flush (`ackBeforePut`) and recovery (`skipLastWalReplay`).
+ * WAL flush (`ackBeforePut`), recovery (`skipLastWalReplay`) and the write path (`neverYieldForFlush`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -35,6 +35,12 @@ describe("injected bugs are caught by the simulator", () => {
       // A crash or a permanent failure during the PUT loses a write that was acknowledged as durable.
       assert.match(divergence.message, /acknowledged|no legal recovery point/)
       assert.include(divergence.reproduce, "--switch ackBeforePut")
+    }), 120_000)
+
+  it.effect("writes that never yield while a WAL flush is owed (flush starvation)", () =>
+    Effect.gen(function*() {
+      const { divergence } = yield* caughtWithin({ neverYieldForFlush: true })
+      assert.match(divergence.message, /starved the WAL flush/)
     }), 120_000)
 
   it.effect("skipping the replay of the last WAL", () =>
