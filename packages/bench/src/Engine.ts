@@ -24,6 +24,11 @@ export interface Engine {
   readonly scanAll: () => Promise<number>
   /** Closes the database cleanly. */
   readonly close: () => Promise<void>
+  /**
+   * The engine's durable sequence number now (writes numbered from 1 on a fresh database), where the
+   * engine reports one: how much of a non-durable put phase its WAL flushes had made durable by the end.
+   */
+  readonly durableSeq?: () => Promise<number>
   /** Object store PUTs so far, when the engine's store counts them (the injected-latency runs). */
   readonly storePuts?: () => number
 }

@@ -22,6 +22,11 @@ export interface PhaseResult {
   /** For `put_durable_seq`: median and worst latency, ms. */
   readonly p50Ms?: number
   readonly maxMs?: number
+  /**
+   * For `put_nodurable_seq`: the engine's durable seq when the last put returned (the background WAL
+   * flushes the engine owed during the phase, done or not), where the engine reports one.
+   */
+  readonly durableAtEnd?: number
   /** Object store PUTs during the phase (injected-latency runs only). */
   readonly storePuts?: number
   /** A correctness problem seen during the phase (a get that found nothing, a short scan). */

@@ -29,6 +29,8 @@ export interface ImplementationReport {
   readonly medianStorePutsPerSecond: Partial<Record<Phase, number>>
   /** Per phase: the median over the runs of store PUTs per operation (injected-latency runs). */
   readonly medianStorePutsPerOp: Partial<Record<Phase, number>>
+  /** Median over the runs of the share of `put_nodurable_seq`'s puts durable when its last put returned. */
+  readonly durableShareAtEnd: number | undefined
   /** The highest peak RSS of the runs, bytes. */
   readonly peakRssBytes: number | undefined
   /** The median RSS before opening the database (Node, the harness, W1's keys), bytes. */
@@ -82,6 +84,10 @@ export const summarize = (
       const p = phaseOf(r, phase)
       return p?.storePuts === undefined ? undefined : p.storePuts / p.ops
     }),
+    durableShareAtEnd: medianOf(runs, (r) => {
+      const p = phaseOf(r, "put_nodurable_seq")
+      return p?.durableAtEnd === undefined ? undefined : p.durableAtEnd / p.ops
+    }),
     peakRssBytes: rss.length === 0 ? undefined : Math.max(...rss),
     baselineRssBytes: medianOf(runs, (r) => r.baselineRssBytes),
     problems
@@ -121,6 +127,12 @@ export const mainTable = (reports: ReadonlyArray<ImplementationReport>): string 
   const lines = [row(["phase", ...measured.map((r) => r.name)]), separator(measured.length + 1)]
   for (const phase of PHASES) {
     lines.push(row([PHASE_LABEL[phase], ...measured.map((r) => formatPhaseValue(phase, r.median[phase]))]))
+    if (phase === "put_nodurable_seq") {
+      lines.push(row([
+        "… durable when its last put returned",
+        ...measured.map((r) => (r.durableShareAtEnd === undefined ? "-" : `${(r.durableShareAtEnd * 100).toFixed(1)} %`))
+      ]))
+    }
   }
   lines.push(row(["peak RSS", ...measured.map((r) => (r.peakRssBytes === undefined ? "-" : formatMb(r.peakRssBytes)))]))
   lines.push(row(["RSS before opening", ...measured.map((r) => (r.baselineRssBytes === undefined ? "-" : formatMb(r.baselineRssBytes)))]))

@@ -45,7 +45,14 @@ const runPhase = async (
   switch (phase) {
     case "put_nodurable_seq": {
       const { ms } = await timed(() => engine.putNoDurableSeq(keys, 0, sizes.n))
-      return withPuts({ phase, ops: sizes.n, ms, value: (sizes.n / ms) * 1000 })
+      const durableAtEnd = await engine.durableSeq?.()
+      return withPuts({
+        phase,
+        ops: sizes.n,
+        ms,
+        value: (sizes.n / ms) * 1000,
+        ...(durableAtEnd === undefined ? {} : { durableAtEnd })
+      })
     }
     case "put_durable_c256": {
       const putDurableConcurrent = engine.putDurableConcurrent

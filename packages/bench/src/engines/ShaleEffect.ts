@@ -79,6 +79,7 @@ export const makeShaleEffect = async (options: ShaleEffectOptions): Promise<Engi
         return found
       })),
     scanAll: () => run(Db.use((db) => Stream.runCount(db.scan({})))),
+    durableSeq: () => run(Db.use((db) => db.status)).then((s) => s.durableSeq),
     // Releasing the layer closes the database cleanly (Db.ts).
     close: () => runtime.dispose()
   }

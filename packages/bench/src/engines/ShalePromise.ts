@@ -41,6 +41,7 @@ export const makeShalePromise = async (options: ShalePromiseOptions): Promise<En
       }
       return found
     },
+    durableSeq: async () => (await db.status()).durableSeq,
     scanAll: async () => {
       let rows = 0
       for await (const _ of db.scan({})) rows++

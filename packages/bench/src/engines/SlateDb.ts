@@ -35,6 +35,7 @@ export const makeSlateDb = async (options: { readonly url: string }): Promise<En
       }
       return latencies
     },
+    durableSeq: async () => Number(db.status().durable_seq),
     flushMemtable: () => db.flush_with_options({ flush_type: slatedb.FlushType.MemTable }),
     getSeq: async (keys, count) => {
       let found = 0
