@@ -31,4 +31,4 @@ export {
 } from "@shale/core"
 export { Db } from "../../core/src/db/Db.ts"
 export { type KeyRange, type KeyValue, WriteBatch } from "../../core/src/db/DbApi.ts"
-export { SsTableReader } from "../../core/src/format/SsTableReader.ts"
+export { SsTableReader } from "../../core/src/sst/SsTableReader.ts"

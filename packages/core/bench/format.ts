@@ -17,7 +17,7 @@ import { decompress } from "../src/format/Compression.ts"
 import { makeValue, type RowEntry } from "../src/format/RowEntry.ts"
 import { CompressionFormat } from "../src/format/SstMetadata.ts"
 import { buildSsTable, buildWalSsTable } from "../src/format/SsTableBuilder.ts"
-import { type SstBlockCache, SsTableReader } from "../src/format/SsTableReader.ts"
+import { type SstBlockCache, SsTableReader } from "../src/sst/SsTableReader.ts"
 import { ObjectStore } from "../src/objectstore/ObjectStore.ts"
 
 const N = Number(process.argv[2] ?? 100_000)

@@ -32,13 +32,7 @@ export interface ScanOptions extends ReadOptions {
   readonly order?: "asc" | "desc"
 }
 
-/** A key range; the start is inclusive and the end exclusive unless told otherwise; absent = unbounded. */
-export interface KeyRange {
-  readonly start?: Uint8Array
-  readonly startInclusive?: boolean
-  readonly end?: Uint8Array
-  readonly endInclusive?: boolean
-}
+export type { KeyRange } from "../format/KeyRange.ts"
 
 export interface KeyValue {
   readonly key: Uint8Array

@@ -39,13 +39,13 @@ import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
 import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWriter.ts"
-import type { Db } from "./Db.ts"
+import type { DbService } from "./DbService.ts"
 import type { DbStatus, FlushType } from "./DbApi.ts"
 import { Backpressure } from "./Backpressure.ts"
 import { asCloseError, makeMemtableFlusher } from "./MemtableFlusher.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
-import { SstTables } from "./SstTables.ts"
+import { TableStore } from "../sst/TableStore.ts"
 import { makeWriter } from "./Writer.ts"
 
 export interface DbOptions {
@@ -92,7 +92,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     filterBitsPerKey: settings.filterBitsPerKey
   }
 
-  const tables = new SstTables(store, root, settings.blockCacheBytes)
+  const tables = new TableStore(store, root, settings.blockCacheBytes)
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
 
@@ -289,5 +289,5 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     flush,
     status,
     close: close()
-  } satisfies Db["Service"]
+  } satisfies DbService
 })

@@ -17,7 +17,7 @@
  *    becomes the memtable's WAL tag, `last_l0_seq` its last seq, `last_l0_clock_tick` the max of the old
  *    one and its last tick, `recent_snapshot_min_seq` its last seq, and its sequence-tracker samples are
  *    merged. A conflict refreshes, merges (fencing check) and retries.
- * 5. Hand the SST to the table cache (`SstTables.adopt`: its handle is opened from the bytes at hand and its
+ * 5. Hand the SST to the table cache (`TableStore.adopt`: its handle is opened from the bytes at hand and its
  *    blocks prepopulate the block cache, so reads right after the flush need no I/O), then drop the
  *    memtable from the read path and wake its waiters.
  *
@@ -31,12 +31,12 @@
  */
 import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
-import { keysEqual } from "../format/KeyComparator.ts"
 import { compactedSstPath } from "../format/Paths.ts"
-import { makeTombstone, type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { RetentionIterator } from "../iter/RetentionIterator.ts"
+import { cursorRows, NEED_PULL } from "../iter/RowIterator.ts"
 import { concatChunks, SsTableBuilder, type SstSizeOptions } from "../format/SsTableBuilder.ts"
 import type { CompressionFormat } from "../format/SstMetadata.ts"
-import { makeUlid } from "../format/Ulid.ts"
+import { makeUlid } from "../Ulid.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import { SequenceTracker } from "../manifest/SequenceTracker.ts"
@@ -45,8 +45,8 @@ import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { Settings } from "../Settings.ts"
 import type { WalBufferManager } from "../wal/WalBufferManager.ts"
 import type { DbState, ImmutableMemtable } from "./DbState.ts"
-import type { SstTables } from "./SstTables.ts"
-import { toDbError } from "./StoreErrors.ts"
+import type { TableStore } from "../sst/TableStore.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
 import type { WriteLock } from "./WriteLock.ts"
 
 export interface FlusherDeps {
@@ -57,7 +57,7 @@ export interface FlusherDeps {
   readonly store: ObjectStore["Service"]
   readonly state: DbState
   readonly manifest: ManifestWriter
-  readonly tables: SstTables
+  readonly tables: TableStore
   readonly wal: WalBufferManager["Service"]
   readonly lock: WriteLock
   /** Called after a memtable reached L0 and left memory (backpressure may admit writers). */
@@ -104,26 +104,21 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
       minFilterKeys: settings.minFilterKeys,
       filterBitsPerKey: settings.filterBitsPerKey
     })
-    const cutoff = imm.table.lastTick ?? MIN_TICK
-    const minSeq = deps.state.seqs.durable
-    const cursor = imm.table.cursor()
-    let key: Uint8Array | undefined = undefined
-    let pastBoundary = false
+    const rows = new RetentionIterator(cursorRows(imm.table.cursor()), {
+      retentionMinSeq: deps.state.seqs.durable,
+      expiryCutoff: imm.table.lastTick ?? MIN_TICK,
+      dropTombstones: false
+    })
     let n = 0
-    for (let row = cursor.next(); row !== undefined; row = cursor.next()) {
+    for (;;) {
+      const row = rows.next()
+      if (row === undefined) break
+      if (row === NEED_PULL) {
+        yield* rows.pull // (a memtable cursor never asks)
+        continue
+      }
       if ((++n & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
-      if (key === undefined || !keysEqual(key, row.key)) {
-        key = row.key
-        pastBoundary = false
-      }
-      if (pastBoundary) continue
-      let out: RowEntry = row
-      if (row.expireTs !== undefined && row.expireTs <= cutoff) {
-        if (row.kind === RowKind.Merge) continue
-        if (row.kind === RowKind.Value) out = makeTombstone(row.key, row.seq, row.createTs)
-      }
-      builder.add(out)
-      if (row.seq <= minSeq) pastBoundary = true
+      builder.add(row)
     }
     const table = builder.finish()
     // Only the object's bytes and its info outlive this: the builder's chunks can be collected.

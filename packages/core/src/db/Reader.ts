@@ -35,27 +35,28 @@
  *
  * Returned keys and values are copies: callers may keep or change them.
  */
-import { Cause, Channel, Effectable, Effect, Pull, type Scope, Stream } from "effect"
+import { Cause, Channel, Effectable, Effect, type Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
-import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
+import { compareKeys } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
-import type { ScanOptions as SstScanOptions } from "../format/SsTableReader.ts"
+import type { ScanOptions as SstScanOptions } from "../sst/SsTableReader.ts"
 import type { CompactedSst, Manifest, RangeBound, SortedRun, VisibleRange } from "../manifest/Manifest.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
-import type { RowCursor } from "../memtable/RowTree.ts"
+import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
-import { type ByteSlab, readSlab } from "./ByteSlab.ts"
-import type { SstTables } from "./SstTables.ts"
-import { toDbError } from "./StoreErrors.ts"
+import { readSlab } from "./ByteSlab.ts"
+import { DbIterator, mergeOperatorMissing, toKeyValue } from "./DbIterator.ts"
+import type { TableStore } from "../sst/TableStore.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
 import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
 
 export interface ReaderDeps {
   readonly state: DbState
   readonly manifest: ManifestWriter
-  readonly tables: SstTables
+  readonly tables: TableStore
 }
 
 export interface Reader {
@@ -93,8 +94,6 @@ export interface ReadNowHooks {
   readonly getKeyValue: Reader["getKeyValueNow"]
 }
 
-const mergeOperatorMissing = () =>
-  new InvalidError({ message: "merge operator missing: the database holds merge operands but none is configured" })
 
 // ------------------------------------------------------------------------------------------ ranges
 
@@ -213,222 +212,8 @@ const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => 
 
 // ------------------------------------------------------------------------------------------ merge sources
 
-/** One input of the merge: a current row (`head`) and a way to move on. */
-interface Source {
-  head: RowEntry | undefined
-  /** True until the first page is fetched (SST sources). */
-  readonly startsPending: boolean
-  /** Moves past `head`. False when the next row must be fetched with `pull` first. */
-  advance(): boolean
-  /** Fetches the next page; afterwards `head` is the next row or undefined at the end. */
-  readonly pull: Effect.Effect<void, DbError>
-}
-
-class CursorSource implements Source {
-  head: RowEntry | undefined
-  readonly startsPending = false
-  readonly #cursor: RowCursor
-  constructor(cursor: RowCursor) {
-    this.#cursor = cursor
-    this.head = cursor.next()
-  }
-  advance(): boolean {
-    this.head = this.#cursor.next()
-    return true
-  }
-  readonly pull: Effect.Effect<void> = Effect.void
-}
-
-type RowPull = Pull.Pull<NonEmptyReadonlyArray<RowEntry>, DbError, void>
-
-/** A stream of SST rows, pulled one page at a time when the merge runs out of rows. */
-class StreamSource implements Source {
-  head: RowEntry | undefined = undefined
-  readonly startsPending = true
-  #page: ReadonlyArray<RowEntry> = []
-  #index = 0
-  #pull: RowPull | undefined = undefined
-  readonly #open: Effect.Effect<RowPull>
-  readonly #maxSeq: number
-
-  constructor(stream: Stream.Stream<RowEntry, DbError>, scope: Scope.Scope, maxSeq: number) {
-    this.#open = Channel.toPullScoped(Stream.toChannel(stream), scope)
-    this.#maxSeq = maxSeq
-  }
-
-  advance(): boolean {
-    const i = ++this.#index
-    if (i < this.#page.length) {
-      this.head = this.#page[i]
-      return true
-    }
-    this.head = undefined
-    return !this.#more
-  }
-
-  /** False once the stream ended. */
-  #more = true
-
-  readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
-    const run = (p: RowPull): Effect.Effect<void, DbError> =>
-      p.pipe(
-        Effect.flatMap((rows): Effect.Effect<void, DbError> => {
-          const maxSeq = this.#maxSeq
-          let page: ReadonlyArray<RowEntry> = rows
-          for (let i = 0; i < rows.length; i++) {
-            if (rows[i]!.seq > maxSeq) {
-              page = rows.filter((r) => r.seq <= maxSeq)
-              break
-            }
-          }
-          if (page.length === 0) return run(p)
-          this.#page = page
-          this.#index = 0
-          this.head = page[0]
-          return Effect.void
-        }),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            this.#more = false
-            this.#page = []
-            this.head = undefined
-          })
-        )
-      )
-    if (this.#pull !== undefined) return run(this.#pull)
-    return Effect.flatMap(this.#open, (p) => {
-      this.#pull = p
-      return run(p)
-    })
-  })
-}
-
-/** A binary heap of sources ordered by their head's key. */
-class SourceHeap {
-  readonly items: Array<Source> = []
-  readonly #sign: number
-  constructor(descending: boolean) {
-    this.#sign = descending ? -1 : 1
-  }
-  #less(a: Source, b: Source): boolean {
-    return this.#sign * compareKeys(a.head!.key, b.head!.key) < 0
-  }
-  push(s: Source): void {
-    const items = this.items
-    items.push(s)
-    let i = items.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.#less(items[i]!, items[parent]!)) break
-      ;[items[i], items[parent]] = [items[parent]!, items[i]!]
-      i = parent
-    }
-  }
-  get top(): Source | undefined {
-    return this.items[0]
-  }
-  /** Restores the order after the top's head changed (it must still be defined). */
-  siftTop(): void {
-    const items = this.items
-    const n = items.length
-    let i = 0
-    while (true) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < n && this.#less(items[l]!, items[m]!)) m = l
-      if (r < n && this.#less(items[r]!, items[m]!)) m = r
-      if (m === i) return
-      ;[items[i], items[m]] = [items[m]!, items[i]!]
-      i = m
-    }
-  }
-  popTop(): void {
-    const items = this.items
-    const last = items.pop()!
-    if (items.length > 0) {
-      items[0] = last
-      this.siftTop()
-    }
-  }
-}
-
-const toKeyValue = (row: RowEntry, slab: ByteSlab): KeyValue => ({
-  key: slab.copy(row.key),
-  value: slab.copy(row.value),
-  seq: row.seq,
-  createTs: row.createTs ?? 0,
-  expireTs: row.expireTs
-})
-
 /** Output rows per pull of a scan stream. */
 const SCAN_CHUNK = 256
-
-/**
- * The k-way merge (see the module comment). `fill` works synchronously until it needs a page from an SST
- * source; the stream's pull then fetches those pages and continues.
- */
-class MergeIterator {
-  readonly #heap: SourceHeap
-  readonly #pending: Array<Source> = []
-  /** The key whose versions are being collected, and its newest version so far. */
-  #key: Uint8Array | undefined = undefined
-  #best: RowEntry | undefined = undefined
-  readonly #slab: ByteSlab = readSlab()
-
-  constructor(sources: ReadonlyArray<Source>, descending: boolean) {
-    this.#heap = new SourceHeap(descending)
-    for (const s of sources) this.#place(s, !s.startsPending)
-  }
-
-  /** Puts a source back where it belongs after its head moved. */
-  #place(s: Source, ready: boolean): void {
-    if (!ready) this.#pending.push(s)
-    else if (s.head !== undefined) this.#heap.push(s)
-  }
-
-  /** Sources that need a page before the merge can go on. */
-  takePending(): Array<Source> {
-    return this.#pending.splice(0, this.#pending.length)
-  }
-
-  returnPulled(sources: ReadonlyArray<Source>): void {
-    for (const s of sources) this.#place(s, true)
-  }
-
-  /** Emits up to `limit` rows into `out`; "pull" when sources need pages, "done" at the end. */
-  fill(out: Array<KeyValue>, limit: number): "more" | "pull" | "done" | InvalidError {
-    const heap = this.#heap
-    while (true) {
-      if (this.#pending.length > 0) return "pull"
-      const key = this.#key
-      if (key !== undefined) {
-        const top = heap.top
-        if (top !== undefined && keysEqual(top.head!.key, key)) {
-          const row = top.head!
-          if (this.#best === undefined || row.seq > this.#best.seq) this.#best = row
-          const ready = top.advance()
-          if (ready && top.head !== undefined) heap.siftTop()
-          else {
-            heap.popTop()
-            if (!ready) this.#pending.push(top)
-          }
-          continue
-        }
-        const best = this.#best!
-        this.#key = undefined
-        this.#best = undefined
-        if (best.kind === RowKind.Value) out.push(toKeyValue(best, this.#slab))
-        else if (best.kind === RowKind.Merge) return mergeOperatorMissing()
-        if (out.length >= limit) return "more"
-        continue
-      }
-      const top = heap.top
-      if (top === undefined) return "done"
-      this.#key = top.head!.key
-    }
-  }
-}
 
 // ------------------------------------------------------------------------------------------ the reader
 
@@ -630,7 +415,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const merge = new MergeIterator(openSources(bounds, descending, maxSeqFor(options), scope), descending)
+        const merge = new DbIterator(new MergeIterator(openSources(bounds, descending, maxSeqFor(options), scope), descending))
         let finished = false
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
           if (finished) return Cause.done()
@@ -639,15 +424,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
             if (state.closeError !== undefined) return Effect.fail(state.closeError)
             const status = merge.fill(out, SCAN_CHUNK)
             if (status instanceof InvalidError) return Effect.fail(status)
-            if (status === "pull") {
-              const pending = merge.takePending()
-              return Effect.forEach(pending, (s) => s.pull, { discard: true }).pipe(
-                Effect.flatMap(() => {
-                  merge.returnPulled(pending)
-                  return loop()
-                })
-              )
-            }
+            if (status === "pull") return Effect.flatMap(merge.pull, loop)
             if (status === "done") finished = true
             if (out.length > 0) return Effect.succeed(out as unknown as NonEmptyReadonlyArray<KeyValue>)
             return Cause.done()

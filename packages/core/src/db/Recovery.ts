@@ -22,22 +22,22 @@
  * A manifest that records a separate WAL object store (`wal_object_store_uri`) is refused with
  * `InvalidError`: Shale keeps WAL SSTs in the main store (SlateDB's `WalStoreReconfigurationError`).
  */
-import { type Clock, Effect, Option, Stream } from "effect"
+import { type Clock, Effect, Option } from "effect"
 import { DataError, type DbError, InvalidError } from "../errors.ts"
-import { compactedDir, manifestPath, parseCompactedSstId, parseWalSstId, walDir, walSstPath } from "../format/Paths.ts"
+import { manifestPath, walSstPath } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { buildSsTable } from "../format/SsTableBuilder.ts"
-import { SsTableReader } from "../format/SsTableReader.ts"
 import type { CompressionFormat } from "../format/SstMetadata.ts"
+import { listCompactedIds } from "../sst/TableStore.ts"
+import { listWalIds, readWalRows } from "../wal/WalSstReader.ts"
 import { missingObjectProblems, sstInfoProblem, structureProblems, successionProblems, walRowProblems } from "../manifest/ManifestChecks.ts"
 import { claimWriterEpoch, makeManifestStore, type ManifestStore, type ManifestWriter } from "../manifest/ManifestStore.ts"
-import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { ObjectNotFound } from "../objectstore/ObjectStoreError.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { Settings } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { DbState, EngineClock, SeqWatermarks } from "./DbState.ts"
-import type { SstTables } from "./SstTables.ts"
-import { toDbError } from "./StoreErrors.ts"
+import type { TableStore } from "../sst/TableStore.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
 
 export interface RecoveryOptions {
   readonly root: string
@@ -48,7 +48,7 @@ export interface RecoveryOptions {
   /** The Effect clock the engine's ticks come from. */
   readonly clock: Clock.Clock
   /** The engine's SST handles: the L0 SSTs checked at open stay open there. */
-  readonly tables: SstTables
+  readonly tables: TableStore
 }
 
 export interface Recovered {
@@ -63,64 +63,6 @@ export interface Recovered {
 
 /** How many WAL SSTs replay fetches ahead of the one it applies (SlateDB: 4). */
 const REPLAY_PREFETCH = 4
-
-/** WAL ids listed under `<root>/wal`, ascending. */
-export const listWalIds = (store: ObjectStore["Service"], root: string): Effect.Effect<Array<number>, DbError> =>
-  Stream.runFold(store.list(walDir(root)), () => [] as Array<number>, (ids, o) => {
-    const id = parseWalSstId(o.path)
-    if (id !== undefined) ids.push(id)
-    return ids
-  }).pipe(
-    Effect.map((ids) => ids.sort((a, b) => a - b)),
-    Effect.mapError(toDbError)
-  )
-
-/** Ids of the SSTs listed under `<root>/compacted`. */
-export const listCompactedIds = (store: ObjectStore["Service"], root: string): Effect.Effect<Set<string>, DbError> =>
-  Stream.runFold(store.list(compactedDir(root)), () => new Set<string>(), (ids, o) => {
-    const id = parseCompactedSstId(o.path)
-    if (id !== undefined) ids.add(id)
-    return ids
-  }).pipe(Effect.mapError(toDbError))
-
-/** An `ObjectStore` over one object already in memory, so that an SST handle reads it without I/O. */
-const inMemoryObject = (path: string, bytes: Uint8Array): ObjectStore["Service"] => {
-  const missing = (op: "get" | "getRange" | "head" | "put" | "delete" | "list", p: string) =>
-    new ObjectNotFound({ op, path: p, message: `only ${path} is in memory` })
-  return ObjectStore.of({
-    get: (p) => (p === path ? Effect.succeed(bytes) : Effect.fail(missing("get", p))),
-    getRange: (p, range) => {
-      if (p !== path) return Effect.fail(missing("getRange", p))
-      if ("suffix" in range) return Effect.succeed(bytes.subarray(Math.max(0, bytes.length - range.suffix)))
-      return Effect.succeed(bytes.subarray(Math.min(range.start, bytes.length), Math.min(range.end, bytes.length)))
-    },
-    head: (p) =>
-      p === path
-        ? Effect.succeed({ path, size: bytes.length, lastModified: 0, etag: undefined, metadata: {} })
-        : Effect.fail(missing("head", p)),
-    put: (p) => Effect.fail(missing("put", p)),
-    delete: (p) => Effect.fail(missing("delete", p)),
-    list: () => Stream.empty
-  })
-}
-
-/** Reads WAL `id` (one GET) and decodes its rows in insertion order. */
-export const readWalRows = (
-  store: ObjectStore["Service"],
-  root: string,
-  id: number
-): Effect.Effect<ReadonlyArray<RowEntry>, DbError> => {
-  const path = walSstPath(root, id)
-  return store.get(path).pipe(
-    Effect.flatMap((bytes) =>
-      SsTableReader.open(path, { size: bytes.length, footerReadSize: bytes.length, readAheadBlocks: 1 << 20 }).pipe(
-        Effect.flatMap((reader) => Stream.runCollect(reader.scan())),
-        Effect.provideService(ObjectStore, inMemoryObject(path, bytes))
-      )
-    ),
-    Effect.mapError(toDbError)
-  )
-}
 
 /** Writes the fence (an empty compacted SST) at the first free WAL id, refreshing the manifest on conflicts. */
 const fenceWal = (options: RecoveryOptions, writer: ManifestWriter) =>

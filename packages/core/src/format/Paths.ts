@@ -20,7 +20,7 @@
  * - WAL SSTs: `<u64>.<anything>`; compacted SSTs: `<ULID>.<anything>` (returned upper-case).
  */
 import { InvalidError } from "../errors.ts"
-import { isUlid } from "./Ulid.ts"
+import { isUlid } from "../Ulid.ts"
 
 export const MANIFEST_DIR = "manifest"
 export const COMPACTIONS_DIR = "compactions"

@@ -5,12 +5,12 @@
  *   is `high << 64 | low`.
  * - UUID: lower-case hyphenated hex (the `uuid` crate's `Display`); `high` = the first 8 bytes, big-endian.
  *
- * ULID string conversions come from `format/Ulid.ts`; UUIDs are only ever stored in manifests, so their
+ * ULID string conversions come from `src/Ulid.ts`; UUIDs are only ever stored in manifests, so their
  * conversions live here.
  */
 import type { Builder, FbTable } from "../format/FlatBuffers.ts"
 import { InvalidError } from "../errors.ts"
-import { ulidFromHighLow, ulidToHighLow } from "../format/Ulid.ts"
+import { ulidFromHighLow, ulidToHighLow } from "../Ulid.ts"
 
 const ulidHalves = (s: string): { readonly high: bigint; readonly low: bigint } => {
   const hl = ulidToHighLow(s)

@@ -28,7 +28,7 @@
  * `(replay_after_wal_id, next_wal_sst_id)` of a manifest Shale wrote exists (open checks this, and a WAL
  * deleted behind the database's back is noticed). Merges and refreshes never lower either counter.
  *
- * Errors: store failures map as in `db/StoreErrors.ts`; an undecodable manifest is a `DataError` naming
+ * Errors: store failures map as in `objectstore/StoreErrors.ts`; an undecodable manifest is a `DataError` naming
  * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
  * `TransactionalObjectTimeout`).
  */
@@ -36,7 +36,7 @@ import { Duration, Effect, Option, Semaphore, Stream } from "effect"
 import { ClosedError, DataError, type DbError, InternalError, UnavailableError } from "../errors.ts"
 import { manifestDir, manifestPath, parseManifestId } from "../format/Paths.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { toDbError } from "../db/StoreErrors.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
 import { Manifest } from "./Manifest.ts"
 import { decodeManifest, encodeManifest } from "./ManifestCodec.ts"
 

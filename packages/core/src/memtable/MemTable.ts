@@ -24,7 +24,7 @@
  * The structure is a hand-written B+ tree (./RowTree.ts); docs/design/memtable.md has the measurements
  * against `sorted-btree` and a skiplist.
  */
-import type { KeyRange } from "../db/DbApi.ts"
+import type { KeyRange } from "../format/KeyRange.ts"
 import { MAX_SEQ } from "../format/KeyComparator.ts"
 import { estimatedSize, memorySize, type RowEntry } from "../format/RowEntry.ts"
 import { estimateCompactedSstSize, type SstSizeOptions } from "../format/SsTableBuilder.ts"

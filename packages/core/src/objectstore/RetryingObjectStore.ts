@@ -17,7 +17,7 @@
  *   ascending order), so a retried listing never repeats or skips an object.
  */
 import { Duration, Effect, Layer, Random, Schedule, Stream } from "effect"
-import { makeUlid } from "../format/Ulid.ts"
+import { makeUlid } from "../Ulid.ts"
 import { ObjectStore, type ByteRange, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
 import { isTransient, type ObjectStoreError } from "./ObjectStoreError.ts"
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import fc from "fast-check"
-import { BlockCache, LruBlockCache } from "../../src/cache/BlockCache.ts"
+import { BlockCache, LruBlockCache } from "../../src/sst/BlockCache.ts"
 
 describe("LruBlockCache", () => {
   it("returns what was stored, counts hits and misses", () => {

@@ -7,7 +7,7 @@ import { Clock, Effect, Exit, Fiber, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { WriteBatch } from "../../src/db/DbApi.ts"
 import { recover } from "../../src/db/Recovery.ts"
-import { SstTables } from "../../src/db/SstTables.ts"
+import { TableStore } from "../../src/sst/TableStore.ts"
 import { ClosedError, DataError } from "../../src/errors.ts"
 import { manifestPath, walSstPath } from "../../src/format/Paths.ts"
 import { makeValue } from "../../src/format/RowEntry.ts"
@@ -105,7 +105,7 @@ describe("Db: reopen and recovery", () => {
         compression: CompressionFormat.None,
         store,
         clock: yield* Clock.Clock,
-        tables: new SstTables(store, "db", 0)
+        tables: new TableStore(store, "db", 0)
       })
       assert.strictEqual(recovered.replayedRows, 1) // only "after"
       assert.strictEqual(recovered.state.memtable.entryCount, 1)

@@ -17,7 +17,7 @@ import { decompress } from "../../src/format/Compression.ts"
 import { type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 import { CompressionFormat, SstType } from "../../src/format/SstMetadata.ts"
 import { buildSsTable, buildWalSsTable, concatChunks, WalSsTableBuilder } from "../../src/format/SsTableBuilder.ts"
-import { SsTableReader } from "../../src/format/SsTableReader.ts"
+import { SsTableReader } from "../../src/sst/SsTableReader.ts"
 import { LocalObjectStore } from "../../src/objectstore/LocalObjectStore.ts"
 import type { ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import {

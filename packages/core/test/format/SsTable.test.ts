@@ -22,8 +22,8 @@ import {
   estimateWalSstSize,
   SsTableBuilder
 } from "../../src/format/SsTableBuilder.ts"
-import { type ScanOptions, type SstBlockCache, SsTableReader } from "../../src/format/SsTableReader.ts"
-import { LruBlockCache } from "../../src/cache/BlockCache.ts"
+import { type ScanOptions, type SstBlockCache, SsTableReader } from "../../src/sst/SsTableReader.ts"
+import { LruBlockCache } from "../../src/sst/BlockCache.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { arbRow, arbSortedRows, compareRows, hex, plain, text, w1Key } from "./fixtures.ts"
 

@@ -1,7 +1,7 @@
 /** fast-check generators for manifest values (shared by the manifest and compactions tests). */
 import fc from "fast-check"
 import type { SsTableInfo } from "../../src/format/SstMetadata.ts"
-import { ulidFromHighLow } from "../../src/format/Ulid.ts"
+import { ulidFromHighLow } from "../../src/Ulid.ts"
 import { uuidFromHighLow } from "../../src/manifest/Ids.ts"
 import {
   type Checkpoint,

@@ -14,7 +14,7 @@ import {
   RowKind
 } from "../../src/index.ts"
 import { walSstPath } from "../../src/format/Paths.ts"
-import { SsTableReader } from "../../src/format/SsTableReader.ts"
+import { SsTableReader } from "../../src/sst/SsTableReader.ts"
 import { SstType } from "../../src/format/SstMetadata.ts"
 import { MonotonicClock } from "../../src/MonotonicClock.ts"
 import { Oracle } from "../../src/Oracle.ts"

@@ -15,16 +15,23 @@
  * - Paths: SSTs live in `<root>/compacted/<ULID>.sst`, except those a clone borrows from a parent
  *   database (`externalDbs`), which are read under the parent's path.
  */
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
-import { LruBlockCache } from "../cache/BlockCache.ts"
-import { compactedSstPath } from "../format/Paths.ts"
-import { SsTableReader } from "../format/SsTableReader.ts"
-import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
+import { LruBlockCache } from "./BlockCache.ts"
+import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
+import { SsTableReader } from "./SsTableReader.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { toDbError } from "./StoreErrors.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
 
-export class SstTables {
+/**
+ * Where the SSTs a database reads live: its own `compacted/`, or another database's for the SSTs a clone
+ * borrows (the manifest's `externalDbs`; a `Manifest` is one).
+ */
+export interface SstLocations {
+  readonly externalDbs: ReadonlyArray<{ readonly path: string; readonly sstIds: ReadonlyArray<string> }>
+}
+
+export class TableStore {
   readonly root: string
   readonly store: ObjectStore["Service"]
   readonly blockCache: LruBlockCache | undefined
@@ -38,8 +45,8 @@ export class SstTables {
   }
 
   /** Where the SST lives: under a parent database's path for SSTs a clone borrows, else ours. */
-  path(manifest: Manifest, id: string): string {
-    for (const db of manifest.externalDbs) {
+  path(locations: SstLocations, id: string): string {
+    for (const db of locations.externalDbs) {
       if (db.sstIds.includes(id)) return compactedSstPath(db.path, id)
     }
     return compactedSstPath(this.root, id)
@@ -51,12 +58,12 @@ export class SstTables {
   }
 
   /** The handle of `sst`, opening it (one or two ranged GETs) on first use. */
-  reader(manifest: Manifest, sst: CompactedSst): Effect.Effect<SsTableReader, DbError> {
+  reader(locations: SstLocations, sst: { readonly id: string }): Effect.Effect<SsTableReader, DbError> {
     const hit = this.#open.get(sst.id)
     if (hit !== undefined) return Effect.succeed(hit)
     const pending = this.#opening.get(sst.id)
     if (pending !== undefined) return pending
-    const path = this.path(manifest, sst.id)
+    const path = this.path(locations, sst.id)
     const options = this.blockCache === undefined ? {} : { cache: this.blockCache }
     const open = SsTableReader.open(path, options).pipe(
       Effect.provideService(ObjectStore, this.store),
@@ -92,3 +99,11 @@ export class SstTables {
     )
   }
 }
+
+/** Ids of the SSTs listed under `<root>/compacted`. */
+export const listCompactedIds = (store: ObjectStore["Service"], root: string): Effect.Effect<Set<string>, DbError> =>
+  Stream.runFold(store.list(compactedDir(root)), () => new Set<string>(), (ids, o) => {
+    const id = parseCompactedSstId(o.path)
+    if (id !== undefined) ids.add(id)
+    return ids
+  }).pipe(Effect.mapError(toDbError))

@@ -30,7 +30,7 @@ import { Effect, Option, Stream } from "effect"
 import { DataError } from "../errors.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
-import { readU16, readU64 } from "./BigEndian.ts"
+import { readU16, readU64 } from "../format/BigEndian.ts"
 import {
   type Block,
   BlockIterator,
@@ -39,7 +39,7 @@ import {
   decodeBlock,
   decodeBlockRows,
   findInBlock
-} from "./Block.ts"
+} from "../format/Block.ts"
 import {
   type BloomFilter,
   decodeBloomFilter,
@@ -47,15 +47,15 @@ import {
   type FilterHash,
   mightContain,
   mightContainWith
-} from "./BloomFilter.ts"
-import { commonPrefix } from "./Bytes.ts"
-import { CHECKSUM_SIZE, verifyChecksum } from "./Checksum.ts"
-import { decompress } from "./Compression.ts"
-import { compareKeys, compareKeysFrom, keysEqual, MAX_SEQ } from "./KeyComparator.ts"
-import type { RowEntry } from "./RowEntry.ts"
-import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "./SstMetadata.ts"
-import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "./SstMetadataCodec.ts"
-import { FOOTER_SIZE } from "./SsTableBuilder.ts"
+} from "../format/BloomFilter.ts"
+import { commonPrefix } from "../format/Bytes.ts"
+import { CHECKSUM_SIZE, verifyChecksum } from "../format/Checksum.ts"
+import { decompress } from "../format/Compression.ts"
+import { compareKeys, compareKeysFrom, keysEqual, MAX_SEQ } from "../format/KeyComparator.ts"
+import type { RowEntry } from "../format/RowEntry.ts"
+import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "../format/SstMetadata.ts"
+import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "../format/SstMetadataCodec.ts"
+import { FOOTER_SIZE } from "../format/SsTableBuilder.ts"
 
 export type SsTableError = DataError | ObjectStoreError
 
@@ -63,7 +63,7 @@ export type SsTableError = DataError | ObjectStoreError
  * A cache of decoded data blocks. A reader asks once, when it opens, for the slots of its object's blocks
  * (`table(path, numBlocks)`; SST objects are immutable, so the path names the blocks for good), then looks
  * blocks up by index. `bytes` is the block's decoded size, for byte-bounded caches. Implementations must be
- * synchronous and must not throw. `cache/BlockCache.ts`'s `LruBlockCache` (and the `BlockCache` service)
+ * synchronous and must not throw. `BlockCache.ts`'s `LruBlockCache` (and the `BlockCache` service)
  * satisfy this interface as they are.
  */
 export interface SstBlockCache {

@@ -10,7 +10,7 @@
  * mixed error channel of SST reads (`DataError | ObjectStoreError`).
  */
 import { DataError, type DbError, InvalidError, UnavailableError } from "../errors.ts"
-import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+import type { ObjectStoreError } from "./ObjectStoreError.ts"
 
 const STORE_TAGS = new Set(["ObjectNotFound", "ObjectAlreadyExists", "StoreUnavailable", "StoreFailure", "InvalidPath"])
 

@@ -1,0 +1,72 @@
+/**
+ * What a scan returns (SlateDB's `db_iter.rs`): over the merged rows of every source (iter/MergeIterator.ts,
+ * each source already capped at the read's sequence number), for each key the version with the highest
+ * seq; a tombstone hides the key, a value is returned as a `KeyValue` (copies of the key and value bytes,
+ * which the caller may keep or change); a merge operand fails the scan with `InvalidError`, since no merge
+ * operator is configured.
+ *
+ * `fill` works synchronously until the merge needs a page from a source; the scan's stream then runs
+ * `pull` and calls `fill` again.
+ */
+import type { Effect } from "effect"
+import { type DbError, InvalidError } from "../errors.ts"
+import { keysEqual } from "../format/KeyComparator.ts"
+import { type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { NEED_PULL, type RowIterator } from "../iter/RowIterator.ts"
+import { type ByteSlab, readSlab } from "./ByteSlab.ts"
+import type { KeyValue } from "./DbApi.ts"
+
+export const mergeOperatorMissing = () =>
+  new InvalidError({ message: "merge operator missing: the database holds merge operands but none is configured" })
+
+export const toKeyValue = (row: RowEntry, slab: ByteSlab): KeyValue => ({
+  key: slab.copy(row.key),
+  value: slab.copy(row.value),
+  seq: row.seq,
+  createTs: row.createTs ?? 0,
+  expireTs: row.expireTs
+})
+
+export class DbIterator {
+  readonly #rows: RowIterator
+  /** The key whose versions are being collected, and its newest version so far. */
+  #key: Uint8Array | undefined = undefined
+  #best: RowEntry | undefined = undefined
+  readonly #slab: ByteSlab = readSlab()
+
+  constructor(rows: RowIterator) {
+    this.#rows = rows
+  }
+
+  /** Fetches what the merge waits for (after `fill` said "pull"). */
+  get pull(): Effect.Effect<void, DbError> {
+    return this.#rows.pull
+  }
+
+  /** Emits up to `limit` rows into `out`; "pull" when sources need pages, "done" at the end. */
+  fill(out: Array<KeyValue>, limit: number): "more" | "pull" | "done" | InvalidError {
+    const rows = this.#rows
+    for (;;) {
+      const row = rows.next()
+      if (row === NEED_PULL) return "pull"
+      const key = this.#key
+      if (row !== undefined && key !== undefined && keysEqual(row.key, key)) {
+        if (row.seq > this.#best!.seq) this.#best = row
+        continue
+      }
+      if (key !== undefined) {
+        const best = this.#best!
+        if (best.kind === RowKind.Value) out.push(toKeyValue(best, this.#slab))
+        else if (best.kind === RowKind.Merge) return mergeOperatorMissing()
+      }
+      if (row === undefined) {
+        this.#key = undefined
+        this.#best = undefined
+        return "done"
+      }
+      this.#key = row.key
+      this.#best = row
+      if (out.length >= limit) return "more"
+    }
+  }
+}

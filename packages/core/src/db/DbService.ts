@@ -1,0 +1,35 @@
+/**
+ * The shape of the `Db` service (Db.ts): what an open database offers. Kept apart from the service tag so
+ * that the engine (DbEngine.ts), which builds it, does not import the tag that imports the engine.
+ */
+import type { Effect, Stream } from "effect"
+import type { DbError } from "../errors.ts"
+import type {
+  DbStatus,
+  FlushType,
+  KeyRange,
+  KeyValue,
+  PutOptions,
+  ReadOptions,
+  ScanOptions,
+  WriteBatch,
+  WriteHandle,
+  WriteOptions
+} from "./DbApi.ts"
+import type { ReadNow, ReadNowHooks } from "./Reader.ts"
+
+export interface DbService {
+  readonly put: (key: Uint8Array, value: Uint8Array, options?: PutOptions) => Effect.Effect<WriteHandle, DbError>
+  readonly delete: (key: Uint8Array, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
+  readonly write: (batch: WriteBatch, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
+  readonly get: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<Uint8Array | undefined, DbError>
+  readonly getKeyValue: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
+  readonly scan: (range: KeyRange, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+  readonly scanPrefix: (prefix: Uint8Array, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+  readonly flush: (options?: { readonly type?: FlushType }) => Effect.Effect<void, DbError>
+  readonly status: Effect.Effect<DbStatus>
+  /** Closes cleanly: flushes the WAL, stops background work. Later calls fail with `ClosedError("clean")`. */
+  readonly close: Effect.Effect<void, DbError>
+  /** Internal: the synchronous read hooks of the Promise API (Reader.ts's `ReadNow`). */
+  readonly [ReadNow]?: ReadNowHooks
+}
