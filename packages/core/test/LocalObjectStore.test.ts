@@ -1,8 +1,8 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Stream } from "effect"
-import { LocalObjectStore, makeLocal, ObjectStore } from "../src/index.ts"
-import { objectStoreConformance } from "../../testing/src/ObjectStoreConformance.ts"
+import { LocalObjectStore, makeLocal, ObjectStore } from "../src/internal.ts"
+import { objectStoreConformance } from "@shale/testing/conformance"
 
 /** A local store in a fresh temp directory, removed when the layer is released. */
 const tempStoreLayer = Layer.unwrap(Effect.gen(function*() {

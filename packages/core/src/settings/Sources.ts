@@ -3,7 +3,9 @@
  * and environment variables. Nothing here knows what the keys mean (Settings.ts does); this module only
  * reads and parses, and says where each value came from so that errors can name it.
  *
- * Parsers: JSON by the platform, TOML by `smol-toml`, YAML by `yaml` (docs/design/packaging.md says why).
+ * Parsers: JSON by the platform, TOML by `smol-toml`, YAML by `yaml` (docs/design/packaging.md says why),
+ * each loaded the first time a text in its format is parsed (a program that never reads TOML or YAML
+ * settings does not pay for loading them).
  * Files SlateDB's `Settings::load()` reads, in its order (a later one overrides an earlier one):
  * `SlateDb.json`, `SlateDb.toml`, `SlateDb.yaml`, `SlateDb.yml`; a missing file is skipped.
  *
@@ -14,8 +16,6 @@
  * (so tests swap the `ConfigProvider`); other variables with these prefixes are not Shale's business.
  */
 import { Config, Effect, FileSystem } from "effect"
-import { parse as parseToml } from "smol-toml"
-import { parse as parseYaml } from "yaml"
 
 export type SettingsFormat = "json" | "toml" | "yaml"
 
@@ -56,16 +56,24 @@ const describeParseError = (e: unknown): string => {
     : first
 }
 
+/** The parser of a format, loaded on first use. */
+const parserOf = (format: SettingsFormat): Effect.Effect<(text: string) => unknown> =>
+  format === "json"
+    ? Effect.succeed(JSON.parse)
+    : format === "toml"
+    ? Effect.promise(() => import("smol-toml")).pipe(Effect.map((m) => (text: string) => m.parse(text)))
+    : Effect.promise(() => import("yaml")).pipe(Effect.map((m) => (text: string) => m.parse(text)))
+
 /** Parses settings text; fails with one problem (naming `what`) if it is not an object in that format. */
 export const parseText = (
   text: string,
   format: SettingsFormat,
   what: string
 ): Effect.Effect<Record<string, unknown>, string> =>
-  Effect.suspend(() => {
+  Effect.flatMap(parserOf(format), (parse) => {
     let parsed: unknown
     try {
-      parsed = format === "json" ? JSON.parse(text) : format === "toml" ? parseToml(text) : parseYaml(text)
+      parsed = parse(text)
     } catch (e) {
       return Effect.fail(`${what} is not valid ${FORMAT_NAMES[format]}: ${describeParseError(e)}`)
     }

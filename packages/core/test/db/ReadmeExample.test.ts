@@ -1,7 +1,7 @@
 /** The README's usage examples, run as written (memory store instead of a directory), so the docs stay true. */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { Db, ObjectStore, Shale, WriteBatch } from "../../src/index.ts"
+import { Db, ObjectStore, Shale, WriteBatch } from "../../src/internal.ts"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()

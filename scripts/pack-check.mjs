@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+/**
+ * The packaging check (`npm run check:pack`; a step of .ci/run): proves the packages work where users
+ * get them, outside this workspace.
+ *
+ * 1. Builds every package (`npm run build`: TypeScript's emit into each package's `dist/`) from clean.
+ * 2. `npm pack`s @shale/core, @shale/s3, @shale/testing and @shale/cli, and checks each tarball: no tests,
+ *    benches, build info or config files; the `exports` targets present.
+ * 3. Installs the tarballs (and `effect`) into a fresh project in a temporary directory outside the
+ *    workspace, with npm, as a user would.
+ * 4. Runs scripts/pack-check/consumer.mjs there (plain JavaScript) with type stripping disabled, and the
+ *    installed `shale` command on the database it wrote.
+ * 5. Type-checks scripts/pack-check/consumer.ts with a `tsc --init` tsconfig (strict; only `types` and
+ *    `outDir` added), runs the compiled JavaScript the same way.
+ * 6. With `--min-node` (CI): installs the lowest supported Node (the `node` package at the version
+ *    `engines` names) into another temporary directory and runs steps 4 and 5's programs with it.
+ *
+ * Prints one line per check and ends with `pack-check: N passed, N failed`; exits non-zero if any failed.
+ * Temporary directories are removed unless `--keep`.
+ */
+import { execFileSync, spawnSync } from "node:child_process"
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..")
+const PACKAGES = ["core", "s3", "testing", "cli"]
+const args = new Set(process.argv.slice(2))
+const node = process.execPath
+const npm = process.platform === "win32" ? "npm.cmd" : "npm"
+const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc")
+const effectVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "effect", "package.json"), "utf8")).version
+const typesNodeVersion = JSON.parse(readFileSync(join(ROOT, "node_modules", "@types", "node", "package.json"), "utf8")).version
+/** The lowest Node `engines` allows (`>=22.19` → `22.19.0`). */
+const minNode = (() => {
+  const v = JSON.parse(readFileSync(join(ROOT, "packages", "core", "package.json"), "utf8")).engines.node.replace(/^>=\s*/, "")
+  return [...v.split("."), "0", "0"].slice(0, 3).join(".")
+})()
+
+let passed = 0
+let failed = 0
+const temps = []
+
+const tempDir = (prefix) => {
+  const d = mkdtempSync(join(tmpdir(), prefix))
+  temps.push(d)
+  return d
+}
+
+/** Runs a command; returns its output, or throws with its output on failure. */
+const sh = (cmd, argv, options = {}) => {
+  const r = spawnSync(cmd, argv, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...options })
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${argv.join(" ")} exited ${r.status ?? r.signal}\n${r.stdout ?? ""}${r.stderr ?? ""}`)
+  }
+  return r.stdout
+}
+
+const check = (name, f) => {
+  const t0 = performance.now()
+  try {
+    const note = f()
+    passed++
+    console.log(`ok - ${name} (${((performance.now() - t0) / 1000).toFixed(1)} s)${note ? `: ${note}` : ""}`)
+    return true
+  } catch (e) {
+    failed++
+    console.log(`FAILED - ${name}\n${String(e instanceof Error ? e.message : e).split("\n").map((l) => `    ${l}`).join("\n")}`)
+    return false
+  }
+}
+
+const kib = (n) => `${(n / 1024).toFixed(0)} KiB`
+
+const tarballs = []
+const project = tempDir("shale-pack-consumer-")
+
+const steps = () => {
+  if (!check("build (npm run build, from clean)", () => {
+    for (const p of PACKAGES) rmSync(join(ROOT, "packages", p, "dist"), { recursive: true, force: true })
+    sh(npm, ["run", "build"], { cwd: ROOT })
+  })) return
+
+  const packDir = tempDir("shale-pack-tarballs-")
+  if (!check("npm pack: tarballs hold dist, src, bin and nothing of tests or benches", () => {
+    const out = sh(npm, ["pack", "--json", "--pack-destination", packDir, ...PACKAGES.flatMap((p) => ["--workspace", `packages/${p}`])], {
+      cwd: ROOT
+    })
+    const packs = JSON.parse(out)
+    const notes = []
+    for (const pack of packs) {
+      const files = pack.files.map((f) => f.path)
+      const bad = files.filter((f) => /(^|\/)(test|tests|bench)\//.test(f) || /tsbuildinfo|vitest\.config|tsconfig/.test(f))
+      if (bad.length > 0) throw new Error(`${pack.name} ships ${bad.join(", ")}`)
+      const manifest = JSON.parse(readFileSync(join(ROOT, "packages", pack.name.replace("@shale/", ""), "package.json"), "utf8"))
+      for (const [entry, target] of Object.entries(manifest.exports)) {
+        const paths = typeof target === "string" ? [target] : [target.types, target.default]
+        for (const p of paths) {
+          if (!files.includes(p.replace(/^\.\//, ""))) throw new Error(`${pack.name} export "${entry}" → ${p} is not in the tarball`)
+        }
+      }
+      tarballs.push(join(packDir, pack.filename))
+      notes.push(`${pack.name} ${kib(pack.size)} packed, ${kib(pack.unpackedSize)} unpacked, ${pack.entryCount} files`)
+    }
+    return notes.join("; ")
+  })) return
+
+  if (!check(`install the tarballs into a fresh project outside the workspace (${project})`, () => {
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "shale-consumer", private: true, type: "module" }))
+    sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", ...tarballs, `effect@${effectVersion}`, `@types/node@${typesNodeVersion}`], {
+      cwd: project
+    })
+    copyFileSync(join(ROOT, "scripts", "pack-check", "consumer.mjs"), join(project, "consumer.mjs"))
+    mkdirSync(join(project, "src"))
+    copyFileSync(join(ROOT, "scripts", "pack-check", "consumer.ts"), join(project, "src", "consumer.ts"))
+  })) return
+
+  const noStripping = ["--no-experimental-strip-types"]
+  const runConsumers = (nodeBin, label) => {
+    check(`consumer.mjs on ${label} (plain JavaScript, no type stripping)`, () => {
+      const data = tempDir("shale-pack-data-")
+      sh(nodeBin, [...noStripping, "consumer.mjs", data], { cwd: project })
+      const shale = join(project, "node_modules", "@shale", "cli", "bin", "shale.mjs")
+      const got = sh(nodeBin, [...noStripping, shale, "--db", data, "--path", "db", "get", "user:2"], { cwd: project })
+      if (got !== "bob\n") throw new Error(`shale get printed ${JSON.stringify(got)}`)
+      const scan = sh(nodeBin, [...noStripping, shale, "--db", data, "--path", "db", "--json", "scan"], { cwd: project })
+      if (scan.trim().split("\n").length !== 3) throw new Error(`shale scan printed ${scan}`)
+    })
+    check(`consumer.ts compiled, on ${label}`, () => {
+      const data = tempDir("shale-pack-data-")
+      sh(nodeBin, [...noStripping, join("dist", "consumer.js"), data], { cwd: project })
+    })
+  }
+
+  if (!check("consumer.ts type-checks and compiles with `tsc --init`'s strict tsconfig", () => {
+    sh(node, [tsc, "--init"], { cwd: project })
+    const path = join(project, "tsconfig.json")
+    const text = readFileSync(path, "utf8")
+    const patched = text.replace(/"types":\s*\[\]/, `"types": ["node"]`).replace(/"compilerOptions":\s*\{/, `"compilerOptions": {\n    "outDir": "dist",\n    "rootDir": "src",`)
+    if (patched === text || !patched.includes(`"types": ["node"]`)) throw new Error(`unexpected tsc --init output:\n${text}`)
+    writeFileSync(path, patched)
+    sh(node, [tsc, "-p", "tsconfig.json"], { cwd: project })
+    return `TypeScript ${sh(node, [tsc, "--version"]).trim()}`
+  })) return
+
+  runConsumers(node, `Node ${process.versions.node}`)
+
+  if (args.has("--min-node")) {
+    const nodeDir = tempDir("shale-pack-node-")
+    let minBin
+    if (check(`install the lowest supported Node (${minNode}) from the npm registry`, () => {
+      writeFileSync(join(nodeDir, "package.json"), JSON.stringify({ name: "min-node", private: true }))
+      sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", `node@${minNode}`], { cwd: nodeDir })
+      minBin = join(nodeDir, "node_modules", ".bin", "node")
+      const v = sh(minBin, ["--version"]).trim()
+      if (v !== `v${minNode}`) throw new Error(`installed ${v}`)
+    })) runConsumers(minBin, `Node ${minNode} (the lowest supported)`)
+  }
+}
+
+try {
+  steps()
+} finally {
+  if (!args.has("--keep")) for (const d of temps) rmSync(d, { recursive: true, force: true })
+  else console.log(`kept: ${temps.join(" ")}`)
+}
+console.log(`pack-check: ${passed} passed, ${failed} failed`)
+process.exit(failed === 0 ? 0 : 1)
