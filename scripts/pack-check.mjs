@@ -9,7 +9,8 @@
  * 3. Installs the tarballs (and `effect`) into a fresh project in a temporary directory outside the
  *    workspace, with npm, as a user would.
  * 4. Runs scripts/pack-check/consumer.mjs there (plain JavaScript) with type stripping disabled, and the
- *    installed `shale` command on the database it wrote.
+ *    installed `shale` command on the database it wrote (get, scan, export | import, an exit code), and
+ *    reports the command's start-up time.
  * 5. Type-checks scripts/pack-check/consumer.ts with a `tsc --init` tsconfig (strict; only `types` and
  *    `outDir` added), runs the compiled JavaScript the same way.
  * 6. With `--min-node` (CI): installs the lowest supported Node (the `node` package at the version
@@ -75,19 +76,20 @@ const kib = (n) => `${(n / 1024).toFixed(0)} KiB`
 
 const tarballs = []
 const project = tempDir("shale-pack-consumer-")
+const noStripping = ["--no-experimental-strip-types"]
 
-const steps = () => {
-  if (!check("build (npm run build, from clean)", () => {
+const build = () =>
+  check("build (npm run build, from clean)", () => {
     for (const p of PACKAGES) rmSync(join(ROOT, "packages", p, "dist"), { recursive: true, force: true })
     sh(npm, ["run", "build"], { cwd: ROOT })
-  })) return
+  })
 
-  const packDir = tempDir("shale-pack-tarballs-")
-  if (!check("npm pack: tarballs hold dist, src, bin and nothing of tests or benches", () => {
-    const out = sh(npm, ["pack", "--json", "--pack-destination", packDir, ...PACKAGES.flatMap((p) => ["--workspace", `packages/${p}`])], {
-      cwd: ROOT
-    })
-    const packs = JSON.parse(out)
+/** Packs every package; fails on a tarball that ships tests, benches, build info or config, or misses an export. */
+const pack = () =>
+  check("npm pack: tarballs hold dist, src, bin and nothing of tests or benches", () => {
+    const packDir = tempDir("shale-pack-tarballs-")
+    const workspaces = PACKAGES.flatMap((p) => ["--workspace", `packages/${p}`])
+    const packs = JSON.parse(sh(npm, ["pack", "--json", "--pack-destination", packDir, ...workspaces], { cwd: ROOT }))
     const notes = []
     for (const pack of packs) {
       const files = pack.files.map((f) => f.path)
@@ -104,58 +106,85 @@ const steps = () => {
       notes.push(`${pack.name} ${kib(pack.size)} packed, ${kib(pack.unpackedSize)} unpacked, ${pack.entryCount} files`)
     }
     return notes.join("; ")
-  })) return
+  })
 
-  if (!check(`install the tarballs into a fresh project outside the workspace (${project})`, () => {
+const install = () =>
+  check(`install the tarballs into a fresh project outside the workspace (${project})`, () => {
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "shale-consumer", private: true, type: "module" }))
-    sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", ...tarballs, `effect@${effectVersion}`, `@types/node@${typesNodeVersion}`], {
-      cwd: project
-    })
+    const deps = [...tarballs, `effect@${effectVersion}`, `@types/node@${typesNodeVersion}`]
+    sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", ...deps], { cwd: project })
     copyFileSync(join(ROOT, "scripts", "pack-check", "consumer.mjs"), join(project, "consumer.mjs"))
     mkdirSync(join(project, "src"))
     copyFileSync(join(ROOT, "scripts", "pack-check", "consumer.ts"), join(project, "src", "consumer.ts"))
-  })) return
+  })
 
-  const noStripping = ["--no-experimental-strip-types"]
-  const runConsumers = (nodeBin, label) => {
-    check(`consumer.mjs on ${label} (plain JavaScript, no type stripping)`, () => {
-      const data = tempDir("shale-pack-data-")
-      sh(nodeBin, [...noStripping, "consumer.mjs", data], { cwd: project })
-      const shale = join(project, "node_modules", "@shale", "cli", "bin", "shale.mjs")
-      const got = sh(nodeBin, [...noStripping, shale, "--db", data, "--path", "db", "get", "user:2"], { cwd: project })
-      if (got !== "bob\n") throw new Error(`shale get printed ${JSON.stringify(got)}`)
-      const scan = sh(nodeBin, [...noStripping, shale, "--db", data, "--path", "db", "--json", "scan"], { cwd: project })
-      if (scan.trim().split("\n").length !== 3) throw new Error(`shale scan printed ${scan}`)
-    })
-    check(`consumer.ts compiled, on ${label}`, () => {
-      const data = tempDir("shale-pack-data-")
-      sh(nodeBin, [...noStripping, join("dist", "consumer.js"), data], { cwd: project })
-    })
-  }
-
-  if (!check("consumer.ts type-checks and compiles with `tsc --init`'s strict tsconfig", () => {
+const typecheck = () =>
+  check("consumer.ts type-checks and compiles with `tsc --init`'s strict tsconfig", () => {
     sh(node, [tsc, "--init"], { cwd: project })
     const path = join(project, "tsconfig.json")
     const text = readFileSync(path, "utf8")
-    const patched = text.replace(/"types":\s*\[\]/, `"types": ["node"]`).replace(/"compilerOptions":\s*\{/, `"compilerOptions": {\n    "outDir": "dist",\n    "rootDir": "src",`)
+    const patched = text.replace(/"types":\s*\[\]/, `"types": ["node"]`)
+      .replace(/"compilerOptions":\s*\{/, `"compilerOptions": {\n    "outDir": "dist",\n    "rootDir": "src",`)
     if (patched === text || !patched.includes(`"types": ["node"]`)) throw new Error(`unexpected tsc --init output:\n${text}`)
     writeFileSync(path, patched)
     sh(node, [tsc, "-p", "tsconfig.json"], { cwd: project })
     return `TypeScript ${sh(node, [tsc, "--version"]).trim()}`
-  })) return
+  })
 
+/** The installed `shale` on the database consumer.mjs wrote; returns its start-up time. */
+const useInstalledCli = (nodeBin, data) => {
+  const shale = join(project, "node_modules", "@shale", "cli", "bin", "shale.mjs")
+  const run = (argv, input) => sh(nodeBin, [...noStripping, shale, "--db", data, ...argv], { cwd: project, input })
+  const got = run(["--path", "db", "get", "user:2"])
+  if (got !== "bob\n") throw new Error(`shale get printed ${JSON.stringify(got)}`)
+  const scan = run(["--path", "db", "--json", "scan"])
+  if (scan.trim().split("\n").length !== 3) throw new Error(`shale scan printed ${scan}`)
+  // export | import into a second database, read back; a missing key exits 1.
+  const exported = run(["--path", "db", "export"])
+  run(["--path", "copy", "import"], exported)
+  const copied = run(["--path", "copy", "export"])
+  if (copied !== exported) throw new Error(`the imported copy exports differently:\n${exported}\n---\n${copied}`)
+  const missing = spawnSync(nodeBin, [...noStripping, shale, "--db", data, "--path", "db", "get", "nope"], { cwd: project })
+  if (missing.status !== 1) throw new Error(`shale get of a missing key exited ${missing.status}`)
+  // Start-up time of the installed command (reported, not judged: the machine is shared).
+  const runs = 5
+  const t0 = performance.now()
+  for (let i = 0; i < runs; i++) sh(nodeBin, [shale, "--version"], { cwd: project })
+  return `shale --version starts in ${Math.round((performance.now() - t0) / runs)} ms (mean of ${runs})`
+}
+
+const runConsumers = (nodeBin, label) => {
+  check(`consumer.mjs on ${label} (plain JavaScript, no type stripping), then the installed shale`, () => {
+    const data = tempDir("shale-pack-data-")
+    sh(nodeBin, [...noStripping, "consumer.mjs", data], { cwd: project })
+    return useInstalledCli(nodeBin, data)
+  })
+  check(`consumer.ts compiled, on ${label}`, () => {
+    const data = tempDir("shale-pack-data-")
+    sh(nodeBin, [...noStripping, join("dist", "consumer.js"), data], { cwd: project })
+  })
+}
+
+/** Installs the `node` package at the lowest version `engines` allows; returns its binary. */
+const installMinNode = () => {
+  const nodeDir = tempDir("shale-pack-node-")
+  let bin
+  const ok = check(`install the lowest supported Node (${minNode}) from the npm registry`, () => {
+    writeFileSync(join(nodeDir, "package.json"), JSON.stringify({ name: "min-node", private: true }))
+    sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", `node@${minNode}`], { cwd: nodeDir })
+    bin = join(nodeDir, "node_modules", ".bin", "node")
+    const v = sh(bin, ["--version"]).trim()
+    if (v !== `v${minNode}`) throw new Error(`installed ${v}`)
+  })
+  return ok ? bin : undefined
+}
+
+const steps = () => {
+  if (!build() || !pack() || !install() || !typecheck()) return
   runConsumers(node, `Node ${process.versions.node}`)
-
   if (args.has("--min-node")) {
-    const nodeDir = tempDir("shale-pack-node-")
-    let minBin
-    if (check(`install the lowest supported Node (${minNode}) from the npm registry`, () => {
-      writeFileSync(join(nodeDir, "package.json"), JSON.stringify({ name: "min-node", private: true }))
-      sh(npm, ["install", "--no-audit", "--no-fund", "--prefer-offline", `node@${minNode}`], { cwd: nodeDir })
-      minBin = join(nodeDir, "node_modules", ".bin", "node")
-      const v = sh(minBin, ["--version"]).trim()
-      if (v !== `v${minNode}`) throw new Error(`installed ${v}`)
-    })) runConsumers(minBin, `Node ${minNode} (the lowest supported)`)
+    const bin = installMinNode()
+    if (bin !== undefined) runConsumers(bin, `Node ${minNode} (the lowest supported)`)
   }
 }
 

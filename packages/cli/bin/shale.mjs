@@ -2,7 +2,8 @@
 /**
  * Launcher of the `shale` command.
  *
- * - Installed as a package: runs the build, `../dist/main.js` (plain JavaScript).
+ * - Installed as a package: runs the build, `../dist/bin/shale.js` (plain JavaScript, one tree-shaken
+ *   bundle: rolldown.config.mjs).
  * - In a checkout of the repository (`../src/main.ts` is there): runs the TypeScript sources directly, by
  *   Node's type stripping, with the `@shale/source` export condition so that `@shale/core` and the other
  *   workspace packages resolve to their sources too: nothing needs building first. That needs Node ≥ 22.18
@@ -20,7 +21,7 @@ const here = dirname(realpathSync(fileURLToPath(import.meta.url)))
 const source = join(here, "..", "src", "main.ts")
 
 if (!existsSync(source)) {
-  await import(pathToFileURL(join(here, "..", "dist", "main.js")).href)
+  await import(pathToFileURL(join(here, "..", "dist", "bin", "shale.js")).href)
 } else {
   const [major, minor] = process.versions.node.split(".").map(Number)
   const canStripTypes = major > 22 || (major === 22 && minor >= 18)
