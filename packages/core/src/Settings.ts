@@ -10,7 +10,9 @@
  * directory (`dir`), as SlateDB's `Settings::load()`; `SLATEDB_*` environment variables with SlateDB's
  * names (`SLATEDB_FLUSH_INTERVAL=100ms`); `SHALE_*` variables with Shale's names
  * (`SHALE_FLUSH_INTERVAL_MS=100`), which win because they are specific to this engine. Variables are
- * read through Effect `Config`, so tests swap the `ConfigProvider`.
+ * read through Effect `Config`, so tests swap the `ConfigProvider` (Effect's default one copies the
+ * environment the first time any `Config` is read in the process; the Promise API gives each call a
+ * fresh copy).
  *
  * Problems are collected, not stopped at: every unreadable file, unknown key, and bad value becomes one
  * part of a single `InvalidError`, each naming the key as written and where it came from (the file or the

@@ -24,7 +24,7 @@
  * on stderr, never stdout): every operation of the handle, and the background fibers started when it
  * opened, run with that logging context.
  */
-import { Cause, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
@@ -178,9 +178,18 @@ export class ShaleDb implements AsyncDisposable {
   }
 }
 
+/**
+ * What the Promise API runs its effects with: the logging options, and the environment as it is now.
+ * Effect's default `ConfigProvider` copies the environment the first time any `Config` is read in the
+ * process; a Promise caller expects `SHALE_*`, `SLATEDB_*` and `AWS_*` variables to be read when it opens
+ * a database or loads settings, so each call takes a fresh copy.
+ */
+const runContext = (options: LoggingOptions): Context.Context<never> =>
+  Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
-  const context = loggingContext(options)
+  const context = runContext(options)
   return Effect.runPromiseWith(context)(
     Effect.gen(function*() {
       const scope = yield* Scope.make()
@@ -205,7 +214,7 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
  * `SLATEDB_*` and `SHALE_*` environment variables. Rejects with an `InvalidError` listing every problem.
  */
 const loadSettings = (options: LoadOptions & LoggingOptions = {}): Promise<Settings> =>
-  Effect.runPromiseWith(loggingContext(options))(
+  Effect.runPromiseWith(runContext(options))(
     Effect.flatMap(
       Effect.promise(() => import("@effect/platform-node/NodeFileSystem")),
       (NodeFileSystem) => Settings.load(options).pipe(Effect.provide(NodeFileSystem.layer))

@@ -128,7 +128,7 @@ describe("Promise API niceties", () => {
     }
   })
 
-  it("loadSettings without Effect: SlateDb.* files in a directory, then the environment", async () => {
+  it("loadSettings without Effect: SlateDb.* files in a directory, then the environment as it is now", async () => {
     const dir = tempDir()
     writeFileSync(join(dir, "SlateDb.toml"), `flush_interval = "50ms"\nl0_max_ssts = 2\n`)
     writeFileSync(join(dir, "SlateDb.yaml"), `l0_max_ssts: 3\n`)
@@ -141,6 +141,8 @@ describe("Promise API niceties", () => {
     } finally {
       delete process.env["SLATEDB_MIN_FILTER_KEYS"]
     }
+    // The environment is read at each call (not copied once per process, as Effect's default provider does).
+    assert.strictEqual((await Shale.loadSettings({ dir })).minFilterKeys, Settings.default.minFilterKeys)
     writeFileSync(join(dir, "bad.json"), `{"l0_max_ssts": 0, "nope": 1}`)
     const e = await Shale.loadSettings({ file: join(dir, "bad.json") }).catch((e: unknown) => e)
     assert.instanceOf(e, InvalidError)
