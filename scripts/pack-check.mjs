@@ -4,8 +4,10 @@
  * get them, outside this workspace.
  *
  * 1. Builds every package (`npm run build`: TypeScript's emit into each package's `dist/`) from clean.
- * 2. `npm pack`s @shale/core, @shale/s3, @shale/testing and @shale/cli, and checks each tarball: no tests,
- *    benches, build info or config files; the `exports` targets present.
+ * 2. Checks that @shale/core's main entry statically imports no Node-only module (Node-only parts are in
+ *    `@shale/core/node` or loaded on demand); `npm pack`s @shale/core, @shale/s3, @shale/testing and
+ *    @shale/cli, and checks each tarball: no tests, benches, build info or config files; the `exports`
+ *    targets present.
  * 3. Installs the tarballs (and `effect`) into a fresh project in a temporary directory outside the
  *    workspace, with npm, as a user would.
  * 4. Runs scripts/pack-check/consumer.mjs there (plain JavaScript) with type stripping disabled, and the
@@ -108,6 +110,36 @@ const pack = () =>
     return notes.join("; ")
   })
 
+/**
+ * The packages (bare specifiers) a built module imports statically, following relative imports; dynamic
+ * `import()`s (the local store, `@shale/s3`, the TOML/YAML parsers) are loaded only when used.
+ */
+const staticImports = (entry) => {
+  const seen = new Set()
+  const packages = new Set()
+  const walk = (file) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    const text = readFileSync(file, "utf8")
+    for (const m of text.matchAll(/^(?:import|export)[^;]*?from\s+"([^"]+)"|^import\s+"([^"]+)"/gm)) {
+      const spec = m[1] ?? m[2]
+      if (spec.startsWith(".")) walk(join(dirname(file), spec))
+      else packages.add(spec)
+    }
+  }
+  walk(entry)
+  return [...packages].sort()
+}
+
+/** The engine's main entry loads no Node built-in it does not need (only the codecs' node:zlib and node:buffer). */
+const mainEntryImports = () =>
+  check("@shale/core's main entry statically imports no Node-only module but node:zlib and node:buffer", () => {
+    const imports = staticImports(join(ROOT, "packages", "core", "dist", "index.js"))
+    const nodeOnly = imports.filter((i) => (i.startsWith("node:") && i !== "node:zlib" && i !== "node:buffer") || i.startsWith("@effect/platform-node"))
+    if (nodeOnly.length > 0) throw new Error(`the main entry imports ${nodeOnly.join(", ")}`)
+    return imports.join(", ")
+  })
+
 const install = () =>
   check(`install the tarballs into a fresh project outside the workspace (${project})`, () => {
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "shale-consumer", private: true, type: "module" }))
@@ -180,7 +212,9 @@ const installMinNode = () => {
 }
 
 const steps = () => {
-  if (!build() || !pack() || !install() || !typecheck()) return
+  if (!build()) return
+  mainEntryImports()
+  if (!pack() || !install() || !typecheck()) return
   runConsumers(node, `Node ${process.versions.node}`)
   if (args.has("--min-node")) {
     const bin = installMinNode()
