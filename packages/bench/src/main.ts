@@ -151,7 +151,8 @@ const runWorker = async (
     return await new Promise<Outcome>((resolve) => {
       let outcome: Outcome | undefined
       const child = fork(WORKER, [implementation.name, JSON.stringify(config)], {
-        execArgv: ["--disable-warning=ExperimentalWarning"],
+        // The workers import @shale/core from its sources, as this process does (docs/design/packaging.md).
+        execArgv: ["--disable-warning=ExperimentalWarning", "--conditions=@shale/source"],
         stdio: ["ignore", "pipe", "pipe", "ipc"]
       })
       current = { kill: () => child.kill("SIGKILL") }

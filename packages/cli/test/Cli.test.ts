@@ -4,50 +4,12 @@
  * official SlateDB 0.12.1, and the messages for bad URLs and missing databases.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { Db } from "@shale/core"
+import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { mixedWorkload, writeEngineDb } from "../../core/test/support/slatedb.ts"
-import { ClosedError } from "@shale/core"
-import { explain, prefixEnd, scanRange } from "../src/index.ts"
-import { parseDbUrl } from "../src/DbUrl.ts"
-import { Effect, Exit } from "effect"
-
-const BIN = fileURLToPath(new URL("../bin/shale.mjs", import.meta.url))
-
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs `shale <args>` with the test runner's Node (22) and no SHALE_DB in the environment. */
-const shale = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, ...env, NO_COLOR: "1" }
-    if (env["SHALE_DB"] === undefined) delete childEnv["SHALE_DB"]
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], env: childEnv })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c))
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
-
-const tempDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), "shale-cli-"))
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
-}
-
-const ok = (r: Result): Result => {
-  expect(r.code, `exit code; stderr:\n${r.stderr}`).toBe(0)
-  return r
-}
-
-const lines = (s: string): Array<string> => s.split("\n").filter((l) => l.length > 0)
+import { ExitCode, explain, prefixEnd, scanRange, ShaleCliError } from "../src/index.ts"
+import { lines, ok, shale, tempDir } from "./support.ts"
 
 describe("shale (child process)", () => {
   it("put / get / scan / delete / manifest / wal round trip on a local directory", async () => {
@@ -128,16 +90,16 @@ describe("shale (child process)", () => {
     }
   }, 120_000)
 
-  it("bad database URLs: a clear message and exit code 1", async () => {
+  it("bad database URLs: a clear message and exit code 2 (usage)", async () => {
     for (const url of ["ftp://host/x", "s3://", "memory:foo", "file://otherhost/x"]) {
       const r = await shale(["--db", url, "get", "k"])
-      expect(r.code, url).toBe(1)
+      expect(r.code, url).toBe(ExitCode.usage)
       expect(r.stderr, url).toContain(`bad database URL "${url}"`)
       expect(r.stdout, url).toBe("")
     }
   }, 60_000)
 
-  it("missing database: says so, exits 1, creates nothing", async () => {
+  it("missing database: says so, exits 1 (not found), creates nothing", async () => {
     const { dir, cleanup } = tempDir()
     try {
       const nowhere = join(dir, "nowhere")
@@ -165,8 +127,9 @@ describe("shale (child process)", () => {
       ok(await shale(["put", "k", "v"], { SHALE_DB: dir }))
       expect(ok(await shale(["get", "k"], { SHALE_DB: dir })).stdout).toBe("v\n")
       const missing = await shale(["get", "k"])
-      expect(missing.code).not.toBe(0)
+      expect(missing.code).toBe(ExitCode.usage)
       expect(missing.stderr).toContain("--db")
+      expect(missing.stdout).toBe("")
     } finally {
       cleanup()
     }
@@ -175,22 +138,22 @@ describe("shale (child process)", () => {
 
 describe("shale (in process)", () => {
   it("explains a fenced writer", () => {
-    const e = explain("/data")(new ClosedError({ reason: "fenced", message: "detected newer DB client" }))
+    const e = explain("/data")(new Db.ClosedError({ reason: "fenced", message: "detected newer DB client" }))
+    expect(e).toBeInstanceOf(ShaleCliError)
     expect(e.message).toBe(
       "fenced: another writer opened the database at /data; this command's write was not acknowledged"
     )
-    expect(e.exitCode).toBe(1)
+    expect((e as ShaleCliError).exitCode).toBe(ExitCode.fenced)
   })
 
-  it("parses database URLs", async () => {
-    const parse = (url: string) => Effect.runPromiseExit(parseDbUrl(url))
-    expect(await parse("memory:")).toEqual(Exit.succeed({ _tag: "Memory" }))
-    expect(await parse("s3://bucket/a/b/")).toEqual(Exit.succeed({ _tag: "S3", bucket: "bucket", prefix: "a/b" }))
-    expect(await parse("s3://bucket")).toEqual(Exit.succeed({ _tag: "S3", bucket: "bucket", prefix: "" }))
-    expect(await parse("file:///tmp/x")).toEqual(Exit.succeed({ _tag: "Local", dir: "/tmp/x" }))
-    expect(await parse("/tmp/y")).toEqual(Exit.succeed({ _tag: "Local", dir: "/tmp/y" }))
-    expect(Exit.isFailure(await parse(""))).toBe(true)
-    expect(Exit.isFailure(await parse("http://x"))).toBe(true)
+  it("maps each error kind to its exit code", () => {
+    const code = (e: unknown) => (explain("d")(e) as ShaleCliError).exitCode
+    expect(code(new Db.UnavailableError({ message: "down" }))).toBe(ExitCode.store)
+    expect(code(new Db.InvalidError({ message: "bad" }))).toBe(ExitCode.usage)
+    expect(code(new Db.DataError({ message: "corrupt" }))).toBe(ExitCode.data)
+    expect(code(new Db.InternalError({ message: "bug" }))).toBe(ExitCode.internal)
+    expect(code(new Db.ClosedError({ reason: "clean", message: "closed" }))).toBe(ExitCode.store)
+    expect(code(new Error("?"))).toBe(ExitCode.internal)
   })
 
   it("computes scan ranges from --prefix, --start and --end", () => {

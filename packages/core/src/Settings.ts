@@ -2,81 +2,50 @@
  * Database settings: SlateDB 0.12.1's `Settings` (docs/slatedb-format.md §4.3) with its defaults, plus
  * Shale's own knobs. One immutable plain object, validated once when loaded.
  *
- * Sources, later ones winning: the defaults, a JSON file (any subset of the fields), environment variables
- * `SHALE_<FIELD_IN_SCREAMING_SNAKE_CASE>` read through Effect `Config` (so tests swap the
- * `ConfigProvider`). Every bad value becomes one `InvalidError` whose message names the field (and the
- * variable, when the value came from the environment); unknown fields are rejected, since a misspelt
- * setting silently falling back to its default is worse than an error.
+ * Names: Shale's (`flushIntervalMs`, ...) or SlateDB's (`flush_interval`, ...; settings/SlateDbNames.ts),
+ * so a settings file written for SlateDB loads as it is. Formats: JSON, TOML, YAML (by file extension).
  *
- * Accepted spellings: durations as milliseconds (`100`) or strings (`"100ms"`, `"1s"`, `"5m"`,
- * `"1m 30s"`, `"2 seconds"`); byte sizes as numbers (`67108864`) or strings (`"64MiB"`, `"4 KiB"`,
- * `"1GB"`); `flushIntervalMs: null` (or `"none"`) disables the timed WAL flush; `SHALE_DEFAULT_TTL_MS=none`
- * clears a TTL set by the file.
+ * `Settings.load()` reads, later sources winning: the defaults; the settings file (`file`), or else
+ * whichever of `SlateDb.json`, `SlateDb.toml`, `SlateDb.yaml`, `SlateDb.yml` exist in the current
+ * directory (`dir`), as SlateDB's `Settings::load()`; `SLATEDB_*` environment variables with SlateDB's
+ * names (`SLATEDB_FLUSH_INTERVAL=100ms`); `SHALE_*` variables with Shale's names
+ * (`SHALE_FLUSH_INTERVAL_MS=100`), which win because they are specific to this engine. Variables are
+ * read through Effect `Config`, so tests swap the `ConfigProvider` (Effect's default one copies the
+ * environment the first time any `Config` is read in the process; the Promise API gives each call a
+ * fresh copy).
+ *
+ * Problems are collected, not stopped at: every unreadable file, unknown key, and bad value becomes one
+ * part of a single `InvalidError`, each naming the key as written and where it came from (the file or the
+ * variable). Unknown keys are rejected, since a misspelt setting silently falling back to its default is
+ * worse than an error. SlateDB settings Shale does not use yet are checked and then ignored with a logged
+ * warning (settings/SlateDbNames.ts says which).
+ *
+ * Accepted spellings (settings/Spellings.ts): durations as milliseconds (`100`) or strings (`"100ms"`,
+ * `"1s"`, `"1m 30s"`; under SlateDB's names a bare `"100"` is seconds, as there); byte sizes as numbers
+ * (`67108864`) or strings (`"64MiB"`, `"4 KiB"`); `flushIntervalMs: null` (or `"none"`) disables the timed
+ * WAL flush; `SHALE_DEFAULT_TTL_MS=none` clears a TTL set by a file.
  */
-import { ByteSize, Config, Effect, FileSystem, Option, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { Effect, type FileSystem, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { InvalidError } from "./errors.ts"
+import { SLATEDB_KEYS, slateDbEnvNames } from "./settings/SlateDbNames.ts"
+import {
+  parseText,
+  type RawSource,
+  readFile,
+  readShaleEnv,
+  readSlateDbEnv,
+  readSlateDbFiles,
+  type SettingsFormat,
+  sourceIn
+} from "./settings/Sources.ts"
+import { parseByteSize, parseDurationMs, parseInteger } from "./settings/Spellings.ts"
 
 const KiB = 1024
 const MiB = 1024 * KiB
 const GiB = 1024 * MiB
 
-// ---- parsing of the string spellings ----------------------------------------------------------------------
-
-const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
-  ms: 1,
-  msec: 1,
-  millis: 1,
-  millisecond: 1,
-  milliseconds: 1,
-  s: 1000,
-  sec: 1000,
-  secs: 1000,
-  second: 1000,
-  seconds: 1000,
-  m: 60_000,
-  min: 60_000,
-  mins: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hr: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000,
-  d: 86_400_000,
-  day: 86_400_000,
-  days: 86_400_000
-}
-
-/** `"250"`, `"100ms"`, `"1s"`, `"1m 30s"`, `"2 seconds"` → milliseconds; undefined if unparsable. */
-export const parseDurationMs = (text: string): number | undefined => {
-  const s = text.trim()
-  if (/^\d+$/.test(s)) return Number(s)
-  const part = /(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*/y
-  let total = 0
-  let pos = 0
-  while (pos < s.length) {
-    part.lastIndex = pos
-    const m = part.exec(s)
-    if (m === null) return undefined
-    const unit = DURATION_UNIT_MS[m[2]!.toLowerCase()]
-    if (unit === undefined) return undefined
-    total += Number(m[1]) * unit
-    pos = part.lastIndex
-  }
-  return pos === 0 ? undefined : total
-}
-
-/** `"4096"`, `"64MiB"`, `"4 KiB"`, `"1GB"` → bytes; undefined if unparsable. */
-export const parseByteSize = (text: string): number | undefined => {
-  const s = text.trim()
-  if (/^\d+$/.test(s)) return Number(s)
-  return Option.match(ByteSize.fromString(s), {
-    onNone: () => undefined,
-    onSome: (n) => (n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined)
-  })
-}
-
-const parseInteger = (text: string): number | undefined => (/^\s*\d+\s*$/.test(text) ? Number(text) : undefined)
+export { parseByteSize, parseDurationMs }
+export type { SettingsFormat }
 
 /** A number, or a string spelling of one (JSON may use either; environment variables are strings). */
 const numberOrString = (parse: (s: string) => number | undefined, expected: string) =>
@@ -203,75 +172,191 @@ export const envVarName = (field: SettingsField, prefix = "SHALE_"): string =>
 
 // ---- loading ----------------------------------------------------------------------------------------------
 
+/** One setting's value as it will be decoded: the key as written, where it came from, and the raw value. */
+interface Entry {
+  readonly key: string
+  readonly where: string
+  readonly raw: unknown
+  readonly value: unknown
+}
+
+/** Settings gathered from the sources so far, field by field (`"clear"`: unset by a later source). */
+interface Gathered {
+  readonly fields: Map<SettingsField, Entry | "clear">
+  readonly problems: Array<string>
+  readonly notes: Array<string>
+}
+
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-/** Decodes a partial settings object; `fromEnv` names the variable a field's value came from. */
-const decode = (
-  input: Readonly<Record<string, unknown>>,
-  fromEnv: Readonly<Partial<Record<string, string>>>
-): Effect.Effect<Settings, InvalidError> =>
-  Schema.decodeUnknownEffect(SettingsSchema)(input, { errors: "all", onExcessProperty: "error" }).pipe(
-    Effect.mapError((error) => {
-      const problems = formatter(error.issue).issues.map(({ message, path }) => {
+const isField = (key: string): key is SettingsField => Object.hasOwn(SettingsSchema.fields, key)
+
+/** Problems of decoding `value` with `schema`, as `path: message` lines under `key`. */
+const schemaProblems = (schema: Schema.Top, key: string, value: unknown): ReadonlyArray<string> => {
+  const result = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value, {
+    errors: "all",
+    onExcessProperty: "error"
+  })
+  if (result._tag === "Success") return []
+  return formatter(result.failure.issue).issues.map(({ message, path }) => {
+    const steps = (path ?? []).map(String)
+    const at = [key, ...steps].join(".")
+    if (message.includes("excess property")) return `unknown setting "${at}"`
+    let got: unknown = value
+    for (const step of steps) got = typeof got === "object" && got !== null ? (got as Record<string, unknown>)[step] : undefined
+    return `${at}: ${message}${message.includes(", got ") ? "" : `, got ${JSON.stringify(got)}`}`
+  })
+}
+
+/** Adds one source's values to `acc`: translates SlateDB names, checks groups, flags unknown keys. */
+const gather = (acc: Gathered, source: RawSource): void => {
+  const seen = new Map<SettingsField, string>()
+  for (const [key, raw] of Object.entries(source.values)) {
+    const where = source.where(key)
+    const slate = isField(key) ? undefined : SLATEDB_KEYS[key]
+    if (!isField(key) && slate === undefined) {
+      acc.problems.push(`unknown setting "${key}"${where}`)
+      continue
+    }
+    if (slate !== undefined && slate._tag === "Group") {
+      const problems = [...schemaProblems(slate.schema, key, raw)]
+      const unsupported = problems.length === 0 ? slate.unsupported?.(raw) : undefined
+      if (unsupported !== undefined) problems.push(`${key}: ${unsupported}`)
+      for (const p of problems) acc.problems.push(`${p}${where}`)
+      const ignored = problems.length === 0 ? slate.ignored?.(raw) : undefined
+      if (ignored !== undefined) acc.notes.push(`${key}${where} has no effect: ${ignored}`)
+      continue
+    }
+    const field = (slate === undefined ? key : slate.shale) as SettingsField
+    const converted = slate !== undefined
+      ? slate.convert(raw)
+      : field === "defaultTtlMs" && (raw === null || (typeof raw === "string" && raw.trim() === "none"))
+      ? { _tag: "Clear" as const }
+      : { _tag: "Value" as const, value: raw }
+    const earlier = seen.get(field)
+    if (earlier !== undefined) {
+      acc.problems.push(`"${earlier}" and "${key}" both set ${field}${where}`)
+      continue
+    }
+    seen.set(field, key)
+    if (converted._tag === "Problem") acc.problems.push(`${key}: ${converted.message}${where}`)
+    else if (converted._tag === "Clear") acc.fields.set(field, "clear")
+    else acc.fields.set(field, { key, where, raw, value: converted.value })
+  }
+}
+
+/** Decodes the gathered settings over the defaults; every problem (gathered or found now) in one error. */
+const decodeGathered = (acc: Gathered): Effect.Effect<Settings, InvalidError> =>
+  Effect.gen(function*() {
+    const input: Record<string, unknown> = {}
+    for (const [field, entry] of acc.fields) if (entry !== "clear") input[field] = entry.value
+    const problems = [...acc.problems]
+    const decoded = Schema.decodeUnknownResult(SettingsSchema)(input, { errors: "all", onExcessProperty: "error" })
+    if (decoded._tag === "Failure") {
+      for (const { message, path } of formatter(decoded.failure.issue).issues) {
         const field = path !== undefined && path.length > 0 ? String(path[0]) : undefined
-        if (field === undefined) return message
-        if (!(field in SettingsSchema.fields)) return `unknown setting "${field}"`
-        const got = message.includes(", got ") ? "" : `, got ${JSON.stringify(input[field])}`
-        const source = fromEnv[field]
-        return `${field}: ${message}${got}${source === undefined ? "" : ` (from ${source})`}`
+        const entry = field === undefined ? undefined : acc.fields.get(field as SettingsField)
+        if (entry === undefined || entry === "clear") {
+          problems.push(message)
+          continue
+        }
+        const got = message.includes(", got ") ? "" : `, got ${JSON.stringify(entry.raw)}`
+        problems.push(`${entry.key}: ${message}${got}${entry.where}`)
+      }
+    }
+    if (problems.length > 0) {
+      return yield* new InvalidError({
+        message: problems.length === 1
+          ? `Invalid settings: ${problems[0]}`
+          : `Invalid settings (${problems.length} problems): ${problems.join("; ")}`
       })
-      return new InvalidError({ message: `Invalid settings: ${problems.join("; ")}` })
+    }
+    for (const note of acc.notes) yield* Effect.logWarning(`setting ${note}; ignored`)
+    return decoded._tag === "Success" ? decoded.success : defaults
+  })
+
+const emptyGathered = (): Gathered => ({ fields: new Map(), problems: [], notes: [] })
+
+/** Settings from sources in increasing precedence, with problems found while reading them. */
+const fromSources = (sources: ReadonlyArray<RawSource>, problems: ReadonlyArray<string> = []) => {
+  const acc = emptyGathered()
+  acc.problems.push(...problems)
+  for (const source of sources) gather(acc, source)
+  return decodeGathered(acc)
+}
+
+const textSettings = (text: string, format: SettingsFormat) =>
+  parseText(text, format, "the settings text").pipe(
+    Effect.matchEffect({
+      onFailure: (problem) => fromSources([], [problem]),
+      onSuccess: (values) => fromSources([sourceIn(values, undefined)])
     })
   )
 
-const parseJsonObject = (text: string, what: string): Effect.Effect<Record<string, unknown>, InvalidError> =>
-  Effect.try({
-    try: () => JSON.parse(text) as unknown,
-    catch: (e) => new InvalidError({ message: `Invalid settings: ${what} is not valid JSON: ${(e as Error).message}` })
-  }).pipe(
-    Effect.flatMap((json) =>
-      typeof json === "object" && json !== null && !Array.isArray(json)
-        ? Effect.succeed(json as Record<string, unknown>)
-        : Effect.fail(new InvalidError({ message: `Invalid settings: ${what} must hold a JSON object` }))
-    )
-  )
+export interface EnvOptions {
+  /** Prefix of the variables with Shale's names (default `"SHALE_"`: `SHALE_FLUSH_INTERVAL_MS`). */
+  readonly envPrefix?: string
+  /** Prefix of the variables with SlateDB's names (default `"SLATEDB_"`: `SLATEDB_FLUSH_INTERVAL`). */
+  readonly slatedbEnvPrefix?: string
+}
 
-/** Reads `SHALE_*` overrides through the current `ConfigProvider`; applies them over `input`. */
-const applyEnv = (input: Readonly<Record<string, unknown>>, prefix: string) =>
+export interface LoadOptions extends EnvOptions {
+  /** A settings file (`.json`, `.toml`, `.yaml`, `.yml`); absent: SlateDB's `SlateDb.*` files in `dir`. */
+  readonly file?: string
+  /** Where to look for `SlateDb.{json,toml,yaml,yml}` when no `file` is given (default: the current directory). */
+  readonly dir?: string
+  /** Apply environment variables (default true). */
+  readonly env?: boolean
+}
+
+/** The environment's sources, in increasing precedence: `SLATEDB_*`, then `SHALE_*`. */
+const envSources = (options: EnvOptions) =>
   Effect.gen(function*() {
-    const merged: Record<string, unknown> = { ...input }
-    const sources: Record<string, string> = {}
-    for (const field of FIELDS) {
-      const name = envVarName(field, prefix)
-      const value = yield* Config.option(Config.String(name)).pipe(
-        Effect.mapError((e) => new InvalidError({ message: `Invalid settings: cannot read ${name}: ${e.message}` }))
-      )
-      if (Option.isNone(value)) continue
-      if (field === "defaultTtlMs" && value.value.trim() === "none") delete merged[field]
-      else merged[field] = value.value
-      sources[field] = name
+    const problems: Array<string> = []
+    const sources: Array<RawSource> = []
+    const slate = yield* Effect.result(readSlateDbEnv(options.slatedbEnvPrefix ?? "SLATEDB_", slateDbEnvNames()))
+    const prefix = options.envPrefix ?? "SHALE_"
+    const shale = yield* Effect.result(readShaleEnv(FIELDS, (f) => envVarName(f as SettingsField, prefix)))
+    for (const r of [slate, shale]) {
+      if (r._tag === "Success") sources.push(r.success)
+      else problems.push(r.failure)
     }
-    return { merged, sources }
+    return { sources, problems }
   })
 
-export interface LoadOptions {
-  /** A JSON file holding any subset of the settings. */
-  readonly file?: string
-  /** Apply `SHALE_*` environment overrides (default true). */
-  readonly env?: boolean
-  /** Prefix of the environment variables (default `"SHALE_"`). */
-  readonly envPrefix?: string
-}
+const load = Effect.fn("Settings.load")(function*(options: LoadOptions = {}) {
+  const problems: Array<string> = []
+  const sources: Array<RawSource> = []
+  if (options.file !== undefined) {
+    const read = yield* Effect.result(readFile(options.file))
+    if (read._tag === "Success") sources.push(read.success)
+    else problems.push(read.failure)
+  } else {
+    const found = yield* readSlateDbFiles(options.dir)
+    sources.push(...found.sources)
+    problems.push(...found.problems)
+  }
+  if (options.env !== false) {
+    const env = yield* envSources(options)
+    sources.push(...env.sources)
+    problems.push(...env.problems)
+  }
+  return yield* fromSources(sources, problems)
+})
 
 const defaults: Settings = Schema.decodeUnknownSync(SettingsSchema)({})
 
 /**
- * Settings: the type, and its constructors.
+ * Settings: the type, and its constructors. All of them accept Shale's and SlateDB's names.
  *
  * - `Settings.default`: SlateDB's defaults (and Shale's).
- * - `Settings.fromJson(text)`: a JSON object with any subset of the fields, over the defaults.
- * - `Settings.fromEnv()`: the defaults with `SHALE_*` overrides from the current `ConfigProvider`.
- * - `Settings.load({ file, env })`: defaults, then the file, then the environment.
+ * - `Settings.fromJson(text)` / `fromToml(text)` / `fromYaml(text)`: any subset of the settings, over the
+ *   defaults (`fromText(text, format)` picks the format).
+ * - `Settings.fromFile(path)`: a settings file, format by extension, over the defaults (SlateDB's
+ *   `from_file`; no environment).
+ * - `Settings.fromEnv()`: the defaults with `SLATEDB_*` and `SHALE_*` overrides.
+ * - `Settings.load({ file, dir, env })`: defaults, then the file (or SlateDB's `SlateDb.*` files), then the
+ *   environment (see the module comment).
  */
 export const Settings = {
   schema: SettingsSchema,
@@ -279,24 +364,16 @@ export const Settings = {
   fields: FIELDS,
   envVarName,
 
-  fromJson: (text: string): Effect.Effect<Settings, InvalidError> =>
-    Effect.flatMap(parseJsonObject(text, "the settings text"), (json) => decode(json, {})),
+  fromText: (text: string, format: SettingsFormat): Effect.Effect<Settings, InvalidError> => textSettings(text, format),
+  fromJson: (text: string): Effect.Effect<Settings, InvalidError> => textSettings(text, "json"),
+  fromToml: (text: string): Effect.Effect<Settings, InvalidError> => textSettings(text, "toml"),
+  fromYaml: (text: string): Effect.Effect<Settings, InvalidError> => textSettings(text, "yaml"),
 
-  fromEnv: (options?: { readonly envPrefix?: string }): Effect.Effect<Settings, InvalidError> =>
-    Effect.flatMap(applyEnv({}, options?.envPrefix ?? "SHALE_"), ({ merged, sources }) => decode(merged, sources)),
+  fromFile: (path: string): Effect.Effect<Settings, InvalidError, FileSystem.FileSystem> =>
+    load({ file: path, env: false }),
 
-  load: Effect.fn("Settings.load")(function*(options: LoadOptions = {}) {
-    let json: Record<string, unknown> = {}
-    const file = options.file
-    if (file !== undefined) {
-      const fs = yield* FileSystem.FileSystem
-      const text = yield* fs.readFileString(file).pipe(
-        Effect.mapError((e) => new InvalidError({ message: `Invalid settings: cannot read ${file}: ${e.message}` }))
-      )
-      json = yield* parseJsonObject(text, file)
-    }
-    if (options.env === false) return yield* decode(json, {})
-    const { merged, sources } = yield* applyEnv(json, options.envPrefix ?? "SHALE_")
-    return yield* decode(merged, sources)
-  })
+  fromEnv: (options: EnvOptions = {}): Effect.Effect<Settings, InvalidError> =>
+    Effect.flatMap(envSources(options), ({ problems, sources }) => fromSources(sources, problems)),
+
+  load
 } as const

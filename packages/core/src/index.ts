@@ -1,77 +1,22 @@
-export * from "./format/RowEntry.ts"
-export * from "./objectstore/ObjectPath.ts"
-export * from "./objectstore/ObjectStore.ts"
-export * from "./objectstore/ObjectStoreError.ts"
-export * from "./errors.ts"
-export * from "./format/SstMetadata.ts"
-export * from "./format/SstMetadataCodec.ts"
-export * from "./Ulid.ts"
-export * from "./objectstore/LocalObjectStore.ts"
-export * from "./objectstore/RetryingObjectStore.ts"
-export * from "./Oracle.ts"
-export * from "./MonotonicClock.ts"
-export * from "./wal/WalBuffer.ts"
-export * from "./wal/WalBufferManager.ts"
-export * from "./wal/WalIdAllocator.ts"
-export * from "./wal/WalMetrics.ts"
-export * from "./wal/WalSstWriter.ts"
-export * from "./format/Paths.ts"
-export * from "./manifest/Manifest.ts"
-export * from "./manifest/SequenceTracker.ts"
-export {
-  compactedSstProblem,
-  decodeManifest,
-  encodeManifest,
-  MANIFEST_FORMAT_VERSION,
-  ORIGINAL_SST_FORMAT_VERSION
-} from "./manifest/ManifestCodec.ts"
-export {
-  type Compaction,
-  compactionDestination,
-  type Compactions,
-  COMPACTIONS_FORMAT_VERSION,
-  CompactionStatus,
-  decodeCompactions,
-  encodeCompactions,
-  type TieredCompactionSpec
-} from "./manifest/CompactionsCodec.ts"
-export * from "./format/KeyComparator.ts"
-export * from "./memtable/MemTable.ts"
-export * from "./Settings.ts"
-export * from "./sst/BlockCache.ts"
-export * from "./format/Checksum.ts"
-export * from "./format/RowCodec.ts"
-export * from "./format/Block.ts"
-export * from "./format/BloomFilter.ts"
-export * from "./format/Compression.ts"
-export * from "./format/SsTableBuilder.ts"
-export * from "./sst/SsTableReader.ts"
-export { Db, type DbOptions } from "./db/Db.ts"
-export {
-  type BatchOp,
-  type DbStatus,
-  type DurabilityLevel,
-  type FlushType,
-  type KeyRange,
-  type KeyValue,
-  type PutOptions as DbPutOptions,
-  type ReadOptions,
-  type ScanOptions as DbScanOptions,
-  type Ttl,
-  WriteBatch,
-  type WriteHandle,
-  type WriteOptions
-} from "./db/DbApi.ts"
-export { Shale, ShaleDb, type ShaleOpenOptions } from "./db/Shale.ts"
-export {
-  claimWriterEpoch,
-  fencedError,
-  makeManifestStore,
-  type ManifestStore,
-  ManifestWriter,
-  type ManifestWriterOptions,
-  mergeRemoteManifest,
-  type StoredManifest,
-  type WriteOutcome
-} from "./manifest/ManifestStore.ts"
-export { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "./testing/TestSwitches.ts"
+/**
+ * `@shale/core`: an embedded key-value store on object storage, byte-compatible with SlateDB 0.12.1.
+ *
+ * The public surface, as namespaces in Effect's style (each is one module under ./api/, which re-exports
+ * from the engine's modules and says what it is for):
+ *
+ * - `Db`: the database for Effect programs: the `Db.Db` service, `Db.layer(options)`, the options and
+ *   results of its operations, `Db.WriteBatch`, and its errors (`Db.ClosedError`, `Db.InvalidError`, ...).
+ * - `Shale`: the same database driven by Promises: `Shale.open`, `Shale.stores`, `Shale.loadSettings`.
+ * - `ObjectStore`: the store service, the in-memory store, stores by URL, store errors, and what a new
+ *   backend needs.
+ * - `Settings`: settings with SlateDB's defaults, from JSON/TOML/YAML and the environment.
+ * - `Admin`: read-only inspection of a database's objects (manifests, WAL SSTs).
+ *
+ * Node-only parts (the local-directory store) are in `@shale/core/node`; the S3 store is `@shale/s3`.
+ * Internals (codecs, test switches) are not exported here (see `@shale/core/internal`).
+ */
+export * as Admin from "./api/Admin.ts"
+export * as Db from "./api/Db.ts"
+export * as ObjectStore from "./api/ObjectStore.ts"
+export * as Settings from "./api/Settings.ts"
+export * as Shale from "./api/Shale.ts"

@@ -9,9 +9,10 @@ import { fileURLToPath } from "node:url"
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), "..", "src")
 
-/** Layer of a directory (bottom = 0); files at the top of src/ are leaves, except index.ts. */
+/** Layer of a directory (bottom = 0); files at the top of src/ are leaves, except the entry points. */
 const RANK: Readonly<Record<string, number>> = {
   testing: 0,
+  settings: 0,
   objectstore: 1,
   format: 2,
   sst: 3,
@@ -23,8 +24,12 @@ const RANK: Readonly<Record<string, number>> = {
   gc: 5,
   admin: 6,
   db: 7,
-  bin: 8
+  bin: 8,
+  api: 99
 }
+
+/** The entry points (the package's public and internal surfaces) may import anything. */
+const ENTRIES: ReadonlySet<string> = new Set(["index.ts", "internal.ts", "node.ts"])
 
 const files = (dir: string): Array<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -33,7 +38,7 @@ const files = (dir: string): Array<string> =>
 
 const rankOf = (file: string): number => {
   const rel = relative(SRC, file)
-  if (rel === "index.ts") return 99
+  if (ENTRIES.has(rel)) return 99
   const dir = rel.includes("/") ? rel.split("/")[0]! : ""
   if (dir === "") return 0
   const rank = RANK[dir]

@@ -2,8 +2,8 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { Effect, FileSystem, Layer, Option, Stream } from "effect"
-import { LocalObjectStore, makeLocal, ObjectStore } from "../src/index.ts"
-import { objectStoreConformance } from "../../testing/src/ObjectStoreConformance.ts"
+import { LocalObjectStore, makeLocal, ObjectStore } from "../src/internal.ts"
+import { objectStoreConformance } from "@shale/testing/conformance"
 
 /** A local store in a fresh temp directory, removed when the layer is released. */
 const tempStoreLayer = Layer.unwrap(Effect.gen(function*() {

@@ -14,7 +14,7 @@ import {
   type ObjectStoreError,
   type RetryOptions,
   type StoreOp
-} from "../src/index.ts"
+} from "../src/internal.ts"
 
 /**
  * What one attempt of an operation does: `ok` runs it; `unavailable` and `failure` fail without running it;

@@ -10,7 +10,7 @@ import {
   ulidFromHighLow,
   ulidFromParts,
   ulidToHighLow
-} from "../src/index.ts"
+} from "../src/internal.ts"
 
 describe("Ulid", () => {
   it("encodes the all-zero and all-one values", () => {

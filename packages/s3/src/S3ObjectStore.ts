@@ -33,7 +33,11 @@ import {
   type PutObjectCommandInput,
   type S3ClientConfig
 } from "@aws-sdk/client-s3"
-import {
+import { ObjectStore as Store } from "@shale/core"
+import { Config, Data, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
+
+// What a backend needs from @shale/core's public `ObjectStore` namespace, under short names.
+const {
   clipRange,
   InvalidPath,
   join,
@@ -43,16 +47,17 @@ import {
   StoreFailure,
   StoreUnavailable,
   validatePath,
-  validatePrefix,
-  type ByteRange,
-  type ObjectMeta,
-  type ObjectStoreError,
-  type ObjectSummary,
-  type PutOptions,
-  type PutResult,
-  type StoreOp
-} from "@shale/core"
-import { Config, Data, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
+  validatePrefix
+} = Store
+type ObjectStore = Store.ObjectStore
+type InvalidPath = Store.InvalidPath
+type ByteRange = Store.ByteRange
+type ObjectMeta = Store.ObjectMeta
+type ObjectStoreError = Store.ObjectStoreError
+type ObjectSummary = Store.ObjectSummary
+type PutOptions = Store.PutOptions
+type PutResult = Store.PutResult
+type StoreOp = Store.StoreOp
 
 /** How to reach the bucket. */
 export interface S3ObjectStoreConfig {
@@ -80,6 +85,42 @@ export interface S3ObjectStoreConfig {
   readonly listPageSize?: number
 }
 
+/** Where a store is inside S3: the bucket and the key prefix of its objects (`""`: the bucket's top level). */
+export interface S3Location {
+  readonly bucket: string
+  readonly prefix: string
+}
+
+/** How to reach S3, from the environment: everything but the bucket and prefix. */
+const connectionConfig = Config.all({
+  endpoint: Config.option(Config.NonEmptyString("SHALE_S3_ENDPOINT")),
+  region: Config.NonEmptyString("AWS_REGION").pipe(Config.withDefault("us-east-1")),
+  accessKeyId: Config.option(Config.NonEmptyString("AWS_ACCESS_KEY_ID")),
+  secretAccessKey: Config.option(Config.Redacted("AWS_SECRET_ACCESS_KEY")),
+  sessionToken: Config.option(Config.NonEmptyString("AWS_SESSION_TOKEN")),
+  forcePathStyle: Config.Boolean("SHALE_S3_FORCE_PATH_STYLE").pipe(Config.withDefault(false)),
+  maxAttempts: Config.Int("SHALE_S3_MAX_ATTEMPTS").pipe(Config.withDefault(1))
+})
+
+const withConnection = (location: S3Location) =>
+  Config.map(connectionConfig, (c): S3ObjectStoreConfig => ({
+    region: c.region,
+    bucket: location.bucket,
+    forcePathStyle: c.forcePathStyle,
+    maxAttempts: c.maxAttempts,
+    ...(Option.isSome(c.endpoint) ? { endpoint: c.endpoint.value } : {}),
+    ...(location.prefix.length > 0 ? { prefix: location.prefix } : {}),
+    ...(Option.isSome(c.accessKeyId) && Option.isSome(c.secretAccessKey)
+      ? {
+        credentials: {
+          accessKeyId: c.accessKeyId.value,
+          secretAccessKey: c.secretAccessKey.value,
+          ...(Option.isSome(c.sessionToken) ? { sessionToken: c.sessionToken.value } : {})
+        }
+      }
+      : {})
+  }))
+
 /**
  * The configuration read from the environment: `SHALE_S3_BUCKET` (required), `SHALE_S3_ENDPOINT`,
  * `SHALE_S3_PREFIX`, `AWS_REGION` (default `us-east-1`), `AWS_ACCESS_KEY_ID` + `AWS_SECRET_ACCESS_KEY`
@@ -87,32 +128,15 @@ export interface S3ObjectStoreConfig {
  * (default false), `SHALE_S3_MAX_ATTEMPTS` (default 1).
  */
 export const config: Config.Config<S3ObjectStoreConfig> = Config.all({
-  endpoint: Config.option(Config.NonEmptyString("SHALE_S3_ENDPOINT")),
-  region: Config.NonEmptyString("AWS_REGION").pipe(Config.withDefault("us-east-1")),
   bucket: Config.NonEmptyString("SHALE_S3_BUCKET"),
-  prefix: Config.option(Config.String("SHALE_S3_PREFIX")),
-  accessKeyId: Config.option(Config.NonEmptyString("AWS_ACCESS_KEY_ID")),
-  secretAccessKey: Config.option(Config.Redacted("AWS_SECRET_ACCESS_KEY")),
-  sessionToken: Config.option(Config.NonEmptyString("AWS_SESSION_TOKEN")),
-  forcePathStyle: Config.Boolean("SHALE_S3_FORCE_PATH_STYLE").pipe(Config.withDefault(false)),
-  maxAttempts: Config.Int("SHALE_S3_MAX_ATTEMPTS").pipe(Config.withDefault(1))
-}).pipe(Config.map((c): S3ObjectStoreConfig => ({
-  region: c.region,
-  bucket: c.bucket,
-  forcePathStyle: c.forcePathStyle,
-  maxAttempts: c.maxAttempts,
-  ...(Option.isSome(c.endpoint) ? { endpoint: c.endpoint.value } : {}),
-  ...(Option.isSome(c.prefix) ? { prefix: c.prefix.value } : {}),
-  ...(Option.isSome(c.accessKeyId) && Option.isSome(c.secretAccessKey)
-    ? {
-      credentials: {
-        accessKeyId: c.accessKeyId.value,
-        secretAccessKey: c.secretAccessKey.value,
-        ...(Option.isSome(c.sessionToken) ? { sessionToken: c.sessionToken.value } : {})
-      }
-    }
-    : {})
-})))
+  prefix: Config.String("SHALE_S3_PREFIX").pipe(Config.withDefault(""))
+}).pipe(Config.flatMap(withConnection))
+
+/**
+ * The configuration of the store at `location` (an `s3://bucket/prefix` URL's parts): bucket and prefix as
+ * given, the rest from the environment as `config` reads it.
+ */
+export const configAt = (location: S3Location): Config.Config<S3ObjectStoreConfig> => withConnection(location)
 
 /** A rejected AWS SDK promise, before it is classified. */
 class S3CallFailed extends Data.TaggedError("S3CallFailed")<{ readonly cause: unknown }> {}
@@ -371,3 +395,7 @@ export const layer = (options: S3ObjectStoreConfig): Layer.Layer<ObjectStore, In
 export const layerConfig: Layer.Layer<ObjectStore, Config.ConfigError | InvalidPath> = Layer.unwrap(
   Effect.map(config, layer)
 )
+
+/** `ObjectStore` at `location` (e.g. parsed from `s3://bucket/prefix`), reached as the environment says (`configAt`). */
+export const layerAt = (location: S3Location): Layer.Layer<ObjectStore, Config.ConfigError | InvalidPath> =>
+  Layer.unwrap(Effect.map(configAt(location), layer))

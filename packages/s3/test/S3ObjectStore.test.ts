@@ -15,8 +15,8 @@
  */
 import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
 import { assert, beforeAll, describe, it, layer } from "@effect/vitest"
-import { ObjectStore, type ObjectStoreError } from "@shale/core"
-import { objectStoreConformance } from "@shale/testing"
+import { ObjectStore, type ObjectStoreError } from "@shale/core/internal"
+import { objectStoreConformance } from "@shale/testing/conformance"
 import { ConfigProvider, Effect, Exit, Layer, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as Http from "node:http"

@@ -40,7 +40,7 @@ import {
   type ObjectStoreError,
   type PutOptions,
   type StoreOp
-} from "@shale/core"
+} from "@shale/core/internal"
 
 /** A fixed latency, or one drawn uniformly from `[min, max]`. */
 export type Latency =

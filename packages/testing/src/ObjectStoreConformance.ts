@@ -15,7 +15,7 @@
  */
 import { assert, layer } from "@effect/vitest"
 import { Clock, Effect, Random, Stream, type Layer } from "effect"
-import { ObjectStore, type ByteRange, type ObjectStoreError } from "@shale/core"
+import { ObjectStore, type ByteRange, type ObjectStoreError } from "@shale/core/internal"
 
 export interface ObjectStoreConformanceOptions {
   /** Objects written by the many-pages listing test (default 2500: more than two S3 pages of 1000). */

@@ -1,10 +1,12 @@
-export * from "./ObjectStoreConformance.ts"
-export * from "./FaultInjectingObjectStore.ts"
-export * from "./sim/Runner.ts"
-export * from "./sim/Model.ts"
-export * from "./sim/Workload.ts"
-export * from "./sim/Profiles.ts"
-export * from "./sim/TraceHash.ts"
-export * from "./sim/SimRandom.ts"
-export * from "./sim/SimStore.ts"
-export { type FakeDbBugs, openFakeDb } from "./sim/FakeDb.ts"
+/**
+ * `@shale/testing`: what tests of Shale (and of code built on it) reuse.
+ *
+ * - `FaultInjectingObjectStore`: an `ObjectStore` wrapper that injects transient errors, latency, crashes
+ *   and permanent failures, deterministically from a seed.
+ * - `Simulation`: seeded deterministic simulation of a database under faults, checked against a model
+ *   (`npm run sim` in the repository).
+ *
+ * The `ObjectStore` conformance suite (needs `@effect/vitest`) is `@shale/testing/conformance`.
+ */
+export * as FaultInjectingObjectStore from "./FaultInjectingObjectStore.ts"
+export * as Simulation from "./Simulation.ts"

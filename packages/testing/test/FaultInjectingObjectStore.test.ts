@@ -1,14 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
-import { ObjectStore, PUT_ID_METADATA_KEY, RetryingObjectStore, withRetries } from "@shale/core"
+import { ObjectStore, PUT_ID_METADATA_KEY, RetryingObjectStore, withRetries } from "@shale/core/internal"
 import {
   FaultInjectingObjectStore,
   FaultInjector,
   makePrng,
-  objectStoreConformance,
   type FaultInjectingOptions
-} from "../src/index.ts"
+} from "../src/FaultInjectingObjectStore.ts"
+import { objectStoreConformance } from "../src/ObjectStoreConformance.ts"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 

@@ -4,7 +4,10 @@
  * writer waits and how many PUTs (what S3 bills) it cost. Other operations pass through untouched.
  */
 import { Effect, Layer } from "effect"
-import { ObjectStore } from "@shale/core"
+import { ObjectStore as Store } from "@shale/core"
+
+const { ObjectStore } = Store
+type ObjectStore = Store.ObjectStore
 
 /** Counts the PUTs that reached the store. */
 export interface PutCounter {

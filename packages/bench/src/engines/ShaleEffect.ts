@@ -7,7 +7,8 @@
  * the memory store behind `withPutLatency` (see LatencyStore.ts), and the engine reports its PUT count.
  */
 import { Effect, Layer, ManagedRuntime, Stream } from "effect"
-import { Db, LocalObjectStore, ObjectStore, type Settings } from "@shale/core"
+import { Db, ObjectStore, type Settings } from "@shale/core"
+import { LocalObjectStore } from "@shale/core/node"
 import type { Engine } from "../Engine.ts"
 import { getIndex, valueOf } from "../Workload.ts"
 import { type PutCounter, withPutLatency } from "./LatencyStore.ts"
@@ -15,7 +16,7 @@ import { type PutCounter, withPutLatency } from "./LatencyStore.ts"
 export interface ShaleEffectOptions {
   /** `"memory"`, or the directory of a local store. */
   readonly store: "memory" | { readonly dir: string }
-  readonly settings?: Partial<Settings>
+  readonly settings?: Partial<Settings.Settings>
   /** Injected latency of every PUT, in ms; the store then counts its PUTs. */
   readonly putLatencyMs?: number
 }
@@ -23,7 +24,7 @@ export interface ShaleEffectOptions {
 const NO_DURABLE = { awaitDurable: false } as const
 
 export const makeShaleEffect = async (options: ShaleEffectOptions): Promise<Engine> => {
-  const base: Layer.Layer<ObjectStore, unknown> = options.store === "memory"
+  const base: Layer.Layer<ObjectStore.ObjectStore, unknown> = options.store === "memory"
     ? ObjectStore.layerMemory
     : LocalObjectStore.layer({ root: options.store.dir })
   const counter: PutCounter = { puts: 0 }
@@ -32,19 +33,19 @@ export const makeShaleEffect = async (options: ShaleEffectOptions): Promise<Engi
   const dbLayer = Db.layer(options.settings === undefined ? { path: "bench" } : { path: "bench", settings: options.settings })
   const runtime = ManagedRuntime.make(dbLayer.pipe(Layer.provide(store)))
   // Open the database now, not inside the first timed phase.
-  await runtime.runPromise(Db.useSync(() => undefined))
+  await runtime.runPromise(Db.Db.useSync(() => undefined))
 
-  const run = <A>(effect: Effect.Effect<A, unknown, Db>): Promise<A> => runtime.runPromise(effect)
+  const run = <A>(effect: Effect.Effect<A, unknown, Db.Db>): Promise<A> => runtime.runPromise(effect)
 
   const engine: Engine = {
     putNoDurableSeq: (keys, from, to) =>
       run(Effect.gen(function*() {
-        const db = yield* Db
+        const db = yield* Db.Db
         for (let i = from; i < to; i++) yield* db.put(keys[i]!, valueOf(i), NO_DURABLE)
       })),
     putDurableConcurrent: (keys, from, to, inFlight) =>
       run(Effect.gen(function*() {
-        const db = yield* Db
+        const db = yield* Db.Db
         let next = from
         const writer = Effect.gen(function*() {
           while (next < to) {
@@ -59,7 +60,7 @@ export const makeShaleEffect = async (options: ShaleEffectOptions): Promise<Engi
       })),
     putDurableSeq: (keys, from, to) =>
       run(Effect.gen(function*() {
-        const db = yield* Db
+        const db = yield* Db.Db
         const latencies: Array<number> = []
         for (let i = from; i < to; i++) {
           const t0 = performance.now()
@@ -68,18 +69,18 @@ export const makeShaleEffect = async (options: ShaleEffectOptions): Promise<Engi
         }
         return latencies
       })),
-    flushMemtable: () => run(Db.use((db) => db.flush({ type: "memtable" }))),
+    flushMemtable: () => run(Db.Db.use((db) => db.flush({ type: "memtable" }))),
     getSeq: (keys, count) =>
       run(Effect.gen(function*() {
-        const db = yield* Db
+        const db = yield* Db.Db
         let found = 0
         for (let i = 0; i < count; i++) {
           if ((yield* db.get(keys[getIndex(i, keys.length)]!)) !== undefined) found++
         }
         return found
       })),
-    scanAll: () => run(Db.use((db) => Stream.runCount(db.scan({})))),
-    durableSeq: () => run(Db.use((db) => db.status)).then((s) => s.durableSeq),
+    scanAll: () => run(Db.Db.use((db) => Stream.runCount(db.scan({})))),
+    durableSeq: () => run(Db.Db.use((db) => db.status)).then((s) => s.durableSeq),
     // Releasing the layer closes the database cleanly (Db.ts).
     close: () => runtime.dispose()
   }

@@ -5,6 +5,7 @@
  * Defaults follow SlateDB 0.12.1 (docs/slatedb-format.md §4.3): writes await durability unless told
  * otherwise, reads see committed (not necessarily durable) data, scans ascend.
  */
+import { InvalidError } from "../errors.ts"
 
 /** Time to live of a put. `"default"` uses `Settings.defaultTtlMs`; a number is milliseconds from now. */
 export type Ttl = "default" | "none" | { readonly afterMs: number } | { readonly atMs: number }
@@ -70,19 +71,37 @@ export type BatchOp =
  * Puts and deletes applied atomically: one WAL batch, one sequence number for all of them. A later op on
  * the same key replaces an earlier one in the same batch (as SlateDB). Validation happens when the batch
  * is written, so nothing of an invalid batch is written.
+ *
+ * A batch is consumed by the write that takes it (as in SlateDB, whose `write` takes the batch by value):
+ * writing it again, or adding to it afterwards, is an `InvalidError` ("write batch has already been
+ * consumed"), so a batch can never be applied twice by mistake. `consume()` is how a write takes it.
  */
 export class WriteBatch {
   readonly ops: Array<BatchOp> = []
+  #consumed = false
   put(key: Uint8Array, value: Uint8Array, options?: { readonly ttl?: Ttl }): this {
+    if (this.#consumed) throw consumedError()
     this.ops.push({ _tag: "put", key, value, ttl: options?.ttl ?? "default" })
     return this
   }
   delete(key: Uint8Array): this {
+    if (this.#consumed) throw consumedError()
     this.ops.push({ _tag: "delete", key })
     return this
   }
   get isEmpty(): boolean {
     return this.ops.length === 0
   }
+  /** Whether a write has taken this batch. */
+  get consumed(): boolean {
+    return this.#consumed
+  }
+  /** Marks the batch as taken by a write; an `InvalidError` if a write already took it. */
+  consume(): InvalidError | undefined {
+    if (this.#consumed) return consumedError()
+    this.#consumed = true
+    return undefined
+  }
 }
 
+const consumedError = () => new InvalidError({ message: "write batch has already been consumed" })

@@ -3,12 +3,12 @@
  *
  * ```ts
  * import { Shale } from "@shale/core"
- * const db = await Shale.open("mydb", { store: Shale.stores.local("./data") })
+ * await using db = await Shale.open("mydb", { store: Shale.stores.resolve("./data") })
  * await db.put(key, value)                        // durable when the promise resolves (as SlateDB)
  * await db.put(key, value, { awaitDurable: false })
  * const v = await db.get(key)                     // Uint8Array | undefined
  * for await (const kv of db.scan({ start, end })) { ... }
- * await db.close()
+ * // closed when `db` goes out of scope (or: await db.close(); a second close does nothing)
  * ```
  *
  * It is the `Db` service (Db.ts) run from Promises, with no behaviour of its own: `Shale.open` builds
@@ -19,14 +19,18 @@
  *
  * Scans return async iterables that read lazily: rows are fetched in chunks as the loop advances, and
  * leaving the loop early (`break`, `return`, a throw) releases the scan.
+ *
+ * Log records of the engine go where `options.logger` says (ShaleLogger.ts; default: warnings and errors
+ * on stderr, never stdout): every operation of the handle, and the background fibers started when it
+ * opened, run with that logging context.
  */
-import { Cause, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
-import { LocalObjectStore } from "../objectstore/LocalObjectStore.ts"
-import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
-import type { Settings } from "../Settings.ts"
+import { type LoadOptions, Settings } from "../Settings.ts"
+import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
 import { Db } from "./Db.ts"
 import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import {
@@ -42,8 +46,8 @@ import {
   type WriteOptions
 } from "./DbApi.ts"
 
-export interface ShaleOpenOptions<E = unknown> {
-  /** Where the database lives: `Shale.stores.memory()`, `Shale.stores.local(dir)`, or any store layer. */
+export interface ShaleOpenOptions<E = unknown> extends LoggingOptions {
+  /** Where the database lives: `Shale.stores.resolve(url)`, `Shale.stores.memory()`, or any store layer. */
   readonly store: Layer.Layer<ObjectStore, E>
   /** Any subset of the settings (SlateDB's defaults otherwise). */
   readonly settings?: Partial<Settings>
@@ -56,8 +60,8 @@ export interface ShaleOpenOptions<E = unknown> {
  * the error itself), but without the extra promise hop when the effect completes synchronously, which
  * most puts and gets do (the fiber runs until its first asynchronous step before `runFork` returns).
  */
-const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => {
-  const fiber = Effect.runFork(effect)
+const run = <A, E>(context: Context.Context<never>, effect: Effect.Effect<A, E>): Promise<A> => {
+  const fiber = Effect.runForkWith(context)(effect)
   const done = fiber.pollUnsafe()
   if (done !== undefined) return settle(done)
   return new Promise<A>((resolve, reject) => {
@@ -70,16 +74,20 @@ const settle = <A, E>(exit: Exit.Exit<A, E>): Promise<A> =>
 
 
 /** An open database, driven by Promises. */
-export class ShaleDb {
+export class ShaleDb implements AsyncDisposable {
   readonly #db: Db["Service"]
   readonly #now: ReadNowHooks | undefined
   readonly #scope: Scope.Closeable
+  /** The logging context every operation runs with (ShaleLogger.ts). */
+  readonly #context: Context.Context<never>
   #released = false
+  #closing: Promise<void> | undefined
 
-  constructor(db: Db["Service"], scope: Scope.Closeable) {
+  constructor(db: Db["Service"], scope: Scope.Closeable, context: Context.Context<never> = Context.empty()) {
     this.#db = db
     this.#now = db[ReadNow]
     this.#scope = scope
+    this.#context = context
   }
 
   /** The Effect service behind this handle (to mix both APIs). */
@@ -88,15 +96,16 @@ export class ShaleDb {
   }
 
   put(key: Uint8Array, value: Uint8Array, options?: PutOptions): Promise<WriteHandle> {
-    return run(this.#db.put(key, value, options))
+    return run(this.#context, this.#db.put(key, value, options))
   }
 
   delete(key: Uint8Array, options?: WriteOptions): Promise<WriteHandle> {
-    return run(this.#db.delete(key, options))
+    return run(this.#context, this.#db.delete(key, options))
   }
 
+  /** Writes the batch atomically. The batch is consumed: writing it again rejects with `InvalidError`. */
   write(batch: WriteBatch, options?: WriteOptions): Promise<WriteHandle> {
-    return run(this.#db.write(batch, options))
+    return run(this.#context, this.#db.write(batch, options))
   }
 
   /**
@@ -106,11 +115,11 @@ export class ShaleDb {
    */
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
     const now = this.#now
-    if (now === undefined) return run(this.#db.get(key, options))
+    if (now === undefined) return run(this.#context, this.#db.get(key, options))
     // Settled at once, or by running the rest of the read; a throw rejects, as a defect of the Effect would.
     try {
       const r = now.get(key, options)
-      return r instanceof Later ? run(r.effect) : Promise.resolve(r)
+      return r instanceof Later ? run(this.#context, r.effect) : Promise.resolve(r)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -118,10 +127,10 @@ export class ShaleDb {
 
   getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
     const now = this.#now
-    if (now === undefined) return run(this.#db.getKeyValue(key, options))
+    if (now === undefined) return run(this.#context, this.#db.getKeyValue(key, options))
     try {
       const r = now.getKeyValue(key, options)
-      return r instanceof Later ? run(r.effect) : Promise.resolve(r)
+      return r instanceof Later ? run(this.#context, r.effect) : Promise.resolve(r)
     } catch (e) {
       return Promise.reject(e)
     }
@@ -129,33 +138,41 @@ export class ShaleDb {
 
   /** Rows of `range` in key order (`options.order`), read lazily. */
   scan(range: KeyRange = {}, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterable(this.#db.scan(range, options))
+    return Stream.toAsyncIterableWith(this.#db.scan(range, options), this.#context)
   }
 
   /** Rows whose key starts with `prefix`, read lazily. */
   scanPrefix(prefix: Uint8Array, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterable(this.#db.scanPrefix(prefix, options))
+    return Stream.toAsyncIterableWith(this.#db.scanPrefix(prefix, options), this.#context)
   }
 
   flush(options?: { readonly type?: FlushType }): Promise<void> {
-    return run(this.#db.flush(options))
+    return run(this.#context, this.#db.flush(options))
   }
 
   status(): Promise<DbStatus> {
-    return run(this.#db.status)
+    return run(this.#context, this.#db.status)
   }
 
   /**
-   * Closes cleanly (flushes the WAL, writes the final manifest) and releases the engine. A second call
-   * rejects with `ClosedError`, as `Db.close` does.
+   * Closes cleanly (flushes the WAL, writes the final manifest) and releases the engine. The first call
+   * settles with the outcome of closing (a database that was fenced rejects with its `ClosedError`); later
+   * calls, and `await using`'s dispose after an explicit close, do nothing but wait for the first.
    */
   close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing.then(() => undefined, () => undefined)
     const release = Effect.suspend(() => {
       if (this.#released) return Effect.void
       this.#released = true
       return Scope.close(this.#scope, Exit.void)
     })
-    return run(this.#db.close.pipe(Effect.ensuring(release)))
+    this.#closing = run(this.#context, this.#db.close.pipe(Effect.ensuring(release)))
+    return this.#closing
+  }
+
+  /** `await using db = await Shale.open(...)` closes the database at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }
 
@@ -174,11 +191,21 @@ const openProblem = (path: unknown, options: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * What the Promise API runs its effects with: the logging options, and the environment as it is now.
+ * Effect's default `ConfigProvider` copies the environment the first time any `Config` is read in the
+ * process; a Promise caller expects `SHALE_*`, `SLATEDB_*` and `AWS_*` variables to be read when it opens
+ * a database or loads settings, so each call takes a fresh copy.
+ */
+const runContext = (options: LoggingOptions): Context.Context<never> =>
+  Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
   const problem = openProblem(path, options)
   if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
-  return Effect.runPromise(
+  const context = runContext(options)
+  return Effect.runPromiseWith(context)(
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const layer = Db.layer({
@@ -191,20 +218,43 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
         yield* Scope.close(scope, exit)
         return yield* Effect.failCause(exit.cause)
       }
-      return new ShaleDb(Context.get(exit.value, Db), scope)
+      return new ShaleDb(Context.get(exit.value, Db), scope, context)
     }) as Effect.Effect<ShaleDb, DbError | E>
   )
 }
 
+/**
+ * `Settings.load` without Effect: SlateDB's defaults, then the settings file (`options.file`, or the first
+ * of `SlateDb.json`, `.toml`, `.yaml`, `.yml` found in `options.dir`, default the current directory), then
+ * `SLATEDB_*` and `SHALE_*` environment variables. Rejects with an `InvalidError` listing every problem.
+ */
+const loadSettings = (options: LoadOptions & LoggingOptions = {}): Promise<Settings> =>
+  Effect.runPromiseWith(runContext(options))(
+    Effect.flatMap(
+      Effect.promise(() => import("@effect/platform-node/NodeFileSystem")),
+      (NodeFileSystem) => Settings.load(options).pipe(Effect.provide(NodeFileSystem.layer))
+    )
+  )
+
 /** The Promise API's entry point. */
 export const Shale = {
   open,
+  loadSettings,
   /** Ready-made store layers. */
   stores: {
-    /** A fresh in-memory store (gone when the process ends). */
-    memory: (): Layer.Layer<ObjectStore> => ObjectStore.layerMemory,
-    /** A directory on the local disk (created if missing), in SlateDB's `file://` layout. */
-    local: (dir: string): Layer.Layer<ObjectStore, ObjectStoreError> => LocalObjectStore.layer({ root: dir })
+    /**
+     * A new in-memory store (gone when the process ends). Every database opened on the returned value
+     * shares it, so closing and opening again finds the data.
+     */
+    memory: (): Layer.Layer<ObjectStore> => Layer.succeed(ObjectStore, makeMemory()),
+    /** A directory on the local disk (created if missing), in SlateDB's `file://` layout (Node only). */
+    local: (dir: string): Layer.Layer<ObjectStore, StoreUrlError> => layerForLocation({ _tag: "Local", dir }),
+    /**
+     * The store a URL names, as SlateDB's `ObjectStore.resolve`: a directory path or `file:///abs/dir`,
+     * `memory:` (a new store, reopenable as `memory()`), `s3://bucket/prefix` (needs `@shale/s3`; endpoint
+     * and credentials from `SHALE_S3_ENDPOINT`, `AWS_*`). A bad URL rejects `open` with `InvalidError`.
+     */
+    resolve: (url: string): Layer.Layer<ObjectStore, StoreUrlError> => layerFromUrl(url)
   },
   WriteBatch
 } as const

@@ -37,7 +37,7 @@ import type { Settings } from "../Settings.ts"
 import type { DurableWatcher } from "../wal/WalBuffer.ts"
 import type { WalBufferManager } from "../wal/WalBufferManager.ts"
 import type { Backpressure } from "./Backpressure.ts"
-import type { BatchOp, PutOptions, Ttl, WriteBatch, WriteHandle, WriteOptions } from "./DbApi.ts"
+import { type BatchOp, type PutOptions, type Ttl, WriteBatch, type WriteHandle, type WriteOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
@@ -237,6 +237,9 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     Effect.suspend(() => {
       const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
       if (!Array.isArray(ops)) return invalid("batch must be a WriteBatch")
+      // A batch is written once (SlateDB's binding takes it): writing it again is an error.
+      const consumed = batch instanceof WriteBatch ? batch.consume() : undefined
+      if (consumed !== undefined) return Effect.fail(consumed)
       const optionsProblem = writeOptionsProblem(options)
       if (optionsProblem !== undefined) return invalid(optionsProblem)
       if (ops.length === 0) return invalid("write batch is empty")

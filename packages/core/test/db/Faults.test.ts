@@ -10,7 +10,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Scope } from "effect"
 import { WriteBatch } from "../../src/db/DbApi.ts"
 import { ClosedError } from "../../src/errors.ts"
-import { makeFaultInjecting } from "../../../testing/src/FaultInjectingObjectStore.ts"
+import { FaultInjectingObjectStore } from "@shale/testing"
 import { b, collect, ND, openOn, s } from "./fixtures.ts"
 
 const FAST_RETRY = { baseDelay: "1 millis", maxDelay: "4 millis" } as const
@@ -18,7 +18,7 @@ const FAST_RETRY = { baseDelay: "1 millis", maxDelay: "4 millis" } as const
 describe("Db over a faulty store", () => {
   it.live("transient failures and lost responses are retried: every write survives, reopen sees it all", () =>
     Effect.gen(function*() {
-      const { injector, store } = yield* makeFaultInjecting({
+      const { injector, store } = yield* FaultInjectingObjectStore.makeFaultInjecting({
         seed: "db-transient",
         unavailableRate: 0.25,
         putLostResponseRate: 0.2
@@ -54,7 +54,7 @@ describe("Db over a faulty store", () => {
 
   it.live("a permanent failure of a WAL write closes the database as fatal", () =>
     Effect.gen(function*() {
-      const { injector, store } = yield* makeFaultInjecting({ seed: "db-fatal" })
+      const { injector, store } = yield* FaultInjectingObjectStore.makeFaultInjecting({ seed: "db-fatal" })
       const { db } = yield* openOn(store, { storeRetry: FAST_RETRY })
       yield* db.put(b("a"), b("1"))
       const ops = (yield* injector.stats).ops
@@ -75,7 +75,7 @@ describe("Db over a faulty store", () => {
 
   it.live("a permanent failure of an L0 upload closes the database as fatal; the rows replay from the WAL", () =>
     Effect.gen(function*() {
-      const { injector, store } = yield* makeFaultInjecting({ seed: "db-fatal-l0" })
+      const { injector, store } = yield* FaultInjectingObjectStore.makeFaultInjecting({ seed: "db-fatal-l0" })
       const { db } = yield* openOn(store, { storeRetry: FAST_RETRY })
       yield* db.put(b("a"), b("1"))
       yield* db.put(b("b"), b("2"))

@@ -1,34 +1,59 @@
-/** The README's usage examples, run as written (memory store instead of a directory), so the docs stay true. */
+/**
+ * The README's usage examples, run as written through the package's public entries (`@shale/core`,
+ * `@shale/core/node`), with a temp directory instead of `./data`, so the docs stay true.
+ */
 import { assert, describe, it } from "@effect/vitest"
+import { Db, Shale } from "@shale/core"
+import { LocalObjectStore } from "@shale/core/node"
 import { Effect, Stream } from "effect"
-import { Db, ObjectStore, Shale, WriteBatch } from "../../src/index.ts"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
 describe("README examples", () => {
-  it.effect("Effect API", () =>
-    Effect.gen(function*() {
-      const db = yield* Db
+  it.live("Effect API", () => {
+    const dir = mkdtempSync(join(tmpdir(), "shale-readme-"))
+    return Effect.gen(function*() {
+      const db = yield* Db.Db
       yield* db.put(enc.encode("user:1"), enc.encode("ada"))
       yield* db.put(enc.encode("user:2"), enc.encode("bob"), { awaitDurable: false })
-      yield* db.write(new WriteBatch().put(enc.encode("a"), enc.encode("1")).delete(enc.encode("user:2")))
+      yield* db.write(new Db.WriteBatch().put(enc.encode("a"), enc.encode("1")).delete(enc.encode("user:2")))
       const v = yield* db.get(enc.encode("user:1"), { durability: "remote" })
       const rows = yield* Stream.runCollect(db.scanPrefix(enc.encode("user:"), { order: "desc" }))
       assert.strictEqual(dec.decode(v), "ada")
       assert.deepStrictEqual(rows.map((r) => dec.decode(r.key)), ["user:1"])
     }).pipe(
       Effect.provide(Db.layer({ path: "db", settings: { durableFlush: "eager" } })),
-      Effect.provide(ObjectStore.layerMemory)
-    ))
+      Effect.provide(LocalObjectStore.layer({ root: dir })),
+      Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    )
+  })
 
   it("Promise API", async () => {
-    const db = await Shale.open("db", { store: Shale.stores.memory() })
-    await db.put(enc.encode("k"), enc.encode("v"))
-    assert.strictEqual(dec.decode(await db.get(enc.encode("k"))), "v")
-    const seen: Array<string> = []
-    for await (const kv of db.scan({ start: enc.encode("a"), end: enc.encode("z") })) seen.push(dec.decode(kv.value))
-    assert.deepStrictEqual(seen, ["v"])
-    await db.close()
+    const dir = mkdtempSync(join(tmpdir(), "shale-readme-"))
+    try {
+      const [key, value, start, end] = [enc.encode("k"), enc.encode("v"), enc.encode("a"), enc.encode("z")]
+      const [a, b, c] = [enc.encode("b1"), enc.encode("2"), enc.encode("k")]
+      const seen: Array<string> = []
+      let handle: Shale.ShaleDb | undefined
+      {
+        await using db = await Shale.open("db", { store: Shale.stores.resolve(dir) })
+        handle = db
+        await db.put(key, value)
+        assert.strictEqual(dec.decode(await db.get(key)), "v")
+        for await (const kv of db.scan({ start, end })) seen.push(dec.decode(kv.value))
+        await db.write(new Shale.WriteBatch().put(a, b).delete(c))
+      }
+      assert.deepStrictEqual(seen, ["v"])
+      assert.strictEqual((await handle.status()).closeReason, "clean")
+      await using again = await Shale.open("db", { store: Shale.stores.resolve(`file://${dir}`) })
+      assert.strictEqual(dec.decode(await again.get(a)), "2")
+      assert.isUndefined(await again.get(c))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

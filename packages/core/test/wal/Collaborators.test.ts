@@ -4,7 +4,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Option } from "effect"
 import { TestClock } from "effect/testing"
-import { InvalidError } from "../../src/index.ts"
+import { InvalidError } from "../../src/internal.ts"
 import { makeMonotonicClock, MIN_TICK, MonotonicClock } from "../../src/MonotonicClock.ts"
 import { makeOracle, Oracle } from "../../src/Oracle.ts"
 import { WalIdAllocator } from "../../src/wal/WalIdAllocator.ts"

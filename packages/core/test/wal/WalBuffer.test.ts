@@ -3,7 +3,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber } from "effect"
-import { ClosedError, estimatedSize, makeValue } from "../../src/index.ts"
+import { ClosedError, estimatedSize, makeValue } from "../../src/internal.ts"
 import { MIN_TICK } from "../../src/MonotonicClock.ts"
 import { WalBuffer } from "../../src/wal/WalBuffer.ts"
 import { row, text } from "./fixtures.ts"

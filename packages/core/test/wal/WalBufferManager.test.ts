@@ -6,7 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { type ClosedError, estimatedSize, ObjectStore, type RowEntry, StoreFailure } from "../../src/index.ts"
+import { type ClosedError, estimatedSize, ObjectStore, type RowEntry, StoreFailure } from "../../src/internal.ts"
 import { MonotonicClock } from "../../src/MonotonicClock.ts"
 import { Oracle } from "../../src/Oracle.ts"
 import type { DurableWatcher } from "../../src/wal/WalBuffer.ts"

@@ -12,7 +12,7 @@ import {
   ObjectStore,
   type RowEntry,
   RowKind
-} from "../../src/index.ts"
+} from "../../src/internal.ts"
 import { walSstPath } from "../../src/format/Paths.ts"
 import { SsTableReader } from "../../src/sst/SsTableReader.ts"
 import { SstType } from "../../src/format/SstMetadata.ts"

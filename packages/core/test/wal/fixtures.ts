@@ -12,7 +12,7 @@ import {
   type RowEntry,
   RowKind,
   StoreUnavailable
-} from "../../src/index.ts"
+} from "../../src/internal.ts"
 import { MonotonicClock } from "../../src/MonotonicClock.ts"
 import { makeOracle, Oracle } from "../../src/Oracle.ts"
 import { WalBufferManager, type WalBufferOptions } from "../../src/wal/WalBufferManager.ts"

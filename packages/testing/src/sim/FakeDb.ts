@@ -26,13 +26,14 @@ import {
   type KeyRange,
   type KeyValue,
   ObjectStore,
+  type ObjectStoreError,
   type ReadOptions,
   type Settings,
   type WriteBatch,
   type WriteHandle,
   withRetries
-} from "@shale/core"
-import { TestSwitches } from "../../../core/src/testing/TestSwitches.ts"
+} from "@shale/core/internal"
+import { TestSwitches } from "@shale/core/internal"
 import { fromHex, toHex } from "./SimBytes.ts"
 
 /** Bugs of the fake, for proving the model catches them. */
@@ -97,7 +98,9 @@ export const prefixRange = (prefix: Uint8Array): KeyRange => {
 const walPath = (root: string, id: number) => `${root}/wal/${String(id).padStart(20, "0")}`
 
 /** Opens the fake over the `ObjectStore` in context; it lives until the scope closes. */
-export const openFakeDb = Effect.fnUntraced(function*(
+export const openFakeDb: (
+  options: { readonly path: string; readonly settings: Settings; readonly bugs?: FakeDbBugs }
+) => Effect.Effect<Db["Service"], ObjectStoreError, ObjectStore | Scope.Scope> = Effect.fnUntraced(function*(
   options: { readonly path: string; readonly settings: Settings; readonly bugs?: FakeDbBugs }
 ) {
   const { path, settings } = options

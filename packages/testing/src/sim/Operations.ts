@@ -4,7 +4,7 @@
  * scan, observed rows).
  */
 import { Cause, Duration, Effect, Exit, Stream } from "effect"
-import { type Db, type DbError, type KeyValue, WriteBatch } from "@shale/core"
+import { type Db, type DbError, type KeyValue, WriteBatch } from "@shale/core/internal"
 import type { ObservedRow, ScanShape } from "./Model.ts"
 import { showBytes, toHex, utf8 } from "./SimBytes.ts"
 import type { SimOp } from "./Workload.ts"

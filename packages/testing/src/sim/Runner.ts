@@ -26,8 +26,8 @@
  */
 import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, type LogLevel, Random, References, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Db, type DbError, type KeyValue, ObjectStore, Settings, WriteBatch, type WriteHandle } from "@shale/core"
-import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "../../../core/src/testing/TestSwitches.ts"
+import { Db, type DbError, type KeyValue, ObjectStore, Settings, WriteBatch, type WriteHandle } from "@shale/core/internal"
+import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/core/internal"
 import { FaultInjectingObjectStore, type FaultStats } from "../FaultInjectingObjectStore.ts"
 import { type FakeDbBugs, openFakeDb, prefixRange } from "./FakeDb.ts"
 import { Model, type ObservedRow, type ScanShape, type Verdict, type WriteRecord } from "./Model.ts"
@@ -51,7 +51,10 @@ export interface SimTarget {
   }) => Effect.Effect<Db["Service"], unknown, ObjectStore | Scope.Scope>
 }
 
-export const SimTargets = {
+export const SimTargets: {
+  readonly shale: SimTarget
+  readonly fake: (bugs?: FakeDbBugs) => SimTarget
+} = {
   /** The real engine: `Db.layer({ path, settings })`. */
   shale: {
     name: "shale",

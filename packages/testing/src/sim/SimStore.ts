@@ -23,7 +23,7 @@
  * over the surviving objects; this per-process gate is how the simulator gets fresh views instead.)
  */
 import { type Clock, Effect, Stream } from "effect"
-import { ObjectStore } from "@shale/core"
+import { ObjectStore } from "@shale/core/internal"
 
 export interface ProcessStore {
   /** The store the process's database uses. */

@@ -16,7 +16,7 @@
  *   the manifest needs, the open must succeed and lose nothing.
  */
 import { Cause, Effect, Exit, Scheduler, Stream } from "effect"
-import { type Db, decodeManifest, type ObjectStore, parseManifestId, parseWalSstId, type WriteHandle } from "@shale/core"
+import { type Db, decodeManifest, type ObjectStore, parseManifestId, parseWalSstId, type WriteHandle } from "@shale/core/internal"
 import type { Diverged } from "./Diverged.ts"
 import type { Model, Verdict } from "./Model.ts"
 import { callOp, describeError, describeOp, entriesOf } from "./Operations.ts"

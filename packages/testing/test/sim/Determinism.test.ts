@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { runSimulation, SimTargets, type SimOptions } from "../../src/index.ts"
+import { runSimulation, SimTargets, type SimOptions } from "../../src/Simulation.ts"
 
 const SEEDS = [1, 2, 3, 42, 1234]
 

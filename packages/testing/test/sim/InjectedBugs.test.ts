@@ -8,8 +8,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { TestSwitchesShape } from "../../../core/src/testing/TestSwitches.ts"
-import { runSimulation } from "../../src/index.ts"
+import type { TestSwitchesShape } from "@shale/core/internal"
+import { runSimulation } from "../../src/Simulation.ts"
 
 const SEEDS = [1, 2, 3, 4, 5]
 const OPS = 400

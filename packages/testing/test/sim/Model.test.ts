@@ -4,7 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Model, type ObservedRow, runSimulation, SimTargets, type Verdict } from "../../src/index.ts"
+import { Model, type ObservedRow, runSimulation, SimTargets, type Verdict } from "../../src/Simulation.ts"
 
 const enc = new TextEncoder()
 const v = (s: string) => enc.encode(s)

@@ -11,7 +11,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type FaultProfileName, faultProfile, runSimulation } from "../../src/index.ts"
+import { type FaultProfileName, faultProfile, runSimulation } from "../../src/Simulation.ts"
 
 const int = (name: string, fallback: number): number => {
   const text = process.env[name]

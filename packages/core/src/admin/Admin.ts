@@ -1,32 +1,30 @@
 /**
- * Read-only inspection of a database's objects: manifest versions, WAL SSTs and compacted SSTs, straight
- * from the `ObjectStore` (docs/slatedb-format.md §1). Nothing here opens the database or writes anything,
- * so inspecting never fences a running writer.
+ * Read-only inspection of a database's objects, straight from the `ObjectStore` (SlateDB's `admin`
+ * module does the same from Rust): manifest versions, WAL SSTs and compacted SSTs.
+ *
+ * Guarantees: nothing here opens the database or writes anything, so inspecting never fences a running
+ * writer and never creates a database where there is none. Every function takes the database root inside
+ * the store (`""` for the top level), as `Db.layer({ path })` does.
  */
 import { Effect, Option, Stream } from "effect"
-import {
-  compactedDir,
-  DataError,
-  decodeManifest,
-  type DbError,
-  type Manifest,
-  manifestDir,
-  ObjectStore,
-  type ObjectStoreError,
-  parseCompactedSstId,
-  parseManifestId,
-  parseWalSstId,
-  RowKind,
-  SsTableReader,
-  walDir
-} from "./Core.ts"
+import { DataError, type DbError } from "../errors.ts"
+import { compactedDir, manifestDir, parseCompactedSstId, parseManifestId, parseWalSstId, walDir } from "../format/Paths.ts"
+import { RowKind } from "../format/RowEntry.ts"
+import { SsTableReader } from "../sst/SsTableReader.ts"
+import type { Manifest } from "../manifest/Manifest.ts"
+import { decodeManifest } from "../manifest/ManifestCodec.ts"
+import { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 
+/** An object of the database as the store lists it. */
 export interface StoredObject {
   readonly path: string
   readonly size: number
+  /** Milliseconds since the Unix epoch. */
   readonly lastModified: number
 }
 
+/** A manifest version or a WAL SST: an object whose name is a number. */
 export interface NumberedObject extends StoredObject {
   readonly id: number
 }
@@ -44,7 +42,7 @@ const listNumbered = (prefix: string, parse: (path: string) => number | undefine
     return out.sort((a, b) => a.id - b.id)
   })
 
-/** Every manifest version of the database at `root`, oldest first. */
+/** Every manifest version of the database at `root`, oldest first (empty: no database there). */
 export const listManifests = (root: string): Effect.Effect<ReadonlyArray<NumberedObject>, ObjectStoreError, ObjectStore> =>
   listNumbered(manifestDir(root), parseManifestId)
 
@@ -53,7 +51,9 @@ export const listWalSsts = (root: string): Effect.Effect<ReadonlyArray<NumberedO
   listNumbered(walDir(root), parseWalSstId)
 
 /** Compacted (L0 and sorted-run) SSTs of the database at `root`: ULID → object. */
-export const listCompactedSsts = (root: string) =>
+export const listCompactedSsts = (
+  root: string
+): Effect.Effect<ReadonlyMap<string, StoredObject>, ObjectStoreError, ObjectStore> =>
   Effect.gen(function*() {
     const store = yield* ObjectStore
     const listed = yield* Stream.runCollect(store.list(compactedDir(root)))
@@ -62,9 +62,10 @@ export const listCompactedSsts = (root: string) =>
       const id = parseCompactedSstId(o.path)
       if (id !== undefined) out.set(id, { path: o.path, size: o.size, lastModified: o.lastModified })
     }
-    return out as ReadonlyMap<string, StoredObject>
+    return out
   })
 
+/** The latest manifest, decoded, with the versions stored beside it. */
 export interface LatestManifest {
   readonly id: number
   readonly object: NumberedObject
@@ -93,6 +94,7 @@ export const latestManifest = (
     return Option.some({ id: last.id, object: last, manifest, versions })
   })
 
+/** What one WAL SST holds. */
 export interface WalSstSummary extends NumberedObject {
   readonly rows: number
   readonly puts: number

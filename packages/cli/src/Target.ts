@@ -1,0 +1,104 @@
+/**
+ * The database a command works on: `--db` parsed into a store location (`@shale/core`'s store URLs:
+ * a directory, `file:///abs/dir`, `memory:`, `s3://bucket/prefix`), `--path` (the root inside the store),
+ * `--settings`; and the two ways a command reaches it: read-only inspection (`requireDatabase`), or
+ * opening it as its writer (`withDb`).
+ *
+ * `memory:` is one in-memory store per process, shared by every command run in it (so an in-process
+ * caller can put and then get; a new process starts empty).
+ */
+import { Admin, Db, ObjectStore, Settings } from "@shale/core"
+import { Effect, FileSystem, Layer, Option } from "effect"
+import { resolve } from "node:path"
+import { notFound, usage } from "./Errors.ts"
+
+export interface Target {
+  readonly location: ObjectStore.StoreLocation
+  /** The database root inside the store. */
+  readonly root: string
+  /** How the database is named in messages. */
+  readonly name: string
+  readonly settingsFile: Option.Option<string>
+}
+
+/** Parses `--db` (relative directories against the current one); a bad URL is a usage error. */
+export const parseTarget = (db: string, root: string, settingsFile: Option.Option<string>) =>
+  Effect.suspend(() => {
+    const parsed = ObjectStore.parseStoreUrl(db)
+    if (parsed._tag === "InvalidError") {
+      return Effect.fail(usage(parsed.message.replace(/^bad store URL/, "bad database URL")))
+    }
+    const location: ObjectStore.StoreLocation = parsed._tag === "Local" ? { _tag: "Local", dir: resolve(parsed.dir) } : parsed
+    const where = ObjectStore.describeLocation(location)
+    return Effect.succeed<Target>({
+      location,
+      root,
+      name: root.length > 0 ? `${where} (path "${root}")` : where,
+      settingsFile
+    })
+  })
+
+let processMemoryStore: Layer.Layer<ObjectStore.ObjectStore> | undefined
+
+/** The `ObjectStore` of a location (local directories are created if missing: callers check first). */
+export const storeLayer = (location: ObjectStore.StoreLocation): Layer.Layer<ObjectStore.ObjectStore, ObjectStore.StoreUrlError> =>
+  location._tag === "Memory"
+    ? (processMemoryStore ??= ObjectStore.memory())
+    : ObjectStore.layerForLocation(location)
+
+const noDatabase = (t: Target, hint = "") =>
+  notFound(
+    `no database at ${t.name}: no manifest under ${t.root.length > 0 ? `${t.root}/` : ""}manifest/` +
+      ` (nothing was created; \`put\` or \`import\` creates a database)${hint}`
+  )
+
+/** For a local directory without a database at its top: names subdirectories that hold one (`--path`). */
+const localHint = (t: Target) =>
+  Effect.gen(function*() {
+    if (t.location._tag !== "Local") return ""
+    const fs = yield* FileSystem.FileSystem
+    const base = t.root.length > 0 ? `${t.location.dir}/${t.root}` : t.location.dir
+    const entries = yield* fs.readDirectory(base).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+    const found: Array<string> = []
+    for (const e of entries.sort()) {
+      if (yield* fs.exists(`${base}/${e}/manifest`).pipe(Effect.orElseSucceed(() => false))) found.push(e)
+    }
+    if (found.length === 0) return ""
+    const prefix = t.root.length > 0 ? `${t.root}/` : ""
+    return `; a database exists at ${found.map((e) => `--path ${JSON.stringify(prefix + e)}`).join(", ")}`
+  })
+
+/** Fails with "no database at ..." (exit code 1) unless the target holds a manifest. Never creates anything. */
+export const requireDatabase = (t: Target) =>
+  Effect.gen(function*() {
+    if (t.location._tag === "Local") {
+      // The local store creates its root directory when opened: look before opening it.
+      const fs = yield* FileSystem.FileSystem
+      if (!(yield* fs.exists(t.location.dir))) return yield* noDatabase(t)
+    }
+    const versions = yield* Admin.listManifests(t.root).pipe(Effect.provide(storeLayer(t.location)))
+    if (versions.length === 0) return yield* noDatabase(t, yield* localHint(t))
+  })
+
+/**
+ * The settings: `--settings` (JSON, TOML or YAML, Shale's or SlateDB's names), or else SlateDB's
+ * `SlateDb.{json,toml,yaml,yml}` in the current directory; `SLATEDB_*` and `SHALE_*` variables over them.
+ */
+export const loadSettings = (t: Target) =>
+  Settings.load(Option.isSome(t.settingsFile) ? { file: t.settingsFile.value } : {})
+
+/** Opens the database as its writer for `body`, and closes it cleanly afterwards (also when `body` fails). */
+export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const settings = yield* loadSettings(t)
+    return yield* body.pipe(
+      Effect.provide(
+        // Bounded retries: a command should report an unreachable store, not wait for it forever.
+        Db.layer({ path: t.root, settings, storeRetry: { maxAttempts: 8 } }).pipe(Layer.provide(storeLayer(t.location)))
+      )
+    )
+  })
+
+/** Reads the database's objects without opening it (`requireDatabase` first). */
+export const inspect = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>) =>
+  body.pipe(Effect.provide(storeLayer(t.location)))

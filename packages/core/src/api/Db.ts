@@ -1,0 +1,48 @@
+/**
+ * The database, for Effect programs: the `Db` service, its layer, the vocabulary its operations speak, and
+ * the errors they fail with (SlateDB's kinds).
+ *
+ * ```ts
+ * import { Db, ObjectStore } from "@shale/core"
+ * const program = Effect.gen(function*() {
+ *   const db = yield* Db.Db
+ *   yield* db.put(key, value)
+ * }).pipe(Effect.provide(Db.layer({ path: "db" })), Effect.provide(ObjectStore.layerMemory))
+ * ```
+ */
+import { Db } from "../db/Db.ts"
+
+export { Db } from "../db/Db.ts"
+export type { DbOptions as Options } from "../db/Db.ts"
+
+/**
+ * Opens the database at `options.path` in the `ObjectStore` in context (creating it if there is none), as
+ * its single writer (older writers are fenced), and closes it cleanly when the layer's scope ends.
+ */
+export const layer = Db.layer
+
+export {
+  type BatchOp,
+  type DbStatus as Status,
+  type DurabilityLevel,
+  type FlushType,
+  type KeyRange,
+  type KeyValue,
+  type PutOptions,
+  type ReadOptions,
+  type ScanOptions,
+  type Ttl,
+  WriteBatch,
+  type WriteHandle,
+  type WriteOptions
+} from "../db/DbApi.ts"
+
+export {
+  ClosedError,
+  type CloseReason,
+  DataError,
+  type DbError,
+  InternalError,
+  InvalidError,
+  UnavailableError
+} from "../errors.ts"

@@ -1,0 +1,45 @@
+/**
+ * The Promise API, for programs that do not use Effect: the same engine and errors as `Db`, driven by
+ * Promises.
+ *
+ * ```ts
+ * import { Shale } from "@shale/core"
+ * await using db = await Shale.open("db", { store: Shale.stores.resolve("./data") })
+ * await db.put(key, value)
+ * const value = await db.get(key)
+ * for await (const kv of db.scan({ start, end })) console.log(kv.key, kv.value)
+ * ```
+ */
+import { Shale } from "../db/Shale.ts"
+
+export { ShaleDb, type ShaleOpenOptions as OpenOptions } from "../db/Shale.ts"
+export type { LoggerOption, LoggingOptions, LogLevel, LogRecord } from "../ShaleLogger.ts"
+
+/** Opens (or creates) the database at `path` in `options.store`. */
+export const open = Shale.open
+/** `Settings.load` without Effect: files, then `SLATEDB_*` and `SHALE_*` variables. */
+export const loadSettings = Shale.loadSettings
+/** Store layers to pass as `options.store`: `memory()`, `local(dir)`, `resolve(url)`. */
+export const stores = Shale.stores
+
+export {
+  type DbStatus as Status,
+  type KeyRange,
+  type KeyValue,
+  type PutOptions,
+  type ReadOptions,
+  type ScanOptions,
+  type Ttl,
+  WriteBatch,
+  type WriteHandle,
+  type WriteOptions
+} from "../db/DbApi.ts"
+export {
+  ClosedError,
+  DataError,
+  type DbError,
+  InternalError,
+  InvalidError,
+  UnavailableError
+} from "../errors.ts"
+export type { Settings } from "../Settings.ts"

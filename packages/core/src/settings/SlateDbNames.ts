@@ -1,0 +1,210 @@
+/**
+ * SlateDB's settings names (its `Settings` struct as serde reads it, 0.12.1) and how each maps onto Shale's.
+ *
+ * Every key SlateDB 0.12.1 reads is known here, so a settings file written for SlateDB (or SlateDB's own
+ * `Settings.to_json_string()`) loads in Shale, and a misspelt key is still an error rather than a silent
+ * default. Three kinds of key:
+ *
+ * - Keys with a Shale setting (`flush_interval` → `flushIntervalMs`, ...). Values are read as SlateDB
+ *   reads them: durations are strings (`"100ms"`; a bare `"100"` is 100 seconds, and a number is refused
+ *   because SlateDB refuses it), `compression_codec` is `null` or `"Snappy"`/`"Zlib"`/`"Lz4"`/`"Zstd"`
+ *   (any case), `default_ttl` is milliseconds or `null`. Shale's own extras have snake_case spellings
+ *   too (`durable_flush`, `block_size`, `block_cache_bytes`), so one file can use one style.
+ * - Groups Shale has no counterpart for yet (`compactor_options`, `garbage_collector_options`,
+ *   `object_store_cache_options`, `l0_flush_parallelism`, `wal_enabled`). Their values are checked
+ *   against SlateDB's shape (a wrong type or an unknown nested key is an error). A value asking for
+ *   something Shale cannot do while keeping SlateDB's meaning (`wal_enabled = false`) is an error; one
+ *   that only asks for background work or tuning Shale does not do (a compactor, garbage collection, a
+ *   disk cache, parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no
+ *   effect. When Shale gains one of these (say a `compactor` settings group), its entry here gets a
+ *   `toShale` mapping and the warning goes away.
+ */
+import { Schema } from "effect"
+import { parseDurationMs } from "./Spellings.ts"
+
+/** What translating one value produced. */
+export type Converted =
+  | { readonly _tag: "Value"; readonly value: unknown }
+  | { readonly _tag: "Clear" }
+  | { readonly _tag: "Problem"; readonly message: string }
+
+const value = (v: unknown): Converted => ({ _tag: "Value", value: v })
+const problem = (message: string): Converted => ({ _tag: "Problem", message })
+
+/** A SlateDB key with a Shale setting. `shale` is a field name of `SettingsSchema`. */
+export interface FieldKey {
+  readonly _tag: "Field"
+  readonly shale: string
+  readonly convert: (raw: unknown) => Converted
+}
+
+/** A SlateDB key (usually a nested group) Shale checks but does not use yet. */
+export interface GroupKey {
+  readonly _tag: "Group"
+  /** SlateDB's shape of the value. */
+  readonly schema: Schema.Top
+  /** A problem when the (well-formed) value cannot be honoured. */
+  readonly unsupported?: (value: unknown) => string | undefined
+  /** A warning when the value asks for something Shale does not do (the setting is then ignored). */
+  readonly ignored?: (value: unknown) => string | undefined
+}
+
+export type SlateDbKey = FieldKey | GroupKey
+
+const passThrough = (raw: unknown): Converted => value(raw)
+
+const isNone = (raw: unknown) => raw === null || (typeof raw === "string" && /^\s*(none|null)\s*$/i.test(raw))
+
+/** A SlateDB duration (a string; a bare number in it is seconds) → milliseconds. */
+const slateDuration = (options: { readonly nullable: boolean }) => (raw: unknown): Converted => {
+  if (options.nullable && isNone(raw)) return value(null)
+  if (typeof raw === "string") {
+    const ms = parseDurationMs(raw, 1000)
+    return ms === undefined
+      ? problem(`Expected a duration like "100ms", "1s" or "1m 30s", got ${JSON.stringify(raw)}`)
+      : value(ms)
+  }
+  if (typeof raw === "number") {
+    return problem(
+      `Expected a duration string like "100ms" (SlateDB reads a duration as a string, and a bare number in it ` +
+        `as seconds), got ${raw}`
+    )
+  }
+  return problem(`Expected a duration string like "100ms"${options.nullable ? " or null" : ""}, got ${JSON.stringify(raw)}`)
+}
+
+const compressionCodec = (raw: unknown): Converted =>
+  isNone(raw) ? value("none") : value(typeof raw === "string" ? raw.toLowerCase() : raw)
+
+const defaultTtl = (raw: unknown): Converted => (isNone(raw) ? { _tag: "Clear" } : value(raw))
+
+const field = (shale: string, convert: (raw: unknown) => Converted = passThrough): FieldKey => ({
+  _tag: "Field",
+  shale,
+  convert
+})
+
+// ---- SlateDB's shapes of the groups Shale does not use yet -------------------------------------------------
+
+const Duration = Schema.String.check(
+  Schema.makeFilter((s: string) =>
+    parseDurationMs(s, 1000) !== undefined || `Expected a duration like "5s" or "1m 30s", got ${JSON.stringify(s)}`
+  )
+)
+const Count = Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+const opt = <S extends Schema.Top>(s: S) => Schema.optionalKey(s)
+
+const CompactorOptions = Schema.NullOr(Schema.Struct({
+  poll_interval: opt(Duration),
+  manifest_update_timeout: opt(Duration),
+  max_sst_size: opt(Count),
+  max_concurrent_compactions: opt(Count),
+  max_fetch_tasks: opt(Count),
+  scheduler_options: opt(Schema.Record(Schema.String, Schema.String))
+}))
+
+const GcDirectoryOptions = Schema.NullOr(Schema.Struct({
+  interval: opt(Schema.NullOr(Duration)),
+  min_age: opt(Duration)
+}))
+
+const GarbageCollectorOptions = Schema.NullOr(Schema.Struct({
+  manifest_options: opt(GcDirectoryOptions),
+  wal_options: opt(GcDirectoryOptions),
+  compacted_options: opt(GcDirectoryOptions),
+  compactions_options: opt(GcDirectoryOptions)
+}))
+
+const ObjectStoreCacheOptions = Schema.Struct({
+  root_folder: opt(Schema.NullOr(Schema.String)),
+  max_cache_size_bytes: opt(Count),
+  part_size_bytes: opt(Count),
+  cache_puts: opt(Schema.Boolean),
+  preload_disk_cache_on_startup: opt(Schema.NullOr(Schema.Literals(["L0Sst", "AllSst"]))),
+  scan_interval: opt(Schema.NullOr(Duration))
+})
+
+const notNull = (what: string) => (v: unknown) => (v === null ? undefined : what)
+
+/** SlateDB 0.12.1's settings keys, by name. */
+export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
+  flush_interval: field("flushIntervalMs", slateDuration({ nullable: true })),
+  manifest_poll_interval: field("manifestPollIntervalMs", slateDuration({ nullable: false })),
+  manifest_update_timeout: field("manifestUpdateTimeoutMs", slateDuration({ nullable: false })),
+  min_filter_keys: field("minFilterKeys"),
+  filter_bits_per_key: field("filterBitsPerKey"),
+  l0_sst_size_bytes: field("l0SstSizeBytes"),
+  l0_max_ssts: field("l0MaxSsts"),
+  max_unflushed_bytes: field("maxUnflushedBytes"),
+  compression_codec: field("compression", compressionCodec),
+  default_ttl: field("defaultTtlMs", defaultTtl),
+  // Shale's own settings, spelt in SlateDB's style.
+  block_size: field("blockSize"),
+  durable_flush: field("durableFlush"),
+  block_cache_bytes: field("blockCacheBytes"),
+  // SlateDB's settings Shale does not use (yet).
+  wal_enabled: {
+    _tag: "Group",
+    schema: Schema.Boolean,
+    unsupported: (v) => (v === false ? "Shale always writes a WAL (wal_enabled = false is not supported)" : undefined)
+  },
+  l0_flush_parallelism: {
+    _tag: "Group",
+    schema: Count.check(Schema.isGreaterThanOrEqualTo(1)),
+    ignored: (v) => (v === 1 ? undefined : "Shale uploads one L0 SST at a time")
+  },
+  compactor_options: {
+    _tag: "Group",
+    schema: CompactorOptions,
+    ignored: notNull("Shale has no compactor yet (SlateDB's compactor can compact a Shale database)")
+  },
+  garbage_collector_options: {
+    _tag: "Group",
+    schema: GarbageCollectorOptions,
+    ignored: notNull("Shale does not collect garbage yet")
+  },
+  object_store_cache_options: {
+    _tag: "Group",
+    schema: ObjectStoreCacheOptions,
+    ignored: (v) =>
+      typeof v === "object" && v !== null && typeof (v as { readonly root_folder?: unknown }).root_folder === "string"
+        ? "Shale has no disk cache for objects (its block cache is in memory: blockCacheBytes)"
+        : undefined
+  }
+}
+
+/**
+ * Every leaf name SlateDB's `from_env` reads, dotted for nested keys (`compactor_options.poll_interval`):
+ * the names Shale looks for after the `SLATEDB_` prefix (upper-cased, as SlateDB's environment names are).
+ */
+export const slateDbEnvNames = (): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const walk = (prefix: string, schema: Schema.Top) => {
+    const fields = structFields(schema)
+    if (fields === undefined || prefix.endsWith("scheduler_options")) {
+      out.push(prefix)
+      return
+    }
+    out.push(prefix)
+    for (const [k, s] of Object.entries(fields)) walk(`${prefix}.${k}`, s)
+  }
+  for (const [k, key] of Object.entries(SLATEDB_KEYS)) {
+    if (key._tag === "Field") out.push(k)
+    else walk(k, key.schema)
+  }
+  return out
+}
+
+/** The fields of a struct schema (looking through `NullOr` and `optionalKey`), if it is one. */
+const structFields = (schema: Schema.Top): Readonly<Record<string, Schema.Top>> | undefined => {
+  const s = schema as { readonly fields?: Readonly<Record<string, Schema.Top>>; readonly members?: ReadonlyArray<Schema.Top>; readonly schema?: Schema.Top }
+  if (s.fields !== undefined) return s.fields
+  if (s.members !== undefined) {
+    for (const m of s.members) {
+      const f = structFields(m)
+      if (f !== undefined) return f
+    }
+  }
+  if (s.schema !== undefined) return structFields(s.schema)
+  return undefined
+}
