@@ -1,6 +1,6 @@
 /**
  * The engine's clock: ticks in milliseconds since the Unix epoch, read from the Effect `Clock` and made
- * monotonic (SlateDB's `MonotonicClock`, docs/slatedb-format.md §3.11). Every row the engine writes gets
+ * monotonic (SlateDB's `MonotonicClock`, docs/format.md §3.11). Every row the engine writes gets
  * `createTs = now`.
  *
  * Guarantees:

@@ -1,6 +1,6 @@
 /**
  * The sequence oracle: the three sequence-number watermarks of a writer (SlateDB's `DbOracle`,
- * docs/slatedb-format.md §3.3).
+ * docs/format.md §3.3).
  *
  * - `lastSeq`: the last sequence number handed out. `nextSeq` assigns `lastSeq + 1` (one per write batch).
  * - `lastCommittedSeq`: the last write that is visible to reads (applied to the memtable).

@@ -1,5 +1,5 @@
 /**
- * Database settings: SlateDB 0.12.1's `Settings` (docs/slatedb-format.md §4.3) with its defaults, plus
+ * Database settings: SlateDB 0.12.1's `Settings` (docs/format.md §4.3) with its defaults, plus
  * Shale's own knobs. One immutable plain object, validated once when loaded.
  *
  * Names: Shale's (`flushIntervalMs`, ...) or SlateDB's (`flush_interval`, ...; settings/SlateDbNames.ts),

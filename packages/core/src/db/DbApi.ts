@@ -2,7 +2,7 @@
  * The public vocabulary of the database: options, ranges, results and write batches. The `Db` service
  * (./Db.ts) and the Promise API (./Shale.ts) both speak it, so the two APIs cannot drift apart.
  *
- * Defaults follow SlateDB 0.12.1 (docs/slatedb-format.md §4.3): writes await durability unless told
+ * Defaults follow SlateDB 0.12.1 (docs/format.md §4.3): writes await durability unless told
  * otherwise, reads see committed (not necessarily durable) data, scans ascend.
  */
 import { InvalidError } from "../errors.ts"

@@ -7,7 +7,7 @@
  * - `SeqWatermarks` holds SlateDB's three sequence watermarks (last assigned, last committed = visible,
  *   last durable) as plain fields the hot paths read synchronously; `oracle` exposes the same fields as
  *   the `Oracle` service the WAL buffer expects.
- * - `EngineClock` is the engine's monotonic millisecond clock over the Effect `Clock` (docs §3.11), with a
+ * - `EngineClock` is the engine's monotonic millisecond clock over the Effect `Clock` (docs/format.md §3.11), with a
  *   synchronous fast path; `service` exposes it as the `MonotonicClock` the WAL buffer expects.
  * - `closeError` is set once, when the database closes (cleanly, fenced or after a fatal error); from then
  *   on every operation fails with it.
@@ -26,7 +26,7 @@ import { Oracle } from "../Oracle.ts"
 import { SequenceTracker } from "../manifest/SequenceTracker.ts"
 import type { DbError } from "../errors.ts"
 
-/** The three sequence watermarks (docs §3.3). Each only moves forward. */
+/** The three sequence watermarks (docs/format.md §3.3). Each only moves forward. */
 export class SeqWatermarks {
   /** Last sequence number handed out. */
   lastSeq: number

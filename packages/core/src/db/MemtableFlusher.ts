@@ -1,6 +1,6 @@
 /**
  * The memtable flusher: writes frozen memtables to L0 and records them in the manifest (SlateDB's
- * `memtable_flusher`, docs §3.4), one background fiber, oldest memtable first.
+ * `memtable_flusher`, docs/format.md §3.4), one background fiber, oldest memtable first.
  *
  * For each immutable memtable, in freeze order:
  * 1. Wait until its last seq is durable in the WAL (flushing the WAL if needed): a row must never reach

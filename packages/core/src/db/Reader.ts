@@ -1,5 +1,5 @@
 /**
- * The read path (SlateDB's `reader.rs` / `db_iter.rs`, docs §3.5): point reads and range scans.
+ * The read path (SlateDB's `reader.rs` / `db_iter.rs`, docs/format.md §3.5): point reads and range scans.
  *
  * Sources, newest first: the active memtable, the immutable memtables (newest first), the L0 SSTs in
  * manifest order (newest first), then the sorted runs in manifest order (highest id first). Every source

@@ -1,5 +1,5 @@
 /**
- * Opening a database as its writer: claim, fence, replay (SlateDB's `DbBuilder::build`, docs §3.1).
+ * Opening a database as its writer: claim, fence, replay (SlateDB's `DbBuilder::build`, docs/format.md §3.1).
  *
  * 1. Claim the writer epoch (`manifest/ManifestStore.ts`): create manifest 1 if there is none, then write
  *    the next version with `writer_epoch + 1`, create-only, retrying on conflicts. From here on every

@@ -1,5 +1,5 @@
 /**
- * The write path (SlateDB's `batch_write.rs`, docs §3.2): `put`, `delete` and `write(batch)`.
+ * The write path (SlateDB's `batch_write.rs`, docs/format.md §3.2): `put`, `delete` and `write(batch)`.
  *
  * One write, in order:
  * 1. Validate, before anything else (nothing of an invalid write is written; Validation.ts): keys are
@@ -7,7 +7,7 @@
  *    batch ops of a known kind, batches non-empty. Violations fail with `InvalidError` carrying SlateDB's
  *    binding messages where it has them.
  * 2. If a WAL flush is owed, give the event loop a turn (see `commit`).
- * 3. Backpressure (docs §3.6, Backpressure.ts): while the WAL buffer's estimate plus the frozen memtables'
+ * 3. Backpressure (docs/format.md §3.6, Backpressure.ts): while the WAL buffer's estimate plus the frozen memtables'
  *    memory reach `maxUnflushedBytes`, queue (FIFO) until flushes bring it down. The exact total is
  *    computed once the bytes written since the last check could have crossed the limit.
  * 4. The critical section (`WriteLock`: one writer at a time, uninterruptible): take the clock tick and
@@ -43,7 +43,7 @@ import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
 
-/** SlateDB replays at most this many WALs into one memtable before freezing it (docs §3.4). */
+/** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
 
 /** While a WAL flush is owed, a write yields to the event loop at least once per this many writes. */

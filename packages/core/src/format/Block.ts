@@ -1,5 +1,5 @@
 /**
- * SST data blocks, both versions SlateDB reads (docs/slatedb-format.md §2.2):
+ * SST data blocks, both versions SlateDB reads (docs/format.md §2.2):
  *
  * ```
  * entries… | u16 BE offset[0] … offset[n-1] | u16 BE n

@@ -1,5 +1,5 @@
 /**
- * SlateDB's point-lookup bloom filter (docs/slatedb-format.md §2.3 "Filter block").
+ * SlateDB's point-lookup bloom filter (docs/format.md §2.3 "Filter block").
  *
  * - hash = SipHash-1-3 with key (0, 0) over the raw key bytes (Rust `siphasher` `SipHasher13::new().hash`);
  * - `numProbes = floor(f32(bitsPerKey) × 0.69)` (6 for the default 10 bits per key);

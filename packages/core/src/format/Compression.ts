@@ -1,5 +1,5 @@
 /**
- * Section compression, framed exactly as SlateDB frames each codec (docs/slatedb-format.md §2.3):
+ * Section compression, framed exactly as SlateDB frames each codec (docs/format.md §2.3):
  *
  * | format | codec  | framing                                                                   |
  * |--------|--------|---------------------------------------------------------------------------|

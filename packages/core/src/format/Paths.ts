@@ -1,5 +1,5 @@
 /**
- * Where SlateDB keeps each object under a database root (docs/slatedb-format.md §1):
+ * Where SlateDB keeps each object under a database root (docs/format.md §1):
  *
  * | object | path |
  * |---|---|

@@ -1,5 +1,5 @@
 /**
- * SlateDB's two row codecs (docs/slatedb-format.md §2.1).
+ * SlateDB's two row codecs (docs/format.md §2.1).
  *
  * - V0 (inside V1 blocks, SST format version 1): `u16 prefix_len, u16 suffix_len, suffix, u64 seq, u8 flags,
  *   [i64 expire_ts], [i64 create_ts], (non-tombstones) u32 value_len, value`. The prefix is shared with the

@@ -1,5 +1,5 @@
 /**
- * Streaming SST writers, byte-compatible with SlateDB 0.12.1 (docs/slatedb-format.md §2.3):
+ * Streaming SST writers, byte-compatible with SlateDB 0.12.1 (docs/format.md §2.3):
  *
  * ```
  * [data block][crc] … [filter][crc]? [index][crc] [stats][crc]? [SsTableInfo][crc] u64 BE info_offset u16 BE version

@@ -1,6 +1,6 @@
 /**
  * The metadata sections of an SST, as TypeScript values (the FlatBuffer codec lives in
- * `./flatbuffers/`; see docs/slatedb-format.md §2.3-§2.4). Offsets and lengths are byte counts in the
+ * `./flatbuffers/`; see docs/format.md §2.3-§2.4). Offsets and lengths are byte counts in the
  * SST object; lengths include the 4-byte CRC that follows each section.
  */
 

@@ -1,5 +1,5 @@
 /**
- * FlatBuffer codecs for the three SST metadata sections (docs/slatedb-format.md §2.3-§2.4):
+ * FlatBuffer codecs for the three SST metadata sections (docs/format.md §2.3-§2.4):
  * `SsTableInfo` (the info section, also embedded in manifests and compactions files), `SsTableIndex`
  * (the index block) and `SstStats` (the stats block).
  *

@@ -1,6 +1,6 @@
 /**
  * The compactor's state file `<root>/compactions/<id:020>.compactions`:
- * `u16 BE version = 1 | FlatBuffer CompactionsV1` (docs/slatedb-format.md §2.4, §2.7). No checksum.
+ * `u16 BE version = 1 | FlatBuffer CompactionsV1` (docs/format.md §2.4, §2.7). No checksum.
  *
  * Model: `Compactions { compactorEpoch, recentCompactions }`; each `Compaction` has a ULID id, a tiered
  * spec (sources: L0 view ids — SST ids in Shale and in what 0.12.1 writes — and sorted-run ids), a

@@ -1,6 +1,6 @@
 /**
  * ULID and UUID values as SlateDB's FlatBuffers store them: tables `{high: u64 (slot 0), low: u64
- * (slot 1)}` (docs/slatedb-format.md §2.4). In memory both are strings:
+ * (slot 1)}` (docs/format.md §2.4). In memory both are strings:
  * - ULID: 26-character Crockford base32, upper case (the `ulid` crate's `to_string`); the 128-bit value
  *   is `high << 64 | low`.
  * - UUID: lower-case hyphenated hex (the `uuid` crate's `Display`); `high` = the first 8 bytes, big-endian.

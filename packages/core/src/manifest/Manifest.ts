@@ -1,6 +1,6 @@
 /**
  * The manifest: the database's durable root of truth, one immutable version per
- * `<root>/manifest/<id>.manifest` object (docs/slatedb-format.md §2.4-§2.5, §3.1, §3.4).
+ * `<root>/manifest/<id>.manifest` object (docs/format.md §2.4-§2.5, §3.1, §3.4).
  *
  * This module holds the decoded manifest as a plain immutable value plus the small pure updates the
  * writer needs; `ManifestCodec.ts` maps it to and from bytes. The manifest id is not part of the value

@@ -1,5 +1,5 @@
 /**
- * Manifest files: `u16 BE format_version | FlatBuffer` (docs/slatedb-format.md §2.4-§2.5). No checksum.
+ * Manifest files: `u16 BE format_version | FlatBuffer` (docs/format.md §2.4-§2.5). No checksum.
  *
  * Writing: always version 1 (`ManifestV1`), as SlateDB 0.12.1 does, byte-identical to its encoder:
  * `manifest_id` 0 (the real id is the file name), `wal_id_last_seen = nextWalSstId - 1`, `l0`,

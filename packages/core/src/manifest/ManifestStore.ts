@@ -1,5 +1,5 @@
 /**
- * The manifest store: SlateDB's transactional manifest object (`slatedb-txn-obj`), docs §1 and §3.1.
+ * The manifest store: SlateDB's transactional manifest object (`slatedb-txn-obj`), docs/format.md §1 and §3.1.
  *
  * Every manifest version is an immutable object `<root>/manifest/<id:020>.manifest`; ids are consecutive.
  * There is no `If-Match` anywhere: a writer that last saw version N writes N+1 **create-only**, and the
@@ -124,7 +124,7 @@ export const makeManifestStore = (store: ObjectStore["Service"], root: string): 
 // Writer-side merge
 
 /**
- * SlateDB's writer-side merge of a remote version into the writer's local manifest (docs §3.4): the
+ * SlateDB's writer-side merge of a remote version into the writer's local manifest (docs/format.md §3.4): the
  * remote side owns what the compactor and checkpoint makers change (sorted runs, checkpoints, the last
  * compacted L0, the compactor epoch); the writer keeps everything it owns (initialized, WAL ids, replay
  * point, L0 clock tick and seq, snapshot min seq, sequence tracker, WAL store flag, writer epoch). The
@@ -296,7 +296,7 @@ export class ManifestWriter {
 }
 
 /**
- * Opens the manifest for writing (docs §3.1 steps 4-5): creates version 1 (`Manifest.initial()`) when
+ * Opens the manifest for writing (docs/format.md §3.1 steps 4-5): creates version 1 (`Manifest.initial()`) when
  * there is none, then claims the writer epoch by writing `stored.writerEpoch + 1` as the next version,
  * re-reading and retrying on conflicts, within `timeoutMs`. Every older writer is fenced from the moment
  * this returns: its next manifest write conflicts, and its refresh sees our higher epoch.

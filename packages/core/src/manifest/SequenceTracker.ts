@@ -1,6 +1,6 @@
 /**
  * The sequence tracker (RFC-0012): a bounded, sampled map from sequence numbers to wall-clock seconds,
- * stored in the manifest's `sequence_tracker` bytes (docs/slatedb-format.md §2.6).
+ * stored in the manifest's `sequence_tracker` bytes (docs/format.md §2.6).
  *
  * Semantics (as SlateDB 0.12.1):
  * - `insert` records a point at most once per 60 s: a point whose timestamp is less than 60 s after the

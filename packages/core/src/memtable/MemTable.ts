@@ -1,6 +1,6 @@
 /**
  * The memtable: every row written since the last L0 flush, in row order (key ascending, seq descending),
- * many versions per key. SlateDB's `KVTable` (mem_table.rs), docs §3.4.
+ * many versions per key. SlateDB's `KVTable` (mem_table.rs), docs/format.md §3.4.
  *
  * Guarantees and invariants:
  * - `put(row)` inserts a row; a later put with the same `(key, seq)` replaces the earlier row (a batch

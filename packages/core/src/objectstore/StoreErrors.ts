@@ -1,5 +1,5 @@
 /**
- * How object-store failures become the engine's error kinds (SlateDB's RFC 0007 mapping, docs §4.5):
+ * How object-store failures become the engine's error kinds (SlateDB's RFC 0007 mapping, docs/format.md §4.5):
  *
  * - `ObjectNotFound` ⇒ `DataError` (an object the database references is missing);
  * - `InvalidPath` ⇒ `InvalidError` (the database path itself is unusable);

@@ -1,7 +1,7 @@
 /**
  * One WAL buffer: the rows of one future WAL SST, kept in arrival order (not sorted by key: replay only
  * needs sequence order), and the durability cell its writers await (SlateDB's `WalBuffer`,
- * docs/slatedb-format.md §5.1).
+ * docs/format.md §5.1).
  *
  * Guarantees and invariants:
  * - Rows are kept exactly in the order they were appended. The buffer never reorders, drops or copies

@@ -1,7 +1,7 @@
 /**
  * The WAL buffer manager: buffers committed write batches in memory and writes them to the object store
  * as WAL SSTs (`wal/<id>.sst`) from one background flush fiber. It is SlateDB 0.12.1's `WalBufferManager`
- * (docs/slatedb-format.md §5) as an Effect service; docs/design/wal-buffer.md explains the design.
+ * (docs/format.md §5) as an Effect service; docs/design/wal-buffer.md explains the design.
  *
  * Durability offered. A write is durable once its WAL SST, and every WAL SST before it, is in the object
  * store; the `DurableWatcher` returned by `append` reports exactly that. WALs are written when:

@@ -1,6 +1,6 @@
 /**
  * The table-store seam of the WAL: turns the rows of one frozen WAL buffer into a WAL SST and writes it
- * as `<root>/wal/<id:020>.sst` (docs/slatedb-format.md §1, §2.3).
+ * as `<root>/wal/<id:020>.sst` (docs/format.md §1, §2.3).
  *
  * Guarantees:
  * - `put` is create-only (`mode: "create"`): of two writers racing for one WAL id exactly one succeeds and

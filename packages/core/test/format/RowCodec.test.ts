@@ -92,7 +92,7 @@ const cases: ReadonlyArray<V0Case> = [
     createTs: 1234567890,
     expireTs: 9876543210,
     firstKey: text("test_both"),
-    // docs/slatedb-format.md §2.1.1 golden
+    // docs/format.md §2.1.1 golden
     hex: "00050004626f7468" + "0000000000000064" + "06" + "000000024cb016ea" + "00000000499602d2" + "0000000576616c7565",
     restoredKey: "test_both"
   },

@@ -18,7 +18,7 @@ import { batch, del, type EngineDb, flushMemTable, put, writeEngineDb } from "..
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex")
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"))
 
-/** The fence WAL SST written by @slatedb/uniffi 0.12.1 (docs/slatedb-format.md §2.3). */
+/** The fence WAL SST written by @slatedb/uniffi 0.12.1 (docs/format.md §2.3). */
 const FENCE_SST = unhex(
   "0c0000000000060008000400060000000400000000000000177e6f0a080000000400040004000000ed606b2a1c00000018001c00000000000400000000000000000000000c001400180000001c000000000000001c00000000000000100000000000000064413efa000000000000002c0002"
 )

@@ -1,5 +1,5 @@
 /**
- * Fencing across implementations (docs/slatedb-format.md §3.1): a writer that opens a database claims a
+ * Fencing across implementations (docs/format.md §3.1): a writer that opens a database claims a
  * newer writer epoch and writes the fence WAL SST; the older writer's next WAL write hits that file and
  * the older writer closes as fenced. Shale and the official SlateDB 0.12.1 must fence each other.
  */

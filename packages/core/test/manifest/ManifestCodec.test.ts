@@ -18,7 +18,7 @@ import { arbManifest } from "./arbitraries.ts"
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex")
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "hex"))
 
-/** `manifest/00000000000000000001.manifest` of a brand-new database (docs/slatedb-format.md §2.5). */
+/** `manifest/00000000000000000001.manifest` of a brand-new database (docs/format.md §2.5). */
 const INITIAL_MANIFEST_HEX =
   "000128000000240020000000000007000000000000000000000008000c001800100000000000000014002400000000000001340000002c000000240000000c00000000000000000000800d00000001000000000000000000000000000000000000000000000000000000"
 

@@ -1,7 +1,7 @@
 /**
  * The WAL buffer with the real WAL SST encoder: what `flush()` writes decodes, with `SsTableReader`, to
  * the rows that were appended, and is byte-identical to SlateDB 0.12.1's WAL SST (golden vector from
- * docs/slatedb-format.md §2.3).
+ * docs/format.md §2.3).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Metric, Stream } from "effect"

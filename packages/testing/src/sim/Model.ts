@@ -11,7 +11,7 @@
  * - durability evidence: "every write up to seq s is durable" at a logical time, from `awaitDurable`
  *   acknowledgements, returned `flush()` calls, a clean close, and what remote reads showed.
  *
- * What a read may legally return (SlateDB's semantics, docs/slatedb-format.md §3.3): the state after a
+ * What a read may legally return (SlateDB's semantics, docs/format.md §3.3): the state after a
  * prefix of the committed writes in seq order (seqs are assigned in commit order, and one batch is one
  * seq, so no read sees part of a batch). For a read invoked at `i` and answered at `r`, the prefix
  * ends at seq `p` where
