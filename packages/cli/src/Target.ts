@@ -87,10 +87,15 @@ export const requireDatabase = (t: Target) =>
 export const loadSettings = (t: Target) =>
   Settings.load(Option.isSome(t.settingsFile) ? { file: t.settingsFile.value } : {})
 
-/** Opens the database as its writer for `body`, and closes it cleanly afterwards (also when `body` fails). */
-export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>) =>
+/**
+ * Opens the database as its writer for `body`, and closes it cleanly afterwards (also when `body` fails).
+ * Commands that only read (`readOnly`) run no embedded compactor: they add no L0 SSTs, and claiming the
+ * compactor epoch would stop a compactor running elsewhere (`shale compactor`) for nothing.
+ */
+export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options?: { readonly readOnly?: boolean }) =>
   Effect.gen(function*() {
-    const settings = yield* loadSettings(t)
+    const loaded = yield* loadSettings(t)
+    const settings = options?.readOnly === true ? { ...loaded, compactor: false } : loaded
     return yield* body.pipe(
       Effect.provide(
         // Bounded retries: a command should report an unreachable store, not wait for it forever.

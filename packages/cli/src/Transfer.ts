@@ -91,7 +91,8 @@ export const exportCommand = Command.make("export", {
           }
           yield* progress.stop
           return progress.count()
-        }))
+        })),
+        { readOnly: true }
       )
       yield* errLine(`exported ${count} row${count === 1 ? "" : "s"}`)
     })

@@ -27,7 +27,7 @@
  */
 import { Effect, type FileSystem, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import { InvalidError } from "./errors.ts"
-import { SLATEDB_KEYS, slateDbEnvNames } from "./settings/SlateDbNames.ts"
+import { type Converted, SLATEDB_KEYS, slateDbEnvNames } from "./settings/SlateDbNames.ts"
 import {
   parseText,
   type RawSource,
@@ -70,6 +70,21 @@ const durationMs = (min: number) =>
     Schema.isInt(),
     Schema.isGreaterThanOrEqualTo(min)
   )
+const fraction = (min: number) =>
+  numberOrString((x) => (/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(x) ? Number(x) : undefined), "a number").check(
+    Schema.isFinite(),
+    Schema.isGreaterThanOrEqualTo(min)
+  )
+/** A boolean, or `"true"` / `"false"` (environment variables). */
+const boolean = Schema.Union([Schema.Boolean, Schema.Literals(["true", "false"])]).pipe(
+  Schema.decodeTo(
+    Schema.Boolean,
+    SchemaTransformation.transform<boolean, boolean | "true" | "false">({
+      decode: (x) => x === true || x === "true",
+      encode: (b) => b
+    })
+  )
+)
 const integer = (min: number) => numberOrString(parseInteger, "an integer").check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min))
 const byteSize = (min: number) =>
   numberOrString(parseByteSize, `a byte size (a number, or a string like "64MiB")`).check(
@@ -158,7 +173,28 @@ export const SettingsSchema = Schema.Struct({
    */
   durableFlush: withDefault(Schema.Literals(["interval", "eager"]), "interval"),
   /** Shale: bytes of SST blocks, indexes and filters kept in memory (0 disables the cache). */
-  blockCacheBytes: withDefault(byteSize(0), 64 * MiB)
+  blockCacheBytes: withDefault(byteSize(0), 64 * MiB),
+  /**
+   * Run the compactor in the writer's process (SlateDB: `compactor_options` set, the default). Turn it
+   * off when a compactor runs elsewhere (`shale compactor`, `Compactor.layer`, SlateDB's).
+   */
+  compactor: withDefault(boolean, true),
+  /** How often the compactor polls the manifest for work (`compactor_options.poll_interval`). */
+  compactorPollIntervalMs: withDefault(durationMs(1), 5000),
+  /** The compactor's manifest update timeout (`compactor_options.manifest_update_timeout`). */
+  compactorManifestUpdateTimeoutMs: withDefault(durationMs(1), 300_000),
+  /** A compaction output SST is cut once its data exceeds this (`compactor_options.max_sst_size`). */
+  compactorMaxSstSizeBytes: withDefault(byteSize(1), 256 * MiB),
+  /** Compactions running at once (`compactor_options.max_concurrent_compactions`). */
+  compactorMaxConcurrentCompactions: withDefault(integer(1), 4),
+  /** Source pages read ahead of the merge, per source (`compactor_options.max_fetch_tasks`). */
+  compactorMaxFetchTasks: withDefault(integer(0), 4),
+  /** Fewest L0 SSTs or sorted runs merged at once (`scheduler_options.min_compaction_sources`). */
+  compactorMinSources: withDefault(integer(1), 4),
+  /** Most L0 SSTs or sorted runs merged at once (`scheduler_options.max_compaction_sources`). */
+  compactorMaxSources: withDefault(integer(1), 8),
+  /** A run joins a compaction when at most this × the smallest so far (`scheduler_options.include_size_threshold`). */
+  compactorIncludeSizeThreshold: withDefault(fraction(1), 4.0)
 })
 
 export type Settings = typeof SettingsSchema.Type
@@ -227,22 +263,45 @@ const gather = (acc: Gathered, source: RawSource): void => {
       if (ignored !== undefined) acc.notes.push(`${key}${where} has no effect: ${ignored}`)
       continue
     }
+    if (slate !== undefined && slate._tag === "Fields") {
+      const problems = schemaProblems(slate.schema, key, raw)
+      for (const p of problems) acc.problems.push(`${p}${where}`)
+      if (problems.length > 0) continue
+      for (const part of slate.expand(raw)) set(acc, seen, part.shale as SettingsField, part.key, where, part.raw, part.converted)
+      continue
+    }
     const field = (slate === undefined ? key : slate.shale) as SettingsField
     const converted = slate !== undefined
       ? slate.convert(raw)
       : field === "defaultTtlMs" && (raw === null || (typeof raw === "string" && raw.trim() === "none"))
       ? { _tag: "Clear" as const }
       : { _tag: "Value" as const, value: raw }
-    const earlier = seen.get(field)
-    if (earlier !== undefined) {
-      acc.problems.push(`"${earlier}" and "${key}" both set ${field}${where}`)
-      continue
-    }
-    seen.set(field, key)
-    if (converted._tag === "Problem") acc.problems.push(`${key}: ${converted.message}${where}`)
-    else if (converted._tag === "Clear") acc.fields.set(field, "clear")
-    else acc.fields.set(field, { key, where, raw, value: converted.value })
+    set(acc, seen, field, key, where, raw, converted)
   }
+}
+
+/** Records one field's value from one source (a field set twice by one source is a problem). */
+const set = (
+  acc: Gathered,
+  seen: Map<SettingsField, string>,
+  field: SettingsField,
+  key: string,
+  where: string,
+  raw: unknown,
+  converted: Converted
+): void => {
+  if (converted._tag === "Problem") {
+    acc.problems.push(`${key}: ${converted.message}${where}`)
+    return
+  }
+  const earlier = seen.get(field)
+  if (earlier !== undefined) {
+    acc.problems.push(`"${earlier}" and "${key}" both set ${field}${where}`)
+    return
+  }
+  seen.set(field, key)
+  if (converted._tag === "Clear") acc.fields.set(field, "clear")
+  else acc.fields.set(field, { key, where, raw, value: converted.value })
 }
 
 /** Decodes the gathered settings over the defaults; every problem (gathered or found now) in one error. */
@@ -350,6 +409,7 @@ const defaults: Settings = Schema.decodeUnknownSync(SettingsSchema)({})
  * Settings: the type, and its constructors. All of them accept Shale's and SlateDB's names.
  *
  * - `Settings.default`: SlateDB's defaults (and Shale's).
+ * - `Settings.validate(partial)`: a subset of the settings as values, checked, over the defaults.
  * - `Settings.fromJson(text)` / `fromToml(text)` / `fromYaml(text)`: any subset of the settings, over the
  *   defaults (`fromText(text, format)` picks the format).
  * - `Settings.fromFile(path)`: a settings file, format by extension, over the defaults (SlateDB's
@@ -363,6 +423,12 @@ export const Settings = {
   default: defaults,
   fields: FIELDS,
   envVarName,
+
+  /** Validates settings given as (a subset of) `Settings` values, over the defaults (Shale's names only). */
+  validate: (input: Partial<Settings> | undefined): Effect.Effect<Settings, InvalidError> =>
+    Schema.decodeUnknownEffect(SettingsSchema)(input ?? {}, { onExcessProperty: "error" }).pipe(
+      Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` }))
+    ),
 
   fromText: (text: string, format: SettingsFormat): Effect.Effect<Settings, InvalidError> => textSettings(text, format),
   fromJson: (text: string): Effect.Effect<Settings, InvalidError> => textSettings(text, "json"),

@@ -53,3 +53,7 @@ export class InternalError extends Data.TaggedError("InternalError")<{
 }> {}
 
 export type DbError = ClosedError | UnavailableError | InvalidError | DataError | InternalError
+
+/** A merge operand was met where no merge operator is configured (reads, compactions). */
+export const mergeOperatorMissing = (): InvalidError =>
+  new InvalidError({ message: "merge operator missing: the database holds merge operands but none is configured" })

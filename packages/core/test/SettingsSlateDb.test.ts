@@ -42,7 +42,6 @@ const FILES = {
     compression_codec: "Lz4",
     default_ttl: 60000,
     wal_enabled: true,
-    compactor_options: null,
     garbage_collector_options: null
   }),
   toml: [
@@ -70,7 +69,6 @@ const FILES = {
     `compression_codec: Lz4`,
     `default_ttl: 60000`,
     `wal_enabled: true`,
-    `compactor_options: null`,
     `garbage_collector_options: ~`
   ].join("\n")
 } as const
@@ -109,8 +107,9 @@ describe("Settings from SlateDB", () => {
       const json = EngineSettings.default().to_json_string()
       const { value, logs } = yield* withLogs(Settings.fromJson(json))
       assert.deepStrictEqual(value, Settings.default)
-      // SlateDB's defaults run a compactor and a garbage collector: Shale says it does not.
-      assert.isTrue(logs.some((l) => l.includes("compactor_options") && l.includes("has no effect")))
+      // SlateDB's defaults run a compactor (so does Shale: no warning) and a garbage collector (Shale says
+      // it does not, yet).
+      assert.isFalse(logs.some((l) => l.includes("compactor_options")))
       assert.isTrue(logs.some((l) => l.includes("garbage_collector_options") && l.includes("has no effect")))
     }))
 
@@ -168,14 +167,64 @@ describe("Settings from SlateDB", () => {
       assert.include(yield* failure(Settings.fromJson(`{"flush_interval": "0s"}`)), "flush_interval: Expected a value greater than or equal to 1")
     }))
 
+  it.effect("compactor_options: SlateDB's compactor settings are Shale's compactor* settings", () =>
+    Effect.gen(function*() {
+      const toml = [
+        `[compactor_options]`,
+        `poll_interval = "2s"`,
+        `manifest_update_timeout = "1m"`,
+        `max_sst_size = 1048576`,
+        `max_concurrent_compactions = 2`,
+        `max_fetch_tasks = 1`,
+        `scheduler_options = { min_compaction_sources = "2", max_compaction_sources = "6", include_size_threshold = "2.5" }`
+      ].join("\n")
+      const { value, logs } = yield* withLogs(Settings.fromToml(toml))
+      assert.deepStrictEqual(logs, [])
+      assert.deepStrictEqual(value, {
+        ...Settings.default,
+        compactorPollIntervalMs: 2000,
+        compactorManifestUpdateTimeoutMs: 60_000,
+        compactorMaxSstSizeBytes: 1_048_576,
+        compactorMaxConcurrentCompactions: 2,
+        compactorMaxFetchTasks: 1,
+        compactorMinSources: 2,
+        compactorMaxSources: 6,
+        compactorIncludeSizeThreshold: 2.5
+      })
+      // SlateDB reads the same file the same way.
+      const theirs = EngineSettings.default()
+      theirs.set("compactor_options", JSON.stringify({
+        poll_interval: "2s",
+        manifest_update_timeout: "1m",
+        max_sst_size: 1048576,
+        max_concurrent_compactions: 2,
+        max_fetch_tasks: 1,
+        scheduler_options: { min_compaction_sources: "2", max_compaction_sources: "6", include_size_threshold: "2.5" }
+      }))
+      assert.deepStrictEqual(yield* Settings.fromJson(theirs.to_json_string()), value)
+      // null: no compactor in this process.
+      assert.isFalse((yield* Settings.fromJson(`{"compactor_options": null}`)).compactor)
+      assert.isFalse((yield* Settings.fromJson(`{"compactor": false}`)).compactor)
+      assert.isFalse((yield* Settings.fromEnv().pipe(withEnv({ SHALE_COMPACTOR: "false" }))).compactor)
+      const bad = yield* failure(Settings.fromJson(
+        `{"compactor_options": {"scheduler_options": {"min_compaction_sources": 4, "max_sources": "8", "include_size_threshold": "lots"}}}`
+      ))
+      assert.include(bad, "compactor_options.scheduler_options.min_compaction_sources: Expected string, got 4")
+      const bad2 = yield* failure(Settings.fromJson(
+        `{"compactor_options": {"scheduler_options": {"max_sources": "8", "include_size_threshold": "lots"}}}`
+      ))
+      assert.include(bad2, "compactor_options.scheduler_options.max_sources: unknown scheduler option")
+      assert.include(bad2, `compactor_options.scheduler_options.include_size_threshold: Expected a number as a string`)
+      assert.include(
+        yield* failure(Settings.fromJson(`{"compactor": true, "compactor_options": null}`)),
+        `"compactor" and "compactor_options" both set compactor`
+      )
+    }))
+
   it.effect("SlateDB groups Shale does not use: checked, ignored with a warning, or refused", () =>
     Effect.gen(function*() {
       const toml = [
         `l0_flush_parallelism = 4`,
-        `[compactor_options]`,
-        `poll_interval = "5s"`,
-        `max_sst_size = 268435456`,
-        `scheduler_options = { min_compaction_sources = "4" }`,
         `[object_store_cache_options]`,
         `root_folder = "/tmp/slatedb-cache"`,
         `scan_interval = "3600s"`,
@@ -185,7 +234,7 @@ describe("Settings from SlateDB", () => {
       ].join("\n")
       const { value, logs } = yield* withLogs(Settings.fromToml(toml))
       assert.deepStrictEqual(value, Settings.default)
-      for (const key of ["compactor_options", "garbage_collector_options", "object_store_cache_options", "l0_flush_parallelism"]) {
+      for (const key of ["garbage_collector_options", "object_store_cache_options", "l0_flush_parallelism"]) {
         assert.isTrue(logs.some((l) => l.startsWith(`setting ${key}`) && l.includes("has no effect")), key)
       }
       // null (no compactor, no GC) and a cache without a folder ask for nothing Shale lacks: no warning.
@@ -193,6 +242,7 @@ describe("Settings from SlateDB", () => {
         `{"compactor_options": null, "garbage_collector_options": null, "object_store_cache_options": {"root_folder": null}}`
       ))
       assert.deepStrictEqual(quiet.logs, [])
+      assert.isFalse(quiet.value.compactor)
       const bad = yield* failure(Settings.fromToml([
         `wal_enabled = false`,
         `[compactor_options]`,

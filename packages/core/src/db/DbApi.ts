@@ -58,6 +58,9 @@ export interface DbStatus {
   readonly writerEpoch: number
   readonly nextWalId: number
   readonly l0Ssts: number
+  readonly sortedRuns: number
+  /** Memtable uploads wait because L0 holds `l0MaxSsts` SSTs (until compaction makes room). */
+  readonly l0Stalled: boolean
   readonly immutableMemtables: number
   /** Undefined while open. */
   readonly closeReason: "clean" | "fenced" | "fatal" | undefined

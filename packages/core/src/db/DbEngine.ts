@@ -29,12 +29,12 @@
 import { Clock, Duration, Effect, Exit, Fiber, Option, Schema } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
-import { CompressionFormat } from "../format/SstMetadata.ts"
+import { compressionFormatOf } from "../format/Compression.ts"
 import { MonotonicClock } from "../MonotonicClock.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Oracle } from "../Oracle.ts"
-import { type CompressionCodec, Settings } from "../Settings.ts"
+import { Settings } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
@@ -47,6 +47,7 @@ import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import { makeWriter } from "./Writer.ts"
+import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 
 export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -57,19 +58,8 @@ export interface DbOptions {
   readonly storeRetry?: RetryOptions
 }
 
-const CODECS: Readonly<Record<CompressionCodec, CompressionFormat>> = {
-  none: CompressionFormat.None,
-  snappy: CompressionFormat.Snappy,
-  zlib: CompressionFormat.Zlib,
-  lz4: CompressionFormat.Lz4,
-  zstd: CompressionFormat.Zstd
-}
-
 /** Validates settings given as (a subset of) `Settings` values, over the defaults. */
-export const decodeSettings = (input: Partial<Settings> | undefined): Effect.Effect<Settings, InvalidError> =>
-  Schema.decodeUnknownEffect(Settings.schema)(input ?? {}, { onExcessProperty: "error" }).pipe(
-    Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` }))
-  )
+export const decodeSettings = Settings.validate
 
 /** How often waiting writers re-check the unflushed total when no progress woke them. */
 const BACKPRESSURE_RECHECK_MS = 100
@@ -85,7 +75,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
   const root = normalizeRoot(options.path)
   const store = withRetries(yield* ObjectStore, options.storeRetry)
-  const compression = CODECS[settings.compression]
+  const compression = compressionFormatOf(settings.compression)
   const sizeOptions = {
     blockSize: settings.blockSize,
     minFilterKeys: settings.minFilterKeys,
@@ -115,6 +105,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   // ---------------------------------------------------------------- closing with an error
   let flusherStop: Effect.Effect<void> = Effect.void
   let signalFlusher: () => void = () => {}
+  /** Asks the embedded compactor (if any) to look for work now. */
+  let nudgeCompactor: () => void = () => {}
 
   /** Closes the database because of `error` (fenced or fatal); idempotent. */
   const closeWith = (error: ClosedError): Effect.Effect<void> =>
@@ -167,13 +159,46 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     tables,
     wal,
     lock: writer.lock,
-    onFlushed: () => backpressure.wake(),
+    onFlushed: () => {
+      backpressure.wake()
+      nudgeCompactor()
+    },
+    onL0Full: () => nudgeCompactor(),
     closeWith,
     checkOpen
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
   const reader = makeReader({ state, manifest, tables })
+
+  /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
+  const refreshManifest = Effect.gen(function*() {
+    if (state.closeError !== undefined) return
+    const exit = yield* Effect.exit(manifest.refresh)
+    if (Exit.isFailure(exit)) {
+      const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+      if (error?._tag === "ClosedError") return yield* closeWith(error)
+      yield* Effect.logWarning("manifest refresh failed (will retry)", exit.cause)
+    }
+  })
+
+  // ---------------------------------------------------------------- the embedded compactor
+  const compactor = settings.compactor
+    ? yield* startCompactor(
+      {
+        root,
+        store,
+        tables,
+        // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
+        onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
+      },
+      compactorOptionsFrom(settings)
+    )
+    : undefined
+  if (compactor !== undefined) {
+    nudgeCompactor = compactor.nudge
+    yield* Effect.forkScoped(Effect.catch(compactor.done, (e) => Effect.logWarning(`embedded compactor stopped: ${e.message}`)))
+  }
 
   // ---------------------------------------------------------------- background fibers
   /** Follows WAL flushes: keeps the WAL tag fresh, and closes the database when the WAL buffer stops. */
@@ -209,13 +234,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.gen(function*() {
       while (state.closeError === undefined) {
         yield* Effect.sleep(Duration.millis(settings.manifestPollIntervalMs))
-        if (state.closeError !== undefined) return
-        const exit = yield* Effect.exit(manifest.refresh)
-        if (Exit.isFailure(exit)) {
-          const error = Option.getOrUndefined(Exit.findErrorOption(exit))
-          if (error?._tag === "ClosedError") return yield* closeWith(error)
-          yield* Effect.logWarning("manifest poll failed (will retry)", exit.cause)
-        }
+        yield* refreshManifest
       }
     })
   )
@@ -238,6 +257,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
       writerEpoch: manifest.epoch,
       nextWalId: manifest.nextWalSstId,
       l0Ssts: m.l0.length,
+      sortedRuns: m.compacted.length,
+      l0Stalled: state.l0Stalled,
       immutableMemtables: state.imms.length,
       closeReason: state.closeError?.reason
     }
@@ -252,6 +273,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     backpressure.failAll(clean)
     // Commits already in their critical section finish; later ones see the closed state.
     yield* writer.lock.run(Effect.void)
+    // Running compactions stop; they resume from their recorded output next time.
+    if (compactor !== undefined) yield* compactor.stop
     let failure: ClosedError | undefined
     const flushed = yield* Effect.exit(wal.flush())
     if (Exit.isFailure(flushed)) failure = Option.getOrUndefined(Exit.findErrorOption(flushed))

@@ -9,15 +9,14 @@
  * `pull` and calls `fill` again.
  */
 import type { Effect } from "effect"
-import { type DbError, InvalidError } from "../errors.ts"
+import { type DbError, type InvalidError, mergeOperatorMissing } from "../errors.ts"
 import { keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { NEED_PULL, type RowIterator } from "../iter/RowIterator.ts"
 import { type ByteSlab, readSlab } from "./ByteSlab.ts"
 import type { KeyValue } from "./DbApi.ts"
 
-export const mergeOperatorMissing = () =>
-  new InvalidError({ message: "merge operator missing: the database holds merge operands but none is configured" })
+export { mergeOperatorMissing }
 
 export const toKeyValue = (row: RowEntry, slab: ByteSlab): KeyValue => ({
   key: slab.copy(row.key),

@@ -158,6 +158,8 @@ export class DbState {
    */
   lastFreezeWalId: number
   closeError: ClosedError | undefined = undefined
+  /** True while memtable uploads wait because L0 is full (MemtableFlusher.ts). */
+  l0Stalled = false
   readonly seqs: SeqWatermarks
   readonly clock: EngineClock
 

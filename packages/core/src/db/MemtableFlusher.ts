@@ -25,11 +25,16 @@
  * failure (a permanent store error, a manifest that cannot be written in time) closes it as `fatal`.
  * Either way the memtable stays unflushed: its rows are in the WAL and replay on the next open.
  *
- * Not done (SlateDB does): uploads in parallel (`l0_flush_parallelism`), and stalling uploads while
- * `l0_max_ssts` L0 SSTs exist — without a compactor that stall would stop every write, so L0 simply grows
- * until compaction lands.
+ * L0 stall (SlateDB's `l0_max_ssts`): while the manifest holds `l0MaxSsts` L0 SSTs or more, no memtable is
+ * uploaded. The flusher tells the compactor (`onL0Full`) and re-reads the manifest whenever it is woken (the
+ * embedded compactor wakes it after each compaction) or a manifest poll interval has passed (a compactor in
+ * another process). Memtables meanwhile stay in memory, so writes slow down and then wait through
+ * backpressure (`maxUnflushedBytes`): with no compactor at all, a database that keeps writing stalls, as
+ * SlateDB's does. `DbStatus.l0Stalled` says so.
+ *
+ * Not done (SlateDB does): uploads in parallel (`l0_flush_parallelism`).
  */
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
@@ -62,6 +67,8 @@ export interface FlusherDeps {
   readonly lock: WriteLock
   /** Called after a memtable reached L0 and left memory (backpressure may admit writers). */
   readonly onFlushed: () => void
+  /** Called when an upload waits because L0 is full (the compactor should look now). */
+  readonly onL0Full: () => void
   /** Closes the database with `error` (fenced or fatal). */
   readonly closeWith: (error: ClosedError) => Effect.Effect<void>
   /** Fails with the database's error when it is closed. */
@@ -145,8 +152,30 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         while (last > seqs.durable) yield* wal.flush()
       })
 
+    /** Step 0: wait while L0 is full (see the module comment). */
+    const awaitL0Room = Effect.gen(function*() {
+      const full = () => manifest.manifestForReads.l0.length >= deps.settings.l0MaxSsts
+      if (!full()) return
+      state.l0Stalled = true
+      deps.onL0Full()
+      yield* Effect.logInfo(`L0 holds ${manifest.manifestForReads.l0.length} SSTs (l0MaxSsts ${deps.settings.l0MaxSsts}): memtable uploads wait for compaction`)
+      while (state.closeError === undefined && full()) {
+        yield* Effect.timeoutOption(Queue.take(signals), Duration.millis(deps.settings.manifestPollIntervalMs))
+        if (state.closeError !== undefined) break
+        const refreshed = yield* Effect.exit(manifest.refresh)
+        if (Exit.isFailure(refreshed)) {
+          const error = Option.getOrUndefined(Exit.findErrorOption(refreshed))
+          if (error?._tag === "ClosedError") return yield* error
+          yield* Effect.logWarning("manifest refresh failed while L0 is full (will retry)", refreshed.cause)
+        }
+      }
+      state.l0Stalled = false
+    })
+
     const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
       Effect.gen(function*() {
+        yield* awaitL0Room
+        if (state.closeError !== undefined) return
         yield* awaitDurable(imm)
         const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
         const id = yield* makeUlid

@@ -39,10 +39,9 @@ import { Cause, Channel, Effectable, Effect, type Pull, type Scope, Stream } fro
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
-import { compareKeys } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
-import type { ScanOptions as SstScanOptions } from "../sst/SsTableReader.ts"
-import type { CompactedSst, Manifest, RangeBound, SortedRun, VisibleRange } from "../manifest/Manifest.ts"
+import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
+import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
@@ -97,14 +96,6 @@ export interface ReadNowHooks {
 
 // ------------------------------------------------------------------------------------------ ranges
 
-/** A validated range with explicit inclusivity. */
-interface Bounds {
-  readonly start: Uint8Array | undefined
-  readonly startInclusive: boolean
-  readonly end: Uint8Array | undefined
-  readonly endInclusive: boolean
-}
-
 const toBounds = (range: KeyRange): Bounds => ({
   start: range.start,
   startInclusive: range.startInclusive ?? true,
@@ -121,93 +112,6 @@ export const prefixRange = (prefix: Uint8Array): KeyRange => {
   const end = prefix.slice(0, i + 1)
   end[i]! += 1
   return { start: prefix, startInclusive: true, end, endInclusive: false }
-}
-
-const inBound = (key: Uint8Array, b: RangeBound, side: "start" | "end"): boolean => {
-  if (b.kind === "Unbounded") return true
-  const c = compareKeys(key, b.key)
-  if (side === "start") return b.kind === "Included" ? c >= 0 : c > 0
-  return b.kind === "Included" ? c <= 0 : c < 0
-}
-
-const inVisibleRange = (key: Uint8Array, vr: VisibleRange | undefined): boolean =>
-  vr === undefined || (inBound(key, vr.start, "start") && inBound(key, vr.end, "end"))
-
-/** The intersection of `bounds` with an SST's visible range, as SST scan options; undefined if empty. */
-const clip = (bounds: Bounds, vr: VisibleRange | undefined, descending: boolean): SstScanOptions | undefined => {
-  let { start, startInclusive, end, endInclusive } = bounds
-  if (vr !== undefined) {
-    if (vr.start.kind !== "Unbounded") {
-      const c = start === undefined ? -1 : compareKeys(start, vr.start.key)
-      if (c < 0 || (c === 0 && vr.start.kind === "Excluded")) {
-        start = vr.start.key
-        startInclusive = vr.start.kind === "Included"
-      }
-    }
-    if (vr.end.kind !== "Unbounded") {
-      const c = end === undefined ? 1 : compareKeys(end, vr.end.key)
-      if (c > 0 || (c === 0 && vr.end.kind === "Excluded")) {
-        end = vr.end.key
-        endInclusive = vr.end.kind === "Included"
-      }
-    }
-    if (start !== undefined && end !== undefined) {
-      const c = compareKeys(start, end)
-      if (c > 0 || (c === 0 && !(startInclusive && endInclusive))) return undefined
-    }
-  }
-  return {
-    ...(start === undefined ? {} : { start, startInclusive }),
-    ...(end === undefined ? {} : { end, endInclusive }),
-    descending
-  }
-}
-
-/** Whether an SST's [first, last] keys may overlap `bounds`. */
-const overlaps = (sst: CompactedSst, bounds: Bounds): boolean => {
-  const { firstEntry, lastEntry } = sst.info
-  if (bounds.end !== undefined && firstEntry !== undefined) {
-    const c = compareKeys(firstEntry, bounds.end)
-    if (c > 0 || (c === 0 && !bounds.endInclusive)) return false
-  }
-  if (bounds.start !== undefined && lastEntry !== undefined) {
-    const c = compareKeys(lastEntry, bounds.start)
-    if (c < 0 || (c === 0 && !bounds.startInclusive)) return false
-  }
-  return true
-}
-
-/** The SSTs of a sorted run that may hold `key`, in run order. */
-const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
-  const ssts = run.ssts
-  // Last SST whose first key ≤ key.
-  let lo = 0
-  let hi = ssts.length - 1
-  let j = -1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    const first = ssts[mid]!.info.firstEntry
-    if (first === undefined || compareKeys(first, key) <= 0) {
-      j = mid
-      lo = mid + 1
-    } else {
-      hi = mid - 1
-    }
-  }
-  if (j < 0) return []
-  // Walk back over SSTs that end with the key (a key's versions may straddle the boundary).
-  let i = j
-  while (i > 0) {
-    const prevLast = ssts[i - 1]!.info.lastEntry
-    if (prevLast === undefined || compareKeys(prevLast, key) < 0) break
-    i--
-  }
-  const out: Array<CompactedSst> = []
-  for (let k = i; k <= j; k++) {
-    const last = ssts[k]!.info.lastEntry
-    if (last === undefined || compareKeys(last, key) >= 0) out.push(ssts[k]!)
-  }
-  return out
 }
 
 // ------------------------------------------------------------------------------------------ merge sources
@@ -372,11 +276,6 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   // ---------------------------------------------------------------- scans
 
-  const sstStream = (manifest: Manifest, sst: CompactedSst, options: SstScanOptions): Stream.Stream<RowEntry, DbError> =>
-    Stream.unwrap(tables.reader(manifest, sst).pipe(Effect.map((r) => r.scan(options)))).pipe(
-      Stream.mapError(toDbError)
-    )
-
   const openSources = (bounds: Bounds, descending: boolean, maxSeq: number, scope: Scope.Scope): Array<Source> => {
     const range: KeyRange = {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
@@ -390,21 +289,13 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (!overlaps(sst, bounds)) continue
       const options = clip(bounds, sst.visibleRange, descending)
       if (options === undefined) continue
-      sources.push(new StreamSource(sstStream(manifest, sst, options), scope, maxSeq))
+      sources.push(new StreamSource(tables.scan(manifest, sst, options), scope, maxSeq))
     }
     for (const run of manifest.compacted) {
       // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
-      const parts: Array<readonly [CompactedSst, SstScanOptions]> = []
-      for (const sst of run.ssts) {
-        if (!overlaps(sst, bounds)) continue
-        const options = clip(bounds, sst.visibleRange, descending)
-        if (options !== undefined) parts.push([sst, options])
-      }
-      if (descending) parts.reverse()
+      const parts = runScanParts(run, bounds, descending)
       if (parts.length === 0) continue
-      const stream = Stream.fromIterable(parts).pipe(
-        Stream.flatMap(([sst, options]) => sstStream(manifest, sst, options))
-      )
+      const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, options]) => tables.scan(manifest, sst, options)))
       sources.push(new StreamSource(stream, scope, maxSeq))
     }
     return sources

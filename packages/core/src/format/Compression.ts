@@ -21,6 +21,7 @@ import * as Zlib from "node:zlib"
 import * as Lz4 from "lz4-napi"
 import * as Snappy from "snappy"
 import { DataError } from "../errors.ts"
+import type { CompressionCodec } from "../Settings.ts"
 import { CompressionFormat } from "./SstMetadata.ts"
 
 const asBuffer = (u: Uint8Array): Buffer =>
@@ -31,6 +32,17 @@ const asBytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset
 const ZSTD_OPTIONS = { params: { [Zlib.constants.ZSTD_c_compressionLevel]: 3 } }
 const SNAPPY_ENC = { copyOutputData: true }
 const SNAPPY_DEC = { asBuffer: true, copyOutputData: true }
+
+const CODECS: Readonly<Record<CompressionCodec, CompressionFormat>> = {
+  none: CompressionFormat.None,
+  snappy: CompressionFormat.Snappy,
+  zlib: CompressionFormat.Zlib,
+  lz4: CompressionFormat.Lz4,
+  zstd: CompressionFormat.Zstd
+}
+
+/** The SST codec a `compression` setting names. */
+export const compressionFormatOf = (codec: CompressionCodec): CompressionFormat => CODECS[codec]
 
 export const compressionName = (format: number): string => {
   switch (format) {

@@ -8,6 +8,7 @@
  * ULID string conversions come from `src/Ulid.ts`; UUIDs are only ever stored in manifests, so their
  * conversions live here.
  */
+import { Effect, Random } from "effect"
 import type { Builder, FbTable } from "../format/FlatBuffers.ts"
 import { InvalidError } from "../errors.ts"
 import { ulidFromHighLow, ulidToHighLow } from "../Ulid.ts"
@@ -47,3 +48,14 @@ export const writeUuid = (b: Builder, uuid: string): number => writeHighLow(b, u
 
 export const readUlid = (t: FbTable): string => ulidFromHighLow(t.u64Big(HIGH), t.u64Big(LOW))
 export const readUuid = (t: FbTable): string => uuidFromHighLow(t.u64Big(HIGH), t.u64Big(LOW))
+
+/** A fresh version-4 UUID from the Effect `Random` service (checkpoint ids). */
+export const makeUuid: Effect.Effect<string> = Effect.gen(function*() {
+  const bytes = new Uint8Array(16)
+  for (let i = 0; i < 16; i++) bytes[i] = yield* Random.nextIntBetween(0, 256, { halfOpen: true })
+  bytes[6] = (bytes[6]! & 0x0f) | 0x40 // version 4
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80 // RFC 4122 variant
+  let hex = ""
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0")
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+})

@@ -32,13 +32,14 @@
  * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
  * `TransactionalObjectTimeout`).
  */
-import { Duration, Effect, Option, Semaphore, Stream } from "effect"
-import { ClosedError, DataError, type DbError, InternalError, UnavailableError } from "../errors.ts"
+import { Duration, Effect, Semaphore } from "effect"
+import { ClosedError, DataError, type DbError } from "../errors.ts"
 import { manifestDir, manifestPath, parseManifestId } from "../format/Paths.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { toDbError } from "../objectstore/StoreErrors.ts"
 import { Manifest } from "./Manifest.ts"
 import { decodeManifest, encodeManifest } from "./ManifestCodec.ts"
+import { checkEpoch, claimEpoch, type EpochField, timedOut } from "./Epochs.ts"
+import { makeSequencedStore, type SequencedStore, type WriteOutcome } from "./SequencedStore.ts"
 
 /** One stored manifest version. */
 export interface StoredManifest {
@@ -46,10 +47,12 @@ export interface StoredManifest {
   readonly manifest: Manifest
 }
 
-export type WriteOutcome = "written" | "exists"
+export type { WriteOutcome }
 
 export interface ManifestStore {
   readonly root: string
+  /** The same versions as a generic sequenced object (for epoch claims, manifest/Epochs.ts). */
+  readonly versions: SequencedStore<Manifest>
   /** Ids of every manifest version listed, ascending (foreign files ignored). */
   readonly listIds: Effect.Effect<ReadonlyArray<number>, DbError>
   /** The latest version, or undefined for a database that has none yet. */
@@ -60,64 +63,24 @@ export interface ManifestStore {
   readonly write: (id: number, manifest: Manifest) => Effect.Effect<WriteOutcome, DbError>
 }
 
-/** How many times `readLatest` re-lists after the newest listed version disappeared before it was read. */
-const LATEST_ATTEMPTS = 10
-
 export const makeManifestStore = (store: ObjectStore["Service"], root: string): ManifestStore => {
-  const listIds = Stream.runFold(
-    store.list(manifestDir(root)),
-    () => [] as Array<number>,
-    (ids, o) => {
-      const id = parseManifestId(o.path)
-      if (id !== undefined) ids.push(id)
-      return ids
-    }
-  ).pipe(
-    Effect.map((ids) => ids.sort((a, b) => a - b)),
-    Effect.mapError(toDbError)
-  )
-
-  const decodeAt = (path: string, bytes: Uint8Array): Effect.Effect<Manifest, DataError> =>
-    Effect.try({
-      try: () => decodeManifest(bytes),
-      catch: (e) =>
-        e instanceof DataError
-          ? new DataError({ message: e.message, object: path, section: e.section ?? "manifest", cause: e })
-          : new DataError({ message: `undecodable manifest: ${String(e)}`, object: path, section: "manifest", cause: e })
-    })
-
-  const readRaw = (id: number) => {
-    const path = manifestPath(root, id)
-    return store.get(path).pipe(Effect.flatMap((bytes) => decodeAt(path, bytes)))
+  const versions = makeSequencedStore<Manifest>(store, {
+    dir: manifestDir(root),
+    pathOf: (id) => manifestPath(root, id),
+    parseId: parseManifestId,
+    encode: encodeManifest,
+    decode: decodeManifest,
+    what: "manifest"
+  })
+  return {
+    root,
+    versions,
+    listIds: versions.listIds,
+    readLatest: Effect.map(versions.readLatest, (latest) =>
+      latest === undefined ? undefined : { id: latest.id, manifest: latest.value }),
+    read: versions.read,
+    write: versions.write
   }
-
-  const read = (id: number): Effect.Effect<Manifest, DbError> => readRaw(id).pipe(Effect.mapError(toDbError))
-
-  const readLatest: Effect.Effect<StoredManifest | undefined, DbError> = Effect.gen(function*() {
-    for (let attempt = 1;; attempt++) {
-      const ids = yield* listIds
-      const id = ids[ids.length - 1]
-      if (id === undefined) return undefined
-      const result = yield* readRaw(id).pipe(
-        Effect.map(Option.some),
-        Effect.catchTag("ObjectNotFound", (e) =>
-          attempt < LATEST_ATTEMPTS ? Effect.succeed(Option.none<Manifest>()) : Effect.fail(e))
-      )
-      if (Option.isSome(result)) return { id, manifest: result.value }
-    }
-  }).pipe(Effect.mapError(toDbError))
-
-  const write = (id: number, manifest: Manifest): Effect.Effect<WriteOutcome, DbError> =>
-    Effect.suspend(() => {
-      const bytes = encodeManifest(manifest)
-      return store.put(manifestPath(root, id), bytes, { mode: "create" }).pipe(
-        Effect.as<WriteOutcome>("written"),
-        Effect.catchTag("ObjectAlreadyExists", () => Effect.succeed<WriteOutcome>("exists")),
-        Effect.mapError(toDbError)
-      )
-    })
-
-  return { root, listIds, readLatest, read, write }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -154,8 +117,13 @@ export const mergeRemoteManifest = (local: Manifest, remote: Manifest): Manifest
 export const fencedError = (): ClosedError =>
   new ClosedError({ reason: "fenced", message: "detected newer DB client" })
 
-const timedOut = (what: string, timeoutMs: number) =>
-  new UnavailableError({ message: `${what} did not complete within ${timeoutMs} ms (manifest update timeout)` })
+/** The writer's epoch in the manifest. */
+export const writerEpochField: EpochField<Manifest> = {
+  epochOf: (m) => m.writerEpoch,
+  withEpoch: Manifest.withWriterEpoch,
+  role: "writer",
+  fenced: fencedError
+}
 
 export interface ManifestWriterOptions {
   /** Overall time limit of one CAS loop (SlateDB `manifest_update_timeout`, 300 s). */
@@ -232,15 +200,7 @@ export class ManifestWriter {
 
   /** Fails with `fenced` if `remote` was written by a newer writer. */
   #check(remote: Manifest): Effect.Effect<void, DbError> {
-    if (remote.writerEpoch > this.epoch) return Effect.fail(fencedError())
-    if (remote.writerEpoch < this.epoch) {
-      return Effect.fail(
-        new InternalError({
-          message: `stored writer epoch ${remote.writerEpoch} is below this writer's epoch ${this.epoch}`
-        })
-      )
-    }
-    return Effect.void
+    return checkEpoch(writerEpochField, remote, this.epoch)
   }
 
   /** Reads the latest version, checks the epoch and merges it into the local manifest (lock held). */
@@ -305,22 +265,7 @@ export const claimWriterEpoch = (
   store: ManifestStore,
   options: ManifestWriterOptions
 ): Effect.Effect<ManifestWriter, DbError> =>
-  Effect.gen(function*() {
-    while (true) {
-      const latest = yield* store.readLatest
-      if (latest === undefined) {
-        yield* store.write(1, Manifest.initial())
-        continue
-      }
-      const claimed: StoredManifest = {
-        id: latest.id + 1,
-        manifest: Manifest.withWriterEpoch(latest.manifest, latest.manifest.writerEpoch + 1)
-      }
-      if ((yield* store.write(claimed.id, claimed.manifest)) === "written") {
-        return new ManifestWriter(store, claimed, options)
-      }
-    }
-  }).pipe(Effect.timeoutOrElse({
-    duration: Duration.millis(options.timeoutMs),
-    orElse: () => Effect.fail(timedOut("claiming the writer epoch", options.timeoutMs))
-  }))
+  Effect.map(
+    claimEpoch(store.versions, writerEpochField, { timeoutMs: options.timeoutMs, initial: Manifest.initial }),
+    (claimed) => new ManifestWriter(store, { id: claimed.id, manifest: claimed.value }, options)
+  )

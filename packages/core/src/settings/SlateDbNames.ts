@@ -10,14 +10,15 @@
  *   because SlateDB refuses it), `compression_codec` is `null` or `"Snappy"`/`"Zlib"`/`"Lz4"`/`"Zstd"`
  *   (any case), `default_ttl` is milliseconds or `null`. Shale's own extras have snake_case spellings
  *   too (`durable_flush`, `block_size`, `block_cache_bytes`), so one file can use one style.
- * - Groups Shale has no counterpart for yet (`compactor_options`, `garbage_collector_options`,
+ * - `compactor_options`: its parts are Shale's `compactor*` settings (null turns the embedded compactor
+ *   off; an object turns it on), `scheduler_options` values read from strings as SlateDB reads them.
+ * - Groups Shale has no counterpart for yet (`garbage_collector_options`,
  *   `object_store_cache_options`, `l0_flush_parallelism`, `wal_enabled`). Their values are checked
  *   against SlateDB's shape (a wrong type or an unknown nested key is an error). A value asking for
  *   something Shale cannot do while keeping SlateDB's meaning (`wal_enabled = false`) is an error; one
- *   that only asks for background work or tuning Shale does not do (a compactor, garbage collection, a
+ *   that only asks for background work or tuning Shale does not do (garbage collection, a
  *   disk cache, parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no
- *   effect. When Shale gains one of these (say a `compactor` settings group), its entry here gets a
- *   `toShale` mapping and the warning goes away.
+ *   effect. When Shale gains one of these, its entry here becomes a mapping and the warning goes away.
  */
 import { Schema } from "effect"
 import { parseDurationMs } from "./Spellings.ts"
@@ -49,7 +50,25 @@ export interface GroupKey {
   readonly ignored?: (value: unknown) => string | undefined
 }
 
-export type SlateDbKey = FieldKey | GroupKey
+/**
+ * A SlateDB group whose parts are several Shale settings (`compactor_options`): checked against SlateDB's
+ * shape, then expanded into one value per Shale field, each with the dotted SlateDB key it came from.
+ */
+export interface FieldsKey {
+  readonly _tag: "Fields"
+  readonly schema: Schema.Top
+  readonly expand: (value: unknown) => ReadonlyArray<ExpandedPart>
+}
+
+/** One Shale setting a `FieldsKey` gives: the dotted SlateDB key, the raw value there, and its conversion. */
+export interface ExpandedPart {
+  readonly key: string
+  readonly shale: string
+  readonly raw: unknown
+  readonly converted: Converted
+}
+
+export type SlateDbKey = FieldKey | GroupKey | FieldsKey
 
 const passThrough = (raw: unknown): Converted => value(raw)
 
@@ -124,6 +143,49 @@ const ObjectStoreCacheOptions = Schema.Struct({
   scan_interval: opt(Schema.NullOr(Duration))
 })
 
+/** A number SlateDB reads from a string (`scheduler_options` values are strings there). */
+const numberIn = (pattern: RegExp, what: string) => (raw: unknown): Converted =>
+  typeof raw === "string" && pattern.test(raw.trim())
+    ? value(Number(raw.trim()))
+    : problem(`Expected ${what} as a string (SlateDB's scheduler options are strings), got ${JSON.stringify(raw)}`)
+
+const SCHEDULER_OPTIONS: Readonly<Record<string, { readonly shale: string; readonly convert: (raw: unknown) => Converted }>> = {
+  min_compaction_sources: { shale: "compactorMinSources", convert: numberIn(/^[0-9]+$/, "an integer") },
+  max_compaction_sources: { shale: "compactorMaxSources", convert: numberIn(/^[0-9]+$/, "an integer") },
+  include_size_threshold: { shale: "compactorIncludeSizeThreshold", convert: numberIn(/^[0-9]+(\.[0-9]*)?$/, "a number") }
+}
+
+const COMPACTOR_FIELDS: Readonly<Record<string, { readonly shale: string; readonly convert: (raw: unknown) => Converted }>> = {
+  poll_interval: { shale: "compactorPollIntervalMs", convert: slateDuration({ nullable: false }) },
+  manifest_update_timeout: { shale: "compactorManifestUpdateTimeoutMs", convert: slateDuration({ nullable: false }) },
+  max_sst_size: { shale: "compactorMaxSstSizeBytes", convert: passThrough },
+  max_concurrent_compactions: { shale: "compactorMaxConcurrentCompactions", convert: passThrough },
+  max_fetch_tasks: { shale: "compactorMaxFetchTasks", convert: passThrough }
+}
+
+/** `compactor_options`: null turns the compactor off; an object turns it on with its parts. */
+const expandCompactorOptions: FieldsKey["expand"] = (raw) => {
+  if (raw === null) return [{ key: "compactor_options", shale: "compactor", raw, converted: value(false) }]
+  const out: Array<ExpandedPart> = [{ key: "compactor_options", shale: "compactor", raw: true, converted: value(true) }]
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (k === "scheduler_options") {
+      for (const [sk, sv] of Object.entries(v as Record<string, string>)) {
+        const key = `compactor_options.scheduler_options.${sk}`
+        const known = SCHEDULER_OPTIONS[sk]
+        out.push(
+          known === undefined
+            ? { key, shale: "", raw: sv, converted: problem(`unknown scheduler option (known: ${Object.keys(SCHEDULER_OPTIONS).join(", ")})`) }
+            : { key, shale: known.shale, raw: sv, converted: known.convert(sv) }
+        )
+      }
+      continue
+    }
+    const known = COMPACTOR_FIELDS[k]
+    if (known !== undefined) out.push({ key: `compactor_options.${k}`, shale: known.shale, raw: v, converted: known.convert(v) })
+  }
+  return out
+}
+
 const notNull = (what: string) => (v: unknown) => (v === null ? undefined : what)
 
 /** SlateDB 0.12.1's settings keys, by name. */
@@ -153,11 +215,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
     schema: Count.check(Schema.isGreaterThanOrEqualTo(1)),
     ignored: (v) => (v === 1 ? undefined : "Shale uploads one L0 SST at a time")
   },
-  compactor_options: {
-    _tag: "Group",
-    schema: CompactorOptions,
-    ignored: notNull("Shale has no compactor yet (SlateDB's compactor can compact a Shale database)")
-  },
+  compactor_options: { _tag: "Fields", schema: CompactorOptions, expand: expandCompactorOptions },
   garbage_collector_options: {
     _tag: "Group",
     schema: GarbageCollectorOptions,

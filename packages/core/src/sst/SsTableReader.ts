@@ -105,6 +105,8 @@ export interface ScanOptions {
   readonly descending?: boolean
   /** Put the blocks read into the block cache (default false, like SlateDB's `ScanOptions`). */
   readonly cacheBlocks?: boolean
+  /** Blocks fetched per GET by this scan (default: the reader's `readAheadBlocks`). Compactions read more. */
+  readonly readAheadBlocks?: number
 }
 
 export const DEFAULT_FOOTER_READ_SIZE = 64 * 1024
@@ -614,9 +616,10 @@ export class SsTableReader {
     if (n === 0) return Stream.empty
     const inRange = rangePredicate(options)
     const cacheBlocks = options.cacheBlocks ?? false
+    const step = Math.max(1, options.readAheadBlocks ?? this.readAhead)
     if (this.isWal) {
       // Insertion order: bounds filter rows but cannot prune blocks.
-      return this.pages(0, n - 1, options.descending === true, cacheBlocks, (rows) => [inRange.filter(rows), false])
+      return this.pages(0, n - 1, options.descending === true, cacheBlocks, step, (rows) => [inRange.filter(rows), false])
     }
     const { start, end } = options
     const startInclusive = options.startInclusive ?? true
@@ -625,7 +628,7 @@ export class SsTableReader {
     const lastBlock = end === undefined ? n - 1 : this.findBlock(end, !endInclusive)
     if (firstBlock > lastBlock) return Stream.empty // an empty or inverted range
     if (options.descending === true) {
-      return this.pages(firstBlock, lastBlock, true, cacheBlocks, (rows) => {
+      return this.pages(firstBlock, lastBlock, true, cacheBlocks, step, (rows) => {
         const out = inRange.filter(rows)
         const last = rows[rows.length - 1]
         const done = start !== undefined && last !== undefined &&
@@ -633,7 +636,7 @@ export class SsTableReader {
         return [out, done]
       })
     }
-    return this.pages(firstBlock, lastBlock, false, cacheBlocks, (rows) => {
+    return this.pages(firstBlock, lastBlock, false, cacheBlocks, step, (rows) => {
       const out = inRange.filter(rows)
       const last = rows[rows.length - 1]
       const done = end !== undefined && last !== undefined &&
@@ -643,7 +646,7 @@ export class SsTableReader {
   }
 
   /**
-   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive), `readAhead` blocks per request.
+   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive), `step` blocks per request.
    * `take` filters a page and says whether the scan is finished.
    */
   private pages(
@@ -651,11 +654,11 @@ export class SsTableReader {
     lastBlock: number,
     descending: boolean,
     cacheBlocks: boolean,
+    step: number,
     take: (rows: ReadonlyArray<RowEntry>) => readonly [ReadonlyArray<RowEntry>, boolean],
     seekKey?: Uint8Array
   ): Stream.Stream<RowEntry, SsTableError> {
     const self = this
-    const step = self.readAhead
     return Stream.paginate(descending ? lastBlock : firstBlock, (cursor: number) => {
       const from = descending ? Math.max(firstBlock, cursor - step + 1) : cursor
       const to = descending ? cursor : Math.min(lastBlock, cursor + step - 1)

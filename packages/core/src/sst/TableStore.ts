@@ -19,7 +19,8 @@ import { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import { LruBlockCache } from "./BlockCache.ts"
 import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
-import { SsTableReader } from "./SsTableReader.ts"
+import type { RowEntry } from "../format/RowEntry.ts"
+import { type ScanOptions, SsTableReader } from "./SsTableReader.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 
@@ -75,6 +76,30 @@ export class TableStore {
     const shared = Effect.runSync(Effect.cached(open))
     this.#opening.set(sst.id, shared)
     return shared
+  }
+
+  /**
+   * Drops the handles of SSTs the manifest no longer references (after a compaction replaced them), so a
+   * long-running process does not keep every SST it ever read open. Scans holding a handle finish with it;
+   * blocks in the cache age out by LRU.
+   */
+  forget(ids: Iterable<string>): void {
+    for (const id of ids) this.#open.delete(id)
+  }
+
+  /** Keeps only the handles of `live` SSTs (the ids the current manifest references). */
+  retainOnly(live: ReadonlySet<string>): void {
+    for (const id of this.#open.keys()) if (!live.has(id)) this.#open.delete(id)
+  }
+
+  /** How many SST handles are open. */
+  get openHandles(): number {
+    return this.#open.size
+  }
+
+  /** The rows of `sst` (see `SsTableReader.scan`), opening its handle first if need be. */
+  scan(locations: SstLocations, sst: { readonly id: string }, options: ScanOptions): Stream.Stream<RowEntry, DbError> {
+    return Stream.unwrap(Effect.map(this.reader(locations, sst), (r) => r.scan(options))).pipe(Stream.mapError(toDbError))
   }
 
   /**

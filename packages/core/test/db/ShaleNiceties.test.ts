@@ -164,11 +164,11 @@ describe("Promise API niceties", () => {
 
     // Settings Shale ignores are reported through the logger of loadSettings.
     const dir = tempDir()
-    writeFileSync(join(dir, "s.json"), `{"compactor_options": {"poll_interval": "5s"}}`)
+    writeFileSync(join(dir, "s.json"), `{"garbage_collector_options": {"wal_options": {"min_age": "5m"}}}`)
     const seen: Array<LogRecord> = []
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: (r) => seen.push(r) })
     assert.strictEqual(seen.length, 1)
-    assert.include(seen[0]!.message, "compactor_options")
+    assert.include(seen[0]!.message, "garbage_collector_options")
     const none: Array<LogRecord> = []
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: "silent" })
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: (r) => none.push(r), logLevel: "error" })

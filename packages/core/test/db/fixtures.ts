@@ -15,11 +15,18 @@ const dec = new TextDecoder()
 export const b = (s: string): Uint8Array => enc.encode(s)
 export const s = (u: Uint8Array | undefined): string | undefined => (u === undefined ? undefined : dec.decode(u))
 
-/** No timers: WALs are written by explicit flushes, size triggers, or eager durable waits. */
+/**
+ * No timers: WALs are written by explicit flushes, size triggers, or eager durable waits. No embedded
+ * compactor either, so tests of the writer see exactly the L0 SSTs they write (the compactor's tests,
+ * test/compactor/, turn it on), and so no L0 limit: without a compactor, uploads would stall at
+ * `l0MaxSsts` (test/compactor/L0Stall.test.ts tests that).
+ */
 export const testSettings: Partial<Settings> = {
   flushIntervalMs: null,
   durableFlush: "eager",
-  manifestPollIntervalMs: 3_600_000
+  manifestPollIntervalMs: 3_600_000,
+  compactor: false,
+  l0MaxSsts: 1_000_000
 }
 
 export const ND = { awaitDurable: false } as const

@@ -321,6 +321,8 @@ export const openFakeDb: (
     writerEpoch: 0,
     nextWalId,
     l0Ssts: 0,
+    sortedRuns: 0,
+    l0Stalled: false,
     immutableMemtables: 0,
     closeReason: closed?.reason
   }))

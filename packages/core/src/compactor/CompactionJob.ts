@@ -1,0 +1,199 @@
+/**
+ * One compaction, executed (SlateDB's `compactor_executor.rs`, docs/format.md §3.7.6): the rows of its
+ * sources merged, filtered by retention, and written as the SSTs of the destination sorted run.
+ *
+ * 1. Sources: one stream per L0 SST and one per sorted run (its SSTs one after the other), each read only
+ *    through its manifest entry's visible range, a large page at a time (`readAheadBlocks` blocks per GET,
+ *    `prefetchPages` pages fetched ahead), without filling the block cache. They are merged in key order.
+ * 2. Retention (iter/RetentionIterator.ts) with `retention_min_seq` = the manifest's
+ *    `recent_snapshot_min_seq`, expiry at the manifest's `last_l0_clock_tick`, and tombstones dropped when
+ *    the destination is the last (oldest) sorted run. A merge operand fails the compaction (no merge
+ *    operator is configured), as SlateDB's `MergeOperatorRequiredIterator` does.
+ * 3. Output: rows go to an SST builder; once the finished blocks of the current SST exceed
+ * `maxSstSizeBytes` it is finished, written create-only as `compacted/<ULID>.sst`, and (all but the last) reported
+ *    (`onOutput`, which persists it in the compactions file so a crash loses nothing written). A key's
+ *    versions may end one SST and start the next; readers handle that (manifest/SstRanges.ts `runCandidates`).
+ * 4. Resume: a compaction that already has output SSTs (it was running when its compactor stopped) reads
+ *    the last row of the last one, skips every row up to and including it, and appends new SSTs after
+ *    the kept ones. Retention is a function of a key's versions, so the rows after the resume point are
+ *    the ones the first attempt would have written (given the same retention inputs).
+ *
+ * The job yields to other fibers every few thousand rows, so an embedded compactor shares the event loop
+ * with the writer. Each output SST is built in memory before its PUT: a job holds at most one SST
+ * (`maxSstSizeBytes`) plus its source pages.
+ */
+import { Effect, Option, Scope, Stream } from "effect"
+import { DataError, type DbError, mergeOperatorMissing } from "../errors.ts"
+import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
+import { compactedSstPath } from "../format/Paths.ts"
+import { type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { concatChunks, SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
+import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
+import { RetentionIterator } from "../iter/RetentionIterator.ts"
+import { NEED_PULL } from "../iter/RowIterator.ts"
+import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
+import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
+import type { ScanOptions } from "../sst/SsTableReader.ts"
+import type { SstLocations, TableStore } from "../sst/TableStore.ts"
+import { makeUlid } from "../Ulid.ts"
+
+export interface CompactionJobArgs {
+  /** The compaction's id (for messages). */
+  readonly id: string
+  readonly destination: number
+  /** L0 sources, newest first. */
+  readonly l0: ReadonlyArray<CompactedSst>
+  /** Sorted-run sources, highest id first. */
+  readonly runs: ReadonlyArray<SortedRun>
+  /** SSTs a previous attempt already wrote (resume after them). */
+  readonly outputSsts: ReadonlyArray<SstHandle>
+  /** Versions above it stay (the manifest's `recent_snapshot_min_seq`). */
+  readonly retentionMinSeq: number
+  /** Rows with `expire_ts` at or below it expire (the manifest's `last_l0_clock_tick`). */
+  readonly expiryCutoff: number
+  /** The destination is the last sorted run: tombstones can go. */
+  readonly isDestLastRun: boolean
+  /** Where the sources live (the manifest: clones read their parent's SSTs). */
+  readonly locations: SstLocations
+}
+
+export interface CompactionJobOptions {
+  readonly maxSstSizeBytes: number
+  readonly builder: SsTableBuilderOptions
+  /** Blocks per GET when reading sources. */
+  readonly readAheadBlocks: number
+  /** Pages each source fetches ahead of the merge. */
+  readonly prefetchPages: number
+}
+
+export interface CompactionJobDeps {
+  readonly root: string
+  readonly store: ObjectStore["Service"]
+  readonly tables: TableStore
+}
+
+/** What a running job has done so far. */
+export interface JobProgress {
+  /** Every output SST so far (kept ones from an earlier attempt first). */
+  readonly outputSsts: ReadonlyArray<SstHandle>
+  /** Rows read from the sources (after the resume point). */
+  readonly rowsRead: number
+  /** Bytes of output SSTs written by this attempt. */
+  readonly bytesWritten: number
+}
+
+/** A finished job: the destination run, and what it took. */
+export interface JobResult {
+  readonly run: SortedRun
+  readonly rowsRead: number
+  /** Bytes of output SSTs this attempt wrote. */
+  readonly bytesWritten: number
+}
+
+/** Rows between two yields to other fibers. */
+const YIELD_EVERY = 4096
+
+const UNBOUNDED: Bounds = { start: undefined, startInclusive: true, end: undefined, endInclusive: false }
+
+/** The last row of `sst` (the resume point after it), or undefined for an empty SST. */
+const lastRowOf = (deps: CompactionJobDeps, locations: SstLocations, sst: SstHandle) =>
+  deps.tables.scan(locations, sst, { descending: true, readAheadBlocks: 1 }).pipe(
+    Stream.take(1),
+    Stream.runHead,
+    Effect.map(Option.getOrUndefined)
+  )
+
+/** The merge of every source, from `start` (inclusive) on. */
+const openSources = (
+  deps: CompactionJobDeps,
+  args: CompactionJobArgs,
+  options: CompactionJobOptions,
+  start: Uint8Array | undefined,
+  scope: Scope.Scope
+): MergeIterator => {
+  const bounds: Bounds = start === undefined ? UNBOUNDED : { ...UNBOUNDED, start, startInclusive: true }
+  const read = (sst: CompactedSst, scan: ScanOptions) =>
+    deps.tables.scan(args.locations, sst, { ...scan, cacheBlocks: false, readAheadBlocks: options.readAheadBlocks })
+  const ahead = <A>(stream: Stream.Stream<A, DbError>) =>
+    options.prefetchPages > 0 ? Stream.bufferArray(stream, { capacity: options.prefetchPages }) : stream
+  const sources: Array<Source> = []
+  for (const sst of args.l0) {
+    const scan = clip(bounds, sst.visibleRange, false)
+    if (scan !== undefined) sources.push(new StreamSource(ahead(read(sst, scan)), scope, Number.MAX_SAFE_INTEGER))
+  }
+  for (const run of args.runs) {
+    const parts = runScanParts(run, bounds, false)
+    if (parts.length === 0) continue
+    const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, scan]) => read(sst, scan)))
+    sources.push(new StreamSource(ahead(stream), scope, Number.MAX_SAFE_INTEGER))
+  }
+  return new MergeIterator(sources)
+}
+
+/** Adds `row`; a row the builder refuses (out of order, malformed) means corrupt sources. */
+const addRow = (builder: SsTableBuilder, row: RowEntry): DataError | undefined => {
+  try {
+    builder.add(row)
+    return undefined
+  } catch (e) {
+    return new DataError({ message: `compaction input is not a valid sorted sequence of rows: ${String(e)}`, cause: e })
+  }
+}
+
+/** Runs the compaction (see the module comment); the destination sorted run. */
+export const runCompactionJob = (
+  deps: CompactionJobDeps,
+  args: CompactionJobArgs,
+  options: CompactionJobOptions,
+  onOutput: (progress: JobProgress) => Effect.Effect<void, DbError>
+): Effect.Effect<JobResult, DbError> =>
+  Effect.scoped(Effect.gen(function*() {
+    const outputs: Array<SstHandle> = [...args.outputSsts]
+    const last = outputs[outputs.length - 1]
+    const resume: RowEntry | undefined = last === undefined ? undefined : yield* lastRowOf(deps, args.locations, last)
+    const scope = yield* Scope.Scope
+    const rows = new RetentionIterator(openSources(deps, args, options, resume?.key, scope), {
+      retentionMinSeq: args.retentionMinSeq,
+      expiryCutoff: args.expiryCutoff,
+      dropTombstones: args.isDestLastRun
+    })
+
+    let rowsRead = 0
+    let bytesWritten = 0
+    let builder = new SsTableBuilder(options.builder)
+    const writeOutput = (final: boolean) => Effect.gen(function*() {
+      const table = builder.finish()
+      builder = new SsTableBuilder(options.builder)
+      const id = yield* makeUlid
+      const bytes = concatChunks(table.chunks)
+      yield* deps.store.put(compactedSstPath(deps.root, id), bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+      bytesWritten += bytes.length
+      outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
+      if (!final) yield* onOutput({ outputSsts: outputs, rowsRead, bytesWritten })
+    })
+
+    // Rows of the resume key at or above the resume row's seq are already written.
+    let skipping = resume !== undefined
+    for (;;) {
+      const row = rows.next()
+      if (row === undefined) break
+      if (row === NEED_PULL) {
+        yield* rows.pull
+        continue
+      }
+      if ((++rowsRead & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
+      if (skipping) {
+        if (keysEqual(row.key, resume!.key) && row.seq >= resume!.seq) continue
+        if (compareKeys(row.key, resume!.key) < 0) continue
+        skipping = false
+      }
+      if (row.kind === RowKind.Merge) return yield* Effect.fail(mergeOperatorMissing())
+      const problem = addRow(builder, row)
+      if (problem !== undefined) return yield* Effect.fail(problem)
+      if (builder.dataSize > options.maxSstSizeBytes) yield* writeOutput(false)
+    }
+    if (builder.numRows > 0) yield* writeOutput(true)
+    return { run: { id: args.destination, ssts: outputs }, rowsRead, bytesWritten }
+  }))

@@ -1,0 +1,93 @@
+/**
+ * Epoch fencing on a sequenced object (SlateDB's `FenceableTransactionalObject`, docs/format.md §3.1 step 5
+ * and §3.7.1). A role that must be alone (the writer, the compactor) claims an epoch in an object and
+ * checks every version it reads later against it: a stored epoch above its own means a newer holder took
+ * over (it is fenced); one below its own is impossible (an internal error).
+ *
+ * - `claimEpoch`: claim `stored + 1` by writing the next version create-only (creating version 1 from
+ *   `initial` when the object does not exist yet), re-reading and retrying when another version gets
+ *   there first; all within `timeoutMs` (else `UnavailableError`, SlateDB's `TransactionalObjectTimeout`).
+ * - `claimGivenEpoch`: claim a given epoch (the compactor claims in its state file the epoch it claimed in
+ *   the manifest): fenced if the stored epoch is already at or above it.
+ * - `checkEpoch`: the check every later read makes.
+ */
+import { Duration, Effect } from "effect"
+import { ClosedError, type DbError, InternalError, UnavailableError } from "../errors.ts"
+import type { SequencedStore, Stored } from "./SequencedStore.ts"
+
+export interface EpochField<A> {
+  readonly epochOf: (value: A) => number
+  readonly withEpoch: (value: A, epoch: number) => A
+  /** The role, for messages ("writer", "compactor"). */
+  readonly role: string
+  /** The error a fenced holder fails with. */
+  readonly fenced: () => ClosedError
+}
+
+export const timedOut = (what: string, timeoutMs: number) =>
+  new UnavailableError({ message: `${what} did not complete within ${timeoutMs} ms (manifest update timeout)` })
+
+/** Fails with `field.fenced()` when `stored` is a newer holder's epoch; an `InternalError` when older. */
+export const checkEpoch = <A>(field: EpochField<A>, stored: A, local: number): Effect.Effect<void, DbError> => {
+  const epoch = field.epochOf(stored)
+  if (epoch > local) return Effect.fail(field.fenced())
+  if (epoch < local) {
+    return Effect.fail(new InternalError({ message: `stored ${field.role} epoch ${epoch} is below this ${field.role}'s epoch ${local}` }))
+  }
+  return Effect.void
+}
+
+const withTimeout = <A>(what: string, timeoutMs: number, effect: Effect.Effect<A, DbError>) =>
+  effect.pipe(Effect.timeoutOrElse({
+    duration: Duration.millis(timeoutMs),
+    orElse: () => Effect.fail(timedOut(what, timeoutMs))
+  }))
+
+/** Claims the stored epoch + 1 (see the module comment); the version written. */
+export const claimEpoch = <A>(
+  store: SequencedStore<A>,
+  field: EpochField<A>,
+  options: { readonly timeoutMs: number; readonly initial?: () => A }
+): Effect.Effect<Stored<A>, DbError> =>
+  withTimeout(
+    `claiming the ${field.role} epoch`,
+    options.timeoutMs,
+    Effect.gen(function*() {
+      while (true) {
+        const latest = yield* store.readLatest
+        if (latest === undefined) {
+          if (options.initial === undefined) {
+            return yield* new InternalError({ message: `no version to claim the ${field.role} epoch in` })
+          }
+          yield* store.write(1, options.initial())
+          continue
+        }
+        const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, field.epochOf(latest.value) + 1) }
+        if ((yield* store.write(claimed.id, claimed.value)) === "written") return claimed
+      }
+    })
+  )
+
+/** Claims `epoch` (see the module comment); the version written. */
+export const claimGivenEpoch = <A>(
+  store: SequencedStore<A>,
+  field: EpochField<A>,
+  epoch: number,
+  options: { readonly timeoutMs: number; readonly initial: () => A }
+): Effect.Effect<Stored<A>, DbError> =>
+  withTimeout(
+    `claiming the ${field.role} epoch`,
+    options.timeoutMs,
+    Effect.gen(function*() {
+      while (true) {
+        const latest = yield* store.readLatest
+        if (latest === undefined) {
+          yield* store.write(1, options.initial())
+          continue
+        }
+        if (field.epochOf(latest.value) >= epoch) return yield* Effect.fail(field.fenced())
+        const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, epoch) }
+        if ((yield* store.write(claimed.id, claimed.value)) === "written") return claimed
+      }
+    })
+  )

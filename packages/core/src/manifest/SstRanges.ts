@@ -1,0 +1,121 @@
+/**
+ * Key ranges against the SSTs of a manifest: which SSTs a range or a key may touch, and the scan options
+ * that read exactly the part of an SST a range and the SST's visible range (RFC 0020 projections, clones)
+ * allow. Shared by the read path (db/Reader.ts) and the compactor, which must both see an SST only through
+ * its manifest entry.
+ */
+import { compareKeys } from "../format/KeyComparator.ts"
+import type { CompactedSst, RangeBound, SortedRun, VisibleRange } from "./Manifest.ts"
+import type { ScanOptions as SstScanOptions } from "../sst/SsTableReader.ts"
+
+/** A validated range with explicit inclusivity. */
+export interface Bounds {
+  readonly start: Uint8Array | undefined
+  readonly startInclusive: boolean
+  readonly end: Uint8Array | undefined
+  readonly endInclusive: boolean
+}
+
+
+const inBound = (key: Uint8Array, b: RangeBound, side: "start" | "end"): boolean => {
+  if (b.kind === "Unbounded") return true
+  const c = compareKeys(key, b.key)
+  if (side === "start") return b.kind === "Included" ? c >= 0 : c > 0
+  return b.kind === "Included" ? c <= 0 : c < 0
+}
+
+export const inVisibleRange = (key: Uint8Array, vr: VisibleRange | undefined): boolean =>
+  vr === undefined || (inBound(key, vr.start, "start") && inBound(key, vr.end, "end"))
+
+/** The intersection of `bounds` with an SST's visible range, as SST scan options; undefined if empty. */
+export const clip = (bounds: Bounds, vr: VisibleRange | undefined, descending: boolean): SstScanOptions | undefined => {
+  let { start, startInclusive, end, endInclusive } = bounds
+  if (vr !== undefined) {
+    if (vr.start.kind !== "Unbounded") {
+      const c = start === undefined ? -1 : compareKeys(start, vr.start.key)
+      if (c < 0 || (c === 0 && vr.start.kind === "Excluded")) {
+        start = vr.start.key
+        startInclusive = vr.start.kind === "Included"
+      }
+    }
+    if (vr.end.kind !== "Unbounded") {
+      const c = end === undefined ? 1 : compareKeys(end, vr.end.key)
+      if (c > 0 || (c === 0 && vr.end.kind === "Excluded")) {
+        end = vr.end.key
+        endInclusive = vr.end.kind === "Included"
+      }
+    }
+    if (start !== undefined && end !== undefined) {
+      const c = compareKeys(start, end)
+      if (c > 0 || (c === 0 && !(startInclusive && endInclusive))) return undefined
+    }
+  }
+  return {
+    ...(start === undefined ? {} : { start, startInclusive }),
+    ...(end === undefined ? {} : { end, endInclusive }),
+    descending
+  }
+}
+
+/** Whether an SST's [first, last] keys may overlap `bounds`. */
+export const overlaps = (sst: CompactedSst, bounds: Bounds): boolean => {
+  const { firstEntry, lastEntry } = sst.info
+  if (bounds.end !== undefined && firstEntry !== undefined) {
+    const c = compareKeys(firstEntry, bounds.end)
+    if (c > 0 || (c === 0 && !bounds.endInclusive)) return false
+  }
+  if (bounds.start !== undefined && lastEntry !== undefined) {
+    const c = compareKeys(lastEntry, bounds.start)
+    if (c < 0 || (c === 0 && !bounds.startInclusive)) return false
+  }
+  return true
+}
+
+/** The SSTs of a sorted run that may hold `key`, in run order. */
+export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
+  const ssts = run.ssts
+  // Last SST whose first key ≤ key.
+  let lo = 0
+  let hi = ssts.length - 1
+  let j = -1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const first = ssts[mid]!.info.firstEntry
+    if (first === undefined || compareKeys(first, key) <= 0) {
+      j = mid
+      lo = mid + 1
+    } else {
+      hi = mid - 1
+    }
+  }
+  if (j < 0) return []
+  // Walk back over SSTs that end with the key (a key's versions may straddle the boundary).
+  let i = j
+  while (i > 0) {
+    const prevLast = ssts[i - 1]!.info.lastEntry
+    if (prevLast === undefined || compareKeys(prevLast, key) < 0) break
+    i--
+  }
+  const out: Array<CompactedSst> = []
+  for (let k = i; k <= j; k++) {
+    const last = ssts[k]!.info.lastEntry
+    if (last === undefined || compareKeys(last, key) >= 0) out.push(ssts[k]!)
+  }
+  return out
+}
+
+/** A sorted run's SSTs that may overlap `bounds`, each with its scan options, in scan order. */
+export const runScanParts = (
+  run: SortedRun,
+  bounds: Bounds,
+  descending: boolean
+): Array<readonly [CompactedSst, SstScanOptions]> => {
+  const parts: Array<readonly [CompactedSst, SstScanOptions]> = []
+  for (const sst of run.ssts) {
+    if (!overlaps(sst, bounds)) continue
+    const options = clip(bounds, sst.visibleRange, descending)
+    if (options !== undefined) parts.push([sst, options])
+  }
+  if (descending) parts.reverse()
+  return parts
+}
