@@ -95,7 +95,7 @@ export const loadSettings = (t: Target) =>
 export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options?: { readonly readOnly?: boolean }) =>
   Effect.gen(function*() {
     const loaded = yield* loadSettings(t)
-    const settings = options?.readOnly === true ? { ...loaded, compactor: false } : loaded
+    const settings = options?.readOnly === true ? { ...loaded, compactor: null } : loaded
     return yield* body.pipe(
       Effect.provide(
         // Bounded retries: a command should report an unreachable store, not wait for it forever.

@@ -19,7 +19,7 @@ import { Db } from "../src/db/Db.ts"
 import { Shale } from "../src/db/Shale.ts"
 import { LocalObjectStore } from "../src/objectstore/LocalObjectStore.ts"
 import { ObjectStore } from "../src/objectstore/ObjectStore.ts"
-import type { Settings } from "../src/Settings.ts"
+import type { SettingsInput } from "../src/Settings.ts"
 
 const args = process.argv.slice(2)
 const apiArg = args[0] ?? "all"
@@ -79,7 +79,7 @@ const effectRun = async (store: "memory" | "local", durableFlush: "interval" | "
   const storeLayer: Layer.Layer<ObjectStore, unknown> = dir === undefined
     ? ObjectStore.layerMemory
     : LocalObjectStore.layer({ root: dir })
-  const settings: Partial<Settings> = { durableFlush }
+  const settings: SettingsInput = { durableFlush }
   await Effect.runPromise(
     runEffect(store, durableFlush).pipe(
       Effect.provide(Db.layer({ path: "bench", settings }).pipe(Layer.provide(storeLayer)))

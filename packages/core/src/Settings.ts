@@ -75,16 +75,6 @@ const fraction = (min: number) =>
     Schema.isFinite(),
     Schema.isGreaterThanOrEqualTo(min)
   )
-/** A boolean, or `"true"` / `"false"` (environment variables). */
-const boolean = Schema.Union([Schema.Boolean, Schema.Literals(["true", "false"])]).pipe(
-  Schema.decodeTo(
-    Schema.Boolean,
-    SchemaTransformation.transform<boolean, boolean | "true" | "false">({
-      decode: (x) => x === true || x === "true",
-      encode: (b) => b
-    })
-  )
-)
 const integer = (min: number) => numberOrString(parseInteger, "an integer").check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min))
 const byteSize = (min: number) =>
   numberOrString(parseByteSize, `a byte size (a number, or a string like "64MiB")`).check(
@@ -137,6 +127,50 @@ export type CompressionCodec = (typeof CompressionCodecs)[number]
 const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
   schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 
+/** The compactor's settings: SlateDB's `CompactorOptions` and its size-tiered scheduler's options. */
+export const CompactorSettingsSchema = Schema.Struct({
+  /** How often the compactor polls the manifest for work (`poll_interval`). */
+  pollIntervalMs: withDefault(durationMs(1), 5000),
+  /** Give up a compactor manifest or state update after this long (`manifest_update_timeout`). */
+  manifestUpdateTimeoutMs: withDefault(durationMs(1), 300_000),
+  /** An output SST is cut once its data blocks exceed this (`max_sst_size`). */
+  maxSstSizeBytes: withDefault(byteSize(1), 256 * MiB),
+  /** Compactions running at once (`max_concurrent_compactions`). */
+  maxConcurrentCompactions: withDefault(integer(1), 4),
+  /** Pages each source reads ahead of the merge (`max_fetch_tasks`). */
+  maxFetchTasks: withDefault(integer(0), 4),
+  /** Fewest L0 SSTs or sorted runs merged at once (`scheduler_options.min_compaction_sources`). */
+  minCompactionSources: withDefault(integer(1), 4),
+  /** Most L0 SSTs or sorted runs merged at once (`scheduler_options.max_compaction_sources`). */
+  maxCompactionSources: withDefault(integer(1), 8),
+  /** A run joins a compaction while at most this × the smallest so far (`scheduler_options.include_size_threshold`). */
+  includeSizeThreshold: withDefault(fraction(1), 4.0)
+})
+export type CompactorSettings = typeof CompactorSettingsSchema.Type
+export type CompactorSettingsField = keyof typeof CompactorSettingsSchema.fields
+
+const DISABLED: ReadonlyArray<unknown> = [null, false, "none", "null", "false"]
+const isDisabled = (x: unknown): boolean => DISABLED.includes(typeof x === "string" ? x.trim() : x)
+
+/** `compactor`: null, false, "none" (off); true (the defaults); or a partial object of its settings. */
+const compactorSetting = Schema.Union([
+  Schema.Null,
+  Schema.Boolean,
+  Schema.Literals(["none", "null", "true", "false"]),
+  Schema.Record(Schema.String, Schema.Unknown)
+]).pipe(
+  Schema.decodeTo(
+    Schema.NullOr(CompactorSettingsSchema),
+    SchemaTransformation.transform<
+      typeof CompactorSettingsSchema.Encoded | null,
+      boolean | "none" | "null" | "true" | "false" | { readonly [x: string]: unknown } | null
+    >({
+      decode: (x) => (isDisabled(x) ? null : x === true || x === "true" ? {} : x as typeof CompactorSettingsSchema.Encoded),
+      encode: (c) => c
+    })
+  )
+)
+
 // ---- the schema -------------------------------------------------------------------------------------------
 
 /**
@@ -175,36 +209,35 @@ export const SettingsSchema = Schema.Struct({
   /** Shale: bytes of SST blocks, indexes and filters kept in memory (0 disables the cache). */
   blockCacheBytes: withDefault(byteSize(0), 64 * MiB),
   /**
-   * Run the compactor in the writer's process (SlateDB: `compactor_options` set, the default). Turn it
-   * off when a compactor runs elsewhere (`shale compactor`, `Compactor.layer`, SlateDB's).
+   * The compactor in the writer's process (SlateDB's `compactor_options`; on by default, as there): its
+   * settings, or `null` (also `false` or `"none"`) when a compactor runs elsewhere (`shale compactor`,
+   * `Compactor.layer`, SlateDB's) or none should run. A partial object fills the rest with the defaults.
    */
-  compactor: withDefault(boolean, true),
-  /** How often the compactor polls the manifest for work (`compactor_options.poll_interval`). */
-  compactorPollIntervalMs: withDefault(durationMs(1), 5000),
-  /** The compactor's manifest update timeout (`compactor_options.manifest_update_timeout`). */
-  compactorManifestUpdateTimeoutMs: withDefault(durationMs(1), 300_000),
-  /** A compaction output SST is cut once its data exceeds this (`compactor_options.max_sst_size`). */
-  compactorMaxSstSizeBytes: withDefault(byteSize(1), 256 * MiB),
-  /** Compactions running at once (`compactor_options.max_concurrent_compactions`). */
-  compactorMaxConcurrentCompactions: withDefault(integer(1), 4),
-  /** Source pages read ahead of the merge, per source (`compactor_options.max_fetch_tasks`). */
-  compactorMaxFetchTasks: withDefault(integer(0), 4),
-  /** Fewest L0 SSTs or sorted runs merged at once (`scheduler_options.min_compaction_sources`). */
-  compactorMinSources: withDefault(integer(1), 4),
-  /** Most L0 SSTs or sorted runs merged at once (`scheduler_options.max_compaction_sources`). */
-  compactorMaxSources: withDefault(integer(1), 8),
-  /** A run joins a compaction when at most this × the smallest so far (`scheduler_options.include_size_threshold`). */
-  compactorIncludeSizeThreshold: withDefault(fraction(1), 4.0)
+  compactor: withDefault(compactorSetting, {})
 })
 
 export type Settings = typeof SettingsSchema.Type
-export type SettingsField = keyof typeof SettingsSchema.fields
 
-const FIELDS = Object.keys(SettingsSchema.fields) as ReadonlyArray<SettingsField>
+/**
+ * What a program passes as settings (`Db.layer`, `Shale.open`, `Settings.validate`): any subset, the
+ * compactor's as a partial object (or null / false to turn it off).
+ */
+export type SettingsInput = {
+  readonly [K in keyof Settings]?: K extends "compactor" ? Partial<CompactorSettings> | null | boolean : Settings[K]
+}
 
-/** `l0SstSizeBytes` → `SHALE_L0_SST_SIZE_BYTES`. */
+/** A setting's path: a top-level field, or one of the compactor's (`compactor.pollIntervalMs`). */
+export type SettingsField = keyof typeof SettingsSchema.fields | `compactor.${CompactorSettingsField}`
+
+const COMPACTOR_FIELDS = Object.keys(CompactorSettingsSchema.fields) as ReadonlyArray<CompactorSettingsField>
+const FIELDS: ReadonlyArray<SettingsField> = [
+  ...(Object.keys(SettingsSchema.fields) as ReadonlyArray<keyof typeof SettingsSchema.fields>),
+  ...COMPACTOR_FIELDS.map((f) => `compactor.${f}` as const)
+]
+
+/** `l0SstSizeBytes` → `SHALE_L0_SST_SIZE_BYTES`; `compactor.pollIntervalMs` → `SHALE_COMPACTOR_POLL_INTERVAL_MS`. */
 export const envVarName = (field: SettingsField, prefix = "SHALE_"): string =>
-  prefix + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()
+  prefix + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(".", "_").toUpperCase()
 
 // ---- loading ----------------------------------------------------------------------------------------------
 
@@ -225,7 +258,7 @@ interface Gathered {
 
 const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
-const isField = (key: string): key is SettingsField => Object.hasOwn(SettingsSchema.fields, key)
+const isField = (key: string): key is SettingsField => (FIELDS as ReadonlyArray<string>).includes(key)
 
 /** Problems of decoding `value` with `schema`, as `path: message` lines under `key`. */
 const schemaProblems = (schema: Schema.Top, key: string, value: unknown): ReadonlyArray<string> => {
@@ -270,6 +303,16 @@ const gather = (acc: Gathered, source: RawSource): void => {
       for (const part of slate.expand(raw)) set(acc, seen, part.shale as SettingsField, part.key, where, part.raw, part.converted)
       continue
     }
+    if (key === "compactor" && typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+      // A compactor object: enabled, and each of its settings as a path of its own.
+      set(acc, seen, "compactor", key, where, raw, { _tag: "Value", value: {} })
+      for (const [k, v] of Object.entries(raw)) {
+        if ((COMPACTOR_FIELDS as ReadonlyArray<string>).includes(k)) {
+          set(acc, seen, `compactor.${k as CompactorSettingsField}`, `compactor.${k}`, where, v, { _tag: "Value", value: v })
+        } else acc.problems.push(`unknown setting "compactor.${k}"${where}`)
+      }
+      continue
+    }
     const field = (slate === undefined ? key : slate.shale) as SettingsField
     const converted = slate !== undefined
       ? slate.convert(raw)
@@ -300,21 +343,76 @@ const set = (
     return
   }
   seen.set(field, key)
+  if (field === "compactor") {
+    // The whole compactor setting replaces what earlier sources said of its parts.
+    for (const f of COMPACTOR_FIELDS) if (!seen.has(`compactor.${f}`)) acc.fields.delete(`compactor.${f}`)
+  } else if (field.startsWith("compactor.")) {
+    const whole = acc.fields.get("compactor")
+    if (whole !== undefined && whole !== "clear" && isDisabled(whole.value)) {
+      if (seen.has("compactor")) {
+        acc.problems.push(`"${seen.get("compactor")}" turns the compactor off but "${key}" sets one of its settings${where}`)
+        return
+      }
+      // A later source setting a part of the compactor turns it back on.
+      acc.fields.set("compactor", { key, where, raw: {}, value: {} })
+    }
+  }
   if (converted._tag === "Clear") acc.fields.set(field, "clear")
   else acc.fields.set(field, { key, where, raw, value: converted.value })
+}
+
+/** The gathered paths as the schema's input: the compactor's parts inside its object. */
+const inputOf = (acc: Gathered): Record<string, unknown> => {
+  const input: Record<string, unknown> = {}
+  const parts: Record<string, unknown> = {}
+  let hasParts = false
+  for (const [field, entry] of acc.fields) {
+    if (entry === "clear") continue
+    if (field.startsWith("compactor.")) {
+      parts[field.slice("compactor.".length)] = entry.value
+      hasParts = true
+    } else input[field] = entry.value
+  }
+  if (hasParts) {
+    const whole = input["compactor"]
+    input["compactor"] = whole === undefined || whole === true || whole === "true" ||
+        (typeof whole === "object" && whole !== null)
+      ? parts
+      : whole
+  }
+  return input
+}
+
+/**
+ * Problems between settings: an embedded compactor that waits for more L0 SSTs than the writer lets
+ * exist would never start, and every write would stall (SlateDB deadlocks there).
+ */
+const crossProblems = (s: Settings): Array<string> => {
+  const out: Array<string> = []
+  const c = s.compactor
+  if (c !== null && s.l0MaxSsts < c.minCompactionSources) {
+    out.push(
+      `l0MaxSsts (${s.l0MaxSsts}) is below compactor.minCompactionSources (${c.minCompactionSources}): L0 uploads ` +
+        `would stall for good, waiting for a compaction that needs more L0 SSTs than may exist`
+    )
+  }
+  if (c !== null && c.maxCompactionSources < c.minCompactionSources) {
+    out.push(`compactor.maxCompactionSources (${c.maxCompactionSources}) is below compactor.minCompactionSources (${c.minCompactionSources})`)
+  }
+  return out
 }
 
 /** Decodes the gathered settings over the defaults; every problem (gathered or found now) in one error. */
 const decodeGathered = (acc: Gathered): Effect.Effect<Settings, InvalidError> =>
   Effect.gen(function*() {
-    const input: Record<string, unknown> = {}
-    for (const [field, entry] of acc.fields) if (entry !== "clear") input[field] = entry.value
+    const input = inputOf(acc)
     const problems = [...acc.problems]
     const decoded = Schema.decodeUnknownResult(SettingsSchema)(input, { errors: "all", onExcessProperty: "error" })
     if (decoded._tag === "Failure") {
       for (const { message, path } of formatter(decoded.failure.issue).issues) {
         const field = path !== undefined && path.length > 0 ? String(path[0]) : undefined
-        const entry = field === undefined ? undefined : acc.fields.get(field as SettingsField)
+        const sub = field === "compactor" && path !== undefined && path.length > 1 ? acc.fields.get(`compactor.${String(path[1])}` as SettingsField) : undefined
+        const entry = sub ?? (field === undefined ? undefined : acc.fields.get(field as SettingsField))
         if (entry === undefined || entry === "clear") {
           problems.push(message)
           continue
@@ -323,6 +421,7 @@ const decodeGathered = (acc: Gathered): Effect.Effect<Settings, InvalidError> =>
         problems.push(`${entry.key}: ${message}${got}${entry.where}`)
       }
     }
+    if (decoded._tag === "Success") problems.push(...crossProblems(decoded.success))
     if (problems.length > 0) {
       return yield* new InvalidError({
         message: problems.length === 1
@@ -425,9 +524,15 @@ export const Settings = {
   envVarName,
 
   /** Validates settings given as (a subset of) `Settings` values, over the defaults (Shale's names only). */
-  validate: (input: Partial<Settings> | undefined): Effect.Effect<Settings, InvalidError> =>
+  validate: (input: SettingsInput | undefined): Effect.Effect<Settings, InvalidError> =>
     Schema.decodeUnknownEffect(SettingsSchema)(input ?? {}, { onExcessProperty: "error" }).pipe(
-      Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` }))
+      Effect.mapError((e) => new InvalidError({ message: `Invalid settings: ${e.message}` })),
+      Effect.flatMap((settings) => {
+        const problems = crossProblems(settings)
+        return problems.length === 0
+          ? Effect.succeed(settings)
+          : Effect.fail(new InvalidError({ message: `Invalid settings: ${problems.join("; ")}` }))
+      })
     ),
 
   fromText: (text: string, format: SettingsFormat): Effect.Effect<Settings, InvalidError> => textSettings(text, format),

@@ -28,15 +28,16 @@ describe("Settings", () => {
       compression: "none",
       durableFlush: "interval",
       blockCacheBytes: 64 * 1024 * 1024,
-      compactor: true,
-      compactorPollIntervalMs: 5000,
-      compactorManifestUpdateTimeoutMs: 300_000,
-      compactorMaxSstSizeBytes: 256 * 1024 * 1024,
-      compactorMaxConcurrentCompactions: 4,
-      compactorMaxFetchTasks: 4,
-      compactorMinSources: 4,
-      compactorMaxSources: 8,
-      compactorIncludeSizeThreshold: 4
+      compactor: {
+        pollIntervalMs: 5000,
+        manifestUpdateTimeoutMs: 300_000,
+        maxSstSizeBytes: 256 * 1024 * 1024,
+        maxConcurrentCompactions: 4,
+        maxFetchTasks: 4,
+        minCompactionSources: 4,
+        maxCompactionSources: 8,
+        includeSizeThreshold: 4
+      }
     })
     assert.isFalse("defaultTtlMs" in Settings.default)
   })
@@ -139,7 +140,7 @@ describe("Settings", () => {
     assert.strictEqual(Settings.envVarName("l0SstSizeBytes"), "SHALE_L0_SST_SIZE_BYTES")
     assert.strictEqual(Settings.envVarName("flushIntervalMs"), "SHALE_FLUSH_INTERVAL_MS")
     assert.strictEqual(Settings.envVarName("filterBitsPerKey"), "SHALE_FILTER_BITS_PER_KEY")
-    assert.strictEqual(Settings.envVarName("compactorMaxSstSizeBytes"), "SHALE_COMPACTOR_MAX_SST_SIZE_BYTES")
+    assert.strictEqual(Settings.envVarName("compactor.maxSstSizeBytes"), "SHALE_COMPACTOR_MAX_SST_SIZE_BYTES")
     const names = Settings.fields.map((f) => Settings.envVarName(f))
     assert.strictEqual(names.length, 22)
     assert.strictEqual(new Set(names).size, names.length)

@@ -182,14 +182,16 @@ describe("Settings from SlateDB", () => {
       assert.deepStrictEqual(logs, [])
       assert.deepStrictEqual(value, {
         ...Settings.default,
-        compactorPollIntervalMs: 2000,
-        compactorManifestUpdateTimeoutMs: 60_000,
-        compactorMaxSstSizeBytes: 1_048_576,
-        compactorMaxConcurrentCompactions: 2,
-        compactorMaxFetchTasks: 1,
-        compactorMinSources: 2,
-        compactorMaxSources: 6,
-        compactorIncludeSizeThreshold: 2.5
+        compactor: {
+          pollIntervalMs: 2000,
+          manifestUpdateTimeoutMs: 60_000,
+          maxSstSizeBytes: 1_048_576,
+          maxConcurrentCompactions: 2,
+          maxFetchTasks: 1,
+          minCompactionSources: 2,
+          maxCompactionSources: 6,
+          includeSizeThreshold: 2.5
+        }
       })
       // SlateDB reads the same file the same way.
       const theirs = EngineSettings.default()
@@ -203,9 +205,19 @@ describe("Settings from SlateDB", () => {
       }))
       assert.deepStrictEqual(yield* Settings.fromJson(theirs.to_json_string()), value)
       // null: no compactor in this process.
-      assert.isFalse((yield* Settings.fromJson(`{"compactor_options": null}`)).compactor)
-      assert.isFalse((yield* Settings.fromJson(`{"compactor": false}`)).compactor)
-      assert.isFalse((yield* Settings.fromEnv().pipe(withEnv({ SHALE_COMPACTOR: "false" }))).compactor)
+      assert.isNull((yield* Settings.fromJson(`{"compactor_options": null}`)).compactor)
+      assert.isNull((yield* Settings.fromJson(`{"compactor": false}`)).compactor)
+      assert.isNull((yield* Settings.fromEnv().pipe(withEnv({ SHALE_COMPACTOR: "none" }))).compactor)
+      // Shale's own spelling: a partial object, or parts from the environment.
+      const partial = yield* Settings.fromYaml(`compactor:\n  pollIntervalMs: 1s\n  maxSstSizeBytes: 64MiB`)
+      assert.deepStrictEqual(partial.compactor, { ...Settings.default.compactor!, pollIntervalMs: 1000, maxSstSizeBytes: 64 * 1024 * 1024 })
+      const env = yield* Settings.fromEnv().pipe(withEnv({ SHALE_COMPACTOR_MAX_CONCURRENT_COMPACTIONS: "2" }))
+      assert.strictEqual(env.compactor!.maxConcurrentCompactions, 2)
+      assert.include(yield* failure(Settings.fromJson(`{"compactor": {"pollInterval": 5}}`)), `unknown setting "compactor.pollInterval"`)
+      assert.include(
+        yield* failure(Settings.fromJson(`{"compactor": {"maxCompactionSources": 0}}`)),
+        "compactor.maxCompactionSources: Expected a value greater than or equal to 1"
+      )
       const bad = yield* failure(Settings.fromJson(
         `{"compactor_options": {"scheduler_options": {"min_compaction_sources": 4, "max_sources": "8", "include_size_threshold": "lots"}}}`
       ))
@@ -242,7 +254,7 @@ describe("Settings from SlateDB", () => {
         `{"compactor_options": null, "garbage_collector_options": null, "object_store_cache_options": {"root_folder": null}}`
       ))
       assert.deepStrictEqual(quiet.logs, [])
-      assert.isFalse(quiet.value.compactor)
+      assert.isNull(quiet.value.compactor)
       const bad = yield* failure(Settings.fromToml([
         `wal_enabled = false`,
         `[compactor_options]`,

@@ -16,7 +16,7 @@ import { type PutCounter, withPutLatency } from "./LatencyStore.ts"
 export interface ShaleEffectOptions {
   /** `"memory"`, or the directory of a local store. */
   readonly store: "memory" | { readonly dir: string }
-  readonly settings?: Partial<Settings.Settings>
+  readonly settings?: Settings.SettingsInput
   /** Injected latency of every PUT, in ms; the store then counts its PUTs. */
   readonly putLatencyMs?: number
 }

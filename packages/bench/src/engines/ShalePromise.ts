@@ -10,7 +10,7 @@ import { getIndex, valueOf } from "../Workload.ts"
 export interface ShalePromiseOptions {
   /** `"memory"`, or the directory of a local store. */
   readonly store: "memory" | { readonly dir: string }
-  readonly settings?: Partial<Settings.Settings>
+  readonly settings?: Settings.SettingsInput
 }
 
 const NO_DURABLE = { awaitDurable: false } as const

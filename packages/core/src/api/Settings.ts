@@ -9,6 +9,7 @@ import { Settings as S } from "../Settings.ts"
 export {
   BLOCK_SIZES,
   type BlockSize,
+  type CompactorSettings,
   type CompressionCodec,
   CompressionCodecs,
   type EnvOptions,
@@ -17,6 +18,8 @@ export {
   parseByteSize,
   parseDurationMs,
   type Settings,
+  type SettingsInput,
+  type SettingsInput as Input,
   type SettingsField as Field,
   type SettingsFormat as Format,
   SettingsSchema as schema

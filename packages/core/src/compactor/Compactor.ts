@@ -27,7 +27,7 @@ import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, Layer, Option,
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { compressionFormatOf } from "../format/Compression.ts"
 import type { SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
-import { Settings } from "../Settings.ts"
+import { type CompactorSettings, Settings, type SettingsInput } from "../Settings.ts"
 import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
 import type { Manifest, SstHandle } from "../manifest/Manifest.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
@@ -367,11 +367,18 @@ export const startCompactor = (
     })
 
     yield* Effect.forkIn(supervisor, scope)
+    // A poll is queued at most once: a poll slower than the interval must not pile up a backlog that
+    // delays everything else the compactor has to handle.
+    const nudge = () => {
+      if (nudged || stopped !== undefined) return
+      nudged = true
+      Queue.offerUnsafe(messages, { _tag: "Poll", nudge: true })
+    }
     const poller = yield* Effect.forkIn(
-      Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(options.pollIntervalMs)), offer({ _tag: "Poll" }))),
+      Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(options.pollIntervalMs)), Effect.sync(nudge))),
       scope
     )
-    yield* offer({ _tag: "Poll" })
+    nudge()
 
     const ask = <A>(make: (done: Deferred.Deferred<A, DbError>) => Message) =>
       Effect.gen(function*() {
@@ -406,11 +413,7 @@ export const startCompactor = (
       status,
       submit: (request) => ask<string>((done) => ({ _tag: "Submit", request, done })),
       tick: ask<void>((done) => ({ _tag: "Poll", done })),
-      nudge: () => {
-        if (nudged || stopped !== undefined) return
-        nudged = true
-        Queue.offerUnsafe(messages, { _tag: "Poll", nudge: true })
-      },
+      nudge,
       awaitIdle: Effect.gen(function*() {
         if (stopped !== undefined) return yield* stopped
         const done = yield* Deferred.make<void, DbError>()
@@ -436,18 +439,18 @@ const replacedSsts = (manifest: Manifest, spec: CompactionSpec): ReadonlyArray<s
 /** SlateDB reads compaction sources 256 blocks per GET (`blocks_to_fetch`). */
 export const COMPACTION_READ_AHEAD_BLOCKS = 256
 
-/** The compactor's options from the database settings (`compactor*`, and how SSTs are built). */
-export const compactorOptionsFrom = (settings: Settings): CompactorOptions => ({
-  pollIntervalMs: settings.compactorPollIntervalMs,
-  manifestUpdateTimeoutMs: settings.compactorManifestUpdateTimeoutMs,
-  maxSstSizeBytes: settings.compactorMaxSstSizeBytes,
-  maxConcurrentCompactions: settings.compactorMaxConcurrentCompactions,
-  maxFetchTasks: settings.compactorMaxFetchTasks,
+/** The compactor's options from its settings and the database's (how SSTs are built). */
+export const compactorOptionsFrom = (compactor: CompactorSettings, settings: Settings): CompactorOptions => ({
+  pollIntervalMs: compactor.pollIntervalMs,
+  manifestUpdateTimeoutMs: compactor.manifestUpdateTimeoutMs,
+  maxSstSizeBytes: compactor.maxSstSizeBytes,
+  maxConcurrentCompactions: compactor.maxConcurrentCompactions,
+  maxFetchTasks: compactor.maxFetchTasks,
   readAheadBlocks: COMPACTION_READ_AHEAD_BLOCKS,
   scheduler: {
-    minCompactionSources: settings.compactorMinSources,
-    maxCompactionSources: settings.compactorMaxSources,
-    includeSizeThreshold: settings.compactorIncludeSizeThreshold
+    minCompactionSources: compactor.minCompactionSources,
+    maxCompactionSources: compactor.maxCompactionSources,
+    includeSizeThreshold: compactor.includeSizeThreshold
   },
   builder: {
     blockSize: settings.blockSize,
@@ -460,8 +463,11 @@ export const compactorOptionsFrom = (settings: Settings): CompactorOptions => ({
 export interface CompactorLayerOptions {
   /** The database root inside the object store. */
   readonly path: string
-  /** The database's settings (the `compactor*` ones, and how SSTs are built); validated. */
-  readonly settings?: Partial<Settings>
+  /**
+   * The database's settings: `compactor` (its options; here it may not be null) and how SSTs are built;
+   * validated.
+   */
+  readonly settings?: SettingsInput
   /** Retry policy of the compactor's store wrapper (default: SlateDB's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
 }
@@ -476,11 +482,11 @@ export class Compactor extends Context.Service<Compactor, CompactorHandle>()("sh
     Layer.effect(
       Compactor,
       Effect.gen(function*() {
-        const settings = yield* Settings.validate(options.settings)
+        const settings = yield* Settings.validate({ ...options.settings, compactor: options.settings?.compactor || {} })
         const store = withRetries(yield* ObjectStore, options.storeRetry)
         const root = normalizeRoot(options.path)
         const tables = new TableStore(store, root, 0)
-        return yield* startCompactor({ root, store, tables }, compactorOptionsFrom(settings))
+        return yield* startCompactor({ root, store, tables }, compactorOptionsFrom(settings.compactor!, settings))
       })
     )
 }

@@ -34,7 +34,7 @@ import { MonotonicClock } from "../MonotonicClock.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Oracle } from "../Oracle.ts"
-import { Settings } from "../Settings.ts"
+import { Settings, type SettingsInput } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
@@ -53,7 +53,7 @@ export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
   readonly path: string
   /** Any subset of the settings; the rest are SlateDB's defaults. Validated on open. */
-  readonly settings?: Partial<Settings>
+  readonly settings?: SettingsInput
   /** Retry policy of the engine's store wrapper (default: SlateDB's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
 }
@@ -183,7 +183,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   })
 
   // ---------------------------------------------------------------- the embedded compactor
-  const compactor = settings.compactor
+  const compactor = settings.compactor !== null
     ? yield* startCompactor(
       {
         root,
@@ -192,7 +192,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
       },
-      compactorOptionsFrom(settings)
+      compactorOptionsFrom(settings.compactor, settings)
     )
     : undefined
   if (compactor !== undefined) {

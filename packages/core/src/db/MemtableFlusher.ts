@@ -29,12 +29,14 @@
  * uploaded. The flusher tells the compactor (`onL0Full`) and re-reads the manifest whenever it is woken (the
  * embedded compactor wakes it after each compaction) or a manifest poll interval has passed (a compactor in
  * another process). Memtables meanwhile stay in memory, so writes slow down and then wait through
- * backpressure (`maxUnflushedBytes`): with no compactor at all, a database that keeps writing stalls, as
- * SlateDB's does. `DbStatus.l0Stalled` says so.
+ * backpressure (`maxUnflushedBytes`); `DbStatus.l0Stalled` says why. Unlike SlateDB, the wait cannot become
+ * a deadlock: with no embedded compactor and none that ever ran on the database (compactor epoch 0) there is
+ * no stall at all (a warning says L0 grows), and a stall in which the oldest L0 SST does not change for
+ * `L0_STALL_LIMIT_MS` ends with a warning (uploads go on past the limit until compaction catches up).
  *
  * Not done (SlateDB does): uploads in parallel (`l0_flush_parallelism`).
  */
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
@@ -91,6 +93,12 @@ export interface MemtableFlusher {
    */
   readonly syncRecentFlushedWalId: Effect.Effect<void>
 }
+
+/**
+ * How long memtable uploads wait for a compaction of L0 that does not come (a compactor that stopped, or
+ * is stuck behind long compactions) before going on past `l0MaxSsts`.
+ */
+export const L0_STALL_LIMIT_MS = 5 * 60_000
 
 /** Rows between two yields while an L0 SST is built. */
 const YIELD_EVERY = 4096
@@ -153,20 +161,42 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
       })
 
     /** Step 0: wait while L0 is full (see the module comment). */
+    let warnedNoCompactor = false
     const awaitL0Room = Effect.gen(function*() {
-      const full = () => manifest.manifestForReads.l0.length >= deps.settings.l0MaxSsts
-      if (!full()) return
+      const l0 = () => manifest.manifestForReads.l0
+      const max = deps.settings.l0MaxSsts
+      if (l0().length < max) return
+      if (deps.settings.compactor === null && manifest.manifestForReads.compactorEpoch === 0) {
+        if (!warnedNoCompactor) {
+          warnedNoCompactor = true
+          yield* Effect.logWarning(
+            `L0 holds ${l0().length} SSTs (l0MaxSsts ${max}) and no compactor has ever run on this database: ` +
+              `memtable uploads go on (reads slow down as L0 grows); run a compactor`
+          )
+        }
+        return
+      }
       state.l0Stalled = true
       deps.onL0Full()
-      yield* Effect.logInfo(`L0 holds ${manifest.manifestForReads.l0.length} SSTs (l0MaxSsts ${deps.settings.l0MaxSsts}): memtable uploads wait for compaction`)
-      while (state.closeError === undefined && full()) {
+      yield* Effect.logInfo(`L0 holds ${l0().length} SSTs (l0MaxSsts ${max}): memtable uploads wait for compaction`)
+      const clock = yield* Clock.Clock
+      let progressAt = clock.currentTimeMillisUnsafe()
+      let oldest = l0()[l0().length - 1]?.id
+      while (state.closeError === undefined && l0().length >= max) {
         yield* Effect.timeoutOption(Queue.take(signals), Duration.millis(deps.settings.manifestPollIntervalMs))
         if (state.closeError !== undefined) break
-        const refreshed = yield* Effect.exit(manifest.refresh)
-        if (Exit.isFailure(refreshed)) {
-          const error = Option.getOrUndefined(Exit.findErrorOption(refreshed))
-          if (error?._tag === "ClosedError") return yield* error
-          yield* Effect.logWarning("manifest refresh failed while L0 is full (will retry)", refreshed.cause)
+        // The store retries transient failures itself: what reaches here fails the flush (fenced, fatal).
+        yield* manifest.refresh
+        const now = clock.currentTimeMillisUnsafe()
+        if (l0()[l0().length - 1]?.id !== oldest) {
+          oldest = l0()[l0().length - 1]?.id
+          progressAt = now
+        } else if (now - progressAt >= L0_STALL_LIMIT_MS) {
+          yield* Effect.logWarning(
+            `no compaction of L0 for ${Math.round((now - progressAt) / 1000)} s while uploads waited: memtable ` +
+              `uploads go on past l0MaxSsts ${max} (is the compactor running?)`
+          )
+          break
         }
       }
       state.l0Stalled = false

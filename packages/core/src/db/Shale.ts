@@ -28,7 +28,7 @@ import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream } fr
 import { type DbError, InvalidError } from "../errors.ts"
 import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
-import { type LoadOptions, Settings } from "../Settings.ts"
+import { type LoadOptions, Settings, type SettingsInput } from "../Settings.ts"
 import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
 import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
 import { Db } from "./Db.ts"
@@ -50,7 +50,7 @@ export interface ShaleOpenOptions<E = unknown> extends LoggingOptions {
   /** Where the database lives: `Shale.stores.resolve(url)`, `Shale.stores.memory()`, or any store layer. */
   readonly store: Layer.Layer<ObjectStore, E>
   /** Any subset of the settings (SlateDB's defaults otherwise). */
-  readonly settings?: Partial<Settings>
+  readonly settings?: SettingsInput
   /** Retry policy of the engine's store wrapper. */
   readonly storeRetry?: RetryOptions
 }

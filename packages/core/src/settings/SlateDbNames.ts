@@ -10,7 +10,7 @@
  *   because SlateDB refuses it), `compression_codec` is `null` or `"Snappy"`/`"Zlib"`/`"Lz4"`/`"Zstd"`
  *   (any case), `default_ttl` is milliseconds or `null`. Shale's own extras have snake_case spellings
  *   too (`durable_flush`, `block_size`, `block_cache_bytes`), so one file can use one style.
- * - `compactor_options`: its parts are Shale's `compactor*` settings (null turns the embedded compactor
+ * - `compactor_options`: Shale's `compactor` setting, part by part (null turns the embedded compactor
  *   off; an object turns it on), `scheduler_options` values read from strings as SlateDB reads them.
  * - Groups Shale has no counterpart for yet (`garbage_collector_options`,
  *   `object_store_cache_options`, `l0_flush_parallelism`, `wal_enabled`). Their values are checked
@@ -150,23 +150,23 @@ const numberIn = (pattern: RegExp, what: string) => (raw: unknown): Converted =>
     : problem(`Expected ${what} as a string (SlateDB's scheduler options are strings), got ${JSON.stringify(raw)}`)
 
 const SCHEDULER_OPTIONS: Readonly<Record<string, { readonly shale: string; readonly convert: (raw: unknown) => Converted }>> = {
-  min_compaction_sources: { shale: "compactorMinSources", convert: numberIn(/^[0-9]+$/, "an integer") },
-  max_compaction_sources: { shale: "compactorMaxSources", convert: numberIn(/^[0-9]+$/, "an integer") },
-  include_size_threshold: { shale: "compactorIncludeSizeThreshold", convert: numberIn(/^[0-9]+(\.[0-9]*)?$/, "a number") }
+  min_compaction_sources: { shale: "compactor.minCompactionSources", convert: numberIn(/^[0-9]+$/, "an integer") },
+  max_compaction_sources: { shale: "compactor.maxCompactionSources", convert: numberIn(/^[0-9]+$/, "an integer") },
+  include_size_threshold: { shale: "compactor.includeSizeThreshold", convert: numberIn(/^[0-9]+(\.[0-9]*)?$/, "a number") }
 }
 
 const COMPACTOR_FIELDS: Readonly<Record<string, { readonly shale: string; readonly convert: (raw: unknown) => Converted }>> = {
-  poll_interval: { shale: "compactorPollIntervalMs", convert: slateDuration({ nullable: false }) },
-  manifest_update_timeout: { shale: "compactorManifestUpdateTimeoutMs", convert: slateDuration({ nullable: false }) },
-  max_sst_size: { shale: "compactorMaxSstSizeBytes", convert: passThrough },
-  max_concurrent_compactions: { shale: "compactorMaxConcurrentCompactions", convert: passThrough },
-  max_fetch_tasks: { shale: "compactorMaxFetchTasks", convert: passThrough }
+  poll_interval: { shale: "compactor.pollIntervalMs", convert: slateDuration({ nullable: false }) },
+  manifest_update_timeout: { shale: "compactor.manifestUpdateTimeoutMs", convert: slateDuration({ nullable: false }) },
+  max_sst_size: { shale: "compactor.maxSstSizeBytes", convert: passThrough },
+  max_concurrent_compactions: { shale: "compactor.maxConcurrentCompactions", convert: passThrough },
+  max_fetch_tasks: { shale: "compactor.maxFetchTasks", convert: passThrough }
 }
 
 /** `compactor_options`: null turns the compactor off; an object turns it on with its parts. */
 const expandCompactorOptions: FieldsKey["expand"] = (raw) => {
-  if (raw === null) return [{ key: "compactor_options", shale: "compactor", raw, converted: value(false) }]
-  const out: Array<ExpandedPart> = [{ key: "compactor_options", shale: "compactor", raw: true, converted: value(true) }]
+  if (raw === null) return [{ key: "compactor_options", shale: "compactor", raw, converted: value(null) }]
+  const out: Array<ExpandedPart> = [{ key: "compactor_options", shale: "compactor", raw: {}, converted: value({}) }]
   for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
     if (k === "scheduler_options") {
       for (const [sk, sv] of Object.entries(v as Record<string, string>)) {

@@ -7,7 +7,7 @@ import { Context, Effect, Exit, Layer, Scope, Stream } from "effect"
 import { Db, type DbOptions } from "../../src/db/Db.ts"
 import type { KeyValue } from "../../src/db/DbApi.ts"
 import { ObjectStore } from "../../src/objectstore/ObjectStore.ts"
-import type { Settings } from "../../src/Settings.ts"
+import type { SettingsInput } from "../../src/Settings.ts"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -21,11 +21,11 @@ export const s = (u: Uint8Array | undefined): string | undefined => (u === undef
  * test/compactor/, turn it on), and so no L0 limit: without a compactor, uploads would stall at
  * `l0MaxSsts` (test/compactor/L0Stall.test.ts tests that).
  */
-export const testSettings: Partial<Settings> = {
+export const testSettings: SettingsInput = {
   flushIntervalMs: null,
   durableFlush: "eager",
   manifestPollIntervalMs: 3_600_000,
-  compactor: false,
+  compactor: null,
   l0MaxSsts: 1_000_000
 }
 

@@ -10,7 +10,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { Settings } from "../../src/Settings.ts"
+import type { SettingsInput } from "../../src/Settings.ts"
 import { flushWal, mixedWorkload } from "../support/slatedb.ts"
 import {
   applyToShale,
@@ -29,7 +29,7 @@ import {
   walIdsOnDisk
 } from "./support.ts"
 
-describe.each<{ readonly name: string; readonly settings: Partial<Settings> }>([
+describe.each<{ readonly name: string; readonly settings: SettingsInput }>([
   { name: "uncompressed, 4 KiB blocks", settings: { minFilterKeys: 10 } },
   { name: "lz4, 1 KiB blocks", settings: { minFilterKeys: 10, compression: "lz4", blockSize: 1024 } }
 ])("Shale writes, SlateDB reads ($name)", ({ settings }) => {
@@ -38,7 +38,7 @@ describe.each<{ readonly name: string; readonly settings: Partial<Settings> }>([
     try {
       const model = new Model()
       // No timed WAL flush: WAL SST boundaries are the workload's explicit flushes (and the one at close).
-      const shaleSettings: Partial<Settings> = { ...settings, flushIntervalMs: null }
+      const shaleSettings: SettingsInput = { ...settings, flushIntervalMs: null }
       const ops = mixedWorkload({ writes: 4000, seed: 11, memtableEvery: 900, walEvery: 200 })
       await Effect.runPromise(applyToShale(ops, model).pipe(Effect.provide(shaleDb(dir, shaleSettings))))
 

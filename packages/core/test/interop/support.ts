@@ -26,7 +26,7 @@ import { parseManifestId, parseWalSstId } from "../../src/format/Paths.ts"
 import { type Manifest } from "../../src/manifest/Manifest.ts"
 import { decodeManifest } from "../../src/manifest/ManifestCodec.ts"
 import { LocalObjectStore } from "../../src/objectstore/LocalObjectStore.ts"
-import { Settings } from "../../src/Settings.ts"
+import { Settings, type SettingsInput } from "../../src/Settings.ts"
 import { type EngineOp, hexKey, type WrittenRow } from "../support/slatedb.ts"
 
 export const DB_PATH = "db"
@@ -233,7 +233,7 @@ export const slateDbScan = async (db: EngineDb, order: "asc" | "desc"): Promise<
 // ---- Shale --------------------------------------------------------------------------------------------------
 
 /** Shale's `Db` on the database at `dir`/db, over the local-directory store. */
-export const shaleDb = (dir: string, settings: Partial<Settings> = {}) =>
+export const shaleDb = (dir: string, settings: SettingsInput = {}) =>
   Db.layer({ path: DB_PATH, settings: { ...Settings.default, ...settings } }).pipe(
     Layer.provide(LocalObjectStore.layer({ root: dir }))
   )

@@ -26,7 +26,7 @@
  */
 import { Cause, Clock, Context, Data, Duration, Effect, Exit, Layer, type LogLevel, Random, References, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Db, type DbError, type KeyValue, ObjectStore, Settings, WriteBatch, type WriteHandle } from "@shale/core/internal"
+import { Db, type DbError, type KeyValue, ObjectStore, Settings, type SettingsInput, WriteBatch, type WriteHandle } from "@shale/core/internal"
 import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/core/internal"
 import { FaultInjectingObjectStore, type FaultStats } from "../FaultInjectingObjectStore.ts"
 import { type FakeDbBugs, openFakeDb, prefixRange } from "./FakeDb.ts"
@@ -94,7 +94,7 @@ export interface SimOptions {
   /** Simulated time one round (or open, close) may take before it counts as stuck (default 10 minutes). */
   readonly roundBudgetMs?: number
   /** Overrides of the settings the seed draws. */
-  readonly settings?: Partial<Settings>
+  readonly settings?: SettingsInput
   /** The engine's logs at or above this level go to the default logger (default "None": silent). */
   readonly logLevel?: LogLevel.LogLevel
 }
@@ -126,7 +126,7 @@ export interface SimResult {
   /** Objects in the bucket at the end, by directory (`wal`, `manifest`, `compacted`, ...): what the run exercised. */
   readonly objects: Readonly<Record<string, number>>
   readonly simulatedMs: number
-  readonly settings: Partial<Settings>
+  readonly settings: SettingsInput
   readonly divergence: Divergence | undefined
 }
 
@@ -171,7 +171,7 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
   const switches: TestSwitchesShape = { ...TestSwitchesOff, ...options.switches }
   const seed = options.seed
   const workload = new Workload(seed, profile)
-  const settings: Settings = { ...Settings.default, ...workload.config.settings, ...options.settings }
+  const settings: Settings = Effect.runSync(Settings.validate({ ...workload.config.settings, ...options.settings }))
   const model = new Model(options.checkSeqs === undefined ? {} : { checkSeqs: options.checkSeqs })
   const trace = new Trace(options.onTrace === undefined ? {} : { onLine: options.onTrace })
   const budgetMs = options.roundBudgetMs ?? 600_000

@@ -14,7 +14,7 @@
  * Determinism: the generator draws only from its own stream and never looks at results, so the first `n`
  * operations of a seed are the same whatever `--ops` says and whatever the database answers.
  */
-import type { DbScanOptions, KeyRange, Settings } from "@shale/core/internal"
+import type { DbScanOptions, KeyRange, Settings, SettingsInput } from "@shale/core/internal"
 import type { ReadLevel } from "./Model.ts"
 import type { FaultProfile } from "./Profiles.ts"
 import { SimRandom } from "./SimRandom.ts"
@@ -92,25 +92,35 @@ export interface WorkloadConfig {
   readonly largeValueRate: number
   readonly stepsMs: ReadonlyArray<number>
   /** Engine settings over `Settings.default`. */
-  readonly settings: Partial<Settings>
+  readonly settings: SettingsInput
 }
 
 const KiB = 1024
 
 /** Draws the seed's settings: small sizes so that freezes, L0 flushes and compactions happen often. */
-const drawSettings = (rng: SimRandom): Partial<Settings> => {
+const drawSettings = (rng: SimRandom): SettingsInput => {
   const durableFlush = rng.pick(["interval", "eager"] as const)
+  const l0MaxSsts = rng.pick([2, 4, 8])
   return {
     flushIntervalMs: rng.pick([2, 10, 50, 100]),
     durableFlush,
     manifestPollIntervalMs: rng.pick([50, 250, 1000]),
     l0SstSizeBytes: rng.pick([512, 2 * KiB, 8 * KiB, 64 * KiB, 64 * KiB * KiB]),
-    l0MaxSsts: rng.pick([2, 4, 8]),
+    l0MaxSsts,
     maxUnflushedBytes: rng.pick([16 * KiB, 256 * KiB, 1024 * KiB * KiB]),
     blockSize: rng.pick([1 * KiB, 4 * KiB] as const),
     minFilterKeys: rng.pick([0, 4, 1000]),
     compression: rng.chance(0.7) ? "none" : rng.pick(["snappy", "zlib", "lz4", "zstd"] as const),
-    blockCacheBytes: rng.pick([0, 16 * KiB, 64 * KiB * KiB])
+    blockCacheBytes: rng.pick([0, 16 * KiB, 64 * KiB * KiB]),
+    // The embedded compactor: small SSTs and quick polls, so that compactions run, split and resume often.
+    compactor: rng.chance(0.1) ? null : {
+      pollIntervalMs: rng.pick([20, 100, 1000]),
+      maxSstSizeBytes: rng.pick([1 * KiB, 4 * KiB, 256 * KiB * KiB]),
+      maxConcurrentCompactions: rng.pick([1, 2, 4]),
+      maxFetchTasks: rng.pick([0, 1, 4]),
+      minCompactionSources: Math.min(l0MaxSsts, rng.pick([2, 4])),
+      maxCompactionSources: rng.pick([4, 8])
+    }
   }
 }
 
