@@ -383,23 +383,12 @@ const inputOf = (acc: Gathered): Record<string, unknown> => {
   return input
 }
 
-/**
- * Problems between settings: an embedded compactor that waits for more L0 SSTs than the writer lets
- * exist would never start, and every write would stall (SlateDB deadlocks there).
- */
+/** Problems between settings. */
 const crossProblems = (s: Settings): Array<string> => {
-  const out: Array<string> = []
   const c = s.compactor
-  if (c !== null && s.l0MaxSsts < c.minCompactionSources) {
-    out.push(
-      `l0MaxSsts (${s.l0MaxSsts}) is below compactor.minCompactionSources (${c.minCompactionSources}): L0 uploads ` +
-        `would stall for good, waiting for a compaction that needs more L0 SSTs than may exist`
-    )
-  }
-  if (c !== null && c.maxCompactionSources < c.minCompactionSources) {
-    out.push(`compactor.maxCompactionSources (${c.maxCompactionSources}) is below compactor.minCompactionSources (${c.minCompactionSources})`)
-  }
-  return out
+  return c !== null && c.maxCompactionSources < c.minCompactionSources
+    ? [`compactor.maxCompactionSources (${c.maxCompactionSources}) is below compactor.minCompactionSources (${c.minCompactionSources})`]
+    : []
 }
 
 /** Decodes the gathered settings over the defaults; every problem (gathered or found now) in one error. */

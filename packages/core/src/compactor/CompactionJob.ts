@@ -30,7 +30,7 @@ import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { concatChunks, SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
-import { NEED_PULL } from "../iter/RowIterator.ts"
+import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
@@ -80,6 +80,8 @@ export interface JobProgress {
   readonly outputSsts: ReadonlyArray<SstHandle>
   /** Rows read from the sources (after the resume point). */
   readonly rowsRead: number
+  /** Rows written to output SSTs by this attempt. */
+  readonly rowsWritten: number
   /** Bytes of output SSTs written by this attempt. */
   readonly bytesWritten: number
 }
@@ -88,8 +90,25 @@ export interface JobProgress {
 export interface JobResult {
   readonly run: SortedRun
   readonly rowsRead: number
+  readonly rowsWritten: number
   /** Bytes of output SSTs this attempt wrote. */
   readonly bytesWritten: number
+}
+
+/** Counts the rows an iterator yields (the job's input, before retention). */
+class Counted implements RowIterator {
+  count = 0
+  readonly #inner: RowIterator
+  readonly pull: Effect.Effect<void, DbError>
+  constructor(inner: RowIterator) {
+    this.#inner = inner
+    this.pull = inner.pull
+  }
+  next(): RowEntry | undefined | NeedPull {
+    const row = this.#inner.next()
+    if (row !== undefined && row !== NEED_PULL) this.count++
+    return row
+  }
 }
 
 /** Rows between two yields to other fibers. */
@@ -154,13 +173,14 @@ export const runCompactionJob = (
     const last = outputs[outputs.length - 1]
     const resume: RowEntry | undefined = last === undefined ? undefined : yield* lastRowOf(deps, args.locations, last)
     const scope = yield* Scope.Scope
-    const rows = new RetentionIterator(openSources(deps, args, options, resume?.key, scope), {
+    const input = new Counted(openSources(deps, args, options, resume?.key, scope))
+    const rows = new RetentionIterator(input, {
       retentionMinSeq: args.retentionMinSeq,
       expiryCutoff: args.expiryCutoff,
       dropTombstones: args.isDestLastRun
     })
 
-    let rowsRead = 0
+    let rowsWritten = 0
     let bytesWritten = 0
     let builder = new SsTableBuilder(options.builder)
     const writeOutput = (final: boolean) => Effect.gen(function*() {
@@ -171,11 +191,12 @@ export const runCompactionJob = (
       yield* deps.store.put(compactedSstPath(deps.root, id), bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
       bytesWritten += bytes.length
       outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
-      if (!final) yield* onOutput({ outputSsts: outputs, rowsRead, bytesWritten })
+      if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })
     })
 
     // Rows of the resume key at or above the resume row's seq are already written.
     let skipping = resume !== undefined
+    let n = 0
     for (;;) {
       const row = rows.next()
       if (row === undefined) break
@@ -183,7 +204,7 @@ export const runCompactionJob = (
         yield* rows.pull
         continue
       }
-      if ((++rowsRead & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
+      if ((++n & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
       if (skipping) {
         if (keysEqual(row.key, resume!.key) && row.seq >= resume!.seq) continue
         if (compareKeys(row.key, resume!.key) < 0) continue
@@ -192,8 +213,9 @@ export const runCompactionJob = (
       if (row.kind === RowKind.Merge) return yield* Effect.fail(mergeOperatorMissing())
       const problem = addRow(builder, row)
       if (problem !== undefined) return yield* Effect.fail(problem)
+      rowsWritten++
       if (builder.dataSize > options.maxSstSizeBytes) yield* writeOutput(false)
     }
     if (builder.numRows > 0) yield* writeOutput(true)
-    return { run: { id: args.destination, ssts: outputs }, rowsRead, bytesWritten }
+    return { run: { id: args.destination, ssts: outputs }, rowsRead: input.count, rowsWritten, bytesWritten }
   }))

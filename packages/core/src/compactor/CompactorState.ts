@@ -142,6 +142,18 @@ export const mergeRemoteManifest = (local: Manifest, remote: Manifest): Manifest
   }
 }
 
+/**
+ * The destination of an L0-only compaction read back from the compactions file. The file does not store
+ * destinations, and SlateDB re-derives 0 for one without runs among its sources, which its own validation
+ * then refuses once runs exist (the compaction fails, and its output SSTs are left behind). Its real
+ * destination was the highest run id + 1 when it was registered, and still is: only an L0 compaction
+ * creates a higher run, and one runs at a time. So Shale resumes it there.
+ */
+export const resolveDestination = (manifest: Manifest, spec: CompactionSpec): CompactionSpec => {
+  if (spec.destination !== 0 || hasRunSources(spec) || manifest.compacted.length === 0) return spec
+  return { ...spec, destination: manifest.compacted[0]!.id + 1 }
+}
+
 /** The L0 entries and sorted runs `spec` names, in spec order (missing ones are skipped). */
 export const sourcesOf = (manifest: Manifest, spec: CompactionSpec) => {
   const l0: Array<CompactedSst> = []

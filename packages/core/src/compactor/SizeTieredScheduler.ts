@@ -21,6 +21,11 @@ import type { CompactionSource, CompactionSpec } from "./CompactorState.ts"
 
 export interface SchedulerOptions {
   readonly minCompactionSources: number
+  /**
+   * Fewest L0 SSTs compacted at once, when not `minCompactionSources`: an embedded compactor uses at most
+   * the writer's `l0MaxSsts`, or L0 could never hold enough SSTs to start a compaction (SlateDB stalls then).
+   */
+  readonly minL0Sources?: number
   readonly maxCompactionSources: number
   readonly includeSizeThreshold: number
   readonly maxConcurrentCompactions: number
@@ -104,7 +109,7 @@ export const propose = (
   const clampMax = (window: ReadonlyArray<Sized>) => window.slice(Math.max(0, window.length - options.maxCompactionSources))
 
   const pickNext = (): CompactionSpec | undefined => {
-    if (l0.length >= options.minCompactionSources) {
+    if (l0.length >= (options.minL0Sources ?? options.minCompactionSources)) {
       const window = clampMax(l0)
       const dst = runs.length === 0 ? 0 : (runs[0]!.source.id as number) + 1
       if (accept(window, dst, runs[0])) return { sources: window.map((s) => s.source), destination: dst }

@@ -192,12 +192,13 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
       },
-      compactorOptionsFrom(settings.compactor, settings)
+      compactorOptionsFrom(settings.compactor, settings, true)
     )
     : undefined
   if (compactor !== undefined) {
     nudgeCompactor = compactor.nudge
-    yield* Effect.forkScoped(Effect.catch(compactor.done, (e) => Effect.logWarning(`embedded compactor stopped: ${e.message}`)))
+    yield* Effect.forkScoped(Effect.catch(compactor.done, (e) =>
+      e.reason === "clean" ? Effect.void : Effect.logWarning(`embedded compactor stopped: ${e.message} (the database goes on without it)`)))
   }
 
   // ---------------------------------------------------------------- background fibers

@@ -9,16 +9,7 @@ import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { makeManifestStore } from "../../src/manifest/ManifestStore.ts"
 import { decodeCompactions } from "../../src/manifest/CompactionsCodec.ts"
 import { b, collect, listPaths, ND, openOn, s } from "../db/fixtures.ts"
-
-/** Lets background fibers run until `done` holds (no clock: the memory store needs none). */
-export const eventually = (what: string, done: () => Effect.Effect<boolean>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 20_000; i++) {
-      if (yield* done()) return
-      yield* Effect.yieldNow
-    }
-    assert.fail(`timed out waiting for ${what}`)
-  })
+import { eventually } from "./support.ts"
 
 const fill = (db: DbService, batch: number, keys: number) =>
   Effect.gen(function*() {

@@ -118,7 +118,7 @@ const drawSettings = (rng: SimRandom): SettingsInput => {
       maxSstSizeBytes: rng.pick([1 * KiB, 4 * KiB, 256 * KiB * KiB]),
       maxConcurrentCompactions: rng.pick([1, 2, 4]),
       maxFetchTasks: rng.pick([0, 1, 4]),
-      minCompactionSources: Math.min(l0MaxSsts, rng.pick([2, 4])),
+      minCompactionSources: rng.pick([2, 4]),
       maxCompactionSources: rng.pick([4, 8])
     }
   }

@@ -1,0 +1,464 @@
+/**
+ * The compactor's event loop (SlateDB's `CompactorEventHandler`, docs/format.md §3.7). One fiber handles
+ * every message in turn, so the compactor's state has a single owner:
+ * - Poll (every `pollIntervalMs`, `tick`, `nudge`): re-read the compactions file (manual submissions) and
+ *   the manifest (the writer's new L0 SSTs), then schedule and start compactions. A poll is queued at most
+ *   once, so a poll slower than the interval never piles up a backlog in front of the other messages;
+ * - schedule: the size-tiered scheduler (SizeTieredScheduler.ts) proposes compactions for the free
+ *   capacity (`maxConcurrentCompactions` minus the running ones); each is registered as Submitted and the
+ *   compactions file is written;
+ * - start: each Submitted compaction is validated against the manifest (`startProblem`; an invalid one is
+ *   marked Failed) and, capacity permitting, its job (CompactionJob.ts) is forked and it becomes Running;
+ * - Progress (a job wrote an output SST): recorded in the compactions file, so a compactor that stops
+ *   resumes the compaction after its last recorded output SST;
+ * - Finished: on success the manifest gets the new sorted run (after a checkpoint version,
+ *   CompactorStore.ts) and the compaction is Completed, then scheduling runs again at once; on failure it
+ *   is Failed, and the next poll may propose it again (not at once: a compaction that fails every time
+ *   must not spin);
+ * - Submit (a manual compaction from this process): registered, then started like the others.
+ *
+ * Failures: a newer compactor (fenced) stops this one for good (`done` fails with the `ClosedError`). Any
+ * other failure of the loop (the store unavailable past its retries, an update timing out) interrupts the
+ * running jobs, is logged, and the loop starts over from what the store says after a poll interval,
+ * keeping its epoch; interrupted compactions resume from their recorded output.
+ */
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Scope, Stream } from "effect"
+import { ClosedError, type DbError, InvalidError } from "../errors.ts"
+import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
+import type { Manifest, SstHandle } from "../manifest/Manifest.ts"
+import { makeUlid } from "../Ulid.ts"
+import { type JobProgress, type JobResult, runCompactionJob } from "./CompactionJob.ts"
+import {
+  type CompactionRecord,
+  type CompactionSpec,
+  describeSpec,
+  finishCompaction,
+  hasL0Sources,
+  isActive,
+  registrationProblem,
+  resolveDestination,
+  sourcesOf
+} from "./CompactorState.ts"
+import { type CompactorStore, openCompactorStore } from "./CompactorStore.ts"
+import type {
+  CompactionRequest,
+  CompactorDeps,
+  CompactorEvent,
+  CompactorHandle,
+  CompactorOptions,
+  CompactorStatus,
+  RunningCompaction
+} from "./CompactorTypes.ts"
+import { fullCompaction, propose, type SchedulerOptions, startProblem } from "./SizeTieredScheduler.ts"
+
+type Message =
+  | { readonly _tag: "Poll"; readonly done?: Deferred.Deferred<void, DbError>; readonly queued?: true }
+  | { readonly _tag: "Progress"; readonly id: string; readonly progress: JobProgress }
+  | { readonly _tag: "Finished"; readonly id: string; readonly exit: Exit.Exit<JobResult, DbError> }
+  | { readonly _tag: "Submit"; readonly request: CompactionRequest; readonly done: Deferred.Deferred<string, DbError> }
+
+interface Job {
+  readonly fiber: Fiber.Fiber<void>
+  progress: RunningCompaction
+}
+
+const isFenced = (exit: Exit.Exit<unknown, DbError>): boolean =>
+  Option.getOrUndefined(Exit.findErrorOption(exit))?._tag === "ClosedError"
+
+/** The SSTs a compaction takes out of the manifest: its sources' and the destination run's. */
+const replacedSsts = (manifest: Manifest, spec: CompactionSpec): ReadonlyArray<string> => {
+  const { l0, runs } = sourcesOf(manifest, spec)
+  const destination = manifest.compacted.find((run) => run.id === spec.destination)
+  return [...l0, ...runs.flatMap((r) => r.ssts), ...(destination?.ssts ?? [])].map((sst) => sst.id)
+}
+
+class CompactorLoop {
+  readonly #deps: CompactorDeps
+  readonly #options: CompactorOptions
+  readonly #scheduler: SchedulerOptions
+  readonly #state: CompactorStore
+  readonly #scope: Scope.Scope
+  readonly #messages: Queue.Queue<Message>
+  readonly #events: PubSub.PubSub<CompactorEvent>
+  readonly #stoppedWith: Deferred.Deferred<never, ClosedError>
+  readonly #jobs = new Map<string, Job>()
+  readonly #idleWaiters: Array<Deferred.Deferred<void, DbError>> = []
+  readonly #totals = { completed: 0, failed: 0, bytesWritten: 0 }
+  #pollQueued = false
+  stopped: ClosedError | undefined = undefined
+
+  constructor(fields: {
+    deps: CompactorDeps
+    options: CompactorOptions
+    state: CompactorStore
+    scope: Scope.Scope
+    messages: Queue.Queue<Message>
+    events: PubSub.PubSub<CompactorEvent>
+    stoppedWith: Deferred.Deferred<never, ClosedError>
+  }) {
+    this.#deps = fields.deps
+    this.#options = fields.options
+    this.#scheduler = { ...fields.options.scheduler, maxConcurrentCompactions: fields.options.maxConcurrentCompactions }
+    this.#state = fields.state
+    this.#scope = fields.scope
+    this.#messages = fields.messages
+    this.#events = fields.events
+    this.#stoppedWith = fields.stoppedWith
+  }
+
+  // ------------------------------------------------------------ small helpers
+
+  #offer(m: Message): Effect.Effect<void> {
+    return Effect.asVoid(Queue.offer(this.#messages, m))
+  }
+
+  #publish(e: CompactorEvent): Effect.Effect<void> {
+    return Effect.asVoid(PubSub.publish(this.#events, e))
+  }
+
+  #update(id: string, f: (r: CompactionRecord) => CompactionRecord): void {
+    this.#state.records = this.#state.records.map((r) => (r.id === id ? f(r) : r))
+  }
+
+  /** Queues a poll unless one is queued already (synchronous). */
+  readonly nudge = (): void => {
+    if (this.#pollQueued || this.stopped !== undefined) return
+    this.#pollQueued = true
+    Queue.offerUnsafe(this.#messages, { _tag: "Poll", queued: true })
+  }
+
+  // ------------------------------------------------------------ scheduling and starting
+
+  #register(spec: CompactionSpec): Effect.Effect<string, InvalidError> {
+    return Effect.gen({ self: this }, function*() {
+      const problem = registrationProblem(this.#state.manifest, this.#state.records, spec)
+      if (problem !== undefined) {
+        return yield* new InvalidError({ message: `cannot register compaction (${describeSpec(spec)}): ${problem}` })
+      }
+      const id = yield* makeUlid
+      this.#state.records = [...this.#state.records, { id, spec, status: CompactionStatus.Submitted, outputSsts: [] }]
+      return id
+    })
+  }
+
+  get #schedule(): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const capacity = this.#options.maxConcurrentCompactions - this.#jobs.size
+      if (capacity <= 0) return
+      const active = this.#state.records.filter(isActive).map((r) => r.spec)
+      let added = 0
+      for (const spec of propose(this.#state.manifest, active, this.#scheduler).slice(0, capacity)) {
+        const registered = yield* Effect.exit(this.#register(spec))
+        if (Exit.isSuccess(registered)) added++
+        else yield* Effect.logWarning("the scheduler proposed a compaction that cannot be registered", registered.cause)
+      }
+      if (added > 0) yield* this.#state.writeCompactions
+    })
+  }
+
+  #startJob(record: CompactionRecord): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      const manifest = this.#state.manifest
+      const { l0, runs } = sourcesOf(manifest, record.spec)
+      const oldest = manifest.compacted[manifest.compacted.length - 1]
+      const options = this.#options
+      const job = runCompactionJob(
+        { root: this.#deps.root, store: this.#deps.store, tables: this.#deps.tables },
+        {
+          id: record.id,
+          destination: record.spec.destination,
+          l0,
+          runs,
+          outputSsts: record.outputSsts,
+          retentionMinSeq: manifest.recentSnapshotMinSeq,
+          expiryCutoff: manifest.lastL0ClockTick,
+          isDestLastRun: oldest === undefined || oldest.id === record.spec.destination,
+          locations: manifest
+        },
+        {
+          maxSstSizeBytes: options.maxSstSizeBytes,
+          builder: options.builder,
+          readAheadBlocks: options.readAheadBlocks,
+          prefetchPages: options.maxFetchTasks
+        },
+        (progress) => this.#offer({ _tag: "Progress", id: record.id, progress })
+      )
+      const fiber = yield* Effect.forkIn(
+        Effect.flatMap(Effect.exit(job), (exit) => this.#offer({ _tag: "Finished", id: record.id, exit })),
+        this.#scope
+      )
+      const description = describeSpec(record.spec)
+      this.#jobs.set(record.id, {
+        fiber,
+        progress: {
+          id: record.id,
+          description,
+          rowsRead: 0,
+          bytesWritten: 0,
+          outputSsts: record.outputSsts.length,
+          startedAtMs: yield* Clock.currentTimeMillis
+        }
+      })
+      yield* Effect.logInfo(`compaction ${record.id} started: ${description}`)
+      yield* this.#publish({ _tag: "Started", id: record.id, description, resumedSsts: record.outputSsts.length })
+    })
+  }
+
+  get #startSubmitted(): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const submitted = this.#state.records.filter((r) => r.status === CompactionStatus.Submitted)
+      if (submitted.length === 0) return
+      for (const submittedRecord of submitted) {
+        if (this.#jobs.size >= this.#options.maxConcurrentCompactions) break
+        const record = { ...submittedRecord, spec: resolveDestination(this.#state.manifest, submittedRecord.spec) }
+        const runningHaveL0 = this.#state.records.some((r) => this.#jobs.has(r.id) && hasL0Sources(r.spec))
+        const problem = startProblem(this.#state.manifest, record.spec, runningHaveL0)
+        if (problem !== undefined) {
+          yield* Effect.logWarning(`compaction ${record.id} (${describeSpec(record.spec)}) is invalid: ${problem}; marked failed`)
+          this.#update(record.id, (r) => ({ ...r, status: CompactionStatus.Failed }))
+          this.#totals.failed++
+          continue
+        }
+        yield* this.#startJob(record)
+        this.#update(record.id, (r) => ({ ...r, spec: record.spec, status: CompactionStatus.Running }))
+      }
+      yield* this.#state.writeCompactions
+    })
+  }
+
+  get #scheduleAndStart(): Effect.Effect<void, DbError> {
+    return Effect.andThen(this.#schedule, this.#startSubmitted)
+  }
+
+  // ------------------------------------------------------------ messages
+
+  #onSucceeded(record: CompactionRecord, result: JobResult, job: Job | undefined): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const { run, rowsRead, rowsWritten, bytesWritten } = result
+      const state = this.#state
+      const replaced = replacedSsts(state.manifest, record.spec)
+      state.manifest = finishCompaction(state.manifest, record.spec, run)
+      this.#update(record.id, (r) => ({ ...r, status: CompactionStatus.Completed, outputSsts: run.ssts }))
+      yield* state.writeManifest
+      yield* state.writeCompactions
+      this.#totals.completed++
+      this.#totals.bytesWritten += bytesWritten
+      this.#deps.tables.forget(replaced)
+      const description = describeSpec(record.spec)
+      const seconds = ((yield* Clock.currentTimeMillis) - (job?.progress.startedAtMs ?? 0)) / 1000
+      yield* Effect.logInfo(
+        `compaction ${record.id} finished in ${seconds.toFixed(1)} s: ${description}, ${rowsRead} rows read, ` +
+          `${run.ssts.length} SST(s) (${bytesWritten} bytes) written to run ${run.id}`
+      )
+      yield* this.#publish({
+        _tag: "Finished",
+        id: record.id,
+        description,
+        seconds,
+        rowsRead,
+        rowsWritten,
+        bytesWritten,
+        outputSsts: run.ssts.length,
+        destination: run.id,
+        l0Ssts: state.manifest.l0.length,
+        sortedRuns: state.manifest.compacted.length
+      })
+      yield* this.#deps.onManifestWritten ?? Effect.void
+      yield* this.#scheduleAndStart
+    })
+  }
+
+  #onFinished(id: string, exit: Exit.Exit<JobResult, DbError>): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const job = this.#jobs.get(id)
+      this.#jobs.delete(id)
+      const record = this.#state.records.find((r) => r.id === id)
+      if (record === undefined) return
+      if (Exit.isSuccess(exit)) return yield* this.#onSucceeded(record, exit.value, job)
+      if (Exit.hasInterrupts(exit)) return
+      this.#update(id, (r) => ({ ...r, status: CompactionStatus.Failed }))
+      this.#totals.failed++
+      const description = describeSpec(record.spec)
+      yield* Effect.logError(`compaction ${id} (${description}) failed`, exit.cause)
+      yield* this.#publish({ _tag: "Failed", id, description, message: Cause.pretty(exit.cause) })
+      yield* this.#state.writeCompactions
+    })
+  }
+
+  #onProgress(id: string, p: JobProgress): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const job = this.#jobs.get(id)
+      if (job !== undefined) {
+        job.progress = { ...job.progress, rowsRead: p.rowsRead, bytesWritten: p.bytesWritten, outputSsts: p.outputSsts.length }
+      }
+      const record = this.#state.records.find((r) => r.id === id)
+      if (record === undefined || record.outputSsts.length === p.outputSsts.length) return
+      this.#update(id, (r) => ({ ...r, outputSsts: p.outputSsts as Array<SstHandle> }))
+      yield* this.#state.writeCompactions
+    })
+  }
+
+  #onSubmit(request: CompactionRequest): Effect.Effect<string, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      const spec = request === "full" ? fullCompaction(this.#state.manifest) : request
+      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no sorted run" })
+      const id = yield* this.#register(spec)
+      yield* this.#state.writeCompactions
+      yield* this.#startSubmitted
+      return id
+    })
+  }
+
+  #handle(m: Message): Effect.Effect<void, DbError> {
+    switch (m._tag) {
+      case "Poll":
+        if (m.queued === true) this.#pollQueued = false
+        return Effect.andThen(this.#state.refresh, this.#scheduleAndStart).pipe(
+          Effect.onExit((exit) => (m.done === undefined ? Effect.void : Deferred.done(m.done, Exit.asVoid(exit))))
+        )
+      case "Progress":
+        return this.#onProgress(m.id, m.progress)
+      case "Finished":
+        return this.#onFinished(m.id, m.exit)
+      case "Submit":
+        return Effect.flatMap(Effect.exit(this.#onSubmit(m.request)), (exit) =>
+          Effect.andThen(Deferred.done(m.done, exit), isFenced(exit) ? Exit.asVoid(exit) : Effect.void))
+    }
+  }
+
+  // ------------------------------------------------------------ the loop, and starting over
+
+  get #notifyIdle(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.#state.records.some(isActive) || this.#jobs.size > 0) return Effect.void
+      const waiters = this.#idleWaiters.splice(0)
+      return Effect.forEach(waiters, (d) => Deferred.succeed(d, undefined), { discard: true })
+    })
+  }
+
+  get interruptJobs(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const fibers = [...this.#jobs.values()].map((j) => j.fiber)
+      this.#jobs.clear()
+      return Fiber.interruptAll(fibers)
+    })
+  }
+
+  /** Stops for good with `error`: jobs interrupted, waiters failed, `done` fails. */
+  stopWith(error: ClosedError): Effect.Effect<void> {
+    return Effect.gen({ self: this }, function*() {
+      if (this.stopped === undefined || this.stopped.reason === "clean") this.stopped = error
+      yield* this.interruptJobs
+      for (const d of this.#idleWaiters.splice(0)) yield* Deferred.fail(d, error)
+      yield* Deferred.fail(this.#stoppedWith, error)
+    })
+  }
+
+  /** Handles messages until the loop fails; a failure other than fencing starts it over (module comment). */
+  get run(): Effect.Effect<void> {
+    const session: Effect.Effect<never, DbError> = Effect.forever(
+      Effect.flatMap(Queue.take(this.#messages), (m) => Effect.andThen(this.#handle(m), this.#notifyIdle))
+    )
+    return Effect.gen({ self: this }, function*() {
+      while (true) {
+        const exit = yield* Effect.exit(session)
+        const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+        if (error?._tag === "ClosedError") {
+          yield* Effect.logWarning(`compactor stopped: ${error.message}`)
+          return yield* this.stopWith(error)
+        }
+        yield* this.interruptJobs
+        yield* Effect.logWarning("compactor failed; starting over after a poll interval", Exit.isFailure(exit) ? exit.cause : undefined)
+        yield* Effect.sleep(Duration.millis(this.#options.pollIntervalMs))
+        const reset = yield* Effect.exit(this.#state.reset)
+        const resetError = Option.getOrUndefined(Exit.findErrorOption(reset))
+        if (resetError?._tag === "ClosedError") return yield* this.stopWith(resetError)
+      }
+    })
+  }
+
+  // ------------------------------------------------------------ the handle's parts
+
+  ask<A>(make: (done: Deferred.Deferred<A, DbError>) => Message): Effect.Effect<A, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      if (this.stopped !== undefined) return yield* this.stopped
+      const done = yield* Deferred.make<A, DbError>()
+      yield* this.#offer(make(done))
+      return yield* Deferred.await(done)
+    })
+  }
+
+  get awaitIdle(): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      if (this.stopped !== undefined) return yield* this.stopped
+      const done = yield* Deferred.make<void, DbError>()
+      this.#idleWaiters.push(done)
+      yield* this.#offer({ _tag: "Poll" })
+      return yield* Deferred.await(done)
+    })
+  }
+
+  /** Fails when the compactor stops (fenced, or `stop`). */
+  get done(): Effect.Effect<never, ClosedError> {
+    return Deferred.await(this.#stoppedWith)
+  }
+
+  get status(): Effect.Effect<CompactorStatus> {
+    return Effect.sync(() => ({
+      epoch: this.#state.epoch,
+      running: [...this.#jobs.values()].map((j) => j.progress),
+      submitted: this.#state.records.filter((r) => r.status === CompactionStatus.Submitted).length,
+      completed: this.#totals.completed,
+      failed: this.#totals.failed,
+      bytesWritten: this.#totals.bytesWritten,
+      l0Ssts: this.#state.manifest.l0.length,
+      sortedRuns: this.#state.manifest.compacted.length,
+      stopped: this.stopped
+    }))
+  }
+}
+
+/** Starts a compactor in the current scope (see the module comment); closing the scope stops it. */
+export const startCompactor = (
+  deps: CompactorDeps,
+  options: CompactorOptions
+): Effect.Effect<CompactorHandle, DbError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const state = yield* openCompactorStore(deps.store, deps.root, { timeoutMs: options.manifestUpdateTimeoutMs })
+    yield* Effect.logDebug(`compactor started on "${deps.root}" (compactor epoch ${state.epoch})`)
+    const events = yield* PubSub.sliding<CompactorEvent>(1024)
+    const loop = new CompactorLoop({
+      deps,
+      options,
+      state,
+      scope: yield* Scope.Scope,
+      messages: yield* Queue.unbounded<Message>(),
+      events,
+      stoppedWith: yield* Deferred.make<never, ClosedError>()
+    })
+    const runner = yield* Effect.forkScoped(loop.run)
+    const poller = yield* Effect.forkScoped(
+      Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(options.pollIntervalMs)), Effect.sync(loop.nudge)))
+    )
+    loop.nudge()
+
+    const stop = Effect.gen(function*() {
+      if (loop.stopped !== undefined) return
+      loop.stopped = new ClosedError({ reason: "clean", message: "compactor stopped" })
+      yield* Fiber.interrupt(poller)
+      yield* Fiber.interrupt(runner)
+      yield* loop.stopWith(loop.stopped)
+    })
+    yield* Effect.addFinalizer(() => stop)
+
+    return {
+      status: loop.status,
+      submit: (request) => loop.ask<string>((done) => ({ _tag: "Submit", request, done })),
+      tick: loop.ask<void>((done) => ({ _tag: "Poll", done })),
+      nudge: loop.nudge,
+      awaitIdle: loop.awaitIdle,
+      stop,
+      done: loop.done,
+      events: Stream.fromPubSub(events)
+    } satisfies CompactorHandle
+  })

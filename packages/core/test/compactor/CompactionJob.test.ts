@@ -1,0 +1,195 @@
+/**
+ * One compaction job over SSTs written straight to a memory store: the merge, retention (snapshot
+ * barrier, expiry, tombstones only dropped into the last run), output SSTs cut at the size limit, resume
+ * after any output SST, visible ranges, and merge operands.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { type CompactionJobArgs, runCompactionJob } from "../../src/compactor/CompactionJob.ts"
+import { InvalidError } from "../../src/errors.ts"
+import { compactedSstPath } from "../../src/format/Paths.ts"
+import { makeMerge, makeTombstone, makeValue, type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
+import { concatChunks, SsTableBuilder } from "../../src/format/SsTableBuilder.ts"
+import type { CompactedSst, SortedRun, SstHandle } from "../../src/manifest/Manifest.ts"
+import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
+import { TableStore } from "../../src/sst/TableStore.ts"
+import { makeUlid } from "../../src/Ulid.ts"
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+const k = (i: number) => enc.encode(`key${String(i).padStart(5, "0")}`)
+const v = (s: string) => enc.encode(s)
+const ROOT = "db"
+const NO_EXTERNAL = { externalDbs: [] }
+const OPTIONS = { maxSstSizeBytes: 256 * 1024 * 1024, builder: { blockSize: 1024 }, readAheadBlocks: 4, prefetchPages: 1 }
+
+/** Rows in SST order: key ascending, seq descending. */
+const sorted = (rows: ReadonlyArray<RowEntry>) =>
+  [...rows].sort((a, b) => Buffer.compare(a.key, b.key) || b.seq - a.seq)
+
+const setup = () => {
+  const store = makeMemory()
+  const tables = new TableStore(store, ROOT, 0)
+  const writeSst = (rows: ReadonlyArray<RowEntry>) =>
+    Effect.gen(function*() {
+      const builder = new SsTableBuilder({ blockSize: 1024 })
+      for (const r of sorted(rows)) builder.add(r)
+      const table = builder.finish()
+      const id = yield* makeUlid
+      yield* store.put(compactedSstPath(ROOT, id), concatChunks(table.chunks))
+      return { id, info: table.info, formatVersion: table.formatVersion } satisfies CompactedSst
+    })
+  const rowsOf = (ssts: ReadonlyArray<SstHandle>) =>
+    Effect.gen(function*() {
+      const out: Array<RowEntry> = []
+      for (const sst of ssts) {
+        out.push(...(yield* Stream.runCollect(tables.scan(NO_EXTERNAL, sst, {}))))
+      }
+      return out
+    })
+  const args = (fields: Partial<CompactionJobArgs>): CompactionJobArgs => ({
+    id: "job",
+    destination: 0,
+    l0: [],
+    runs: [],
+    outputSsts: [],
+    retentionMinSeq: 0,
+    expiryCutoff: Number.MIN_SAFE_INTEGER,
+    isDestLastRun: true,
+    locations: NO_EXTERNAL,
+    ...fields
+  })
+  const deps = { root: ROOT, store, tables }
+  return { store, tables, writeSst, rowsOf, args, deps }
+}
+
+const show = (rows: ReadonlyArray<RowEntry>) =>
+  rows.map((r) => `${dec.decode(r.key)}@${r.seq}:${r.kind === RowKind.Tombstone ? "×" : dec.decode(r.value)}`)
+
+describe("compaction job", () => {
+  it.effect("merges L0 SSTs and runs; keeps the newest version per key; drops tombstones into the last run", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const newest = yield* writeSst([makeValue(k(1), v("l0-new"), 30), makeTombstone(k(2), 31)])
+      const older = yield* writeSst([makeValue(k(1), v("l0-old"), 20), makeValue(k(3), v("l0"), 21)])
+      const run: SortedRun = {
+        id: 0,
+        ssts: [yield* writeSst([makeValue(k(0), v("sr"), 1), makeValue(k(2), v("sr"), 2), makeValue(k(4), v("sr"), 3)])]
+      }
+      const last = yield* runCompactionJob(deps, args({ l0: [newest, older], runs: [run], retentionMinSeq: 100 }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(last.run.ssts)), [
+        "key00000@1:sr",
+        "key00001@30:l0-new",
+        "key00003@21:l0",
+        "key00004@3:sr"
+      ])
+      assert.strictEqual(last.rowsRead, 7)
+      // Into a run above the last one the tombstone must stay: it hides key2 in the runs below.
+      const notLast = yield* runCompactionJob(
+        deps,
+        args({ l0: [newest, older], destination: 1, isDestLastRun: false, retentionMinSeq: 100 }),
+        OPTIONS,
+        () => Effect.void
+      )
+      assert.deepStrictEqual(show(yield* rowsOf(notLast.run.ssts)), ["key00001@30:l0-new", "key00002@31:×", "key00003@21:l0"])
+    }))
+
+  it.effect("snapshot barrier: versions above retentionMinSeq stay, and the newest at or below it", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const sst = yield* writeSst([
+        makeValue(k(1), v("a"), 5),
+        makeValue(k(1), v("b"), 10),
+        makeValue(k(1), v("c"), 15),
+        makeValue(k(1), v("d"), 20),
+        makeTombstone(k(2), 18),
+        makeValue(k(2), v("x"), 3)
+      ])
+      const out = yield* runCompactionJob(deps, args({ l0: [sst], retentionMinSeq: 12 }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(out.run.ssts)), [
+        "key00001@20:d",
+        "key00001@15:c",
+        "key00001@10:b",
+        "key00002@18:×",
+        "key00002@3:x"
+      ])
+    }))
+
+  it.effect("TTL: rows expired at the last L0 clock tick become tombstones (then go, into the last run)", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const sst = yield* writeSst([
+        makeValue(k(1), v("expired"), 5, 100, 1_000),
+        makeValue(k(2), v("alive"), 6, 100, 5_000),
+        makeValue(k(3), v("no ttl"), 7, 100)
+      ])
+      const kept = yield* runCompactionJob(deps, args({ l0: [sst], expiryCutoff: 2_000, isDestLastRun: false, destination: 3 }), OPTIONS, () => Effect.void)
+      const rows = yield* rowsOf(kept.run.ssts)
+      assert.deepStrictEqual(show(rows), ["key00001@5:×", "key00002@6:alive", "key00003@7:no ttl"])
+      assert.strictEqual(rows[0]!.createTs, 100)
+      assert.isUndefined(rows[0]!.expireTs)
+      const last = yield* runCompactionJob(deps, args({ l0: [sst], expiryCutoff: 2_000 }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(last.run.ssts)), ["key00002@6:alive", "key00003@7:no ttl"])
+    }))
+
+  it.effect("output SSTs are cut at maxSstSizeBytes, ordered and non-overlapping; resuming after any of them gives the same rows", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const l0: Array<CompactedSst> = []
+      for (let s = 3; s >= 0; s--) {
+        const rows: Array<RowEntry> = []
+        // Keys of one parity per SST (SSTs 1 and 3 overlap, so do 0 and 2), some with an older version.
+        for (let i = s; i < 2000; i += 2) {
+          rows.push(makeValue(k(i), v(`v${s}-${i}-${"x".repeat(i % 37)}`), s * 10_000 + i + 1))
+          if (i % 7 === 0) rows.push(makeValue(k(i), v(`older-${s}`), s * 10_000 + i))
+        }
+        l0.push(yield* writeSst(rows))
+      }
+      const options = { ...OPTIONS, maxSstSizeBytes: 8 * 1024 }
+      const progress: Array<number> = []
+      const full = yield* runCompactionJob(deps, args({ l0, retentionMinSeq: 15_000 }), options, (p) =>
+        Effect.sync(() => void progress.push(p.outputSsts.length)))
+      const ssts = full.run.ssts
+      assert.isAbove(ssts.length, 4)
+      // Every SST but the last is reported as written, in order.
+      assert.deepStrictEqual(progress, Array.from({ length: ssts.length - 1 }, (_, i) => i + 1))
+      for (let i = 1; i < ssts.length; i++) {
+        assert.isAtMost(Buffer.compare(ssts[i - 1]!.info.lastEntry!, ssts[i]!.info.firstEntry!), 0)
+      }
+      const expected = show(yield* rowsOf(ssts))
+      for (const keep of [1, 2, ssts.length - 1]) {
+        const resumed = yield* runCompactionJob(
+          deps,
+          args({ l0, retentionMinSeq: 15_000, outputSsts: ssts.slice(0, keep) }),
+          options,
+          () => Effect.void
+        )
+        assert.deepStrictEqual(resumed.run.ssts.slice(0, keep).map((s) => s.id), ssts.slice(0, keep).map((s) => s.id))
+        assert.deepStrictEqual(show(yield* rowsOf(resumed.run.ssts)), expected, `resumed after ${keep}`)
+      }
+      // Resuming after the last SST writes nothing more.
+      const done = yield* runCompactionJob(deps, args({ l0, retentionMinSeq: 15_000, outputSsts: ssts }), options, () => Effect.void)
+      assert.deepStrictEqual(done.run.ssts.map((s) => s.id), ssts.map((s) => s.id))
+    }))
+
+  it.effect("an SST is read only within its visible range", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const sst = yield* writeSst([1, 2, 3, 4, 5].map((i) => makeValue(k(i), v(`${i}`), i)))
+      const projected: CompactedSst = {
+        ...sst,
+        visibleRange: { start: { kind: "Included", key: k(2) }, end: { kind: "Excluded", key: k(4) } }
+      }
+      const out = yield* runCompactionJob(deps, args({ l0: [projected] }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(out.run.ssts)), ["key00002@2:2", "key00003@3:3"])
+    }))
+
+  it.effect("a merge operand fails the job (no merge operator configured)", () =>
+    Effect.gen(function*() {
+      const { writeSst, args, deps } = setup()
+      const sst = yield* writeSst([makeValue(k(1), v("base"), 1), makeMerge(k(1), v("+1"), 2)])
+      const error = yield* Effect.flip(runCompactionJob(deps, args({ l0: [sst] }), OPTIONS, () => Effect.void))
+      assert.instanceOf(error, InvalidError)
+      assert.include(error.message, "merge operator missing")
+    }))
+})
