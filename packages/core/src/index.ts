@@ -10,12 +10,15 @@
  * - `ObjectStore`: the store service, the in-memory store, stores by URL, store errors, and what a new
  *   backend needs.
  * - `Settings`: settings with SlateDB's defaults, from JSON/TOML/YAML and the environment.
- * - `Admin`: read-only inspection of a database's objects (manifests, WAL SSTs).
+ * - `Compactor`: the compactor as a service of its own (`Compactor.layer`); the writer embeds one by default.
+ * - `Admin`: inspection of a database's objects (manifests, WAL SSTs, the compactions file) and submitting
+ *   compactions.
  *
  * Node-only parts (the local-directory store) are in `@shale/core/node`; the S3 store is `@shale/s3`.
  * Internals (codecs, test switches) are not exported here (see `@shale/core/internal`).
  */
 export * as Admin from "./api/Admin.ts"
+export * as Compactor from "./api/Compactor.ts"
 export * as Db from "./api/Db.ts"
 export * as ObjectStore from "./api/ObjectStore.ts"
 export * as Settings from "./api/Settings.ts"

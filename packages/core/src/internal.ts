@@ -40,6 +40,12 @@ export {
   encodeCompactions,
   type TieredCompactionSpec
 } from "./manifest/CompactionsCodec.ts"
+export * from "./compactor/Compactor.ts"
+export * from "./compactor/CompactorState.ts"
+export * from "./compactor/CompactorStore.ts"
+export * from "./compactor/CompactionJob.ts"
+export * from "./compactor/SizeTieredScheduler.ts"
+export * from "./admin/Compactions.ts"
 export * from "./format/KeyComparator.ts"
 export * from "./memtable/MemTable.ts"
 export * from "./Settings.ts"
@@ -55,6 +61,7 @@ export { Db, type DbOptions } from "./db/Db.ts"
 export {
   type BatchOp,
   type DbStatus,
+  type EmbeddedCompactorStatus,
   type DurabilityLevel,
   type FlushType,
   type KeyRange,

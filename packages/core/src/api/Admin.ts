@@ -1,7 +1,8 @@
 /**
- * Read-only inspection of a database in its object store: manifest versions, the latest manifest decoded,
- * WAL SSTs and their rows, compacted SSTs. Nothing here opens the database or writes, so it never fences a
- * running writer. Also the object layout (where a database keeps what) and ULID parsing.
+ * Inspection of a database in its object store: manifest versions, the latest manifest decoded, WAL SSTs
+ * and their rows, compacted SSTs, the compactions file. Nothing here opens the database, so it never
+ * fences a running writer or compactor; the only write is `submitCompaction` (to the compactions file, for
+ * the running compactor to pick up). Also the object layout (where a database keeps what) and ULID parsing.
  */
 export {
   latestManifest,
@@ -14,6 +15,15 @@ export {
   summarizeWalSst,
   type WalSstSummary
 } from "../admin/Admin.ts"
+export {
+  awaitCompaction,
+  type AwaitOptions,
+  type CompactionsFile,
+  type CompactionState,
+  readCompactions,
+  submitCompaction,
+  type SubmitOptions
+} from "../admin/Compactions.ts"
 export {
   type Checkpoint,
   type CompactedSst,

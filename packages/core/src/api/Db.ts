@@ -24,6 +24,7 @@ export const layer = Db.layer
 export {
   type BatchOp,
   type DbStatus as Status,
+  type EmbeddedCompactorStatus,
   type DurabilityLevel,
   type FlushType,
   type KeyRange,

@@ -61,9 +61,24 @@ export interface DbStatus {
   readonly sortedRuns: number
   /** Memtable uploads wait because L0 holds `l0MaxSsts` SSTs (until compaction makes room). */
   readonly l0Stalled: boolean
+  /** The embedded compactor's state; undefined when the `compactor` setting is null. */
+  readonly compactor: EmbeddedCompactorStatus | undefined
   readonly immutableMemtables: number
   /** Undefined while open. */
   readonly closeReason: "clean" | "fenced" | "fatal" | undefined
+}
+
+/** What `DbStatus` says of the embedded compactor. */
+export interface EmbeddedCompactorStatus {
+  readonly epoch: number
+  /** Compactions running now. */
+  readonly running: number
+  readonly completed: number
+  readonly failed: number
+  /** Bytes of SSTs written by finished compactions since the database opened. */
+  readonly bytesWritten: number
+  /** Set once the compactor stopped (a newer compactor fenced it): the database goes on without one. */
+  readonly stopped: "fenced" | "fatal" | undefined
 }
 
 export type BatchOp =

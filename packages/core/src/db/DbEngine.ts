@@ -249,8 +249,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     return yield* new InvalidError({ message: `invalid flush type ${JSON.stringify(type)}` })
   })
 
-  const status: Effect.Effect<DbStatus> = Effect.sync(() => {
+  const status: Effect.Effect<DbStatus> = Effect.gen(function*() {
     const m = manifest.manifest
+    const c = compactor === undefined ? undefined : yield* compactor.status
     return {
       durableSeq: state.seqs.durable,
       lastCommittedSeq: state.seqs.committed,
@@ -260,6 +261,14 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
       l0Ssts: m.l0.length,
       sortedRuns: m.compacted.length,
       l0Stalled: state.l0Stalled,
+      compactor: c === undefined ? undefined : {
+        epoch: c.epoch,
+        running: c.running.length,
+        completed: c.completed,
+        failed: c.failed,
+        bytesWritten: c.bytesWritten,
+        stopped: c.stopped === undefined || c.stopped.reason === "clean" ? undefined : c.stopped.reason
+      },
       immutableMemtables: state.imms.length,
       closeReason: state.closeError?.reason
     }

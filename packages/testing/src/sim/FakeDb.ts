@@ -323,6 +323,7 @@ export const openFakeDb: (
     l0Ssts: 0,
     sortedRuns: 0,
     l0Stalled: false,
+    compactor: undefined,
     immutableMemtables: 0,
     closeReason: closed?.reason
   }))
