@@ -10,6 +10,8 @@
  * shale --db <url> import [file]          rows from JSON lines (stdin by default)
  * shale --db <url> manifest               the latest manifest, pretty-printed
  * shale --db <url> wal                    the WAL SSTs with ids, sizes and row counts
+ * shale --db <url> compact [--runs 5,3]   a full compaction (or of those runs), by the database's compactor
+ * shale --db <url> compactor              runs the database's compactor until Ctrl-C
  * ```
  *
  * Shared flags (./Root.ts): `--db` (a directory, `file:///abs/dir`, `memory:`, `s3://bucket/prefix`;
@@ -25,6 +27,7 @@
  */
 import { Console, Effect } from "effect"
 import { CliOutput, Command, TerminalCapabilities } from "effect/cli"
+import { compactCommand, compactorCommand } from "./CompactCommands.ts"
 import { del, get, put, scan } from "./DataCommands.ts"
 import { manifest, wal } from "./InspectCommands.ts"
 import { root } from "./Root.ts"
@@ -33,7 +36,7 @@ import { exportCommand, importCommand } from "./Transfer.ts"
 export const VERSION = "0.0.1"
 
 export const shale = root.pipe(
-  Command.withSubcommands([put, get, del, scan, exportCommand, importCommand, manifest, wal])
+  Command.withSubcommands([put, get, del, scan, exportCommand, importCommand, manifest, wal, compactCommand, compactorCommand])
 )
 
 /**

@@ -64,7 +64,7 @@ export const get = Command.make("get", { key: keyArgument }, (args) =>
     Effect.gen(function*() {
       const key = yield* argBytes(args.key, c.keyEncoding, "key")
       yield* requireDatabase(c.target)
-      const kv = yield* withDb(c.target, Db.Db.use((db) => db.getKeyValue(key)), { readOnly: true })
+      const kv = yield* withDb(c.target, Db.Db.use((db) => db.getKeyValue(key)))
       if (kv === undefined) return yield* notFound(`not found: ${showKey(key, c.keyEncoding, 200)}`)
       yield* line(c.json ? rowJson(c, kv) : showEncoded(kv.value, c.valueEncoding))
     })
@@ -165,8 +165,7 @@ export const scan = Command.make("scan", {
           })
           yield* progress.stop
           return progress.count()
-        })),
-        { readOnly: true }
+        }))
       )
       yield* errLine(`(${count} row${count === 1 ? "" : "s"})`)
     })

@@ -9,8 +9,9 @@
  * | 2 | usage error: bad flags or arguments, a bad `--db` URL, bad encoding, bad settings, bad import input |
  * | 3 | store failure: the object store is unreachable or refused the request |
  * | 4 | data error: stored bytes are corrupt or in a format Shale does not read |
- * | 5 | fenced: another writer opened the database, this command's write was not acknowledged |
+ * | 5 | fenced: another writer (or, for `shale compactor`, another compactor) took over the database |
  * | 6 | internal error: a bug in Shale (please report it) |
+ * | 130 | stopped by SIGINT / SIGTERM (after a clean stop: `shale compactor`) |
  */
 import { Data, Runtime } from "effect"
 import { CliError } from "effect/cli"

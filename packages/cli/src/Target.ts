@@ -89,13 +89,14 @@ export const loadSettings = (t: Target) =>
 
 /**
  * Opens the database as its writer for `body`, and closes it cleanly afterwards (also when `body` fails).
- * Commands that only read (`readOnly`) run no embedded compactor: they add no L0 SSTs, and claiming the
- * compactor epoch would stop a compactor running elsewhere (`shale compactor`) for nothing.
+ * Only commands that write many rows (`import`: `compactor: true`) run the embedded compactor the settings
+ * ask for; the others add no L0 SST worth compacting, and claiming the compactor epoch would stop a
+ * compactor running elsewhere (`shale compactor`, a writer's embedded one) for nothing.
  */
-export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options?: { readonly readOnly?: boolean }) =>
+export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options?: { readonly compactor?: boolean }) =>
   Effect.gen(function*() {
     const loaded = yield* loadSettings(t)
-    const settings = options?.readOnly === true ? { ...loaded, compactor: null } : loaded
+    const settings = options?.compactor === true ? loaded : { ...loaded, compactor: null }
     return yield* body.pipe(
       Effect.provide(
         // Bounded retries: a command should report an unreachable store, not wait for it forever.

@@ -91,8 +91,7 @@ export const exportCommand = Command.make("export", {
           }
           yield* progress.stop
           return progress.count()
-        })),
-        { readOnly: true }
+        }))
       )
       yield* errLine(`exported ${count} row${count === 1 ? "" : "s"}`)
     })
@@ -190,7 +189,8 @@ export const importCommand = Command.make("import", {
           yield* db.flush()
           yield* progress.stop
           return progress.count()
-        }))
+        })),
+        { compactor: true }
       )
       yield* c.json
         ? line(JSON.stringify({ op: "import", rows: count, durable: true }))

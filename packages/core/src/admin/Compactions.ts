@@ -45,8 +45,8 @@ export interface SubmitOptions {
 }
 
 /**
- * Submits a compaction (see the module comment): `"full"` (every sorted run into the lowest, SlateDB's
- * `CompactionRequest::Full`) or a spec. Returns the compaction's id.
+ * Submits a compaction (see the module comment): `"full"` (every L0 SST and sorted run into one run, as the
+ * latest manifest lists them) or a spec. Returns the compaction's id and spec.
  */
 export const submitCompaction = (
   root: string,
@@ -60,7 +60,7 @@ export const submitCompaction = (
       const latest = yield* makeManifestStore(store, root).readLatest
       if (latest === undefined) return yield* new InvalidError({ message: `no database at "${root}"` })
       spec = fullCompaction(latest.manifest)
-      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no sorted run" })
+      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no SST" })
     } else {
       spec = request
     }
@@ -94,19 +94,19 @@ const stateOf = (record: CompactionRecord | undefined): CompactionState => {
   }
 }
 
-export interface AwaitOptions {
+export interface AwaitOptions<E = never, R = never> {
   /** How often the compactions file is read (default 1000 ms). */
   readonly pollMs?: number
   /** Called with each new state while it waits (progress). */
-  readonly onState?: (state: CompactionState, elapsedMs: number) => Effect.Effect<void>
+  readonly onState?: (state: CompactionState, elapsedMs: number) => Effect.Effect<void, E, R>
 }
 
 /** Polls the compactions file until compaction `id` has ended: Completed, Failed or Ended. */
-export const awaitCompaction = (
+export const awaitCompaction = <E = never, R = never>(
   root: string,
   id: string,
-  options: AwaitOptions = {}
-): Effect.Effect<CompactionState, DbError, ObjectStore> =>
+  options: AwaitOptions<E, R> = {}
+): Effect.Effect<CompactionState, DbError | E, ObjectStore | R> =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     let last = ""

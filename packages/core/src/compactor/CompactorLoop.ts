@@ -301,7 +301,7 @@ class CompactorLoop {
   #onSubmit(request: CompactionRequest): Effect.Effect<string, DbError> {
     return Effect.gen({ self: this }, function*() {
       const spec = request === "full" ? fullCompaction(this.#state.manifest) : request
-      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no sorted run" })
+      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no SST" })
       const id = yield* this.#register(spec)
       yield* this.#state.writeCompactions
       yield* this.#startSubmitted

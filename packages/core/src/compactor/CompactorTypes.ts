@@ -70,7 +70,10 @@ export type CompactorEvent =
   }
   | { readonly _tag: "Failed"; readonly id: string; readonly description: string; readonly message: string }
 
-/** What to compact when asked: everything (SlateDB's `CompactionRequest::Full`), or a given spec. */
+/**
+ * What to compact when asked: `"full"`, everything (every L0 SST and sorted run into one run; SlateDB's
+ * `CompactionRequest::Full` takes the runs only), or a given spec.
+ */
 export type CompactionRequest = "full" | CompactionSpec
 
 export interface CompactorHandle {

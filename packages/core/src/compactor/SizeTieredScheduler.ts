@@ -133,12 +133,19 @@ export const propose = (
   return out
 }
 
-/** A full compaction (SlateDB's `CompactionRequest::Full`): every run, no L0, into the lowest run id. */
+/**
+ * A full compaction: every L0 SST and every sorted run into one run (the lowest run id, or run 0). SlateDB's
+ * `CompactionRequest::Full` takes the sorted runs only; Shale's takes L0 too, so that "compact everything"
+ * means everything (the spec is one SlateDB's validation accepts as well). Undefined when there is nothing.
+ */
 export const fullCompaction = (manifest: Manifest): CompactionSpec | undefined => {
-  if (manifest.compacted.length === 0) return undefined
+  if (manifest.compacted.length === 0 && manifest.l0.length === 0) return undefined
   return {
-    sources: manifest.compacted.map((run): CompactionSource => ({ kind: "sr", id: run.id })),
-    destination: Math.min(...manifest.compacted.map((run) => run.id))
+    sources: [
+      ...manifest.l0.map((sst): CompactionSource => ({ kind: "l0", id: sst.id })),
+      ...manifest.compacted.map((run): CompactionSource => ({ kind: "sr", id: run.id }))
+    ],
+    destination: manifest.compacted.length === 0 ? 0 : Math.min(...manifest.compacted.map((run) => run.id))
   }
 }
 

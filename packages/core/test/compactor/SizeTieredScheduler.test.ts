@@ -129,9 +129,15 @@ describe("size-tiered scheduler (SlateDB's cases)", () => {
     assert.deepStrictEqual(propose(m, [], { ...DEFAULTS, maxConcurrentCompactions: 2 }), [l0Spec(l0, 11), srSpec([10, 9, 8, 7])])
   })
 
-  it("a full compaction takes every run into the lowest id", () => {
-    assert.deepStrictEqual(fullCompaction(manifest(l0Of(2), [sr2(5, 2), sr2(3, 2)])), srSpec([5, 3]))
-    assert.isUndefined(fullCompaction(manifest(l0Of(2), [])))
+  it("a full compaction takes every L0 SST and every run into the lowest run id (a valid spec)", () => {
+    const l0 = l0Of(2)
+    const m = manifest(l0, [sr2(5, 2), sr2(3, 2)])
+    const full = fullCompaction(m)!
+    assert.deepStrictEqual(full, { sources: [...l0Spec(l0, 3).sources, ...srSpec([5, 3]).sources], destination: 3 })
+    assert.isUndefined(startProblem(m, full, false))
+    assert.deepStrictEqual(fullCompaction(manifest([], [sr2(5, 2), sr2(3, 2)])), srSpec([5, 3]))
+    assert.deepStrictEqual(fullCompaction(manifest(l0, [])), l0Spec(l0, 0))
+    assert.isUndefined(fullCompaction(manifest([], [])))
   })
 })
 
