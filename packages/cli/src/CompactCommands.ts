@@ -151,8 +151,6 @@ export const compactCommand = Command.make("compact", {
         const layer = yield* compactorLayer(c.target)
         return yield* Effect.scoped(Effect.gen(function*() {
           const compactor = Services.get(yield* Layer.build(layer), Compactor.Compactor)
-          // What the scheduler starts on its own first (a full compaction cannot run beside an L0 one).
-          yield* compactor.awaitIdle
           const id = yield* compactor.submit(request)
           yield* errLine(`compaction ${id} submitted: ${describeRequest(request)}`)
           yield* compactor.awaitIdle

@@ -40,13 +40,36 @@ export const readCompactions = (root: string): Effect.Effect<Option.Option<Compa
   })
 
 export interface SubmitOptions {
-  /** Give up when the compactions file cannot be written within this long (default 300 s). */
+  /**
+   * Give up when the compactions file cannot be written within this long, or (`"full"`) when compactions
+   * keep running for this long (default 300 s).
+   */
   readonly timeoutMs?: number
 }
 
 /**
+ * Waits until the compactions file shows no submitted or running compaction (read twice a second), so that
+ * a full compaction is not submitted beside one that already took some of its sources (it would fail).
+ */
+const awaitQuiet = (root: string, timeoutMs: number) =>
+  Effect.gen(function*() {
+    const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
+    while (true) {
+      const file = yield* readCompactions(root)
+      const busy = Option.isSome(file) && file.value.compactions.some((c) =>
+        c.status === CompactionStatus.Submitted || c.status === CompactionStatus.Running
+      )
+      if (!busy) return
+      if ((yield* Clock.currentTimeMillis) > deadline) {
+        return yield* new InvalidError({ message: `compactions kept running for ${timeoutMs} ms: a full compaction was not submitted` })
+      }
+      yield* Effect.sleep(Duration.millis(500))
+    }
+  })
+
+/**
  * Submits a compaction (see the module comment): `"full"` (every L0 SST and sorted run into one run, as the
- * latest manifest lists them) or a spec. Returns the compaction's id and spec.
+ * latest manifest lists them once no compaction is submitted or running) or a spec. Returns the compaction's id and spec.
  */
 export const submitCompaction = (
   root: string,
@@ -57,6 +80,7 @@ export const submitCompaction = (
     const store = yield* ObjectStore
     let spec: CompactionSpec | undefined
     if (request === "full") {
+      yield* awaitQuiet(root, options.timeoutMs ?? 300_000)
       const latest = yield* makeManifestStore(store, root).readLatest
       if (latest === undefined) return yield* new InvalidError({ message: `no database at "${root}"` })
       spec = fullCompaction(latest.manifest)

@@ -15,3 +15,12 @@ export {
 } from "../compactor/Compactor.ts"
 export type { CompactionSource, CompactionSpec } from "../compactor/CompactorState.ts"
 export { describeSpec } from "../compactor/CompactorState.ts"
+
+import { Compactor as CompactorService } from "../compactor/Compactor.ts"
+
+/**
+ * A compactor of its own for the database at `path` in the `ObjectStore` in context: claims the compactor
+ * epoch (fencing any other compactor) and compacts until the layer's scope ends or a newer compactor
+ * fences it.
+ */
+export const layer = CompactorService.layer

@@ -3,8 +3,10 @@
  * (default `./shale-data`; the directory is the database root, so `shale --db <dir> manifest` inspects it),
  * writes benchmark workload W1's keys (`"key"` + index zero-padded to 13 digits, 100-byte values; `n`
  * defaults to 100,000, also settable with `SHALE_MAIN_N`), reads them back, closes, reopens and verifies
- * again. It prints each phase with its throughput (puts/s, gets/s, scan rows/s), a progress line a second
- * during long phases, and the objects it wrote (manifests, WAL SSTs, L0 SSTs, with sizes).
+ * again. Between the two sessions a standalone compactor merges every L0 SST and sorted run into one sorted
+ * run (a full compaction), so the second session reads compacted data. It prints each phase with its
+ * throughput (puts/s, gets/s, scan rows/s, compaction MiB/s), a progress line a second during long phases,
+ * and the objects it wrote (manifests, WAL SSTs, SSTs, with sizes).
  *
  * Every value carries a tag unique to the run, so a second run over the same directory overwrites every
  * key and the verification proves the overwrite happened. Exits non-zero on any mismatch (or any failure).
@@ -13,8 +15,9 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Clock, Console, Data, Effect, Layer, Logger, Stream } from "effect"
+import { Cause, Clock, Console, Data, Effect, Layer, Logger, References, Stream } from "effect"
 import { resolve } from "node:path"
+import { Compactor } from "../compactor/Compactor.ts"
 import { Db } from "../db/Db.ts"
 import { compactedDir, manifestDir, parseCompactedSstId, parseManifestId, parseWalSstId, walDir } from "../format/Paths.ts"
 import { LocalObjectStore } from "../objectstore/LocalObjectStore.ts"
@@ -182,6 +185,37 @@ const reportObjects = (
     }
   })
 
+const runsText = (n: number) => `${n} sorted run${n === 1 ? "" : "s"}`
+
+/**
+ * A full compaction by a standalone compactor (the writer is closed): what the scheduler starts on its own
+ * first (with 4 or more L0 SSTs), then everything into one run. Prints L0 and sorted runs before and after.
+ */
+const compactAll =
+  Effect.gen(function*() {
+    const compactor = yield* Compactor
+    const before = yield* compactor.status
+    const line = (phase: string, what: string) => Console.log(`  ${phase.padEnd(16)} ${what}`)
+    yield* line("compactor", `epoch ${before.epoch}: ${before.l0Ssts} L0 SSTs, ${runsText(before.sortedRuns)}`)
+    const [, ms] = yield* timed(Effect.gen(function*() {
+      yield* compactor.awaitIdle
+      yield* compactor.submit("full")
+      yield* compactor.awaitIdle
+    }))
+    const after = yield* compactor.status
+    if (after.failed > 0) return yield* new MainJobFailed({ message: `${after.failed} compaction(s) failed (see the log)` })
+    if (after.l0Ssts !== 0 || after.sortedRuns !== 1) {
+      return yield* new MainJobFailed({ message: `after a full compaction: ${after.l0Ssts} L0 SSTs, ${runsText(after.sortedRuns)}` })
+    }
+    const mb = after.bytesWritten / 1024 / 1024
+    yield* line(
+      "compact",
+      `${after.completed} compaction${after.completed === 1 ? "" : "s"} in ${fmtMs(ms)}: ${fmtBytes(after.bytesWritten)} written (${
+        (mb / (ms / 1000)).toFixed(1)
+      } MiB/s); L0 SSTs ${before.l0Ssts} -> 0, sorted runs ${before.sortedRuns} -> 1`
+    )
+  })
+
 const job = Effect.gen(function*() {
   const n = nArg === undefined ? DEFAULT_N : Number(nArg)
   if (!Number.isSafeInteger(n) || n <= 0) {
@@ -220,11 +254,21 @@ const job = Effect.gen(function*() {
   }).pipe(Effect.provide(dbLayer)))
   yield* line("closed", `session 1 took ${fmtMs(session1Ms)}`)
 
+  // Between the sessions: a standalone compactor merges everything into one sorted run.
+  // Its own line says what its informational log lines would (warnings and errors still show).
+  yield* compactAll.pipe(
+    Effect.provide(Compactor.layer({ path: DB_PATH, settings })),
+    Effect.provideService(References.MinimumLogLevel, "Warn")
+  )
+
   // Session 2: reopen (from the manifest, L0 and WAL) and verify everything again.
   const [, session2Ms] = yield* timed(Effect.gen(function*() {
     const db = yield* Db
     const status = yield* db.status
-    yield* line("reopened", `manifest ${status.manifestId}, writer epoch ${status.writerEpoch}, L0 SSTs ${status.l0Ssts}`)
+    yield* line(
+      "reopened",
+      `manifest ${status.manifestId}, writer epoch ${status.writerEpoch}, L0 SSTs ${status.l0Ssts}, ${runsText(status.sortedRuns)}`
+    )
     const [, getMs] = yield* timed(getAll(n, tag, "verify get"))
     yield* line("verify get", `${fmtInt(n)} gets in ${fmtMs(getMs)}: ${rate(n, getMs)} gets/s (all verified)`)
     const [rows, scanMs] = yield* timed(scanAll(n, tag, "verify scan"))

@@ -15,7 +15,9 @@
  *   CompactorStore.ts) and the compaction is Completed, then scheduling runs again at once; on failure it
  *   is Failed, and the next poll may propose it again (not at once: a compaction that fails every time
  *   must not spin);
- * - Submit (a manual compaction from this process): registered, then started like the others.
+ * - Submit (a manual compaction from this process): a spec is registered, then started like the others; a
+ *   full compaction waits until no compaction runs (the scheduler proposes none meanwhile), then takes
+ *   every L0 SST and sorted run of that moment (requests that waited together share one compaction).
  *
  * Failures: a newer compactor (fenced) stops this one for good (`done` fails with the `ClosedError`). Any
  * other failure of the loop (the store unavailable past its retries, an update timing out) interrupts the
@@ -83,6 +85,8 @@ class CompactorLoop {
   readonly #stoppedWith: Deferred.Deferred<never, ClosedError>
   readonly #jobs = new Map<string, Job>()
   readonly #idleWaiters: Array<Deferred.Deferred<void, DbError>> = []
+  /** Full compactions asked for, waiting for the running compactions to end; each gets the id. */
+  readonly #pendingFull: Array<Deferred.Deferred<string, DbError>> = []
   readonly #totals = { completed: 0, failed: 0, bytesWritten: 0 }
   #pollQueued = false
   stopped: ClosedError | undefined = undefined
@@ -144,7 +148,7 @@ class CompactorLoop {
   get #schedule(): Effect.Effect<void, DbError> {
     return Effect.gen({ self: this }, function*() {
       const capacity = this.#options.maxConcurrentCompactions - this.#jobs.size
-      if (capacity <= 0) return
+      if (capacity <= 0 || this.#pendingFull.length > 0) return
       const active = this.#state.records.filter(isActive).map((r) => r.spec)
       let added = 0
       for (const spec of propose(this.#state.manifest, active, this.#scheduler).slice(0, capacity)) {
@@ -226,8 +230,27 @@ class CompactorLoop {
     })
   }
 
+  /** Registers and starts the waiting full compaction once nothing runs. */
+  get #startPendingFull(): Effect.Effect<void, DbError> {
+    return Effect.gen({ self: this }, function*() {
+      if (this.#pendingFull.length === 0 || this.#jobs.size > 0) return
+      const waiting = this.#pendingFull.splice(0)
+      const spec = fullCompaction(this.#state.manifest)
+      const registered = spec === undefined
+        ? Exit.fail(new InvalidError({ message: "nothing to compact: the database has no SST" }))
+        : yield* Effect.exit(this.#register(spec))
+      for (const d of waiting) yield* Deferred.done(d, registered)
+      if (Exit.isSuccess(registered)) yield* this.#state.writeCompactions
+    })
+  }
+
   get #scheduleAndStart(): Effect.Effect<void, DbError> {
-    return Effect.andThen(this.#schedule, this.#startSubmitted)
+    // Submissions first (a manual one must not lose its sources to the scheduler's proposals), then the
+    // scheduler's proposals, which are registered as Submitted and started the same way.
+    return Effect.andThen(this.#startPendingFull, this.#startSubmitted).pipe(
+      Effect.andThen(this.#schedule),
+      Effect.andThen(this.#startSubmitted)
+    )
   }
 
   // ------------------------------------------------------------ messages
@@ -282,6 +305,8 @@ class CompactorLoop {
       yield* Effect.logError(`compaction ${id} (${description}) failed`, exit.cause)
       yield* this.#publish({ _tag: "Failed", id, description, message: Cause.pretty(exit.cause) })
       yield* this.#state.writeCompactions
+      yield* this.#startPendingFull
+      yield* this.#startSubmitted
     })
   }
 
@@ -298,11 +323,9 @@ class CompactorLoop {
     })
   }
 
-  #onSubmit(request: CompactionRequest): Effect.Effect<string, DbError> {
+  #onSubmit(request: CompactionSpec): Effect.Effect<string, DbError> {
     return Effect.gen({ self: this }, function*() {
-      const spec = request === "full" ? fullCompaction(this.#state.manifest) : request
-      if (spec === undefined) return yield* new InvalidError({ message: "nothing to compact: the database has no SST" })
-      const id = yield* this.#register(spec)
+      const id = yield* this.#register(request)
       yield* this.#state.writeCompactions
       yield* this.#startSubmitted
       return id
@@ -321,6 +344,10 @@ class CompactorLoop {
       case "Finished":
         return this.#onFinished(m.id, m.exit)
       case "Submit":
+        if (m.request === "full") {
+          this.#pendingFull.push(m.done)
+          return this.#scheduleAndStart
+        }
         return Effect.flatMap(Effect.exit(this.#onSubmit(m.request)), (exit) =>
           Effect.andThen(Deferred.done(m.done, exit), isFenced(exit) ? Exit.asVoid(exit) : Effect.void))
     }
@@ -330,7 +357,7 @@ class CompactorLoop {
 
   get #notifyIdle(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.#state.records.some(isActive) || this.#jobs.size > 0) return Effect.void
+      if (this.#state.records.some(isActive) || this.#jobs.size > 0 || this.#pendingFull.length > 0) return Effect.void
       const waiters = this.#idleWaiters.splice(0)
       return Effect.forEach(waiters, (d) => Deferred.succeed(d, undefined), { discard: true })
     })
@@ -350,6 +377,7 @@ class CompactorLoop {
       if (this.stopped === undefined || this.stopped.reason === "clean") this.stopped = error
       yield* this.interruptJobs
       for (const d of this.#idleWaiters.splice(0)) yield* Deferred.fail(d, error)
+      for (const d of this.#pendingFull.splice(0)) yield* Deferred.fail(d, error)
       yield* Deferred.fail(this.#stoppedWith, error)
     })
   }

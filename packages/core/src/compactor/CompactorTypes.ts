@@ -78,7 +78,10 @@ export type CompactionRequest = "full" | CompactionSpec
 
 export interface CompactorHandle {
   readonly status: Effect.Effect<CompactorStatus>
-  /** Registers a compaction (validated when it starts); its id. */
+  /**
+   * Registers a compaction (validated when it starts) and returns its id. `"full"` first waits until no
+   * compaction runs, then takes every L0 SST and sorted run; it fails when the database has no SST.
+   */
   readonly submit: (request: CompactionRequest) => Effect.Effect<string, DbError>
   /** Polls now (as the timer does) and waits until the poll is handled. */
   readonly tick: Effect.Effect<void, DbError>

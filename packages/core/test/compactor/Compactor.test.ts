@@ -215,6 +215,22 @@ describe("standalone compactor", () => {
       assert.instanceOf(refused, InvalidError)
     }))
 
+  it.effect("a full compaction asked for while an L0 compaction runs waits for it, then takes everything", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* flushes(db, 8, 50)
+      const expected = yield* collect(db.scan({}))
+      const { compactor } = yield* startOn(store)
+      yield* eventually("an L0 compaction to run", () => Effect.map(compactor.status, (s) => s.running.length === 1))
+      const id = yield* compactor.submit("full")
+      yield* idle(compactor)
+      const status = yield* compactor.status
+      assert.deepStrictEqual([status.completed, status.failed, status.l0Ssts, status.sortedRuns], [2, 0, 0, 1])
+      assert.isTrue(isUlid(id))
+      assert.deepStrictEqual(yield* collect(db.scan({})), expected)
+    }))
+
   it.effect("the writer's uploads wait while L0 is full, and go on when a compactor elsewhere makes room", () =>
     Effect.gen(function*() {
       const store = makeMemory()

@@ -3,7 +3,7 @@
  * `@shale/core/node`), with a temp directory instead of `./data`, so the docs stay true.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Db, Shale } from "@shale/core"
+import { Admin, Compactor, Db, Shale } from "@shale/core"
 import { LocalObjectStore } from "@shale/core/node"
 import { Effect, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -28,6 +28,45 @@ describe("README examples", () => {
     }).pipe(
       Effect.provide(Db.layer({ path: "db", settings: { durableFlush: "eager" } })),
       Effect.provide(LocalObjectStore.layer({ root: dir })),
+      Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
+  it.live("a compactor of its own beside a writer without one", () => {
+    const dir = mkdtempSync(join(tmpdir(), "shale-readme-"))
+    const store = LocalObjectStore.layer({ root: dir })
+    const writer = Db.layer({ path: "db", settings: { compactor: null, l0SstSizeBytes: 1024 } })
+    const compactor = Compactor.layer({ path: "db", settings: { compactor: { pollIntervalMs: 1000 } } })
+    const compactAll = Effect.gen(function*() {
+      const c = yield* Compactor.Compactor
+      yield* c.submit("full")
+      yield* c.awaitIdle
+      return yield* c.status
+    })
+    return Effect.gen(function*() {
+      yield* Effect.gen(function*() {
+        const db = yield* Db.Db
+        for (let i = 0; i < 6; i++) {
+          for (let j = 0; j < 20; j++) yield* db.put(enc.encode(`k${j}`), enc.encode(`v${i}`), { awaitDurable: false })
+          yield* db.flush({ type: "memtable" })
+        }
+        assert.isAtLeast((yield* db.status).l0Ssts, 6)
+      }).pipe(Effect.provide(writer))
+      const { l0Ssts, sortedRuns, completed, bytesWritten } = yield* compactAll.pipe(Effect.provide(compactor))
+      assert.deepStrictEqual({ l0Ssts, sortedRuns }, { l0Ssts: 0, sortedRuns: 1 })
+      assert.isAtLeast(completed, 1)
+      assert.isAbove(bytesWritten, 0)
+      const file = yield* Admin.readCompactions("db")
+      assert.isTrue(file._tag === "Some")
+      yield* Effect.gen(function*() {
+        const db = yield* Db.Db
+        const rows = yield* Stream.runCollect(db.scan({}))
+        assert.deepStrictEqual([...new Set(rows.map((r) => dec.decode(r.value)))], ["v5"])
+        assert.strictEqual(rows.length, 20)
+        assert.deepStrictEqual((yield* db.status).sortedRuns, 1)
+      }).pipe(Effect.provide(writer))
+    }).pipe(
+      Effect.provide(store),
       Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
     )
   })
