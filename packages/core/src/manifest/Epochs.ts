@@ -43,11 +43,14 @@ const withTimeout = <A>(what: string, timeoutMs: number, effect: Effect.Effect<A
     orElse: () => Effect.fail(timedOut(what, timeoutMs))
   }))
 
-/** Claims the stored epoch + 1 (see the module comment); the version written. */
+/**
+ * Claims the stored epoch + 1, or `options.epoch` when given (fenced if the stored one is already at or
+ * above it); see the module comment. The version written.
+ */
 export const claimEpoch = <A>(
   store: SequencedStore<A>,
   field: EpochField<A>,
-  options: { readonly timeoutMs: number; readonly initial?: () => A }
+  options: { readonly timeoutMs: number; readonly initial?: () => A; readonly epoch?: number }
 ): Effect.Effect<Stored<A>, DbError> =>
   withTimeout(
     `claiming the ${field.role} epoch`,
@@ -62,7 +65,9 @@ export const claimEpoch = <A>(
           yield* store.write(1, options.initial())
           continue
         }
-        const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, field.epochOf(latest.value) + 1) }
+        const stored = field.epochOf(latest.value)
+        if (options.epoch !== undefined && stored >= options.epoch) return yield* Effect.fail(field.fenced())
+        const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, options.epoch ?? stored + 1) }
         if ((yield* store.write(claimed.id, claimed.value)) === "written") return claimed
       }
     })
@@ -74,20 +79,4 @@ export const claimGivenEpoch = <A>(
   field: EpochField<A>,
   epoch: number,
   options: { readonly timeoutMs: number; readonly initial: () => A }
-): Effect.Effect<Stored<A>, DbError> =>
-  withTimeout(
-    `claiming the ${field.role} epoch`,
-    options.timeoutMs,
-    Effect.gen(function*() {
-      while (true) {
-        const latest = yield* store.readLatest
-        if (latest === undefined) {
-          yield* store.write(1, options.initial())
-          continue
-        }
-        if (field.epochOf(latest.value) >= epoch) return yield* Effect.fail(field.fenced())
-        const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, epoch) }
-        if ((yield* store.write(claimed.id, claimed.value)) === "written") return claimed
-      }
-    })
-  )
+): Effect.Effect<Stored<A>, DbError> => claimEpoch(store, field, { ...options, epoch })
