@@ -188,11 +188,14 @@ export const SettingsSchema = Schema.Struct({
   minFilterKeys: withDefault(integer(0), 1000),
   /** Bloom filter bits per key (`filter_bits_per_key`); 10 gives 6 probes, ~1 % false positives. */
   filterBitsPerKey: withDefault(integer(1), 10),
-  /** Freeze the memtable once its estimated L0 SST reaches this; also the WAL size trigger. */
+  /**
+   * Freeze the memtable once its memory (rows counted as key + value + 300 bytes, docs/design/db.md)
+   * reaches this, so L0 SSTs are smaller than this for small rows; also the WAL size trigger.
+   */
   l0SstSizeBytes: withDefault(byteSize(1), 64 * MiB),
   /** Stall L0 uploads while this many L0 SSTs exist (`l0_max_ssts`). */
   l0MaxSsts: withDefault(integer(1), 8),
-  /** Backpressure threshold on unflushed WAL + immutable memtable bytes (`max_unflushed_bytes`). */
+  /** Backpressure threshold on unflushed WAL bytes + immutable memtable memory (`max_unflushed_bytes`). */
   maxUnflushedBytes: withDefault(byteSize(1), 1 * GiB),
   /** SST data block size (SlateDB `SstBlockSize`, a builder option there). */
   blockSize: withDefault(blockSize, 4 * KiB),
