@@ -55,6 +55,7 @@ type ByteRange = Store.ByteRange
 type ObjectMeta = Store.ObjectMeta
 type ObjectStoreError = Store.ObjectStoreError
 type ObjectSummary = Store.ObjectSummary
+type ListOptions = Store.ListOptions
 type PutOptions = Store.PutOptions
 type PutResult = Store.PutResult
 type StoreOp = Store.StoreOp
@@ -347,7 +348,7 @@ export const make = (
     ).pipe(Effect.mapError(classify("delete", path)))
   })
 
-  const listPage = Effect.fn("S3ObjectStore.list")(function*(prefix: string, token: string | undefined) {
+  const listPage = Effect.fn("S3ObjectStore.list")(function*(prefix: string, token: string | undefined, startAfter: string | undefined) {
     const dir = join(keyPrefix, prefix)
     const res = yield* call((abortSignal) =>
       client.send(
@@ -355,6 +356,8 @@ export const make = (
           Bucket: bucket,
           Prefix: dir.length === 0 ? undefined : `${dir}/`,
           ContinuationToken: token,
+          // Ignored by S3 once a continuation token is given.
+          StartAfter: startAfter === undefined ? undefined : keyOf(startAfter),
           MaxKeys: options.listPageSize
         }),
         { abortSignal }
@@ -379,9 +382,9 @@ export const make = (
     return [items, next] as const
   })
 
-  const list = (prefix: string): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+  const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.unwrap(validatePrefix(prefix).pipe(Effect.as(
-      Stream.paginate(undefined as string | undefined, (token: string | undefined) => listPage(prefix, token))
+      Stream.paginate(undefined as string | undefined, (token: string | undefined) => listPage(prefix, token, options?.startAfter))
     )))
 
   return ObjectStore.of({ put, get, getRange, head, delete: del, list })

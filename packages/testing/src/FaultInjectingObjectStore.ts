@@ -37,6 +37,7 @@ import {
   validatePath,
   validatePrefix,
   type ByteRange,
+  type ListOptions,
   type ObjectStoreError,
   type PutOptions,
   type StoreOp
@@ -217,9 +218,9 @@ export const makeFaultInjecting = (options: FaultInjectingOptions) =>
       head: (path: string) => validatePath("head", path).pipe(Effect.andThen(inject("head", path, inner.head(path)))),
       delete: (path: string) =>
         validatePath("delete", path).pipe(Effect.andThen(inject("delete", path, inner.delete(path)))),
-      list: (prefix: string) =>
+      list: (prefix: string, options?: ListOptions) =>
         Stream.unwrap(
-          validatePrefix(prefix).pipe(Effect.andThen(inject("list", prefix, Effect.succeed(inner.list(prefix)))))
+          validatePrefix(prefix).pipe(Effect.andThen(inject("list", prefix, Effect.succeed(inner.list(prefix, options)))))
         )
     })
 

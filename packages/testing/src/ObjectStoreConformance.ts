@@ -253,6 +253,12 @@ export const objectStoreConformance = (
           assert.deepStrictEqual(yield* collect(store.list(`${p}/dx`)), [`${p}/dx/1`])
           assert.deepStrictEqual(yield* collect(store.list(`${p}/nothing`)), [])
           assert.deepStrictEqual(yield* collect(store.list(`${p}/c`)), [], "an object is not a directory")
+          // startAfter: only what sorts after the path given, whether or not that path exists.
+          const sorted = [...under].sort()
+          assert.deepStrictEqual(yield* collect(store.list(`${p}/d`, { startAfter: sorted[2]! })), sorted.slice(3))
+          assert.deepStrictEqual(yield* collect(store.list(`${p}/d`, { startAfter: `${p}/d/a/bb` })), sorted.filter((x) => x > `${p}/d/a/bb`))
+          assert.deepStrictEqual(yield* collect(store.list(`${p}/d`, { startAfter: `${p}/d/zz` })), [])
+          assert.deepStrictEqual(yield* collect(store.list(`${p}/d`, { startAfter: `${p}/a` })), sorted)
         })), timeout)
 
     it.effect(`lists ${manyPagesCount} objects across pages`, () =>
@@ -264,6 +270,8 @@ export const objectStoreConformance = (
           const listed = yield* collect(store.list(`${p}/many`))
           assert.strictEqual(listed.length, manyPagesCount)
           assert.deepStrictEqual(listed, [...paths].sort())
+          const middle = listed[Math.floor(manyPagesCount / 2)]!
+          assert.deepStrictEqual(yield* collect(store.list(`${p}/many`, { startAfter: middle })), listed.filter((x) => x > middle))
         })), timeout)
 
     it.effect("create-only put succeeds on a missing path and fails with ObjectAlreadyExists otherwise", () =>

@@ -10,6 +10,7 @@ import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 export {
   type ByteRange,
   clipRange,
+  type ListOptions,
   makeMemory,
   type MemoryOptions,
   type ObjectMeta,

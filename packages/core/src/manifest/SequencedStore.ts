@@ -6,7 +6,10 @@
  *
  * - `listIds`: every parsable id listed, ascending (foreign files ignored).
  * - `readLatest`: lists, takes the highest id and reads it; if that version vanished between the list and
- *   the read (a garbage collector removed it), lists again (a few times).
+ *   the read (a garbage collector removed it), lists again (a few times). Versions never change once
+ *   written, so the store remembers the newest one it read or wrote and later lists only the paths after
+ *   it: a poll that finds nothing new costs one listing of nothing (not a listing of every version ever
+ *   kept) and no read.
  * - `write(id, value)`: a create-only put; `"exists"` instead of a failure when the version is taken.
  *
  * Errors: store failures map to engine errors (objectstore/StoreErrors.ts); a version that does not decode
@@ -54,14 +57,22 @@ export const makeSequencedStore = <A>(
   options: SequencedStoreOptions<A>
 ): SequencedStore<A> => {
   const { what } = options
-  const listIds = Stream.runFold(store.list(options.dir), () => [] as Array<number>, (ids, o) => {
-    const id = options.parseId(o.path)
-    if (id !== undefined) ids.push(id)
-    return ids
-  }).pipe(
-    Effect.map((ids) => ids.sort((a, b) => a - b)),
-    Effect.mapError(toDbError)
-  )
+  const listIdsAfter = (after: number | undefined) =>
+    Stream.runFold(
+      store.list(options.dir, { startAfter: after === undefined ? undefined : options.pathOf(after) }),
+      () => [] as Array<number>,
+      (ids, o) => {
+        const id = options.parseId(o.path)
+        if (id !== undefined && (after === undefined || id > after)) ids.push(id)
+        return ids
+      }
+    ).pipe(
+      Effect.map((ids) => ids.sort((a, b) => a - b)),
+      Effect.mapError(toDbError)
+    )
+  const listIds = listIdsAfter(undefined)
+  /** The newest version read or written through this store (immutable, so safe to keep). */
+  let newest: Stored<A> | undefined
 
   const decodeAt = (path: string, bytes: Uint8Array): Effect.Effect<A, DataError> =>
     Effect.try({
@@ -79,23 +90,32 @@ export const makeSequencedStore = <A>(
 
   const read = (id: number): Effect.Effect<A, DbError> => readRaw(id).pipe(Effect.mapError(toDbError))
 
+  const remember = (stored: Stored<A>): Stored<A> => {
+    if (newest === undefined || stored.id > newest.id) newest = stored
+    return newest
+  }
+
   const readLatest: Effect.Effect<Stored<A> | undefined, DbError> = Effect.gen(function*() {
     for (let attempt = 1;; attempt++) {
-      const ids = yield* listIds
+      const known = newest
+      const ids = yield* listIdsAfter(known?.id)
       const id = ids[ids.length - 1]
-      if (id === undefined) return undefined
+      if (id === undefined) return known
       const result = yield* readRaw(id).pipe(
         Effect.map(Option.some),
         Effect.catchTag("ObjectNotFound", (e) => (attempt < LATEST_ATTEMPTS ? Effect.succeed(Option.none<A>()) : Effect.fail(e)))
       )
-      if (Option.isSome(result)) return { id, value: result.value }
+      if (Option.isSome(result)) return remember({ id, value: result.value })
     }
   }).pipe(Effect.mapError(toDbError))
 
   const write = (id: number, value: A): Effect.Effect<WriteOutcome, DbError> =>
     Effect.suspend(() =>
       store.put(options.pathOf(id), options.encode(value), { mode: "create" }).pipe(
-        Effect.as<WriteOutcome>("written"),
+        Effect.map((): WriteOutcome => {
+          remember({ id, value })
+          return "written"
+        }),
         Effect.catchTag("ObjectAlreadyExists", () => Effect.succeed<WriteOutcome>("exists")),
         Effect.mapError(toDbError)
       )

@@ -32,7 +32,8 @@
  * - Deleting an object removes its sidecar and then every directory left empty up to the root, so that a
  *   path that once was a "directory" can later hold an object (as on S3).
  * - `getRange` reads only the requested bytes; `list` walks the directory tree, sorts all paths (JS string
- *   order, like the other backends) and then stats each file lazily as the stream is pulled.
+ *   order, like the other backends) and then stats each file lazily as the stream is pulled (only those
+ *   after `startAfter`).
  *
  * Errors: `ENOENT`/`ENOTDIR`/`EISDIR` on a read are `ObjectNotFound`; `EEXIST` on a create is
  * `ObjectAlreadyExists`; `EAGAIN`, `EBUSY`, `EMFILE`, `ENFILE`, `EINTR` and `ETIMEDOUT` are
@@ -44,7 +45,15 @@ import { isPlatformError, type PlatformError } from "effect/PlatformError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { rmdir } from "node:fs/promises"
 import { validatePath, validatePrefix } from "./ObjectPath.ts"
-import { clipRange, ObjectStore, type ByteRange, type ObjectMeta, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
+import {
+  clipRange,
+  type ByteRange,
+  type ListOptions,
+  ObjectStore,
+  type ObjectMeta,
+  type ObjectSummary,
+  type PutOptions
+} from "./ObjectStore.ts"
 import {
   InvalidPath,
   ObjectAlreadyExists,
@@ -507,10 +516,13 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       return out.sort()
     })
 
-  const list = (prefix: string): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+  const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.unwrap(Effect.gen(function*() {
       yield* validateLocalPrefix(prefix)
-      const paths = yield* walk(prefix).pipe(mapPlatformError("list", prefix))
+      const walked = yield* walk(prefix).pipe(mapPlatformError("list", prefix))
+      const after = options?.startAfter
+      // Only the paths wanted are stat-ed: a poll for new versions costs one directory read.
+      const paths = after === undefined ? walked : walked.filter((path) => path > after)
       return Stream.fromIterable(paths).pipe(
         Stream.mapEffect((path) =>
           statFile(fileOf(path)).pipe(

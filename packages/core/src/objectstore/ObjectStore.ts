@@ -8,7 +8,9 @@
  * - `getRange` never fails because a range runs past the end: the range is clipped to the object
  *   (a start at or past the end gives an empty array).
  * - `list(prefix)` streams the objects under the directory-like `prefix` (`list("wal")` holds `wal/1.sst`
- *   but not `walrus`), in ascending path order, fetching pages lazily.
+ *   but not `walrus`), in ascending path order, fetching pages lazily; with `{ startAfter: path }` only
+ *   those whose path sorts after `path` (S3's `StartAfter`), so that polling for new versions does not
+ *   pay for the old ones.
  * - Bytes returned by `get`/`getRange` must be treated as read-only; bytes passed to `put` may be reused
  *   by the caller once the put completes.
  */
@@ -39,6 +41,11 @@ export type ByteRange =
   | { readonly start: number; readonly end: number }
   | { readonly suffix: number }
 
+export interface ListOptions {
+  /** Only objects whose path sorts after this one (JS string order, as the listing's own order). */
+  readonly startAfter?: string | undefined
+}
+
 /** What listing returns for each object. */
 export interface ObjectSummary {
   readonly path: string
@@ -60,7 +67,7 @@ export class ObjectStore extends Context.Service<ObjectStore, {
   readonly head: (path: string) => Effect.Effect<ObjectMeta, ObjectStoreError>
   /** Deletes the object; deleting a missing object succeeds (as on S3). */
   readonly delete: (path: string) => Effect.Effect<void, ObjectStoreError>
-  readonly list: (prefix: string) => Stream.Stream<ObjectSummary, ObjectStoreError>
+  readonly list: (prefix: string, options?: ListOptions) => Stream.Stream<ObjectSummary, ObjectStoreError>
 }>()("shale/ObjectStore") {
   /** An in-memory store: deterministic (etags count up, times come from the Effect `Clock`), no timers. */
   static readonly layerMemory: Layer.Layer<ObjectStore> = Layer.sync(ObjectStore, () => makeMemory())
@@ -122,9 +129,9 @@ export const makeMemory = (options: MemoryOptions = {}): ObjectStore["Service"] 
     etag: o.etag
   })
 
-  const list = (prefix: string): Stream.Stream<ObjectSummary, InvalidPath> =>
+  const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, InvalidPath> =>
     Stream.unwrap(validatePrefix(prefix).pipe(Effect.map(() =>
-      Stream.paginate(undefined as string | undefined, (after: string | undefined) =>
+      Stream.paginate(options?.startAfter, (after: string | undefined) =>
         Effect.sync(() => {
           // Each page is read from the live map, like S3's ListObjectsV2 with a continuation key.
           const keys: Array<string> = []

@@ -18,7 +18,7 @@
  */
 import { Duration, Effect, Layer, Random, Schedule, Stream } from "effect"
 import { makeUlid } from "../Ulid.ts"
-import { ObjectStore, type ByteRange, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
+import { type ByteRange, type ListOptions, ObjectStore, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
 import { isTransient, type ObjectStoreError } from "./ObjectStoreError.ts"
 
 /** The user-metadata key that makes create-only puts idempotent (SlateDB's name, for compatibility). */
@@ -81,12 +81,13 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     return yield* retry(store.put(path, bytes, options))
   })
 
-  const list = (prefix: string): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+  const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.suspend(() => {
       let last: string | undefined
+      // A retry resumes after the last object it delivered.
       return Stream.suspend(() => {
-        const after = last
-        const listing = store.list(prefix)
+        const after = last ?? options?.startAfter
+        const listing = store.list(prefix, { startAfter: after })
         return after === undefined ? listing : listing.pipe(Stream.filter((o) => o.path > after))
       }).pipe(
         Stream.tap((o) => Effect.sync(() => void (last = o.path))),
