@@ -646,8 +646,10 @@ export class SsTableReader {
   }
 
   /**
-   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive), `step` blocks per request.
-   * `take` filters a page and says whether the scan is finished.
+   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive): the first page is one block, each next
+   * one twice as many, up to `step` blocks per request (a short scan reads and decodes one block per source,
+   * a long one reaches `step` blocks per GET after a few pages). `take` filters a page and says whether
+   * the scan is finished.
    */
   private pages(
     firstBlock: number,
@@ -659,9 +661,10 @@ export class SsTableReader {
     seekKey?: Uint8Array
   ): Stream.Stream<RowEntry, SsTableError> {
     const self = this
-    return Stream.paginate(descending ? lastBlock : firstBlock, (cursor: number) => {
-      const from = descending ? Math.max(firstBlock, cursor - step + 1) : cursor
-      const to = descending ? cursor : Math.min(lastBlock, cursor + step - 1)
+    type Cursor = readonly [block: number, width: number]
+    return Stream.paginate<Cursor, RowEntry, SsTableError, never>([descending ? lastBlock : firstBlock, 1], ([cursor, width]) => {
+      const from = descending ? Math.max(firstBlock, cursor - width + 1) : cursor
+      const to = descending ? cursor : Math.min(lastBlock, cursor + width - 1)
       return self.readBlocks(from, to + 1, cacheBlocks).pipe(
         Effect.flatMap((blocks) =>
           decodeWith(self.path, `block ${from}`, () => {
@@ -683,7 +686,8 @@ export class SsTableReader {
             const [out, done] = take(rows)
             const next = descending ? from - 1 : to + 1
             const more = !done && (descending ? next >= firstBlock : next <= lastBlock)
-            return [out, more ? Option.some(next) : Option.none<number>()] as const
+            const wider = Math.min(step, 2 * width)
+            return [out, more ? Option.some<Cursor>([next, wider]) : Option.none<Cursor>()] as const
           })
         )
       )
