@@ -9,6 +9,7 @@
  *   npm run bench                          # full W1, 3 runs each (under 15 minutes)
  *   npm run bench -- --quick               # small W1, 1 run each (under a minute)
  *   npm run bench -- --only slatedb,lmdb --repeat 5 --out bench.json
+ *   npm run bench -- --workload W2         # the compaction workload (W2Main.ts), Shale and SlateDB
  */
 import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -33,17 +34,22 @@ import { FULL, phaseUnit, QUICK, withN, type WorkloadSizes } from "./Workload.ts
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --quick            small workload (N = 10,000), 1 run each: under a minute
-  --repeat N         runs per implementation, each on a fresh database (default: 3, or 1 with --quick)
-  --n N              number of keys (default 100,000, or 10,000 with --quick)
+  --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md) or W2 (compaction: a
+                     steady state with the compactor running, Shale and SlateDB on local directories)
+  --quick            small workload (W1: N = 10,000, under a minute; W2: N = 100,000, under 3 minutes)
+  --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 1)
+  --n N              number of keys (default W1 100,000, or 10,000 with --quick; W2 1,000,000, or 100,000)
   --only a,b,...     implementations or groups to run (groups: ${Object.keys(GROUPS).join(", ")})
-  --put-latency MS   injected PUT latency of the latency experiment (default 20)
-  --timeout S        give up on one run after S seconds (default 300, or 60 with --quick)
+  --put-latency MS   injected PUT latency of the latency experiment (W1; default 20)
+  --timeout S        give up on one run after S seconds (W1: default 300, or 60 with --quick; W2: 1800, or 300)
   --out FILE         also write the results as JSON to FILE
   --list             list the implementations and exit
   --help`
 
 interface Options {
+  readonly workload: "W1" | "W2"
+  /** The options as given (W2 has defaults of its own). */
+  readonly given: { readonly repeat?: string; readonly n?: string; readonly timeout?: string }
   readonly quick: boolean
   readonly repeat: number
   readonly sizes: WorkloadSizes
@@ -67,6 +73,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      workload: { type: "string", default: "W1" },
       quick: { type: "boolean", default: false },
       repeat: { type: "string" },
       n: { type: "string" },
@@ -84,10 +91,18 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
     console.log(USAGE)
     return undefined
   }
+  const workload = values.workload.toUpperCase()
+  if (workload !== "W1" && workload !== "W2") throw new UsageError(`--workload expects W1 or W2, got "${values.workload}"`)
   const quick = values.quick
   const base = quick ? QUICK : FULL
   const n = positiveInt("n", values.n, base.n)
   return {
+    workload,
+    given: {
+      ...(values.repeat === undefined ? {} : { repeat: values.repeat }),
+      ...(values.n === undefined ? {} : { n: values.n }),
+      ...(values.timeout === undefined ? {} : { timeout: values.timeout })
+    },
     quick,
     repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
     sizes: withN(base, n),
@@ -228,6 +243,7 @@ const describeSizes = (s: WorkloadSizes) =>
 const main = async (): Promise<number> => {
   const options = parseOptions(process.argv.slice(2))
   if (options === undefined) return 0
+  if (options.workload === "W2") return runW2(options)
   const all = implementations({ putLatencyMs: options.putLatencyMs })
   if (options.list) {
     for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
@@ -328,6 +344,27 @@ const main = async (): Promise<number> => {
     console.log(`Results written to ${options.out}`)
   }
   return interrupted ? 130 : reports.some((r) => r.status === "failed") ? 1 : 0
+}
+
+/** `--workload W2`: W2Main.ts, loaded only then. */
+const runW2 = async (options: Options): Promise<number> => {
+  if (options.list) {
+    const { W2_IMPLEMENTATIONS } = await import("./W2Engine.ts")
+    for (const i of W2_IMPLEMENTATIONS) console.log(`${i.name.padEnd(22)} ${i.description}`)
+    return 0
+  }
+  const { runW2 } = await import("./W2Main.ts")
+  const given = (name: "repeat" | "n" | "timeout") =>
+    options.given[name] === undefined ? undefined : positiveInt(name, options.given[name], 1)
+  return runW2(
+    { quick: options.quick, repeat: given("repeat"), n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out },
+    {
+      onChild: (kill) => {
+        current = kill === undefined ? undefined : { kill }
+      },
+      interrupted: () => interrupted
+    }
+  )
 }
 
 // Ctrl-C: stop the running worker, then report what was measured.

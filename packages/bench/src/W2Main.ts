@@ -1,0 +1,249 @@
+/**
+ * `npm run bench -- --workload W2`: the compaction workload (W2Workload.ts) on Shale and SlateDB, each run
+ * in its own process (worker-w2.ts) on a fresh local directory, round-robin over the implementations,
+ * medians over the runs (as W1: main.ts). The harness answers the worker's waits by reading the store
+ * (W2Store.ts) and, once a run is over, reads the store's whole history (W2Stats.ts) before deleting it.
+ */
+import { fork } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { W2_IMPLEMENTATIONS, type W2Implementation } from "./W2Engine.ts"
+import type { W2HarnessMessage, W2RunResult, W2WorkerConfig, W2WorkerMessage } from "./W2Protocol.ts"
+import { summarizeW2, type W2Run, w2Ratios, w2RatioTable, w2Table, w2TargetTable } from "./W2Report.ts"
+import { type PhaseWindow, storeStats } from "./W2Stats.ts"
+import { awaitStore, listSsts, readHistory, type SstListing } from "./W2Store.ts"
+import { settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2Sizes } from "./W2Workload.ts"
+import { formatInt, formatMb } from "./Report.ts"
+
+export interface W2Options {
+  readonly quick: boolean
+  /** Explicit `--repeat`, `--n`, `--timeout` (seconds); the W2 defaults otherwise. */
+  readonly repeat: number | undefined
+  readonly n: number | undefined
+  readonly timeoutS: number | undefined
+  readonly only: ReadonlyArray<string> | undefined
+  readonly out: string | undefined
+}
+
+/** How main.ts's Ctrl-C handler reaches the running worker. */
+export interface W2Control {
+  readonly onChild: (kill: (() => void) | undefined) => void
+  readonly interrupted: () => boolean
+}
+
+type Outcome =
+  | { readonly kind: "done"; readonly run: W2Run }
+  | { readonly kind: "unavailable"; readonly message: string }
+  | { readonly kind: "failed"; readonly message: string }
+
+const WORKER = fileURLToPath(new URL("./worker-w2.ts", import.meta.url))
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+
+const GROUPS: Readonly<Record<string, (i: W2Implementation) => boolean>> = {
+  shale: (i) => i.family === "shale",
+  peers: (i) => i.family === "peer",
+  slatedb: (i) => i.name.startsWith("slatedb-")
+}
+
+const select = (only: ReadonlyArray<string> | undefined): ReadonlyArray<W2Implementation> => {
+  if (only === undefined) return W2_IMPLEMENTATIONS
+  const unknown = only.filter((o) => !(o in GROUPS) && !W2_IMPLEMENTATIONS.some((i) => i.name === o))
+  if (unknown.length > 0) {
+    const known = [...W2_IMPLEMENTATIONS.map((i) => i.name), ...Object.keys(GROUPS)].join(", ")
+    throw new Error(`--only: unknown ${unknown.join(", ")} for W2; known: ${known}`)
+  }
+  return W2_IMPLEMENTATIONS.filter((i) => only.some((o) => o === i.name || GROUPS[o]?.(i) === true))
+}
+
+/** Forks the worker, prints its progress, answers its waits; the listings taken when each wait ended. */
+const converse = (
+  implementation: W2Implementation,
+  config: W2WorkerConfig,
+  label: string,
+  timeoutMs: number,
+  control: W2Control
+) => {
+  const root = path.join(config.dir, "bench")
+  const listings = new Map<string, SstListing>()
+  const outcome = new Promise<Outcome>((resolve) => {
+    let outcome: Outcome | undefined
+    let exited = false
+    const child = fork(WORKER, [implementation.name, JSON.stringify(config)], {
+      execArgv: ["--disable-warning=ExperimentalWarning", "--conditions=@shale/source"],
+      stdio: ["ignore", "pipe", "pipe", "ipc"]
+    })
+    control.onChild(() => child.kill("SIGKILL"))
+    for (const stream of [child.stdout, child.stderr]) {
+      let pending = ""
+      stream?.setEncoding("utf8").on("data", (chunk: string) => {
+        const lines = (pending + chunk).split("\n")
+        pending = lines.pop() ?? ""
+        for (const line of lines) if (line.length > 0) console.error(`[${label}] ${line}`)
+      })
+    }
+    const timer = setTimeout(() => {
+      outcome ??= { kind: "failed", message: `timed out after ${seconds(timeoutMs)} (--timeout)` }
+      child.kill("SIGKILL")
+    }, timeoutMs)
+    const reply = (m: W2HarnessMessage) => {
+      if (!exited) child.send(m)
+    }
+    const answer = async (m: Extract<W2WorkerMessage, { type: "await" }>) => {
+      const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: () => exited }
+      const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
+      if (waited.kind === "gave-up") return reply({ type: "gave-up", id: m.id, message: waited.message })
+      listings.set(m.until, await listSsts(root))
+      reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
+    }
+    child.on("message", (raw) => {
+      const m = raw as W2WorkerMessage
+      switch (m.type) {
+        case "progress":
+          console.log(`[${label}] ${m.line}`)
+          break
+        case "await":
+          answer(m).catch((e: unknown) => reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
+          break
+        case "done":
+          outcome ??= { kind: "done", run: { result: m.result, store: undefined } }
+          break
+        case "unavailable":
+        case "failed":
+          outcome ??= { kind: m.type, message: m.message }
+          break
+      }
+    })
+    child.on("error", (e) => {
+      outcome ??= { kind: "failed", message: `could not start the worker: ${e.message}` }
+    })
+    child.on("exit", (code, signal) => {
+      exited = true
+      clearTimeout(timer)
+      control.onChild(undefined)
+      resolve(outcome ?? { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result` })
+    })
+  })
+  return { outcome, root, listings }
+}
+
+const windowOf = (start: number, end: number | undefined, listing: SstListing | undefined): PhaseWindow | undefined =>
+  end === undefined || listing === undefined ? undefined : { startEpochMs: start, endEpochMs: end, listing }
+
+const runWorker = async (implementation: W2Implementation, sizes: W2Sizes, timeoutMs: number, label: string, control: W2Control): Promise<Outcome> => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `shale-bench-w2-${implementation.name}-`))
+  try {
+    const { outcome, root, listings } = converse(implementation, { sizes, dir }, label, timeoutMs, control)
+    const o = await outcome
+    if (o.kind !== "done") return o
+    const r: W2RunResult = o.run.result
+    const load = windowOf(r.load.startEpochMs, r.load.settledEpochMs, listings.get("steady"))
+    const full = r.full === undefined ? undefined : windowOf(r.full.startEpochMs, r.full.doneEpochMs, listings.get("full"))
+    if (load === undefined) return o
+    try {
+      const history = await readHistory(root)
+      return { kind: "done", run: { result: r, store: storeStats(history, load, full, W2_SETTINGS.l0MaxSsts) } }
+    } catch (e) {
+      console.log(`[${label}] could not read the store's history: ${String(e)}`)
+      return o
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+export const describeW2 = (s: W2Sizes): string => {
+  const c = W2_SETTINGS.compactor
+  return `N = ${formatInt(s.n)} keys, ${s.passes} passes in batches of ${s.batch} non-durable writes (pass 1 puts every key; later passes overwrite ${
+    s.overwriteShare * 100
+  } % and delete ${s.deleteShare * 100} %); l0SstSizeBytes ${W2_SETTINGS.l0SstSizeBytes / 1048576} MiB, l0MaxSsts ${W2_SETTINGS.l0MaxSsts}, compactor poll ${c.pollIntervalMs} ms, ${c.minCompactionSources}-${c.maxCompactionSources} sources, ≤ ${c.maxConcurrentCompactions} at once; ${
+    formatInt(s.gets)
+  } gets, ${formatInt(s.scans)} scans of ${s.scanRows} rows`
+}
+
+const machineLine = () =>
+  `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "unknown"}, ${Math.round(os.totalmem() / 1e9)} GB RAM, Node ${process.version}`
+
+export const runW2 = async (options: W2Options, control: W2Control): Promise<number> => {
+  const base = options.quick ? W2_QUICK : W2_FULL
+  const sizes: W2Sizes = options.n === undefined ? base : { ...base, n: options.n }
+  const repeat = options.repeat ?? 1
+  const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000
+  let selected: ReadonlyArray<W2Implementation>
+  try {
+    selected = select(options.only)
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e))
+    return 2
+  }
+  const started = performance.now()
+  const date = new Date()
+  const loadAtStart = os.loadavg().map((x) => Number(x.toFixed(2)))
+  console.log(`Shale benchmark, workload W2 (compaction)${options.quick ? ", --quick" : ""}`)
+  console.log(`${describeW2(sizes)}; ${repeat} run(s) per implementation, median reported`)
+  console.log(`${date.toISOString()}; ${machineLine()}; load average ${loadAtStart.join(" ")}`)
+  console.log(`implementations: ${selected.map((i) => i.name).join(", ")}\n`)
+
+  const runs = new Map<string, Array<W2Run>>(selected.map((i) => [i.name, []]))
+  const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
+  rounds: for (let k = 1; k <= repeat; k++) {
+    for (const implementation of selected) {
+      if (control.interrupted()) break rounds
+      if (failures.get(implementation.name)?.status === "unavailable") continue
+      const label = `${implementation.name} ${k}/${repeat}`
+      const t0 = performance.now()
+      const outcome = await runWorker(implementation, sizes, timeoutMs, label, control)
+      if (control.interrupted()) {
+        console.log(`[${label}] interrupted; the results below are partial`)
+        break rounds
+      }
+      if (outcome.kind === "done") {
+        runs.get(implementation.name)!.push(outcome.run)
+        console.log(`[${label}] done in ${seconds(performance.now() - t0)}, peak RSS ${formatMb(outcome.run.result.peakRssBytes)}`)
+      } else {
+        failures.set(implementation.name, { status: outcome.kind, message: outcome.message })
+        console.log(`[${label}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : `FAILED after ${seconds(performance.now() - t0)}`}: ${outcome.message}`)
+      }
+    }
+  }
+
+  const reports = selected.map((i) => summarizeW2(i, runs.get(i.name) ?? [], failures.get(i.name)))
+  const ratioRows = w2Ratios(reports)
+  const loadAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)))
+  const heading = `W2 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${
+    loadAtEnd.join(" ")
+  } at the end. ${describeW2(sizes)}. Median of ${repeat} run(s), each on a fresh local directory in its own process.`
+  const sections: Array<string> = []
+  const table = w2Table(reports)
+  if (table !== "") sections.push(`${heading}\n\n${table}`)
+  const ratio = w2RatioTable(ratioRows)
+  if (ratio !== "") sections.push(`Shale / SlateDB (above 1: Shale is faster; peak RSS: below 1 means Shale is lower)\n\n${ratio}`)
+  const targets = w2TargetTable(reports)
+  if (targets !== "") sections.push(`Targets (✓ met, ✗ missed)\n\n${targets}`)
+  const notes = [
+    ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
+    ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`),
+    ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`)),
+    ...reports.flatMap((r) => r.runs.slice(0, 1).flatMap((run) => (run.result.full === undefined ? [] : [`- ${r.name}: full compaction by ${run.result.full.method}`])))
+  ]
+  if (notes.length > 0) sections.push(notes.join("\n"))
+  const totalMs = performance.now() - started
+  console.log(`\n${sections.join("\n\n")}\n\nTotal time ${seconds(totalMs)}.`)
+
+  if (options.out !== undefined) {
+    const json = {
+      workload: "W2",
+      date: date.toISOString(),
+      machine: { description: machineLine(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd },
+      options: { quick: options.quick, repeat, sizes, settings: W2_SETTINGS, only: options.only ?? null },
+      totalSeconds: Number((totalMs / 1000).toFixed(1)),
+      implementations: reports,
+      ratios: ratioRows,
+      markdown: sections.join("\n\n")
+    }
+    await writeFile(options.out, JSON.stringify(json, null, 2) + "\n")
+    console.log(`Results written to ${options.out}`)
+  }
+  return control.interrupted() ? 130 : reports.some((r) => r.status === "failed") ? 1 : 0
+}

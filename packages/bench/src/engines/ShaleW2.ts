@@ -1,0 +1,117 @@
+/**
+ * Shale on W2 (W2Engine.ts), on `LocalObjectStore` in the run's directory, through its Effect API
+ * (`Db.layer` held by a `ManagedRuntime`, each loop one Effect program with a `yield*` per call) or its
+ * Promise API (`Shale.open`, an `await` per call). The embedded compactor runs with W2's settings while
+ * loading; the reads reopen without one.
+ *
+ * The full compaction is the standalone compactor (`Compactor.layer`, the database closed) asked for
+ * `submit("full")`: every L0 SST and sorted run into one run, in one compaction.
+ */
+import { Effect, Layer, ManagedRuntime, Stream } from "effect"
+import { Compactor, Db, type Settings, Shale } from "@shale/core"
+import { LocalObjectStore } from "@shale/core/node"
+import type { FullCompaction, W2Db, W2Engine } from "../W2Engine.ts"
+import { OP_PUT, type PassPlan, W2_SETTINGS, w2Value } from "../W2Workload.ts"
+
+const PATH = "bench"
+const NO_DURABLE = { awaitDurable: false } as const
+
+const settingsFor = (mode: "load" | "read"): Settings.SettingsInput =>
+  mode === "load" ? W2_SETTINGS : { ...W2_SETTINGS, compactor: null }
+
+/** A write batch of the plan's operations [from, to). */
+const batchOf = (plan: PassPlan, from: number, to: number, keyOf: (i: number) => Uint8Array): Db.WriteBatch => {
+  const batch = new Db.WriteBatch()
+  for (let j = from; j < to; j++) {
+    const i = plan.keys[j]!
+    if (plan.kinds[j] === OP_PUT) batch.put(keyOf(i), w2Value(i, plan.pass))
+    else batch.delete(keyOf(i))
+  }
+  return batch
+}
+
+const startFullCompaction = (dir: string) => async (): Promise<FullCompaction> => {
+  const layer = Compactor.Compactor.layer({ path: PATH, settings: W2_SETTINGS }).pipe(
+    Layer.provide(LocalObjectStore.layer({ root: dir }))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(Compactor.Compactor.use((c) => c.submit("full")))
+  return {
+    method: `standalone compactor (Compactor.layer), submit("full")`,
+    finish: async () => {
+      try {
+        await runtime.runPromise(Compactor.Compactor.use((c) => c.awaitIdle))
+      } finally {
+        await runtime.dispose()
+      }
+    }
+  }
+}
+
+const openEffect = async (dir: string, mode: "load" | "read"): Promise<W2Db> => {
+  const layer = Db.layer({ path: PATH, settings: settingsFor(mode) }).pipe(
+    Layer.provide(LocalObjectStore.layer({ root: dir }))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(Db.Db.useSync(() => undefined))
+  const run = <A>(effect: Effect.Effect<A, unknown, Db.Db>): Promise<A> => runtime.runPromise(effect)
+  return {
+    load: (plan, batch, keyOf) =>
+      run(Effect.gen(function*() {
+        const db = yield* Db.Db
+        for (let from = 0; from < plan.keys.length; from += batch) {
+          yield* db.write(batchOf(plan, from, Math.min(from + batch, plan.keys.length), keyOf), NO_DURABLE)
+        }
+      })),
+    flushMemtable: () => run(Db.Db.use((db) => db.flush({ type: "memtable" }))),
+    gets: (keys, keyOf, check) =>
+      run(Effect.gen(function*() {
+        const db = yield* Db.Db
+        for (let j = 0; j < keys.length; j++) check(j, yield* db.get(keyOf(keys[j]!)))
+      })),
+    scans: (starts, rows, keyOf, check) =>
+      run(Effect.gen(function*() {
+        const db = yield* Db.Db
+        for (let s = 0; s < starts.length; s++) {
+          const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows))
+          for (const kv of kvs) check(s, kv.key, kv.value)
+        }
+      })),
+    close: () => runtime.dispose()
+  }
+}
+
+const openPromise = async (dir: string, mode: "load" | "read"): Promise<W2Db> => {
+  const db = await Shale.open(PATH, { store: Shale.stores.local(dir), settings: settingsFor(mode) })
+  return {
+    load: async (plan, batch, keyOf) => {
+      for (let from = 0; from < plan.keys.length; from += batch) {
+        await db.write(batchOf(plan, from, Math.min(from + batch, plan.keys.length), keyOf), NO_DURABLE)
+      }
+    },
+    flushMemtable: () => db.flush({ type: "memtable" }),
+    gets: async (keys, keyOf, check) => {
+      for (let j = 0; j < keys.length; j++) check(j, await db.get(keyOf(keys[j]!)))
+    },
+    scans: async (starts, rows, keyOf, check) => {
+      for (let s = 0; s < starts.length; s++) {
+        let n = 0
+        for await (const kv of db.scan({ start: keyOf(starts[s]!) })) {
+          check(s, kv.key, kv.value)
+          if (++n === rows) break
+        }
+      }
+    },
+    close: () => db.close()
+  }
+}
+
+export const makeShaleEffectW2 = async (dir: string): Promise<W2Engine> => ({
+  open: (mode) => openEffect(dir, mode),
+  startFullCompaction: startFullCompaction(dir)
+})
+
+export const makeShalePromiseW2 = async (dir: string): Promise<W2Engine> => ({
+  open: (mode) => openPromise(dir, mode),
+  startFullCompaction: startFullCompaction(dir)
+})

@@ -1,0 +1,139 @@
+/**
+ * SlateDB 0.12.1 on W2 (W2Engine.ts), through its Node binding on a `file://` store in the run's directory,
+ * with W2's settings in SlateDB's names (`Settings.set(dotted key, JSON)`) and its garbage collector off
+ * (Shale has none; with it SlateDB would delete the old manifests and SSTs the harness reads afterwards).
+ *
+ * The binding has no `Admin`, so no `CompactionRequest::Full` (which in 0.12.1 skips L0 anyway). The full
+ * compaction reopens the database with a scheduler that compacts everything, one compaction at a time: at
+ * least 1 source, at most 1,000, any size ratio. Its first compaction takes every L0 SST into a new run,
+ * the next merges every run into the lowest. Once the store shows one run and no L0 the harness stops it:
+ * left running, it would rewrite its only run forever (1 source is enough), and with more than one
+ * compaction at a time it never gets there (each run rewrites itself, none is free to be merged).
+ */
+import type { FullCompaction, W2Db, W2Engine } from "../W2Engine.ts"
+import { importPeer } from "../Engine.ts"
+import { OP_PUT, W2_SETTINGS, w2Value } from "../W2Workload.ts"
+
+type SlateDb = typeof import("@slatedb/uniffi")
+
+const duration = (ms: number) => JSON.stringify(`${ms}ms`)
+
+/** W2's settings for SlateDB; `scheduler` overrides the size-tiered scheduler's options; null: no compactor. */
+const settingsOf = (
+  slatedb: SlateDb,
+  scheduler: Readonly<Record<string, number>> | null,
+  maxConcurrentCompactions: number
+) => {
+  const settings = slatedb.Settings.default()
+  const c = W2_SETTINGS.compactor
+  settings.set("l0_sst_size_bytes", String(W2_SETTINGS.l0SstSizeBytes))
+  settings.set("l0_max_ssts", String(W2_SETTINGS.l0MaxSsts))
+  settings.set("garbage_collector_options", "null")
+  if (scheduler === null) {
+    settings.set("compactor_options", "null")
+    return settings
+  }
+  settings.set("compactor_options.poll_interval", duration(c.pollIntervalMs))
+  settings.set("compactor_options.max_sst_size", String(c.maxSstSizeBytes))
+  settings.set("compactor_options.max_concurrent_compactions", String(maxConcurrentCompactions))
+  const options = {
+    min_compaction_sources: c.minCompactionSources,
+    max_compaction_sources: c.maxCompactionSources,
+    include_size_threshold: c.includeSizeThreshold,
+    ...scheduler
+  }
+  settings.set(
+    "compactor_options.scheduler_options",
+    JSON.stringify(Object.fromEntries(Object.entries(options).map(([k, v]) => [k, String(v)])))
+  )
+  return settings
+}
+
+const build = async (
+  slatedb: SlateDb,
+  dir: string,
+  scheduler: Readonly<Record<string, number>> | null,
+  maxConcurrentCompactions: number = W2_SETTINGS.compactor.maxConcurrentCompactions
+) => {
+  const store = slatedb.ObjectStore.resolve(`file://${dir}`)
+  const builder = new slatedb.DbBuilder("bench", store)
+  const settings = settingsOf(slatedb, scheduler, maxConcurrentCompactions)
+  try {
+    builder.with_settings(settings)
+    const db = await builder.build()
+    return {
+      db,
+      close: async () => {
+        try {
+          await db.shutdown()
+        } finally {
+          db.dispose()
+          store.dispose()
+        }
+      }
+    }
+  } finally {
+    builder.dispose()
+    settings.dispose()
+  }
+}
+
+const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read"): Promise<W2Db> => {
+  const { db, close } = await build(slatedb, dir, mode === "load" ? {} : null)
+  const noDurable = { await_durable: false }
+  return {
+    load: async (plan, batch, keyOf) => {
+      for (let from = 0; from < plan.keys.length; from += batch) {
+        const b = new slatedb.WriteBatch()
+        const to = Math.min(from + batch, plan.keys.length)
+        for (let j = from; j < to; j++) {
+          const i = plan.keys[j]!
+          if (plan.kinds[j] === OP_PUT) b.put(keyOf(i), w2Value(i, plan.pass))
+          else b.delete(keyOf(i))
+        }
+        try {
+          await db.write_with_options(b, noDurable)
+        } finally {
+          b.dispose()
+        }
+      }
+    },
+    flushMemtable: () => db.flush_with_options({ flush_type: slatedb.FlushType.MemTable }),
+    gets: async (keys, keyOf, check) => {
+      for (let j = 0; j < keys.length; j++) check(j, await db.get(keyOf(keys[j]!)))
+    },
+    scans: async (starts, rows, keyOf, check) => {
+      for (let s = 0; s < starts.length; s++) {
+        const iterator = await db.scan({ start: keyOf(starts[s]!), start_inclusive: true, end: undefined, end_inclusive: false })
+        try {
+          for (let n = 0; n < rows; n++) {
+            const kv = await iterator.next()
+            if (kv === undefined) break
+            check(s, kv.key, kv.value)
+          }
+        } finally {
+          iterator.dispose()
+        }
+      }
+    },
+    close
+  }
+}
+
+/** The scheduler options of the full compaction: everything, in as few compactions as the scheduler allows. */
+const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
+
+export const makeSlateDbW2 = async (dir: string): Promise<W2Engine> => {
+  const slatedb = await importPeer("@slatedb/uniffi", () => import("@slatedb/uniffi"))
+  return {
+    open: (mode) => open(slatedb, dir, mode),
+    startFullCompaction: async (): Promise<FullCompaction> => {
+      const { close } = await build(slatedb, dir, COMPACT_EVERYTHING, 1)
+      return {
+        method:
+          "SlateDB reopened with min_compaction_sources 1, max_compaction_sources 1000, include_size_threshold 1e9, max_concurrent_compactions 1 (L0 into a new run, then every run merged)",
+        finish: close
+      }
+    }
+  }
+}
