@@ -37,6 +37,7 @@ import { toDbError } from "../objectstore/StoreErrors.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
 import type { ScanOptions } from "../sst/SsTableReader.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
+import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeUlid } from "../Ulid.ts"
 
 export interface CompactionJobArgs {
@@ -174,10 +175,11 @@ export const runCompactionJob = (
     const resume: RowEntry | undefined = last === undefined ? undefined : yield* lastRowOf(deps, args.locations, last)
     const scope = yield* Scope.Scope
     const input = new Counted(openSources(deps, args, options, resume?.key, scope))
+    const switches = yield* TestSwitches
     const rows = new RetentionIterator(input, {
       retentionMinSeq: args.retentionMinSeq,
       expiryCutoff: args.expiryCutoff,
-      dropTombstones: args.isDestLastRun
+      dropTombstones: args.isDestLastRun || switches.compactorDropsTombstones
     })
 
     let rowsWritten = 0

@@ -7,8 +7,9 @@
  * - schedule: the size-tiered scheduler (SizeTieredScheduler.ts) proposes compactions for the free
  *   capacity (`maxConcurrentCompactions` minus the running ones); each is registered as Submitted and the
  *   compactions file is written;
- * - start: each Submitted compaction is validated against the manifest (`startProblem`; an invalid one is
- *   marked Failed) and, capacity permitting, its job (CompactionJob.ts) is forked and it becomes Running;
+ * - start: each Submitted compaction is validated against the manifest (`startProblem`) and the running
+ *   compactions (no sorted run read or replaced by two at once: `runConflict`; an invalid one is marked
+ *   Failed) and, capacity permitting, its job (CompactionJob.ts) is forked and it becomes Running;
  * - Progress (a job wrote an output SST): recorded in the compactions file, so a compactor that stops
  *   resumes the compaction after its last recorded output SST;
  * - Finished: on success the manifest gets the new sorted run (after a checkpoint version,
@@ -66,6 +67,23 @@ interface Job {
 
 const isFenced = (exit: Exit.Exit<unknown, DbError>): boolean =>
   Option.getOrUndefined(Exit.findErrorOption(exit))?._tag === "ClosedError"
+
+/** The sorted runs a compaction reads or replaces: its source runs and its destination. */
+const runsOf = (spec: CompactionSpec): Array<number> => [
+  ...spec.sources.flatMap((s) => (s.kind === "sr" ? [s.id] : [])),
+  spec.destination
+]
+
+/**
+ * Why `spec` may not start beside the running compactions: a sorted run one of them reads or replaces.
+ * The scheduler never proposes such a pair, but a manual submission may; run together, the one that
+ * finishes last drops the run the other one wrote (and the rows it holds).
+ */
+const runConflict = (spec: CompactionSpec, running: ReadonlyArray<CompactionSpec>): string | undefined => {
+  const busy = new Set(running.flatMap(runsOf))
+  const shared = runsOf(spec).find((id) => busy.has(id))
+  return shared === undefined ? undefined : `run ${shared} is used by a running compaction`
+}
 
 /** The SSTs a compaction takes out of the manifest: its sources' and the destination run's. */
 const replacedSsts = (manifest: Manifest, spec: CompactionSpec): ReadonlyArray<string> => {
@@ -215,8 +233,9 @@ class CompactorLoop {
       for (const submittedRecord of submitted) {
         if (this.#jobs.size >= this.#options.maxConcurrentCompactions) break
         const record = { ...submittedRecord, spec: resolveDestination(this.#state.manifest, submittedRecord.spec) }
-        const runningHaveL0 = this.#state.records.some((r) => this.#jobs.has(r.id) && hasL0Sources(r.spec))
-        const problem = startProblem(this.#state.manifest, record.spec, runningHaveL0)
+        const running = this.#state.records.filter((r) => this.#jobs.has(r.id)).map((r) => r.spec)
+        const problem = startProblem(this.#state.manifest, record.spec, running.some(hasL0Sources)) ??
+          runConflict(record.spec, running)
         if (problem !== undefined) {
           yield* Effect.logWarning(`compaction ${record.id} (${describeSpec(record.spec)}) is invalid: ${problem}; marked failed`)
           this.#update(record.id, (r) => ({ ...r, status: CompactionStatus.Failed }))
@@ -407,12 +426,16 @@ class CompactorLoop {
 
   // ------------------------------------------------------------ the handle's parts
 
+  /**
+   * Sends a message and waits for its answer, or for the compactor to stop: a message still queued when
+   * the loop stops (fenced while a poll was in flight, or `stop`) is never handled.
+   */
   ask<A>(make: (done: Deferred.Deferred<A, DbError>) => Message): Effect.Effect<A, DbError> {
     return Effect.gen({ self: this }, function*() {
       if (this.stopped !== undefined) return yield* this.stopped
       const done = yield* Deferred.make<A, DbError>()
       yield* this.#offer(make(done))
-      return yield* Deferred.await(done)
+      return yield* Effect.raceFirst(Deferred.await(done), Deferred.await(this.#stoppedWith))
     })
   }
 

@@ -151,7 +151,9 @@ export const fullCompaction = (manifest: Manifest): CompactionSpec | undefined =
 
 /**
  * Why a compaction may not start now (docs/format.md §3.7.5), or undefined: its sources must exist and be
- * a consecutive window of [L0 newest → oldest, runs highest → lowest id]; with runs among them the
+ * a consecutive window of [L0 newest → oldest, runs highest → lowest id] whose L0 part, if any, ends with
+ * the oldest L0 SST (not in §3.7.5: a window of newer L0 SSTs alone would make the manifest merges, which
+ * cut L0 at `l0_last_compacted`, drop the older ones and their rows); with runs among them the
  * destination is their lowest id; an L0-only compaction creates a run above every existing one; and no
  * two compactions with L0 sources run at once.
  */
@@ -170,6 +172,12 @@ export const startProblem = (
   if (missing !== undefined) return `source ${missing} is not in the manifest`
   const start = order.indexOf(wanted[0]!)
   if (wanted.some((k, i) => order[start + i] !== k)) return "its sources are not a consecutive window of L0 and the runs"
+  const l0Sources = spec.sources.filter((s) => s.kind === "l0")
+  const oldest = manifest.l0[manifest.l0.length - 1]
+  if (l0Sources.length > 0 && l0Sources[l0Sources.length - 1]!.id !== oldest?.id) {
+    // Older L0 SSTs left behind would sit below `l0_last_compacted`, which every manifest merge cuts at.
+    return "its L0 sources do not end with the oldest L0 SST"
+  }
   const runIds = spec.sources.flatMap((s) => (s.kind === "sr" ? [s.id] : []))
   const hasL0 = runIds.length < spec.sources.length
   if (runIds.length === 0) {

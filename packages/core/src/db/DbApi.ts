@@ -61,7 +61,7 @@ export interface DbStatus {
   readonly sortedRuns: number
   /** Memtable uploads wait because L0 holds `l0MaxSsts` SSTs (until compaction makes room). */
   readonly l0Stalled: boolean
-  /** The embedded compactor's state; undefined when the `compactor` setting is null. */
+  /** The embedded compactor's state; undefined when the `compactor` setting is null (or another compactor fenced it as it started). */
   readonly compactor: EmbeddedCompactorStatus | undefined
   readonly immutableMemtables: number
   /** Undefined while open. */

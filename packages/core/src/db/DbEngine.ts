@@ -183,6 +183,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   })
 
   // ---------------------------------------------------------------- the embedded compactor
+  // A compactor elsewhere that claims the epoch at the same moment fences this one before it starts: the
+  // database opens without one (as when it is fenced later), with a warning.
   const compactor = settings.compactor !== null
     ? yield* startCompactor(
       {
@@ -193,7 +195,13 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
       },
       compactorOptionsFrom(settings.compactor, settings, true)
-    )
+    ).pipe(Effect.catchTag("ClosedError", (e) =>
+      e.reason === "fenced"
+        ? Effect.as(
+          Effect.logWarning(`embedded compactor not started: ${e.message} (the database goes on without it)`),
+          undefined
+        )
+        : Effect.fail(e)))
     : undefined
   if (compactor !== undefined) {
     nudgeCompactor = compactor.nudge

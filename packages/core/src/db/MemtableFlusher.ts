@@ -162,10 +162,13 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
 
     /** Step 0: wait while L0 is full (see the module comment). */
     let warnedNoCompactor = false
+    /** The oldest L0 SST when a stall last gave up: no new stall until compaction moves it. */
+    let gaveUpAt: string | undefined
     const awaitL0Room = Effect.gen(function*() {
       const l0 = () => manifest.manifestForReads.l0
       const max = deps.settings.l0MaxSsts
       if (l0().length < max) return
+      if (gaveUpAt !== undefined && l0()[l0().length - 1]?.id === gaveUpAt) return
       if (deps.settings.compactor === null && manifest.manifestForReads.compactorEpoch === 0) {
         if (!warnedNoCompactor) {
           warnedNoCompactor = true
@@ -194,8 +197,9 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         } else if (now - progressAt >= L0_STALL_LIMIT_MS) {
           yield* Effect.logWarning(
             `no compaction of L0 for ${Math.round((now - progressAt) / 1000)} s while uploads waited: memtable ` +
-              `uploads go on past l0MaxSsts ${max} (is the compactor running?)`
+              `uploads go on past l0MaxSsts ${max} until compaction moves again (is the compactor running?)`
           )
+          gaveUpAt = oldest
           break
         }
       }

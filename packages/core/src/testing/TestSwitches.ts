@@ -20,6 +20,9 @@
  *   acknowledged as durable by the previous writer disappear after a reopen.
  * - `neverYieldForFlush`: writes never give the event loop a turn when a WAL flush is owed. A loop of
  *   writes that settle synchronously then starves the flush: nothing it writes becomes durable.
+ * - `compactorDropsTombstones`: a compaction drops tombstones whatever its destination, not only into the
+ *   last (oldest) sorted run. A key deleted after an older run got its value comes back once the
+ *   compaction holding the tombstone finishes above that run.
  */
 import { Context } from "effect"
 
@@ -27,10 +30,16 @@ export interface TestSwitchesShape {
   readonly ackBeforePut: boolean
   readonly skipLastWalReplay: boolean
   readonly neverYieldForFlush: boolean
+  readonly compactorDropsTombstones: boolean
 }
 
 /** Every switch off: the production behaviour. */
-export const TestSwitchesOff: TestSwitchesShape = { ackBeforePut: false, skipLastWalReplay: false, neverYieldForFlush: false }
+export const TestSwitchesOff: TestSwitchesShape = {
+  ackBeforePut: false,
+  skipLastWalReplay: false,
+  neverYieldForFlush: false,
+  compactorDropsTombstones: false
+}
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */
 export const TestSwitches: Context.Reference<TestSwitchesShape> = Context.Reference<TestSwitchesShape>(

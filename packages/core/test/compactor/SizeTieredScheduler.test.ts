@@ -150,6 +150,14 @@ describe("validation when a compaction starts", () => {
     assert.include(startProblem(m, l0Spec([l0[2]!, l0[0]!], 0), false)!, "consecutive")
   })
 
+  it("refuses an L0 window that leaves older L0 SSTs behind (the manifest merges would drop them)", () => {
+    const l0 = l0Of(3) // newest first
+    const m = manifest(l0, [])
+    assert.include(startProblem(m, l0Spec([l0[0]!, l0[1]!], 0), false)!, "oldest L0 SST")
+    assert.include(startProblem(m, l0Spec([l0[1]!], 0), false)!, "oldest L0 SST")
+    assert.isUndefined(startProblem(m, l0Spec([l0[1]!, l0[2]!], 0), false))
+  })
+
   it("refuses a missing source, runs in the wrong order, a wrong destination, an empty spec", () => {
     const m = manifest([], [sr2(1, 2), sr2(0, 2)])
     assert.include(startProblem(m, { sources: [{ kind: "sr", id: 5 }], destination: 5 }, false)!, "not in the manifest")

@@ -10,7 +10,8 @@
  *   --ops <n>         operations per seed (default 1000)
  *   --faults <name>   fault profile: none, latency, transient, crash, standard (default), chaos
  *   --db <name>       shale (default: the real engine) or fake (the simulator's own minimal Db)
- *   --switch <name>   turns on a test-only bug switch (ackBeforePut, skipLastWalReplay); repeatable
+ *   --compactor <where>  embedded, standalone or both (default: drawn from the seed)
+ *   --switch <name>   turns on a test-only bug switch (ackBeforePut, skipLastWalReplay, ...); repeatable
  *   --no-seq-check    do not compare returned seqs with the model's
  *   --keep-going      with --seeds, continue after a divergence
  *   --verbose         print every trace line
@@ -19,6 +20,8 @@
 import { parseArgs } from "node:util"
 import { Effect } from "effect"
 import { faultProfile, faultProfileNames } from "../sim/Profiles.ts"
+import { TestSwitchesOff } from "@shale/core/internal"
+import type { CompactorSummary } from "../sim/CompactorActor.ts"
 import { runSimulation, type SimResult, SimTargets } from "../sim/Runner.ts"
 
 const { values } = parseArgs({
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     ops: { type: "string", default: "1000" },
     faults: { type: "string", default: "standard" },
     db: { type: "string", default: "shale" },
+    compactor: { type: "string" },
     switch: { type: "string", multiple: true, default: [] },
     "no-seq-check": { type: "boolean", default: false },
     "keep-going": { type: "boolean", default: false },
@@ -38,11 +42,14 @@ const { values } = parseArgs({
   strict: true
 })
 
+const KNOWN_SWITCHES = Object.keys(TestSwitchesOff)
+
 const usage = () => {
   process.stdout.write(
     "usage: npm run sim -- --seed <n> --ops <n> [--faults <profile>] [--seeds <count>] [--db shale|fake]\n" +
-      "                      [--switch ackBeforePut|skipLastWalReplay] [--no-seq-check] [--keep-going] [--verbose]\n" +
-      "                      [--logs error|warn|info|debug]\n" +
+      "                      [--compactor embedded|standalone|both] [--switch <name>] [--no-seq-check] [--keep-going]\n" +
+      "                      [--verbose] [--logs error|warn|info|debug]\n" +
+      `switches: ${KNOWN_SWITCHES.join(", ")}\n` +
       `profiles: ${faultProfileNames.join(", ")}\n`
   )
 }
@@ -66,7 +73,6 @@ if (profile === undefined) {
   usage()
   process.exit(2)
 }
-const KNOWN_SWITCHES = ["ackBeforePut", "skipLastWalReplay"] as const
 const switches: Record<string, boolean> = {}
 for (const s of values.switch) {
   if (!(KNOWN_SWITCHES as ReadonlyArray<string>).includes(s)) {
@@ -80,6 +86,12 @@ if (values.db !== "shale" && values.db !== "fake") {
   process.exit(2)
 }
 const target = values.db === "fake" ? SimTargets.fake() : SimTargets.shale
+const DEPLOYMENTS = ["embedded", "standalone", "both"] as const
+const compactor = DEPLOYMENTS.find((d) => d === values.compactor)
+if (values.compactor !== undefined && compactor === undefined) {
+  process.stderr.write(`--compactor must be one of ${DEPLOYMENTS.join(", ")}\n`)
+  process.exit(2)
+}
 const firstSeed = int("seed", values.seed)
 const seeds = int("seeds", values.seeds)
 const ops = int("ops", values.ops)
@@ -106,12 +118,31 @@ const summarize = (counts: Readonly<Record<string, number>>): string => {
   return [...byKind].map(([kind, parts]) => `${kind} (${parts.join(", ")})`).join(", ")
 }
 
+/** The compactor's side in a few words: where it ran, and what happened to it. */
+const describeCompactor = (c: CompactorSummary | undefined): string => {
+  if (c === undefined) return "none"
+  const parts = [
+    c.processes > 0 ? `${c.processes} processes` : "",
+    c.crashes > 0 ? `${c.crashes} crashes (${c.crashesMidCompaction} mid-compaction)` : "",
+    c.restarts > 0 ? `${c.restarts} restarts (${c.resumable} to resume)` : "",
+    c.fencedStandalone + c.fencedEmbedded > 0 ? `fenced ${c.fencedStandalone} standalone, ${c.fencedEmbedded} embedded` : "",
+    c.lostClaims > 0 ? `${c.lostClaims} lost the claim at start` : "",
+    c.manualSubmitted > 0
+      ? `manual compactions ${c.manualSubmitted} (${c.manualCompleted} completed, ${c.manualFailed} failed, ` +
+        `${c.manualEnded} ended, ${c.manualRefused} refused)`
+      : "",
+    `max L0 ${c.maxL0}`
+  ].filter((p) => p !== "")
+  return `${c.deployment}: ${parts.join(", ")}`
+}
+
 const report = (r: SimResult, detailed: boolean, ms: number) => {
   const faults = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "none"
   if (!detailed) {
     process.stdout.write(
       `seed ${r.seed}: ${r.divergence === undefined ? "ok" : `DIVERGED at op #${r.divergence.opIndex}`}  ` +
-        `hash ${r.traceHash.slice(0, 16)}  ops ${r.ops}  faults: ${faults}  (${(ms / 1000).toFixed(1)} s)\n`
+        `hash ${r.traceHash.slice(0, 16)}  ops ${r.ops}  compactor ${r.compactor?.deployment ?? "none"}  faults: ${faults}  ` +
+        `(${(ms / 1000).toFixed(1)} s)\n`
     )
   } else {
     process.stdout.write(
@@ -123,6 +154,7 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
         `trace lines ${r.traceLines}\n` +
         `operations  ${r.ops}: ${summarize(r.counts)}\n` +
         `faults      ${faults}\n` +
+        `compactor   ${describeCompactor(r.compactor)}\n` +
         `store ops   ${r.storeOps}\n` +
         `objects     ${Object.entries(r.objects).map(([d, n]) => `${d} ${n}`).join(", ")}\n` +
         `simulated   ${(r.simulatedMs / 1000).toFixed(1)} s (wall ${(ms / 1000).toFixed(1)} s)\n`
@@ -138,6 +170,14 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
   }
 }
 
+/** The compactor counters of every seed, added up. */
+const totals: Record<string, number> = {}
+const addUp = (c: CompactorSummary | undefined) => {
+  if (c === undefined) return
+  totals[`deployment ${c.deployment}`] = (totals[`deployment ${c.deployment}`] ?? 0) + 1
+  for (const [k, v] of Object.entries(c)) if (typeof v === "number" && k !== "maxL0") totals[k] = (totals[k] ?? 0) + v
+}
+
 const main = Effect.gen(function*() {
   let diverged = 0
   const started = performance.now()
@@ -150,10 +190,12 @@ const main = Effect.gen(function*() {
       target,
       switches,
       checkSeqs: !values["no-seq-check"],
+      ...(compactor === undefined ? {} : { compactor }),
       logLevel: logLevel(values.logs),
       ...(values.verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {})
     })
     report(result, seeds <= 1, performance.now() - t0)
+    addUp(result.compactor)
     if (result.divergence !== undefined) {
       diverged++
       if (!values["keep-going"]) break
@@ -163,7 +205,8 @@ const main = Effect.gen(function*() {
     process.stdout.write(
       `\n${seeds} seeds from ${firstSeed}, ${ops} ops each, profile ${profile.name}: ${
         diverged === 0 ? "all passed" : `${diverged} diverged`
-      } (${((performance.now() - started) / 1000).toFixed(1)} s)\n`
+      } (${((performance.now() - started) / 1000).toFixed(1)} s)\n` +
+        `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
     )
   }
   return diverged

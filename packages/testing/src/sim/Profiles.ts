@@ -9,6 +9,10 @@
  *
  * Rates of the events are per round of operations (a round is 1 to `maxConcurrency` operations running
  * at once), so a 2,000-operation run with `crash: 0.02` crashes about 15 times.
+ *
+ * The compactor's events (`compactor`, per round too; CompactorActor.ts): a standalone compactor process
+ * killed mid-compaction, a second compactor fencing the one that runs, a manual full compaction. A
+ * profile without them (a custom one) runs none.
  */
 import type { FaultConfig } from "../FaultInjectingObjectStore.ts"
 
@@ -24,9 +28,23 @@ export interface FaultProfile {
     readonly fence: number
     readonly fatal: number
   }
+  /** Probability, per round, of each compactor event. */
+  readonly compactor?: CompactorEventRates
+}
+
+export interface CompactorEventRates {
+  /** A standalone compactor process dies, usually while a compaction runs. */
+  readonly crash: number
+  /** A new compactor process claims the compactor epoch: the running one must stop, fenced. */
+  readonly second: number
+  /** A full compaction is submitted (`Admin.submitCompaction` or the handle) and must end. */
+  readonly full: number
 }
 
 const noEvents = { crash: 0, reopen: 0, fence: 0, fatal: 0 } as const
+
+/** Manual compactions only: they are workload, not faults. */
+const fullOnly = { crash: 0, second: 0, full: 0.02 } as const
 
 export const FaultProfiles = {
   /** A perfect store, no events: the workload and the model alone. */
@@ -34,42 +52,48 @@ export const FaultProfiles = {
     name: "none",
     description: "no faults, no latency, no crashes",
     store: {},
-    events: noEvents
+    events: noEvents,
+    compactor: fullOnly
   },
   /** Latency only: concurrency and timers interleave in many ways. */
   latency: {
     name: "latency",
     description: "0-20 ms store latency, no errors, no crashes",
     store: { latency: { min: "0 millis", max: "20 millis" } },
-    events: noEvents
+    events: noEvents,
+    compactor: fullOnly
   },
   /** Transient errors that retries must absorb, plus close/reopen. */
   transient: {
     name: "transient",
     description: "5% unavailable, 2% lost put responses, 0-10 ms latency, clean reopens",
     store: { unavailableRate: 0.05, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
-    events: { crash: 0, reopen: 0.02, fence: 0, fatal: 0 }
+    events: { crash: 0, reopen: 0.02, fence: 0, fatal: 0 },
+    compactor: fullOnly
   },
   /** Crashes and reopens on a flaky store. */
   crash: {
     name: "crash",
     description: "transient faults plus frequent crashes and reopens",
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "15 millis" } },
-    events: { crash: 0.04, reopen: 0.02, fence: 0, fatal: 0 }
+    events: { crash: 0.04, reopen: 0.02, fence: 0, fatal: 0 },
+    compactor: { crash: 0.04, second: 0, full: 0.02 }
   },
   /** Everything, at moderate rates: what CI runs. */
   standard: {
     name: "standard",
     description: "transient faults, latency, crashes, reopens, second writers and permanent failures",
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
-    events: { crash: 0.03, reopen: 0.015, fence: 0.01, fatal: 0.008 }
+    events: { crash: 0.03, reopen: 0.015, fence: 0.01, fatal: 0.008 },
+    compactor: { crash: 0.03, second: 0.015, full: 0.02 }
   },
   /** Everything, at high rates. */
   chaos: {
     name: "chaos",
     description: "20% unavailable, 10% lost put responses, 0-100 ms latency, frequent events of every kind",
     store: { unavailableRate: 0.2, putLostResponseRate: 0.1, latency: { min: "0 millis", max: "100 millis" } },
-    events: { crash: 0.06, reopen: 0.03, fence: 0.02, fatal: 0.015 }
+    events: { crash: 0.06, reopen: 0.03, fence: 0.02, fatal: 0.015 },
+    compactor: { crash: 0.05, second: 0.03, full: 0.03 }
   }
 } as const satisfies Record<string, FaultProfile>
 

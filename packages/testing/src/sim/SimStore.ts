@@ -57,10 +57,10 @@ export const makeProcessStore = (shared: ObjectStore["Service"]): ProcessStore =
     getRange: (path, range) => gate(shared.getRange(path, range)),
     head: (path) => gate(shared.head(path)),
     delete: (path) => gate(shared.delete(path)),
-    list: (prefix) =>
+    list: (prefix, options) =>
       Stream.suspend(() =>
         alive
-          ? shared.list(prefix).pipe(Stream.tap(() => (alive ? Effect.void : Effect.never)))
+          ? shared.list(prefix, options).pipe(Stream.tap(() => (alive ? Effect.void : Effect.never)))
           : Stream.never
       )
   })

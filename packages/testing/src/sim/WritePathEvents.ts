@@ -12,8 +12,9 @@
  *   run do.
  * - `loseWal`: a clean close, then the newest WAL SST (or every one) is deleted from the bucket. If the
  *   manifest says the WAL holds rows not yet in L0, opening must fail with a `DataError` and write
- *   nothing; the WAL is then put back and the database must open with everything. If the WAL held nothing
- *   the manifest needs, the open must succeed and lose nothing.
+ *   nothing (a standalone compactor may write meanwhile: its objects do not count); the WAL is then put
+ *   back and the database must open with everything. If the WAL held nothing the manifest needs, the open
+ *   must succeed and lose nothing.
  */
 import { Cause, Effect, Exit, Scheduler, Stream } from "effect"
 import { type Db, decodeManifest, type ObjectStore, parseManifestId, parseWalSstId, type WriteHandle } from "@shale/core/internal"
@@ -58,6 +59,8 @@ export interface EventContext {
   /** Checks what the current process holds against the model (a legal recovery point). */
   readonly recoverCheck: (what: string) => Effect.Effect<void, Diverged>
   readonly now: Effect.Effect<number>
+  /** Objects written by the processes beside the writer (standalone compactors): they work meanwhile. */
+  readonly writtenByOthers: () => ReadonlySet<string>
 }
 
 // ---------------------------------------------------------------------------------------------- burst
@@ -163,7 +166,9 @@ export const runLoseWal = (ctx: EventContext, round: Extract<Round, { _tag: "los
     const needed = victims
       .map(parseWalSstId)
       .filter((id) => id !== undefined && id > manifest.replayAfterWalId && id < manifest.nextWalSstId)
-    const before = yield* listPaths(inner, dbPath)
+    const others = ctx.writtenByOthers()
+    const own = (paths: ReadonlyArray<string>) => paths.filter((path) => !others.has(path)).join()
+    const before = own(yield* listPaths(inner, dbPath))
     const opened = yield* ctx.tryOpen(`after losing ${round.which === "all" ? "every WAL" : "the newest WAL"}`)
     trace.count("event:loseWal")
     trace.line(
@@ -184,8 +189,8 @@ export const runLoseWal = (ctx: EventContext, round: Extract<Round, { _tag: "los
     if (error._tag !== "DataError" || !named) {
       return yield* ctx.diverge(`opening without WAL ${needed.join(", ")} must fail with a DataError naming them, got ${describeError(opened.cause)}`)
     }
-    const after = yield* listPaths(inner, dbPath)
-    if (after.join() !== before.join()) return yield* ctx.diverge(`the failed open wrote to the store`)
+    const after = own(yield* listPaths(inner, dbPath))
+    if (after !== before) return yield* ctx.diverge(`the failed open wrote to the store`)
     // The WALs come back (from a backup, say): the database opens with everything.
     for (const [path, bytes] of saved) yield* inner.put(path, bytes)
     const reopened = yield* ctx.tryOpen("after the lost WALs came back")
