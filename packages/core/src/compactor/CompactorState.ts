@@ -196,3 +196,29 @@ export const finishCompaction = (manifest: Manifest, spec: CompactionSpec, outpu
     l0LastCompacted: first !== undefined && first.kind === "l0" ? first.id : manifest.l0LastCompacted
   }
 }
+
+// ------------------------------------------------------------------------------------------ running together
+
+/** The sorted runs a compaction reads or replaces: its source runs and its destination. */
+const runsOf = (spec: CompactionSpec): Array<number> => [
+  ...spec.sources.flatMap((s) => (s.kind === "sr" ? [s.id] : [])),
+  spec.destination
+]
+
+/**
+ * Why `spec` may not start beside the running compactions: a sorted run one of them reads or replaces.
+ * The scheduler never proposes such a pair, but a manual submission may; run together, the one that
+ * finishes last drops the run the other one wrote (and the rows it holds).
+ */
+export const runConflict = (spec: CompactionSpec, running: ReadonlyArray<CompactionSpec>): string | undefined => {
+  const busy = new Set(running.flatMap(runsOf))
+  const shared = runsOf(spec).find((id) => busy.has(id))
+  return shared === undefined ? undefined : `run ${shared} is used by a running compaction`
+}
+
+/** The SSTs a compaction takes out of the manifest: its sources' and the destination run's. */
+export const replacedSsts = (manifest: Manifest, spec: CompactionSpec): ReadonlyArray<string> => {
+  const { l0, runs } = sourcesOf(manifest, spec)
+  const destination = manifest.compacted.find((run) => run.id === spec.destination)
+  return [...l0, ...runs.flatMap((r) => r.ssts), ...(destination?.ssts ?? [])].map((sst) => sst.id)
+}
