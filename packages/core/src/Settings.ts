@@ -24,10 +24,27 @@
  * `"1s"`, `"1m 30s"`; under SlateDB's names a bare `"100"` is seconds, as there); byte sizes as numbers
  * (`67108864`) or strings (`"64MiB"`, `"4 KiB"`); `flushIntervalMs: null` (or `"none"`) disables the timed
  * WAL flush; `SHALE_DEFAULT_TTL_MS=none` clears a TTL set by a file.
+ *
+ * Groups (settings/BackgroundSettings.ts): `compactor` and `garbageCollector` are objects of settings of
+ * their own, on by default and off when `null`, `false` or `"none"`; so is each of the garbage
+ * collector's resources (`garbageCollector: { wal: null }`). Their parts have paths of their own
+ * (`compactor.pollIntervalMs`, `garbageCollector.wal`, `garbageCollector.wal.minAgeMs`), each with a
+ * variable (`SHALE_COMPACTOR=none`, `SHALE_GARBAGE_COLLECTOR_WAL=false`,
+ * `SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS=1m`); settings/Gather.ts says how sources combine them.
  */
-import { Effect, type FileSystem, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { Effect, type FileSystem, Schema, SchemaTransformation } from "effect"
 import { InvalidError } from "./errors.ts"
-import { type Converted, SLATEDB_KEYS, slateDbEnvNames } from "./settings/SlateDbNames.ts"
+import {
+  BACKGROUND_FIELDS,
+  type BackgroundField,
+  type CompactorSettings,
+  compactorSetting,
+  garbageCollectorSetting,
+  type GcSettingsInput
+} from "./settings/BackgroundSettings.ts"
+import { byteSize, durationMs, durationMsOrNone, integer, withDefault } from "./settings/Fields.ts"
+import { emptyGathered, entryAt, formatter, gather, type Gathered, inputOf } from "./settings/Gather.ts"
+import { slateDbEnvNames } from "./settings/SlateDbNames.ts"
 import {
   parseText,
   type RawSource,
@@ -38,7 +55,7 @@ import {
   type SettingsFormat,
   sourceIn
 } from "./settings/Sources.ts"
-import { parseByteSize, parseDurationMs, parseInteger } from "./settings/Spellings.ts"
+import { parseByteSize, parseDurationMs } from "./settings/Spellings.ts"
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -46,65 +63,17 @@ const GiB = 1024 * MiB
 
 export { parseByteSize, parseDurationMs }
 export type { SettingsFormat }
-
-/** A number, or a string spelling of one (JSON may use either; environment variables are strings). */
-const numberOrString = (parse: (s: string) => number | undefined, expected: string) =>
-  Schema.Union([Schema.Number, Schema.String]).pipe(
-    Schema.decodeTo(
-      Schema.Number,
-      SchemaTransformation.transformEffect({
-        decode: (x: number | string, options) => {
-          if (typeof x === "number") return Effect.succeed(x)
-          const n = parse(x)
-          return n === undefined
-            ? Effect.fail(new SchemaIssue.InvalidValue({ message: `Expected ${expected}, got ${JSON.stringify(x)}` }, x, options))
-            : Effect.succeed(n)
-        },
-        encode: (n: number) => Effect.succeed(n)
-      })
-    )
-  )
-
-const durationMs = (min: number) =>
-  numberOrString(parseDurationMs, `a duration (milliseconds, or a string like "100ms", "1s", "5m")`).check(
-    Schema.isInt(),
-    Schema.isGreaterThanOrEqualTo(min)
-  )
-const fraction = (min: number) =>
-  numberOrString((x) => (/^\s*[0-9]+(\.[0-9]+)?\s*$/.test(x) ? Number(x) : undefined), "a number").check(
-    Schema.isFinite(),
-    Schema.isGreaterThanOrEqualTo(min)
-  )
-const integer = (min: number) => numberOrString(parseInteger, "an integer").check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min))
-const byteSize = (min: number) =>
-  numberOrString(parseByteSize, `a byte size (a number, or a string like "64MiB")`).check(
-    Schema.isInt(),
-    Schema.isGreaterThanOrEqualTo(min)
-  )
-
-/** Milliseconds, or null (also spelt `"none"`) for "never". */
-const durationMsOrNone = Schema.Union([Schema.Null, Schema.Number, Schema.String]).pipe(
-  Schema.decodeTo(
-    Schema.NullOr(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))),
-    SchemaTransformation.transformEffect({
-      decode: (x: number | string | null, options) => {
-        if (x === null || typeof x === "number") return Effect.succeed(x)
-        if (x.trim() === "none" || x.trim() === "null") return Effect.succeed(null)
-        const n = parseDurationMs(x)
-        return n === undefined
-          ? Effect.fail(
-            new SchemaIssue.InvalidValue(
-              { message: `Expected a duration (milliseconds, or a string like "100ms"), or null / "none", got ${JSON.stringify(x)}` },
-              x,
-              options
-            )
-          )
-          : Effect.succeed(n)
-      },
-      encode: (n: number | null) => Effect.succeed(n)
-    })
-  )
-)
+export {
+  type CompactorSettings,
+  type CompactorSettingsField,
+  CompactorSettingsSchema,
+  type GcResourceInput,
+  type GcResourceSettings,
+  GcResourceSettingsSchema,
+  type GcSettings,
+  type GcSettingsInput,
+  GcSettingsSchema
+} from "./settings/BackgroundSettings.ts"
 
 /** The SST block sizes SlateDB supports (`SstBlockSize`: 1 KiB to 64 KiB). */
 export const BLOCK_SIZES = [1 * KiB, 2 * KiB, 4 * KiB, 8 * KiB, 16 * KiB, 32 * KiB, 64 * KiB] as const
@@ -123,53 +92,6 @@ const blockSize = Schema.Union([Schema.Number, Schema.String]).pipe(
 
 export const CompressionCodecs = ["none", "snappy", "zlib", "lz4", "zstd"] as const
 export type CompressionCodec = (typeof CompressionCodecs)[number]
-
-const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
-
-/** The compactor's settings: SlateDB's `CompactorOptions` and its size-tiered scheduler's options. */
-export const CompactorSettingsSchema = Schema.Struct({
-  /** How often the compactor polls the manifest for work (`poll_interval`). */
-  pollIntervalMs: withDefault(durationMs(1), 5000),
-  /** Give up a compactor manifest or state update after this long (`manifest_update_timeout`). */
-  manifestUpdateTimeoutMs: withDefault(durationMs(1), 300_000),
-  /** An output SST is cut once its data blocks exceed this (`max_sst_size`). */
-  maxSstSizeBytes: withDefault(byteSize(1), 256 * MiB),
-  /** Compactions running at once (`max_concurrent_compactions`). */
-  maxConcurrentCompactions: withDefault(integer(1), 4),
-  /** Pages each source reads ahead of the merge (`max_fetch_tasks`). */
-  maxFetchTasks: withDefault(integer(0), 4),
-  /** Fewest L0 SSTs or sorted runs merged at once (`scheduler_options.min_compaction_sources`). */
-  minCompactionSources: withDefault(integer(1), 4),
-  /** Most L0 SSTs or sorted runs merged at once (`scheduler_options.max_compaction_sources`). */
-  maxCompactionSources: withDefault(integer(1), 8),
-  /** A run joins a compaction while at most this × the smallest so far (`scheduler_options.include_size_threshold`). */
-  includeSizeThreshold: withDefault(fraction(1), 4.0)
-})
-export type CompactorSettings = typeof CompactorSettingsSchema.Type
-export type CompactorSettingsField = keyof typeof CompactorSettingsSchema.fields
-
-const DISABLED: ReadonlyArray<unknown> = [null, false, "none", "null", "false"]
-const isDisabled = (x: unknown): boolean => DISABLED.includes(typeof x === "string" ? x.trim() : x)
-
-/** `compactor`: null, false, "none" (off); true (the defaults); or a partial object of its settings. */
-const compactorSetting = Schema.Union([
-  Schema.Null,
-  Schema.Boolean,
-  Schema.Literals(["none", "null", "true", "false"]),
-  Schema.Record(Schema.String, Schema.Unknown)
-]).pipe(
-  Schema.decodeTo(
-    Schema.NullOr(CompactorSettingsSchema),
-    SchemaTransformation.transform<
-      typeof CompactorSettingsSchema.Encoded | null,
-      boolean | "none" | "null" | "true" | "false" | { readonly [x: string]: unknown } | null
-    >({
-      decode: (x) => (isDisabled(x) ? null : x === true || x === "true" ? {} : x as typeof CompactorSettingsSchema.Encoded),
-      encode: (c) => c
-    })
-  )
-)
 
 // ---- the schema -------------------------------------------------------------------------------------------
 
@@ -216,175 +138,49 @@ export const SettingsSchema = Schema.Struct({
    * settings, or `null` (also `false` or `"none"`) when a compactor runs elsewhere (`shale compactor`,
    * `Compactor.layer`, SlateDB's) or none should run. A partial object fills the rest with the defaults.
    */
-  compactor: withDefault(compactorSetting, {})
+  compactor: withDefault(compactorSetting, {}),
+  /**
+   * The garbage collector (SlateDB's `garbage_collector_options`; on by default, as there): which objects
+   * it deletes and when, one task per kind of object (`manifests`, `wal`, `compacted`, `compactions`),
+   * each `{ intervalMs, minAgeMs }` (every 60 s, objects older than 5 min) or `null` when that kind is
+   * never collected. `null` (also `false` or `"none"`) runs no collector in this process; `true` is the
+   * defaults; a partial object (or a partial resource) fills the rest with the defaults.
+   */
+  garbageCollector: withDefault(garbageCollectorSetting, {})
 })
 
 export type Settings = typeof SettingsSchema.Type
 
 /**
- * What a program passes as settings (`Db.layer`, `Shale.open`, `Settings.validate`): any subset, the
- * compactor's as a partial object (or null / false to turn it off).
+ * What a program passes as settings (`Db.layer`, `Shale.open`, `Settings.validate`): any subset. The
+ * compactor's and the garbage collector's are partial objects, `true` (the defaults) or null / false
+ * (off); so is each of the garbage collector's resources (`{ wal: { minAgeMs: 60_000 }, manifests: false }`).
  */
 export type SettingsInput = {
-  readonly [K in keyof Settings]?: K extends "compactor" ? Partial<CompactorSettings> | null | boolean : Settings[K]
+  readonly [K in keyof Settings]?: K extends "compactor" ? Partial<CompactorSettings> | null | boolean
+    : K extends "garbageCollector" ? GcSettingsInput | null | boolean
+    : Settings[K]
 }
 
-/** A setting's path: a top-level field, or one of the compactor's (`compactor.pollIntervalMs`). */
-export type SettingsField = keyof typeof SettingsSchema.fields | `compactor.${CompactorSettingsField}`
+/**
+ * A setting's path: a top-level field, or one inside a group (`compactor.pollIntervalMs`,
+ * `garbageCollector.wal`, `garbageCollector.wal.minAgeMs`).
+ */
+export type SettingsField = keyof typeof SettingsSchema.fields | BackgroundField
 
-const COMPACTOR_FIELDS = Object.keys(CompactorSettingsSchema.fields) as ReadonlyArray<CompactorSettingsField>
 const FIELDS: ReadonlyArray<SettingsField> = [
   ...(Object.keys(SettingsSchema.fields) as ReadonlyArray<keyof typeof SettingsSchema.fields>),
-  ...COMPACTOR_FIELDS.map((f) => `compactor.${f}` as const)
+  ...BACKGROUND_FIELDS
 ]
 
-/** `l0SstSizeBytes` → `SHALE_L0_SST_SIZE_BYTES`; `compactor.pollIntervalMs` → `SHALE_COMPACTOR_POLL_INTERVAL_MS`. */
+/**
+ * `l0SstSizeBytes` → `SHALE_L0_SST_SIZE_BYTES`; `compactor.pollIntervalMs` → `SHALE_COMPACTOR_POLL_INTERVAL_MS`;
+ * `garbageCollector.wal.minAgeMs` → `SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS`.
+ */
 export const envVarName = (field: SettingsField, prefix = "SHALE_"): string =>
-  prefix + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(".", "_").toUpperCase()
+  prefix + field.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replaceAll(".", "_").toUpperCase()
 
 // ---- loading ----------------------------------------------------------------------------------------------
-
-/** One setting's value as it will be decoded: the key as written, where it came from, and the raw value. */
-interface Entry {
-  readonly key: string
-  readonly where: string
-  readonly raw: unknown
-  readonly value: unknown
-}
-
-/** Settings gathered from the sources so far, field by field (`"clear"`: unset by a later source). */
-interface Gathered {
-  readonly fields: Map<SettingsField, Entry | "clear">
-  readonly problems: Array<string>
-  readonly notes: Array<string>
-}
-
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const isField = (key: string): key is SettingsField => (FIELDS as ReadonlyArray<string>).includes(key)
-
-/** Problems of decoding `value` with `schema`, as `path: message` lines under `key`. */
-const schemaProblems = (schema: Schema.Top, key: string, value: unknown): ReadonlyArray<string> => {
-  const result = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value, {
-    errors: "all",
-    onExcessProperty: "error"
-  })
-  if (result._tag === "Success") return []
-  return formatter(result.failure.issue).issues.map(({ message, path }) => {
-    const steps = (path ?? []).map(String)
-    const at = [key, ...steps].join(".")
-    if (message.includes("excess property")) return `unknown setting "${at}"`
-    let got: unknown = value
-    for (const step of steps) got = typeof got === "object" && got !== null ? (got as Record<string, unknown>)[step] : undefined
-    return `${at}: ${message}${message.includes(", got ") ? "" : `, got ${JSON.stringify(got)}`}`
-  })
-}
-
-/** Adds one source's values to `acc`: translates SlateDB names, checks groups, flags unknown keys. */
-const gather = (acc: Gathered, source: RawSource): void => {
-  const seen = new Map<SettingsField, string>()
-  for (const [key, raw] of Object.entries(source.values)) {
-    const where = source.where(key)
-    const slate = isField(key) ? undefined : SLATEDB_KEYS[key]
-    if (!isField(key) && slate === undefined) {
-      acc.problems.push(`unknown setting "${key}"${where}`)
-      continue
-    }
-    if (slate !== undefined && slate._tag === "Group") {
-      const problems = [...schemaProblems(slate.schema, key, raw)]
-      const unsupported = problems.length === 0 ? slate.unsupported?.(raw) : undefined
-      if (unsupported !== undefined) problems.push(`${key}: ${unsupported}`)
-      for (const p of problems) acc.problems.push(`${p}${where}`)
-      const ignored = problems.length === 0 ? slate.ignored?.(raw) : undefined
-      if (ignored !== undefined) acc.notes.push(`${key}${where} has no effect: ${ignored}`)
-      continue
-    }
-    if (slate !== undefined && slate._tag === "Fields") {
-      const problems = schemaProblems(slate.schema, key, raw)
-      for (const p of problems) acc.problems.push(`${p}${where}`)
-      if (problems.length > 0) continue
-      for (const part of slate.expand(raw)) set(acc, seen, part.shale as SettingsField, part.key, where, part.raw, part.converted)
-      continue
-    }
-    if (key === "compactor" && typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
-      // A compactor object: enabled, and each of its settings as a path of its own.
-      set(acc, seen, "compactor", key, where, raw, { _tag: "Value", value: {} })
-      for (const [k, v] of Object.entries(raw)) {
-        if ((COMPACTOR_FIELDS as ReadonlyArray<string>).includes(k)) {
-          set(acc, seen, `compactor.${k as CompactorSettingsField}`, `compactor.${k}`, where, v, { _tag: "Value", value: v })
-        } else acc.problems.push(`unknown setting "compactor.${k}"${where}`)
-      }
-      continue
-    }
-    const field = (slate === undefined ? key : slate.shale) as SettingsField
-    const converted = slate !== undefined
-      ? slate.convert(raw)
-      : field === "defaultTtlMs" && (raw === null || (typeof raw === "string" && raw.trim() === "none"))
-      ? { _tag: "Clear" as const }
-      : { _tag: "Value" as const, value: raw }
-    set(acc, seen, field, key, where, raw, converted)
-  }
-}
-
-/** Records one field's value from one source (a field set twice by one source is a problem). */
-const set = (
-  acc: Gathered,
-  seen: Map<SettingsField, string>,
-  field: SettingsField,
-  key: string,
-  where: string,
-  raw: unknown,
-  converted: Converted
-): void => {
-  if (converted._tag === "Problem") {
-    acc.problems.push(`${key}: ${converted.message}${where}`)
-    return
-  }
-  const earlier = seen.get(field)
-  if (earlier !== undefined) {
-    acc.problems.push(`"${earlier}" and "${key}" both set ${field}${where}`)
-    return
-  }
-  seen.set(field, key)
-  if (field === "compactor") {
-    // The whole compactor setting replaces what earlier sources said of its parts.
-    for (const f of COMPACTOR_FIELDS) if (!seen.has(`compactor.${f}`)) acc.fields.delete(`compactor.${f}`)
-  } else if (field.startsWith("compactor.")) {
-    const whole = acc.fields.get("compactor")
-    if (whole !== undefined && whole !== "clear" && isDisabled(whole.value)) {
-      if (seen.has("compactor")) {
-        acc.problems.push(`"${seen.get("compactor")}" turns the compactor off but "${key}" sets one of its settings${where}`)
-        return
-      }
-      // A later source setting a part of the compactor turns it back on.
-      acc.fields.set("compactor", { key, where, raw: {}, value: {} })
-    }
-  }
-  if (converted._tag === "Clear") acc.fields.set(field, "clear")
-  else acc.fields.set(field, { key, where, raw, value: converted.value })
-}
-
-/** The gathered paths as the schema's input: the compactor's parts inside its object. */
-const inputOf = (acc: Gathered): Record<string, unknown> => {
-  const input: Record<string, unknown> = {}
-  const parts: Record<string, unknown> = {}
-  let hasParts = false
-  for (const [field, entry] of acc.fields) {
-    if (entry === "clear") continue
-    if (field.startsWith("compactor.")) {
-      parts[field.slice("compactor.".length)] = entry.value
-      hasParts = true
-    } else input[field] = entry.value
-  }
-  if (hasParts) {
-    const whole = input["compactor"]
-    input["compactor"] = whole === undefined || whole === true || whole === "true" ||
-        (typeof whole === "object" && whole !== null)
-      ? parts
-      : whole
-  }
-  return input
-}
 
 /** Problems between settings. */
 const crossProblems = (s: Settings): Array<string> => {
@@ -402,10 +198,8 @@ const decodeGathered = (acc: Gathered): Effect.Effect<Settings, InvalidError> =>
     const decoded = Schema.decodeUnknownResult(SettingsSchema)(input, { errors: "all", onExcessProperty: "error" })
     if (decoded._tag === "Failure") {
       for (const { message, path } of formatter(decoded.failure.issue).issues) {
-        const field = path !== undefined && path.length > 0 ? String(path[0]) : undefined
-        const sub = field === "compactor" && path !== undefined && path.length > 1 ? acc.fields.get(`compactor.${String(path[1])}` as SettingsField) : undefined
-        const entry = sub ?? (field === undefined ? undefined : acc.fields.get(field as SettingsField))
-        if (entry === undefined || entry === "clear") {
+        const entry = entryAt(acc, (path ?? []).map(String))
+        if (entry === undefined) {
           problems.push(message)
           continue
         }
@@ -425,11 +219,9 @@ const decodeGathered = (acc: Gathered): Effect.Effect<Settings, InvalidError> =>
     return decoded._tag === "Success" ? decoded.success : defaults
   })
 
-const emptyGathered = (): Gathered => ({ fields: new Map(), problems: [], notes: [] })
-
 /** Settings from sources in increasing precedence, with problems found while reading them. */
 const fromSources = (sources: ReadonlyArray<RawSource>, problems: ReadonlyArray<string> = []) => {
-  const acc = emptyGathered()
+  const acc = emptyGathered(FIELDS)
   acc.problems.push(...problems)
   for (const source of sources) gather(acc, source)
   return decodeGathered(acc)

@@ -7,6 +7,10 @@ import { parseByteSize, parseDurationMs, Settings } from "../src/Settings.ts"
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
+/** SlateDB's garbage collector defaults for one resource: every 60 s, objects older than 5 min. */
+const GC_RESOURCE = { intervalMs: 60_000, minAgeMs: 300_000 }
+const GC_DEFAULTS = { manifests: GC_RESOURCE, wal: GC_RESOURCE, compacted: GC_RESOURCE, compactions: GC_RESOURCE }
+
 const failure = <A, R>(effect: Effect.Effect<A, InvalidError, R>) =>
   Effect.flip(effect).pipe(Effect.map((e) => {
     assert.instanceOf(e, InvalidError)
@@ -37,7 +41,8 @@ describe("Settings", () => {
         minCompactionSources: 4,
         maxCompactionSources: 8,
         includeSizeThreshold: 4
-      }
+      },
+      garbageCollector: GC_DEFAULTS
     })
     assert.isFalse("defaultTtlMs" in Settings.default)
   })
@@ -141,9 +146,134 @@ describe("Settings", () => {
     assert.strictEqual(Settings.envVarName("flushIntervalMs"), "SHALE_FLUSH_INTERVAL_MS")
     assert.strictEqual(Settings.envVarName("filterBitsPerKey"), "SHALE_FILTER_BITS_PER_KEY")
     assert.strictEqual(Settings.envVarName("compactor.maxSstSizeBytes"), "SHALE_COMPACTOR_MAX_SST_SIZE_BYTES")
+    assert.strictEqual(Settings.envVarName("garbageCollector"), "SHALE_GARBAGE_COLLECTOR")
+    assert.strictEqual(Settings.envVarName("garbageCollector.wal"), "SHALE_GARBAGE_COLLECTOR_WAL")
+    assert.strictEqual(Settings.envVarName("garbageCollector.wal.minAgeMs"), "SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS")
+    assert.strictEqual(Settings.envVarName("garbageCollector.compactions.intervalMs"), "SHALE_GARBAGE_COLLECTOR_COMPACTIONS_INTERVAL_MS")
     const names = Settings.fields.map((f) => Settings.envVarName(f))
-    assert.strictEqual(names.length, 22)
+    // 15 top-level settings, 8 of the compactor's, 4 GC resources each with its 2 settings.
+    assert.strictEqual(names.length, 15 + 8 + 4 * 3)
     assert.strictEqual(new Set(names).size, names.length)
+  })
+
+  describe("garbageCollector", () => {
+    it.effect("off, on, and partial objects filled with the defaults", () =>
+      Effect.gen(function*() {
+        for (const off of [`null`, `false`, `"none"`]) {
+          assert.isNull((yield* Settings.fromJson(`{"garbageCollector": ${off}}`)).garbageCollector, off)
+        }
+        assert.isNull((yield* Settings.validate({ garbageCollector: null })).garbageCollector)
+        assert.isNull((yield* Settings.validate({ garbageCollector: false })).garbageCollector)
+        assert.deepStrictEqual((yield* Settings.fromJson(`{"garbageCollector": true}`)).garbageCollector, GC_DEFAULTS)
+        assert.deepStrictEqual((yield* Settings.fromJson(`{"garbageCollector": {}}`)).garbageCollector, GC_DEFAULTS)
+        assert.deepStrictEqual((yield* Settings.validate({ garbageCollector: true })).garbageCollector, GC_DEFAULTS)
+
+        // A partial resource fills its other field; resources left out keep theirs; durations in any spelling.
+        const partial = yield* Settings.fromJson(
+          `{"garbageCollector": {"wal": {"minAgeMs": "1m"}, "compacted": {"intervalMs": "5m", "minAgeMs": 86400000}}}`
+        )
+        assert.deepStrictEqual(partial.garbageCollector, {
+          ...GC_DEFAULTS,
+          wal: { intervalMs: 60_000, minAgeMs: 60_000 },
+          compacted: { intervalMs: 300_000, minAgeMs: 86_400_000 }
+        })
+        assert.deepStrictEqual(
+          (yield* Settings.validate({ garbageCollector: { wal: { intervalMs: 1000 } } })).garbageCollector,
+          { ...GC_DEFAULTS, wal: { intervalMs: 1000, minAgeMs: 300_000 } }
+        )
+
+        // A resource off on its own: null, false or "none"; true is its defaults; minAgeMs may be 0.
+        const some = yield* Settings.fromYaml(
+          `garbageCollector:\n  manifests: null\n  compacted: false\n  compactions: none\n  wal: {minAgeMs: 0}`
+        )
+        assert.deepStrictEqual(some.garbageCollector, { manifests: null, wal: { intervalMs: 60_000, minAgeMs: 0 }, compacted: null, compactions: null })
+        assert.deepStrictEqual(
+          (yield* Settings.validate({ garbageCollector: { manifests: false, wal: true } })).garbageCollector,
+          { ...GC_DEFAULTS, manifests: null }
+        )
+        const toml = yield* Settings.fromToml(`[garbageCollector.wal]\nintervalMs = "10s"\n[garbageCollector]\ncompactions = false`)
+        assert.deepStrictEqual(toml.garbageCollector, { ...GC_DEFAULTS, wal: { intervalMs: 10_000, minAgeMs: 300_000 }, compactions: null })
+      }))
+
+    it.effect("bad values name the key as written and where it came from", () =>
+      Effect.gen(function*() {
+        const message = yield* failure(Settings.fromJson(
+          `{"garbageCollector": {"wal": {"minAgeMs": -1, "intervalMs": 0}, "manifests": {"intervalMs": "soon"},
+            "compacted": {"minAge": 5}, "trash": null}}`
+        ))
+        assert.include(message, "Invalid settings (5 problems)")
+        assert.include(message, "garbageCollector.wal.minAgeMs: Expected a value greater than or equal to 0, got -1")
+        assert.include(message, "garbageCollector.wal.intervalMs: Expected a value greater than or equal to 1, got 0")
+        assert.include(message, `garbageCollector.manifests.intervalMs: Expected a duration (milliseconds, or a string like "100ms", "1s", "5m"), got "soon"`)
+        assert.include(message, `unknown setting "garbageCollector.compacted.minAge"`)
+        assert.include(message, `unknown setting "garbageCollector.trash"`)
+        assert.include(yield* failure(Settings.fromJson(`{"garbageCollector": 5}`)), "garbageCollector: Expected")
+        assert.include(yield* failure(Settings.fromJson(`{"garbageCollector": {"wal": "sometimes"}}`)), "garbageCollector.wal: Expected")
+        const validated = yield* failure(Settings.validate({ garbageCollector: { wal: { minAgeMs: -1 } } }))
+        assert.include(validated, "Expected a value greater than or equal to 0")
+        assert.include(validated, `["garbageCollector"]["wal"]["minAgeMs"]`)
+        const env = yield* failure(Settings.fromEnv().pipe(withEnv({
+          SHALE_GARBAGE_COLLECTOR_MANIFESTS_INTERVAL_MS: "0",
+          SHALE_GARBAGE_COLLECTOR_WAL: "maybe"
+        })))
+        assert.include(env, "garbageCollector.manifests.intervalMs: Expected a value greater than or equal to 1, got \"0\" (from SHALE_GARBAGE_COLLECTOR_MANIFESTS_INTERVAL_MS)")
+        assert.include(env, `garbageCollector.wal: Expected`)
+        assert.include(env, `(from SHALE_GARBAGE_COLLECTOR_WAL)`)
+      }))
+
+    it.effect("environment: the whole collector, a resource, or one of its settings", () =>
+      Effect.gen(function*() {
+        assert.isNull((yield* Settings.fromEnv().pipe(withEnv({ SHALE_GARBAGE_COLLECTOR: "none" }))).garbageCollector)
+        assert.isNull((yield* Settings.fromEnv().pipe(withEnv({ SHALE_GARBAGE_COLLECTOR: "false" }))).garbageCollector)
+        const parts = yield* Settings.fromEnv().pipe(withEnv({
+          SHALE_GARBAGE_COLLECTOR_WAL: "none",
+          SHALE_GARBAGE_COLLECTOR_COMPACTED_MIN_AGE_MS: "1h",
+          SHALE_GARBAGE_COLLECTOR_MANIFESTS_INTERVAL_MS: "30000"
+        }))
+        assert.deepStrictEqual(parts.garbageCollector, {
+          ...GC_DEFAULTS,
+          wal: null,
+          compacted: { intervalMs: 60_000, minAgeMs: 3_600_000 },
+          manifests: { intervalMs: 30_000, minAgeMs: 300_000 }
+        })
+        // One source may not turn a group off and set one of its parts.
+        const both = yield* failure(Settings.fromEnv().pipe(withEnv({
+          SHALE_GARBAGE_COLLECTOR: "none",
+          SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS: "1m"
+        })))
+        assert.include(both, `"garbageCollector" turns the garbage collector off but "garbageCollector.wal.minAgeMs" sets one of its settings`)
+        const resource = yield* failure(Settings.fromJson(`{"garbageCollector.wal": null, "garbageCollector.wal.minAgeMs": 5}`))
+        assert.include(resource, `turns the garbage collector's wal task off`)
+      }))
+
+    it.effect("load: a later source's part turns a group back on; a later whole group replaces earlier parts", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "shale-settings-" })
+        const file = `${dir}/shale.json`
+        yield* fs.writeFileString(file, JSON.stringify({ garbageCollector: { wal: null, compacted: { minAgeMs: "1d" } } }))
+        const fileOnly = yield* Settings.load({ file, env: false })
+        assert.deepStrictEqual(fileOnly.garbageCollector, { ...GC_DEFAULTS, wal: null, compacted: { intervalMs: 60_000, minAgeMs: 86_400_000 } })
+        // The environment sets one part: the file's other settings stay, the wal task comes back on.
+        const env = yield* Settings.load({ file }).pipe(withEnv({ SHALE_GARBAGE_COLLECTOR_WAL_INTERVAL_MS: "5s" }))
+        assert.deepStrictEqual(env.garbageCollector, {
+          ...GC_DEFAULTS,
+          wal: { intervalMs: 5000, minAgeMs: 300_000 },
+          compacted: { intervalMs: 60_000, minAgeMs: 86_400_000 }
+        })
+        // The environment turns it all off, then on again with its defaults.
+        assert.isNull((yield* Settings.load({ file }).pipe(withEnv({ SHALE_GARBAGE_COLLECTOR: "null" }))).garbageCollector)
+        assert.deepStrictEqual((yield* Settings.load({ file }).pipe(withEnv({ SHALE_GARBAGE_COLLECTOR: "true" }))).garbageCollector, GC_DEFAULTS)
+        // A file that turns it off, and a variable setting a part: on, the rest defaulted.
+        yield* fs.writeFileString(file, `{"garbageCollector": false}`)
+        const back = yield* Settings.load({ file }).pipe(withEnv({ SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS: "0" }))
+        assert.deepStrictEqual(back.garbageCollector, { ...GC_DEFAULTS, wal: { intervalMs: 60_000, minAgeMs: 0 } })
+        yield* fs.writeFileString(file, `{"garbageCollector": {"wal": {"minAgeMs": -1}}}`)
+        assert.include(
+          yield* failure(Settings.load({ file, env: false })),
+          `garbageCollector.wal.minAgeMs: Expected a value greater than or equal to 0, got -1 (in ${file})`
+        )
+      }).pipe(Effect.provide(NodeFileSystem.layer)))
   })
 
   it("duration and byte-size spellings", () => {

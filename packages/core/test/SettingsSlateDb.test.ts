@@ -42,7 +42,7 @@ const FILES = {
     compression_codec: "Lz4",
     default_ttl: 60000,
     wal_enabled: true,
-    garbage_collector_options: null
+    garbage_collector_options: { wal_options: { interval: "30s", min_age: "2m" }, manifest_options: { min_age: "1h" } }
   }),
   toml: [
     `flush_interval = "250ms"`,
@@ -55,7 +55,11 @@ const FILES = {
     `max_unflushed_bytes = 536870912`,
     `compression_codec = "Lz4"`,
     `default_ttl = 60000`,
-    `wal_enabled = true`
+    `wal_enabled = true`,
+    `[garbage_collector_options]`,
+    `wal_options = { interval = "30s", min_age = "2m" }`,
+    `[garbage_collector_options.manifest_options]`,
+    `min_age = "1h"`
   ].join("\n"),
   yaml: [
     `flush_interval: '250ms'`,
@@ -69,7 +73,10 @@ const FILES = {
     `compression_codec: Lz4`,
     `default_ttl: 60000`,
     `wal_enabled: true`,
-    `garbage_collector_options: ~`
+    `garbage_collector_options:`,
+    `  wal_options: { interval: 30s, min_age: 2m }`,
+    `  manifest_options:`,
+    `    min_age: 1h`
   ].join("\n")
 } as const
 
@@ -84,7 +91,12 @@ const EXPECTED = {
   l0MaxSsts: 4,
   maxUnflushedBytes: 512 * 1024 * 1024,
   compression: "lz4" as const,
-  defaultTtlMs: 60_000
+  defaultTtlMs: 60_000,
+  garbageCollector: {
+    ...Settings.default.garbageCollector!,
+    wal: { intervalMs: 30_000, minAgeMs: 120_000 },
+    manifests: { intervalMs: 60_000, minAgeMs: 3_600_000 }
+  }
 }
 
 /** SlateDB's reading of `flush_interval = text`, in milliseconds (via its own serialized form). */
@@ -107,10 +119,9 @@ describe("Settings from SlateDB", () => {
       const json = EngineSettings.default().to_json_string()
       const { value, logs } = yield* withLogs(Settings.fromJson(json))
       assert.deepStrictEqual(value, Settings.default)
-      // SlateDB's defaults run a compactor (so does Shale: no warning) and a garbage collector (Shale says
-      // it does not, yet).
+      // SlateDB's defaults run a compactor and a garbage collector, as Shale's do: no warning.
       assert.isFalse(logs.some((l) => l.includes("compactor_options")))
-      assert.isTrue(logs.some((l) => l.includes("garbage_collector_options") && l.includes("has no effect")))
+      assert.isFalse(logs.some((l) => l.includes("garbage_collector_options")))
     }))
 
   it.effect("the same settings in JSON, TOML and YAML, with SlateDB's names and duration strings", () =>
@@ -129,6 +140,10 @@ describe("Settings from SlateDB", () => {
         assert.strictEqual(theirs["flush_interval"], "250ms")
         assert.strictEqual(theirs["l0_sst_size_bytes"], 16777216)
         assert.strictEqual(theirs["compression_codec"], "Lz4")
+        assert.deepStrictEqual(yield* Settings.fromJson(JSON.stringify({ garbage_collector_options: theirs["garbage_collector_options"] })), {
+          ...Settings.default,
+          garbageCollector: EXPECTED.garbageCollector
+        })
       }
       assert.include(yield* failure(Settings.fromFile(`${dir}/settings.ini`)), "unknown settings format")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
@@ -233,20 +248,113 @@ describe("Settings from SlateDB", () => {
       )
     }))
 
+  it.effect("garbage_collector_options: SlateDB's collector settings are Shale's garbageCollector, read as SlateDB reads them", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      const gc = (s: { readonly garbageCollector: unknown }) => s.garbageCollector
+      const DEFAULT = Settings.default.garbageCollector!
+      // Resources and parts left out keep their defaults, as SlateDB merges a file over its defaults; and
+      // SlateDB reads each file to the same settings (its to_json_string, read back, gives the same).
+      const cases: ReadonlyArray<readonly [string, string, unknown]> = [
+        [
+          "partial.toml",
+          [`[garbage_collector_options.wal_options]`, `min_age = "1m"`, `[garbage_collector_options.compacted_options]`, `interval = "5m"`, `min_age = "1d"`]
+            .join("\n"),
+          { ...DEFAULT, wal: { intervalMs: 60_000, minAgeMs: 60_000 }, compacted: { intervalMs: 300_000, minAgeMs: 86_400_000 } }
+        ],
+        [
+          "resource-off.json",
+          JSON.stringify({ garbage_collector_options: { manifest_options: null, wal_options: { interval: "5s" }, compactions_options: null } }),
+          { ...DEFAULT, manifests: null, wal: { intervalMs: 5000, minAgeMs: 300_000 }, compactions: null }
+        ],
+        ["empty.json", `{"garbage_collector_options": {}}`, DEFAULT],
+        ["zero-age.yaml", `garbage_collector_options:\n  wal_options:\n    min_age: 0s`, { ...DEFAULT, wal: { intervalMs: 60_000, minAgeMs: 0 } }],
+        ["off.json", `{"garbage_collector_options": null}`, null]
+      ]
+      for (const [name, text, expected] of cases) {
+        const path = `${dir}/${name}`
+        yield* fs.writeFileString(path, text)
+        const { value, logs } = yield* withLogs(Settings.fromFile(path))
+        assert.deepStrictEqual(gc(value), expected, name)
+        assert.deepStrictEqual(logs, [], name)
+        assert.deepStrictEqual(gc(yield* Settings.fromJson(EngineSettings.from_file(path).to_json_string())), expected, `${name} via SlateDB`)
+      }
+      // An interval of null (SlateDB prints one for a resource set without it) is SlateDB's default: its
+      // collector runs such a task every 60 s.
+      const theirs = EngineSettings.default()
+      theirs.set("garbage_collector_options", JSON.stringify({ wal_options: { interval: null, min_age: "1s" } }))
+      assert.deepStrictEqual(
+        gc(yield* Settings.fromJson(theirs.to_json_string())),
+        { manifests: null, wal: { intervalMs: 60_000, minAgeMs: 1000 }, compacted: null, compactions: null }
+      )
+
+      // Bad values: the key as written and the file.
+      const bad = `${dir}/bad.toml`
+      yield* fs.writeFileString(bad, [
+        `[garbage_collector_options.wal_options]`,
+        `interval = "abc"`,
+        `min_age = 300`,
+        `[garbage_collector_options.manifest_options]`,
+        `interval = "0s"`,
+        `max_age = "1h"`
+      ].join("\n"))
+      const message = yield* failure(Settings.fromFile(bad))
+      assert.include(message, `garbage_collector_options.wal_options.interval: Expected a duration like "5s" or "1m 30s", got "abc" (in ${bad})`)
+      assert.include(message, `garbage_collector_options.wal_options.min_age: Expected string, got 300 (in ${bad})`)
+      assert.include(message, `unknown setting "garbage_collector_options.manifest_options.max_age" (in ${bad})`)
+      const zero = yield* failure(Settings.fromToml(`[garbage_collector_options.manifest_options]\ninterval = "0s"`))
+      assert.include(zero, `garbage_collector_options.manifest_options.interval: Expected a value greater than or equal to 1, got "0s"`)
+      assert.include(yield* failure(Settings.fromJson(`{"garbage_collector_options": false}`)), "garbage_collector_options: Expected")
+      assert.include(
+        yield* failure(Settings.fromJson(`{"garbageCollector": null, "garbage_collector_options": {}}`)),
+        `"garbageCollector" and "garbage_collector_options" both set garbageCollector`
+      )
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("garbage_collector_options from the environment: SLATEDB_* at every level, SHALE_* winning", () =>
+    Effect.gen(function*() {
+      const DEFAULT = Settings.default.garbageCollector!
+      const nested = { "SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS.MIN_AGE": "1m", "SLATEDB_GARBAGE_COLLECTOR_OPTIONS.COMPACTED_OPTIONS.INTERVAL": "2m" }
+      const expected = { ...DEFAULT, wal: { intervalMs: 60_000, minAgeMs: 60_000 }, compacted: { intervalMs: 120_000, minAgeMs: 300_000 } }
+      assert.deepStrictEqual((yield* Settings.fromEnv().pipe(withEnv(nested))).garbageCollector, expected)
+      // SlateDB's from_env reads the same variables alike.
+      const prefix = "SHALE_TEST_GC_"
+      const vars = Object.fromEntries(Object.entries(nested).map(([k, v]) => [k.replace("SLATEDB_", prefix), v]))
+      Object.assign(process.env, vars)
+      try {
+        assert.deepStrictEqual((yield* Settings.fromJson(EngineSettings.from_env(prefix).to_json_string())).garbageCollector, expected)
+      } finally {
+        for (const k of Object.keys(vars)) delete process.env[k]
+      }
+      // null turns the collector, or one resource, off (Shale's reading: SlateDB's from_env refuses "null").
+      assert.isNull((yield* Settings.fromEnv().pipe(withEnv({ SLATEDB_GARBAGE_COLLECTOR_OPTIONS: "null" }))).garbageCollector)
+      assert.deepStrictEqual(
+        (yield* Settings.fromEnv().pipe(withEnv({ "SLATEDB_GARBAGE_COLLECTOR_OPTIONS.MANIFEST_OPTIONS": "null" }))).garbageCollector,
+        { ...DEFAULT, manifests: null }
+      )
+      // SHALE_* wins over SLATEDB_*: a whole group replaces SlateDB's parts, a part only that part.
+      assert.isNull((yield* Settings.fromEnv().pipe(withEnv({ ...nested, SHALE_GARBAGE_COLLECTOR: "none" }))).garbageCollector)
+      const mixed = yield* Settings.fromEnv().pipe(withEnv({ ...nested, SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS: "5s" }))
+      assert.deepStrictEqual(mixed.garbageCollector, { ...expected, wal: { intervalMs: 60_000, minAgeMs: 5000 } })
+      const message = yield* failure(Settings.fromEnv().pipe(withEnv({ "SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS.INTERVAL": "often" })))
+      assert.include(
+        message,
+        `garbage_collector_options.wal_options.interval: Expected a duration like "5s" or "1m 30s", got "often" (from SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS.INTERVAL)`
+      )
+    }))
+
   it.effect("SlateDB groups Shale does not use: checked, ignored with a warning, or refused", () =>
     Effect.gen(function*() {
       const toml = [
         `l0_flush_parallelism = 4`,
         `[object_store_cache_options]`,
         `root_folder = "/tmp/slatedb-cache"`,
-        `scan_interval = "3600s"`,
-        `[garbage_collector_options.wal_options]`,
-        `interval = "60s"`,
-        `min_age = "300s"`
+        `scan_interval = "3600s"`
       ].join("\n")
       const { value, logs } = yield* withLogs(Settings.fromToml(toml))
       assert.deepStrictEqual(value, Settings.default)
-      for (const key of ["garbage_collector_options", "object_store_cache_options", "l0_flush_parallelism"]) {
+      for (const key of ["object_store_cache_options", "l0_flush_parallelism"]) {
         assert.isTrue(logs.some((l) => l.startsWith(`setting ${key}`) && l.includes("has no effect")), key)
       }
       // null (no compactor, no GC) and a cache without a folder ask for nothing Shale lacks: no warning.
@@ -255,6 +363,7 @@ describe("Settings from SlateDB", () => {
       ))
       assert.deepStrictEqual(quiet.logs, [])
       assert.isNull(quiet.value.compactor)
+      assert.isNull(quiet.value.garbageCollector)
       const bad = yield* failure(Settings.fromToml([
         `wal_enabled = false`,
         `[compactor_options]`,
@@ -336,6 +445,51 @@ describe("Settings from SlateDB", () => {
       yield* fs.writeFileString(`${dir}/mine.toml`, `filter_bits_per_key = 9`)
       const explicit = yield* Settings.load({ dir, file: `${dir}/mine.toml`, env: false })
       assert.deepStrictEqual(explicit, { ...Settings.default, filterBitsPerKey: 9 })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("load(): groups merge across files and the environment part by part, as SlateDB's load() merges them", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* tempDir
+      yield* fs.writeFileString(
+        `${dir}/SlateDb.json`,
+        JSON.stringify({
+          garbage_collector_options: { manifest_options: { min_age: "1h" }, compactions_options: null },
+          compactor_options: { max_sst_size: 1048576 }
+        })
+      )
+      yield* fs.writeFileString(`${dir}/SlateDb.toml`, `[garbage_collector_options.wal_options]\nmin_age = "1m"`)
+      const env = {
+        "SLATEDB_GARBAGE_COLLECTOR_OPTIONS.COMPACTED_OPTIONS.INTERVAL": "2m",
+        "SLATEDB_COMPACTOR_OPTIONS.POLL_INTERVAL": "1s"
+      }
+      const ours = yield* Settings.load({ dir }).pipe(withEnv(env))
+      assert.deepStrictEqual(ours.garbageCollector, {
+        manifests: { intervalMs: 60_000, minAgeMs: 3_600_000 },
+        wal: { intervalMs: 60_000, minAgeMs: 60_000 },
+        compacted: { intervalMs: 120_000, minAgeMs: 300_000 },
+        compactions: null
+      })
+      assert.deepStrictEqual(ours.compactor, { ...Settings.default.compactor!, maxSstSizeBytes: 1_048_576, pollIntervalMs: 1000 })
+      // SlateDB's own load() (the current directory and the process environment) reads the same.
+      const cwd = process.cwd()
+      let theirs: string
+      try {
+        process.chdir(dir)
+        Object.assign(process.env, env)
+        theirs = EngineSettings.load().to_json_string()
+      } finally {
+        process.chdir(cwd)
+        for (const k of Object.keys(env)) delete process.env[k]
+      }
+      const read = yield* Settings.fromJson(theirs)
+      assert.deepStrictEqual(read.garbageCollector, ours.garbageCollector)
+      assert.strictEqual(read.compactor!.maxSstSizeBytes, 1_048_576)
+      assert.strictEqual(read.compactor!.pollIntervalMs, 1000)
+      // A whole group turned off, or on with its defaults, replaces what earlier sources said of its parts.
+      assert.isNull((yield* Settings.load({ dir }).pipe(withEnv({ ...env, SHALE_GARBAGE_COLLECTOR: "none" }))).garbageCollector)
+      const defaults = yield* Settings.load({ dir }).pipe(withEnv({ SHALE_GARBAGE_COLLECTOR: "true", SHALE_GARBAGE_COLLECTOR_WAL: "true" }))
+      assert.deepStrictEqual(defaults.garbageCollector, Settings.default.garbageCollector)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.effect("one error lists every problem, each with its source", () =>

@@ -12,13 +12,23 @@
  *   too (`durable_flush`, `block_size`, `block_cache_bytes`), so one file can use one style.
  * - `compactor_options`: Shale's `compactor` setting, part by part (null turns the embedded compactor
  *   off; an object turns it on), `scheduler_options` values read from strings as SlateDB reads them.
- * - Groups Shale has no counterpart for yet (`garbage_collector_options`,
- *   `object_store_cache_options`, `l0_flush_parallelism`, `wal_enabled`). Their values are checked
- *   against SlateDB's shape (a wrong type or an unknown nested key is an error). A value asking for
- *   something Shale cannot do while keeping SlateDB's meaning (`wal_enabled = false`) is an error; one
- *   that only asks for background work or tuning Shale does not do (garbage collection, a
- *   disk cache, parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no
- *   effect. When Shale gains one of these, its entry here becomes a mapping and the warning goes away.
+ * - `garbage_collector_options`: Shale's `garbageCollector` setting, part by part. null turns the
+ *   collector off; an object turns it on, each of `manifest_options`, `wal_options`,
+ *   `compacted_options`, `compactions_options` mapping to `manifests`, `wal`, `compacted`,
+ *   `compactions`: null turns that resource off, an object `{ interval, min_age }` (durations as above)
+ *   sets `intervalMs` and `minAgeMs`. What is left out keeps its default, as SlateDB's files and
+ *   environment merge over its defaults (every resource on, `interval` 60 s, `min_age` 300 s); an
+ *   `interval` of null (which SlateDB's `to_json_string` can print) is the default too, as SlateDB's
+ *   collector runs such a task every 60 s. The environment reaches every level, as SlateDB's does:
+ *   `SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS.MIN_AGE=1m`; and `=null` turns a group or a resource
+ *   off (`SLATEDB_GARBAGE_COLLECTOR_OPTIONS=null`, `SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS=null`),
+ *   which SlateDB's `from_env` refuses (it reads "null" as a string there), as for `compactor_options`.
+ * - Groups Shale has no counterpart for yet (`object_store_cache_options`, `l0_flush_parallelism`,
+ *   `wal_enabled`). Their values are checked against SlateDB's shape (a wrong type or an unknown nested
+ *   key is an error). A value asking for something Shale cannot do while keeping SlateDB's meaning
+ *   (`wal_enabled = false`) is an error; one that only asks for tuning Shale does not do (a disk cache,
+ *   parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no effect. When
+ *   Shale gains one of these, its entry here becomes a mapping and the warning goes away.
  */
 import { Schema } from "effect"
 import { parseDurationMs } from "./Spellings.ts"
@@ -51,8 +61,9 @@ export interface GroupKey {
 }
 
 /**
- * A SlateDB group whose parts are several Shale settings (`compactor_options`): checked against SlateDB's
- * shape, then expanded into one value per Shale field, each with the dotted SlateDB key it came from.
+ * A SlateDB group whose parts are several Shale settings (`compactor_options`, `garbage_collector_options`):
+ * checked against SlateDB's shape, then expanded into one value per Shale field, each with the dotted
+ * SlateDB key it came from.
  */
 export interface FieldsKey {
   readonly _tag: "Fields"
@@ -103,7 +114,7 @@ const field = (shale: string, convert: (raw: unknown) => Converted = passThrough
   convert
 })
 
-// ---- SlateDB's shapes of the groups Shale does not use yet -------------------------------------------------
+// ---- SlateDB's shapes of its nested groups ----------------------------------------------------------------
 
 const Duration = Schema.String.check(
   Schema.makeFilter((s: string) =>
@@ -186,7 +197,43 @@ const expandCompactorOptions: FieldsKey["expand"] = (raw) => {
   return out
 }
 
-const notNull = (what: string) => (v: unknown) => (v === null ? undefined : what)
+/** SlateDB's garbage collector resources (`GarbageCollectorOptions`' fields) and Shale's names for them. */
+const GC_RESOURCES: Readonly<Record<string, string>> = {
+  manifest_options: "manifests",
+  wal_options: "wal",
+  compacted_options: "compacted",
+  compactions_options: "compactions"
+}
+
+/** `interval`: a duration; null is SlateDB's default interval (its collector runs the task every 60 s). */
+const gcInterval = (raw: unknown): Converted => (raw === null ? { _tag: "Clear" } : slateDuration({ nullable: false })(raw))
+
+/**
+ * `garbage_collector_options`: null turns the collector off; an object turns it on, each resource in it
+ * off (null) or on with its parts. Resources and parts left out keep their defaults.
+ */
+const expandGarbageCollectorOptions: FieldsKey["expand"] = (raw) => {
+  const top = "garbage_collector_options"
+  if (raw === null) return [{ key: top, shale: "garbageCollector", raw, converted: value(null) }]
+  const out: Array<ExpandedPart> = [{ key: top, shale: "garbageCollector", raw: {}, converted: value({}) }]
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    const resource = GC_RESOURCES[k]
+    if (resource === undefined) continue // the schema has refused it already
+    const key = `${top}.${k}`
+    const shale = `garbageCollector.${resource}`
+    if (v === null) {
+      out.push({ key, shale, raw: v, converted: value(null) })
+      continue
+    }
+    out.push({ key, shale, raw: {}, converted: value({}) })
+    for (const [f, fv] of Object.entries(v as Record<string, unknown>)) {
+      const part = { key: `${key}.${f}`, raw: fv }
+      if (f === "interval") out.push({ ...part, shale: `${shale}.intervalMs`, converted: gcInterval(fv) })
+      if (f === "min_age") out.push({ ...part, shale: `${shale}.minAgeMs`, converted: slateDuration({ nullable: false })(fv) })
+    }
+  }
+  return out
+}
 
 /** SlateDB 0.12.1's settings keys, by name. */
 export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
@@ -216,11 +263,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
     ignored: (v) => (v === 1 ? undefined : "Shale uploads one L0 SST at a time")
   },
   compactor_options: { _tag: "Fields", schema: CompactorOptions, expand: expandCompactorOptions },
-  garbage_collector_options: {
-    _tag: "Group",
-    schema: GarbageCollectorOptions,
-    ignored: notNull("Shale does not collect garbage yet")
-  },
+  garbage_collector_options: { _tag: "Fields", schema: GarbageCollectorOptions, expand: expandGarbageCollectorOptions },
   object_store_cache_options: {
     _tag: "Group",
     schema: ObjectStoreCacheOptions,

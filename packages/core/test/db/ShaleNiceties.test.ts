@@ -164,11 +164,11 @@ describe("Promise API niceties", () => {
 
     // Settings Shale ignores are reported through the logger of loadSettings.
     const dir = tempDir()
-    writeFileSync(join(dir, "s.json"), `{"garbage_collector_options": {"wal_options": {"min_age": "5m"}}}`)
+    writeFileSync(join(dir, "s.json"), `{"l0_flush_parallelism": 2}`)
     const seen: Array<LogRecord> = []
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: (r) => seen.push(r) })
     assert.strictEqual(seen.length, 1)
-    assert.include(seen[0]!.message, "garbage_collector_options")
+    assert.include(seen[0]!.message, "l0_flush_parallelism")
     const none: Array<LogRecord> = []
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: "silent" })
     await Shale.loadSettings({ file: join(dir, "s.json"), env: false, logger: (r) => none.push(r), logLevel: "error" })
