@@ -6,6 +6,7 @@
  * shale --db <url> get <key>              prints the value; exit code 1 if the key is absent
  * shale --db <url> delete <key>           durable delete
  * shale --db <url> scan [--prefix p] [--start a] [--end b] [--limit n] [--desc]
+ *                                         (get and scan: [--checkpoint <uuid>] reads at a checkpoint)
  * shale --db <url> export [--output f]    rows as JSON lines
  * shale --db <url> import [file]          rows from JSON lines (stdin by default)
  * shale --db <url> manifest               the latest manifest, pretty-printed
@@ -18,9 +19,10 @@
  * `SHALE_DB` is its fallback), `--path` (the database root inside the store), `--settings`, `--json`,
  * `--encoding` / `--key-encoding` / `--value-encoding` (utf8, hex, base64), `--progress`.
  *
- * `put`, `get`, `delete`, `scan`, `export` and `import` open the database as its writer (Shale has no
- * read-only reader yet), so they fence any other writer of that database. `manifest` and `wal` only read
- * objects. Every command but `put` and `import` refuses to run where there is no database.
+ * `put`, `delete` and `import` open the database as its writer, so they fence any other writer of that
+ * database. `get`, `scan` and `export` read through a read-only view (`Db.openReadOnly`; `get` and `scan`
+ * also at a checkpoint, `--checkpoint <uuid>`) and `manifest` and `wal` only read objects: they write
+ * nothing and never fence. Every command but `put` and `import` refuses to run where there is no database.
  *
  * Exit codes: ./Errors.ts. Usage errors (bad flags, arguments, URLs, encodings) go to stderr with a hint,
  * exit code 2; stdout carries only the command's output.

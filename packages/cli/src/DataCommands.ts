@@ -1,5 +1,7 @@
 /**
- * The commands that open the database as its writer: `put`, `get`, `delete`, `scan`.
+ * The row commands: `put` and `delete` open the database as its writer (fencing any other writer); `get`
+ * and `scan` read through a read-only view (`withReadOnly`), which writes nothing and never fences a
+ * running writer: the latest state, or with `--checkpoint <uuid>` the state a checkpoint pins.
  *
  * Output: text by default (values and `key<TAB>value` rows, escaped as ./Display.ts says, or hex/base64
  * with `--encoding`); with `--json` one JSON object per line (./Encoding.ts). Counts and progress go to
@@ -13,7 +15,7 @@ import { notFound, usage } from "./Errors.ts"
 import { errLine, line } from "./Io.ts"
 import { startProgress } from "./Progress.ts"
 import { type Context, run } from "./Root.ts"
-import { requireDatabase, withDb } from "./Target.ts"
+import { parseCheckpointId, requireCheckpoint, requireDatabase, withDb, withReadOnly } from "./Target.ts"
 
 /** An argument or flag value in `encoding` → bytes; a usage error naming `what` if it is not valid. */
 export const argBytes = (text: string, encoding: Encoding, what: string) =>
@@ -46,6 +48,21 @@ const writeResult = (c: Context, op: "put" | "delete", key: Uint8Array, h: DbApi
 
 const keyArgument = Argument.String("key").pipe(Argument.withDescription("The key (in --key-encoding)"))
 
+/** `--checkpoint` of the reading commands. */
+const checkpointFlag = Flag.String("checkpoint").pipe(
+  Flag.optional,
+  Flag.withDescription("Read at this checkpoint (its UUID, as `shale manifest` lists it) instead of the latest state")
+)
+
+/** The database (and the checkpoint, if `--checkpoint` names one) must exist; the checkpoint id, parsed. */
+const requireReadable = (c: Context, checkpoint: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const id = Option.isSome(checkpoint) ? yield* parseCheckpointId(checkpoint.value) : undefined
+    yield* requireDatabase(c.target)
+    if (id !== undefined) yield* requireCheckpoint(c.target, id)
+    return id
+  })
+
 export const put = Command.make("put", {
   key: keyArgument,
   value: Argument.String("value").pipe(Argument.withDescription("The value (in --value-encoding)"))
@@ -59,16 +76,16 @@ export const put = Command.make("put", {
     })
   )).pipe(Command.withDescription("Writes a key durably; creates the database if there is none"))
 
-export const get = Command.make("get", { key: keyArgument }, (args) =>
+export const get = Command.make("get", { key: keyArgument, checkpoint: checkpointFlag }, (args) =>
   run((c) =>
     Effect.gen(function*() {
       const key = yield* argBytes(args.key, c.keyEncoding, "key")
-      yield* requireDatabase(c.target)
-      const kv = yield* withDb(c.target, Db.Db.use((db) => db.getKeyValue(key)))
+      const checkpointId = yield* requireReadable(c, args.checkpoint)
+      const kv = yield* withReadOnly(c.target, checkpointId, (view) => view.getKeyValue(key))
       if (kv === undefined) return yield* notFound(`not found: ${showKey(key, c.keyEncoding, 200)}`)
       yield* line(c.json ? rowJson(c, kv) : showEncoded(kv.value, c.valueEncoding))
     })
-  )).pipe(Command.withDescription("Prints the value of a key (exit code 1 if it is absent)"))
+  )).pipe(Command.withDescription("Prints the value of a key (exit code 1 if it is absent); writes nothing"))
 
 export const del = Command.make("delete", { key: keyArgument }, (args) =>
   run((c) =>
@@ -144,20 +161,21 @@ export const rangeOf = (
 export const scan = Command.make("scan", {
   ...rangeFlags,
   limit: Flag.Int("limit").pipe(Flag.optional, Flag.withDescription("At most this many rows")),
-  desc: Flag.Boolean("desc").pipe(Flag.withDefault(false), Flag.withDescription("Descending key order"))
+  desc: Flag.Boolean("desc").pipe(Flag.withDefault(false), Flag.withDescription("Descending key order")),
+  checkpoint: checkpointFlag
 }, (flags) =>
   run((c) =>
     Effect.gen(function*() {
       if (Option.isSome(flags.limit) && flags.limit.value < 0) return yield* usage("--limit must be ≥ 0")
       const range = yield* rangeOf(c, flags)
-      yield* requireDatabase(c.target)
-      const count = yield* withDb(
+      const checkpointId = yield* requireReadable(c, flags.checkpoint)
+      const count = yield* withReadOnly(
         c.target,
-        Effect.scoped(Effect.gen(function*() {
+        checkpointId,
+        (view) => Effect.scoped(Effect.gen(function*() {
           if (range === undefined) return 0
-          const db = yield* Db.Db
           const progress = yield* startProgress("scan", "rows", c.progress)
-          let rows = db.scan(range, { order: flags.desc ? "desc" : "asc" })
+          let rows = view.scan(range, { order: flags.desc ? "desc" : "asc" })
           if (Option.isSome(flags.limit)) rows = Stream.take(rows, flags.limit.value)
           yield* Stream.runForEach(rows, (kv) => {
             progress.add(1)
@@ -169,4 +187,4 @@ export const scan = Command.make("scan", {
       )
       yield* errLine(`(${count} row${count === 1 ? "" : "s"})`)
     })
-  )).pipe(Command.withDescription("Prints the rows of a key range in key order (key<TAB>value, or JSON lines)"))
+  )).pipe(Command.withDescription("Prints the rows of a key range in key order (key<TAB>value, or JSON lines); writes nothing"))

@@ -1,8 +1,9 @@
 /**
  * The database a command works on: `--db` parsed into a store location (`@shale/core`'s store URLs:
  * a directory, `file:///abs/dir`, `memory:`, `s3://bucket/prefix`), `--path` (the root inside the store),
- * `--settings`; and the two ways a command reaches it: read-only inspection (`requireDatabase`), or
- * opening it as its writer (`withDb`).
+ * `--settings`; and the three ways a command reaches it: inspecting its objects (`requireDatabase`,
+ * `inspect`), reading its rows through a read-only view (`withReadOnly`: `Db.openReadOnly`, which writes
+ * nothing and so never fences a running writer), or opening it as its writer (`withDb`).
  *
  * `memory:` is one in-memory store per process, shared by every command run in it (so an in-process
  * caller can put and then get; a new process starts empty).
@@ -104,6 +105,47 @@ export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options
       )
     )
   })
+
+/** `--checkpoint`'s value: a checkpoint id (a UUID), lower-cased; a usage error if it is not one. */
+export const parseCheckpointId = (text: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text)
+    ? Effect.succeed(text.toLowerCase())
+    : Effect.fail(usage(`--checkpoint expects a checkpoint id (a UUID such as 0b6f3c5e-8d1e-4a53-9a5e-2a7f1c0e4d11), got ${JSON.stringify(text)}`))
+
+/** Fails with "no checkpoint ..." (exit code 1) unless the latest manifest lists checkpoint `id` (`requireDatabase` first). */
+export const requireCheckpoint = (t: Target, id: string) =>
+  Effect.gen(function*() {
+    const latest = yield* Admin.latestManifest(t.root).pipe(Effect.provide(storeLayer(t.location)))
+    const checkpoints = Option.isSome(latest) ? latest.value.manifest.checkpoints : []
+    if (!checkpoints.some((c) => c.id === id)) {
+      return yield* notFound(
+        `no checkpoint ${id} in the latest manifest of ${t.name}` +
+          (checkpoints.length === 0 ? " (it has none)" : ` (it has ${checkpoints.map((c) => c.id).join(", ")})`)
+      )
+    }
+  })
+
+/**
+ * Reads the rows of the database for `body` through a read-only view (`Db.openReadOnly`): the latest state,
+ * or the state of checkpoint `checkpointId`. Nothing is written (no epoch, manifest, WAL or fence), so a
+ * writer running elsewhere goes on undisturbed. The view is dropped when `body` ends.
+ */
+export const withReadOnly = <A, E, R>(
+  t: Target,
+  checkpointId: string | undefined,
+  body: (view: Db.ReadOnlyDb) => Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function*() {
+    const settings = yield* loadSettings(t)
+    const view = yield* Db.openReadOnly({
+      root: t.root,
+      settings,
+      // Bounded retries, as `withDb`.
+      storeRetry: { maxAttempts: 8 },
+      ...(checkpointId === undefined ? {} : { checkpointId })
+    })
+    return yield* body(view)
+  }).pipe(Effect.scoped, Effect.provide(storeLayer(t.location)))
 
 /** Reads the database's objects without opening it (`requireDatabase` first). */
 export const inspect = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>) =>

@@ -11,6 +11,9 @@
  * (milliseconds since the epoch) is present when the row has a time to live, and `import` keeps it; rows
  * without it are imported without expiry, whatever the target's default TTL.
  *
+ * `export` reads through a read-only view (the latest state when it starts; it writes nothing, so a writer
+ * running elsewhere goes on undisturbed).
+ *
  * `import` writes in batches (`--batch-size`, default 1000 rows; each batch atomic) without waiting for
  * each to be durable, flushes the WAL at the end, and only then reports success, so everything imported is
  * durable when it exits 0. It stops at the first bad line (exit code 2, naming the line); every line before
@@ -29,7 +32,7 @@ import { type PipeClosed, usage } from "./Errors.ts"
 import { CliIO, errLine, line } from "./Io.ts"
 import { startProgress } from "./Progress.ts"
 import { type Context, run } from "./Root.ts"
-import { requireDatabase, withDb } from "./Target.ts"
+import { requireDatabase, withDb, withReadOnly } from "./Target.ts"
 
 /** The export line of a row. */
 const exportLine = (c: Context, kv: Db.KeyValue): string =>
@@ -77,14 +80,14 @@ export const exportCommand = Command.make("export", {
     Effect.gen(function*() {
       const range = yield* rangeOf(c, flags)
       yield* requireDatabase(c.target)
-      const count = yield* withDb(
+      const count = yield* withReadOnly(
         c.target,
-        Effect.scoped(Effect.gen(function*() {
+        undefined,
+        (view) => Effect.scoped(Effect.gen(function*() {
           const write = yield* openOutput(flags.output)
           const progress = yield* startProgress("export", "rows", c.progress)
           if (range !== undefined) {
-            const db = yield* Db.Db
-            yield* Stream.runForEach(db.scan(range), (kv) => {
+            yield* Stream.runForEach(view.scan(range), (kv) => {
               progress.add(1)
               return write(`${exportLine(c, kv)}\n`)
             })

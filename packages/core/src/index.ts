@@ -5,8 +5,10 @@
  * from the engine's modules and says what it is for):
  *
  * - `Db`: the database for Effect programs: the `Db.Db` service, `Db.layer(options)`, the options and
- *   results of its operations, `Db.WriteBatch`, and its errors (`Db.ClosedError`, `Db.InvalidError`, ...).
- * - `Shale`: the same database driven by Promises: `Shale.open`, `Shale.stores`, `Shale.loadSettings`.
+ *   results of its operations, `Db.WriteBatch`, and its errors (`Db.ClosedError`, `Db.InvalidError`, ...);
+ *   `Db.openReadOnly(options)`, a read-only view that writes nothing (SlateDB's `DbReader`).
+ * - `Shale`: the same database driven by Promises: `Shale.open`, `Shale.openReadOnly`, `Shale.stores`,
+ *   `Shale.loadSettings`.
  * - `ObjectStore`: the store service, the in-memory store, stores by URL, store errors, and what a new
  *   backend needs.
  * - `Settings`: settings with SlateDB's defaults, from JSON/TOML/YAML and the environment.

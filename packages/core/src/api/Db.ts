@@ -1,6 +1,6 @@
 /**
  * The database, for Effect programs: the `Db` service, its layer, the vocabulary its operations speak, and
- * the errors they fail with (SlateDB's kinds).
+ * the errors they fail with (SlateDB's kinds); and `openReadOnly`, a view that reads without writing.
  *
  * ```ts
  * import { Db, ObjectStore } from "@shale/core"
@@ -20,6 +20,21 @@ export type { DbOptions as Options } from "../db/Db.ts"
  * its single writer (older writers are fenced), and closes it cleanly when the layer's scope ends.
  */
 export const layer = Db.layer
+
+/**
+ * A read-only view of the database at `options.root` in the `ObjectStore` in context, in the current scope:
+ * the latest manifest version (or a checkpoint's, `options.checkpointId`) and the WAL after it, as SlateDB's
+ * `DbReader`. It writes nothing: no epoch, manifest, WAL or fence (a running writer is not disturbed), and
+ * it creates no database (none ⇒ `DataError`). Its state is fixed when it opens.
+ *
+ * ```ts
+ * const rows = Effect.scoped(Effect.gen(function*() {
+ *   const view = yield* Db.openReadOnly({ root: "db" })
+ *   return yield* Stream.runCollect(view.scan({}))
+ * }))
+ * ```
+ */
+export { openReadOnly, type ReadOnlyDb, type ReadOnlyOptions } from "../db/ReadOnlyDb.ts"
 
 export {
   type BatchOp,

@@ -12,11 +12,22 @@
  */
 import { Shale } from "../db/Shale.ts"
 
-export { ShaleDb, type ShaleOpenOptions as OpenOptions } from "../db/Shale.ts"
+export {
+  ShaleDb,
+  type ShaleOpenOptions as OpenOptions,
+  ShaleReadOnlyDb,
+  type ShaleReadOnlyOptions as ReadOnlyOptions
+} from "../db/Shale.ts"
 export type { LoggerOption, LoggingOptions, LogLevel, LogRecord } from "../ShaleLogger.ts"
 
 /** Opens (or creates) the database at `path` in `options.store`. */
 export const open = Shale.open
+/**
+ * A read-only view of the database at `path` in `options.store` (`get`, `getKeyValue`, `scan`,
+ * `scanPrefix`, `close`): the latest state, or a checkpoint's (`options.checkpointId`), fixed when it opens.
+ * It writes nothing, so it never fences a writer; it rejects where there is no database (`DataError`).
+ */
+export const openReadOnly = Shale.openReadOnly
 /** `Settings.load` without Effect: files, then `SLATEDB_*` and `SHALE_*` variables. */
 export const loadSettings = Shale.loadSettings
 /** Store layers to pass as `options.store`: `memory()`, `local(dir)`, `resolve(url)`. */

@@ -42,7 +42,6 @@ import { FilterHash } from "../format/BloomFilter.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
 import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
-import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
@@ -52,9 +51,14 @@ import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
 
+/** Where the read path finds the manifest it reads: the writer's (`ManifestWriter`), or a read-only view's. */
+export interface ManifestSource {
+  readonly manifestForReads: Manifest
+}
+
 export interface ReaderDeps {
   readonly state: DbState
-  readonly manifest: ManifestWriter
+  readonly manifest: ManifestSource
   readonly tables: TableStore
 }
 

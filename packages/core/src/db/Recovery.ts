@@ -9,11 +9,11 @@
  *    zombie got there first: refresh the manifest (which fails with `fenced` if an even newer writer
  *    exists) and try the next id. Any older writer's next WAL write now hits an existing object and it
  *    closes itself as fenced.
- * 3. Replay every WAL after `replay_after_wal_id`, in id order (the fence file included; four files are
- *    fetched ahead, one GET each), skipping rows with `seq ≤ last_l0_seq` (already in L0). A missing id
- *    in that range is a `DataError`. After each WAL file, if the memtable's estimated L0 SST reaches
- *    `l0SstSizeBytes`, it is frozen as an immutable memtable tagged with that WAL id (tables are cut at
- *    WAL boundaries), to be flushed to L0 once the database runs.
+ * 3. Replay every WAL after `replay_after_wal_id` (WalReplay.ts), in id order (the fence file included;
+ *    four files are fetched ahead, one GET each), skipping rows with `seq ≤ last_l0_seq` (already in L0).
+ *    A missing id in that range is a `DataError`. After each WAL file, if the memtable's estimated L0
+ *    SST reaches `l0SstSizeBytes`, it is frozen as an immutable memtable tagged with that WAL id (tables
+ *    are cut at WAL boundaries), to be flushed to L0 once the database runs.
  * 4. Restore the watermarks: last seq = committed = durable = the highest seq seen (or `last_l0_seq`);
  *    the clock's last tick = the highest `create_ts` seen (or `last_l0_clock_tick`); the next WAL id =
  *    the last replayed id + 1, so a brand-new database writes `manifest/1`, `manifest/2`, the fence
@@ -23,7 +23,7 @@
  * `InvalidError`: Shale keeps WAL SSTs in the main store (SlateDB's `WalStoreReconfigurationError`).
  */
 import { type Clock, Effect, Option } from "effect"
-import { DataError, type DbError, InvalidError } from "../errors.ts"
+import { DataError, type DbError } from "../errors.ts"
 import { manifestPath, walSstPath } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { buildSsTable } from "../format/SsTableBuilder.ts"
@@ -36,6 +36,16 @@ import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { Settings } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { DbState, EngineClock, SeqWatermarks } from "./DbState.ts"
+import {
+  finishReplay,
+  readWals,
+  REPLAY_PREFETCH,
+  replayStart,
+  replayWal,
+  rowsOf,
+  separateWalStoreProblem,
+  walsToReplay
+} from "./WalReplay.ts"
 import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 
@@ -60,9 +70,6 @@ export interface Recovered {
   readonly replayedWals: number
   readonly replayedRows: number
 }
-
-/** How many WAL SSTs replay fetches ahead of the one it applies (SlateDB: 4). */
-const REPLAY_PREFETCH = 4
 
 /** Writes the fence (an empty compacted SST) at the first free WAL id, refreshing the manifest on conflicts. */
 const fenceWal = (options: RecoveryOptions, writer: ManifestWriter) =>
@@ -91,33 +98,6 @@ const fenceWal = (options: RecoveryOptions, writer: ManifestWriter) =>
     }
   })
 
-/** The WAL ids after `replayAfter` among `listed`, failing if one is missing in between. */
-const walsToReplay = (listed: ReadonlyArray<number>, replayAfter: number): Effect.Effect<Array<number>, DataError> => {
-  const ids = listed.filter((id) => id > replayAfter)
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] !== replayAfter + 1 + i) {
-      return Effect.fail(new DataError({
-        message: `WAL ${replayAfter + 1 + i} is missing (replaying WALs ${replayAfter + 1}..${ids[ids.length - 1]})`,
-        section: "wal"
-      }))
-    }
-  }
-  return Effect.succeed(ids)
-}
-
-/** Reads WALs `ids` (four ahead, one GET each) into `into`, skipping those already there. */
-const readWals = (store: ObjectStore["Service"], root: string, ids: ReadonlyArray<number>, into: Map<number, ReadonlyArray<RowEntry>>) =>
-  Effect.forEach(
-    ids.filter((id) => !into.has(id)),
-    (id) => Effect.map(readWalRows(store, root, id), (rows) => void into.set(id, rows)),
-    { concurrency: REPLAY_PREFETCH, discard: true }
-  )
-
-/** Every row of `ids` in WAL order, with its WAL id. */
-function* rowsOf(ids: ReadonlyArray<number>, rows: ReadonlyMap<number, ReadonlyArray<RowEntry>>): Generator<readonly [number, RowEntry]> {
-  for (const id of ids) for (const row of rows.get(id) ?? []) yield [id, row]
-}
-
 const inconsistent = (id: number, root: string, problems: ReadonlyArray<string>) =>
   new DataError({
     message: `manifest ${id} does not match the store (it may be damaged; nothing was written): ${problems.join("; ")}`,
@@ -138,11 +118,8 @@ const checkBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore) 
     const latest = yield* manifests.readLatest
     if (latest === undefined) return walRows
     const m = latest.manifest
-    if (m.walObjectStoreUri !== undefined) {
-      return yield* new InvalidError({
-        message: "the manifest records a separate WAL object store, which Shale does not support (WalStoreReconfigurationError)"
-      })
-    }
+    const walStore = separateWalStoreProblem(m)
+    if (walStore !== undefined) return yield* walStore
     const walIds = yield* listWalIds(store, root)
     const compacted = yield* listCompactedIds(store, root)
     const problems = [...structureProblems(m, latest.id), ...missingObjectProblems(m, new Set(walIds), compacted)]
@@ -193,12 +170,8 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
     const rowProblems = walRowProblems(manifest, rowsOf(ids, walRows), undefined)
     if (rowProblems.length > 0) return yield* inconsistent(writer.id, root, rowProblems)
 
-    const seqs = new SeqWatermarks(lastL0Seq)
-    const clock = new EngineClock(options.clock, manifest.lastL0ClockTick)
-    const state = new DbState(seqs, clock, replayAfter)
-    let maxSeq = lastL0Seq
-    let maxTick = manifest.lastL0ClockTick
-    let replayedRows = 0
+    const state = new DbState(new SeqWatermarks(lastL0Seq), new EngineClock(options.clock, manifest.lastL0ClockTick), replayAfter)
+    const totals = replayStart(manifest)
 
     // Test-only (the simulator proves it catches this bug): skip the newest WAL with rows below our fence.
     const switches = yield* TestSwitches
@@ -207,31 +180,15 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
       for (const id of ids) if (id < fenceId && (walRows.get(id)?.length ?? 0) > 0) skipId = id
     }
 
+    const replay = { lastL0Seq, freezeAtBytes: settings.l0SstSizeBytes }
     for (const id of ids) {
-      const memtable = state.memtable
       const rows = id === skipId ? [] : walRows.get(id)!
       walRows.delete(id)
-      for (const row of rows) {
-        if (row.seq <= lastL0Seq) continue
-        memtable.put(row)
-        replayedRows++
-        if (row.seq > maxSeq) maxSeq = row.seq
-        const ts = row.createTs
-        if (ts !== undefined) {
-          if (ts > maxTick) maxTick = ts
-          state.trackSeq(row.seq, ts)
-        }
-      }
-      state.recentFlushedWalId = id
-      if (memtable.memoryBytes >= settings.l0SstSizeBytes) state.freezeMemtable()
+      replayWal(state, id, rows, replay, totals)
     }
 
-    seqs.lastSeq = maxSeq
-    seqs.committed = maxSeq
-    seqs.durable = maxSeq
-    clock.lastTick = maxTick
-    clock.lastDurableTick = maxTick
+    finishReplay(state, totals)
     state.recentFlushedWalId = lastWalId
     writer.resetWalIds(lastWalId)
-    return { writer, state, lastWalId, replayedWals: ids.length, replayedRows }
+    return { writer, state, lastWalId, replayedWals: ids.length, replayedRows: totals.rows }
   })

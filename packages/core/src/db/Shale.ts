@@ -17,6 +17,9 @@
  * tagged error instances the Effect API fails with (`ClosedError`, `InvalidError`, ...), so
  * `err instanceof ClosedError && err.reason === "fenced"` works.
  *
+ * `Shale.openReadOnly(path, { store, checkpointId? })` is `openReadOnly` (ReadOnlyDb.ts) the same way: a
+ * view with `get`, `getKeyValue`, `scan`, `scanPrefix` and `close` that never writes to the store.
+ *
  * Scans return async iterables that read lazily: rows are fetched in chunks as the loop advances, and
  * leaving the loop early (`break`, `return`, a throw) releases the scan.
  *
@@ -33,6 +36,7 @@ import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
 import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
 import { Db } from "./Db.ts"
 import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
+import { openReadOnly as openReadOnlyView, type ReadOnlyDb } from "./ReadOnlyDb.ts"
 import {
   type DbStatus,
   type FlushType,
@@ -71,6 +75,26 @@ const run = <A, E>(context: Context.Context<never>, effect: Effect.Effect<A, E>)
 
 const settle = <A, E>(exit: Exit.Exit<A, E>): Promise<A> =>
   Exit.isSuccess(exit) ? Promise.resolve(exit.value) : Promise.reject(Cause.squash(exit.cause))
+
+/**
+ * A point read: through the engine's synchronous hook `now` when there is one (settled at once, or by
+ * running the rest of the read), else by running `slow`. A throw rejects, as a defect of the Effect would.
+ */
+const pointRead = <A>(
+  context: Context.Context<never>,
+  now: ((key: Uint8Array, options?: ReadOptions) => A | undefined | Later<A | undefined>) | undefined,
+  slow: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<A | undefined, DbError>,
+  key: Uint8Array,
+  options: ReadOptions | undefined
+): Promise<A | undefined> => {
+  if (now === undefined) return run(context, slow(key, options))
+  try {
+    const r = now(key, options)
+    return r instanceof Later ? run(context, r.effect) : Promise.resolve(r)
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
 
 
 /** An open database, driven by Promises. */
@@ -114,26 +138,11 @@ export class ShaleDb implements AsyncDisposable {
    * runs as an Effect, the same one `Db.get` runs. Same answers and errors, no fiber per call.
    */
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
-    const now = this.#now
-    if (now === undefined) return run(this.#context, this.#db.get(key, options))
-    // Settled at once, or by running the rest of the read; a throw rejects, as a defect of the Effect would.
-    try {
-      const r = now.get(key, options)
-      return r instanceof Later ? run(this.#context, r.effect) : Promise.resolve(r)
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    return pointRead(this.#context, this.#now?.get, this.#db.get, key, options)
   }
 
   getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
-    const now = this.#now
-    if (now === undefined) return run(this.#context, this.#db.getKeyValue(key, options))
-    try {
-      const r = now.getKeyValue(key, options)
-      return r instanceof Later ? run(this.#context, r.effect) : Promise.resolve(r)
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    return pointRead(this.#context, this.#now?.getKeyValue, this.#db.getKeyValue, key, options)
   }
 
   /** Rows of `range` in key order (`options.order`), read lazily. */
@@ -171,6 +180,82 @@ export class ShaleDb implements AsyncDisposable {
   }
 
   /** `await using db = await Shale.open(...)` closes the database at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+export interface ShaleReadOnlyOptions<E = unknown> extends LoggingOptions {
+  /** Where the database lives (as `Shale.open`'s `store`). */
+  readonly store: Layer.Layer<ObjectStore, E>
+  /** Any subset of the settings (the view uses the block cache size). */
+  readonly settings?: SettingsInput
+  /** Read at this checkpoint of the latest manifest instead of the latest state. */
+  readonly checkpointId?: string
+  /** Read at this manifest version instead of the latest state. */
+  readonly manifestId?: number
+  /** Retry policy of the store wrapper. */
+  readonly storeRetry?: RetryOptions
+}
+
+/** A read-only view of a database, driven by Promises (`Shale.openReadOnly`; ReadOnlyDb.ts says what it sees). */
+export class ShaleReadOnlyDb implements AsyncDisposable {
+  readonly #view: ReadOnlyDb
+  readonly #scope: Scope.Closeable
+  readonly #context: Context.Context<never>
+  #closing: Promise<void> | undefined
+
+  constructor(view: ReadOnlyDb, scope: Scope.Closeable, context: Context.Context<never> = Context.empty()) {
+    this.#view = view
+    this.#scope = scope
+    this.#context = context
+  }
+
+  /** The Effect view behind this handle. */
+  get service(): ReadOnlyDb {
+    return this.#view
+  }
+
+  /** The manifest version the view reads. */
+  get manifestId(): number {
+    return this.#view.manifestId
+  }
+
+  /** The checkpoint it reads at, if opened with one. */
+  get checkpointId(): string | undefined {
+    return this.#view.checkpointId
+  }
+
+  /** The highest visible seq. */
+  get seq(): number {
+    return this.#view.seq
+  }
+
+  get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    return pointRead(this.#context, this.#view[ReadNow].get, this.#view.get, key, options)
+  }
+
+  getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
+    return pointRead(this.#context, this.#view[ReadNow].getKeyValue, this.#view.getKeyValue, key, options)
+  }
+
+  /** Rows of `range` in key order (`options.order`), read lazily. */
+  scan(range: KeyRange = {}, options?: ScanOptions): AsyncIterable<KeyValue> {
+    return Stream.toAsyncIterableWith(this.#view.scan(range, options), this.#context)
+  }
+
+  /** Rows whose key starts with `prefix`, read lazily. */
+  scanPrefix(prefix: Uint8Array, options?: ScanOptions): AsyncIterable<KeyValue> {
+    return Stream.toAsyncIterableWith(this.#view.scanPrefix(prefix, options), this.#context)
+  }
+
+  /** Drops the view (later reads reject with `ClosedError("clean")`); later calls do nothing. Writes nothing. */
+  close(): Promise<void> {
+    this.#closing ??= run(this.#context, Effect.andThen(this.#view.close, Scope.close(this.#scope, Exit.void)))
+    return this.#closing
+  }
+
+  /** `await using view = await Shale.openReadOnly(...)` closes the view at the end of the block. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
   }
@@ -224,6 +309,35 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
 }
 
 /**
+ * Opens a read-only view of the database at `path` in `options.store` (ReadOnlyDb.ts): the latest state,
+ * or a checkpoint's. It writes nothing and creates nothing; rejects with a `DbError` or a store error.
+ */
+const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promise<ShaleReadOnlyDb> => {
+  const problem = openProblem(path, options)
+  if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
+  const context = runContext(options)
+  return Effect.runPromiseWith(context)(
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const open = Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
+        openReadOnlyView({
+          root: path,
+          ...(options.settings === undefined ? {} : { settings: options.settings }),
+          ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
+          ...(options.manifestId === undefined ? {} : { manifestId: options.manifestId }),
+          ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+        }).pipe(Effect.provideContext(services), Scope.provide(scope)))
+      const exit = yield* Effect.exit(open)
+      if (Exit.isFailure(exit)) {
+        yield* Scope.close(scope, exit)
+        return yield* Effect.failCause(exit.cause)
+      }
+      return new ShaleReadOnlyDb(exit.value, scope, context)
+    }) as Effect.Effect<ShaleReadOnlyDb, DbError | E>
+  )
+}
+
+/**
  * `Settings.load` without Effect: SlateDB's defaults, then the settings file (`options.file`, or the first
  * of `SlateDb.json`, `.toml`, `.yaml`, `.yml` found in `options.dir`, default the current directory), then
  * `SLATEDB_*` and `SHALE_*` environment variables. Rejects with an `InvalidError` listing every problem.
@@ -239,6 +353,7 @@ const loadSettings = (options: LoadOptions & LoggingOptions = {}): Promise<Setti
 /** The Promise API's entry point. */
 export const Shale = {
   open,
+  openReadOnly,
   loadSettings,
   /** Ready-made store layers. */
   stores: {

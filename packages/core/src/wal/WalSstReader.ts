@@ -1,6 +1,7 @@
 /**
  * Reading WAL SSTs back: the ids listed under `<root>/wal`, and the rows of one WAL SST (one GET, decoded
- * in insertion order). Recovery replays with these; tools and readers list and read WALs with them.
+ * in insertion order). Recovery replays with these; tools and readers list and read WALs with them. A
+ * read-only view's replay ends quietly at a WAL that does not exist (`readWalRowsIfPresent`).
  */
 import { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
@@ -43,6 +44,14 @@ const inMemoryObject = (path: string, bytes: Uint8Array): ObjectStore["Service"]
   })
 }
 
+/** The rows of the WAL SST `bytes` (the whole object at `path`), in insertion order. */
+const decodeWalRows = (path: string, bytes: Uint8Array): Effect.Effect<ReadonlyArray<RowEntry>, DbError> =>
+  SsTableReader.open(path, { size: bytes.length, footerReadSize: bytes.length, readAheadBlocks: 1 << 20 }).pipe(
+    Effect.flatMap((reader) => Stream.runCollect(reader.scan())),
+    Effect.provideService(ObjectStore, inMemoryObject(path, bytes)),
+    Effect.mapError(toDbError)
+  )
+
 /** Reads WAL `id` (one GET) and decodes its rows in insertion order. */
 export const readWalRows = (
   store: ObjectStore["Service"],
@@ -51,13 +60,23 @@ export const readWalRows = (
 ): Effect.Effect<ReadonlyArray<RowEntry>, DbError> => {
   const path = walSstPath(root, id)
   return store.get(path).pipe(
-    Effect.flatMap((bytes) =>
-      SsTableReader.open(path, { size: bytes.length, footerReadSize: bytes.length, readAheadBlocks: 1 << 20 }).pipe(
-        Effect.flatMap((reader) => Stream.runCollect(reader.scan())),
-        Effect.provideService(ObjectStore, inMemoryObject(path, bytes))
-      )
-    ),
-    Effect.mapError(toDbError)
+    Effect.mapError(toDbError),
+    Effect.flatMap((bytes) => decodeWalRows(path, bytes))
+  )
+}
+
+/** As `readWalRows`, but undefined when WAL `id` does not exist (a reader's replay ends there). */
+export const readWalRowsIfPresent = (
+  store: ObjectStore["Service"],
+  root: string,
+  id: number
+): Effect.Effect<ReadonlyArray<RowEntry> | undefined, DbError> => {
+  const path = walSstPath(root, id)
+  return store.get(path).pipe(
+    Effect.map((bytes): Uint8Array | undefined => bytes),
+    Effect.catchTag("ObjectNotFound", () => Effect.succeed(undefined)),
+    Effect.mapError(toDbError),
+    Effect.flatMap((bytes) => (bytes === undefined ? Effect.succeed(undefined) : decodeWalRows(path, bytes)))
   )
 }
 
