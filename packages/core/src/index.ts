@@ -13,8 +13,10 @@
  *   backend needs.
  * - `Settings`: settings with SlateDB's defaults, from JSON/TOML/YAML and the environment.
  * - `Compactor`: the compactor as a service of its own (`Compactor.layer`); the writer embeds one by default.
- * - `Admin`: inspection of a database's objects (manifests, WAL SSTs, the compactions file) and submitting
- *   compactions.
+ * - `GarbageCollector`: the garbage collector as a service of its own (`GarbageCollector.layer`); the
+ *   writer embeds one by default.
+ * - `Admin`: SlateDB's admin: inspection of a database's objects (manifests, WAL SSTs, the compactions
+ *   file), checkpoints, clones, one garbage-collection pass, submitting compactions (`Admin.layer`).
  *
  * Node-only parts (the local-directory store) are in `@shale/core/node`; the S3 store is `@shale/s3`.
  * Internals (codecs, test switches) are not exported here (see `@shale/core/internal`).
@@ -22,6 +24,7 @@
 export * as Admin from "./api/Admin.ts"
 export * as Compactor from "./api/Compactor.ts"
 export * as Db from "./api/Db.ts"
+export * as GarbageCollector from "./api/GarbageCollector.ts"
 export * as ObjectStore from "./api/ObjectStore.ts"
 export * as Settings from "./api/Settings.ts"
 export * as Shale from "./api/Shale.ts"

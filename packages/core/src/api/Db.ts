@@ -39,7 +39,10 @@ export { openReadOnly, type ReadOnlyDb, type ReadOnlyOptions } from "../db/ReadO
 export {
   type BatchOp,
   type DbStatus as Status,
+  type CheckpointCreated,
+  type CheckpointOptions,
   type EmbeddedCompactorStatus,
+  type EmbeddedGcStatus,
   type DurabilityLevel,
   type FlushType,
   type KeyRange,

@@ -11,6 +11,7 @@
  * ```
  */
 import { Shale } from "../db/Shale.ts"
+import { openAdmin } from "../admin/ShaleAdmin.ts"
 
 export {
   ShaleDb,
@@ -28,6 +29,14 @@ export const open = Shale.open
  * It writes nothing, so it never fences a writer; it rejects where there is no database (`DataError`).
  */
 export const openReadOnly = Shale.openReadOnly
+/**
+ * The admin of the database at `path` in `options.store` (SlateDB's `Admin`): checkpoints, one garbage
+ * collection pass, clones, manifests. Opens nothing as a writer.
+ */
+export const admin = openAdmin
+export { ShaleAdmin, type ShaleAdminOptions as AdminOptions } from "../admin/ShaleAdmin.ts"
+export type { CheckpointOptions as AdminCheckpointOptions } from "../admin/Checkpoints.ts"
+export type { GcOptions, GcRunStats } from "../api/GarbageCollector.ts"
 /** `Settings.load` without Effect: files, then `SLATEDB_*` and `SHALE_*` variables. */
 export const loadSettings = Shale.loadSettings
 /** Store layers to pass as `options.store`: `memory()`, `local(dir)`, `resolve(url)`. */

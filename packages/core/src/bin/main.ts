@@ -4,9 +4,11 @@
  * writes benchmark workload W1's keys (`"key"` + index zero-padded to 13 digits, 100-byte values; `n`
  * defaults to 100,000, also settable with `SHALE_MAIN_N`), reads them back, closes, reopens and verifies
  * again. Between the two sessions a standalone compactor merges every L0 SST and sorted run into one sorted
- * run (a full compaction), so the second session reads compacted data. It prints each phase with its
- * throughput (puts/s, gets/s, scan rows/s, compaction MiB/s), a progress line a second during long phases,
- * and the objects it wrote (manifests, WAL SSTs, SSTs, with sizes).
+ * run (a full compaction), so the second session reads compacted data; after it, one garbage-collection
+ * pass deletes what the sessions and the compaction left behind (old manifests and WAL SSTs, replaced
+ * SSTs, by SlateDB's rules). It prints each phase with its throughput (puts/s, gets/s, scan rows/s,
+ * compaction MiB/s), a progress line a second during long phases, and the objects it wrote (manifests, WAL
+ * SSTs, SSTs, with sizes).
  *
  * Every value carries a tag unique to the run, so a second run over the same directory overwrites every
  * key and the verification proves the overwrite happened. Exits non-zero on any mismatch (or any failure).
@@ -17,7 +19,9 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Clock, Console, Data, Effect, Layer, Logger, References, Stream } from "effect"
 import { resolve } from "node:path"
+import { runGcOnce } from "../admin/Checkpoints.ts"
 import { Compactor } from "../compactor/Compactor.ts"
+import { defaultGcOptions, withMinAge } from "../gc/GcRules.ts"
 import { Db } from "../db/Db.ts"
 import { compactedDir, manifestDir, parseCompactedSstId, parseManifestId, parseWalSstId, walDir } from "../format/Paths.ts"
 import { LocalObjectStore } from "../objectstore/LocalObjectStore.ts"
@@ -275,6 +279,16 @@ const job = Effect.gen(function*() {
     yield* line("verify scan", `${fmtInt(rows)} rows in ${fmtMs(scanMs)}: ${rate(rows, scanMs)} rows/s (all verified)`)
   }).pipe(Effect.provide(dbLayer)))
   yield* line("closed", `session 2 took ${fmtMs(session2Ms)}`)
+
+  // Garbage collection: one pass with no minimum age (nothing else uses this database now).
+  const gc = yield* runGcOnce(DB_PATH, { options: withMinAge(defaultGcOptions, 0) })
+  if (gc.errors.length > 0) return yield* new MainJobFailed({ message: `garbage collection: ${gc.errors.join("; ")}` })
+  yield* line(
+    "collect garbage",
+    `${gc.deleted.manifests} manifests, ${gc.deleted.wal} WAL SSTs, ${gc.deleted.compacted} SSTs, ${gc.deleted.compactions} compactions files deleted` +
+      ` in ${fmtMs(gc.durationMs)} (${gc.requests} requests)`
+  )
+  yield* line("", "(kept: what a checkpoint pins, e.g. the compactor's for 15 minutes, and SSTs as new as the last compacted L0)")
 
   const after = yield* listAll
   yield* Console.log(`Objects under ${dir}:`)

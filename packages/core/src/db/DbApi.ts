@@ -6,6 +6,7 @@
  * otherwise, reads see committed (not necessarily durable) data, scans ascend.
  */
 import { InvalidError } from "../errors.ts"
+import type { GcRunStats } from "../gc/GcPass.ts"
 
 /** Time to live of a put. `"default"` uses `Settings.defaultTtlMs`; a number is milliseconds from now. */
 export type Ttl = "default" | "none" | { readonly afterMs: number } | { readonly atMs: number }
@@ -63,9 +64,51 @@ export interface DbStatus {
   readonly l0Stalled: boolean
   /** The embedded compactor's state; undefined when the `compactor` setting is null (or another compactor fenced it as it started). */
   readonly compactor: EmbeddedCompactorStatus | undefined
+  /** The embedded garbage collector's state; undefined when the `garbageCollector` setting is null. */
+  readonly garbageCollector: EmbeddedGcStatus | undefined
   readonly immutableMemtables: number
   /** Undefined while open. */
   readonly closeReason: "clean" | "fenced" | "fatal" | undefined
+}
+
+/** What `DbStatus` says of the embedded garbage collector. */
+export interface EmbeddedGcStatus {
+  /** Passes run since the database opened (one kind each on the schedule). */
+  readonly passes: number
+  /** Objects deleted, by kind. */
+  readonly deleted: { readonly manifests: number; readonly wal: number; readonly compacted: number; readonly compactions: number }
+  readonly expiredCheckpoints: number
+  /** Failed deletions and kinds not collected (logged; the next pass tries again). */
+  readonly errors: number
+  /** The latest pass (its deletions, store requests and duration); absent before the first. */
+  readonly lastPass?: GcRunStats
+  /** Store requests and time of every pass, summed (divided by `passes`: the mean of a pass). */
+  readonly requests: number
+  readonly durationMs: number
+  /** The most requests and the longest time of one pass. */
+  readonly maxRequests: number
+  readonly maxDurationMs: number
+}
+
+/**
+ * `Db.createCheckpoint` (SlateDB's `create_checkpoint(scope, CheckpointOptions)`).
+ * - `scope`: `"all"` (default) flushes the WAL and the memtables to L0 first, so the checkpoint's manifest
+ *   holds every write made before the call in SSTs; `"durable"` flushes nothing and pins what is durable
+ *   now (L0 and sorted runs, plus the WAL SSTs the manifest replays).
+ * - `lifetimeMs`: expires that long after creation (then the garbage collector removes it); absent: never.
+ * - `source`: pin the same manifest as this existing checkpoint (by id) instead of the current one.
+ */
+export interface CheckpointOptions {
+  readonly scope?: "all" | "durable"
+  readonly lifetimeMs?: number
+  readonly name?: string
+  readonly source?: string
+}
+
+/** A checkpoint made: its id (a UUID) and the manifest version it pins. */
+export interface CheckpointCreated {
+  readonly id: string
+  readonly manifestId: number
 }
 
 /** What `DbStatus` says of the embedded compactor. */

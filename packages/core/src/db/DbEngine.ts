@@ -48,6 +48,8 @@ import { recover } from "./Recovery.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import { makeWriter } from "./Writer.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
+import { startGarbageCollector } from "../gc/GarbageCollector.ts"
+import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 
 export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -209,6 +211,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
       e.reason === "clean" ? Effect.void : Effect.logWarning(`embedded compactor stopped: ${e.message} (the database goes on without it)`)))
   }
 
+  // ---------------------------------------------------------------- the embedded garbage collector
+  const gc = settings.garbageCollector === null
+    ? undefined
+    : yield* startGarbageCollector({
+      root,
+      store,
+      options: settings.garbageCollector,
+      manifestUpdateTimeoutMs: settings.manifestUpdateTimeoutMs
+    })
+
   // ---------------------------------------------------------------- background fibers
   /** Follows WAL flushes: keeps the WAL tag fresh, and closes the database when the WAL buffer stops. */
   const monitor = yield* Effect.forkScoped(
@@ -257,9 +269,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     return yield* new InvalidError({ message: `invalid flush type ${JSON.stringify(type)}` })
   })
 
+  const createCheckpoint = makeCreateCheckpoint({
+    manifest,
+    checkOpen,
+    flushAll: Effect.andThen(flush({ type: "wal" }), flush({ type: "memtable" }))
+  })
+
   const status: Effect.Effect<DbStatus> = Effect.gen(function*() {
     const m = manifest.manifest
     const c = compactor === undefined ? undefined : yield* compactor.status
+    const g = gc === undefined ? undefined : yield* gc.status
     return {
       durableSeq: state.seqs.durable,
       lastCommittedSeq: state.seqs.committed,
@@ -276,6 +295,17 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         failed: c.failed,
         bytesWritten: c.bytesWritten,
         stopped: c.stopped === undefined || c.stopped.reason === "clean" ? undefined : c.stopped.reason
+      },
+      garbageCollector: g === undefined ? undefined : {
+        passes: g.passes,
+        deleted: g.deleted,
+        expiredCheckpoints: g.expiredCheckpoints,
+        errors: g.errors,
+        ...(g.lastPass === undefined ? {} : { lastPass: g.lastPass }),
+        requests: g.requests,
+        durationMs: g.durationMs,
+        maxRequests: g.maxRequests,
+        maxDurationMs: g.maxDurationMs
       },
       immutableMemtables: state.imms.length,
       closeReason: state.closeError?.reason
@@ -329,6 +359,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     scanPrefix: reader.scanPrefix,
     flush,
     status,
+    createCheckpoint,
     close: close()
   } satisfies DbService
 })

@@ -5,6 +5,8 @@
 import type { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import type {
+  CheckpointCreated,
+  CheckpointOptions,
   DbStatus,
   FlushType,
   KeyRange,
@@ -28,6 +30,8 @@ export interface DbService {
   readonly scanPrefix: (prefix: Uint8Array, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
   readonly flush: (options?: { readonly type?: FlushType }) => Effect.Effect<void, DbError>
   readonly status: Effect.Effect<DbStatus>
+  /** Pins the database's current state in a checkpoint (see `CheckpointOptions`). */
+  readonly createCheckpoint: (options?: CheckpointOptions) => Effect.Effect<CheckpointCreated, DbError>
   /** Closes cleanly: flushes the WAL, stops background work. Later calls fail with `ClosedError("clean")`. */
   readonly close: Effect.Effect<void, DbError>
   /** Internal: the synchronous read hooks of the Promise API (Reader.ts's `ReadNow`). */

@@ -4,9 +4,9 @@
  *
  * Opening (`openReadOnly`, in the caller's scope):
  * 1. The manifest version: the latest one (none ⇒ `DataError` "failed to find latest transactional object
- *    (e.g. manifest) version"; `initialized = false` ⇒ `InvalidError` "invalid DB state"); with
- *    `checkpointId`, the checkpoint of that id in the latest version (absent ⇒ `InvalidError`
- *    "checkpoint <id> missing", SlateDB's `CheckpointMissing`) and then the version it pins; with
+ *    (e.g. manifest) version"; `initialized = false` ⇒ `DataError` "invalid DB state", SlateDB's
+ *    `InvalidDBState`); with `checkpointId`, the checkpoint of that id in the latest version (absent ⇒
+ *    `DataError` "checkpoint missing", SlateDB's `CheckpointMissing`) and then the version it pins; with
  *    `manifestId`, that version.
  * 2. Replay (WalReplay.ts): the WAL SSTs after the version's `replay_after_wal_id`, up to the last WAL
  *    listed when reading the latest version, up to `next_wal_sst_id − 1` when reading a pinned one (a
@@ -32,6 +32,7 @@
  */
 import { Clock, Effect, type Scope, type Stream } from "effect"
 import { ClosedError, DataError, type DbError, InvalidError } from "../errors.ts"
+import { checkpointMissing } from "../manifest/Checkpoints.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import type { Manifest } from "../manifest/Manifest.ts"
 import { makeManifestStore, type ManifestStore } from "../manifest/ManifestStore.ts"
@@ -98,7 +99,7 @@ const optionsProblem = (options: ReadOnlyOptions): string | undefined => {
 }
 
 const uninitialized = (id: number) =>
-  new InvalidError({ message: `invalid DB state: manifest ${id} is not initialized (a clone still being created?)` })
+  new DataError({ message: `invalid DB state: manifest ${id} is not initialized (a clone still being created?)`, section: "manifest" })
 
 /** The manifest version to read (step 1 of the module comment). */
 const pinnedManifest = (manifests: ManifestStore, options: ReadOnlyOptions): Effect.Effect<Pinned, DbError> =>
@@ -116,7 +117,7 @@ const pinnedManifest = (manifests: ManifestStore, options: ReadOnlyOptions): Eff
     if (options.checkpointId === undefined) return { ...latest, fixed: false }
     const wanted = options.checkpointId.toLowerCase()
     const checkpoint = latest.manifest.checkpoints.find((c) => c.id === wanted)
-    if (checkpoint === undefined) return yield* new InvalidError({ message: `checkpoint ${options.checkpointId} missing` })
+    if (checkpoint === undefined) return yield* checkpointMissing(options.checkpointId)
     const manifest = checkpoint.manifestId === latest.id ? latest.manifest : yield* manifests.read(checkpoint.manifestId)
     return { id: checkpoint.manifestId, manifest, fixed: true }
   })

@@ -38,6 +38,8 @@ import { Db } from "./Db.ts"
 import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import { openReadOnly as openReadOnlyView, type ReadOnlyDb } from "./ReadOnlyDb.ts"
 import {
+  type CheckpointCreated,
+  type CheckpointOptions,
   type DbStatus,
   type FlushType,
   type KeyRange,
@@ -161,6 +163,11 @@ export class ShaleDb implements AsyncDisposable {
 
   status(): Promise<DbStatus> {
     return run(this.#context, this.#db.status)
+  }
+
+  /** Pins the current state in a checkpoint (`Db.createCheckpoint`); resolves with its id and manifest. */
+  createCheckpoint(options?: CheckpointOptions): Promise<CheckpointCreated> {
+    return run(this.#context, this.#db.createCheckpoint(options))
   }
 
   /**

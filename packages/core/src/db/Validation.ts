@@ -150,3 +150,23 @@ export const batchOpProblem = (op: unknown, index: number): string | undefined =
   else return `batch op ${index} has an unknown kind ${show(tag)} (expected "put" or "delete")`
   return problem === undefined ? undefined : `batch op ${index}: ${problem}`
 }
+
+/** Why `Db.createCheckpoint` options are unacceptable, or undefined. */
+export const checkpointOptionsProblem = (options: unknown): string | undefined => {
+  if (options === undefined) return undefined
+  if (typeof options !== "object" || options === null) return `checkpoint options must be an object, got ${show(options)}`
+  const o = options as Record<string, unknown>
+  if (o.scope !== undefined && o.scope !== "all" && o.scope !== "durable") {
+    return `checkpoint scope must be "all" or "durable", got ${show(o.scope)}`
+  }
+  if (o.lifetimeMs !== undefined && (typeof o.lifetimeMs !== "number" || !Number.isFinite(o.lifetimeMs) || o.lifetimeMs < 0)) {
+    return `checkpoint lifetimeMs must be a non-negative number, got ${show(o.lifetimeMs)}`
+  }
+  if (o.name !== undefined && typeof o.name !== "string") return `checkpoint name must be a string, got ${show(o.name)}`
+  if (o.source !== undefined && (typeof o.source !== "string" || !UUID.test(o.source))) {
+    return `checkpoint source must be a checkpoint id (a UUID), got ${show(o.source)}`
+  }
+  return undefined
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/

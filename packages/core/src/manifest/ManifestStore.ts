@@ -228,15 +228,15 @@ export class ManifestWriter {
   }
 
   /**
-   * Writes `mutate(local)` as the next version (create-only). On a conflict: refresh (fencing check),
+   * Writes `mutate(local, id)` as the next version `id` (create-only). On a conflict: refresh (fencing check),
    * merge, and retry with `mutate` applied to the merged manifest. Fails with `UnavailableError` after
    * `timeoutMs`.
    */
-  update(mutate: (local: Manifest) => Manifest): Effect.Effect<Manifest, DbError> {
+  update(mutate: (local: Manifest, id: number) => Manifest): Effect.Effect<Manifest, DbError> {
     const attempt: Effect.Effect<Manifest, DbError> = Effect.gen({ self: this }, function*() {
       while (true) {
-        const next = mutate(this.manifest)
         const id = this.#storedId + 1
+        const next = mutate(this.manifest, id)
         const outcome = yield* this.store.write(id, next)
         if (outcome === "written") {
           this.#storedId = id

@@ -23,6 +23,9 @@
  * - `compactorDropsTombstones`: a compaction drops tombstones whatever its destination, not only into the
  *   last (oldest) sorted run. A key deleted after an older run got its value comes back once the
  *   compaction holding the tombstone finishes above that run.
+ * - `gcIgnoresCheckpoints`: the garbage collector treats only the latest manifest as live (gc/GcPass.ts):
+ *   the manifests checkpoints pin, and the SSTs and WAL SSTs only those manifests need, are deleted once
+ *   old enough. A read at a live checkpoint then fails (object not found).
  */
 import { Context } from "effect"
 
@@ -31,6 +34,7 @@ export interface TestSwitchesShape {
   readonly skipLastWalReplay: boolean
   readonly neverYieldForFlush: boolean
   readonly compactorDropsTombstones: boolean
+  readonly gcIgnoresCheckpoints: boolean
 }
 
 /** Every switch off: the production behaviour. */
@@ -38,7 +42,8 @@ export const TestSwitchesOff: TestSwitchesShape = {
   ackBeforePut: false,
   skipLastWalReplay: false,
   neverYieldForFlush: false,
-  compactorDropsTombstones: false
+  compactorDropsTombstones: false,
+  gcIgnoresCheckpoints: false
 }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */

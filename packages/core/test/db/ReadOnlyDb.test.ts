@@ -169,23 +169,23 @@ describe("ReadOnlyDb: errors", () => {
       assert.deepStrictEqual(yield* everything(store), [])
     }))
 
-  it.effect("an uninitialized manifest: InvalidError \"invalid DB state\"", () =>
+  it.effect("an uninitialized manifest: DataError \"invalid DB state\" (SlateDB's InvalidDBState)", () =>
     Effect.gen(function*() {
       const store = makeMemory()
       yield* makeManifestStore(store, "db").write(1, { ...Manifest.initial(), initialized: false })
       const error = yield* Effect.flip(view(store))
-      assert.instanceOf(error, InvalidError)
+      assert.instanceOf(error, DataError)
       assert.match(error.message, /^invalid DB state/)
     }))
 
-  it.effect("an unknown checkpoint: InvalidError naming it; bad options: InvalidError", () =>
+  it.effect("an unknown checkpoint: DataError naming it (SlateDB's CheckpointMissing); bad options: InvalidError", () =>
     Effect.gen(function*() {
       const store = makeMemory()
       const { db } = yield* openOn(store)
       yield* db.put(b("a"), b("1"))
       const error = yield* Effect.flip(view(store, { checkpointId: CHECKPOINT }))
-      assert.instanceOf(error, InvalidError)
-      assert.strictEqual(error.message, `checkpoint ${CHECKPOINT} missing`)
+      assert.instanceOf(error, DataError)
+      assert.strictEqual(error.message, `checkpoint missing: ${CHECKPOINT}`)
       assert.instanceOf(yield* Effect.flip(view(store, { checkpointId: CHECKPOINT, manifestId: 1 })), InvalidError)
       assert.instanceOf(yield* Effect.flip(view(store, { manifestId: 0 })), InvalidError)
       assert.instanceOf(yield* Effect.flip(view(store, { settings: { blockCacheBytes: -1 } })), InvalidError)
@@ -239,6 +239,6 @@ describe("ReadOnlyDb: clones and the Promise API", () => {
       assert.instanceOf(none, DataError)
       const missing = yield* Effect.promise(() =>
         Shale.openReadOnly("db", { store: layer, checkpointId: CHECKPOINT }).then(() => undefined, (e: unknown) => e))
-      assert.instanceOf(missing, InvalidError)
+      assert.instanceOf(missing, DataError)
     }))
 })

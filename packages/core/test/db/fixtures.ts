@@ -19,13 +19,15 @@ export const s = (u: Uint8Array | undefined): string | undefined => (u === undef
  * No timers: WALs are written by explicit flushes, size triggers, or eager durable waits. No embedded
  * compactor either, so tests of the writer see exactly the L0 SSTs they write (the compactor's tests,
  * test/compactor/, turn it on), and so no L0 limit: without a compactor, uploads would stall at
- * `l0MaxSsts` (test/compactor/L0Stall.test.ts tests that).
+ * `l0MaxSsts` (test/compactor/L0Stall.test.ts tests that). No embedded garbage collector: the object lists
+ * tests check stay as the writer left them (test/gc/ turns it on).
  */
 export const testSettings: SettingsInput = {
   flushIntervalMs: null,
   durableFlush: "eager",
   manifestPollIntervalMs: 3_600_000,
   compactor: null,
+  garbageCollector: null,
   l0MaxSsts: 1_000_000
 }
 
