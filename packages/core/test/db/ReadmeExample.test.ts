@@ -3,7 +3,7 @@
  * `@shale/core/node`), with a temp directory instead of `./data`, so the docs stay true.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, Compactor, Db, Shale } from "@shale/core"
+import { Admin, Compactor, Db, GarbageCollector, Shale } from "@shale/core"
 import { LocalObjectStore } from "@shale/core/node"
 import { Effect, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -67,6 +67,45 @@ describe("README examples", () => {
       }).pipe(Effect.provide(writer))
     }).pipe(
       Effect.provide(store),
+      Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
+  it.live("checkpoint, read-only view at it, clone, one GC pass, a collector of its own", () => {
+    const dir = mkdtempSync(join(tmpdir(), "shale-readme-"))
+    const backup = Effect.gen(function*() {
+      const db = yield* Db.Db
+      yield* db.put(enc.encode("user:1"), enc.encode("ada"))
+      const { id } = yield* db.createCheckpoint({ lifetimeMs: 3_600_000, name: "backup" })
+      yield* db.put(enc.encode("user:1"), enc.encode("later"))
+      const rows = yield* Effect.scoped(Effect.flatMap(Db.openReadOnly({ root: "db", checkpointId: id }), (view) =>
+        Stream.runCollect(view.scan({}))))
+      yield* Admin.createClone("db-copy", "db", id)
+      const pass = yield* Admin.runGcOnce("db")
+      return { rows, pass, id }
+    })
+    return Effect.gen(function*() {
+      const { rows, pass, id } = yield* backup.pipe(Effect.provide(Db.layer({ path: "db" })))
+      assert.deepStrictEqual(rows.map((r) => dec.decode(r.value)), ["ada"])
+      assert.deepStrictEqual(pass.errors, [])
+      const listed = yield* Effect.gen(function*() {
+        const admin = yield* Admin.Admin
+        return yield* admin.listCheckpoints("backup")
+      }).pipe(Effect.provide(Admin.layer({ path: "db" })))
+      assert.deepStrictEqual(listed.map((c) => c.id), [id])
+      const copied = yield* Effect.gen(function*() {
+        const db = yield* Db.Db
+        return yield* db.get(enc.encode("user:1"))
+      }).pipe(Effect.provide(Db.layer({ path: "db-copy", settings: { garbageCollector: null } })))
+      assert.strictEqual(dec.decode(copied), "ada")
+      const status = yield* Effect.scoped(Effect.gen(function*() {
+        const collector = yield* GarbageCollector.GarbageCollector
+        yield* collector.runOnce
+        return yield* collector.status
+      }).pipe(Effect.provide(GarbageCollector.layer({ path: "db" }))))
+      assert.strictEqual(status.passes, 1)
+    }).pipe(
+      Effect.provide(LocalObjectStore.layer({ root: dir })),
       Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
     )
   })
