@@ -92,12 +92,13 @@ export const loadSettings = (t: Target) =>
  * Opens the database as its writer for `body`, and closes it cleanly afterwards (also when `body` fails).
  * Only commands that write many rows (`import`: `compactor: true`) run the embedded compactor the settings
  * ask for; the others add no L0 SST worth compacting, and claiming the compactor epoch would stop a
- * compactor running elsewhere (`shale compactor`, a writer's embedded one) for nothing.
+ * compactor running elsewhere (`shale compactor`, a writer's embedded one) for nothing. Likewise only they
+ * run the embedded garbage collector (a short command ends before its first pass; `shale gc` runs one).
  */
 export const withDb = <A, E, R>(t: Target, body: Effect.Effect<A, E, R>, options?: { readonly compactor?: boolean }) =>
   Effect.gen(function*() {
     const loaded = yield* loadSettings(t)
-    const settings = options?.compactor === true ? loaded : { ...loaded, compactor: null }
+    const settings = options?.compactor === true ? loaded : { ...loaded, compactor: null, garbageCollector: null }
     return yield* body.pipe(
       Effect.provide(
         // Bounded retries: a command should report an unreachable store, not wait for it forever.
