@@ -13,6 +13,8 @@
  * shale --db <url> wal                    the WAL SSTs with ids, sizes and row counts
  * shale --db <url> compact [--runs 5,3]   a full compaction (or of those runs), by the database's compactor
  * shale --db <url> compactor              runs the database's compactor until Ctrl-C
+ * shale --db <url> manifests | compactions | checkpoints | checkpoint create|refresh|delete | gc [--schedule]
+ *                  | clone --parent-path p | seq-to-ts --seq n | ts-to-seq --ts s    admin (./AdminCommands.ts)
  * ```
  *
  * Shared flags (./Root.ts): `--db` (a directory, `file:///abs/dir`, `memory:`, `s3://bucket/prefix`;
@@ -29,6 +31,7 @@
  */
 import { Console, Effect } from "effect"
 import { CliOutput, Command, TerminalCapabilities } from "effect/cli"
+import { adminCommands } from "./AdminCommands.ts"
 import { compactCommand, compactorCommand } from "./CompactCommands.ts"
 import { del, get, put, scan } from "./DataCommands.ts"
 import { manifest, wal } from "./InspectCommands.ts"
@@ -38,7 +41,19 @@ import { exportCommand, importCommand } from "./Transfer.ts"
 export const VERSION = "0.0.1"
 
 export const shale = root.pipe(
-  Command.withSubcommands([put, get, del, scan, exportCommand, importCommand, manifest, wal, compactCommand, compactorCommand])
+  Command.withSubcommands([
+    put,
+    get,
+    del,
+    scan,
+    exportCommand,
+    importCommand,
+    manifest,
+    wal,
+    compactCommand,
+    compactorCommand,
+    ...adminCommands
+  ])
 )
 
 /**

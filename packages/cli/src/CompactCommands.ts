@@ -69,7 +69,8 @@ const reportStatus = (c: Context, compactor: Compactor.CompactorHandle) =>
     }
   })
 
-export const compactorCommand = Command.make("compactor", {}, () =>
+const makeCompactorCommand = (name: string) =>
+  Command.make(name, {}, () =>
   run((c) =>
     Effect.gen(function*() {
       yield* requireDatabase(c.target)
@@ -96,6 +97,11 @@ export const compactorCommand = Command.make("compactor", {}, () =>
   ).pipe(Effect.provideService(References.MinimumLogLevel, "Warn"))).pipe(
   Command.withDescription("Runs the database's compactor until Ctrl-C (stops any other compactor of the database)")
 )
+
+export const compactorCommand = makeCompactorCommand("compactor")
+
+/** SlateDB CLI's name for `compactor` (not listed in `--help`). */
+export const runCompactorCommand = Command.unlisted(makeCompactorCommand("run-compactor"))
 
 /** `--runs 5,3,2` → a spec merging those runs into the lowest; a usage error when malformed. */
 const runsSpec = (text: string) =>

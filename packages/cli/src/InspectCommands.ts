@@ -1,11 +1,12 @@
 /**
- * The read-only commands: `manifest` (the latest manifest, pretty-printed) and `wal` (the WAL SSTs). They
+ * The read-only commands: `manifest [--id N]` (the latest manifest or version N, pretty-printed; SlateDB
+ * CLI's `read-manifest`, also accepted as its name) and `wal` (the WAL SSTs). They
  * read objects through `Admin` and never open the database, so they never write and never fence a running
  * writer. With `--json` each prints one JSON document (keys in the key encoding).
  */
 import { Admin } from "@shale/core"
 import { Effect, Option } from "effect"
-import { Command } from "effect/cli"
+import { Command, Flag } from "effect/cli"
 import { showKey } from "./DataCommands.ts"
 import { type Encoding, toJsonBytes } from "./Encoding.ts"
 import { notFound } from "./Errors.ts"
@@ -40,13 +41,17 @@ export const formatManifest = (
 ): ReadonlyArray<string> => {
   const m = latest.manifest
   const first = latest.versions[0]!
+  const last = latest.versions[latest.versions.length - 1]!
   const lines: Array<string> = []
   const field = (label: string, value: string | number) => `  ${`${label}:`.padEnd(25)}${value}`
   lines.push(
     `manifest ${latest.id}  (${latest.object.path}, ${formatBytes(latest.object.size)}, written ${
       formatTime(latest.object.lastModified)
     })`,
-    field("versions stored", `${latest.versions.length} (ids ${first.id}..${latest.id})`),
+    field(
+      "versions stored",
+      `${latest.versions.length} (ids ${first.id}..${last.id}${last.id === latest.id ? "" : `; this is not the latest, ${last.id} is`})`
+    ),
     field("writer epoch", m.writerEpoch),
     field("compactor epoch", m.compactorEpoch),
     field("replay after WAL id", m.replayAfterWalId),
@@ -101,14 +106,41 @@ export const manifestJson = (
       value instanceof Uint8Array ? toJsonBytes(value, encoding) : typeof value === "bigint" ? value.toString() : value
   )
 
-const manifest = Command.make("manifest", {}, () =>
+/** Manifest version `id` decoded, with the versions stored beside it (as `latestManifest` gives the latest). */
+const manifestVersion = (t: Context["target"], id: number) =>
+  Effect.gen(function*() {
+    const versions = yield* Admin.listManifests(t.root)
+    const object = versions.find((v) => v.id === id)
+    if (object === undefined) {
+      return yield* notFound(
+        `no manifest ${id} at ${t.name} (${
+          versions.length === 0 ? "none is stored" : `versions ${versions[0]!.id}..${versions[versions.length - 1]!.id} are stored`
+        })`
+      )
+    }
+    const admin = yield* Admin.Admin
+    const read = yield* admin.readManifest(id)
+    if (Option.isNone(read)) return yield* notFound(`no manifest ${id} at ${t.name}`)
+    return { id, object, manifest: read.value.manifest, versions } satisfies Admin.LatestManifest
+  }).pipe(Effect.provide(Admin.layer({ path: t.root })))
+
+const makeManifestCommand = (name: string) =>
+  Command.make(name, {
+  id: Flag.Int("id").pipe(
+    Flag.withAlias("i"),
+    Flag.optional,
+    Flag.withDescription("This manifest version (as `shale manifests` lists them) instead of the latest")
+  )
+}, (f) =>
   run((c: Context) =>
     Effect.gen(function*() {
       yield* requireDatabase(c.target)
       const text = yield* inspect(
         c.target,
         Effect.gen(function*() {
-          const latest = yield* Admin.latestManifest(c.target.root)
+          const latest = Option.isSome(f.id)
+            ? Option.some(yield* manifestVersion(c.target, f.id.value))
+            : yield* Admin.latestManifest(c.target.root)
           if (Option.isNone(latest)) return yield* notFound(`no database at ${c.target.name}`)
           const objects = yield* Admin.listCompactedSsts(c.target.root)
           return c.json
@@ -118,7 +150,12 @@ const manifest = Command.make("manifest", {}, () =>
       )
       yield* line(text)
     })
-  )).pipe(Command.withDescription("Pretty-prints the latest manifest (read-only: never fences a writer)"))
+  )).pipe(Command.withDescription("Pretty-prints the latest manifest, or --id's (read-only: never fences a writer)"))
+
+const manifest = makeManifestCommand("manifest")
+
+/** SlateDB CLI's name for `manifest` (not listed in `--help`). */
+export const readManifestCommand = Command.unlisted(makeManifestCommand("read-manifest"))
 
 const walNote = (s: Admin.WalSstSummary, replayAfter: number) =>
   s.rows === 0 ? "empty (fence)" : s.id <= replayAfter ? "in L0 (not replayed)" : "replayed on open"
