@@ -23,6 +23,7 @@ import { type AdminHandle, makeAdmin } from "./AdminService.ts"
 import type { CheckpointOptions } from "./Checkpoints.ts"
 import type { CloneCreated } from "./Clone.ts"
 import type { CompactionsFile } from "./Compactions.ts"
+import { inNewScope } from "../db/Shale.ts"
 
 export interface ShaleAdminOptions<E = unknown> extends LoggingOptions {
   readonly store: Layer.Layer<ObjectStore, E>
@@ -102,15 +103,9 @@ export const openAdmin = <E>(path: string, options: ShaleAdminOptions<E>): Promi
   }
   const context = loggingContext(options)
   return Effect.runPromiseWith(context)(
-    Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const exit = yield* Effect.exit(Layer.buildWithScope(options.store, scope))
-      if (Exit.isFailure(exit)) {
-        yield* Scope.close(scope, exit)
-        return yield* Effect.failCause(exit.cause)
-      }
-      const store = Context.get(exit.value, ObjectStore)
-      return new ShaleAdmin(makeAdmin(store, path), scope, context)
-    })
+    Effect.map(
+      inNewScope((scope) => Layer.buildWithScope(options.store, scope)),
+      ([services, scope]) => new ShaleAdmin(makeAdmin(Context.get(services, ObjectStore), path), scope, context)
+    )
   )
 }

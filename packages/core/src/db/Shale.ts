@@ -292,26 +292,42 @@ const openProblem = (path: unknown, options: unknown): string | undefined => {
 const runContext = (options: LoggingOptions): Context.Context<never> =>
   Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
 
+/**
+ * Runs `build` in a new scope and returns its value with the scope (which the caller then owns); the scope
+ * is closed at once if `build` fails.
+ */
+export const inNewScope = <A, E>(
+  build: (scope: Scope.Closeable) => Effect.Effect<A, E>
+): Effect.Effect<readonly [A, Scope.Closeable], E> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const exit = yield* Effect.exit(build(scope))
+    if (Exit.isFailure(exit)) {
+      yield* Scope.close(scope, exit)
+      return yield* Effect.failCause(exit.cause)
+    }
+    return [exit.value, scope] as const
+  })
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
   const problem = openProblem(path, options)
   if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
   const context = runContext(options)
   return Effect.runPromiseWith(context)(
-    Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const layer = Db.layer({
-        path,
-        ...(options.settings === undefined ? {} : { settings: options.settings }),
-        ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
-      }).pipe(Layer.provide(options.store))
-      const exit = yield* Effect.exit(Layer.buildWithScope(layer, scope))
-      if (Exit.isFailure(exit)) {
-        yield* Scope.close(scope, exit)
-        return yield* Effect.failCause(exit.cause)
-      }
-      return new ShaleDb(Context.get(exit.value, Db), scope, context)
-    }) as Effect.Effect<ShaleDb, DbError | E>
+    Effect.map(
+      inNewScope((scope) =>
+        Layer.buildWithScope(
+          Db.layer({
+            path,
+            ...(options.settings === undefined ? {} : { settings: options.settings }),
+            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+          }).pipe(Layer.provide(options.store)),
+          scope
+        )
+      ),
+      ([services, scope]) => new ShaleDb(Context.get(services, Db), scope, context)
+    ) as Effect.Effect<ShaleDb, DbError | E>
   )
 }
 
@@ -324,9 +340,9 @@ const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promis
   if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
   const context = runContext(options)
   return Effect.runPromiseWith(context)(
-    Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const open = Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
+    Effect.map(
+      inNewScope((scope) =>
+        Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
         openReadOnlyView({
           root: path,
           ...(options.settings === undefined ? {} : { settings: options.settings }),
@@ -334,13 +350,9 @@ const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promis
           ...(options.manifestId === undefined ? {} : { manifestId: options.manifestId }),
           ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
         }).pipe(Effect.provideContext(services), Scope.provide(scope)))
-      const exit = yield* Effect.exit(open)
-      if (Exit.isFailure(exit)) {
-        yield* Scope.close(scope, exit)
-        return yield* Effect.failCause(exit.cause)
-      }
-      return new ShaleReadOnlyDb(exit.value, scope, context)
-    }) as Effect.Effect<ShaleReadOnlyDb, DbError | E>
+      ),
+      ([view, scope]) => new ShaleReadOnlyDb(view, scope, context)
+    ) as Effect.Effect<ShaleReadOnlyDb, DbError | E>
   )
 }
 

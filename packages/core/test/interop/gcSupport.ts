@@ -38,7 +38,7 @@ import type { ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../../src/objectstore/ObjectStoreError.ts"
 import { Settings, type SettingsInput } from "../../src/Settings.ts"
 import { parseUlid, ulidFromParts } from "../../src/Ulid.ts"
-import { batch, del, type EngineOp, flushMemTable, flushWal, hexKey, put } from "../support/slatedb.ts"
+import { batch, buildEngineDb, del, type EngineOp, flushMemTable, flushWal, hexKey, put } from "../support/slatedb.ts"
 import { Model, type ReadRow, readRowOf, shaleGets, shaleScan, slateDbGets, slateDbScan, waitUntil } from "./support.ts"
 
 // ---- the workload -------------------------------------------------------------------------------------------
@@ -148,16 +148,7 @@ export const openSlateAt = async (dir: string, path: string, options: SlateAtOpt
   for (const [k, v] of Object.entries(options.settings ?? {})) settings.set(k, JSON.stringify(v))
   const builder = new DbBuilder(path, store)
   builder.with_settings(settings)
-  let db: EngineDb
-  try {
-    db = await builder.build()
-  } catch (e) {
-    store.dispose()
-    throw e
-  } finally {
-    builder.dispose()
-    settings.dispose()
-  }
+  const db: EngineDb = await buildEngineDb(builder, settings, store)
   let closed = false
   return {
     db,

@@ -27,7 +27,7 @@ import { type Manifest } from "../../src/manifest/Manifest.ts"
 import { decodeManifest } from "../../src/manifest/ManifestCodec.ts"
 import { LocalObjectStore } from "../../src/objectstore/LocalObjectStore.ts"
 import { Settings, type SettingsInput } from "../../src/Settings.ts"
-import { type EngineOp, hexKey, type WrittenRow } from "../support/slatedb.ts"
+import { buildEngineDb, type EngineOp, hexKey, type WrittenRow } from "../support/slatedb.ts"
 
 export const DB_PATH = "db"
 
@@ -139,16 +139,7 @@ export const openSlateDb = async (dir: string, options: SlateDbOptions = {}): Pr
   const builder = new DbBuilder(DB_PATH, store)
   builder.with_settings(settings)
   if (options.blockSize !== undefined) builder.with_sst_block_size(options.blockSize)
-  let db: EngineDb
-  try {
-    db = await builder.build()
-  } catch (e) {
-    store.dispose()
-    throw e
-  } finally {
-    builder.dispose()
-    settings.dispose()
-  }
+  const db: EngineDb = await buildEngineDb(builder, settings, store)
   return {
     db,
     close: async (closeOptions) => {

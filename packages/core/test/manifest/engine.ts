@@ -7,7 +7,7 @@ import { type Db, DbBuilder, DbReaderBuilder, ObjectStore, WriteBatch } from "@s
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { engineSettings } from "../support/slatedb.ts"
+import { buildEngineDb, engineSettings } from "../support/slatedb.ts"
 
 export const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b))
@@ -61,16 +61,7 @@ export const openWriter = async (s: TempStore): Promise<OpenDb> => {
   })
   const builder = new DbBuilder(s.dbPath, store)
   builder.with_settings(settings)
-  let db: Db
-  try {
-    db = await builder.build()
-  } catch (e) {
-    store.dispose()
-    throw e
-  } finally {
-    builder.dispose()
-    settings.dispose()
-  }
+  const db: Db = await buildEngineDb(builder, settings, store)
   return {
     db,
     close: async () => {

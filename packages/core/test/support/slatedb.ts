@@ -27,6 +27,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import {
+  type Db as EngineDbHandle,
   DbBuilder,
   DbReaderBuilder,
   ObjectStore as EngineObjectStore,
@@ -151,9 +152,7 @@ export const writeEngineDb = async (ops: ReadonlyArray<EngineOp>, options: Engin
   builder.with_settings(settings)
   if (options.blockSize !== undefined) builder.with_sst_block_size(options.blockSize)
   if (options.seed !== undefined) builder.with_seed(options.seed)
-  const db = await builder.build()
-  builder.dispose()
-  settings.dispose()
+  const db = await buildEngineDb(builder, settings, store)
   const rows: Array<WrittenRow> = []
   const expected = new Map<string, WrittenRow>()
   const record = (row: WrittenRow) => {
@@ -370,4 +369,24 @@ export const expectedL0s = (ops: ReadonlyArray<EngineOp>, rows: ReadonlyArray<Wr
     }
   }
   return out
+}
+
+/**
+ * Builds the engine's `Db` from a configured builder; the builder and settings are disposed either way,
+ * and the store too when the build fails (the caller owns it once a database is returned).
+ */
+export const buildEngineDb = async (
+  builder: InstanceType<typeof DbBuilder>,
+  settings: Settings,
+  store: { dispose(): void }
+): Promise<EngineDbHandle> => {
+  try {
+    return await builder.build()
+  } catch (e) {
+    store.dispose()
+    throw e
+  } finally {
+    builder.dispose()
+    settings.dispose()
+  }
 }
