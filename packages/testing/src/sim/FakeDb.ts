@@ -324,6 +324,7 @@ export const openFakeDb: (
     sortedRuns: 0,
     l0Stalled: false,
     compactor: undefined,
+    garbageCollector: undefined,
     immutableMemtables: 0,
     closeReason: closed?.reason
   }))
@@ -343,6 +344,8 @@ export const openFakeDb: (
       writeEntries(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true),
     get: (key, opts) => Effect.map(getKeyValue(key, opts), (kv) => kv?.value),
     getKeyValue,
+    // The fake keeps no manifest: there is nothing a checkpoint could pin.
+    createCheckpoint: () => Effect.fail(new InvalidError({ message: "the simulator's FakeDb has no checkpoints" })),
     scan,
     scanPrefix: (prefix, opts) => scan(prefixRange(prefix), opts),
     flush: () => flushOnce,
