@@ -17,6 +17,8 @@
  *   writer embeds one by default.
  * - `Admin`: SlateDB's admin: inspection of a database's objects (manifests, WAL SSTs, the compactions
  *   file), checkpoints, clones, one garbage-collection pass, submitting compactions (`Admin.layer`).
+ * - `WalReader`: SlateDB's `WalReader`: the WAL files of a database and their raw rows, for change data
+ *   capture (`WalReader.make(root)`; the Promise form is `Shale.walReader`).
  *
  * Node-only parts (the local-directory store) are in `@shale/core/node`; the S3 store is `@shale/s3`.
  * Internals (codecs, test switches) are not exported here (see `@shale/core/internal`).
@@ -28,3 +30,4 @@ export * as GarbageCollector from "./api/GarbageCollector.ts"
 export * as ObjectStore from "./api/ObjectStore.ts"
 export * as Settings from "./api/Settings.ts"
 export * as Shale from "./api/Shale.ts"
+export * as WalReader from "./api/WalReader.ts"

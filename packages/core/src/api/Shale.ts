@@ -12,6 +12,7 @@
  */
 import { Shale } from "../db/Shale.ts"
 import { openAdmin } from "../admin/ShaleAdmin.ts"
+import { openWalReader } from "../db/ShaleWalReader.ts"
 
 export {
   ShaleDb,
@@ -35,6 +36,17 @@ export const openReadOnly = Shale.openReadOnly
  */
 export const admin = openAdmin
 export { ShaleAdmin, type ShaleAdminOptions as AdminOptions } from "../admin/ShaleAdmin.ts"
+/**
+ * SlateDB's `WalReader` for the database at `path` in `options.store`: `list({ start?, end? })`, `get(id)`,
+ * and per file `metadata()`, `rows()` (an async iterable of raw rows) and `nextFile()`. Opens nothing.
+ */
+export const walReader = openWalReader
+export {
+  ShaleWalFile,
+  ShaleWalReader,
+  type ShaleWalReaderOptions as WalReaderOptions
+} from "../db/ShaleWalReader.ts"
+export type { WalFileMetadata, WalIdRange, WalRow, WalRowKind } from "../wal/WalReader.ts"
 export type { CheckpointOptions as AdminCheckpointOptions } from "../admin/Checkpoints.ts"
 export type { GcOptions, GcRunStats } from "../api/GarbageCollector.ts"
 /** `Settings.load` without Effect: files, then `SLATEDB_*` and `SHALE_*` variables. */
