@@ -11,7 +11,7 @@
  * ```
  */
 import { Shale } from "../db/Shale.ts"
-import { openAdmin } from "../admin/ShaleAdmin.ts"
+import { openAdmin } from "../db/ShaleAdmin.ts"
 import { openWalReader } from "../db/ShaleWalReader.ts"
 
 export {
@@ -35,7 +35,7 @@ export const openReadOnly = Shale.openReadOnly
  * collection pass, clones, manifests. Opens nothing as a writer.
  */
 export const admin = openAdmin
-export { ShaleAdmin, type ShaleAdminOptions as AdminOptions } from "../admin/ShaleAdmin.ts"
+export { ShaleAdmin, type ShaleAdminOptions as AdminOptions } from "../db/ShaleAdmin.ts"
 /**
  * SlateDB's `WalReader` for the database at `path` in `options.store`: `list({ start?, end? })`, `get(id)`,
  * and per file `metadata()`, `rows()` (an async iterable of raw rows) and `nextFile()`. Opens nothing.

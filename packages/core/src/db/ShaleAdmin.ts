@@ -1,6 +1,7 @@
 /**
- * `Admin` for programs that do not use Effect (`Shale.admin(path, { store })`): the same operations as
- * the `Admin` service (AdminService.ts), each returning a Promise that rejects with the same tagged errors.
+ * `Admin` for programs that do not use Effect (`Shale.admin(path, { store })`): the same operations as the
+ * `Admin` service (admin/AdminService.ts), each returning a Promise that rejects with the same tagged
+ * errors. It lives in db/ beside the other Promise handles.
  *
  * ```ts
  * await using admin = await Shale.admin("db", { store: Shale.stores.resolve("./data") })
@@ -18,12 +19,12 @@ import type { GcOptions } from "../gc/GcRules.ts"
 import type { Checkpoint, Manifest } from "../manifest/Manifest.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
-import type { NumberedObject } from "./Admin.ts"
-import { type AdminHandle, makeAdmin } from "./AdminService.ts"
-import type { CheckpointOptions } from "./Checkpoints.ts"
-import type { CloneCreated } from "./Clone.ts"
-import type { CompactionsFile } from "./Compactions.ts"
-import { inNewScope } from "../db/Shale.ts"
+import type { NumberedObject } from "../admin/Admin.ts"
+import { type AdminHandle, makeAdmin } from "../admin/AdminService.ts"
+import type { CheckpointOptions } from "../admin/Checkpoints.ts"
+import type { CloneCreated } from "../admin/Clone.ts"
+import type { CompactionsFile } from "../admin/Compactions.ts"
+import { inNewScope } from "./Shale.ts"
 
 export interface ShaleAdminOptions<E = unknown> extends LoggingOptions {
   readonly store: Layer.Layer<ObjectStore, E>
