@@ -28,16 +28,11 @@
  *
  * Plain synchronous TypeScript, no Effect: the runner calls it between rounds.
  */
-import { bytesEqual, showBytes, showHexKey } from "./SimBytes.ts"
+import { FrozenState, type Incarnation } from "./Frozen.ts"
+import { BASE, diffRows, diffRowsUncertain, type Held, type ObservedRow, sameCell, showCell, showSeq } from "./ModelRows.ts"
+import { bytesEqual, showHexKey } from "./SimBytes.ts"
 
-/** One row as the database returned it (key as hex). */
-export interface ObservedRow {
-  readonly key: string
-  readonly value: Uint8Array
-  readonly seq: number
-  /** Checked against the write's `WriteHandle.createTs` when given. */
-  readonly createTs?: number | undefined
-}
+export type { ObservedRow } from "./ModelRows.ts"
 
 export type Verdict = { readonly ok: true } | { readonly ok: false; readonly message: string }
 
@@ -67,13 +62,6 @@ interface Cell {
   readonly writeId: number
 }
 
-/** What a key holds at some point (value undefined: deleted). */
-interface Held {
-  readonly value: Uint8Array | undefined
-  readonly seq: number
-  readonly createTs?: number | undefined
-}
-
 /** Which keys a read covers and how it orders and limits them. */
 export interface ScanShape {
   readonly contains: (hexKey: string) => boolean
@@ -82,15 +70,6 @@ export interface ScanShape {
 }
 
 export type ReadLevel = "memory" | "remote"
-
-const BASE = Number.NEGATIVE_INFINITY
-
-const showCell = (c: Held | undefined): string =>
-  c === undefined || c.value === undefined
-    ? "absent"
-    : `${showBytes(c.value)}@${c.seq}${c.createTs === undefined ? "" : ` ts ${c.createTs}`}`
-
-const showSeq = (s: number): string => (s === BASE ? "base" : String(s))
 
 export class Model {
   /** Compare returned seqs with the writes' seqs (off if an engine legitimately rewrites seqs). */
@@ -107,6 +86,10 @@ export class Model {
   #durable: Array<{ readonly at: number; readonly seq: number }> = []
   #seqOwner = new Map<number, number>()
   #sortedKeys: Array<string> | undefined
+  /** The incarnations before this one, oldest first (what frozen states older than the base read). */
+  readonly #past: Array<Incarnation> = []
+  /** Every state at a seq at or above this one is the base plus this incarnation's writes. */
+  #cutSeq = BASE
 
   /** Checks done, for reports. */
   readonly stats = { reads: 0, recoveries: 0, writes: 0 }
@@ -226,7 +209,7 @@ export class Model {
     this.stats.reads++
     const candidates = this.#candidates(level, invokedAt, respondedAt)
     for (const s of candidates) {
-      if (this.#same(this.#valueAt(key, s), observed)) {
+      if (sameCell(this.checkSeqs, this.#valueAt(key, s), observed)) {
         if (level === "remote") this.#noteRemote(s, respondedAt)
         return OK
       }
@@ -263,8 +246,8 @@ export class Model {
     for (const s of candidates) {
       const expected = this.#rowsAt(keys, s, shape.limit)
       const diff = uncertainKeys.size === 0
-        ? this.#diffRows(expected, observed)
-        : this.#diffRowsUncertain(expected, observed, uncertainKeys, shape.limit)
+        ? diffRows(this.checkSeqs, expected, observed)
+        : diffRowsUncertain(this.checkSeqs, expected, observed, uncertainKeys, shape.limit)
       if (diff === undefined) {
         if (level === "remote") this.#noteRemote(s, respondedAt)
         return OK
@@ -276,6 +259,24 @@ export class Model {
         `(${candidates.length} tried: ${candidates.slice(0, 6).map(showSeq).join(", ")}${candidates.length > 6 ? ", …" : ""}); ` +
         `against the newest (${showSeq(best!.s)}): ${best!.diff}`
     )
+  }
+
+  /**
+   * What a checkpoint made, or a read-only view opened, between logical times `invokedAt` and `respondedAt`
+   * may hold, frozen for later reads (Frozen.ts): the window starts at the floor of `level` (`"history"`:
+   * any state since the database was created, this incarnation's or an earlier one's) and ends at the last
+   * write invoked before `respondedAt`.
+   */
+  freeze(level: ReadLevel | "history", invokedAt: number, respondedAt: number): FrozenState {
+    const candidates = level === "history" ? this.#candidatesFrom(BASE, respondedAt) : this.#candidates(level, invokedAt, respondedAt)
+    const uncertain = this.#uncertainBefore(respondedAt)
+    const current: Incarnation = { base: this.#base, cutSeq: this.#cutSeq, committed: this.#committed, uncertain }
+    return new FrozenState({
+      chain: level === "history" ? [...this.#past, current] : [current],
+      lo: candidates[0]!,
+      hi: candidates.at(-1)!,
+      checkSeqs: this.checkSeqs
+    })
   }
 
   // ---------------------------------------------------------------- recovery
@@ -329,7 +330,7 @@ export class Model {
       if (c > cmin) apply(L[c - 1]!)
       const problem = this.#tryCut(c, expected, lastTouch, found, uncertain)
       if (problem === undefined) {
-        this.#startIncarnation(observed, durableFloor)
+        this.#startIncarnation(observed, durableFloor, c > 0 ? L[c - 1]!.seq! : BASE)
         return OK
       }
       firstProblem ??= problem
@@ -358,7 +359,7 @@ export class Model {
       const e = expected.get(k)
       const visible = e !== undefined && e.value !== undefined ? e : undefined
       const o = found.get(k)
-      if (this.#same(visible, o)) continue
+      if (sameCell(this.checkSeqs, visible, o)) continue
       if (o !== undefined) {
         const u = uncertain.find((u) => {
           const v = u.entries.get(k)
@@ -404,10 +405,14 @@ export class Model {
     return undefined
   }
 
-  #startIncarnation(observed: ReadonlyArray<ObservedRow>, durableFloor: number): void {
+  /** `lastIncluded`: the seq of the last committed write of this incarnation the recovered state holds. */
+  #startIncarnation(observed: ReadonlyArray<ObservedRow>, durableFloor: number, lastIncluded: number): void {
+    this.#past.push({ base: this.#base, cutSeq: this.#cutSeq, committed: this.#committed, uncertain: this.uncertain })
     this.#base = new Map(observed.map((r) => [r.key, { value: r.value, seq: r.seq, createTs: r.createTs }] as const))
     let maxSeq = 0
     for (const r of observed) if (r.seq > maxSeq) maxSeq = r.seq
+    // Where the new base starts (Frozen.ts): after everything of the old incarnation it holds.
+    this.#cutSeq = this.checkSeqs ? Math.max(this.#cutSeq, lastIncluded, maxSeq) : BASE
     this.#minNextSeq = this.checkSeqs ? Math.max(this.#minNextSeq, maxSeq, durableFloor === BASE ? 0 : durableFloor) : 0
     this.#writes = []
     this.#committed = []
@@ -435,9 +440,12 @@ export class Model {
 
   /** The prefixes (by their last seq) a read invoked at `i` and answered at `r` may have seen, ascending. */
   #candidates(level: ReadLevel, i: number, r: number): Array<number> {
-    const memory = this.#memoryFloor(i)
     // Remote reads see durable data only, and durable data is committed: the floor is the durable one.
-    const lo = level === "memory" ? memory : this.#durableFloor(i)
+    return this.#candidatesFrom(level === "memory" ? this.#memoryFloor(i) : this.#durableFloor(i), r)
+  }
+
+  /** `lo`, then the seq of every committed write above it invoked before `r`, ascending. */
+  #candidatesFrom(lo: number, r: number): Array<number> {
     const out = [lo]
     for (const w of this.#committed) {
       if (w.seq! <= lo) continue
@@ -466,14 +474,6 @@ export class Model {
     return this.#base.get(key)
   }
 
-  #same(a: Held | undefined, b: { readonly value: Uint8Array; readonly seq: number; readonly createTs?: number | undefined } | undefined): boolean {
-    if (a === undefined || a.value === undefined) return b === undefined
-    if (b === undefined) return false
-    if (!bytesEqual(a.value, b.value)) return false
-    if (!this.checkSeqs) return true
-    return a.seq === b.seq && (a.createTs === undefined || b.createTs === undefined || a.createTs === b.createTs)
-  }
-
   #keys(): Array<string> {
     if (this.#sortedKeys === undefined) {
       this.#sortedKeys = [...new Set([...this.#base.keys(), ...this.#versions.keys()])].sort()
@@ -489,36 +489,6 @@ export class Model {
       if (c !== undefined && c.value !== undefined) rows.push({ key: k, value: c.value, seq: c.seq, createTs: c.createTs })
     }
     return rows
-  }
-
-  #diffRows(expected: ReadonlyArray<ObservedRow>, observed: ReadonlyArray<ObservedRow>): string | undefined {
-    const n = Math.max(expected.length, observed.length)
-    for (let i = 0; i < n; i++) {
-      const e = expected[i]
-      const o = observed[i]
-      if (e !== undefined && o !== undefined && e.key === o.key && this.#same(e, o)) continue
-      return `row ${i}: got ${o === undefined ? "end" : `${showHexKey(o.key)}=${showCell(o)}`}, expected ${
-        e === undefined ? "end" : `${showHexKey(e.key)}=${showCell(e)}`
-      } (${observed.length} rows vs ${expected.length} expected)`
-    }
-    return undefined
-  }
-
-  /** Like `#diffRows`, but keys an uncertain write touched may hold its value, the model's, or nothing. */
-  #diffRowsUncertain(
-    expected: ReadonlyArray<ObservedRow>,
-    observed: ReadonlyArray<ObservedRow>,
-    uncertainKeys: ReadonlySet<string>,
-    limit: number | undefined
-  ): string | undefined {
-    if (limit !== undefined) return undefined // a limit shifts with every uncertain row: not checkable
-    const certain = (rows: ReadonlyArray<ObservedRow>) => rows.filter((r) => !uncertainKeys.has(r.key))
-    const diff = this.#diffRows(certain(expected), certain(observed))
-    if (diff !== undefined) return diff
-    for (let i = 1; i < observed.length; i++) {
-      if (observed[i - 1]!.key === observed[i]!.key) return `key ${showHexKey(observed[i]!.key)} returned twice`
-    }
-    return undefined
   }
 
   #writeIdOfSeq(seq: number): number | undefined {
