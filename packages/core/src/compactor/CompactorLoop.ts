@@ -394,10 +394,15 @@ class CompactorLoop {
         }
         yield* this.interruptJobs
         yield* Effect.logWarning("compactor failed; starting over after a poll interval", Exit.isFailure(exit) ? exit.cause : undefined)
-        yield* Effect.sleep(Duration.millis(this.#options.pollIntervalMs))
-        const reset = yield* Effect.exit(this.#state.reset)
-        const resetError = Option.getOrUndefined(Exit.findErrorOption(reset))
-        if (resetError?._tag === "ClosedError") return yield* this.stopWith(resetError)
+        // Only from what the store says: a state not reset still holds the jobs just interrupted as
+        // Running, and a session resumed on it would never schedule again (found by the simulation).
+        while (true) {
+          yield* Effect.sleep(Duration.millis(this.#options.pollIntervalMs))
+          const reset = yield* Effect.exit(this.#state.reset)
+          const resetError = Option.getOrUndefined(Exit.findErrorOption(reset))
+          if (resetError?._tag === "ClosedError") return yield* this.stopWith(resetError)
+          if (Exit.isSuccess(reset)) break
+        }
       }
     })
   }
