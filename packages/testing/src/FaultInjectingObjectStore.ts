@@ -67,6 +67,11 @@ export interface FaultInjectingOptions extends FaultConfig {
   readonly seed: number | string
   /** Listing page size of the inner memory store (default 1000). */
   readonly pageSize?: number
+  /**
+   * Wraps the inner memory store (default: none): what the wrapper sees is what lands in the bucket, and
+   * `FaultInjector.inner` is the wrapped store (the simulator's ledger, sim/StoreLedger.ts).
+   */
+  readonly wrapInner?: (inner: ObjectStore["Service"]) => ObjectStore["Service"]
 }
 
 export type FaultKind = "unavailable" | "lostResponse" | "permanent" | "crashed"
@@ -157,7 +162,8 @@ const zeroOps = (): Record<StoreOp, number> => ({ put: 0, get: 0, getRange: 0, h
 /** Builds a fault-injecting store and its control handle. */
 export const makeFaultInjecting = (options: FaultInjectingOptions) =>
   Effect.sync(() => {
-    const inner = makeMemory(options.pageSize === undefined ? {} : { pageSize: options.pageSize })
+    const memory = makeMemory(options.pageSize === undefined ? {} : { pageSize: options.pageSize })
+    const inner = options.wrapInner === undefined ? memory : options.wrapInner(memory)
     const random = makePrng(options.seed)
     let config: FaultConfig = options
     let crashed = false

@@ -11,6 +11,7 @@
  *   --faults <name>   fault profile: none, latency, transient, crash, standard (default), chaos
  *   --db <name>       shale (default: the real engine) or fake (the simulator's own minimal Db)
  *   --compactor <where>  embedded, standalone or both (default: drawn from the seed)
+ *   --gc <where>      the garbage collector: embedded, standalone, both or none (default: drawn from the seed)
  *   --switch <name>   turns on a test-only bug switch (ackBeforePut, skipLastWalReplay, ...); repeatable
  *   --no-seq-check    do not compare returned seqs with the model's
  *   --keep-going      with --seeds, continue after a divergence
@@ -24,6 +25,8 @@ import { TestSwitchesOff } from "@shale/core/internal"
 import type { CompactorSummary } from "../sim/CompactorActor.ts"
 import { runSimulation, type SimResult, SimTargets } from "../sim/Runner.ts"
 
+type GcSide = NonNullable<SimResult["gc"]>
+
 const { values } = parseArgs({
   options: {
     seed: { type: "string", default: "1" },
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     faults: { type: "string", default: "standard" },
     db: { type: "string", default: "shale" },
     compactor: { type: "string" },
+    gc: { type: "string" },
     switch: { type: "string", multiple: true, default: [] },
     "no-seq-check": { type: "boolean", default: false },
     "keep-going": { type: "boolean", default: false },
@@ -47,7 +51,8 @@ const KNOWN_SWITCHES = Object.keys(TestSwitchesOff)
 const usage = () => {
   process.stdout.write(
     "usage: npm run sim -- --seed <n> --ops <n> [--faults <profile>] [--seeds <count>] [--db shale|fake]\n" +
-      "                      [--compactor embedded|standalone|both] [--switch <name>] [--no-seq-check] [--keep-going]\n" +
+      "                      [--compactor embedded|standalone|both] [--gc embedded|standalone|both|none]\n" +
+      "                      [--switch <name>] [--no-seq-check] [--keep-going]\n" +
       "                      [--verbose] [--logs error|warn|info|debug]\n" +
       `switches: ${KNOWN_SWITCHES.join(", ")}\n` +
       `profiles: ${faultProfileNames.join(", ")}\n`
@@ -90,6 +95,12 @@ const DEPLOYMENTS = ["embedded", "standalone", "both"] as const
 const compactor = DEPLOYMENTS.find((d) => d === values.compactor)
 if (values.compactor !== undefined && compactor === undefined) {
   process.stderr.write(`--compactor must be one of ${DEPLOYMENTS.join(", ")}\n`)
+  process.exit(2)
+}
+const GC_DEPLOYMENTS = ["embedded", "standalone", "both", "none"] as const
+const gc = GC_DEPLOYMENTS.find((d) => d === values.gc)
+if (values.gc !== undefined && gc === undefined) {
+  process.stderr.write(`--gc must be one of ${GC_DEPLOYMENTS.join(", ")}\n`)
   process.exit(2)
 }
 const firstSeed = int("seed", values.seed)
@@ -136,13 +147,34 @@ const describeCompactor = (c: CompactorSummary | undefined): string => {
   return `${c.deployment}: ${parts.join(", ")}`
 }
 
+/** The garbage collector's side, checkpoints and views in a few words. */
+const describeGc = (g: GcSide | undefined): string => {
+  if (g === undefined) return "none"
+  const deleted = Object.entries(g.deleted).map(([d, n]) => `${d} ${n}`).join(", ") || "nothing"
+  const kept = Object.entries(g.kept).map(([d, n]) => `${d} ${n}`).join(", ")
+  const parts = [
+    g.passes > 0 ? `${g.passes} standalone passes (${g.background} in the background, ${g.crashes} killed, ${g.passErrors} errors absorbed)` : "",
+    g.pauses > 0 ? `${g.pauses} pauses (${(g.pausedMs / 1000).toFixed(0)} s)` : "",
+    `deleted ${deleted}`,
+    Object.keys(g.recreated).length === 0
+      ? ""
+      : `versions recreated below the latest ${Object.entries(g.recreated).map(([d, n]) => `${d} ${n}`).join(", ")}`,
+    kept === "" ? "" : `left after the final passes: ${kept}`,
+    `checkpoints ${g.checkpoints} (${Object.entries(g.checkpointsByKind).map(([k, n]) => `${k} ${n}`).join(", ")}; ` +
+    `${g.checkpointsDeleted} deleted, ${g.checkpointsRefreshed} refreshed)`,
+    `views ${g.viewsAtCheckpoint} at checkpoints, ${g.viewsAtLatest} at the latest, ${g.viewReads} reads, ` +
+    `${g.readsAfterEnd} failed after their checkpoint ended, ${g.finalViews} final`
+  ].filter((p) => p !== "")
+  return `${g.deployment}: ${parts.join("; ")}`
+}
+
 const report = (r: SimResult, detailed: boolean, ms: number) => {
   const faults = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ") || "none"
   if (!detailed) {
     process.stdout.write(
       `seed ${r.seed}: ${r.divergence === undefined ? "ok" : `DIVERGED at op #${r.divergence.opIndex}`}  ` +
         `hash ${r.traceHash.slice(0, 16)}  ops ${r.ops}  compactor ${r.compactor?.deployment ?? "none"}  faults: ${faults}  ` +
-        `(${(ms / 1000).toFixed(1)} s)\n`
+        `gc ${r.gc?.deployment ?? "none"}  (${(ms / 1000).toFixed(1)} s)\n`
     )
   } else {
     process.stdout.write(
@@ -155,6 +187,7 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
         `operations  ${r.ops}: ${summarize(r.counts)}\n` +
         `faults      ${faults}\n` +
         `compactor   ${describeCompactor(r.compactor)}\n` +
+        `gc          ${describeGc(r.gc)}\n` +
         `store ops   ${r.storeOps}\n` +
         `objects     ${Object.entries(r.objects).map(([d, n]) => `${d} ${n}`).join(", ")}\n` +
         `simulated   ${(r.simulatedMs / 1000).toFixed(1)} s (wall ${(ms / 1000).toFixed(1)} s)\n`
@@ -170,8 +203,19 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
   }
 }
 
-/** The compactor counters of every seed, added up. */
+/** The compactor counters of every seed, added up; and the garbage collector's. */
 const totals: Record<string, number> = {}
+const gcTotals: Record<string, number> = {}
+const addUpGc = (g: GcSide | undefined) => {
+  if (g === undefined) return
+  gcTotals[`deployment ${g.deployment}`] = (gcTotals[`deployment ${g.deployment}`] ?? 0) + 1
+  for (const [k, v] of Object.entries(g)) {
+    if (typeof v === "number") gcTotals[k] = (gcTotals[k] ?? 0) + v
+    else if ((k === "deleted" || k === "recreated") && typeof v === "object") {
+      for (const [d, n] of Object.entries(v as Record<string, number>)) gcTotals[`${k} ${d}`] = (gcTotals[`${k} ${d}`] ?? 0) + n
+    }
+  }
+}
 const addUp = (c: CompactorSummary | undefined) => {
   if (c === undefined) return
   totals[`deployment ${c.deployment}`] = (totals[`deployment ${c.deployment}`] ?? 0) + 1
@@ -191,11 +235,13 @@ const main = Effect.gen(function*() {
       switches,
       checkSeqs: !values["no-seq-check"],
       ...(compactor === undefined ? {} : { compactor }),
+      ...(gc === undefined ? {} : { gc }),
       logLevel: logLevel(values.logs),
       ...(values.verbose ? { onTrace: (line: string) => process.stdout.write(`${line}\n`) } : {})
     })
     report(result, seeds <= 1, performance.now() - t0)
     addUp(result.compactor)
+    addUpGc(result.gc)
     if (result.divergence !== undefined) {
       diverged++
       if (!values["keep-going"]) break
@@ -206,7 +252,8 @@ const main = Effect.gen(function*() {
       `\n${seeds} seeds from ${firstSeed}, ${ops} ops each, profile ${profile.name}: ${
         diverged === 0 ? "all passed" : `${diverged} diverged`
       } (${((performance.now() - started) / 1000).toFixed(1)} s)\n` +
-        `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
+        `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
+        `gc totals: ${Object.entries(gcTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
     )
   }
   return diverged

@@ -119,6 +119,8 @@ export class CompactorActor {
   #restartPending = false
   #downSince: number | undefined
   #l0Relaxed = false
+  /** The oldest L0 SST when a pause lifted the bound (null: none did): it stays lifted until that one moves. */
+  #pausedOldest: string | null = null
 
   constructor(fields: {
     w: SimWorld
@@ -135,7 +137,7 @@ export class CompactorActor {
     this.#settings = standaloneSettings(fields.settings, fields.plan.standalone)
     this.#enabled = fields.enabled
     this.#shared = new SharedFaults(`${fields.w.seed}/compactor-store`, fields.w.profile.store)
-    this.#audit = new StoreAudit(fields.w.injector.inner, DB_PATH)
+    this.#audit = new StoreAudit(fields.w.ledger, DB_PATH)
     this.admin = withRetries(makeProcessStore(makeProcessFaults(fields.w.injector.inner, this.#shared).store).store)
   }
 
@@ -250,6 +252,17 @@ export class CompactorActor {
       Effect.provideService(ObjectStore, this.w.injector.inner),
       Effect.orDie
     )
+  }
+
+  /**
+   * Lifts the L0 bound after a pause of the world: a writer stalled on a full L0 sees minutes without
+   * compaction and gives up its stall, and uploads past the limit until compaction moves the oldest L0 SST
+   * (MemtableFlusher.ts). So the bound stays lifted until the oldest L0 SST changed and L0 is back within it.
+   */
+  relaxL0(why: string): void {
+    if (!this.#l0Relaxed) this.w.trace.line(`#${this.w.opIndex} L0 bound lifted: ${why}`)
+    this.#l0Relaxed = true
+    this.#pausedOldest = this.#audit.latestOldestL0 ?? ""
   }
 
   /** Notes that no compactor may run from now on (see the module comment on L0). */
@@ -440,8 +453,9 @@ export class CompactorActor {
       const now = yield* w.now
       if (this.#downSince !== undefined && now - this.#downSince >= L0_RELAX_AFTER_MS) this.#l0Relaxed = true
       const limit = this.plan.deployment === "none" || this.#l0Relaxed ? undefined : w.settings.l0MaxSsts
-      const problems = yield* Effect.orDie(this.#audit.audit({ l0Limit: limit }))
-      if (this.#l0Relaxed && this.#audit.latestL0 <= w.settings.l0MaxSsts) this.#l0Relaxed = false
+      const problems = this.#audit.audit({ l0Limit: limit })
+      if (this.#pausedOldest !== null && (this.#audit.latestOldestL0 ?? "") !== this.#pausedOldest) this.#pausedOldest = null
+      if (this.#l0Relaxed && this.#pausedOldest === null && this.#audit.latestL0 <= w.settings.l0MaxSsts) this.#l0Relaxed = false
       if (problems.length > 0) return yield* w.diverge(`store audit: ${problems.join("; ")}`)
     })
   }

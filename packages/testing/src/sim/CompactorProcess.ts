@@ -5,8 +5,9 @@
  * nothing it has in flight lands or answers, none of its timers fires again — without touching the writer.
  *
  * The process records every manifest version and compactions file it wrote (a put that took effect, even
- * if its answer was lost), and watches its handle's `done`: the reason it stopped (a newer compactor fenced
- * it, or the run stopped it cleanly).
+ * if its answer was lost; but not one that recreated a version a collector had deleted below the latest,
+ * which nobody reads: StoreLedger.ts), and watches its handle's `done`: the reason it stopped (a newer
+ * compactor fenced it, or the run stopped it cleanly).
  */
 import { Clock, Context, Effect, Exit, Layer, Scope } from "effect"
 import {
@@ -63,6 +64,8 @@ export const launchCompactorProc = (
     const manifestWrites: Array<number> = []
     const compactionsWrites: Array<number> = []
     const faults = makeProcessFaults(w.injector.inner, shared, (path) => {
+      // A version recreated below the latest (a view older than the collector's minimum age) is never read.
+      if (w.ledger.wasRecreated(path)) return
       const manifest = parseManifestId(path)
       if (manifest !== undefined) manifestWrites.push(manifest)
       const compactions = parseCompactionsId(path)

@@ -13,6 +13,11 @@
  * The compactor's events (`compactor`, per round too; CompactorActor.ts): a standalone compactor process
  * killed mid-compaction, a second compactor fencing the one that runs, a manual full compaction. A
  * profile without them (a custom one) runs none.
+ *
+ * The garbage collector's and the checkpoints' events (`gc`, per round; GcActor.ts, CheckpointActor.ts):
+ * standalone collection passes (some killed mid-pass: `passCrash` of them), the whole world pausing for
+ * minutes, checkpoints made, deleted and refreshed, read-only views opened and read. Only the crashes are
+ * faults; the rest is workload, so every profile has them.
  */
 import type { FaultConfig } from "../FaultInjectingObjectStore.ts"
 
@@ -30,7 +35,36 @@ export interface FaultProfile {
   }
   /** Probability, per round, of each compactor event. */
   readonly compactor?: CompactorEventRates
+  /** Probability, per round, of each garbage-collector and checkpoint event. */
+  readonly gc?: GcEventRates
 }
+
+export interface GcEventRates {
+  /** A standalone collection pass (a process of its own). */
+  readonly pass: number
+  /** The share of those passes killed mid-pass. */
+  readonly passCrash: number
+  /** The whole world sleeps 1-10 minutes: objects age, checkpoints expire. */
+  readonly pause: number
+  /** A checkpoint is made (through the writer, or detached). */
+  readonly checkpoint: number
+  /** A checkpoint is deleted or refreshed. */
+  readonly checkpointChange: number
+  /** A read-only view opens (at a checkpoint, or the latest state). */
+  readonly readerOpen: number
+  /** A view opened earlier reads. */
+  readonly readerRead: number
+}
+
+const gcEvents = (passCrash: number): GcEventRates => ({
+  pass: 0.04,
+  passCrash,
+  pause: 0.012,
+  checkpoint: 0.04,
+  checkpointChange: 0.03,
+  readerOpen: 0.03,
+  readerRead: 0.06
+})
 
 export interface CompactorEventRates {
   /** A standalone compactor process dies, usually while a compaction runs. */
@@ -53,7 +87,8 @@ export const FaultProfiles = {
     description: "no faults, no latency, no crashes",
     store: {},
     events: noEvents,
-    compactor: fullOnly
+    compactor: fullOnly,
+    gc: gcEvents(0)
   },
   /** Latency only: concurrency and timers interleave in many ways. */
   latency: {
@@ -61,7 +96,8 @@ export const FaultProfiles = {
     description: "0-20 ms store latency, no errors, no crashes",
     store: { latency: { min: "0 millis", max: "20 millis" } },
     events: noEvents,
-    compactor: fullOnly
+    compactor: fullOnly,
+    gc: gcEvents(0)
   },
   /** Transient errors that retries must absorb, plus close/reopen. */
   transient: {
@@ -69,7 +105,8 @@ export const FaultProfiles = {
     description: "5% unavailable, 2% lost put responses, 0-10 ms latency, clean reopens",
     store: { unavailableRate: 0.05, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
     events: { crash: 0, reopen: 0.02, fence: 0, fatal: 0 },
-    compactor: fullOnly
+    compactor: fullOnly,
+    gc: gcEvents(0)
   },
   /** Crashes and reopens on a flaky store. */
   crash: {
@@ -77,7 +114,8 @@ export const FaultProfiles = {
     description: "transient faults plus frequent crashes and reopens",
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "15 millis" } },
     events: { crash: 0.04, reopen: 0.02, fence: 0, fatal: 0 },
-    compactor: { crash: 0.04, second: 0, full: 0.02 }
+    compactor: { crash: 0.04, second: 0, full: 0.02 },
+    gc: gcEvents(0.4)
   },
   /** Everything, at moderate rates: what CI runs. */
   standard: {
@@ -85,7 +123,8 @@ export const FaultProfiles = {
     description: "transient faults, latency, crashes, reopens, second writers and permanent failures",
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
     events: { crash: 0.03, reopen: 0.015, fence: 0.01, fatal: 0.008 },
-    compactor: { crash: 0.03, second: 0.015, full: 0.02 }
+    compactor: { crash: 0.03, second: 0.015, full: 0.02 },
+    gc: gcEvents(0.3)
   },
   /** Everything, at high rates. */
   chaos: {
@@ -93,7 +132,8 @@ export const FaultProfiles = {
     description: "20% unavailable, 10% lost put responses, 0-100 ms latency, frequent events of every kind",
     store: { unavailableRate: 0.2, putLostResponseRate: 0.1, latency: { min: "0 millis", max: "100 millis" } },
     events: { crash: 0.06, reopen: 0.03, fence: 0.02, fatal: 0.015 },
-    compactor: { crash: 0.05, second: 0.03, full: 0.03 }
+    compactor: { crash: 0.05, second: 0.03, full: 0.03 },
+    gc: gcEvents(0.5)
   }
 } as const satisfies Record<string, FaultProfile>
 

@@ -29,27 +29,35 @@
  * abandoned with its fibers; a new process opens over the surviving objects. Nothing is closed, exactly as
  * when a process dies.
  */
-import { Cause, Context, Effect, Exit, Layer, type LogLevel, Random, References, Scope, Stream } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, type LogLevel, Random, References, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { Db, ObjectStore, Settings, type SettingsInput } from "@shale/core/internal"
 import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/core/internal"
 import { FaultInjectingObjectStore } from "../FaultInjectingObjectStore.ts"
 import { Diverged } from "./Diverged.ts"
+import { CheckpointActor, type CheckpointCounts } from "./CheckpointActor.ts"
 import { CompactorActor, type CompactorSummary } from "./CompactorActor.ts"
 import { type CompactorDeployment, type CompactorPlan, drawCompactorPlan } from "./CompactorPlan.ts"
 import { type FakeDbBugs, openFakeDb } from "./FakeDb.ts"
+import { GcActor, type GcSummary } from "./GcActor.ts"
+import { collectable, pinnedWalIds } from "./GcAudit.ts"
+import { drawGcPlan, type GcDeployment, type GcPlan } from "./GcPlan.ts"
 import { Model } from "./Model.ts"
 import { describeError } from "./Operations.ts"
 import { type FaultProfile, faultProfile, type FaultProfileName } from "./Profiles.ts"
 import { SimRandom } from "./SimRandom.ts"
+import { StoreLedger } from "./StoreLedger.ts"
 import { Trace } from "./TraceHash.ts"
 import { type Round, Workload } from "./Workload.ts"
-import { DB_PATH, onProc, SimWorld } from "./World.ts"
+import { DB_PATH, onProc, SimWorld, WorldClock } from "./World.ts"
 import { type EventContext, runBurst, runLoseWal } from "./WritePathEvents.ts"
 import { WriterActor } from "./WriterActor.ts"
 
 export type { CompactorCounts, CompactorSummary } from "./CompactorActor.ts"
 export type { CompactorDeployment } from "./CompactorPlan.ts"
+export type { CheckpointCounts } from "./CheckpointActor.ts"
+export type { GcSummary } from "./GcActor.ts"
+export type { GcDeployment } from "./GcPlan.ts"
 
 // ---------------------------------------------------------------------------------------------- targets
 
@@ -116,6 +124,8 @@ export interface SimOptions {
   readonly logLevel?: LogLevel.LogLevel
   /** Where the compactor runs (default: drawn from the seed; `CompactorPlan.ts`). */
   readonly compactor?: Exclude<CompactorDeployment, "none">
+  /** Where the garbage collector runs (default: drawn from the seed; `GcPlan.ts`). */
+  readonly gc?: GcDeployment
 }
 
 export interface Divergence {
@@ -148,6 +158,8 @@ export interface SimResult {
   readonly settings: SettingsInput
   /** The compactor side of the run (undefined for a target without the engine's objects). */
   readonly compactor: CompactorSummary | undefined
+  /** The garbage collector, checkpoints and views of the run (undefined without the engine's objects). */
+  readonly gc: (GcSummary & CheckpointCounts) | undefined
   readonly divergence: Divergence | undefined
 }
 
@@ -168,35 +180,53 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
   const plan: CompactorPlan = engineFormat
     ? drawCompactorPlan(compactorRng, input, options.compactor)
     : { deployment: "none", writer: null, standalone: {} }
-  const settings: Settings = Effect.runSync(Settings.validate(engineFormat ? { ...input, compactor: plan.writer } : input))
+  const gcRng = new SimRandom(seed).derive("gc")
+  const gcPlan: GcPlan = engineFormat
+    ? drawGcPlan(gcRng, options.gc)
+    : { deployment: "none", writer: null, standalone: drawGcPlan(gcRng).standalone, finalMinAgeMs: 0 }
+  const settings: Settings = Effect.runSync(
+    Settings.validate(engineFormat ? { ...input, compactor: plan.writer, garbageCollector: gcPlan.writer } : input)
+  )
 
   const program = Effect.gen(function*() {
-    const { injector, store: bucket } = yield* FaultInjectingObjectStore.make({ seed: `${seed}/store`, ...profile.store })
-    const w = new SimWorld({
-      seed,
-      profile,
-      settings,
-      workload,
-      model: new Model(options.checkSeqs === undefined ? {} : { checkSeqs: options.checkSeqs }),
-      trace: new Trace(options.onTrace === undefined ? {} : { onLine: options.onTrace }),
-      budgetMs: options.roundBudgetMs ?? 600_000,
-      injector,
-      bucket
-    })
-    let compactors: CompactorActor | undefined
-    const writer = new WriterActor(w, target, { onStoreFailure: (n) => compactors?.storeFailure(n) ?? Effect.void })
-    compactors = new CompactorActor({ w, writer, plan, rng: compactorRng, settings: input, enabled: engineFormat })
-    w.trace.line(
-      `sim seed=${seed} profile=${profile.name} target=${target.name} settings=${JSON.stringify(workload.config.settings)}`
-    )
-    const divergence = yield* runRounds(w, writer, compactors, options.ops).pipe(
-      Effect.as(undefined),
-      Effect.catchTag("Diverged", (d) => Effect.succeed(d)),
-      Effect.catchCause((cause) => Effect.succeed(new Diverged({ opIndex: w.opIndex, message: `the runner failed: ${Cause.pretty(cause)}` })))
-    )
-    if (divergence !== undefined) w.trace.line(`DIVERGENCE at #${divergence.opIndex}: ${divergence.message}`)
-    return yield* buildResult(w, options, target, engineFormat ? compactors.summary : undefined, divergence)
+    const clock = new WorldClock(yield* TestClock.testClockWith(Effect.succeed))
+    return yield* Effect.provideService(run(clock), Clock.Clock, clock.clock)
   })
+
+  const run = (clock: WorldClock) =>
+    Effect.gen(function*() {
+      const ledger = new StoreLedger()
+      const { injector, store: bucket } = yield* FaultInjectingObjectStore.make({
+        seed: `${seed}/store`,
+        ...profile.store,
+        wrapInner: (inner) => ledger.wrap(inner)
+      })
+      const w = new SimWorld({
+        seed,
+        profile,
+        settings,
+        workload,
+        model: new Model(options.checkSeqs === undefined ? {} : { checkSeqs: options.checkSeqs }),
+        trace: new Trace(options.onTrace === undefined ? {} : { onLine: options.onTrace }),
+        budgetMs: options.roundBudgetMs ?? 600_000,
+        injector,
+        bucket,
+        clock,
+        ledger
+      })
+      const actors = makeActors(w, target, plan, compactorRng, input, gcPlan, gcRng, engineFormat)
+      w.trace.line(
+        `sim seed=${seed} profile=${profile.name} target=${target.name} settings=${JSON.stringify(workload.config.settings)}`
+      )
+      const divergence = yield* runRounds(w, actors, options.ops).pipe(
+        Effect.as(undefined),
+        Effect.catchTag("Diverged", (d) => Effect.succeed(d)),
+        Effect.catchCause((cause) => Effect.succeed(new Diverged({ opIndex: w.opIndex, message: `the runner failed: ${Cause.pretty(cause)}` })))
+      )
+      if (divergence !== undefined) w.trace.line(`DIVERGENCE at #${divergence.opIndex}: ${divergence.message}`)
+      const gc = engineFormat ? { ...actors.gc.summary, ...actors.checkpoints.counts } : undefined
+      return yield* buildResult(w, options, target, engineFormat ? actors.compactors.summary : undefined, gc, divergence)
+    })
 
   return program.pipe(
     Effect.provideService(TestSwitches, switches),
@@ -206,8 +236,38 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
   )
 }
 
+/** The actors of a run: the writer, the compactor side, the garbage collector, checkpoints and views. */
+interface Actors {
+  readonly writer: WriterActor
+  readonly compactors: CompactorActor
+  readonly gc: GcActor
+  readonly checkpoints: CheckpointActor
+}
+
+const makeActors = (
+  w: SimWorld,
+  target: SimTarget,
+  plan: CompactorPlan,
+  compactorRng: SimRandom,
+  input: SettingsInput,
+  gcPlan: GcPlan,
+  gcRng: SimRandom,
+  enabled: boolean
+): Actors => {
+  let compactors: CompactorActor | undefined
+  let gc: GcActor | undefined
+  const writer = new WriterActor(w, target, {
+    onStoreFailure: (n) => Effect.andThen(compactors?.storeFailure(n) ?? Effect.void, gc?.storeFailure(n) ?? Effect.void),
+    collectedMeanwhile: (path) => Effect.orDie(collectable(w.injector.inner, DB_PATH, path))
+  })
+  compactors = new CompactorActor({ w, writer, plan, rng: compactorRng, settings: input, enabled })
+  const checkpoints = new CheckpointActor({ w, writer, rng: new SimRandom(w.seed).derive("checkpoints"), admin: compactors.admin, enabled })
+  gc = new GcActor({ w, plan: gcPlan, rng: gcRng, checkpoints, enabled, onPause: (ms) => compactors!.relaxL0(`the world paused ${ms / 1000} s`) })
+  return { writer, compactors, gc, checkpoints }
+}
+
 /** What the write-path events (`WritePathEvents.ts`) need of the runner. */
-const eventContext = (w: SimWorld, writer: WriterActor, compactors: CompactorActor): EventContext => ({
+const eventContext = (w: SimWorld, { writer, compactors, gc }: Actors): EventContext => ({
   dbPath: DB_PATH,
   model: w.model,
   trace: w.trace,
@@ -228,24 +288,31 @@ const eventContext = (w: SimWorld, writer: WriterActor, compactors: CompactorAct
   tryOpen: (what) => Effect.map(writer.tryOpen(what), Exit.asVoid),
   recoverCheck: (what) => writer.recoverCheck(writer.proc, what),
   now: w.now,
-  writtenByOthers: () => compactors.landed
+  writtenByOthers: () => new Set([...compactors.landed, ...gc.landed]),
+  deleteOnPurpose: (path) => w.ledger.deleteOnPurpose(path),
+  pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH))
 })
 
 /**
  * The main loop: the first open, then rounds — the compactor's housekeeping and events, then the round
  * the workload draws, then the store audit — and at the end a clean close and reopen.
  */
-const runRounds = (w: SimWorld, writer: WriterActor, compactors: CompactorActor, ops: number) =>
+const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
   Effect.gen(function*() {
-    const ctx = eventContext(w, writer, compactors)
+    const { writer, compactors, gc, checkpoints } = actors
+    const ctx = eventContext(w, actors)
     yield* writer.openChecked("first open")
     yield* compactors.start
+    yield* gc.start
     while (w.opIndex < ops) {
       if (yield* compactors.beforeRound) continue
+      if (yield* gc.beforeRound) continue
+      if (yield* checkpoints.beforeRound) continue
       const round = w.workload.next(w.opIndex)
       if (w.phase === "fatal" && round._tag !== "ops") continue
       yield* runRound(w, writer, ctx, round)
       yield* compactors.afterRound
+      yield* gc.afterRound
     }
     // Everything before this line is the same whatever `ops` says (the workload never looks at results).
     w.trace.line(`#${w.opIndex} end of the workload @${yield* w.now}`)
@@ -258,6 +325,10 @@ const runRounds = (w: SimWorld, writer: WriterActor, compactors: CompactorActor,
     if (Exit.isFailure(closed)) return yield* w.diverge(`the final close failed: ${describeError(closed.cause)}`)
     yield* w.settle(onProc(last, Scope.close(last.scope, Exit.void)), `releasing the last process`)
     yield* compactors.afterRound
+    // With nothing running: the final garbage collection, then every live checkpoint read whole.
+    yield* gc.finish
+    yield* checkpoints.finish
+    yield* gc.afterRound
   })
 
 const runRound = (w: SimWorld, writer: WriterActor, ctx: EventContext, round: Round) =>
@@ -296,6 +367,7 @@ const buildResult = (
   options: SimOptions,
   target: SimTarget,
   compactor: CompactorSummary | undefined,
+  gc: (GcSummary & CheckpointCounts) | undefined,
   divergence: Diverged | undefined
 ) =>
   Effect.gen(function*() {
@@ -326,12 +398,13 @@ const buildResult = (
       simulatedMs,
       settings: w.workload.config.settings,
       compactor,
+      gc,
       divergence: divergence === undefined ? undefined : {
         seed,
         opIndex: divergence.opIndex,
         message: divergence.message,
         context: w.trace.recent,
-        reproduce: reproduceCommand(seed, divergence.opIndex + 1, w.profile.name, target.name, options.switches, options.compactor)
+        reproduce: reproduceCommand(seed, divergence.opIndex + 1, w.profile.name, target.name, options.switches, options.compactor, options.gc)
       }
     } satisfies SimResult
   })
@@ -343,10 +416,11 @@ export const reproduceCommand = (
   profile: string,
   target: string,
   switches?: Partial<TestSwitchesShape>,
-  compactor?: string
+  compactor?: string,
+  gc?: string
 ): string => {
   const on = Object.entries(switches ?? {}).filter(([, v]) => v === true).map(([k]) => ` --switch ${k}`).join("")
   const db = target === "shale" ? "" : ` --db ${target.startsWith("fake") ? "fake" : target}`
-  const where = compactor === undefined ? "" : ` --compactor ${compactor}`
+  const where = `${compactor === undefined ? "" : ` --compactor ${compactor}`}${gc === undefined ? "" : ` --gc ${gc}`}`
   return `npm run sim -- --seed ${seed} --ops ${ops} --faults ${profile}${db}${where}${on} --verbose`
 }

@@ -1,14 +1,18 @@
 /**
- * Invariants of what the database keeps in the bucket, checked from the objects themselves (the bucket's
- * inner store: no faults, no clock, no randomness), after every round and at the end of a run.
+ * Invariants of what the database keeps in the bucket, checked from the objects themselves, after every
+ * round and at the end of a run.
  *
- * Every manifest version and compactions file that appeared since the last audit is decoded, in id order:
- * - versions appear in id order: a version below one already audited never shows up later;
+ * Every manifest version and compactions file that landed since the last audit is decoded, in the order
+ * they landed, from the bucket's ledger (StoreLedger.ts: garbage collection may have deleted them since):
+ * - versions land in id order: none at or below an audited one lands later, except below the highest
+ *   version in the bucket — a process acting on a view older than the collector's minimum age recreating a
+ *   version the collector deleted (SlateDB's rules allow it: the highest id wins, so it is never read); the
+ *   ledger marks and counts those, and the audit skips them;
  * - the writer epoch and the compactor epoch never go backwards from one version to the next, in the
  *   manifest and in the compactions file (a fenced compactor or writer never writes a version after the
  *   one that fenced it);
- * - every SST a version references (L0 and sorted runs) exists in `compacted/` (nothing collects garbage
- *   in the simulation, so this holds for every version, not only the latest);
+ * - every SST a version references (L0 and sorted runs) was in `compacted/` when the version landed (what
+ *   live versions need *now* is GcAudit.ts's part);
  * - sorted runs are in strictly descending id order, and the SSTs of a run are in key order without
  *   overlapping (one boundary key may end an SST and start the next);
  * - L0 SSTs leave L0 only from its old end, through a compaction that names the newest of them as
@@ -22,42 +26,24 @@
  * compactor claimed it), so that the compactor actor can check that a fenced compactor wrote nothing at
  * or after the claim of the compactor that fenced it.
  */
-import { Effect, Stream } from "effect"
 import {
   compactedDir,
-  compactionsDir,
   compareKeys,
   decodeCompactions,
   decodeManifest,
   type Compactions,
   type Manifest,
-  manifestDir,
-  type ObjectStore,
   parseCompactedSstId,
   parseCompactionsId,
   parseManifestId
 } from "@shale/core/internal"
 import { showBytes } from "./SimBytes.ts"
+import type { StoreLedger } from "./StoreLedger.ts"
 
 export interface AuditOptions {
   /** The most L0 SSTs a manifest version may hold now; undefined: no bound (no compactor keeps it). */
   readonly l0Limit: number | undefined
 }
-
-interface Versioned {
-  readonly id: number
-  readonly path: string
-}
-
-const listVersions = (store: ObjectStore["Service"], dir: string, parse: (path: string) => number | undefined) =>
-  Effect.map(Stream.runCollect(store.list(dir)), (objects) => {
-    const out: Array<Versioned> = []
-    for (const o of objects) {
-      const id = parse(o.path)
-      if (id !== undefined) out.push({ id, path: o.path })
-    }
-    return out.sort((a, b) => a.id - b.id)
-  })
 
 /** Why L0 changed illegally from `prev` to `m` (see the module comment), or undefined. */
 export const l0SuccessionProblem = (prev: Manifest, m: Manifest): string | undefined => {
@@ -97,8 +83,10 @@ export const runsProblem = (m: Manifest): string | undefined => {
 }
 
 export class StoreAudit {
-  readonly #store: ObjectStore["Service"]
-  readonly #root: string
+  readonly #ledger: StoreLedger
+  readonly #compactedPrefix: string
+  /** The compacted SSTs in the bucket at the ledger position audited last. */
+  readonly #ssts = new Set<string>()
   #manifestId = 0
   #compactionsId = 0
   #writerEpoch = 0
@@ -107,8 +95,6 @@ export class StoreAudit {
   /** Epoch → the first manifest version / compactions file holding it (or a higher one). */
   readonly #manifestClaims = new Map<number, number>()
   readonly #compactionsClaims = new Map<number, number>()
-  /** Every manifest version audited. */
-  readonly #seen = new Set<number>()
   /** The last version audited. */
   #previous: Manifest | undefined
   /** Every L0 SST a compaction in a compactions file named as a source. */
@@ -118,10 +104,12 @@ export class StoreAudit {
   maxL0 = 0
   /** L0 of the latest version audited. */
   latestL0 = 0
+  /** The oldest L0 SST of the latest version audited (undefined: L0 empty). */
+  latestOldestL0: string | undefined = undefined
 
-  constructor(store: ObjectStore["Service"], root: string) {
-    this.#store = store
-    this.#root = root
+  constructor(ledger: StoreLedger, root: string) {
+    this.#ledger = ledger
+    this.#compactedPrefix = `${compactedDir(root)}/`
   }
 
   /** The first manifest version (and compactions file) with a compactor epoch ≥ `epoch`, if seen. */
@@ -134,25 +122,29 @@ export class StoreAudit {
     return { manifest: first(this.#manifestClaims), compactions: first(this.#compactionsClaims) }
   }
 
-  /** Audits what appeared since the last audit (see the module comment); the problems found. */
-  audit(options: AuditOptions): Effect.Effect<Array<string>, unknown> {
-    return Effect.gen({ self: this }, function*() {
-      const problems: Array<string> = []
-      // Manifests listed first: every compactions file written before them is in the listing after.
-      const manifests = yield* listVersions(this.#store, manifestDir(this.#root), parseManifestId)
-      const files = yield* listVersions(this.#store, compactionsDir(this.#root), parseCompactionsId)
-      for (const v of files.filter((f) => f.id > this.#compactionsId)) {
-        problems.push(...this.#checkCompactions(v.id, decodeCompactions(yield* this.#store.get(v.path))))
+  /** Audits what landed since the last audit (see the module comment); the problems found. */
+  audit(options: AuditOptions): Array<string> {
+    const problems: Array<string> = []
+    for (const e of this.#ledger.drain()) {
+      const sst = parseCompactedSstId(e.path)
+      if (sst !== undefined && e.path.startsWith(this.#compactedPrefix)) {
+        if (e.op === "put") this.#ssts.add(sst)
+        else this.#ssts.delete(sst)
+        continue
       }
-      const late = manifests.find((v) => v.id < this.#manifestId && !this.#seen.has(v.id))
-      if (late !== undefined) problems.push(`manifest version ${late.id} appeared after version ${this.#manifestId}`)
-      const fresh = manifests.filter((v) => v.id > this.#manifestId)
-      if (fresh.length > 0) {
-        const ssts = yield* this.#compactedSsts
-        for (const v of fresh) problems.push(...this.#checkManifest(v.id, decodeManifest(yield* this.#store.get(v.path)), ssts, options))
+      // A version recreated below the latest (StoreLedger.ts) never becomes the latest: readers and
+      // writers take the highest id. It is counted, not audited.
+      if (e.op !== "put" || e.bytes === undefined || e.recreated === true) continue
+      const manifest = parseManifestId(e.path)
+      if (manifest !== undefined) {
+        if (manifest <= this.#manifestId) problems.push(`manifest version ${manifest} appeared after version ${this.#manifestId}`)
+        else problems.push(...this.#checkManifest(manifest, decodeManifest(e.bytes), options))
+        continue
       }
-      return problems
-    })
+      const compactions = parseCompactionsId(e.path)
+      if (compactions !== undefined) problems.push(...this.#checkCompactions(compactions, decodeCompactions(e.bytes)))
+    }
+    return problems
   }
 
   #checkCompactions(id: number, file: Compactions): Array<string> {
@@ -167,26 +159,15 @@ export class StoreAudit {
     return problems
   }
 
-  get #compactedSsts(): Effect.Effect<ReadonlySet<string>, unknown> {
-    return Effect.map(Stream.runCollect(this.#store.list(compactedDir(this.#root))), (objects) => {
-      const ids = new Set<string>()
-      for (const o of objects) {
-        const id = parseCompactedSstId(o.path)
-        if (id !== undefined) ids.add(id)
-      }
-      return ids
-    })
-  }
-
-  #checkManifest(id: number, m: Manifest, ssts: ReadonlySet<string>, options: AuditOptions): Array<string> {
+  #checkManifest(id: number, m: Manifest, options: AuditOptions): Array<string> {
     const problems: Array<string> = []
     const at = `manifest version ${id}`
     if (m.writerEpoch < this.#writerEpoch) problems.push(`${at} has writer epoch ${m.writerEpoch}, below ${this.#writerEpoch} before it`)
     if (m.compactorEpoch < this.#compactorEpoch) {
       problems.push(`${at} has compactor epoch ${m.compactorEpoch}, below ${this.#compactorEpoch} before it: a fenced compactor wrote it`)
     }
-    const missing = [...m.l0, ...m.compacted.flatMap((r) => r.ssts)].find((sst) => !ssts.has(sst.id))
-    if (missing !== undefined) problems.push(`${at} references SST ${missing.id}, which is not in the bucket`)
+    const missing = [...m.l0, ...m.compacted.flatMap((r) => r.ssts)].find((sst) => !this.#ssts.has(sst.id))
+    if (missing !== undefined) problems.push(`${at} references SST ${missing.id}, which was not in the bucket when the version was written`)
     const runs = runsProblem(m)
     if (runs !== undefined) problems.push(`${at}: ${runs}`)
     const l0 = this.#previous === undefined || this.#manifestId !== id - 1 ? undefined : l0SuccessionProblem(this.#previous, m)
@@ -203,10 +184,10 @@ export class StoreAudit {
     this.#compactorEpoch = Math.max(this.#compactorEpoch, m.compactorEpoch)
     this.#manifestId = id
     this.#previous = m
-    this.#seen.add(id)
     this.versions++
     this.maxL0 = Math.max(this.maxL0, m.l0.length)
     this.latestL0 = m.l0.length
+    this.latestOldestL0 = m.l0.at(-1)?.id
     return problems
   }
 }

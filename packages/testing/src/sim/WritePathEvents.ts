@@ -14,7 +14,8 @@
  *   manifest says the WAL holds rows not yet in L0, opening must fail with a `DataError` and write
  *   nothing (a standalone compactor may write meanwhile: its objects do not count); the WAL is then put
  *   back and the database must open with everything. If the WAL held nothing the manifest needs, the open
- *   must succeed and lose nothing.
+ *   must succeed and lose nothing. WAL SSTs a checkpoint pins are left alone (losing them is not the
+ *   writer's problem), and the deletions are the runner's, not a collector's (the ledger says so).
  */
 import { Cause, Effect, Exit, Scheduler, Stream } from "effect"
 import { type Db, decodeManifest, type ObjectStore, parseManifestId, parseWalSstId, type WriteHandle } from "@shale/core/internal"
@@ -59,8 +60,12 @@ export interface EventContext {
   /** Checks what the current process holds against the model (a legal recovery point). */
   readonly recoverCheck: (what: string) => Effect.Effect<void, Diverged>
   readonly now: Effect.Effect<number>
-  /** Objects written by the processes beside the writer (standalone compactors): they work meanwhile. */
+  /** Objects written by the processes beside the writer (standalone compactors, collectors): they work meanwhile. */
   readonly writtenByOthers: () => ReadonlySet<string>
+  /** Records that the runner deletes `path` on purpose (the store audit then does not miss it). */
+  readonly deleteOnPurpose: (path: string) => void
+  /** WAL SST ids the manifests of the latest manifest's checkpoints replay. */
+  readonly pinnedWals: Effect.Effect<ReadonlySet<number>>
 }
 
 // ---------------------------------------------------------------------------------------------- burst
@@ -160,15 +165,20 @@ export const runLoseWal = (ctx: EventContext, round: Extract<Round, { _tag: "los
     const latest = Math.max(...(yield* listPaths(inner, `${dbPath}/manifest`)).map(parseManifestId).filter((x) => x !== undefined))
     const manifest = decodeManifest(yield* inner.get(`${dbPath}/manifest/${String(latest).padStart(20, "0")}.manifest`))
     const walPaths = yield* listPaths(inner, `${dbPath}/wal`)
-    const victims = round.which === "all" ? walPaths : walPaths.slice(-1)
+    const pinned = yield* ctx.pinnedWals
+    const unpinned = walPaths.filter((path) => !pinned.has(parseWalSstId(path) ?? -1))
+    const victims = round.which === "all" ? unpinned : unpinned.slice(-1)
     const saved = yield* Effect.forEach(victims, (path) => Effect.map(inner.get(path), (bytes) => [path, bytes] as const))
-    for (const path of victims) yield* inner.delete(path)
+    for (const path of victims) {
+      ctx.deleteOnPurpose(path)
+      yield* inner.delete(path)
+    }
     const needed = victims
       .map(parseWalSstId)
       .filter((id) => id !== undefined && id > manifest.replayAfterWalId && id < manifest.nextWalSstId)
-    const others = ctx.writtenByOthers()
-    const own = (paths: ReadonlyArray<string>) => paths.filter((path) => !others.has(path)).join()
-    const before = own(yield* listPaths(inner, dbPath))
+    // What the failed open writes: objects new since `before` (collectors may delete meanwhile), not others'.
+    const before = new Set(yield* listPaths(inner, dbPath))
+    const written = (paths: ReadonlyArray<string>) => paths.filter((path) => !before.has(path) && !ctx.writtenByOthers().has(path)).join()
     const opened = yield* ctx.tryOpen(`after losing ${round.which === "all" ? "every WAL" : "the newest WAL"}`)
     trace.count("event:loseWal")
     trace.line(
@@ -189,8 +199,8 @@ export const runLoseWal = (ctx: EventContext, round: Extract<Round, { _tag: "los
     if (error._tag !== "DataError" || !named) {
       return yield* ctx.diverge(`opening without WAL ${needed.join(", ")} must fail with a DataError naming them, got ${describeError(opened.cause)}`)
     }
-    const after = own(yield* listPaths(inner, dbPath))
-    if (after !== before) return yield* ctx.diverge(`the failed open wrote to the store`)
+    const after = written(yield* listPaths(inner, dbPath))
+    if (after !== "") return yield* ctx.diverge(`the failed open wrote to the store: ${after}`)
     // The WALs come back (from a backup, say): the database opens with everything.
     for (const [path, bytes] of saved) yield* inner.put(path, bytes)
     const reopened = yield* ctx.tryOpen("after the lost WALs came back")

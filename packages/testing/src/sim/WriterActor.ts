@@ -30,10 +30,18 @@ export const isCompactorFenced = (cause: Cause.Cause<unknown>): boolean => {
   return e?._tag === "ClosedError" && e.reason === "fenced" && e.message === "detected newer compactor"
 }
 
-/** What the writer tells the rest of the world. */
+/** What the writer tells the rest of the world, and asks of it. */
 export interface WriterHooks {
   /** The permanent store failure starts (`failAfter` more operations) or ends (undefined). */
   readonly onStoreFailure: (failAfter: number | undefined) => Effect.Effect<void>
+  /** The object an open failed to find (`DataError`, object not found) was collected legitimately meanwhile. */
+  readonly collectedMeanwhile: (path: string) => Effect.Effect<boolean>
+}
+
+/** The path of a `DataError` for an object not found, if that is how `cause` failed. */
+const missingObject = (cause: Cause.Cause<unknown>): string | undefined => {
+  const e = Cause.squash(cause) as { readonly _tag?: string; readonly message?: string; readonly object?: string }
+  return e?._tag === "DataError" && e.message?.startsWith("object not found") === true ? e.object : undefined
 }
 
 export class WriterActor {
@@ -58,15 +66,25 @@ export class WriterActor {
    * Opens a new process: its database, or the failure (then nothing of it is left running). An open whose
    * embedded compactor lost the claim of the compactor epoch to a compactor starting at the same moment
    * fails with `ClosedError("fenced")` ("detected newer compactor"); it is tried again, as an operator
-   * would (`openRetry` in the result's faults).
+   * would (`openRetry` in the result's faults). So is an open that failed to read an object a collector
+   * deleted legitimately meanwhile (`openRetryGc`): the open read a manifest version, another process (a
+   * writer still running, a compactor) moved on, and a collector deleted what only the older version
+   * needed (docs/design/simulation.md, §8).
    */
   tryOpen(what: string): Effect.Effect<Exit.Exit<Proc, unknown>, Diverged> {
     return Effect.gen({ self: this }, function*() {
       for (let attempt = 1;; attempt++) {
         const exit = yield* this.#tryOpenOnce(what)
-        if (Exit.isSuccess(exit) || attempt >= 5 || !isCompactorFenced(exit.cause)) return exit
-        this.#w.event("openRetry")
-        this.#w.trace.line(`#${this.#w.opIndex} open p${this.#procCounter} failed: its compactor lost the compactor epoch; again @${yield* this.#w.now}`)
+        if (Exit.isSuccess(exit) || attempt >= 5) return exit
+        const missing = missingObject(exit.cause)
+        const w = this.#w
+        if (isCompactorFenced(exit.cause)) {
+          w.event("openRetry")
+          w.trace.line(`#${w.opIndex} open p${this.#procCounter} failed: its compactor lost the compactor epoch; again @${yield* w.now}`)
+        } else if (missing !== undefined && (yield* this.#hooks.collectedMeanwhile(missing))) {
+          w.event("openRetryGc")
+          w.trace.line(`#${w.opIndex} open p${this.#procCounter} failed: ${missing} was collected meanwhile; again @${yield* w.now}`)
+        } else return exit
       }
     })
   }
