@@ -10,6 +10,10 @@
  *   version). Names the object and the section when known.
  * - `InternalError`: a bug or broken invariant inside Shale.
  *
+ * Beyond SlateDB: `ChangesGapError`, the one failure of a change stream (`Db.changes`, `Changes.stream`)
+ * that is not a `DbError`: changes it owes are no longer in the WAL (garbage collection deleted WAL SSTs
+ * whose rows are now only in SSTs). It names the lowest seq a new stream can start from.
+ *
  * Pure byte-level code (codecs) may `throw` a `DataError` (it is an `Error`); the Effect code that calls
  * it turns the throw into a typed failure with `Effect.try`.
  */
@@ -50,6 +54,23 @@ export class DataError extends Data.TaggedError("DataError")<{
 export class InternalError extends Data.TaggedError("InternalError")<{
   readonly message: string
   readonly cause?: unknown
+}> {}
+
+/**
+ * A change stream (wal/ChangeStream.ts) cannot go on without skipping changes: WAL SSTs that may hold rows
+ * with seq ≥ `fromSeq` are gone (collected after an L0 flush put their rows in SSTs, or deleted). Nothing
+ * was emitted past the gap. A stream started at `resumeFrom` finds every change from there on in the WAL
+ * (as long as the garbage collector does not overtake it); changes in `[fromSeq, resumeFrom)` are only in
+ * the database's SSTs (a scan sees their latest versions, not each change).
+ */
+export class ChangesGapError extends Data.TaggedError("ChangesGapError")<{
+  readonly message: string
+  /** The lowest seq the stream still owed when it met the gap (its `fromSeq`, or one past the last row it passed). */
+  readonly fromSeq: number
+  /** The lowest seq a new stream can start from without a gap. */
+  readonly resumeFrom: number
+  /** The WAL ids that are missing, `[first, last]` (inclusive). */
+  readonly missingWalIds: readonly [number, number]
 }> {}
 
 export type DbError = ClosedError | UnavailableError | InvalidError | DataError | InternalError
