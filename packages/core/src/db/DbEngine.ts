@@ -26,7 +26,7 @@
  * with that `ClosedError`, and nothing it writes afterwards reaches the manifest. A WAL write in flight
  * finishes first, so its writers learn whether their write is durable (`ClosedError.durable`).
  */
-import { Clock, Duration, Effect, Exit, Fiber, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Schema, Stream } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { compressionFormatOf } from "../format/Compression.ts"
@@ -50,6 +50,7 @@ import { makeWriter } from "./Writer.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
+import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
 export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -348,6 +349,15 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.suspend(() => (closed || state.closeError !== undefined ? Effect.void : Effect.ignore(close())))
   )
 
+  /** What a change stream sees: closed once a clean close has made every commit durable (its last WAL is listed). */
+  const changesState = (): SourceState => {
+    const e = state.closeError
+    if (e === undefined) return "open"
+    if (e.reason !== "clean") return e
+    return state.seqs.durable >= state.seqs.committed ? "closed" : "open"
+  }
+  const changes = (options?: ChangesOptions) => Stream.unwrap(Effect.as(checkOpen, changesOver(store, root, options, changesState)))
+
   return {
     put: writer.put,
     delete: writer.delete,
@@ -360,6 +370,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     flush,
     status,
     createCheckpoint,
+    changes,
     close: close()
   } satisfies DbService
 })

@@ -3,7 +3,8 @@
  * that the engine (DbEngine.ts), which builds it, does not import the tag that imports the engine.
  */
 import type { Effect, Stream } from "effect"
-import type { DbError } from "../errors.ts"
+import type { ChangesGapError, DbError } from "../errors.ts"
+import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import type {
   CheckpointCreated,
   CheckpointOptions,
@@ -32,6 +33,12 @@ export interface DbService {
   readonly status: Effect.Effect<DbStatus>
   /** Pins the database's current state in a checkpoint (see `CheckpointOptions`). */
   readonly createCheckpoint: (options?: CheckpointOptions) => Effect.Effect<CheckpointCreated, DbError>
+  /**
+   * Beyond SlateDB: the committed (durable) rows in seq order from `options.fromSeq` (default: from now
+   * on), following the WAL as it grows (wal/ChangeStream.ts; fails with `ChangesGapError` naming the seq to
+   * resume from when the WAL it needs was collected). It ends after the database closes cleanly.
+   */
+  readonly changes: (options?: ChangesOptions) => Stream.Stream<Change, DbError | ChangesGapError>
   /** Closes cleanly: flushes the WAL, stops background work. Later calls fail with `ClosedError("clean")`. */
   readonly close: Effect.Effect<void, DbError>
   /** Internal: the synchronous read hooks of the Promise API (Reader.ts's `ReadNow`). */

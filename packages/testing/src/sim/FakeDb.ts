@@ -346,6 +346,8 @@ export const openFakeDb: (
     getKeyValue,
     // The fake keeps no manifest: there is nothing a checkpoint could pin.
     createCheckpoint: () => Effect.fail(new InvalidError({ message: "the simulator's FakeDb has no checkpoints" })),
+    // Nor WAL SSTs a change stream could read.
+    changes: () => Stream.fail(new InvalidError({ message: "the simulator's FakeDb has no change stream" })),
     scan,
     scanPrefix: (prefix, opts) => scan(prefixRange(prefix), opts),
     flush: () => flushOnce,
