@@ -17,6 +17,9 @@
  *   writer embeds one by default.
  * - `Admin`: SlateDB's admin: inspection of a database's objects (manifests, WAL SSTs, the compactions
  *   file), checkpoints, clones, one garbage-collection pass, submitting compactions (`Admin.layer`).
+ * - `Changes`: beyond SlateDB: the committed rows in seq order as a `Stream` that follows the WAL
+ *   (`Changes.stream({ root, fromSeq })`, also `Db.changes`; fails with `ChangesGapError` naming the seq to
+ *   resume from once the WAL it needs was collected; Promise form `Shale.changes`, `db.changes`).
  * - `WalReader`: SlateDB's `WalReader`: the WAL files of a database and their raw rows, for change data
  *   capture (`WalReader.make(root)`; the Promise form is `Shale.walReader`).
  *
@@ -24,6 +27,7 @@
  * Internals (codecs, test switches) are not exported here (see `@shale/core/internal`).
  */
 export * as Admin from "./api/Admin.ts"
+export * as Changes from "./api/Changes.ts"
 export * as Compactor from "./api/Compactor.ts"
 export * as Db from "./api/Db.ts"
 export * as GarbageCollector from "./api/GarbageCollector.ts"

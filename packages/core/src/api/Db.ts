@@ -56,7 +56,10 @@ export {
   type WriteOptions
 } from "../db/DbApi.ts"
 
+export type { Change, ChangesOptions, ChangesStart } from "../wal/ChangeStream.ts"
+
 export {
+  ChangesGapError,
   ClosedError,
   type CloseReason,
   DataError,

@@ -12,6 +12,7 @@
  */
 import { Shale } from "../db/Shale.ts"
 import { openAdmin } from "../db/ShaleAdmin.ts"
+import { changes as shaleChanges } from "../db/ShaleChanges.ts"
 import { openWalReader } from "../db/ShaleWalReader.ts"
 
 export {
@@ -47,6 +48,15 @@ export {
   type ShaleWalReaderOptions as WalReaderOptions
 } from "../db/ShaleWalReader.ts"
 export type { WalFileMetadata, WalIdRange, WalRow, WalRowKind } from "../wal/WalReader.ts"
+/**
+ * Beyond SlateDB: the changes of the database at `path` in `options.store` as an async iterable: durable
+ * rows in seq order from `options.fromSeq` (a seq, `"earliest"`, or `"latest"`, the default), following
+ * the WAL (`follow: false` ends at the newest WAL). The loop throws `ChangesGapError` (with `resumeFrom`)
+ * when the WAL it needs was collected. `db.changes(...)` is the same on an open database. Opens nothing.
+ */
+export const changes = shaleChanges
+export type { ShaleChangesOptions as ChangesOptions } from "../db/ShaleChanges.ts"
+export type { Change, ChangesStart } from "../wal/ChangeStream.ts"
 export type { CheckpointOptions as AdminCheckpointOptions } from "../admin/Checkpoints.ts"
 export type { GcOptions, GcRunStats } from "../api/GarbageCollector.ts"
 /** `Settings.load` without Effect: files, then `SLATEDB_*` and `SHALE_*` variables. */
@@ -67,6 +77,7 @@ export {
   type WriteOptions
 } from "../db/DbApi.ts"
 export {
+  ChangesGapError,
   ClosedError,
   DataError,
   type DbError,

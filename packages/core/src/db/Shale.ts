@@ -34,6 +34,7 @@ import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import { type LoadOptions, Settings, type SettingsInput } from "../Settings.ts"
 import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
 import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
+import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import { Db } from "./Db.ts"
 import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import { openReadOnly as openReadOnlyView, type ReadOnlyDb } from "./ReadOnlyDb.ts"
@@ -159,6 +160,11 @@ export class ShaleDb implements AsyncDisposable {
 
   flush(options?: { readonly type?: FlushType }): Promise<void> {
     return run(this.#context, this.#db.flush(options))
+  }
+
+  /** `Db.changes`: durable rows in seq order from `options.fromSeq` (default: from now on), following the WAL. */
+  changes(options?: ChangesOptions): AsyncIterable<Change> {
+    return Stream.toAsyncIterableWith(this.#db.changes(options), this.#context)
   }
 
   status(): Promise<DbStatus> {
