@@ -8,7 +8,7 @@
  *    `InvalidDBState`); with `checkpointId`, the checkpoint of that id in the latest version (absent ⇒
  *    `DataError` "checkpoint missing", SlateDB's `CheckpointMissing`) and then the version it pins; with
  *    `manifestId`, that version.
- * 2. Replay (WalReplay.ts): the WAL SSTs after the version's `replay_after_wal_id`, up to the last WAL
+ * 2. Replay (ViewState.ts, WalReplay.ts): the WAL SSTs after the version's `replay_after_wal_id`, up to the last WAL
  *    listed when reading the latest version, up to `next_wal_sst_id − 1` when reading a pinned one (a
  *    checkpoint's or `manifestId`'s: later WALs belong to later versions). A WAL that does not exist ends
  *    replay quietly; rows with `seq ≤ last_l0_seq` are skipped (already in L0).
@@ -25,7 +25,8 @@
  * Unlike SlateDB's `DbReader`, it does not create a checkpoint of its own to pin what it reads (that would
  * be a write): reading the latest version while a garbage collector runs, an SST or WAL the view needs may
  * be deleted once a compaction or an L0 flush has replaced it, and a read then fails with `DataError`
- * (object not found). A checkpoint pins its version's SSTs and WALs: reading at one is stable.
+ * (object not found). A checkpoint pins its version's SSTs and WALs: reading at one is stable. For a view
+ * that follows the writer under a checkpoint of its own, use the `DbReader` (DbReader.ts).
  *
  * Closing (`close`, or the end of the scope): later reads fail with `ClosedError("clean")`, scans in
  * progress fail at their next pull; the memtables, the SST handles and the block cache are dropped.
@@ -41,11 +42,10 @@ import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TableStore } from "../sst/TableStore.ts"
-import { listWalIds } from "../wal/WalSstReader.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
-import { DbState, EngineClock, SeqWatermarks } from "./DbState.ts"
 import { makeReader, ReadNow, type ReadNowHooks } from "./Reader.ts"
-import { finishReplay, readWalsUntilMissing, replayStart, replayWal, separateWalStoreProblem } from "./WalReplay.ts"
+import { lastListedWalId, newViewState, replayWalRange } from "./ViewState.ts"
+import { separateWalStoreProblem } from "./WalReplay.ts"
 
 export interface ReadOnlyOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -80,7 +80,7 @@ export interface ReadOnlyDb {
 }
 
 /** The version a view reads: `fixed` when its WAL range ends at its `next_wal_sst_id` (a pinned version). */
-interface Pinned {
+export interface Pinned {
   readonly id: number
   readonly manifest: Manifest
   readonly fixed: boolean
@@ -98,11 +98,12 @@ const optionsProblem = (options: ReadOnlyOptions): string | undefined => {
   return undefined
 }
 
-const uninitialized = (id: number) =>
+/** SlateDB's `InvalidDBState` for manifest version `id`. */
+export const uninitialized = (id: number) =>
   new DataError({ message: `invalid DB state: manifest ${id} is not initialized (a clone still being created?)`, section: "manifest" })
 
-/** The manifest version to read (step 1 of the module comment). */
-const pinnedManifest = (manifests: ManifestStore, options: ReadOnlyOptions): Effect.Effect<Pinned, DbError> =>
+/** The manifest version to read (step 1 of the module comment); also the `DbReader`'s at a user checkpoint. */
+export const pinnedManifest = (manifests: ManifestStore, options: ReadOnlyOptions): Effect.Effect<Pinned, DbError> =>
   Effect.gen(function*() {
     if (options.manifestId !== undefined) {
       const manifest = yield* manifests.read(options.manifestId)
@@ -135,15 +136,11 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     const walStore = separateWalStoreProblem(m)
     if (walStore !== undefined) return yield* walStore
 
-    // ---------------------------------------------------------------- replay
-    const listed = pinned.fixed ? [] : yield* listWalIds(store, root)
-    const lastWal = pinned.fixed ? m.nextWalSstId - 1 : (listed[listed.length - 1] ?? 0)
-    const wals = yield* readWalsUntilMissing(store, root, m.replayAfterWalId + 1, lastWal)
-    const state = new DbState(new SeqWatermarks(m.lastL0Seq), new EngineClock(yield* Clock.Clock, m.lastL0ClockTick), m.replayAfterWalId)
-    const totals = replayStart(m)
-    const replay = { lastL0Seq: m.lastL0Seq, freezeAtBytes: settings.l0SstSizeBytes }
-    for (const [id, rows] of wals) replayWal(state, id, rows, replay, totals)
-    finishReplay(state, totals)
+    // ---------------------------------------------------------------- replay (ViewState.ts)
+    const lastWal = pinned.fixed ? m.nextWalSstId - 1 : ((yield* lastListedWalId(store, root, m.replayAfterWalId)) ?? 0)
+    const state = newViewState(yield* Clock.Clock, m)
+    const replay = { first: m.replayAfterWalId + 1, last: lastWal, skipAtOrBelow: m.lastL0Seq, freezeAtBytes: settings.l0SstSizeBytes }
+    yield* replayWalRange(store, root, state, replay)
 
     // ---------------------------------------------------------------- reads
     const tables = new TableStore(store, root, settings.blockCacheBytes)
@@ -163,7 +160,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     return {
       manifestId: pinned.id,
       checkpointId: options.checkpointId === undefined ? undefined : options.checkpointId.toLowerCase(),
-      seq: totals.maxSeq,
+      seq: state.seqs.committed,
       get: reader.get,
       getKeyValue: reader.getKeyValue,
       scan: reader.scan,
