@@ -13,6 +13,7 @@
  * shale --db <url> wal                    the WAL SSTs with ids, sizes and row counts
  * shale --db <url> compact [--runs 5,3]   a full compaction (or of those runs), by the database's compactor
  * shale --db <url> compactor              runs the database's compactor until Ctrl-C
+ * shale --db <url> tail [--from-seq n]    prints changes (durable rows in seq order) as they arrive, until Ctrl-C
  * shale --db <url> manifests | compactions | checkpoints | checkpoint create|refresh|delete | gc [--schedule]
  *                  | clone --parent-path p | seq-to-ts --seq n | ts-to-seq --ts s    admin (./AdminCommands.ts)
  * ```
@@ -23,7 +24,7 @@
  *
  * `put`, `delete` and `import` open the database as its writer, so they fence any other writer of that
  * database. `get`, `scan` and `export` read through a read-only view (`Db.openReadOnly`; `get` and `scan`
- * also at a checkpoint, `--checkpoint <uuid>`) and `manifest` and `wal` only read objects: they write
+ * also at a checkpoint, `--checkpoint <uuid>`) and `manifest`, `wal` and `tail` only read objects: they write
  * nothing and never fence. Every command but `put` and `import` refuses to run where there is no database.
  *
  * Exit codes: ./Errors.ts. Usage errors (bad flags, arguments, URLs, encodings) go to stderr with a hint,
@@ -36,6 +37,7 @@ import { compactCommand, compactorCommand } from "./CompactCommands.ts"
 import { del, get, put, scan } from "./DataCommands.ts"
 import { manifest, wal } from "./InspectCommands.ts"
 import { root } from "./Root.ts"
+import { tailCommand } from "./TailCommand.ts"
 import { exportCommand, importCommand } from "./Transfer.ts"
 
 export const VERSION = "0.0.1"
@@ -52,6 +54,7 @@ export const shale = root.pipe(
     wal,
     compactCommand,
     compactorCommand,
+    tailCommand,
     ...adminCommands
   ])
 )
