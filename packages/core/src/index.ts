@@ -20,6 +20,8 @@
  * - `Changes`: beyond SlateDB: the committed rows in seq order as a `Stream` that follows the WAL
  *   (`Changes.stream({ root, fromSeq })`, also `Db.changes`; fails with `ChangesGapError` naming the seq to
  *   resume from once the WAL it needs was collected; Promise form `Shale.changes`, `db.changes`).
+ * - `DbReader`: SlateDB's `DbReader`: a reader that follows a writer in another process under a checkpoint of
+ *   its own (`DbReader.layer({ path, checkpointId?, options? })`; the Promise form is `Shale.openReader`).
  * - `WalReader`: SlateDB's `WalReader`: the WAL files of a database and their raw rows, for change data
  *   capture (`WalReader.make(root)`; the Promise form is `Shale.walReader`).
  *
@@ -30,6 +32,7 @@ export * as Admin from "./api/Admin.ts"
 export * as Changes from "./api/Changes.ts"
 export * as Compactor from "./api/Compactor.ts"
 export * as Db from "./api/Db.ts"
+export * as DbReader from "./api/DbReader.ts"
 export * as GarbageCollector from "./api/GarbageCollector.ts"
 export * as ObjectStore from "./api/ObjectStore.ts"
 export * as Settings from "./api/Settings.ts"

@@ -13,6 +13,7 @@
 import { Shale } from "../db/Shale.ts"
 import { openAdmin } from "../db/ShaleAdmin.ts"
 import { changes as shaleChanges } from "../db/ShaleChanges.ts"
+import { openReader as openShaleReader } from "../db/ShaleReader.ts"
 import { openWalReader } from "../db/ShaleWalReader.ts"
 
 export {
@@ -37,6 +38,14 @@ export const openReadOnly = Shale.openReadOnly
  */
 export const admin = openAdmin
 export { ShaleAdmin, type ShaleAdminOptions as AdminOptions } from "../db/ShaleAdmin.ts"
+/**
+ * SlateDB's `DbReader` of the database at `path` in `options.store`: the reads of `openReadOnly`, following
+ * the writer (it polls every `options.options.manifestPollIntervalMs`, 10 s) under a checkpoint of its own,
+ * removed on `close()`; at `options.checkpointId`, that checkpoint's state, never polling. `status()`.
+ */
+export const openReader = openShaleReader
+export { ShaleDbReader, type ShaleReaderOptions as ReaderOptions } from "../db/ShaleReader.ts"
+export type { DbReaderOptions, DbReaderStatus } from "../db/DbReader.ts"
 /**
  * SlateDB's `WalReader` for the database at `path` in `options.store`: `list({ start?, end? })`, `get(id)`,
  * and per file `metadata()`, `rows()` (an async iterable of raw rows) and `nextFile()`. Opens nothing.

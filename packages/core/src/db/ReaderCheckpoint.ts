@@ -12,7 +12,8 @@
  *   the write lands. It returns the version written: the reader reads that manifest without a second GET.
  * - No database ⇒ `DataError` "failed to find latest transactional object (e.g. manifest) version"; a
  *   manifest not yet initialized ⇒ `DataError` "invalid DB state" (SlateDB's `InvalidDBState`).
- * - `removeReaderCheckpoints` removes every id of `ids` still present in one version, or writes nothing.
+ * - `removeReaderCheckpoints` removes every id of `ids` still present in one version, or writes nothing
+ *   (none of them there, or no manifest at all: a reader that failed to open on a missing database).
  * - `refreshDue`: SlateDB's rule, refresh once less than half the lifetime is left.
  * - Every CAS loop gives up after `timeoutMs` (`UnavailableError`, SlateDB's `TransactionalObjectTimeout`).
  */
@@ -57,10 +58,13 @@ export const removeReaderCheckpoints = (
   ids: ReadonlySet<string>,
   timeoutMs: number
 ): Effect.Effect<void, DbError> =>
-  ids.size === 0 ? Effect.void : Effect.asVoid(updateLatestManifest(manifests, (latest) => {
-    const next = without(latest.manifest, ids)
-    return Effect.succeed(next === latest.manifest ? undefined : next)
-  }, timeoutMs))
+  ids.size === 0 ? Effect.void : Effect.flatMap(manifests.readLatest, (found) =>
+    found === undefined || without(found.manifest, ids) === found.manifest
+      ? Effect.void
+      : Effect.asVoid(updateLatestManifest(manifests, (latest) => {
+        const next = without(latest.manifest, ids)
+        return Effect.succeed(next === latest.manifest ? undefined : next)
+      }, timeoutMs)))
 
 /** Whether `checkpoint` should be refreshed at `nowMs`: less than half of `lifetimeMs` is left (SlateDB's rule). */
 export const refreshDue = (checkpoint: Pick<Checkpoint, "expireTimeS">, lifetimeMs: number, nowMs: number): boolean =>

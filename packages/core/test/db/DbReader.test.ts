@@ -6,7 +6,8 @@
  * it when it is gone; a failed poll is counted and the next one catches up; with the writer's collector at
  * minimum age 0 and its compactor running, its reads never fail over many polls (while a read-only view
  * without a checkpoint does); closing removes its checkpoint; at a user checkpoint it never polls and
- * writes nothing; bad options, a missing database or checkpoint are SlateDB's typed errors.
+ * writes nothing; bad options, a missing database or checkpoint are SlateDB's typed errors. The Promise
+ * form (`Shale.openReader`) on real time.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope, Stream } from "effect"
@@ -15,13 +16,16 @@ import * as Admin from "../../src/admin/Checkpoints.ts"
 import { DbReader, type DbReaderHandle, type DbReaderOpenOptions, openDbReader } from "../../src/db/DbReader.ts"
 import type { DbService } from "../../src/db/DbService.ts"
 import { openReadOnly } from "../../src/db/ReadOnlyDb.ts"
+import { Shale } from "../../src/db/Shale.ts"
+import { openAdmin } from "../../src/db/ShaleAdmin.ts"
+import { openReader as openShaleReader } from "../../src/db/ShaleReader.ts"
 import { ClosedError, DataError, InvalidError } from "../../src/errors.ts"
 import { Manifest } from "../../src/manifest/Manifest.ts"
 import { makeManifestStore } from "../../src/manifest/ManifestStore.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { StoreFailure } from "../../src/objectstore/ObjectStoreError.ts"
 import { eventually } from "../compactor/support.ts"
-import { b, collect, ND, openOn, s } from "./fixtures.ts"
+import { b, collect, ND, openOn, s, testSettings } from "./fixtures.ts"
 
 const T0 = Date.UTC(2026, 0, 1)
 const POLL = 1000
@@ -433,4 +437,50 @@ describe("DbReader: errors", () => {
       assert.instanceOf(missing, DataError)
       assert.strictEqual(missing.message, `checkpoint missing: ${id}`)
     }))
+})
+
+describe("DbReader: the Promise form", () => {
+  const waitFor = async (what: string, done: () => Promise<boolean>) => {
+    for (let i = 0; i < 500; i++) {
+      if (await done()) return
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    assert.fail(`timed out waiting for ${what}`)
+  }
+
+  it("Shale.openReader: reads, follows the writer, status; close removes its checkpoint; bad arguments reject", async () => {
+    const store = Shale.stores.memory()
+    await using db = await Shale.open("db", { store, settings: testSettings })
+    await using admin = await openAdmin("db", { store })
+    await db.put(b("k"), b("v"))
+    const reader = await openShaleReader("db", { store, options: { manifestPollIntervalMs: 20, checkpointLifetimeMs: 1000 } })
+    assert.strictEqual(s(await reader.get(b("k"))), "v")
+    assert.deepStrictEqual((await admin.listCheckpoints()).map((c) => c.id), [reader.checkpointId])
+    await db.put(b("k2"), b("v2"))
+    await waitFor("the reader to see k2", async () => (await reader.get(b("k2"))) !== undefined)
+    assert.strictEqual((await reader.getKeyValue(b("k2")))?.seq, (await db.status()).durableSeq)
+    const rows: Array<string> = []
+    for await (const kv of reader.scan({}, { order: "desc" })) rows.push(s(kv.key)!)
+    assert.deepStrictEqual(rows, ["k2", "k"])
+    for await (const kv of reader.scanPrefix(b("k2"))) rows.push(s(kv.value)!)
+    assert.deepStrictEqual(rows, ["k2", "k", "v2"])
+    const st = await reader.status()
+    assert.isTrue(st.ownCheckpoint)
+    assert.isAbove(st.polls, 0)
+    assert.strictEqual(st.pollErrors, 0)
+    assert.strictEqual(reader.service.checkpointId, reader.checkpointId)
+
+    await reader.close()
+    await reader.close()
+    assert.deepStrictEqual(await admin.listCheckpoints(), [])
+    const closed = await reader.get(b("k")).then(() => undefined, (e: unknown) => e)
+    assert.instanceOf(closed, ClosedError)
+
+    const rejected = async (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e)
+    assert.instanceOf(await rejected(openShaleReader(42 as unknown as string, { store })), InvalidError)
+    assert.instanceOf(await rejected(openShaleReader("db", { store: undefined as never })), InvalidError)
+    assert.instanceOf(await rejected(openShaleReader("db", { store, options: { checkpointLifetimeMs: 10 } })), InvalidError)
+    assert.instanceOf(await rejected(openShaleReader("elsewhere", { store })), DataError)
+    assert.deepStrictEqual(await admin.listCheckpoints(), [])
+  })
 })

@@ -1,0 +1,98 @@
+/**
+ * The `DbReader` (DbReader.ts) for programs that do not use Effect: `Shale.openReader(path, { store,
+ * checkpointId?, options? })` resolves with a handle whose reads are those of `Shale.openReadOnly`'s view
+ * (`get`, `getKeyValue`, `scan`, `scanPrefix`, rejecting with the same tagged errors), which follows the
+ * writer in the background (polls every `options.manifestPollIntervalMs`), and says where it is
+ * (`status()`).
+ *
+ * ```ts
+ * await using reader = await Shale.openReader("db", { store: Shale.stores.resolve("./data") })
+ * const v = await reader.get(key)              // what the writer had made durable at the last poll
+ * console.log((await reader.status()).seq)
+ * ```
+ *
+ * The store layer is built once, in a scope that `close()` releases after the reader closed (its own
+ * checkpoint removed); a second `close()` does nothing. Log records (a failed poll is a warning) go where
+ * `options.logger` says (ShaleLogger.ts). SlateDB's `merge_operator` option is not offered: Shale has no
+ * merge operator yet.
+ */
+import { Context, Effect, Layer, Scope } from "effect"
+import { type DbError, InvalidError } from "../errors.ts"
+import { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
+import type { SettingsInput } from "../Settings.ts"
+import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import { type DbReaderHandle, type DbReaderOptions, type DbReaderStatus, openDbReader } from "./DbReader.ts"
+import { inNewScope, ShaleReadOnlyDb } from "./Shale.ts"
+
+export interface ShaleReaderOptions<E = unknown> extends LoggingOptions {
+  /** Where the database lives (as `Shale.open`'s `store`). */
+  readonly store: Layer.Layer<ObjectStore, E>
+  /** Read at this user checkpoint (a UUID) and never poll; without it, the reader keeps a checkpoint of its own. */
+  readonly checkpointId?: string
+  /** SlateDB's `DbReaderOptions`: `manifestPollIntervalMs`, `checkpointLifetimeMs`, `maxMemtableBytes`, `skipWalReplay`. */
+  readonly options?: DbReaderOptions
+  /** Any subset of the settings (the reader uses the block cache size and the manifest update timeout). */
+  readonly settings?: SettingsInput
+  /** Retry policy of the store wrapper. */
+  readonly storeRetry?: RetryOptions
+}
+
+/** An open `DbReader`, driven by Promises (see the module comment). */
+export class ShaleDbReader extends ShaleReadOnlyDb {
+  readonly #reader: DbReaderHandle
+  readonly #context: Context.Context<never>
+
+  constructor(reader: DbReaderHandle, scope: Scope.Closeable, context: Context.Context<never>) {
+    super(reader, scope, context)
+    this.#reader = reader
+    this.#context = context
+  }
+
+  /** The Effect reader behind this handle. */
+  override get service(): DbReaderHandle {
+    return this.#reader
+  }
+
+  /** The checkpoint it reads at: its own (replaced as it follows the writer), or the user's. */
+  override get checkpointId(): string {
+    return this.#reader.checkpointId
+  }
+
+  /** Where the reader is: the manifest version and checkpoint, the last seq and WAL, its polls. */
+  status(): Promise<DbReaderStatus> {
+    return Effect.runPromiseWith(this.#context)(this.#reader.status)
+  }
+
+  /**
+   * Closes the reader: later reads reject with `ClosedError("clean")`, polling stops, and its own checkpoint
+   * is removed from the manifest; then the store layer is released. Later calls do nothing.
+   */
+  override close(): Promise<void> {
+    return super.close()
+  }
+}
+
+/** `Shale.openReader(path, { store, ... })`: SlateDB's `DbReader` of the database at `path`. */
+export const openReader = <E>(path: string, options: ShaleReaderOptions<E>): Promise<ShaleDbReader> => {
+  if (typeof path !== "string") return Promise.reject(new InvalidError({ message: `path must be a string, got ${typeof path}` }))
+  if (typeof options !== "object" || options === null || !Layer.isLayer(options.store)) {
+    return Promise.reject(new InvalidError({ message: "options.store must be a store layer (Shale.stores.memory(), ...)" }))
+  }
+  const context = loggingContext(options)
+  return Effect.runPromiseWith(context)(
+    Effect.map(
+      inNewScope((scope) =>
+        Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
+          openDbReader({
+            root: path,
+            ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
+            ...(options.options === undefined ? {} : { options: options.options }),
+            ...(options.settings === undefined ? {} : { settings: options.settings }),
+            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+          }).pipe(Effect.provideService(ObjectStore, Context.get(services, ObjectStore)), Scope.provide(scope)))
+      ),
+      ([reader, scope]) => new ShaleDbReader(reader, scope, context)
+    ) as Effect.Effect<ShaleDbReader, DbError | E>
+  )
+}
