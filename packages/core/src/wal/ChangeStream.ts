@@ -99,150 +99,169 @@ const checkOptions = (o: ChangesOptions): InvalidError | undefined => {
   return undefined
 }
 
-/** The follower's state and steps; one instance per run of the stream. */
-const makeFollower = (reader: WalReader, options: ChangesOptions, hooks: ChangeHooks) => {
-  const follow = options.follow ?? true
-  const pollMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS
-  let start: ChangesStart = options.fromSeq ?? "latest"
-  let started = false
+/** The state of one run of a stream. */
+interface Follower {
+  readonly reader: WalReader
+  readonly hooks: ChangeHooks
+  readonly follow: boolean
+  readonly pollMs: number
+  start: ChangesStart
+  started: boolean
   /** The next WAL id to read, and the ids ≥ it from the last listing. */
-  let nextId = 0
-  let known: Array<number> = []
+  nextId: number
+  known: Array<number>
   /** The highest seq of the rows passed (emitted or below the start); undefined before the first. */
-  let lastSeq: number | undefined
+  lastSeq: number | undefined
   /** Rows with seq below this are passed over. */
-  let from = 0
-  let hole: Hole | undefined
-  let closing = false
+  from: number
+  hole: Hole | undefined
+  /** The source closed cleanly: one more listing, then the end. */
+  closing: boolean
+}
 
-  const listFrom = (id: number) => Effect.map(reader.list({ start: id }), (files) => files.map((f) => f.id))
+const newFollower = (reader: WalReader, options: ChangesOptions, hooks: ChangeHooks): Follower => ({
+  reader,
+  hooks,
+  follow: options.follow ?? true,
+  pollMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+  start: options.fromSeq ?? "latest",
+  started: false,
+  nextId: 0,
+  known: [],
+  lastSeq: undefined,
+  from: 0,
+  hole: undefined,
+  closing: false
+})
 
-  /** The rows of WAL `id` in seq order; undefined if it no longer exists. */
-  const readRows = (id: number) =>
-    Stream.runCollect(reader.get(id).rows).pipe(
-      Effect.map((rows): Array<Change> | undefined => bySeq(Array.from(rows))),
-      Effect.catchIf(isNotFound, () => Effect.succeed(undefined))
-    )
+const listFrom = (f: Follower, id: number) => Effect.map(f.reader.list({ start: id }), (files) => files.map((w) => w.id))
 
-  /** One past the highest seq WAL ids ≤ `last` can hold, if the latest manifest says (else ∞). */
-  const boundFor = (last: number) =>
-    hooks.replayPoint === undefined
-      ? Effect.succeed(Infinity)
-      : Effect.map(hooks.replayPoint, (p) => (p !== undefined && last <= p.replayAfterWalId ? p.lastL0Seq + 1 : Infinity))
+/** The rows of WAL `id` in seq order; undefined if it no longer exists. */
+const readRows = (f: Follower, id: number) =>
+  Stream.runCollect(f.reader.get(id).rows).pipe(
+    Effect.map((rows): Array<Change> | undefined => bySeq(Array.from(rows))),
+    Effect.catchIf(isNotFound, () => Effect.succeed(undefined))
+  )
 
-  /** Fails if rows the stream owes may have been in the hole; `f` is the first seq after it, if known. */
-  const judge = (h: Hole, f: number | undefined) =>
-    Effect.suspend((): Effect.Effect<"ok" | "pending", ChangesGapError> => {
-      const upper = Math.min(f ?? Infinity, h.bound)
-      if (upper === Infinity) return Effect.succeed("pending")
-      const owed = Math.max(h.lo, from)
-      if (owed >= upper) {
-        return Effect.as(Effect.logDebug(`change stream: WAL ${h.first}..${h.last} absent, no change missed`), "ok" as const)
-      }
-      return Effect.fail(
-        new ChangesGapError({
-          message: `changes from seq ${owed} are no longer in the WAL (WAL SST${h.first === h.last ? ` ${h.first} is` : `s ${h.first}..${h.last} are`} gone); ` +
-            `the oldest change still there is seq ${upper} (older ones are only in SSTs)`,
-          fromSeq: owed,
-          resumeFrom: upper,
-          missingWalIds: [h.first, h.last]
-        })
-      )
-    })
+/** One past the highest seq WAL ids ≤ `last` can hold, if the latest manifest says (else ∞). */
+const boundFor = (f: Follower, last: number) =>
+  f.hooks.replayPoint === undefined
+    ? Effect.succeed(Infinity)
+    : Effect.map(f.hooks.replayPoint, (p) => (p !== undefined && last <= p.replayAfterWalId ? p.lastL0Seq + 1 : Infinity))
 
-  /** The highest seq in the WAL SSTs `ids`, reading from the newest back to the first that holds rows. */
-  const newestSeq = (ids: ReadonlyArray<number>) =>
-    Effect.gen(function*() {
-      for (let i = ids.length - 1; i >= 0; i--) {
-        const rows = yield* readRows(ids[i]!)
-        if (rows !== undefined && rows.length > 0) return rows[rows.length - 1]!.seq
-      }
-      return undefined
-    })
+const gapError = (h: Hole, owed: number, upper: number) =>
+  new ChangesGapError({
+    message: `changes from seq ${owed} are no longer in the WAL (WAL SST${h.first === h.last ? ` ${h.first} is` : `s ${h.first}..${h.last} are`} gone); ` +
+      `the oldest change still there is seq ${upper} (older ones are only in SSTs)`,
+    fromSeq: owed,
+    resumeFrom: upper,
+    missingWalIds: [h.first, h.last]
+  })
 
-  /** Positions the stream at the first listing that shows a WAL; false while there is none. */
-  const begin = Effect.gen(function*() {
-    const ids = yield* listFrom(0)
+/** Fails if rows the stream owes may have been in the hole; `first` is the first seq after it, if known. */
+const judge = (f: Follower, h: Hole, first: number | undefined): Effect.Effect<"ok" | "pending", ChangesGapError> => {
+  const upper = Math.min(first ?? Infinity, h.bound)
+  if (upper === Infinity) return Effect.succeed("pending")
+  const owed = Math.max(h.lo, f.from)
+  if (owed < upper) return Effect.fail(gapError(h, owed, upper))
+  return Effect.as(Effect.logDebug(`change stream: WAL ${h.first}..${h.last} absent, no change missed`), "ok" as const)
+}
+
+/** The highest seq in the WAL SSTs `ids`, reading from the newest back to the first that holds rows. */
+const newestSeq = (f: Follower, ids: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    for (let i = ids.length - 1; i >= 0; i--) {
+      const rows = yield* readRows(f, ids[i]!)
+      if (rows !== undefined && rows.length > 0) return rows[rows.length - 1]!.seq
+    }
+    return undefined
+  })
+
+/** Positions the stream at the first listing that shows a WAL; false while there is none. */
+const begin = (f: Follower) =>
+  Effect.gen(function*() {
+    const ids = yield* listFrom(f, 0)
     if (ids.length === 0) {
       // Every WAL that appears from now on is new: "latest" becomes "earliest".
-      if (start === "latest") start = "earliest"
+      if (f.start === "latest") f.start = "earliest"
       return false
     }
-    started = true
-    if (start === "latest") {
-      lastSeq = yield* newestSeq(ids)
-      from = lastSeq === undefined ? 0 : lastSeq + 1
-      nextId = ids[ids.length - 1]! + 1
+    f.started = true
+    if (f.start === "latest") {
+      f.lastSeq = yield* newestSeq(f, ids)
+      f.from = f.lastSeq === undefined ? 0 : f.lastSeq + 1
+      f.nextId = ids[ids.length - 1]! + 1
       return true
     }
-    nextId = ids[0]!
-    known = ids
-    if (start === "earliest") return true
-    from = start
+    f.nextId = ids[0]!
+    f.known = ids
+    if (f.start === "earliest") return true
+    f.from = f.start
     // WAL 1 is every database's first: without it, older WALs were collected (or this is a clone).
-    if (nextId > 1) hole = { first: 1, last: nextId - 1, lo: 0, bound: yield* boundFor(nextId - 1) }
-    else lastSeq = 0
+    if (f.nextId > 1) f.hole = { first: 1, last: f.nextId - 1, lo: 0, bound: yield* boundFor(f, f.nextId - 1) }
+    else f.lastSeq = 0
     return true
   })
 
-  /** Reads WAL `nextId` (listed), judging a pending hole by its first row; the rows to emit. */
-  const readNext = Effect.gen(function*() {
-    const id = nextId
-    known.shift()
-    const rows = yield* readRows(id)
+/** Reads WAL `nextId` (listed), judging a pending hole by its first row; the rows to emit. */
+const readNext = (f: Follower) =>
+  Effect.gen(function*() {
+    const id = f.nextId
+    f.known.shift()
+    const rows = yield* readRows(f, id)
     if (rows === undefined) {
       // Deleted since it was listed: the next listing shows the hole.
-      known = []
+      f.known = []
       return []
     }
-    nextId = id + 1
+    f.nextId = id + 1
     if (rows.length === 0) return []
-    if (hole !== undefined) {
-      yield* judge(hole, rows[0]!.seq)
-      hole = undefined
+    if (f.hole !== undefined) {
+      yield* judge(f, f.hole, rows[0]!.seq)
+      f.hole = undefined
     }
-    const floor = Math.max(from, lastSeq === undefined ? 0 : lastSeq + 1)
-    lastSeq = Math.max(lastSeq ?? 0, rows[rows.length - 1]!.seq)
+    const floor = Math.max(f.from, f.lastSeq === undefined ? 0 : f.lastSeq + 1)
+    f.lastSeq = Math.max(f.lastSeq ?? 0, rows[rows.length - 1]!.seq)
     return rows[0]!.seq >= floor ? rows : rows.filter((r) => r.seq >= floor)
   })
 
-  /** WAL `nextId` is absent but `next` exists (seen by two listings): the ids between are a hole. */
-  const passHole = (next: number) =>
-    Effect.gen(function*() {
-      const first = hole?.first ?? nextId
-      const lo = hole?.lo ?? (lastSeq === undefined ? 0 : lastSeq + 1)
-      hole = { first, last: next - 1, lo, bound: yield* boundFor(next - 1) }
-      nextId = next
-    })
+/** WAL `nextId` is absent but `next` exists (seen by two listings): the ids between are a hole. */
+const passHole = (f: Follower, next: number) =>
+  Effect.gen(function*() {
+    const first = f.hole?.first ?? f.nextId
+    const lo = f.hole?.lo ?? (f.lastSeq === undefined ? 0 : f.lastSeq + 1)
+    f.hole = { first, last: next - 1, lo, bound: yield* boundFor(f, next - 1) }
+    f.nextId = next
+  })
 
-  const END = undefined
-  /** Nothing newer is listed: judge a bounded hole, then end or wait. */
-  const idle = Effect.gen(function*() {
-    if (hole !== undefined && (yield* judge(hole, undefined)) === "ok") hole = undefined
+/** Nothing newer is listed: judge a bounded hole, then end (undefined) or wait. */
+const idle = (f: Follower) =>
+  Effect.gen(function*() {
+    if (f.hole !== undefined && (yield* judge(f, f.hole, undefined)) === "ok") f.hole = undefined
     // An unbounded hole with no row after it is judged when a row follows (a later stream reports it).
-    if (!follow || closing) return END
-    const state = hooks.state?.()
+    if (!f.follow || f.closing) return undefined
+    const state = f.hooks.state?.()
     if (state instanceof ClosedError) return yield* state
     if (state === "closed") {
-      closing = true
+      f.closing = true
       return []
     }
-    yield* Effect.sleep(Duration.millis(pollMs))
+    yield* Effect.sleep(Duration.millis(f.pollMs))
     return []
   })
 
-  /** One step: read one WAL, or list (and maybe wait) once. Undefined ends the stream. */
-  const step: Effect.Effect<ReadonlyArray<Change> | undefined, DbError | ChangesGapError> = Effect.gen(function*() {
-    if (!started && !(yield* begin)) return yield* idle
-    if (known.length > 0 && known[0] === nextId) return yield* readNext
-    let ids = yield* listFrom(nextId)
-    if (ids.length > 0 && ids[0] !== nextId) ids = yield* listFrom(nextId)
-    if (ids.length > 0 && ids[0] !== nextId) yield* passHole(ids[0]!)
-    known = ids
-    return known.length > 0 ? [] : yield* idle
+/** One step: read one WAL, or list (and maybe wait) once. Undefined ends the stream. */
+const step = (f: Follower): Effect.Effect<ReadonlyArray<Change> | undefined, DbError | ChangesGapError> =>
+  Effect.gen(function*() {
+    if (!f.started && !(yield* begin(f))) return yield* idle(f)
+    if (f.known.length > 0 && f.known[0] === f.nextId) return yield* readNext(f)
+    let ids = yield* listFrom(f, f.nextId)
+    // A missing id is believed only when a second listing agrees.
+    if (ids.length > 0 && ids[0] !== f.nextId) ids = yield* listFrom(f, f.nextId)
+    if (ids.length > 0 && ids[0] !== f.nextId) yield* passHole(f, ids[0]!)
+    f.known = ids
+    return f.known.length > 0 ? [] : yield* idle(f)
   })
-  return step
-}
 
 /**
  * The changes of the database whose WAL `reader` reads (see the module comment). `hooks.replayPoint`
@@ -257,9 +276,9 @@ export const changesFrom = (
   Stream.suspend(() => {
     const invalid = checkOptions(options)
     if (invalid !== undefined) return Stream.fail(invalid)
-    const step = makeFollower(reader, options, hooks)
+    const f = newFollower(reader, options, hooks)
     return Stream.paginate(undefined, () =>
-      Effect.map(step, (rows) => rows === undefined ? [[], Option.none()] as const : [rows, Option.some(undefined)] as const))
+      Effect.map(step(f), (rows) => rows === undefined ? [[], Option.none()] as const : [rows, Option.some(undefined)] as const))
   })
 
 /** The replay point of the latest manifest at `root`. */
