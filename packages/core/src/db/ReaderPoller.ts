@@ -24,7 +24,7 @@
  *   gone, so a write cut short (an interrupted or timed-out poll) leaves no checkpoint behind: the next
  *   re-establishment or the close removes them.
  * - A failed poll (store trouble, a timeout) changes nothing it has not finished: it is logged (warning),
- *   counted, and the next interval polls again. Unlike SlateDB, where a failed poll closes the reader.
+ *   counted, and the next interval polls again (in SlateDB a failed poll closes the reader with its error).
  */
 import { Clock, Effect } from "effect"
 import type { DbError } from "../errors.ts"
