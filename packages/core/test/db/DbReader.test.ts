@@ -415,6 +415,24 @@ describe("DbReader: errors", () => {
       assert.deepStrictEqual(after, [...ids, ids[ids.length - 1]! + 1, ids[ids.length - 1]! + 2])
     }))
 
+  it.effect("opening fails after its checkpoint was written (a WAL cannot be read): the checkpoint is removed again", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* db.put(b("k"), b("v"))
+      const before = (yield* latestOf(store)).id
+      const broken = ObjectStore.of({
+        ...store,
+        get: (path) => (path.includes("/wal/") ? Effect.fail(new StoreFailure({ op: "get", path, message: "injected" })) : store.get(path))
+      })
+      const error = yield* Effect.flip(openReader(broken, { storeRetry: { maxAttempts: 1 } }))
+      assert.match(error.message, /injected/)
+      const latest = yield* latestOf(store)
+      assert.deepStrictEqual(latest.manifest.checkpoints, [])
+      // One version added the checkpoint, the next removed it.
+      assert.strictEqual(latest.id, before + 2)
+    }))
+
   it.effect("no database, an uninitialized one, an unknown checkpoint: SlateDB's Data errors", () =>
     Effect.gen(function*() {
       const empty = makeMemory()
