@@ -5,7 +5,8 @@
  * it from outside. Every implementation runs on a local directory store, with W2's settings
  * (W2Workload.ts); adapters are imported by the worker only, so a peer's process never loads Shale.
  */
-import type { PassPlan } from "./W2Workload.ts"
+import type { EngineGcStatus } from "./W2Protocol.ts"
+import type { PassPlan, W2GcSchedule } from "./W2Workload.ts"
 
 export type KeyOf = (i: number) => Uint8Array
 
@@ -24,6 +25,8 @@ export interface W2Db {
     keyOf: KeyOf,
     check: (s: number, key: Uint8Array, value: Uint8Array) => void
   ) => Promise<void>
+  /** The engine's garbage collector counters; undefined when it runs none. */
+  readonly gcStatus: () => Promise<EngineGcStatus | undefined>
   readonly close: () => Promise<void>
 }
 
@@ -49,27 +52,30 @@ export interface W2Implementation {
   readonly name: string
   readonly family: "shale" | "peer"
   readonly description: string
-  /** The engine for the database in `dir` (an empty directory the run owns). */
-  readonly make: (dir: string) => Promise<W2Engine>
+  /**
+   * The engine for the database in `dir` (an empty directory the run owns), with its garbage collector
+   * on that schedule for every kind of object in every opening (null: off).
+   */
+  readonly make: (dir: string, gc: W2GcSchedule | null) => Promise<W2Engine>
 }
 
 export const W2_IMPLEMENTATIONS: ReadonlyArray<W2Implementation> = [
   {
     name: "shale-effect-file",
     family: "shale",
-    description: "Shale, Effect API (yield* per call), local directory store; embedded compactor",
-    make: (dir) => import("./engines/ShaleW2.ts").then((m) => m.makeShaleEffectW2(dir))
+    description: "Shale, Effect API (yield* per call), local directory store; embedded compactor and garbage collector (--gc)",
+    make: (dir, gc) => import("./engines/ShaleW2.ts").then((m) => m.makeShaleEffectW2(dir, gc))
   },
   {
     name: "shale-promise-file",
     family: "shale",
-    description: "Shale, Promise API (await per call), local directory store; embedded compactor",
-    make: (dir) => import("./engines/ShaleW2.ts").then((m) => m.makeShalePromiseW2(dir))
+    description: "Shale, Promise API (await per call), local directory store; embedded compactor and garbage collector (--gc)",
+    make: (dir, gc) => import("./engines/ShaleW2.ts").then((m) => m.makeShalePromiseW2(dir, gc))
   },
   {
     name: "slatedb-file",
     family: "peer",
-    description: "SlateDB 0.12.1 (@slatedb/uniffi), file:// local directory; embedded compactor, GC off",
-    make: (dir) => import("./engines/SlateDbW2.ts").then((m) => m.makeSlateDbW2(dir))
+    description: "SlateDB 0.12.1 (@slatedb/uniffi), file:// local directory; embedded compactor and garbage collector (--gc)",
+    make: (dir, gc) => import("./engines/SlateDbW2.ts").then((m) => m.makeSlateDbW2(dir, gc))
   }
 ]

@@ -1,8 +1,10 @@
 /**
  * `npm run bench -- --workload W2`: the compaction workload (W2Workload.ts) on Shale and SlateDB, each run
- * in its own process (worker-w2.ts) on a fresh local directory, round-robin over the implementations,
- * medians over the runs (as W1: main.ts). The harness answers the worker's waits by reading the store
- * (W2Store.ts) and, once a run is over, reads the store's whole history (W2Stats.ts) before deleting it.
+ * in its own process (worker-w2.ts) on a fresh local directory, round-robin over the implementations
+ * (and over the garbage collector on and off with `--gc both`), medians over the runs (as W1: main.ts).
+ * The harness answers the worker's waits by reading the store (W2Store.ts), lists it every couple of
+ * seconds and keeps its history as it goes (W2Watch.ts: the collectors delete old versions), and once a
+ * run is over computes the figures (W2Stats.ts, W2Gc.ts) before deleting the store.
  */
 import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -11,11 +13,15 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { W2_IMPLEMENTATIONS, type W2Implementation } from "./W2Engine.ts"
 import type { W2HarnessMessage, W2RunResult, W2WorkerConfig, W2WorkerMessage } from "./W2Protocol.ts"
-import { summarizeW2, type W2Run, w2Ratios, w2RatioTable, w2Table, w2TargetTable } from "./W2Report.ts"
+import { summarizeW2, type W2ImplementationReport, type W2Run, w2Ratios, w2RatioTable, w2Table, w2TargetTable } from "./W2Report.ts"
 import { type PhaseWindow, storeStats } from "./W2Stats.ts"
-import { awaitStore, listSsts, readHistory, type SstListing } from "./W2Store.ts"
-import { settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2Sizes } from "./W2Workload.ts"
+import { awaitStore, type SstListing } from "./W2Store.ts"
+import { gcRunFigures, gcTable, onOffTable, seriesTable } from "./W2Gc.ts"
+import { type StoreSample, watchStore } from "./W2Watch.ts"
+import { gcHoldMs, gcSampleMs, settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2GcSchedule, type W2Sizes } from "./W2Workload.ts"
 import { formatInt, formatMb } from "./Report.ts"
+
+export type W2GcMode = "on" | "off" | "both"
 
 export interface W2Options {
   readonly quick: boolean
@@ -25,6 +31,19 @@ export interface W2Options {
   readonly timeoutS: number | undefined
   readonly only: ReadonlyArray<string> | undefined
   readonly out: string | undefined
+  /** The engines' garbage collectors: on (default), off, or each implementation both ways. */
+  readonly gc: W2GcMode
+  /** Their schedule when on, for every kind of object and both engines (default W2_GC_DEFAULT). */
+  readonly gcSchedule: W2GcSchedule
+  /** With the collector on, how long to hold the database open after settling (default `gcHoldMs`). */
+  readonly gcHoldMs: number | undefined
+}
+
+/** One implementation with the collector on or off: what runs, and what its column is called. */
+interface Variant {
+  readonly implementation: W2Implementation
+  readonly gc: "on" | "off"
+  readonly name: string
 }
 
 /** How main.ts's Ctrl-C handler reaches the running worker. */
@@ -57,8 +76,11 @@ const select = (only: ReadonlyArray<string> | undefined): ReadonlyArray<W2Implem
   return W2_IMPLEMENTATIONS.filter((i) => only.some((o) => o === i.name || GROUPS[o]?.(i) === true))
 }
 
-/** Forks the worker, prints its progress, answers its waits; the listings taken when each wait ended. */
-const converse = (
+/**
+ * Forks the worker, prints its progress, answers its waits, and watches the store meanwhile; what the
+ * store held and had held when each wait ended.
+ */
+const converse = async (
   implementation: W2Implementation,
   config: W2WorkerConfig,
   label: string,
@@ -66,7 +88,9 @@ const converse = (
   control: W2Control
 ) => {
   const root = path.join(config.dir, "bench")
-  const listings = new Map<string, SstListing>()
+  const watcher = await watchStore(root)
+  const ends = new Map<string, { readonly listing: SstListing; readonly sample: StoreSample }>()
+  watcher.start(config.sampleMs)
   const outcome = new Promise<Outcome>((resolve) => {
     let outcome: Outcome | undefined
     let exited = false
@@ -94,7 +118,8 @@ const converse = (
       const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: () => exited }
       const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
       if (waited.kind === "gave-up") return reply({ type: "gave-up", id: m.id, message: waited.message })
-      listings.set(m.until, await listSsts(root))
+      const sample = await watcher.sample()
+      ends.set(m.until, { listing: watcher.sstListing(), sample })
       reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
     }
     child.on("message", (raw) => {
@@ -107,7 +132,7 @@ const converse = (
           answer(m).catch((e: unknown) => reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
           break
         case "done":
-          outcome ??= { kind: "done", run: { result: m.result, store: undefined } }
+          outcome ??= { kind: "done", run: { result: m.result, store: undefined, gc: undefined } }
           break
         case "unavailable":
         case "failed":
@@ -124,26 +149,55 @@ const converse = (
       control.onChild(undefined)
       resolve(outcome ?? { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result` })
     })
-  })
-  return { outcome, root, listings }
+  }).finally(() => watcher.stop())
+  return { outcome, watcher, ends }
 }
 
 const windowOf = (start: number, end: number | undefined, listing: SstListing | undefined): PhaseWindow | undefined =>
   end === undefined || listing === undefined ? undefined : { startEpochMs: start, endEpochMs: end, listing }
 
-const runWorker = async (implementation: W2Implementation, sizes: W2Sizes, timeoutMs: number, label: string, control: W2Control): Promise<Outcome> => {
+const gcScheduleOf = (variant: Variant, schedule: W2GcSchedule): W2GcSchedule | null => (variant.gc === "on" ? schedule : null)
+
+const holdOf = (gc: W2GcSchedule | null, holdMs: number | undefined) => (gc === null ? 0 : holdMs ?? gcHoldMs(gc))
+
+const runWorker = async (
+  variant: Variant,
+  sizes: W2Sizes,
+  schedule: W2GcSchedule,
+  hold: number | undefined,
+  timeoutMs: number,
+  label: string,
+  control: W2Control
+): Promise<Outcome> => {
+  const { implementation } = variant
   const dir = await mkdtemp(path.join(os.tmpdir(), `shale-bench-w2-${implementation.name}-`))
   try {
-    const { outcome, root, listings } = converse(implementation, { sizes, dir }, label, timeoutMs, control)
+    const gc = gcScheduleOf(variant, schedule)
+    const sampleMs = gcSampleMs(gc)
+    const config = { sizes, dir, gc, sampleMs, holdMs: holdOf(gc, hold) }
+    const { outcome, watcher, ends } = await converse(implementation, config, label, timeoutMs, control)
     const o = await outcome
     if (o.kind !== "done") return o
     const r: W2RunResult = o.run.result
-    const load = windowOf(r.load.startEpochMs, r.load.settledEpochMs, listings.get("steady"))
-    const full = r.full === undefined ? undefined : windowOf(r.full.startEpochMs, r.full.doneEpochMs, listings.get("full"))
-    if (load === undefined) return o
+    const steady = ends.get("steady")
+    const load = windowOf(r.load.startEpochMs, r.load.settledEpochMs, steady?.listing)
+    const fullEnd = ends.get("full")
+    const full = r.full === undefined ? undefined : windowOf(r.full.startEpochMs, r.full.doneEpochMs, fullEnd?.listing)
+    if (load === undefined || steady === undefined) return o
     try {
-      const history = await readHistory(root)
-      return { kind: "done", run: { result: r, store: storeStats(history, load, full, W2_SETTINGS.l0MaxSsts) } }
+      await watcher.sample()
+      const history = watcher.history()
+      const gcFigures = gcRunFigures({
+        samples: watcher.samples,
+        sampleMs,
+        loadStartEpochMs: r.load.startEpochMs,
+        settled: steady.sample,
+        holdMs: r.load.holdMs,
+        holdEndEpochMs: r.load.holdEndEpochMs,
+        churnAt: watcher.churn,
+        engine: r.gc
+      })
+      return { kind: "done", run: { result: r, store: storeStats(history, load, full, W2_SETTINGS.l0MaxSsts), gc: gcFigures } }
     } catch (e) {
       console.log(`[${label}] could not read the store's history: ${String(e)}`)
       return o
@@ -151,6 +205,15 @@ const runWorker = async (implementation: W2Implementation, sizes: W2Sizes, timeo
   } finally {
     await rm(dir, { recursive: true, force: true })
   }
+}
+
+export const describeGc = (mode: W2GcMode, g: W2GcSchedule, holdMs: number | undefined): string => {
+  const schedule = `every ${g.intervalMs / 1000} s, objects older than ${g.minAgeMs / 1000} s, each kind; held open ${
+    holdOf(g, holdMs) / 1000
+  } s after settling`
+  return mode === "off"
+    ? "garbage collectors off"
+    : `garbage collectors ${mode === "both" ? "on and off (each implementation both ways)" : "on"} (${schedule}, both engines)`
 }
 
 export const describeW2 = (s: W2Sizes): string => {
@@ -165,6 +228,43 @@ export const describeW2 = (s: W2Sizes): string => {
 const machineLine = () =>
   `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "unknown"}, ${Math.round(os.totalmem() / 1e9)} GB RAM, Node ${process.version}`
 
+const variantsOf = (selected: ReadonlyArray<W2Implementation>, mode: W2GcMode): ReadonlyArray<Variant> =>
+  selected.flatMap((implementation) =>
+    mode === "both"
+      ? (["on", "off"] as const).map((gc) => ({ implementation, gc, name: `${implementation.name} (GC ${gc})` }))
+      : [{ implementation, gc: mode, name: implementation.name }]
+  )
+
+/** The GC sections: figures, on / off rates, and each variant's store over the load (its first run). */
+const gcSections = (reports: ReadonlyArray<W2ImplementationReport>, mode: W2GcMode): ReadonlyArray<string> => {
+  const ok = reports.filter((r) => r.status === "ok")
+  const sections: Array<string> = []
+  const table = gcTable(ok)
+  if (table !== "") sections.push(table)
+  if (mode === "both") {
+    const pairs = [...new Set(ok.map((r) => r.implementation))].flatMap((name) => {
+      const on = ok.find((r) => r.implementation === name && r.gc === "on")
+      const off = ok.find((r) => r.implementation === name && r.gc === "off")
+      return on === undefined || off === undefined ? [] : [{ name, on: on.median, off: off.median }]
+    })
+    const rates = onOffTable(pairs, [
+      { key: "write", label: "load: writes (ops/s)" },
+      { key: "load", label: "with flush and wait (ops/s)" }
+    ])
+    if (rates !== "") sections.push(rates)
+  }
+  for (const r of ok) {
+    const run = r.runs[0]
+    if (run?.gc === undefined) continue
+    const series = seriesTable(run.gc, run.result.load.startEpochMs)
+    if (series !== "") {
+      const hold = run.gc.holdMs > 0 ? `, then the hold of ${run.gc.holdMs / 1000} s` : ""
+      sections.push(`${r.name}: the store over the load${hold} (run 1; objects per kind; t from the start of the load; samples every ${run.gc.sampleMs / 1000} s)\n\n${series}`)
+    }
+  }
+  return sections
+}
+
 export const runW2 = async (options: W2Options, control: W2Control): Promise<number> => {
   const base = options.quick ? W2_QUICK : W2_FULL
   const sizes: W2Sizes = options.n === undefined ? base : { ...base, n: options.n }
@@ -177,43 +277,50 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
     console.error(e instanceof Error ? e.message : String(e))
     return 2
   }
+  const variants = variantsOf(selected, options.gc)
   const started = performance.now()
   const date = new Date()
   const loadAtStart = os.loadavg().map((x) => Number(x.toFixed(2)))
   console.log(`Shale benchmark, workload W2 (compaction)${options.quick ? ", --quick" : ""}`)
-  console.log(`${describeW2(sizes)}; ${repeat} run(s) per implementation, median reported`)
+  console.log(`${describeW2(sizes)}; ${describeGc(options.gc, options.gcSchedule, options.gcHoldMs)}; ${repeat} run(s) per implementation, median reported`)
   console.log(`${date.toISOString()}; ${machineLine()}; load average ${loadAtStart.join(" ")}`)
-  console.log(`implementations: ${selected.map((i) => i.name).join(", ")}\n`)
+  console.log(`implementations: ${variants.map((v) => v.name).join(", ")}\n`)
 
-  const runs = new Map<string, Array<W2Run>>(selected.map((i) => [i.name, []]))
+  const runs = new Map<string, Array<W2Run>>(variants.map((v) => [v.name, []]))
   const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
   rounds: for (let k = 1; k <= repeat; k++) {
-    for (const implementation of selected) {
+    for (const variant of variants) {
       if (control.interrupted()) break rounds
-      if (failures.get(implementation.name)?.status === "unavailable") continue
-      const label = `${implementation.name} ${k}/${repeat}`
+      if (failures.get(variant.name)?.status === "unavailable") continue
+      const label = `${variant.name} ${k}/${repeat}`
       const t0 = performance.now()
-      const outcome = await runWorker(implementation, sizes, timeoutMs, label, control)
+      const outcome = await runWorker(variant, sizes, options.gcSchedule, options.gcHoldMs, timeoutMs + holdOf(options.gcSchedule, options.gcHoldMs), label, control)
       if (control.interrupted()) {
         console.log(`[${label}] interrupted; the results below are partial`)
         break rounds
       }
       if (outcome.kind === "done") {
-        runs.get(implementation.name)!.push(outcome.run)
+        runs.get(variant.name)!.push(outcome.run)
         console.log(`[${label}] done in ${seconds(performance.now() - t0)}, peak RSS ${formatMb(outcome.run.result.peakRssBytes)}`)
       } else {
-        failures.set(implementation.name, { status: outcome.kind, message: outcome.message })
+        failures.set(variant.name, { status: outcome.kind, message: outcome.message })
         console.log(`[${label}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : `FAILED after ${seconds(performance.now() - t0)}`}: ${outcome.message}`)
       }
     }
   }
 
-  const reports = selected.map((i) => summarizeW2(i, runs.get(i.name) ?? [], failures.get(i.name)))
+  const reports = variants.map((v) =>
+    summarizeW2(
+      { name: v.name, implementation: v.implementation.name, description: v.implementation.description, family: v.implementation.family, gc: v.gc },
+      runs.get(v.name) ?? [],
+      failures.get(v.name)
+    )
+  )
   const ratioRows = w2Ratios(reports)
   const loadAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)))
   const heading = `W2 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${
     loadAtEnd.join(" ")
-  } at the end. ${describeW2(sizes)}. Median of ${repeat} run(s), each on a fresh local directory in its own process.`
+  } at the end. ${describeW2(sizes)}; ${describeGc(options.gc, options.gcSchedule, options.gcHoldMs)}. Median of ${repeat} run(s), each on a fresh local directory in its own process.`
   const sections: Array<string> = []
   const table = w2Table(reports)
   if (table !== "") sections.push(`${heading}\n\n${table}`)
@@ -221,6 +328,7 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   if (ratio !== "") sections.push(`Shale / SlateDB (above 1: Shale is faster; peak RSS: below 1 means Shale is lower)\n\n${ratio}`)
   const targets = w2TargetTable(reports)
   if (targets !== "") sections.push(`Targets (✓ met, ✗ missed)\n\n${targets}`)
+  sections.push(...gcSections(reports, options.gc))
   const notes = [
     ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
     ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`),
@@ -236,7 +344,16 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
       workload: "W2",
       date: date.toISOString(),
       machine: { description: machineLine(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd },
-      options: { quick: options.quick, repeat, sizes, settings: W2_SETTINGS, only: options.only ?? null },
+      options: {
+        quick: options.quick,
+        repeat,
+        sizes,
+        settings: W2_SETTINGS,
+        only: options.only ?? null,
+        gc: options.gc,
+        gcSchedule: options.gcSchedule,
+        gcHoldMs: holdOf(options.gcSchedule, options.gcHoldMs)
+      },
       totalSeconds: Number((totalMs / 1000).toFixed(1)),
       implementations: reports,
       ratios: ratioRows,

@@ -4,13 +4,43 @@
  * (`await`), because the harness, not the worker, reads the store's manifests and compactions files, the
  * same way for every engine (W2Store.ts).
  */
-import type { W2Sizes } from "./W2Workload.ts"
+import type { StoreKind, W2GcSchedule, W2Sizes } from "./W2Workload.ts"
 
 /** The worker's command line: `worker-w2.ts <implementation> <W2WorkerConfig as JSON>`. */
 export interface W2WorkerConfig {
   readonly sizes: W2Sizes
   /** An empty directory the run owns; the database is `<dir>/bench`. */
   readonly dir: string
+  /** The garbage collector's schedule for every kind of object; null: no garbage collector. */
+  readonly gc: W2GcSchedule | null
+  /** How often to read the engine's collector counters during the load. */
+  readonly sampleMs: number
+  /** How long to keep the database open after the store settled, for the collector (0: not at all). */
+  readonly holdMs: number
+}
+
+/**
+ * What an engine says of its own garbage collector. Shale: `Db.status.garbageCollector`. SlateDB: the
+ * `slatedb.gc.deleted_count` counters of a `DefaultMetricsRecorder`; it counts no scheduled passes
+ * (`slatedb.gc.count` counts `run_gc_once` only) and times none, so those are undefined.
+ */
+export interface EngineGcStatus {
+  readonly passes: number | undefined
+  readonly deleted: Readonly<Record<StoreKind, number>>
+  readonly errors: number | undefined
+  /** Store requests and time of all passes, summed, and the most of one pass. */
+  readonly requests: number | undefined
+  readonly durationMs: number | undefined
+  readonly maxRequests: number | undefined
+  readonly maxDurationMs: number | undefined
+}
+
+/** The engine's collector counters over the load (undefined: no collector, or the engine reports none). */
+export interface GcLoadResult {
+  /** Read every `sampleMs` while the database was open for the load (and the hold). */
+  readonly samples: ReadonlyArray<{ readonly atEpochMs: number; readonly status: EngineGcStatus }>
+  /** At the end of the hold (or when the store had settled, without one), before closing. */
+  readonly final: EngineGcStatus
 }
 
 export interface ReadResult {
@@ -46,6 +76,9 @@ export interface LoadResult {
   /** Wall-clock times (ms since the epoch) of the start of the load and of the moment the store settled. */
   readonly startEpochMs: number
   readonly settledEpochMs: number | undefined
+  /** The hold after the store settled (the collector at work, nothing written), and when it ended. */
+  readonly holdMs: number
+  readonly holdEndEpochMs: number | undefined
 }
 
 export interface FullCompactionResult {
@@ -61,6 +94,8 @@ export interface FullCompactionResult {
 export interface W2RunResult {
   readonly openMs: number
   readonly load: LoadResult
+  /** The engine's collector counters over the load; undefined when it has no collector or reports none. */
+  readonly gc: GcLoadResult | undefined
   readonly steady: ReadResults
   readonly full: FullCompactionResult | undefined
   readonly compacted: ReadResults | undefined

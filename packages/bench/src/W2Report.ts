@@ -5,6 +5,7 @@
  */
 import type { W2RunResult } from "./W2Protocol.ts"
 import { formatInt, formatMb, formatRatio, median } from "./Report.ts"
+import { gcMedians, type GcRunFigures } from "./W2Gc.ts"
 import type { StoreStats } from "./W2Stats.ts"
 import { W2_SETTINGS } from "./W2Workload.ts"
 
@@ -12,17 +13,25 @@ export interface W2Run {
   readonly result: W2RunResult
   /** Undefined when the store could not be read afterwards. */
   readonly store: StoreStats | undefined
+  /** The store over the load and the engine's collector counters (W2Gc.ts); undefined when not read. */
+  readonly gc: GcRunFigures | undefined
 }
 
 export interface W2ImplementationReport {
+  /** The implementation's name, with " (GC on)" or " (GC off)" when W2 ran both. */
   readonly name: string
+  readonly implementation: string
   readonly description: string
   readonly family: "shale" | "peer"
+  /** Whether the engines' garbage collectors ran (`--gc`). */
+  readonly gc: "on" | "off"
   readonly status: "ok" | "unavailable" | "failed"
   readonly message: string | undefined
   readonly runs: ReadonlyArray<W2Run>
   /** Per figure (by key): the median over the runs. */
   readonly median: Readonly<Record<string, number>>
+  /** Per GC figure (W2Gc.ts `GC_FIGURES`): the median over the runs. */
+  readonly gcMedian: Readonly<Record<string, number>>
   readonly problems: ReadonlyArray<string>
 }
 
@@ -113,7 +122,13 @@ const format = (f: Format, x: number | undefined): string => {
 }
 
 export const summarizeW2 = (
-  implementation: { readonly name: string; readonly description: string; readonly family: "shale" | "peer" },
+  implementation: {
+    readonly name: string
+    readonly implementation: string
+    readonly description: string
+    readonly family: "shale" | "peer"
+    readonly gc: "on" | "off"
+  },
   runs: ReadonlyArray<W2Run>,
   failure: { readonly status: "unavailable" | "failed"; readonly message: string } | undefined
 ): W2ImplementationReport => {
@@ -130,6 +145,7 @@ export const summarizeW2 = (
     message: failure?.message,
     runs,
     median: medians,
+    gcMedian: gcMedians(runs.map((r) => r.gc)),
     problems: runs.flatMap((r, i) => r.result.problems.map((p) => `run ${i + 1}: ${p}`))
   }
 }
@@ -164,7 +180,7 @@ export interface W2RatioRow {
 export const w2Ratios = (reports: ReadonlyArray<W2ImplementationReport>): ReadonlyArray<W2RatioRow> => {
   const ok = reports.filter((r) => r.status === "ok")
   return ok.filter((r) => r.family === "shale").flatMap((shale) =>
-    ok.filter((r) => r.family === "peer").map((peer) => ({
+    ok.filter((r) => r.family === "peer" && r.gc === shale.gc).map((peer) => ({
       shale: shale.name,
       peer: peer.name,
       ratios: Object.fromEntries(RATIO_KEYS.flatMap((k) => {
@@ -189,7 +205,7 @@ export const w2RatioTable = (rows: ReadonlyArray<W2RatioRow>): string => {
 /** The issue's targets, per implementation: the figure, and whether it meets the target. */
 export const w2TargetTable = (reports: ReadonlyArray<W2ImplementationReport>): string => {
   const ok = reports.filter((r) => r.status === "ok")
-  const peer = ok.find((r) => r.family === "peer")
+  const peerOf = (r: W2ImplementationReport) => ok.find((p) => p.family === "peer" && p.gc === r.gc)
   if (ok.length === 0) return ""
   const mark = (pass: boolean | undefined) => (pass === undefined ? "" : pass ? " ✓" : " ✗")
   const targets: ReadonlyArray<{ label: string; key: string; format: Format; pass: (r: W2ImplementationReport, x: number) => boolean | undefined }> = [
@@ -201,7 +217,7 @@ export const w2TargetTable = (reports: ReadonlyArray<W2ImplementationReport>): s
       key,
       format: (key === "steadyGet" ? "int" : "mbs") as Format,
       pass: (r: W2ImplementationReport, x: number) => {
-        const p = peer?.median[key]
+        const p = peerOf(r)?.median[key]
         return r.family === "peer" || p === undefined ? undefined : x >= p
       }
     }))

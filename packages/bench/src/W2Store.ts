@@ -5,26 +5,28 @@
  *
  * - While a worker waits, the latest manifest (L0 SSTs, sorted runs) and the latest compactions file
  *   (compactions submitted or running) say when the store has settled (`awaitStore`).
- * - At a phase's end, a listing of `compacted/` with sizes (`listSsts`).
- * - After the run, every version of the manifest and of the compactions file (neither engine deletes any:
- *   Shale has no garbage collector, SlateDB's is turned off) gives the exact history (`analyzeStore`):
- *   the L0 count of every manifest version, which SSTs were ever L0 SSTs (every other SST a compaction
- *   wrote), and when each compaction started (first version showing it Running) and ended (first version
- *   showing it Completed or Failed), from the files' modification times.
+ * - Every version of the manifest and of the compactions file, read as it appears (W2Watch.ts: the
+ *   garbage collectors delete old ones), gives the exact history (`StoreHistory`, W2Stats.ts): the L0
+ *   count of every manifest version, which SSTs were ever L0 SSTs (every other SST a compaction wrote),
+ *   and when each compaction started (first version showing it Running) and ended (first version showing
+ *   it Completed or Failed), from the files' modification times.
  */
 import { readdir, readFile, stat } from "node:fs/promises"
 import * as path from "node:path"
 import type { Until } from "./W2Protocol.ts"
 import { W2_SETTINGS } from "./W2Workload.ts"
 
-const MANIFEST = /^(\d{20})\.manifest$/
-const COMPACTIONS = /^(\d{20})\.compactions$/
-const SST = /^([0-9A-Z]{26})\.sst$/
+export const MANIFEST = /^(\d{20})\.manifest$/
+export const COMPACTIONS = /^(\d{20})\.compactions$/
+/** A compacted SST (`compacted/<ULID>.sst`). */
+export const SST = /^([0-9A-Z]{26})\.sst$/
+/** A WAL SST (`wal/<20 digits>.sst`). */
+export const WAL_SST = /^(\d{20})\.sst$/
 
 /** Shale's codecs, loaded only by the harness, only for W2. */
 const codecs = () => import("@shale/core/internal")
 
-const names = (dir: string): Promise<ReadonlyArray<string>> =>
+export const names = (dir: string): Promise<ReadonlyArray<string>> =>
   readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? [] : Promise.reject(e)))
 
 const numbered = async (dir: string, re: RegExp) =>
@@ -39,7 +41,7 @@ interface Version<T> {
   readonly value: T
 }
 
-const readVersion = async <T>(file: { readonly id: number; readonly file: string }, decode: (b: Uint8Array) => T) => {
+export const readVersion = async <T>(file: { readonly id: number; readonly file: string }, decode: (b: Uint8Array) => T) => {
   const [bytes, s] = await Promise.all([readFile(file.file), stat(file.file)])
   return { id: file.id, mtimeMs: s.mtimeMs, value: decode(bytes) }
 }
@@ -47,6 +49,8 @@ const readVersion = async <T>(file: { readonly id: number; readonly file: string
 interface Layout {
   readonly l0: ReadonlyArray<string>
   readonly runs: ReadonlyArray<{ readonly id: number; readonly ssts: ReadonlyArray<string> }>
+  /** Checkpoints in this version (each pins an older version, and what that one references). */
+  readonly checkpoints: number
 }
 
 interface CompactionStates {
@@ -54,12 +58,16 @@ interface CompactionStates {
   readonly states: ReadonlyArray<{ readonly id: string; readonly status: number }>
 }
 
-const decoders = async () => {
+export const decoders = async () => {
   const { decodeCompactions, decodeManifest } = await codecs()
   return {
     manifest: (bytes: Uint8Array): Layout => {
       const m = decodeManifest(bytes)
-      return { l0: m.l0.map((s) => s.id), runs: m.compacted.map((r) => ({ id: r.id, ssts: r.ssts.map((s) => s.id) })) }
+      return {
+        l0: m.l0.map((s) => s.id),
+        runs: m.compacted.map((r) => ({ id: r.id, ssts: r.ssts.map((s) => s.id) })),
+        checkpoints: m.checkpoints.length
+      }
     },
     compactions: (bytes: Uint8Array): CompactionStates => ({
       states: decodeCompactions(bytes).recentCompactions.map((c) => ({ id: c.id, status: c.status }))
@@ -153,19 +161,8 @@ export const awaitStore = async (root: string, until: Until, sinceEpochMs: numbe
 
 // ---- listings and the history -------------------------------------------------------------------------------
 
-/** SST id → its size and modification time, of every SST in `compacted/`. */
+/** SST id → its size and modification time, of every SST seen in `compacted/` (since deleted or not). */
 export type SstListing = ReadonlyMap<string, { readonly bytes: number; readonly mtimeMs: number }>
-
-export const listSsts = async (root: string): Promise<SstListing> => {
-  const dir = path.join(root, "compacted")
-  const entries = await Promise.all((await names(dir)).map(async (name) => {
-    const m = SST.exec(name)
-    if (m === null) return []
-    const s = await stat(path.join(dir, name))
-    return [[m[1]!, { bytes: s.size, mtimeMs: s.mtimeMs }] as const]
-  }))
-  return new Map(entries.flat())
-}
 
 /** The store's history, from every manifest and compactions-file version. */
 export interface StoreHistory {
@@ -175,21 +172,6 @@ export interface StoreHistory {
   readonly l0Ever: ReadonlySet<string>
   /** Versions that could not be read (counted, skipped). */
   readonly unreadable: number
-}
-
-export const readHistory = async (root: string): Promise<StoreHistory> => {
-  const decode = await decoders()
-  let unreadable = 0
-  const all = async <T>(dir: string, re: RegExp, f: (b: Uint8Array) => T) =>
-    (await Promise.all((await numbered(dir, re)).map((file) =>
-      readVersion(file, f).catch(() => {
-        unreadable++
-        return undefined
-      })
-    ))).filter((v): v is Version<T> => v !== undefined)
-  const manifests = await all(manifestDir(root), MANIFEST, decode.manifest)
-  const compactions = await all(compactionsDir(root), COMPACTIONS, decode.compactions)
-  return { manifests, compactions, l0Ever: new Set(manifests.flatMap((m) => m.value.l0)), unreadable }
 }
 
 /** The manifest version current at `epochMs`. */

@@ -64,6 +64,43 @@ export const W2_SETTINGS = {
   }
 } as const
 
+/**
+ * The garbage collector's schedule in W2 (`--gc on`), the same for every kind of object (manifests, WAL
+ * SSTs, compacted SSTs, compactions files) and for both engines. Not the engines' defaults (each kind
+ * every 60 s, objects older than 300 s): W2's load lasts one to two minutes (`--quick`: about ten
+ * seconds), so that collector would delete nothing while it is measured. Full W2: every 5 s, objects
+ * older than 10 s (what nothing pins is gone at most 15 s after it was written, or within 5 s of
+ * becoming garbage); `--quick`: every 1 s, older than 2 s, the same ratios. Pinned objects stay: each
+ * compaction pins the manifest it replaces with a 15-minute checkpoint, in both engines (SlateDB's
+ * design), and with it the compacted SSTs and WAL SSTs that manifest references (`--gc-hold`).
+ */
+export interface W2GcSchedule {
+  readonly intervalMs: number
+  readonly minAgeMs: number
+}
+
+export const W2_GC_DEFAULT: W2GcSchedule = { intervalMs: 5_000, minAgeMs: 10_000 }
+export const W2_GC_QUICK: W2GcSchedule = { intervalMs: 1_000, minAgeMs: 2_000 }
+
+/**
+ * With the collector on, how long the database stays open after the store settled (the hold): the
+ * minimum age and two intervals, time for the collector to delete what the load left behind. Nothing
+ * is written meanwhile; the harness goes on listing the store.
+ */
+export const gcHoldMs = (gc: W2GcSchedule | null): number => (gc === null ? 0 : gc.minAgeMs + 2 * gc.intervalMs)
+
+/** The four kinds of objects, in Shale's names (SlateDB's: manifest, wal, compacted, compactions). */
+export type StoreKind = "manifests" | "wal" | "compacted" | "compactions"
+export const STORE_KINDS: ReadonlyArray<StoreKind> = ["manifests", "wal", "compacted", "compactions"]
+
+/**
+ * How often the harness lists the store and the worker reads the engine's collector counters: every 2 s,
+ * and at least twice per minimum age, so that every object is seen at least once before it may be deleted
+ * (the harness keeps the store's history from what it saw: W2Watch.ts).
+ */
+export const gcSampleMs = (gc: W2GcSchedule | null): number =>
+  gc === null ? 2_000 : Math.max(250, Math.min(2_000, Math.floor(gc.minAgeMs / 2)))
+
 /** How long the store must look idle (L0 below its trigger, no compaction active) to count as settled. */
 export const settleMs = (): number => Math.max(500, 3 * W2_SETTINGS.compactor.pollIntervalMs)
 

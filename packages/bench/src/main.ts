@@ -42,6 +42,13 @@ const USAGE = `usage: npm run bench -- [options]
   --only a,b,...     implementations or groups to run (groups: ${Object.keys(GROUPS).join(", ")})
   --put-latency MS   injected PUT latency of the latency experiment (W1; default 20)
   --timeout S        give up on one run after S seconds (W1: default 300, or 60 with --quick; W2: 1800, or 300)
+  --gc MODE          W2: the engines' garbage collectors on (default), off, or both (each implementation
+                     run both ways, with a GC on / off table); SlateDB's follows Shale's
+  --gc-interval S    W2: each kind of object collected every S seconds (default 5, or 1 with --quick)
+  --gc-min-age S     W2: objects older than S seconds (default 10, or 2 with --quick; the engines'
+                     defaults, 60 s and 300 s, would delete nothing during W2's load)
+  --gc-hold S        W2, collector on: keep the database open S seconds after the store settled
+                     (default: min age + 2 intervals; > 900 lets the compactor's 15-minute checkpoints expire)
   --out FILE         also write the results as JSON to FILE
   --list             list the implementations and exit
   --help`
@@ -49,7 +56,15 @@ const USAGE = `usage: npm run bench -- [options]
 interface Options {
   readonly workload: "W1" | "W2"
   /** The options as given (W2 has defaults of its own). */
-  readonly given: { readonly repeat?: string; readonly n?: string; readonly timeout?: string }
+  readonly given: {
+    readonly repeat?: string
+    readonly n?: string
+    readonly timeout?: string
+    readonly gc?: string
+    readonly gcInterval?: string
+    readonly gcMinAge?: string
+    readonly gcHold?: string
+  }
   readonly quick: boolean
   readonly repeat: number
   readonly sizes: WorkloadSizes
@@ -61,6 +76,14 @@ interface Options {
 }
 
 class UsageError extends Error {}
+
+/** A duration option in seconds (fractions allowed), at least `min`. */
+const secondsOption = (name: string, text: string | undefined, fallback: number, min: number): number => {
+  if (text === undefined) return fallback
+  const x = Number(text)
+  if (text.trim() === "" || !Number.isFinite(x) || x < min) throw new UsageError(`--${name} expects a number of seconds ≥ ${min}, got "${text}"`)
+  return x
+}
 
 const positiveInt = (name: string, text: string | undefined, fallback: number): number => {
   if (text === undefined) return fallback
@@ -80,6 +103,10 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       only: { type: "string" },
       "put-latency": { type: "string" },
       timeout: { type: "string" },
+      gc: { type: "string" },
+      "gc-interval": { type: "string" },
+      "gc-min-age": { type: "string" },
+      "gc-hold": { type: "string" },
       out: { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", default: false }
@@ -101,7 +128,11 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
     given: {
       ...(values.repeat === undefined ? {} : { repeat: values.repeat }),
       ...(values.n === undefined ? {} : { n: values.n }),
-      ...(values.timeout === undefined ? {} : { timeout: values.timeout })
+      ...(values.timeout === undefined ? {} : { timeout: values.timeout }),
+      ...(values.gc === undefined ? {} : { gc: values.gc }),
+      ...(values["gc-interval"] === undefined ? {} : { gcInterval: values["gc-interval"] }),
+      ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
+      ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] })
     },
     quick,
     repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
@@ -354,10 +385,28 @@ const runW2 = async (options: Options): Promise<number> => {
     return 0
   }
   const { runW2 } = await import("./W2Main.ts")
+  const { W2_GC_DEFAULT, W2_GC_QUICK } = await import("./W2Workload.ts")
   const given = (name: "repeat" | "n" | "timeout") =>
     options.given[name] === undefined ? undefined : positiveInt(name, options.given[name], 1)
+  const gc = options.given.gc ?? "on"
+  if (gc !== "on" && gc !== "off" && gc !== "both") throw new UsageError(`--gc expects on, off or both, got "${gc}"`)
+  const defaults = options.quick ? W2_GC_QUICK : W2_GC_DEFAULT
+  const gcSchedule = {
+    intervalMs: secondsOption("gc-interval", options.given.gcInterval, defaults.intervalMs / 1000, 0.001) * 1000,
+    minAgeMs: secondsOption("gc-min-age", options.given.gcMinAge, defaults.minAgeMs / 1000, 0) * 1000
+  }
   return runW2(
-    { quick: options.quick, repeat: given("repeat"), n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out },
+    {
+      quick: options.quick,
+      repeat: given("repeat"),
+      n: given("n"),
+      timeoutS: given("timeout"),
+      only: options.only,
+      out: options.out,
+      gc,
+      gcSchedule,
+      gcHoldMs: options.given.gcHold === undefined ? undefined : secondsOption("gc-hold", options.given.gcHold, 0, 0) * 1000
+    },
     {
       onChild: (kill) => {
         current = kill === undefined ? undefined : { kill }

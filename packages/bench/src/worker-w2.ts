@@ -2,8 +2,10 @@
  * One W2 run of one implementation, in its own process: `node worker-w2.ts <implementation> <config JSON>`,
  * started by W2Main.ts with an IPC channel. In order, on a fresh database in the run's directory:
  *
- * 1. load: open with the embedded compactor, run the passes, flush the memtable, then ask the harness to
- *    say when the store has settled (it reads the manifests; W2Store.ts); close;
+ * 1. load: open with the embedded compactor (and the garbage collector, `--gc`), run the passes, flush the
+ *    memtable, then ask the harness to say when the store has settled (it reads the manifests;
+ *    W2Store.ts); with the collector on, hold the database open a while longer (`holdMs`) for it; close.
+ *    Meanwhile, every `sampleMs`, the engine's own collector counters;
  * 2. steady reads: reopen without a compactor, gets then scans, checked against the model; close;
  * 3. full compaction (the database closed): start it, ask the harness to say when the store shows one
  *    sorted run and no L0 SST, stop it;
@@ -15,7 +17,9 @@ import { EngineUnavailable } from "./Engine.ts"
 import { formatInt, formatMs } from "./Report.ts"
 import { type KeyOf, W2_IMPLEMENTATIONS, type W2Db, type W2Engine } from "./W2Engine.ts"
 import type {
+  EngineGcStatus,
   FullCompactionResult,
+  GcLoadResult,
   LoadResult,
   ReadResult,
   ReadResults,
@@ -76,7 +80,14 @@ const timed = async <A>(f: () => Promise<A>): Promise<{ readonly result: A; read
   return { result, ms: performance.now() - t0 }
 }
 
-const runLoad = async (db: W2Db, plan: LoadPlan, sizes: W2Sizes, keyOf: KeyOf, problems: Array<string>): Promise<LoadResult> => {
+const runLoad = async (
+  db: W2Db,
+  plan: LoadPlan,
+  sizes: W2Sizes,
+  keyOf: KeyOf,
+  holdMs: number,
+  problems: Array<string>
+): Promise<LoadResult> => {
   const startEpochMs = Date.now()
   const passMs: Array<number> = []
   for (const pass of plan.passes) {
@@ -97,7 +108,38 @@ const runLoad = async (db: W2Db, plan: LoadPlan, sizes: W2Sizes, keyOf: KeyOf, p
   const total = waitMs === undefined ? "-" : `${formatInt(rate(puts + deletes, writeMs + flushMs + waitMs))} ops/s`
   await log(`load: ${formatInt(rate(puts + deletes, writeMs))} ops/s writing; settled ${waitMs === undefined ? "never" : seconds(waitMs)} after the flush: ${total} with flush and wait`)
   const memoryAfterWrites = { rss, heapUsed, external, arrayBuffers }
-  return { puts, deletes, writeMs, passMs, flushMs, waitMs, memoryAfterWrites, startEpochMs, settledEpochMs }
+  let holdEndEpochMs: number | undefined
+  if (holdMs > 0 && settledEpochMs !== undefined) {
+    await log(`holding the database open ${seconds(holdMs)} for the garbage collector`)
+    await new Promise((resolve) => setTimeout(resolve, holdMs))
+    holdEndEpochMs = Date.now()
+  }
+  return { puts, deletes, writeMs, passMs, flushMs, waitMs, memoryAfterWrites, startEpochMs, settledEpochMs, holdMs, holdEndEpochMs }
+}
+
+/** Reads the engine's collector counters every `sampleMs` until stopped; undefined when it reports none. */
+const sampleGc = (db: W2Db, sampleMs: number) => {
+  const samples: Array<{ readonly atEpochMs: number; readonly status: EngineGcStatus }> = []
+  let busy = false
+  const take = async () => {
+    const atEpochMs = Date.now()
+    const status = await db.gcStatus()
+    if (status !== undefined) samples.push({ atEpochMs, status })
+  }
+  const timer = setInterval(() => {
+    if (busy) return
+    busy = true
+    take().catch(() => undefined).finally(() => (busy = false))
+  }, sampleMs)
+  let stopped: Promise<GcLoadResult | undefined> | undefined
+  return {
+    /** Stops sampling and reads the counters once more (once, however often it is called). */
+    stop: (): Promise<GcLoadResult | undefined> => {
+      clearInterval(timer)
+      stopped ??= db.gcStatus().then((final) => (final === undefined ? undefined : { samples, final }))
+      return stopped
+    }
+  }
 }
 
 const sameKey = (a: Uint8Array, b: Uint8Array) => {
@@ -199,7 +241,7 @@ const main = async (): Promise<void> => {
   let engine: W2Engine
   let opened: { readonly result: W2Db; readonly ms: number }
   try {
-    engine = await implementation.make(config.dir)
+    engine = await implementation.make(config.dir, config.gc)
     opened = await timed(() => engine.open("load"))
   } catch (e) {
     if (e instanceof EngineUnavailable) return send({ type: "unavailable", message: e.message })
@@ -207,9 +249,17 @@ const main = async (): Promise<void> => {
   }
   await log(`opened in ${formatMs(opened.ms)}`)
   let load: LoadResult
+  let gc: GcLoadResult | undefined
+  const gcSampler = sampleGc(opened.result, config.sampleMs)
   try {
-    load = await runLoad(opened.result, plan, sizes, keyOf, problems)
+    load = await runLoad(opened.result, plan, sizes, keyOf, config.holdMs, problems)
+    gc = await gcSampler.stop()
+    if (gc !== undefined) {
+      const d = gc.final.deleted
+      await log(`garbage collector over the load and the hold: ${gc.final.passes ?? "?"} passes, deleted ${d.manifests} manifests, ${d.wal} WAL SSTs, ${d.compacted} compacted SSTs, ${d.compactions} compactions files`)
+    }
   } finally {
+    await gcSampler.stop().catch(() => undefined)
     await opened.result.close()
   }
   const steady = await runReads(engine, "steady", plan, sizes, keyOf, problems)
@@ -218,6 +268,7 @@ const main = async (): Promise<void> => {
   const result: W2RunResult = {
     openMs: opened.ms,
     load,
+    gc,
     steady,
     full,
     compacted,

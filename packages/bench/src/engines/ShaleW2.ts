@@ -2,7 +2,9 @@
  * Shale on W2 (W2Engine.ts), on `LocalObjectStore` in the run's directory, through its Effect API
  * (`Db.layer` held by a `ManagedRuntime`, each loop one Effect program with a `yield*` per call) or its
  * Promise API (`Shale.open`, an `await` per call). The embedded compactor runs with W2's settings while
- * loading; the reads reopen without one.
+ * loading; the reads reopen without one. The embedded garbage collector (`garbageCollector`) runs in every
+ * opening on W2's schedule for every kind of object (`--gc on`), or not at all (`--gc off`); its counters
+ * are `status().garbageCollector`.
  *
  * The full compaction is the standalone compactor (`Compactor.layer`, the database closed) asked for
  * `submit("full")`: every L0 SST and sorted run into one run, in one compaction.
@@ -11,13 +13,30 @@ import { Effect, Layer, ManagedRuntime, Stream } from "effect"
 import { Compactor, Db, type Settings, Shale } from "@shale/core"
 import { LocalObjectStore } from "@shale/core/node"
 import type { FullCompaction, W2Db, W2Engine } from "../W2Engine.ts"
-import { OP_PUT, type PassPlan, W2_SETTINGS, w2Value } from "../W2Workload.ts"
+import type { EngineGcStatus } from "../W2Protocol.ts"
+import { OP_PUT, type PassPlan, W2_SETTINGS, type W2GcSchedule, w2Value } from "../W2Workload.ts"
 
 const PATH = "bench"
 const NO_DURABLE = { awaitDurable: false } as const
 
-const settingsFor = (mode: "load" | "read"): Settings.SettingsInput =>
-  mode === "load" ? W2_SETTINGS : { ...W2_SETTINGS, compactor: null }
+const settingsFor = (mode: "load" | "read", gc: W2GcSchedule | null): Settings.SettingsInput => ({
+  ...W2_SETTINGS,
+  ...(mode === "load" ? {} : { compactor: null }),
+  garbageCollector: gc === null ? null : { manifests: gc, wal: gc, compacted: gc, compactions: gc }
+})
+
+const gcStatusOf = (status: Db.Status): EngineGcStatus | undefined => {
+  const g = status.garbageCollector
+  return g === undefined ? undefined : {
+    passes: g.passes,
+    deleted: g.deleted,
+    errors: g.errors,
+    requests: g.requests,
+    durationMs: g.durationMs,
+    maxRequests: g.maxRequests,
+    maxDurationMs: g.maxDurationMs
+  }
+}
 
 /** A write batch of the plan's operations [from, to). */
 const batchOf = (plan: PassPlan, from: number, to: number, keyOf: (i: number) => Uint8Array): Db.WriteBatch => {
@@ -48,8 +67,8 @@ const startFullCompaction = (dir: string) => async (): Promise<FullCompaction> =
   }
 }
 
-const openEffect = async (dir: string, mode: "load" | "read"): Promise<W2Db> => {
-  const layer = Db.layer({ path: PATH, settings: settingsFor(mode) }).pipe(
+const openEffect = async (dir: string, mode: "load" | "read", gc: W2GcSchedule | null): Promise<W2Db> => {
+  const layer = Db.layer({ path: PATH, settings: settingsFor(mode, gc) }).pipe(
     Layer.provide(LocalObjectStore.layer({ root: dir }))
   )
   const runtime = ManagedRuntime.make(layer)
@@ -77,12 +96,13 @@ const openEffect = async (dir: string, mode: "load" | "read"): Promise<W2Db> => 
           for (const kv of kvs) check(s, kv.key, kv.value)
         }
       })),
+    gcStatus: () => run(Db.Db.use((db) => db.status)).then(gcStatusOf),
     close: () => runtime.dispose()
   }
 }
 
-const openPromise = async (dir: string, mode: "load" | "read"): Promise<W2Db> => {
-  const db = await Shale.open(PATH, { store: Shale.stores.local(dir), settings: settingsFor(mode) })
+const openPromise = async (dir: string, mode: "load" | "read", gc: W2GcSchedule | null): Promise<W2Db> => {
+  const db = await Shale.open(PATH, { store: Shale.stores.local(dir), settings: settingsFor(mode, gc) })
   return {
     load: async (plan, batch, keyOf) => {
       for (let from = 0; from < plan.keys.length; from += batch) {
@@ -102,16 +122,17 @@ const openPromise = async (dir: string, mode: "load" | "read"): Promise<W2Db> =>
         }
       }
     },
+    gcStatus: () => db.status().then(gcStatusOf),
     close: () => db.close()
   }
 }
 
-export const makeShaleEffectW2 = async (dir: string): Promise<W2Engine> => ({
-  open: (mode) => openEffect(dir, mode),
+export const makeShaleEffectW2 = async (dir: string, gc: W2GcSchedule | null): Promise<W2Engine> => ({
+  open: (mode) => openEffect(dir, mode, gc),
   startFullCompaction: startFullCompaction(dir)
 })
 
-export const makeShalePromiseW2 = async (dir: string): Promise<W2Engine> => ({
-  open: (mode) => openPromise(dir, mode),
+export const makeShalePromiseW2 = async (dir: string, gc: W2GcSchedule | null): Promise<W2Engine> => ({
+  open: (mode) => openPromise(dir, mode, gc),
   startFullCompaction: startFullCompaction(dir)
 })

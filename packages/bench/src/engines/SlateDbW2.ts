@@ -1,7 +1,10 @@
 /**
  * SlateDB 0.12.1 on W2 (W2Engine.ts), through its Node binding on a `file://` store in the run's directory,
- * with W2's settings in SlateDB's names (`Settings.set(dotted key, JSON)`) and its garbage collector off
- * (Shale has none; with it SlateDB would delete the old manifests and SSTs the harness reads afterwards).
+ * with W2's settings in SlateDB's names (`Settings.set(dotted key, JSON)`). Its garbage collector follows
+ * `--gc` as Shale's does: `garbage_collector_options` with W2's schedule for each of `manifest_options`,
+ * `wal_options`, `compacted_options`, `compactions_options`, or null. Its counters are read from a
+ * `DefaultMetricsRecorder` (`slatedb.gc.deleted_count` by resource), attached in every opening whether the
+ * collector runs or not; SlateDB counts no scheduled passes and times none.
  *
  * The binding has no `Admin`, so no `CompactionRequest::Full` (which in 0.12.1 skips L0 anyway). The full
  * compaction reopens the database with a scheduler that compacts everything, one compaction at a time: at
@@ -12,7 +15,8 @@
  */
 import type { FullCompaction, W2Db, W2Engine } from "../W2Engine.ts"
 import { importPeer } from "../Engine.ts"
-import { OP_PUT, W2_SETTINGS, w2Value } from "../W2Workload.ts"
+import type { EngineGcStatus } from "../W2Protocol.ts"
+import { OP_PUT, type StoreKind, W2_SETTINGS, type W2GcSchedule, w2Value } from "../W2Workload.ts"
 
 type SlateDb = typeof import("@slatedb/uniffi")
 
@@ -22,13 +26,14 @@ const duration = (ms: number) => JSON.stringify(`${ms}ms`)
 const settingsOf = (
   slatedb: SlateDb,
   scheduler: Readonly<Record<string, number>> | null,
-  maxConcurrentCompactions: number
+  maxConcurrentCompactions: number,
+  gc: W2GcSchedule | null
 ) => {
   const settings = slatedb.Settings.default()
   const c = W2_SETTINGS.compactor
   settings.set("l0_sst_size_bytes", String(W2_SETTINGS.l0SstSizeBytes))
   settings.set("l0_max_ssts", String(W2_SETTINGS.l0MaxSsts))
-  settings.set("garbage_collector_options", "null")
+  settings.set("garbage_collector_options", gcOptions(gc))
   if (scheduler === null) {
     settings.set("compactor_options", "null")
     return settings
@@ -49,37 +54,74 @@ const settingsOf = (
   return settings
 }
 
+/** `garbage_collector_options`: W2's schedule for every resource, or null (no collector). */
+const gcOptions = (gc: W2GcSchedule | null): string => {
+  if (gc === null) return "null"
+  const resource = { interval: `${gc.intervalMs}ms`, min_age: `${gc.minAgeMs}ms` }
+  return JSON.stringify({ manifest_options: resource, wal_options: resource, compacted_options: resource, compactions_options: resource })
+}
+
+/** SlateDB's `resource` label of `slatedb.gc.deleted_count` for each kind. */
+const GC_LABELS: Readonly<Record<StoreKind, string>> = { manifests: "manifest", wal: "wal", compacted: "compacted", compactions: "compactions" }
+
+const counter = (metric: { readonly value: { readonly tag: string } } | undefined): number => {
+  const v = metric?.value as { readonly tag: string; readonly ""?: bigint | number } | undefined
+  return v?.tag === "Counter" ? Number(v[""] ?? 0) : 0
+}
+
+const gcStatusOf = (metrics: InstanceType<SlateDb["DefaultMetricsRecorder"]>): EngineGcStatus => {
+  const deleted = (kind: StoreKind) =>
+    counter(metrics.metric_by_name_and_labels("slatedb.gc.deleted_count", [{ key: "resource", value: GC_LABELS[kind] }]))
+  return {
+    passes: undefined,
+    deleted: { manifests: deleted("manifests"), wal: deleted("wal"), compacted: deleted("compacted"), compactions: deleted("compactions") },
+    errors: undefined,
+    requests: undefined,
+    durationMs: undefined,
+    maxRequests: undefined,
+    maxDurationMs: undefined
+  }
+}
+
 const build = async (
   slatedb: SlateDb,
   dir: string,
   scheduler: Readonly<Record<string, number>> | null,
+  gc: W2GcSchedule | null,
   maxConcurrentCompactions: number = W2_SETTINGS.compactor.maxConcurrentCompactions
 ) => {
   const store = slatedb.ObjectStore.resolve(`file://${dir}`)
   const builder = new slatedb.DbBuilder("bench", store)
-  const settings = settingsOf(slatedb, scheduler, maxConcurrentCompactions)
+  const settings = settingsOf(slatedb, scheduler, maxConcurrentCompactions, gc)
+  const metrics = new slatedb.DefaultMetricsRecorder()
   try {
     builder.with_settings(settings)
+    builder.with_metrics_recorder(metrics)
     const db = await builder.build()
     return {
       db,
+      gcStatus: async () => (gc === null ? undefined : gcStatusOf(metrics)),
       close: async () => {
         try {
           await db.shutdown()
         } finally {
           db.dispose()
           store.dispose()
+          metrics.dispose()
         }
       }
     }
+  } catch (e) {
+    metrics.dispose()
+    throw e
   } finally {
     builder.dispose()
     settings.dispose()
   }
 }
 
-const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read"): Promise<W2Db> => {
-  const { db, close } = await build(slatedb, dir, mode === "load" ? {} : null)
+const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read", gc: W2GcSchedule | null): Promise<W2Db> => {
+  const { db, close, gcStatus } = await build(slatedb, dir, mode === "load" ? {} : null, gc)
   const noDurable = { await_durable: false }
   return {
     load: async (plan, batch, keyOf) => {
@@ -116,6 +158,7 @@ const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read"): Promi
         }
       }
     },
+    gcStatus,
     close
   }
 }
@@ -123,12 +166,12 @@ const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read"): Promi
 /** The scheduler options of the full compaction: everything, in as few compactions as the scheduler allows. */
 const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
 
-export const makeSlateDbW2 = async (dir: string): Promise<W2Engine> => {
+export const makeSlateDbW2 = async (dir: string, gc: W2GcSchedule | null): Promise<W2Engine> => {
   const slatedb = await importPeer("@slatedb/uniffi", () => import("@slatedb/uniffi"))
   return {
-    open: (mode) => open(slatedb, dir, mode),
+    open: (mode) => open(slatedb, dir, mode, gc),
     startFullCompaction: async (): Promise<FullCompaction> => {
-      const { close } = await build(slatedb, dir, COMPACT_EVERYTHING, 1)
+      const { close } = await build(slatedb, dir, COMPACT_EVERYTHING, gc, 1)
       return {
         method:
           "SlateDB reopened with min_compaction_sources 1, max_compaction_sources 1000, include_size_threshold 1e9, max_concurrent_compactions 1 (L0 into a new run, then every run merged)",

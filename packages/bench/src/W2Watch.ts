@@ -1,0 +1,167 @@
+/**
+ * The harness's view of a W2 store over time (docs/design/benchmark.md §5.1), the same for every engine:
+ * every `sampleMs` (and whenever a worker's wait ends) it lists the database's four directories and
+ * records, per kind of object (manifests, WAL SSTs, compacted SSTs, compactions files), how many objects
+ * the store holds and their bytes. Each object is stat'ed once, when first seen (objects are immutable:
+ * both engines publish a complete file under its final name and never rewrite it), and each manifest
+ * and compactions-file version is read and decoded when first seen.
+ *
+ * With a garbage collector running, what the store holds at the end is no longer its history, so the
+ * harness keeps the history itself: every manifest and compactions-file version it saw (W2Stats.ts
+ * reads L0 counts and compaction times from them) and every compacted SST it saw, deleted since or not
+ * (what compaction wrote). Every object is seen as long as the sampling interval is below the
+ * collector's minimum age (`gcSampleMs`): no object is deleted younger than that.
+ */
+import { stat } from "node:fs/promises"
+import * as path from "node:path"
+import {
+  COMPACTIONS,
+  type CompactionStates,
+  decoders,
+  type Layout,
+  MANIFEST,
+  names,
+  readVersion,
+  SST,
+  type SstListing,
+  type StoreHistory,
+  type Version,
+  WAL_SST
+} from "./W2Store.ts"
+import { STORE_KINDS, type StoreKind } from "./W2Workload.ts"
+
+export interface KindFigures {
+  readonly objects: number
+  readonly bytes: number
+}
+
+/** What the store held at one moment, per kind. */
+export interface StoreSample {
+  readonly atEpochMs: number
+  readonly kinds: Readonly<Record<StoreKind, KindFigures>>
+  /** Checkpoints in the latest manifest then (undefined: none read yet). */
+  readonly checkpoints: number | undefined
+}
+
+/** Objects of one kind seen up to a moment, and of those, the ones gone by then. */
+export interface KindChurn {
+  readonly written: number
+  readonly deleted: number
+  readonly deletedBytes: number
+}
+
+interface Seen {
+  readonly bytes: number
+  readonly mtimeMs: number
+  readonly firstSeenMs: number
+  goneMs: number | undefined
+}
+
+const DIRS: Readonly<Record<StoreKind, { readonly dir: string; readonly re: RegExp }>> = {
+  manifests: { dir: "manifest", re: MANIFEST },
+  wal: { dir: "wal", re: WAL_SST },
+  compacted: { dir: "compacted", re: SST },
+  compactions: { dir: "compactions", re: COMPACTIONS }
+}
+
+export interface StoreWatcher {
+  /** Lists the store now (after any sample under way) and records what it holds. */
+  readonly sample: () => Promise<StoreSample>
+  /** Samples every `periodMs` until `stop`. */
+  readonly start: (periodMs: number) => void
+  readonly stop: () => void
+  readonly samples: ReadonlyArray<StoreSample>
+  /** Every manifest and compactions-file version seen. */
+  readonly history: () => StoreHistory
+  /** Every compacted SST seen so far (since deleted or not). */
+  readonly sstListing: () => SstListing
+  /** Per kind: objects seen up to `epochMs` (by the samples), and those gone by then. */
+  readonly churn: (untilEpochMs: number) => Readonly<Record<StoreKind, KindChurn>>
+}
+
+export const watchStore = async (root: string): Promise<StoreWatcher> => {
+  const decode = await decoders()
+  const seen = Object.fromEntries(STORE_KINDS.map((k) => [k, new Map<string, Seen>()])) as Record<StoreKind, Map<string, Seen>>
+  const manifests = new Map<number, Version<Layout>>()
+  const compactions = new Map<number, Version<CompactionStates>>()
+  const samples: Array<StoreSample> = []
+  let unreadable = 0
+  let chain: Promise<unknown> = Promise.resolve()
+  let timer: ReturnType<typeof setInterval> | undefined
+
+  const kindNow = async (kind: StoreKind, atEpochMs: number): Promise<KindFigures> => {
+    const { dir, re } = DIRS[kind]
+    const full = path.join(root, dir)
+    const present = new Set((await names(full)).filter((n) => re.test(n)))
+    const known = seen[kind]
+    await Promise.all([...present].filter((n) => !known.has(n)).map(async (name) => {
+      const file = path.join(full, name)
+      try {
+        const s = await stat(file)
+        known.set(name, { bytes: s.size, mtimeMs: s.mtimeMs, firstSeenMs: atEpochMs, goneMs: undefined })
+      } catch {
+        present.delete(name) // deleted between the listing and the stat
+        return
+      }
+      const id = Number(re.exec(name)![1])
+      if (kind === "manifests") {
+        await readVersion({ id, file }, decode.manifest).then((v) => manifests.set(id, v), () => unreadable++)
+      } else if (kind === "compactions") {
+        await readVersion({ id, file }, decode.compactions).then((v) => compactions.set(id, v), () => unreadable++)
+      }
+    }))
+    let bytes = 0
+    for (const [name, s] of known) {
+      if (present.has(name)) bytes += s.bytes
+      else s.goneMs ??= atEpochMs
+    }
+    return { objects: present.size, bytes }
+  }
+
+  const takeSample = async (): Promise<StoreSample> => {
+    const atEpochMs = Date.now()
+    const figures = await Promise.all(STORE_KINDS.map((k) => kindNow(k, atEpochMs)))
+    const latest = [...seen.manifests].filter(([, s]) => s.goneMs === undefined).map(([name]) => Number(MANIFEST.exec(name)![1]))
+    const sample = {
+      atEpochMs,
+      kinds: Object.fromEntries(STORE_KINDS.map((k, i) => [k, figures[i]!])) as Record<StoreKind, KindFigures>,
+      checkpoints: manifests.get(Math.max(...latest))?.value.checkpoints
+    }
+    samples.push(sample)
+    return sample
+  }
+
+  const sample = (): Promise<StoreSample> => {
+    const next = chain.then(takeSample, takeSample)
+    chain = next.catch(() => undefined)
+    return next
+  }
+
+  return {
+    sample,
+    start: (periodMs) => {
+      timer ??= setInterval(() => void sample().catch(() => undefined), periodMs)
+    },
+    stop: () => {
+      if (timer !== undefined) clearInterval(timer)
+      timer = undefined
+    },
+    samples,
+    history: () => {
+      const ms = [...manifests.values()].sort((a, b) => a.id - b.id)
+      return {
+        manifests: ms,
+        compactions: [...compactions.values()].sort((a, b) => a.id - b.id),
+        l0Ever: new Set(ms.flatMap((m) => m.value.l0)),
+        unreadable
+      }
+    },
+    sstListing: () => new Map([...seen.compacted].map(([name, s]) => [name.slice(0, -".sst".length), { bytes: s.bytes, mtimeMs: s.mtimeMs }])),
+    churn: (untilEpochMs) =>
+      Object.fromEntries(STORE_KINDS.map((k) => {
+        const upTo = [...seen[k].values()].filter((s) => s.firstSeenMs <= untilEpochMs)
+        const gone = upTo.filter((s) => s.goneMs !== undefined && s.goneMs <= untilEpochMs)
+        return [k, { written: upTo.length, deleted: gone.length, deletedBytes: gone.reduce((a, s) => a + s.bytes, 0) }]
+      })) as Record<StoreKind, KindChurn>
+  }
+}
