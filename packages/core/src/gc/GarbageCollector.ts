@@ -17,7 +17,7 @@ import type { DbError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
-import { collectOnce, type GcRunStats } from "./GcPass.ts"
+import { collectOnce, type GcRunStats, type ManifestCache } from "./GcPass.ts"
 import { defaultGcOptions, GC_RESOURCES, type GcOptions, type GcResource } from "./GcRules.ts"
 
 export type { GcRunStats }
@@ -59,6 +59,8 @@ const noneDeleted = (): Record<GcResource, number> => ({ manifests: 0, wal: 0, c
 export const startGarbageCollector = (runner: GcRunnerOptions): Effect.Effect<GcHandle, never, Scope.Scope> =>
   Effect.gen(function*() {
     const permit = yield* Semaphore.make(1)
+    // Pinned manifests read by earlier passes (immutable versions; see GcPass.ts). Used under the permit.
+    const cache: ManifestCache = new Map()
     const state = yield* SynchronizedRef.make<GcStatus>({
       options: runner.options,
       passes: 0,
@@ -92,6 +94,7 @@ export const startGarbageCollector = (runner: GcRunnerOptions): Effect.Effect<Gc
       permit.withPermits(1)(
         collectOnce(runner.store, runner.root, runner.options, {
           manifestUpdateTimeoutMs: runner.manifestUpdateTimeoutMs,
+          cache,
           ...(only === undefined ? {} : { only })
         }).pipe(Effect.tap(record))
       )

@@ -95,15 +95,29 @@ const listNumbered = (store: ObjectStore["Service"], dir: string, parse: (path: 
   )
 
 /** The latest manifest and every manifest its checkpoints pin (latest first). */
-const liveManifests = (manifests: ManifestStore, latest: StoredManifest) =>
+/**
+ * Manifest versions already read, by id. A version never changes once written, so a collector keeps one
+ * cache across its passes: the manifests checkpoints pin (hundreds while compactions run: each leaves a
+ * 15-minute checkpoint) are read once, not once per kind per pass. Versions no longer pinned are dropped.
+ */
+export type ManifestCache = Map<number, Manifest>
+
+/** The latest manifest and every manifest its checkpoints pin (latest first). */
+const liveManifests = (ctx: PassContext, latest: StoredManifest) =>
   Effect.gen(function*() {
     const live: Array<Manifest> = [latest.manifest]
     const seen = new Set([latest.id])
     for (const c of latest.manifest.checkpoints) {
       if (seen.has(c.manifestId)) continue
       seen.add(c.manifestId)
-      live.push(yield* manifests.read(c.manifestId))
+      let pinned = ctx.cache.get(c.manifestId)
+      if (pinned === undefined) {
+        pinned = yield* ctx.manifests.read(c.manifestId)
+        ctx.cache.set(c.manifestId, pinned)
+      }
+      live.push(pinned)
     }
+    for (const id of ctx.cache.keys()) if (!seen.has(id)) ctx.cache.delete(id)
     return live
   })
 
@@ -112,6 +126,7 @@ interface PassContext {
   readonly root: string
   readonly manifests: ManifestStore
   readonly errors: Array<string>
+  readonly cache: ManifestCache
   /** Test-only (`TestSwitches.gcIgnoresCheckpoints`): checkpoints pin nothing. */
   readonly ignoreCheckpoints: boolean
 }
@@ -159,7 +174,7 @@ const collect = (ctx: PassContext, kind: GcResource, minAgeMs: number): Effect.E
         return yield* deleteAll(ctx, kind, ids.map((id) => manifestPath(root, id)))
       }
       case "wal": {
-        const live = yield* liveManifests(manifests, pinning(ctx, yield* readLatest(manifests)))
+        const live = yield* liveManifests(ctx, pinning(ctx, yield* readLatest(manifests)))
         const listed = yield* listNumbered(store, walDir(root), parseWalSstId)
         const ids = walsToDelete(listed, live, now, minAgeMs)
         return yield* deleteAll(ctx, kind, ids.map((id) => walSstPath(root, id)))
@@ -168,7 +183,7 @@ const collect = (ctx: PassContext, kind: GcResource, minAgeMs: number): Effect.E
         // The compactions file first: see the module comment.
         const compactions = yield* makeCompactionsStore(store, root).readLatest
         const latest = pinning(ctx, yield* readLatest(manifests))
-        const live = yield* liveManifests(manifests, latest)
+        const live = yield* liveManifests(ctx, latest)
         const cutoff = compactedCutoffMs(now, minAgeMs, compactions?.value.recentCompactions.map((c) => c.id), latest.manifest)
         const listed = yield* Stream.runCollect(store.list(compactedDir(root))).pipe(Effect.mapError(toDbError))
         const ids: Array<string> = []
@@ -192,6 +207,8 @@ export interface CollectOptions {
   readonly manifestUpdateTimeoutMs: number
   /** Only these kinds (default: every kind `options` enables). */
   readonly only?: ReadonlyArray<GcResource>
+  /** Pinned manifests read by earlier passes of the same collector (default: a fresh cache). */
+  readonly cache?: ManifestCache
 }
 
 /**
@@ -209,7 +226,14 @@ export const collectOnce = (
     const started = yield* Clock.currentTimeMillis
     const { counter, store } = countingStore(baseStore)
     const manifests = makeManifestStore(store, root)
-    const ctx: PassContext = { store, root, manifests, errors: [], ignoreCheckpoints: (yield* TestSwitches).gcIgnoresCheckpoints }
+    const ctx: PassContext = {
+      store,
+      root,
+      manifests,
+      errors: [],
+      cache: collectOptions.cache ?? new Map(),
+      ignoreCheckpoints: (yield* TestSwitches).gcIgnoresCheckpoints
+    }
     if ((yield* manifests.readLatest) === undefined) return yield* noManifest(root)
     const deleted: Record<GcResource, number> = { manifests: 0, wal: 0, compacted: 0, compactions: 0 }
     let expiredCheckpoints = 0

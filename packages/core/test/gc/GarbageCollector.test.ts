@@ -221,6 +221,32 @@ describe("garbage collector", () => {
       yield* Scope.close(scope, Exit.void)
     }))
 
+  it.effect("a collector reads each pinned manifest once across its passes (versions never change)", () =>
+    Effect.gen(function*() {
+      const { store } = yield* compactedWithCheckpoint
+      const reads: Array<string> = []
+      const counting: ObjectStore["Service"] = {
+        ...store,
+        get: (path) => Effect.suspend(() => (reads.push(path), store.get(path)))
+      }
+      const scope = yield* Scope.make()
+      const context = yield* Layer.buildWithScope(
+        GarbageCollector.layer({ path: "db", options: { ...defaultGcOptions, manifests: null, compactions: null } })
+          .pipe(Layer.provide(Layer.succeed(ObjectStore, counting))),
+        scope
+      )
+      const gc = Context.get(context, GarbageCollector)
+      const pinned = (yield* makeManifestStore(store, "db").readLatest)!.manifest.checkpoints.map((c) => c.manifestId)
+      assert.isAbove(new Set(pinned).size, 1)
+      const first = yield* gc.runOnce
+      const readsOf = (id: number) => reads.filter((p) => p.endsWith(`${String(id).padStart(20, "0")}.manifest`)).length
+      for (const id of pinned) assert.strictEqual(readsOf(id), 1, `manifest ${id}`)
+      const second = yield* gc.runOnce
+      for (const id of pinned) assert.strictEqual(readsOf(id), 1, `manifest ${id} again`)
+      assert.isBelow(second.requests, first.requests)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
   it.effect("the writer's embedded collector deletes old WAL SSTs as it runs", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(T0)
