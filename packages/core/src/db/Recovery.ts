@@ -22,7 +22,7 @@
  * A manifest that records a separate WAL object store (`wal_object_store_uri`) is refused with
  * `InvalidError`: Shale keeps WAL SSTs in the main store (SlateDB's `WalStoreReconfigurationError`).
  */
-import { type Clock, Effect, Option } from "effect"
+import { type Clock, Effect, Exit, Option } from "effect"
 import { DataError, type DbError } from "../errors.ts"
 import { manifestPath, walSstPath } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
@@ -111,12 +111,13 @@ const inconsistent = (id: number, root: string, problems: ReadonlyArray<string>)
  * version before it, against the rows of the WALs to replay (read here, and kept in `walRows` for the
  * replay) and against the footers of its L0 SSTs (whose handles stay open in `tables`).
  */
-const checkBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore) =>
+const checkBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore, checked: { id: number }) =>
   Effect.gen(function*() {
     const { root, store, tables } = options
     const walRows = new Map<number, ReadonlyArray<RowEntry>>()
     const latest = yield* manifests.readLatest
     if (latest === undefined) return walRows
+    checked.id = latest.id
     const m = latest.manifest
     const walStore = separateWalStoreProblem(m)
     if (walStore !== undefined) return yield* walStore
@@ -150,12 +151,34 @@ const checkBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore) 
     return walRows
   })
 
+/** Times the checks start over when the manifest moved on while they ran. */
+const CHECK_ATTEMPTS = 5
+
+/**
+ * `checkBeforeWriting`, started over when it fails and a newer manifest version exists than the one it
+ * checked: an older writer still running (or a compactor) moved the database on meanwhile, and a garbage
+ * collector may have deleted WAL or SST objects the version checked named. Nothing was wrong with the
+ * store then; a failure against the latest version stands.
+ */
+const checkLatestBeforeWriting = (options: RecoveryOptions, manifests: ManifestStore) =>
+  Effect.gen(function*() {
+    for (let attempt = 1;; attempt++) {
+      const checked = { id: 0 }
+      const outcome = yield* Effect.exit(checkBeforeWriting(options, manifests, checked))
+      if (Exit.isSuccess(outcome)) return outcome.value
+      const latest = attempt < CHECK_ATTEMPTS ? yield* Effect.option(manifests.readLatest) : Option.none()
+      const moved = Option.isSome(latest) && latest.value !== undefined && latest.value.id > checked.id
+      if (!moved) return yield* Effect.failCause(outcome.cause)
+      yield* Effect.logDebug(`open: manifest ${checked.id} changed to ${latest.value!.id} during the checks; checking again`)
+    }
+  })
+
 /** Claims the database, fences older writers and replays the WAL (see the module comment). */
 export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbError> =>
   Effect.gen(function*() {
     const { root, settings, store } = options
     const manifests = makeManifestStore(store, root)
-    const walRows = yield* checkBeforeWriting(options, manifests)
+    const walRows = yield* checkLatestBeforeWriting(options, manifests)
     const writer = yield* claimWriterEpoch(manifests, { timeoutMs: settings.manifestUpdateTimeoutMs })
     const fenceId = yield* fenceWal(options, writer)
 
