@@ -4,7 +4,7 @@
  * running writer or compactor. Checkpoint changes are CAS writes of the next manifest version, which the
  * writer and the compactor merge (manifest/Checkpoints.ts).
  */
-import { Clock, Effect } from "effect"
+import { Effect } from "effect"
 import { type DbError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { collectOnce, type GcRunStats } from "../gc/GcPass.ts"
@@ -96,6 +96,3 @@ export const sequenceForTimestamp = (
     const seconds = Math.floor(timeMs / 1000)
     return SequenceTracker.findSeq(latest.manifest.sequenceTracker, seconds, roundUp ? "RoundUp" : "RoundDown")
   })
-
-/** The current time in whole seconds, as checkpoints record it (for callers that show ages). */
-export const nowSeconds: Effect.Effect<number> = Effect.map(Clock.currentTimeMillis, (ms) => Math.floor(ms / 1000))

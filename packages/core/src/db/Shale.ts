@@ -315,6 +315,30 @@ export const inNewScope = <A, E>(
     return [exit.value, scope] as const
   })
 
+/**
+ * How the Promise API opens a handle over `options.store`: checks the arguments (as `Shale.open` does: an
+ * `InvalidError` rejects), builds the store layer in a new scope, and makes the handle from the store, that
+ * scope (which the handle then owns) and the context its operations run with; a failure closes the scope.
+ */
+export const openOnStore = <H, E, E2>(
+  path: string,
+  options: LoggingOptions & { readonly store: Layer.Layer<ObjectStore, E> },
+  make: (store: ObjectStore["Service"], scope: Scope.Closeable, context: Context.Context<never>) => Effect.Effect<H, E2>
+): Promise<H> => {
+  const problem = openProblem(path, options)
+  if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
+  const context = runContext(options)
+  return Effect.runPromiseWith(context)(
+    Effect.map(
+      inNewScope((scope) =>
+        Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
+          make(Context.get(services, ObjectStore), scope, context))
+      ),
+      ([handle]) => handle
+    )
+  )
+}
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
   const problem = openProblem(path, options)
@@ -341,26 +365,19 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
  * Opens a read-only view of the database at `path` in `options.store` (ReadOnlyDb.ts): the latest state,
  * or a checkpoint's. It writes nothing and creates nothing; rejects with a `DbError` or a store error.
  */
-const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promise<ShaleReadOnlyDb> => {
-  const problem = openProblem(path, options)
-  if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
-  const context = runContext(options)
-  return Effect.runPromiseWith(context)(
-    Effect.map(
-      inNewScope((scope) =>
-        Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
-        openReadOnlyView({
-          root: path,
-          ...(options.settings === undefined ? {} : { settings: options.settings }),
-          ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
-          ...(options.manifestId === undefined ? {} : { manifestId: options.manifestId }),
-          ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
-        }).pipe(Effect.provideContext(services), Scope.provide(scope)))
-      ),
-      ([view, scope]) => new ShaleReadOnlyDb(view, scope, context)
-    ) as Effect.Effect<ShaleReadOnlyDb, DbError | E>
-  )
-}
+const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promise<ShaleReadOnlyDb> =>
+  openOnStore(path, options, (store, scope, context) =>
+    openReadOnlyView({
+      root: path,
+      ...(options.settings === undefined ? {} : { settings: options.settings }),
+      ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
+      ...(options.manifestId === undefined ? {} : { manifestId: options.manifestId }),
+      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+    }).pipe(
+      Effect.provideService(ObjectStore, store),
+      Scope.provide(scope),
+      Effect.map((view) => new ShaleReadOnlyDb(view, scope, context))
+    ))
 
 /**
  * `Settings.load` without Effect: SlateDB's defaults, then the settings file (`options.file`, or the first

@@ -12,19 +12,18 @@
  * It opens nothing as a writer: see AdminService.ts. The store layer is built once, in a scope `close()`
  * releases (a second `close()` does nothing).
  */
-import { Context, Effect, Exit, Layer, Scope } from "effect"
-import { InvalidError } from "../errors.ts"
+import { type Context, Effect, Exit, type Layer, Scope } from "effect"
 import type { GcRunStats } from "../gc/GcPass.ts"
 import type { GcOptions } from "../gc/GcRules.ts"
 import type { Checkpoint, Manifest } from "../manifest/Manifest.ts"
-import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { LoggingOptions } from "../ShaleLogger.ts"
 import type { NumberedObject } from "../admin/Admin.ts"
 import { type AdminHandle, makeAdmin } from "../admin/AdminService.ts"
 import type { CheckpointOptions } from "../admin/Checkpoints.ts"
 import type { CloneCreated } from "../admin/Clone.ts"
 import type { CompactionsFile } from "../admin/Compactions.ts"
-import { inNewScope } from "./Shale.ts"
+import { openOnStore } from "./Shale.ts"
 
 export interface ShaleAdminOptions<E = unknown> extends LoggingOptions {
   readonly store: Layer.Layer<ObjectStore, E>
@@ -97,16 +96,5 @@ export class ShaleAdmin implements AsyncDisposable {
 }
 
 /** `Shale.admin(path, { store })`: the admin of the database at `path`; nothing is opened as a writer. */
-export const openAdmin = <E>(path: string, options: ShaleAdminOptions<E>): Promise<ShaleAdmin> => {
-  if (typeof path !== "string") return Promise.reject(new InvalidError({ message: `path must be a string, got ${typeof path}` }))
-  if (typeof options !== "object" || options === null || !Layer.isLayer(options.store)) {
-    return Promise.reject(new InvalidError({ message: "options.store must be a store layer (Shale.stores.memory(), ...)" }))
-  }
-  const context = loggingContext(options)
-  return Effect.runPromiseWith(context)(
-    Effect.map(
-      inNewScope((scope) => Layer.buildWithScope(options.store, scope)),
-      ([services, scope]) => new ShaleAdmin(makeAdmin(Context.get(services, ObjectStore), path), scope, context)
-    )
-  )
-}
+export const openAdmin = <E>(path: string, options: ShaleAdminOptions<E>): Promise<ShaleAdmin> =>
+  openOnStore(path, options, (store, scope, context) => Effect.succeed(new ShaleAdmin(makeAdmin(store, path), scope, context)))

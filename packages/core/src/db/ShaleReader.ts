@@ -16,14 +16,13 @@
  * `options.logger` says (ShaleLogger.ts). SlateDB's `merge_operator` option is not offered: Shale has no
  * merge operator yet.
  */
-import { Context, Effect, Layer, Scope } from "effect"
-import { type DbError, InvalidError } from "../errors.ts"
+import { type Context, Effect, type Layer, Scope } from "effect"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import type { SettingsInput } from "../Settings.ts"
-import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import type { LoggingOptions } from "../ShaleLogger.ts"
 import { type DbReaderHandle, type DbReaderOptions, type DbReaderStatus, openDbReader } from "./DbReader.ts"
-import { inNewScope, ShaleReadOnlyDb } from "./Shale.ts"
+import { openOnStore, ShaleReadOnlyDb } from "./Shale.ts"
 
 export interface ShaleReaderOptions<E = unknown> extends LoggingOptions {
   /** Where the database lives (as `Shale.open`'s `store`). */
@@ -74,25 +73,16 @@ export class ShaleDbReader extends ShaleReadOnlyDb {
 }
 
 /** `Shale.openReader(path, { store, ... })`: SlateDB's `DbReader` of the database at `path`. */
-export const openReader = <E>(path: string, options: ShaleReaderOptions<E>): Promise<ShaleDbReader> => {
-  if (typeof path !== "string") return Promise.reject(new InvalidError({ message: `path must be a string, got ${typeof path}` }))
-  if (typeof options !== "object" || options === null || !Layer.isLayer(options.store)) {
-    return Promise.reject(new InvalidError({ message: "options.store must be a store layer (Shale.stores.memory(), ...)" }))
-  }
-  const context = loggingContext(options)
-  return Effect.runPromiseWith(context)(
-    Effect.map(
-      inNewScope((scope) =>
-        Effect.flatMap(Layer.buildWithScope(options.store, scope), (services) =>
-          openDbReader({
-            root: path,
-            ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
-            ...(options.options === undefined ? {} : { options: options.options }),
-            ...(options.settings === undefined ? {} : { settings: options.settings }),
-            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
-          }).pipe(Effect.provideService(ObjectStore, Context.get(services, ObjectStore)), Scope.provide(scope)))
-      ),
-      ([reader, scope]) => new ShaleDbReader(reader, scope, context)
-    ) as Effect.Effect<ShaleDbReader, DbError | E>
-  )
-}
+export const openReader = <E>(path: string, options: ShaleReaderOptions<E>): Promise<ShaleDbReader> =>
+  openOnStore(path, options, (store, scope, context) =>
+    openDbReader({
+      root: path,
+      ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
+      ...(options.options === undefined ? {} : { options: options.options }),
+      ...(options.settings === undefined ? {} : { settings: options.settings }),
+      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+    }).pipe(
+      Effect.provideService(ObjectStore, store),
+      Scope.provide(scope),
+      Effect.map((reader) => new ShaleDbReader(reader, scope, context))
+    ))

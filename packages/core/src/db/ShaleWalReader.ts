@@ -16,10 +16,9 @@
  * `DataError`). The store layer is built once, in a scope `close()` releases (a second `close()` does
  * nothing); rows are read when the loop starts, and leaving it early releases the read.
  */
-import { Context, Effect, Exit, Layer, Scope, Stream } from "effect"
-import { InvalidError } from "../errors.ts"
-import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import { type Context, Effect, Exit, type Layer, Scope, Stream } from "effect"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import type { LoggingOptions } from "../ShaleLogger.ts"
 import {
   type WalFile,
   type WalFileMetadata,
@@ -28,7 +27,7 @@ import {
   walReaderOver,
   type WalRow
 } from "../wal/WalReader.ts"
-import { inNewScope } from "./Shale.ts"
+import { openOnStore } from "./Shale.ts"
 
 export interface ShaleWalReaderOptions<E = unknown> extends LoggingOptions {
   /** Where the database lives (as `Shale.open`'s `store`; a separate WAL store if the writer used one). */
@@ -118,16 +117,6 @@ export class ShaleWalReader implements AsyncDisposable {
 }
 
 /** `Shale.walReader(path, { store })`: the WAL reader of the database at `path`; nothing is opened or written. */
-export const openWalReader = <E>(path: string, options: ShaleWalReaderOptions<E>): Promise<ShaleWalReader> => {
-  if (typeof path !== "string") return Promise.reject(new InvalidError({ message: `path must be a string, got ${typeof path}` }))
-  if (typeof options !== "object" || options === null || !Layer.isLayer(options.store)) {
-    return Promise.reject(new InvalidError({ message: "options.store must be a store layer (Shale.stores.memory(), ...)" }))
-  }
-  const context = loggingContext(options)
-  return Effect.runPromiseWith(context)(
-    Effect.map(
-      inNewScope((scope) => Layer.buildWithScope(options.store, scope)),
-      ([services, scope]) => new ShaleWalReader(walReaderOver(Context.get(services, ObjectStore), path), scope, context)
-    )
-  )
-}
+export const openWalReader = <E>(path: string, options: ShaleWalReaderOptions<E>): Promise<ShaleWalReader> =>
+  openOnStore(path, options, (store, scope, context) =>
+    Effect.succeed(new ShaleWalReader(walReaderOver(store, path), scope, context)))
