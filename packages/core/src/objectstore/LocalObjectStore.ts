@@ -40,7 +40,7 @@
  * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation, the object path and
  * the system's own words for the failure (`ENOSPC: no space left on device, write`).
  */
-import { Clock, Effect, FileSystem, Layer, Option, Random, Schema, Semaphore, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, FileSystem, Layer, Option, Random, Schema, Semaphore, Stream } from "effect"
 import { isPlatformError, type PlatformError } from "effect/PlatformError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { rmdir } from "node:fs/promises"
@@ -233,25 +233,39 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     return `#2${String(process.pid).padStart(PID_DIGITS, "0")}${String(a).padStart(9, "0")}`
   })
 
-  /** Writes `bytes` to a new file (`O_EXCL`) and fsyncs it; a partly written file is removed. */
+  /**
+   * Writes `bytes` to a new file (`O_EXCL`) and fsyncs it. On any failure but a name clash (the name is
+   * another's) and on interruption, even one that lands while the file is being created, what was
+   * created is removed.
+   */
   const writeNewFile = (file: string, bytes: Uint8Array) =>
     Effect.scoped(Effect.gen(function*() {
       const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
-      return yield* Effect.gen(function*() {
-        if (bytes.length > 0) yield* handle.writeAll(bytes)
-        yield* handle.sync
-        return yield* handle.stat
-      }).pipe(Effect.onError(() => Effect.ignore(fs.remove(file))))
-    }))
+      if (bytes.length > 0) yield* handle.writeAll(bytes)
+      yield* handle.sync
+      return yield* handle.stat
+    })).pipe(
+      Effect.onExit((exit) =>
+        Exit.isSuccess(exit) || Cause.findErrorOption(exit.cause).pipe(Option.exists((e) => isCode(e, "EEXIST")))
+          ? Effect.void
+          : Effect.ignore(removeIfExists(file))
+      )
+    )
 
-  /** Writes a durable temp file in `dir` (creating `dir` if needed); returns its path and stat. */
-  const writeTemp = (dir: string, bytes: Uint8Array) =>
+  /**
+   * Writes a durable temp file in `dir` (creating `dir` if needed); returns its path and stat. `track`
+   * learns the name before the file is created (and `undefined` after a clash), so that a caller
+   * interrupted at any point knows what to remove.
+   */
+  const writeTemp = (dir: string, bytes: Uint8Array, track: (path: string | undefined) => void) =>
     Effect.gen(function*() {
       for (let attempt = 1;; attempt++) {
         const temp = `${dir}/${yield* tempName}`
+        track(temp)
         const result = yield* Effect.result(writeNewFile(temp, bytes))
         if (result._tag === "Success") return { path: temp, info: result.success }
         const e = result.failure
+        if (isCode(e, "EEXIST")) track(undefined)
         if (attempt >= TEMP_ATTEMPTS || !isCode(e, "EEXIST", "ENOENT")) return yield* Effect.fail(e)
         // ENOENT: the directory is missing (new, or pruned by a concurrent delete). EEXIST: name clash.
         if (isCode(e, "ENOENT")) yield* ensureDirectory(dir)
@@ -350,15 +364,14 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     let sidecar: string | undefined
 
     return yield* Effect.gen(function*() {
-      const temp = yield* writeTemp(dir, bytes)
-      dataTemp = temp.path
+      const temp = yield* writeTemp(dir, bytes, (p) => (dataTemp = p))
       const ino = yield* inoOf(temp.info)
 
       // Make the metadata for this inode durable before the object can be seen.
       if (Object.keys(metadata).length > 0) {
-        metaTemp = (yield* writeTemp(dir, textEncoder.encode(JSON.stringify(metadata)))).path
-        yield* fs.rename(metaTemp, sidecarOf(dir, ino))
+        const meta = yield* writeTemp(dir, textEncoder.encode(JSON.stringify(metadata)), (p) => (metaTemp = p))
         sidecar = sidecarOf(dir, ino)
+        yield* fs.rename(meta.path, sidecar)
         yield* syncDirectory(dir)
       } else if (yield* removeIfExists(sidecarOf(dir, ino))) {
         yield* syncDirectory(dir) // a stale sidecar left by a crash, for an inode number now reused
