@@ -1,7 +1,7 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
-import { Effect, FileSystem, Layer, Option, Stream } from "effect"
+import { Deferred, Effect, Fiber, FileSystem, Layer, Option, Stream } from "effect"
 import { LocalObjectStore, makeLocal, ObjectStore } from "../src/internal.ts"
 import { objectStoreConformance } from "@shale/testing/conformance"
 
@@ -133,6 +133,28 @@ describe("local store on disk", () => {
       assert.include(error.message, "ENOSPC: no space left on device")
       assert.include(error.message, "db/wal/00000000000000000001.sst")
       assert.deepStrictEqual(yield* paths(store, ""), [])
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+
+  it.effect("a put interrupted while it creates its temp file leaves no file behind", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const fs = yield* FileSystem.FileSystem
+      // The temp file is created, then `open` hangs before handing its handle back: the put is interrupted
+      // there (a closing writer's background upload), where no handle exists yet to clean up after.
+      const created = yield* Deferred.make<void>()
+      const stalling: FileSystem.FileSystem = {
+        ...fs,
+        open: (path, options) =>
+          options?.flag === "wx"
+            ? fs.open(path, options).pipe(Effect.tap(() => Deferred.succeed(created, undefined)), Effect.andThen(Effect.never))
+            : fs.open(path, options)
+      }
+      const store = yield* makeLocal({ root }).pipe(Effect.provideService(FileSystem.FileSystem, stalling))
+      const put = yield* Effect.forkChild(store.put("db/wal/00000000000000000001.sst", bytesOf("x".repeat(100))))
+      yield* Deferred.await(created)
+      assert.strictEqual((yield* fs.readDirectory(`${root}/db/wal`)).length, 1)
+      yield* Fiber.interrupt(put)
+      assert.deepStrictEqual(yield* fs.readDirectory(`${root}/db/wal`).pipe(Effect.orElseSucceed(() => [])), [])
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.effect("rejects object paths with a segment ending in #<digits>", () =>
