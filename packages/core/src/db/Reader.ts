@@ -30,12 +30,14 @@
  * TTL: as SlateDB 0.12.1, reads do not filter expired rows (`expireTs` is returned); expiry only takes
  * effect when a flush rewrites the row (MemtableFlusher.ts).
  *
- * Merge operands (written by SlateDB's merge operator) cannot be resolved without an operator: reading
- * one fails with `InvalidError` ("merge operator missing"), as SlateDB does when none is configured.
+ * Merge operands: when a key's newest visible version is an operand, the reader's merge operator folds
+ * it with the older versions down to the newest value or tombstone (DbIterator.ts; a point read that meets
+ * an operand reads the key as a scan of `[key, key]` does: docs/design/merge.md). Without an operator such
+ * a read fails with `InvalidError` ("merge operator missing"), as SlateDB does when none is configured.
  *
  * Returned keys and values are copies: callers may keep or change them.
  */
-import { Cause, Channel, Effectable, Effect, type Pull, type Scope, Stream } from "effect"
+import { Cause, Channel, Effectable, Effect, Option, type Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
@@ -43,6 +45,7 @@ import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
 import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
 import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { readSlab } from "./ByteSlab.ts"
@@ -60,6 +63,8 @@ export interface ReaderDeps {
   readonly state: DbState
   readonly manifest: ManifestSource
   readonly tables: TableStore
+  /** Folds a key's merge operands when its newest version is one; without it such a read fails. */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 export interface Reader {
@@ -126,7 +131,7 @@ const SCAN_CHUNK = 256
 // ------------------------------------------------------------------------------------------ the reader
 
 export const makeReader = (deps: ReaderDeps): Reader => {
-  const { state, tables } = deps
+  const { state, tables, mergeOperator } = deps
   const seqs = state.seqs
   const values = readSlab()
 
@@ -223,30 +228,53 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return undefined
   }
 
-  /** The answer of a read once its row is known: absent for a tombstone, a failure for a merge operand. */
-  const answerLater = <A>(row: RowEntry | undefined, f: (row: RowEntry) => A): Effect.Effect<A | undefined, DbError> => {
+  /**
+   * A point read whose newest version is a merge operand: with an operator, the key's versions are read
+   * and folded as a scan of `[key, key]` does (DbIterator.ts); without one it fails.
+   */
+  const merged = (key: Uint8Array, options: ReadOptions | undefined): Effect.Effect<KeyValue | undefined, DbError> =>
+    mergeOperator === undefined
+      ? Effect.fail(mergeOperatorMissing())
+      : Stream.runHead(scanBounds({ start: key, startInclusive: true, end: key, endInclusive: true }, options)).pipe(
+        Effect.map(Option.getOrUndefined)
+      )
+
+  /** The answer of a read once its row is known: absent for a tombstone, the fold for a merge operand. */
+  const answerLater = <A>(
+    key: Uint8Array,
+    options: ReadOptions | undefined,
+    row: RowEntry | undefined,
+    f: (row: RowEntry) => A,
+    g: (kv: KeyValue | undefined) => A | undefined
+  ): Effect.Effect<A | undefined, DbError> => {
     if (row === undefined || row.kind === RowKind.Tombstone) return Effect.succeed(undefined)
-    if (row.kind === RowKind.Merge) return Effect.fail(mergeOperatorMissing())
+    if (row.kind === RowKind.Merge) return Effect.map(merged(key, options), g)
     return Effect.succeed(f(row))
   }
 
   const copyValue = (row: RowEntry): Uint8Array => values.copy(row.value)
   const copyKeyValue = (row: RowEntry): KeyValue => toKeyValue(row, values)
+  const valueOf = (kv: KeyValue | undefined): Uint8Array | undefined => kv?.value
+  const same = (kv: KeyValue | undefined): KeyValue | undefined => kv
 
   const getNow = (key: Uint8Array, options?: ReadOptions): Uint8Array | undefined | Later<Uint8Array | undefined> => {
     const found = findNow(key, options)
     if (found === undefined) return undefined
-    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyValue)))
+    if (found instanceof Later) {
+      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyValue, valueOf)))
+    }
     if (found.kind === RowKind.Value) return values.copy(found.value)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.map(merged(key, options), valueOf))
   }
 
   const getKeyValueNow = (key: Uint8Array, options?: ReadOptions): KeyValue | undefined | Later<KeyValue | undefined> => {
     const found = findNow(key, options)
     if (found === undefined) return undefined
-    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyKeyValue)))
+    if (found instanceof Later) {
+      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same)))
+    }
     if (found.kind === RowKind.Value) return toKeyValue(found, values)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+    return found.kind === RowKind.Tombstone ? undefined : new Later(merged(key, options))
   }
 
   /**
@@ -285,7 +313,12 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
       ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
     }
-    const cursorOptions = { order: descending ? "desc" : "asc", maxSeq, versions: "latest" } as const
+    // A fold needs a key's older versions too: with an operator the memtables yield every version.
+    const cursorOptions = {
+      order: descending ? "desc" : "asc",
+      maxSeq,
+      versions: mergeOperator === undefined ? "latest" : "all"
+    } as const
     const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
     for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
     const manifest = deps.manifest.manifestForReads
@@ -310,7 +343,8 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const merge = new DbIterator(new MergeIterator(openSources(bounds, descending, maxSeqFor(options), scope), descending))
+        const sources = openSources(bounds, descending, maxSeqFor(options), scope)
+        const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
         let finished = false
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
           if (finished) return Cause.done()
