@@ -45,7 +45,12 @@ describe("the binding's merge tests, on Shale", () => {
     await db.flush({ type: "memtable" })
     const reader = track(await Shale.openReader("db", { store, mergeOperator: new ConcatMergeOperator() }))
     assert.strictEqual(s(await reader.get(b("merge"))), "base:reader")
-    // Without an operator the same read fails with the typed error.
+    // The flush folded the operand into the L0 value: a reader without an operator reads it too. An
+    // operand still in the WAL is one it cannot read (the typed error); with an operator it folds.
+    assert.strictEqual(s(await track(await Shale.openReader("db", { store })).get(b("merge"))), "base:reader")
+    await db.merge(b("merge"), b(":wal"))
+    const again = track(await Shale.openReader("db", { store, mergeOperator: new ConcatMergeOperator() }))
+    assert.strictEqual(s(await again.get(b("merge"))), "base:reader:wal")
     const bare = track(await Shale.openReader("db", { store }))
     await bare.get(b("merge")).then(
       () => assert.fail("expected merge operator missing"),
