@@ -45,7 +45,8 @@ import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
 import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
 import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
-import type { MergeOperator } from "../iter/MergeOperator.ts"
+import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
+import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { readSlab } from "./ByteSlab.ts"
@@ -239,6 +240,51 @@ export const makeReader = (deps: ReaderDeps): Reader => {
         Effect.map(Option.getOrUndefined)
       )
 
+  /**
+   * A point read whose newest version is an operand, answered from memory when it can be: each source,
+   * newest first, is asked for the key's newest version below the last seq found (so every version, once,
+   * down to the first value or tombstone), and they are folded (iter/MergeOperator.ts, whatever their
+   * expiry). An SST that is not open or whose blocks are not cached hands the read to `merged`.
+   */
+  const mergedNow = (key: Uint8Array, options: ReadOptions | undefined): KeyValue | Later<KeyValue | undefined> => {
+    const operator = mergeOperator
+    if (operator === undefined) return new Later(Effect.fail(mergeOperatorMissing()))
+    const versions: Array<RowEntry> = []
+    let cap = maxSeqFor(options)
+    const fold = (): KeyValue | Later<KeyValue | undefined> => {
+      try {
+        return toKeyValue(foldFrom(operator, versions, 0, false).row, values)
+      } catch (e) {
+        if (e instanceof InvalidError) return new Later(Effect.fail(e))
+        throw e
+      }
+    }
+    const memtables: Array<MemTableReader> = [state.memtable]
+    for (const imm of state.imms) memtables.push(imm.table)
+    for (const table of memtables) {
+      for (let row = table.get(key, cap); row !== undefined; row = table.get(key, cap)) {
+        versions.push(row)
+        cap = row.seq - 1
+        if (row.kind !== RowKind.Merge) return fold()
+      }
+    }
+    const hash = keyHash
+    hash.reset()
+    for (const sst of sstCandidates(deps.manifest.manifestForReads, key)) {
+      const reader = tables.cached(sst.id)
+      if (reader === undefined) return new Later(merged(key, options))
+      for (;;) {
+        const row = reader.getIfCached(key, cap, false, hash)
+        if (row === "miss") return new Later(merged(key, options))
+        if (row === undefined) break
+        versions.push(row)
+        cap = row.seq - 1
+        if (row.kind !== RowKind.Merge) return fold()
+      }
+    }
+    return fold()
+  }
+
   /** The answer of a read once its row is known: absent for a tombstone, the fold for a merge operand. */
   const answerLater = <A>(
     key: Uint8Array,
@@ -264,7 +310,9 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyValue, valueOf)))
     }
     if (found.kind === RowKind.Value) return values.copy(found.value)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.map(merged(key, options), valueOf))
+    if (found.kind === RowKind.Tombstone) return undefined
+    const kv = mergedNow(key, options)
+    return kv instanceof Later ? new Later(Effect.map(kv.effect, valueOf)) : kv.value
   }
 
   const getKeyValueNow = (key: Uint8Array, options?: ReadOptions): KeyValue | undefined | Later<KeyValue | undefined> => {
@@ -274,7 +322,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same)))
     }
     if (found.kind === RowKind.Value) return toKeyValue(found, values)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(merged(key, options))
+    return found.kind === RowKind.Tombstone ? undefined : mergedNow(key, options)
   }
 
   /**
