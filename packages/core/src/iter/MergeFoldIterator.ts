@@ -13,66 +13,35 @@
  */
 import { Effect } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
-import { keysEqual } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
+import { KeyVersionsIterator } from "./KeyVersionsIterator.ts"
 import { foldKey, type MergeOperator, newestFirst } from "./MergeOperator.ts"
-import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
+import type { RowIterator } from "./RowIterator.ts"
 
-export class MergeFoldIterator implements RowIterator {
-  readonly #inner: RowIterator
+export class MergeFoldIterator extends KeyVersionsIterator {
   readonly #operator: MergeOperator
   readonly #barrier: number | undefined
-  /** The versions of the key being collected. */
-  readonly #versions: Array<RowEntry> = []
-  /** The rows of the last complete key, emitted from `#outIndex`. */
-  readonly #out: Array<RowEntry> = []
-  #outIndex = 0
-  #ended = false
   #failure: InvalidError | undefined = undefined
 
   constructor(inner: RowIterator, operator: MergeOperator, barrier: number | undefined) {
-    this.#inner = inner
+    super(inner)
     this.#operator = operator
     this.#barrier = barrier
   }
 
-  get pull(): Effect.Effect<void, DbError> {
-    return this.#failure !== undefined ? Effect.fail(this.#failure) : this.#inner.pull
+  override get pull(): Effect.Effect<void, DbError> {
+    return this.#failure !== undefined ? Effect.fail(this.#failure) : super.pull
   }
 
-  next(): RowEntry | undefined | NeedPull {
-    if (this.#failure !== undefined) return NEED_PULL
-    const versions = this.#versions
-    for (;;) {
-      if (this.#outIndex < this.#out.length) return this.#out[this.#outIndex++]
-      if (this.#ended) return undefined
-      const row = this.#inner.next()
-      if (row === NEED_PULL) return NEED_PULL
-      if (row === undefined) {
-        this.#ended = true
-        if (versions.length > 0 && !this.#fold()) return NEED_PULL
-        continue
-      }
-      if (versions.length > 0 && !keysEqual(versions[0]!.key, row.key) && !this.#fold()) return NEED_PULL
-      this.#versions.push(row)
-    }
-  }
-
-  /** Folds the collected versions of one key into `#out`; false (and `#failure` set) if the operator failed. */
-  #fold(): boolean {
-    const versions = newestFirst(this.#versions)
-    const out = this.#out
-    out.length = 0
-    this.#outIndex = 0
+  /** Folds one key's versions (see the module comment); false (and `#failure` set) if the operator failed. */
+  protected process(versions: Array<RowEntry>, out: Array<RowEntry>): boolean {
     try {
-      foldKey(this.#operator, versions, this.#barrier, out)
+      foldKey(this.#operator, newestFirst(versions), this.#barrier, out)
+      return true
     } catch (e) {
       if (!(e instanceof InvalidError)) throw e
       this.#failure = e
       return false
-    } finally {
-      versions.length = 0
     }
-    return true
   }
 }

@@ -10,7 +10,7 @@ import { InvalidError } from "../../src/errors.ts"
 import { compactedSstPath } from "../../src/format/Paths.ts"
 import { makeMerge, makeTombstone, makeValue, type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 import { concatChunks, SsTableBuilder } from "../../src/format/SsTableBuilder.ts"
-import type { MergeOperator } from "../../src/iter/MergeOperator.ts"
+import { concatOperator } from "../support/merge.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../../src/manifest/Manifest.ts"
 import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { TableStore } from "../../src/sst/TableStore.ts"
@@ -237,12 +237,3 @@ describe("compaction job", () => {
       assert.deepStrictEqual(rows.map((r) => r.createTs), [5, 3, 1])
     }))
 })
-
-const concatOperator: MergeOperator = {
-  merge: (_key, existing, operand) => {
-    const out = new Uint8Array((existing?.length ?? 0) + operand.length)
-    if (existing !== undefined) out.set(existing)
-    out.set(operand, existing?.length ?? 0)
-    return out
-  }
-}

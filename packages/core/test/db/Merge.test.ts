@@ -17,16 +17,24 @@ import { decodeManifest } from "../../src/manifest/ManifestCodec.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { SsTableReader } from "../../src/sst/SsTableReader.ts"
 import { eventually } from "../compactor/support.ts"
+import { concatOperator } from "../support/merge.ts"
 import { b, collect, listPaths, ND, openOn, s } from "./fixtures.ts"
 
-const concat = (a: Uint8Array | undefined, c: Uint8Array): Uint8Array => {
-  const out = new Uint8Array((a?.length ?? 0) + c.length)
-  if (a !== undefined) out.set(a)
-  out.set(c, a?.length ?? 0)
-  return out
-}
-const concatOperator: MergeOperator = { merge: (_key, existing, operand) => concat(existing, operand) }
 const WITH = { mergeOperator: concatOperator } as const
+
+/** Concatenation that throws "refused" while `refuse` is set. */
+const refusing = () => {
+  const state = {
+    refuse: false,
+    operator: {
+      merge: (k, e, o) => {
+        if (state.refuse) throw new Error("refused")
+        return concatOperator.merge(k, e, o)
+      }
+    } satisfies MergeOperator
+  }
+  return state
+}
 
 /** Every row of the newest L0 SST. */
 const newestL0 = (store: ObjectStore["Service"]) =>
@@ -91,20 +99,14 @@ describe("merge: the write path", () => {
 
   it.effect("a failing operator fails the write and takes no seq", () =>
     Effect.gen(function*() {
-      let fail = false
-      const operator: MergeOperator = {
-        merge: (k, e, o) => {
-          if (fail) throw new Error("refused")
-          return concatOperator.merge(k, e, o)
-        }
-      }
-      const { db } = yield* openOn(makeMemory(), { mergeOperator: operator })
+      const switchable = refusing()
+      const { db } = yield* openOn(makeMemory(), { mergeOperator: switchable.operator })
       const first = yield* db.merge(b("k"), b("a"))
-      fail = true
+      switchable.refuse = true
       const error = yield* Effect.flip(db.merge(b("k"), b("b")))
       assert.instanceOf(error, InvalidError)
       assert.include(error.message, "refused")
-      fail = false
+      switchable.refuse = false
       assert.strictEqual((yield* db.put(b("x"), b("y"))).seq, first.seq + 1)
       assert.strictEqual(s(yield* db.get(b("k"))), "a")
     }))
@@ -178,17 +180,11 @@ describe("merge: flush and reads", () => {
 
   it.effect("an operator failing in a flush closes the database (fatal), as SlateDB's flush error", () =>
     Effect.gen(function*() {
-      let fail = false
-      const operator: MergeOperator = {
-        merge: (k, e, o) => {
-          if (fail) throw new Error("refused")
-          return concatOperator.merge(k, e, o)
-        }
-      }
-      const { db } = yield* openOn(makeMemory(), { mergeOperator: operator })
+      const switchable = refusing()
+      const { db } = yield* openOn(makeMemory(), { mergeOperator: switchable.operator })
       yield* db.merge(b("k"), b("a"))
       yield* db.merge(b("k"), b("b"))
-      fail = true
+      switchable.refuse = true
       const error = yield* Effect.flip(db.flush({ type: "memtable" }))
       assert.instanceOf(error, ClosedError)
       assert.strictEqual((yield* db.status).closeReason, "fatal")

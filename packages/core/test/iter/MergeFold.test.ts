@@ -10,18 +10,13 @@ import { makeMerge, makeTombstone, makeValue, type RowEntry, RowKind } from "../
 import { MergeFoldIterator } from "../../src/iter/MergeFoldIterator.ts"
 import { foldFrom, foldKey, type MergeOperator } from "../../src/iter/MergeOperator.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "../../src/iter/RowIterator.ts"
+import { concatBytes, concatOperator } from "../support/merge.ts"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 const b = (s: string) => enc.encode(s)
 const s = (u: Uint8Array) => dec.decode(u)
 
-const concat = (a: Uint8Array | undefined, c: Uint8Array): Uint8Array => {
-  const out = new Uint8Array((a?.length ?? 0) + c.length)
-  if (a !== undefined) out.set(a)
-  out.set(c, a?.length ?? 0)
-  return out
-}
 
 /** Concatenation, recording every call as SlateDB's operator would see it. */
 const recording = () => {
@@ -29,13 +24,12 @@ const recording = () => {
   const operator: MergeOperator = {
     merge: (_key, existing, operand) => {
       calls.push(`merge(${existing === undefined ? "-" : s(existing)},${s(operand)})`)
-      return concat(existing, operand)
+      return concatBytes(existing, operand)
     }
   }
   return { operator, calls }
 }
 
-const concatOperator: MergeOperator = { merge: (_key, existing, operand) => concat(existing, operand) }
 
 const k = b("k")
 const m = (v: string, seq: number, expireTs?: number, createTs = seq) => makeMerge(k, b(v), seq, createTs, expireTs)
@@ -85,7 +79,7 @@ describe("foldFrom", () => {
         batches++
         sizes.push(operands.length)
         let acc = existing
-        for (const o of operands) acc = concat(acc, o)
+        for (const o of operands) acc = concatBytes(acc, o)
         return acc!
       }
     }
