@@ -6,6 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import type { DbService } from "../../src/db/DbService.ts"
 import { WriteBatch } from "../../src/db/DbApi.ts"
 import { openReadOnly } from "../../src/db/ReadOnlyDb.ts"
@@ -166,6 +167,28 @@ describe("merge: flush and reads", () => {
       const bare = yield* openReadOnly({ root: "db" }).pipe(Effect.provideService(ObjectStore, store))
       assert.instanceOf(yield* Effect.flip(bare.get(b("k2"))), InvalidError)
       assert.strictEqual(s(yield* bare.get(b("k1"))), "one")
+    }))
+
+  it.effect("TTL at flush: operands fold only with equal expire_ts; an expired operand is dropped", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store, WITH)
+      const later = { ttl: { atMs: 5_000_000 }, awaitDurable: false } as const
+      const base = yield* db.put(b("k"), b("base"), ND)
+      yield* db.merge(b("k"), b("+a"), later)
+      const a2 = yield* db.merge(b("k"), b("+a2"), later)
+      yield* db.merge(b("k"), b("+gone"), { ttl: { atMs: 1 }, awaitDurable: false })
+      yield* TestClock.adjust("10 millis") // the memtable's last tick passes the expiry of "+gone"
+      const c = yield* db.merge(b("k"), b("+c"), later)
+      const d = yield* db.merge(b("k"), b("+d"), ND)
+      // Reads fold whatever the expiry (SlateDB does not filter expired rows on reads); the smallest wins.
+      assert.strictEqual(s(yield* db.get(b("k"))), "base+a+a2+gone+c+d")
+      assert.strictEqual((yield* db.getKeyValue(b("k")))?.expireTs, 1)
+      yield* db.flush({ type: "memtable" })
+      const rows = yield* newestL0(store)
+      assert.deepStrictEqual(show(rows), [`k@${d.seq}:M:+d`, `k@${c.seq}:M:+c`, `k@${a2.seq}:M:+a+a2`, `k@${base.seq}:V:base`])
+      assert.deepStrictEqual(rows.map((r) => r.expireTs), [undefined, 5_000_000, 5_000_000, undefined])
+      assert.strictEqual(s(yield* db.get(b("k"))), "base+a+a2+c+d")
     }))
 
   it.effect("durability remote folds only durable operands", () =>
