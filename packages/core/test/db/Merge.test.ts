@@ -1,12 +1,13 @@
 /**
  * Merge operators through the database (docs/design/merge.md): what a write batch folds, what an L0 flush
- * writes, what the embedded compactor writes, and every read path (get, getKeyValue, scans both ways,
+ * writes, what the embedded and a standalone compactor write, and every read path (get, getKeyValue, scans both ways,
  * prefix scans, read-only views) over operands spread across the memtable, L0 SSTs and sorted runs; reads
  * without an operator, and an operator that fails.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect, Exit, Layer, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import { Compactor } from "../../src/compactor/Compactor.ts"
 import type { DbService } from "../../src/db/DbService.ts"
 import { WriteBatch } from "../../src/db/DbApi.ts"
 import { openReadOnly } from "../../src/db/ReadOnlyDb.ts"
@@ -237,4 +238,38 @@ describe("merge: compaction", () => {
       const k = rows.filter((r) => s(r.key) === "k")
       assert.deepStrictEqual(k.map((r) => [r.kind, s(r.value)]), [[RowKind.Value, "base+1+2+3+4"]])
     }))
+
+  it.effect("a compactor of its own takes the operator too; without one its compactions fail", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db, scope } = yield* openOn(store, WITH)
+      for (let i = 1; i <= 3; i++) {
+        yield* db.merge(b("k"), b(`+${i}`))
+        yield* db.flush({ type: "memtable" })
+      }
+      yield* Scope.close(scope, Exit.void)
+      const compactAll = (mergeOperator?: MergeOperator) =>
+        Effect.gen(function*() {
+          const c = yield* Compactor
+          yield* c.submit("full")
+          yield* c.awaitIdle
+          return yield* c.status
+        }).pipe(
+          Effect.provide(Compactor.layer({ path: "db", settings: { compactor: { pollIntervalMs: 3_600_000 } }, ...(mergeOperator === undefined ? {} : { mergeOperator }) })),
+          Effect.provide(Layer.succeed(ObjectStore, store))
+        )
+      const without = yield* compactAll()
+      assert.strictEqual(without.failed, 1)
+      const withOperator = yield* compactAll(concatOperator)
+      assert.deepStrictEqual({ l0: withOperator.l0Ssts, runs: withOperator.sortedRuns, failed: withOperator.failed }, { l0: 0, runs: 1, failed: 0 })
+      const paths = yield* listPaths(store, manifestDir("db"))
+      const manifest = decodeManifest(yield* store.get(paths.at(-1)!))
+      const rows = yield* Effect.gen(function*() {
+        const reader = yield* SsTableReader.open(`${compactedDir("db")}/${manifest.compacted[0]!.ssts[0]!.id}.sst`)
+        return Array.from(yield* Stream.runCollect(reader.scan()))
+      }).pipe(Effect.provideService(ObjectStore, store))
+      // No base anywhere: the three operands fold into one operand.
+      assert.deepStrictEqual(rows.map((r) => [r.kind, s(r.value)]), [[RowKind.Merge, "+1+2+3"]])
+    }))
 })
+
