@@ -1,8 +1,8 @@
 /**
  * Merge operators through the database (docs/design/merge.md): what a write batch folds, what an L0 flush
- * writes, what the embedded and a standalone compactor write, and every read path (get, getKeyValue, scans both ways,
- * prefix scans, read-only views) over operands spread across the memtable, L0 SSTs and sorted runs; reads
- * without an operator, and an operator that fails.
+ * writes, what the embedded and a standalone compactor write, and every read path (get, getKeyValue,
+ * scans both ways, prefix scans, read-only views) over operands spread across the memtable, L0 SSTs and
+ * sorted runs; reads without an operator, and an operator that fails.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope, Stream } from "effect"
