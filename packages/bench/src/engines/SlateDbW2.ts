@@ -64,7 +64,7 @@ const gcOptions = (gc: W2GcSchedule | null): string => {
 /** SlateDB's `resource` label of `slatedb.gc.deleted_count` for each kind. */
 const GC_LABELS: Readonly<Record<StoreKind, string>> = { manifests: "manifest", wal: "wal", compacted: "compacted", compactions: "compactions" }
 
-const counter = (metric: { readonly value: { readonly tag: string } } | undefined): number => {
+export const counter = (metric: { readonly value: { readonly tag: string } } | undefined): number => {
   const v = metric?.value as { readonly tag: string; readonly ""?: bigint | number } | undefined
   return v?.tag === "Counter" ? Number(v[""] ?? 0) : 0
 }
@@ -164,7 +164,7 @@ const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read", gc: W2
 }
 
 /** The scheduler options of the full compaction: everything, in as few compactions as the scheduler allows. */
-const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
+export const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
 
 export const makeSlateDbW2 = async (dir: string, gc: W2GcSchedule | null): Promise<W2Engine> => {
   const slatedb = await importPeer("@slatedb/uniffi", () => import("@slatedb/uniffi"))
