@@ -6,7 +6,6 @@
  * seconds and keeps its history as it goes (W2Watch.ts: the collectors delete old versions), and once a
  * run is over computes the figures (W2Stats.ts, W2Gc.ts) before deleting the store.
  */
-import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,6 +19,7 @@ import { gcRunFigures, gcTable, onOffTable, seriesTable } from "./W2Gc.ts"
 import { type StoreSample, watchStore } from "./W2Watch.ts"
 import { gcHoldMs, gcSampleMs, settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2GcSchedule, type W2Sizes } from "./W2Workload.ts"
 import { formatInt, formatMb } from "./Report.ts"
+import { forkWorker, type Worker } from "./Ipc.ts"
 
 export type W2GcMode = "on" | "off" | "both"
 
@@ -91,65 +91,25 @@ const converse = async (
   const watcher = await watchStore(root)
   const ends = new Map<string, { readonly listing: SstListing; readonly sample: StoreSample }>()
   watcher.start(config.sampleMs)
-  const outcome = new Promise<Outcome>((resolve) => {
-    let outcome: Outcome | undefined
-    let exited = false
-    const child = fork(WORKER, [implementation.name, JSON.stringify(config)], {
-      execArgv: ["--disable-warning=ExperimentalWarning", "--conditions=@shale/source"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"]
-    })
-    control.onChild(() => child.kill("SIGKILL"))
-    for (const stream of [child.stdout, child.stderr]) {
-      let pending = ""
-      stream?.setEncoding("utf8").on("data", (chunk: string) => {
-        const lines = (pending + chunk).split("\n")
-        pending = lines.pop() ?? ""
-        for (const line of lines) if (line.length > 0) console.error(`[${label}] ${line}`)
-      })
+  const answer = async (m: Extract<W2WorkerMessage, { type: "await" }>, worker: Worker<W2HarnessMessage>) => {
+    const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: worker.exited }
+    const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
+    if (waited.kind === "gave-up") return worker.reply({ type: "gave-up", id: m.id, message: waited.message })
+    const sample = await watcher.sample()
+    ends.set(m.until, { listing: watcher.sstListing(), sample })
+    worker.reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
+  }
+  const outcome = forkWorker<W2RunResult, W2WorkerMessage, W2HarnessMessage>({
+    script: WORKER,
+    args: [implementation.name, JSON.stringify(config)],
+    label,
+    timeoutMs,
+    onChild: control.onChild,
+    onMessage: (m, worker) => {
+      if (m.type !== "await") return
+      answer(m, worker).catch((e: unknown) => worker.reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
     }
-    const timer = setTimeout(() => {
-      outcome ??= { kind: "failed", message: `timed out after ${seconds(timeoutMs)} (--timeout)` }
-      child.kill("SIGKILL")
-    }, timeoutMs)
-    const reply = (m: W2HarnessMessage) => {
-      if (!exited) child.send(m)
-    }
-    const answer = async (m: Extract<W2WorkerMessage, { type: "await" }>) => {
-      const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: () => exited }
-      const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
-      if (waited.kind === "gave-up") return reply({ type: "gave-up", id: m.id, message: waited.message })
-      const sample = await watcher.sample()
-      ends.set(m.until, { listing: watcher.sstListing(), sample })
-      reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
-    }
-    child.on("message", (raw) => {
-      const m = raw as W2WorkerMessage
-      switch (m.type) {
-        case "progress":
-          console.log(`[${label}] ${m.line}`)
-          break
-        case "await":
-          answer(m).catch((e: unknown) => reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
-          break
-        case "done":
-          outcome ??= { kind: "done", run: { result: m.result, store: undefined, gc: undefined } }
-          break
-        case "unavailable":
-        case "failed":
-          outcome ??= { kind: m.type, message: m.message }
-          break
-      }
-    })
-    child.on("error", (e) => {
-      outcome ??= { kind: "failed", message: `could not start the worker: ${e.message}` }
-    })
-    child.on("exit", (code, signal) => {
-      exited = true
-      clearTimeout(timer)
-      control.onChild(undefined)
-      resolve(outcome ?? { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result` })
-    })
-  }).finally(() => watcher.stop())
+  }).then((o): Outcome => (o.kind === "done" ? { kind: "done", run: { result: o.result, store: undefined, gc: undefined } } : o)).finally(() => watcher.stop())
   return { outcome, watcher, ends }
 }
 
