@@ -112,7 +112,7 @@ const reads = async (run: Run, db: W3Db, sizes: W3Sizes, keyOf: KeyOf) => {
       next++
       rows++
     })
-    if (next - start !== sizes.scanRows) wrong++
+    if (next - start !== Math.min(sizes.scanRows, sizes.n - start)) wrong++
   }
   await run("scan", async () => ({ ops: sizes.scans, latencies: await timeEach(sizes.scans, scan), rows, wrong }))
 }
