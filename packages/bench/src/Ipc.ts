@@ -36,8 +36,8 @@ export type Outcome<R> =
   | { readonly kind: "unavailable"; readonly message: string }
   | { readonly kind: "failed"; readonly message: string }
 
-/** The messages every worker sends; others go to `onMessage`. */
-type Common<R> =
+/** The messages every worker sends (its progress, and how it ended); others go to `onMessage`. */
+export type Common<R> =
   | { readonly type: "progress"; readonly line: string }
   | { readonly type: "done"; readonly result: R }
   | { readonly type: "unavailable"; readonly message: string }

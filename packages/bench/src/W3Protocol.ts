@@ -5,6 +5,7 @@
  * shows one sorted run and no L0 SST (the harness reads the manifest).
  */
 import type { RequestCounts } from "./engines/LatencyStore.ts"
+import type { Common } from "./Ipc.ts"
 import type { ProxyCounts } from "./W3Proxy.ts"
 import type { W3Phase, W3Sizes } from "./W3Workload.ts"
 
@@ -47,12 +48,9 @@ export interface W3RunResult {
 }
 
 export type W3WorkerMessage =
-  | { readonly type: "progress"; readonly line: string }
+  | Common<W3RunResult>
   | { readonly type: "counts"; readonly id: number }
   | { readonly type: "await"; readonly id: number }
-  | { readonly type: "done"; readonly result: W3RunResult }
-  | { readonly type: "unavailable"; readonly message: string }
-  | { readonly type: "failed"; readonly message: string }
 
 export type W3HarnessMessage =
   | { readonly type: "counts"; readonly id: number; readonly counts: ProxyCounts | undefined }

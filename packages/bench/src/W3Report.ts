@@ -71,7 +71,7 @@ const linesOf = (phase: W3Phase): ReadonlyArray<Line> => {
   return [
     rate,
     ...latency,
-    { label: `requests / 1,000 ${per}s`, cell: (p) => (requestsPer1000(p) === undefined ? "-" : formatInt(requestsPer1000(p)!)) },
+    { label: `requests / 1,000 ${per}s`, cell: (p) => (p.ops === 0 || countsOf(p) === undefined ? "-" : per1000(total(countsOf(p)!), p.ops)) },
     { label: "… by kind", cell: byKind }
   ]
 }

@@ -36,7 +36,7 @@ export const W3_FULL: W3Sizes = {
   writers: 64,
   perWriter: 50
 }
-export const W3_QUICK: W3Sizes = { ...W3_FULL, n: 100_000, gets: 1_000, scans: 5, durableSeq: 40, perWriter: 20 }
+export const W3_QUICK: W3Sizes = { ...W3_FULL, n: 100_000, gets: 500, scans: 3, durableSeq: 40, perWriter: 20 }
 
 /** The injected latency of `shale-latency` (engines/LatencyStore.ts `withRequestCounts`). */
 export const W3_LATENCY = { firstByteMs: 20, bytesPerSecond: 100e6 } as const

@@ -45,12 +45,17 @@ interface Measured {
   readonly wrong?: number
 }
 
+const rate = (r: W3PhaseResult) => {
+  const x = (r.ops / r.ms) * 1000
+  return x >= 100 ? formatInt(x) : x.toPrecision(3)
+}
+
 const describe = (r: W3PhaseResult) => {
   const counts = r.server ?? r.own
   const requests = counts === undefined ? "" : `, ${formatInt(counts.get + counts.getRange + counts.head + counts.put + counts.list + counts.delete)} requests`
   const latency = r.p50Ms === undefined ? "" : `, p50 ${formatMs(r.p50Ms)}, p99 ${formatMs(r.p99Ms ?? 0)}`
   const rows = r.rows === undefined ? "" : ` (${formatInt(r.rows)} rows)`
-  return `${r.phase} ${formatInt(r.ops)} ops${rows} in ${(r.ms / 1000).toFixed(1)} s: ${formatInt((r.ops / r.ms) * 1000)} ops/s${latency}${requests}${r.problem === undefined ? "" : `  PROBLEM: ${r.problem}`}`
+  return `${r.phase} ${formatInt(r.ops)} ops${rows} in ${(r.ms / 1000).toFixed(1)} s: ${rate(r)} ops/s${latency}${requests}${r.problem === undefined ? "" : `  PROBLEM: ${r.problem}`}`
 }
 
 const makeRunner = (engine: W3Engine, phases: Array<W3PhaseResult>, problems: Array<string>) =>

@@ -14,7 +14,7 @@ import type { W3Db, W3Engine } from "../W3Engine.ts"
 import type { FlushMode } from "../W3Workload.ts"
 import { w2Value } from "../W2Workload.ts"
 import { emptyCounts, type RequestCounts } from "./LatencyStore.ts"
-import { COMPACT_EVERYTHING, counter } from "./SlateDbW2.ts"
+import { buildWithMetrics, COMPACT_EVERYTHING, counter } from "./SlateDbW2.ts"
 
 type SlateDb = typeof import("@slatedb/uniffi")
 type Recorder = InstanceType<SlateDb["DefaultMetricsRecorder"]>
@@ -62,32 +62,12 @@ export const makeSlateDbW3 = async (location: string): Promise<W3Engine> => {
   let current: Recorder | undefined
 
   const build = async (compactor: Compactor, flush: FlushMode) => {
-    const builder = new slatedb.DbBuilder("bench", store)
-    const settings = settingsOf(slatedb, compactor, flush)
-    const metrics = new slatedb.DefaultMetricsRecorder()
-    try {
-      builder.with_settings(settings)
-      builder.with_metrics_recorder(metrics)
-      const db = await builder.build()
-      current = metrics
-      const close = async () => {
-        try {
-          await db.shutdown()
-        } finally {
-          addCounts(closed, metrics)
-          current = undefined
-          db.dispose()
-          metrics.dispose()
-        }
-      }
-      return { db, close }
-    } catch (e) {
-      metrics.dispose()
-      throw e
-    } finally {
-      builder.dispose()
-      settings.dispose()
-    }
+    const built = await buildWithMetrics(slatedb, store, settingsOf(slatedb, compactor, flush), (metrics) => {
+      addCounts(closed, metrics)
+      current = undefined
+    })
+    current = built.metrics
+    return { db: built.db, close: built.shutdown }
   }
 
   const open = async (mode: "load" | "read", flush: FlushMode): Promise<W3Db> => {
