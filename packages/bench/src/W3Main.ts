@@ -149,7 +149,10 @@ const startS3 = async (selected: ReadonlyArray<W3Implementation>) => {
   if (!selected.some((i) => i.store === "s3")) return { server: undefined, proxy: undefined, problem: undefined }
   try {
     const server = await ensureServer((line) => console.log(line))
-    const proxy = await startProxy(server.endpoint, 2)
+    const proxy = await startProxy(server.endpoint, 2).catch(async (e: unknown) => {
+      await stopServer(server)
+      throw e
+    })
     return { server, proxy, problem: undefined }
   } catch (e) {
     return { server: undefined, proxy: undefined, problem: e instanceof Error ? e.message : String(e) }
