@@ -162,7 +162,13 @@ const startS3 = async (selected: ReadonlyArray<W3Implementation>) => {
 export const runW3 = async (options: W3Options, control: W3Control): Promise<number> => {
   const base = options.quick ? W3_QUICK : W3_FULL
   const sizes: W3Sizes = options.n === undefined ? base : { ...base, n: options.n }
-  const selected = select(options.only)
+  let selected: ReadonlyArray<W3Implementation>
+  try {
+    selected = select(options.only)
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e))
+    return 2
+  }
   const date = new Date()
   const started = performance.now()
   const loadAtStart = os.loadavg().map((x) => Number(x.toFixed(2)))
