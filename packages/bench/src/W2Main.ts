@@ -20,6 +20,7 @@ import { type StoreSample, watchStore } from "./W2Watch.ts"
 import { gcHoldMs, gcSampleMs, settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2GcSchedule, type W2Sizes } from "./W2Workload.ts"
 import { formatInt, formatMb } from "./Report.ts"
 import { forkWorker, type Worker } from "./Ipc.ts"
+import { selectImplementations } from "./Selection.ts"
 
 export type W2GcMode = "on" | "off" | "both"
 
@@ -64,16 +65,6 @@ const GROUPS: Readonly<Record<string, (i: W2Implementation) => boolean>> = {
   shale: (i) => i.family === "shale",
   peers: (i) => i.family === "peer",
   slatedb: (i) => i.name.startsWith("slatedb-")
-}
-
-const select = (only: ReadonlyArray<string> | undefined): ReadonlyArray<W2Implementation> => {
-  if (only === undefined) return W2_IMPLEMENTATIONS
-  const unknown = only.filter((o) => !(o in GROUPS) && !W2_IMPLEMENTATIONS.some((i) => i.name === o))
-  if (unknown.length > 0) {
-    const known = [...W2_IMPLEMENTATIONS.map((i) => i.name), ...Object.keys(GROUPS)].join(", ")
-    throw new Error(`--only: unknown ${unknown.join(", ")} for W2; known: ${known}`)
-  }
-  return W2_IMPLEMENTATIONS.filter((i) => only.some((o) => o === i.name || GROUPS[o]?.(i) === true))
 }
 
 /**
@@ -230,13 +221,12 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   const sizes: W2Sizes = options.n === undefined ? base : { ...base, n: options.n }
   const repeat = options.repeat ?? 1
   const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000
-  let selected: ReadonlyArray<W2Implementation>
-  try {
-    selected = select(options.only)
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e))
+  const selection = selectImplementations(W2_IMPLEMENTATIONS, GROUPS, options.only, "W2")
+  if ("error" in selection) {
+    console.error(selection.error)
     return 2
   }
+  const selected = selection.selected
   const variants = variantsOf(selected, options.gc)
   const started = performance.now()
   const date = new Date()

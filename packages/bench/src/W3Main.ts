@@ -13,6 +13,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { forkWorker, type Outcome, type Worker } from "./Ipc.ts"
 import { formatInt } from "./Report.ts"
+import { selectImplementations } from "./Selection.ts"
 import { W3_IMPLEMENTATIONS, type W3Implementation } from "./W3Engine.ts"
 import type { W3HarnessMessage, W3RunResult, W3WorkerConfig, W3WorkerMessage } from "./W3Protocol.ts"
 import { type CountingProxy, startProxy } from "./W3Proxy.ts"
@@ -40,21 +41,12 @@ const WORKER = fileURLToPath(new URL("./worker-w3.ts", import.meta.url))
 /** The bucket's prefix of a run: `<RUN_ROOT>-<stamp>/<implementation>`, two segments, as the proxy counts. */
 const RUN_ROOT = "shale-bench-w3"
 
-const select = (only: ReadonlyArray<string> | undefined): ReadonlyArray<W3Implementation> => {
-  if (only === undefined) return W3_IMPLEMENTATIONS
-  const groups: Readonly<Record<string, (i: W3Implementation) => boolean>> = {
-    shale: (i) => i.family === "shale",
-    slatedb: (i) => i.family === "peer",
-    peers: (i) => i.family === "peer",
-    s3: (i) => i.store === "s3",
-    latency: (i) => i.store === "latency"
-  }
-  const unknown = only.filter((o) => !(o in groups) && !W3_IMPLEMENTATIONS.some((i) => i.name === o))
-  if (unknown.length > 0) {
-    const known = [...W3_IMPLEMENTATIONS.map((i) => i.name), ...Object.keys(groups)].join(", ")
-    throw new Error(`--only: unknown ${unknown.join(", ")} for W3; known: ${known}`)
-  }
-  return W3_IMPLEMENTATIONS.filter((i) => only.some((o) => o === i.name || groups[o]?.(i) === true))
+const GROUPS: Readonly<Record<string, (i: W3Implementation) => boolean>> = {
+  shale: (i) => i.family === "shale",
+  slatedb: (i) => i.family === "peer",
+  peers: (i) => i.family === "peer",
+  s3: (i) => i.store === "s3",
+  latency: (i) => i.store === "latency"
 }
 
 /** Polls the database's latest manifest until it shows one sorted run and no L0 SST. */
@@ -162,13 +154,12 @@ const startS3 = async (selected: ReadonlyArray<W3Implementation>) => {
 export const runW3 = async (options: W3Options, control: W3Control): Promise<number> => {
   const base = options.quick ? W3_QUICK : W3_FULL
   const sizes: W3Sizes = options.n === undefined ? base : { ...base, n: options.n }
-  let selected: ReadonlyArray<W3Implementation>
-  try {
-    selected = select(options.only)
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e))
+  const selection = selectImplementations(W3_IMPLEMENTATIONS, GROUPS, options.only, "W3")
+  if ("error" in selection) {
+    console.error(selection.error)
     return 2
   }
+  const selected = selection.selected
   const date = new Date()
   const started = performance.now()
   const loadAtStart = os.loadavg().map((x) => Number(x.toFixed(2)))
