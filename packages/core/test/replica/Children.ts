@@ -17,6 +17,9 @@ interface Waiter {
 /** A running child: `lines` grows as it prints; `exited` resolves with `code N` or the signal's name. */
 export class Child {
   readonly lines: Array<string> = []
+  /** Milliseconds from the spawn to each line. */
+  readonly times: Array<number> = []
+  readonly #spawnedAt = performance.now()
   stderr = ""
   exit: string | undefined
   readonly exited: Promise<string>
@@ -58,6 +61,7 @@ export class Child {
 
   #line(line: string): void {
     this.lines.push(line)
+    this.times.push(performance.now() - this.#spawnedAt)
     for (const l of this.#listeners) l(line)
     for (const w of this.#waiters) {
       if (w.match(line)) {
@@ -114,6 +118,12 @@ export class Child {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Milliseconds from the spawn to the first line that `match`es. */
+  timeOf(match: (line: string) => boolean): number | undefined {
+    const i = this.lines.findIndex(match)
+    return i < 0 ? undefined : Math.round(this.times[i]!)
   }
 
   /** The JSON of each line that starts with `tag `. */

@@ -9,7 +9,7 @@
  *
  * Readers: none saw a partial batch, a batch without all earlier ones, a value of another batch, a batch
  * that later vanished or changed its writer (i.e. data that was not durable), or had a read fail; each
- * followed every writer run while it wrote (a view inside each run's batches), converged to exactly the
+ * followed every writer run (showed a state whose newest batch that run wrote), converged to exactly the
  * batches the writers left, each written by the run that made it durable, polled without errors, replaced
  * its checkpoint as L0 and the sorted runs changed, and closed cleanly.
  */
@@ -55,8 +55,8 @@ const readerProblems = (r: ReaderRun, result: ScenarioResult): Array<string> => 
   if (st.pollErrors !== 0) problems.push(`${name}: ${st.pollErrors} failed polls (last: ${st.lastPollError})`)
   if (st.checkpointsReplaced === 0) problems.push(`${name} never replaced its checkpoint`)
   for (const [run, first, last] of result.expected) {
-    if (!r.views.some((v) => v.max >= first && v.max < last)) {
-      problems.push(`${name} saw no state while run ${run} wrote batches ${first}..${last}`)
+    if (!r.views.some((v) => v.max >= first && v.max <= last)) {
+      problems.push(`${name} never showed a state whose newest batch run ${run} wrote (${first}..${last})`)
     }
   }
   return problems
@@ -74,11 +74,11 @@ export const scenarioSummary = (result: ScenarioResult): string =>
   [
     `elapsed ${Math.round(result.elapsedMs)} ms; expected ${JSON.stringify(result.expected)}`,
     ...result.writers.map((w) =>
-      `writer run ${w.run}: resumed at ${w.resume}, ${w.acks.length} acks, ${w.killed ? "killed" : "closed"} (${w.exit}), ` +
+      `writer run ${w.run}: open ${w.openMs} ms, resumed at ${w.resume}, ${w.acks.length} acks, closed at ${w.lifeMs ?? "-"} ms, ${w.killed ? "killed" : "closed"} (${w.exit}), ` +
       `last status ${JSON.stringify(w.status)}${w.stderr.length > 0 ? `\n  stderr: ${w.stderr.slice(-1500)}` : ""}`
     ),
     ...result.readers.map((r) =>
-      `reader ${r.id}: ${r.views.length} views, ${r.final?.scans ?? "?"} scans, converged ${
+      `reader ${r.id}: open ${r.openMs} ms, ${r.views.length} views, ${r.final?.scans ?? "?"} scans (slowest seen ${Math.max(0, ...r.views.map((v) => v.ms))} ms), converged ${
         r.convergedAfterMs === undefined ? "never" : `${Math.round(r.convergedAfterMs)} ms after the last close`
       }, status ${JSON.stringify(r.final?.status)} (${r.exit})${r.stderr.length > 0 ? `\n  stderr: ${r.stderr.slice(-1500)}` : ""}`
     )

@@ -5,8 +5,9 @@
  *
  * 1. Writer run 0 opens a new database and writes batches (rows.ts); once it has written, the readers open
  *    (`manifestPollIntervalMs` 100 ms) and scan, check and report in a loop (replicaReader.ts).
- * 2. Run 0 closes cleanly after `runMs`; run 1 (a new process) resumes after the last batch it finds and is
- *    SIGKILLed after `runMs`, maybe with a batch in flight; run 2 resumes and closes cleanly after `runMs`.
+ * 2. Run 0 closes cleanly; run 1 (a new process) resumes after the newest batch it finds and is SIGKILLed,
+ *    maybe with a batch in flight; run 2 resumes and closes cleanly. Each run writes for `runMs` after its
+ *    first ack, and on until every reader showed one of its batches (so each follows each run).
  *    The writer runs small L0 SSTs, an eager compactor and a collector with a minimum age of 2 s, so L0
  *    flushes, compactions and deletions of WAL SSTs and manifests happen under the readers.
  * 3. The batches the database must hold in the end follow from the writers' lines (`expectedRuns`): run r
@@ -64,6 +65,9 @@ export interface WriterRun {
   readonly exit: string
   readonly problems: ReadonlyArray<string>
   readonly stderr: string
+  /** Milliseconds from its spawn to `resume` (the database open and scanned) and to its exit. */
+  readonly openMs: number | undefined
+  readonly lifeMs: number | undefined
 }
 
 export interface ReaderView {
@@ -71,6 +75,7 @@ export interface ReaderView {
   readonly max: number
   readonly rows: number
   readonly seq: number
+  readonly ms: number
   readonly ranges: ReadonlyArray<RunRange>
 }
 
@@ -89,6 +94,8 @@ export interface ReaderRun {
   readonly exit: string
   readonly problems: ReadonlyArray<string>
   readonly stderr: string
+  /** Milliseconds from its spawn to `ready` (the reader open). */
+  readonly openMs: number | undefined
 }
 
 export interface ScenarioResult {
@@ -110,17 +117,27 @@ const writerRunOf = (run: number, child: Child, killed: boolean): WriterRun => (
   killed,
   exit: child.exit ?? "running",
   problems: problemsOf(child),
-  stderr: child.stderr
+  stderr: child.stderr,
+  openMs: child.timeOf((l) => l.startsWith("resume ")),
+  lifeMs: child.timeOf((l) => l === "closed")
 })
 
-/** One writer run: opens, writes `runMs` after its first ack, then stops (or is killed). */
-const writerRun = async (o: Required<ScenarioOptions>, run: number, kill: boolean, whileWriting: () => Promise<void>) => {
+/** Whether `line` is a reader's view whose newest batch is `n` or later. */
+const viewReaching = (n: number) => (line: string) => line.startsWith("view ") && (JSON.parse(line.slice(5)) as ReaderView).max >= n
+
+/**
+ * One writer run: opens, writes for `runMs` after its first ack and until every reader showed one of its
+ * batches, then stops (or is killed).
+ */
+const writerRun = async (o: Required<ScenarioOptions>, run: number, kill: boolean, readers: () => Promise<ReadonlyArray<Child>>) => {
   const config = { store: o.store, root: "db", run, rowsPerBatch: o.rowsPerBatch, statusEveryMs: 300, settings: writerSettings }
   const child = new Child(`writer run ${run}`, WRITER_SCRIPT, config, o.env)
   try {
     await child.waitFor("its first ack", (l) => l.startsWith("ack "), 60_000)
-    await whileWriting()
+    const resume = Number(child.lines.find((l) => l.startsWith("resume "))!.slice(7))
+    const following = await readers()
     await sleep(o.runMs)
+    await Promise.all(following.map((r) => r.waitFor(`a batch of writer run ${run}`, viewReaching(resume), 60_000)))
     if (kill) child.kill("SIGKILL")
     else child.stop()
     await child.settle(60_000)
@@ -157,12 +174,14 @@ export const runScenario = async (options: ScenarioOptions): Promise<ScenarioRes
   })
   try {
     const writers: Array<WriterRun> = []
-    writers.push(await writerRun(o, 0, false, async () => {
+    const openReaders = async () => {
       for (let id = 0; id < o.readers; id++) readers.push(new Child(`reader ${id}`, READER_SCRIPT, readerConfig(id), o.env))
       await Promise.all(readers.map((r) => r.waitFor("ready", (l) => l === "ready", 60_000)))
-    }))
-    writers.push(await writerRun(o, 1, true, async () => {}))
-    writers.push(await writerRun(o, 2, false, async () => {}))
+      return readers
+    }
+    writers.push(await writerRun(o, 0, false, openReaders))
+    writers.push(await writerRun(o, 1, true, async () => readers))
+    writers.push(await writerRun(o, 2, false, async () => readers))
     const expected = expectedRuns(writers)
     const closedAt = performance.now()
     const convergedAt = new Map<number, number>()
@@ -183,7 +202,8 @@ export const runScenario = async (options: ScenarioOptions): Promise<ScenarioRes
       convergedAfterMs: convergedAt.get(id),
       exit: r.exit ?? "running",
       problems: problemsOf(r),
-      stderr: r.stderr
+      stderr: r.stderr,
+      openMs: r.timeOf((l) => l === "ready")
     }))
     return { writers, readers: readerRuns, expected, elapsedMs: performance.now() - t0 }
   } finally {

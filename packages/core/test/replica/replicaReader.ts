@@ -11,7 +11,8 @@
  * with `get`, and sleeps `pauseMs`. It prints (synchronous writes):
  *
  *   `ready`                  the reader is open
- *   `view <json>`            a scan that saw something new: `{ scan, max, rows, seq, ranges }` (rows.ts ranges)
+ *   `view <json>`            a scan that saw something new: `{ scan, max, rows, seq, ms, ranges }` (ms: the
+ *                            scan's duration; ranges: rows.ts)
  *   `problem <text>`         anything wrong (a read that failed is one too)
  *   `final <json>`           after `stop`: one more scan's ranges, the number of scans and the reader's status
  *   `closed`                 the reader closed (its checkpoint removed); then it exits 0
@@ -51,12 +52,15 @@ line("ready")
 /** Batch → run of every batch seen so far. */
 const seen = new Map<number, number>()
 let scans = 0
+let lastScanMs = 0
 
 const scanOnce = async (): Promise<View | undefined> => {
   scans++
+  const t0 = performance.now()
   try {
     const rows: Array<Shale.KeyValue> = []
     for await (const kv of reader.scan({})) rows.push(kv)
+    lastScanMs = Math.round(performance.now() - t0)
     return viewOf(rows, config.rowsPerBatch)
   } catch (e) {
     line(`problem reader ${config.id}: scan ${scans} failed: ${String(e)}`)
@@ -102,7 +106,7 @@ while (!stopping) {
   if (view !== undefined) {
     if (absorb(view)) {
       const st = await reader.status()
-      line(`view ${JSON.stringify({ scan: scans, max: maxBatch(view.runs), rows: view.rows, seq: st.seq, ranges: rangesOf(view.runs) })}`)
+      line(`view ${JSON.stringify({ scan: scans, max: maxBatch(view.runs), rows: view.rows, seq: st.seq, ms: lastScanMs, ranges: rangesOf(view.runs) })}`)
     }
     await pointReads(view)
   }

@@ -4,10 +4,10 @@
  * lets an `s3://` store load `@shale/s3` from its sources).
  *
  * Config: `{ store, root, run, rowsPerBatch, statusEveryMs, settings }`. It opens the database
- * at `root` in the store named by the URL `store` (`Shale.stores.resolve`) with `settings`, scans it, and
- * prints on stdout (synchronous writes, one line each):
+ * at `root` in the store named by the URL `store` (`Shale.stores.resolve`) with `settings`, finds the newest
+ * batch in it, and prints on stdout (synchronous writes, one line each):
  *
- *   `resume <next>`          batches 0..next-1 are there (complete, one run each; otherwise `problem ...`)
+ *   `resume <next>`          the newest batch is next-1, and it is complete (otherwise `problem ...`)
  *   `ack <run> <n>`          batch n (rows.ts) is durable: `db.write` awaited durability and returned
  *   `status <json>`          every `statusEveryMs`: its compactor's and collector's counters, L0, runs
  *   `closed`                 it read `stop` on stdin, finished the batch in flight, closed the database
@@ -19,7 +19,7 @@
  */
 import { writeSync } from "node:fs"
 import { Shale } from "../../src/index.ts"
-import { encode, keyOf, maxBatch, valueOf, viewOf } from "./rows.ts"
+import { batchPrefix, encode, keyOf, valueOf, viewOf } from "./rows.ts"
 
 interface WriterConfig {
   readonly store: string
@@ -57,12 +57,29 @@ const statusLine = async (db: Shale.ShaleDb) => {
   }`)
 }
 
+/**
+ * The batch after the newest one in the database (its newest key, by a descending scan), which must be
+ * complete: a batch cut short by a crash would be a torn write batch.
+ */
+async function resumePoint(db: Shale.ShaleDb): Promise<number> {
+  let newest: string | undefined
+  for await (const kv of db.scan({}, { order: "desc" })) {
+    newest = new TextDecoder().decode(kv.key)
+    break
+  }
+  if (newest === undefined) return 0
+  const n = Number(/^b(\d{7})\//.exec(newest)?.[1] ?? "-1")
+  if (n < 0) line(`problem writer run ${config!.run} at open: unexpected key ${newest}`)
+  const rows: Array<Shale.KeyValue> = []
+  for await (const kv of db.scanPrefix(encode(batchPrefix(n)))) rows.push(kv)
+  for (const p of viewOf(rows, config!.rowsPerBatch, n).problems) {
+    line(`problem writer run ${config!.run} at open: ${p}`)
+  }
+  return n + 1
+}
+
 const db = await Shale.open(config.root, { store: Shale.stores.resolve(config.store), settings: config.settings })
-const rows: Array<Shale.KeyValue> = []
-for await (const kv of db.scan({})) rows.push(kv)
-const found = viewOf(rows, config.rowsPerBatch)
-for (const p of found.problems) line(`problem writer run ${config.run} at open: ${p}`)
-let n = maxBatch(found.runs) + 1
+let n = await resumePoint(db)
 line(`resume ${n}`)
 
 const t0 = performance.now()

@@ -16,9 +16,12 @@
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-export const keyOf = (n: number, j: number): string => `b${String(n).padStart(7, "0")}/${String(j).padStart(3, "0")}`
+/** The prefix of every key of batch `n`. */
+export const batchPrefix = (n: number): string => `b${String(n).padStart(7, "0")}/`
 
-const paddingOf = (n: number, j: number): number => 40 + ((n * 31 + j * 7) % 160)
+export const keyOf = (n: number, j: number): string => `${batchPrefix(n)}${String(j).padStart(3, "0")}`
+
+const paddingOf = (n: number, j: number): number => 8 + ((n * 31 + j * 7) % 56)
 
 export const valueOf = (run: number, n: number, j: number): string => `r${run}/b${n}/${j}/${"x".repeat(paddingOf(n, j))}`
 
@@ -39,8 +42,15 @@ export interface View {
 
 const KEY_RE = /^b(\d{7})\/(\d{3})$/
 
-/** Checks one scan's rows (in key order) against the scheme above; `expectedRows` per batch. */
-export const viewOf = (rows: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>, expectedRows: number): View => {
+/**
+ * Checks one scan's rows (in key order) against the scheme above: `expectedRows` per batch, and every batch
+ * from `first` to the highest one there.
+ */
+export const viewOf = (
+  rows: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>,
+  expectedRows: number,
+  first = 0
+): View => {
   const problems: Array<string> = []
   const seen = new Map<number, { run: number; rows: number }>()
   let count = 0
@@ -69,7 +79,7 @@ export const viewOf = (rows: Iterable<{ readonly key: Uint8Array; readonly value
     else runs.set(n, b.run)
   }
   const max = maxBatch(runs)
-  for (let n = 0; n <= max; n++) {
+  for (let n = first; n <= max; n++) {
     if (!seen.has(n)) {
       problems.push(`batch ${max} is visible but batch ${n} is not`)
       break
