@@ -10,6 +10,7 @@
  *   npm run bench -- --quick               # small W1, 1 run each (under a minute)
  *   npm run bench -- --only slatedb,lmdb --repeat 5 --out bench.json
  *   npm run bench -- --workload W2         # the compaction workload (W2Main.ts), Shale and SlateDB
+ *   npm run bench -- --workload readers    # DbReader lag and read rates (ReadersMain.ts), Shale and SlateDB
  */
 import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -34,8 +35,11 @@ import { FULL, phaseUnit, QUICK, withN, type WorkloadSizes } from "./Workload.ts
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md) or W2 (compaction: a
-                     steady state with the compactor running, Shale and SlateDB on local directories)
+  --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md), W2 (compaction: a
+                     steady state with the compactor running, Shale and SlateDB on local directories) or
+                     readers (a DbReader beside its writer: lag from a durable write's acknowledgement to
+                     its visibility, and the reader's gets and scans against the writer's; §6)
+  --polls MS,MS      readers: the manifest poll intervals (default 100,1000,10000, or 100,1000 with --quick)
   --quick            small workload (W1: N = 10,000, under a minute; W2: N = 100,000, under 3 minutes)
   --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 1)
   --n N              number of keys (default W1 100,000, or 10,000 with --quick; W2 1,000,000, or 100,000)
@@ -54,7 +58,7 @@ const USAGE = `usage: npm run bench -- [options]
   --help`
 
 interface Options {
-  readonly workload: "W1" | "W2"
+  readonly workload: "W1" | "W2" | "READERS"
   /** The options as given (W2 has defaults of its own). */
   readonly given: {
     readonly repeat?: string
@@ -64,6 +68,7 @@ interface Options {
     readonly gcInterval?: string
     readonly gcMinAge?: string
     readonly gcHold?: string
+    readonly polls?: string
   }
   readonly quick: boolean
   readonly repeat: number
@@ -107,6 +112,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       "gc-interval": { type: "string" },
       "gc-min-age": { type: "string" },
       "gc-hold": { type: "string" },
+      polls: { type: "string" },
       out: { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", default: false }
@@ -119,7 +125,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
     return undefined
   }
   const workload = values.workload.toUpperCase()
-  if (workload !== "W1" && workload !== "W2") throw new UsageError(`--workload expects W1 or W2, got "${values.workload}"`)
+  if (workload !== "W1" && workload !== "W2" && workload !== "READERS") {
+    throw new UsageError(`--workload expects W1, W2 or readers, got "${values.workload}"`)
+  }
   const quick = values.quick
   const base = quick ? QUICK : FULL
   const n = positiveInt("n", values.n, base.n)
@@ -132,7 +140,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       ...(values.gc === undefined ? {} : { gc: values.gc }),
       ...(values["gc-interval"] === undefined ? {} : { gcInterval: values["gc-interval"] }),
       ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
-      ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] })
+      ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] }),
+      ...(values.polls === undefined ? {} : { polls: values.polls })
     },
     quick,
     repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
@@ -275,6 +284,7 @@ const main = async (): Promise<number> => {
   const options = parseOptions(process.argv.slice(2))
   if (options === undefined) return 0
   if (options.workload === "W2") return runW2(options)
+  if (options.workload === "READERS") return runReaders(options)
   const all = implementations({ putLatencyMs: options.putLatencyMs })
   if (options.list) {
     for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
@@ -406,6 +416,33 @@ const runW2 = async (options: Options): Promise<number> => {
       gc,
       gcSchedule,
       gcHoldMs: options.given.gcHold === undefined ? undefined : secondsOption("gc-hold", options.given.gcHold, 0, 0) * 1000
+    },
+    {
+      onChild: (kill) => {
+        current = kill === undefined ? undefined : { kill }
+      },
+      interrupted: () => interrupted
+    }
+  )
+}
+
+/** `--workload readers`: ReadersMain.ts, loaded only then. */
+const runReaders = async (options: Options): Promise<number> => {
+  if (options.list) {
+    const { READER_ENGINES } = await import("./ReadersEngine.ts")
+    for (const e of READER_ENGINES) console.log(e)
+    return 0
+  }
+  const pollsMs = options.given.polls?.split(",").map((p) => positiveInt("polls", p.trim(), 1))
+  const { runReadersWorkload } = await import("./ReadersMain.ts")
+  return runReadersWorkload(
+    {
+      quick: options.quick,
+      n: options.given.n === undefined ? undefined : positiveInt("n", options.given.n, 1),
+      pollsMs,
+      only: options.only,
+      timeoutS: options.given.timeout === undefined ? undefined : positiveInt("timeout", options.given.timeout, 1),
+      out: options.out
     },
     {
       onChild: (kill) => {
