@@ -61,6 +61,7 @@ if (endpoint === undefined) {
       const result = await runScenario({
         store: `s3://${bucket}/shale-test-runs/${randomUUID()}/replica`,
         runMs: 3000,
+        pauseMs: 200,
         env: {
           SHALE_S3_ENDPOINT: endpoint,
           SHALE_S3_FORCE_PATH_STYLE: String(forcePathStyle),
@@ -72,6 +73,6 @@ if (endpoint === undefined) {
       const summary = scenarioSummary(result)
       if (env["SHALE_REPLICA_VERBOSE"] !== undefined) console.log(summary)
       expect(scenarioProblems(result), summary).toEqual([])
-    }, 150_000)
+    }, 240_000)
   })
 }

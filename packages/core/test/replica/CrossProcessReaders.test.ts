@@ -24,5 +24,5 @@ describe("DbReader processes beside a writer process (local directory)", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-  }, 120_000)
+  }, 180_000)
 })

@@ -11,7 +11,7 @@
  * that later vanished or changed its writer (i.e. data that was not durable), or had a read fail; each
  * followed every writer run (showed a state whose newest batch that run wrote), converged to exactly the
  * batches the writers left, each written by the run that made it durable, polled without errors, replaced
- * its checkpoint as L0 and the sorted runs changed, and closed cleanly.
+ * its checkpoint as L0 and the sorted runs changed, and closed cleanly, removing its checkpoint.
  */
 import type { ReaderRun, ScenarioResult, WriterRun } from "./ReplicaScenario.ts"
 
@@ -66,13 +66,15 @@ const readerProblems = (r: ReaderRun, result: ScenarioResult): Array<string> => 
 export const scenarioProblems = (result: ScenarioResult): Array<string> => [
   ...writerProblems(result.writers),
   ...(result.expected.length === 0 ? ["no batches expected"] : []),
+  ...(result.readerCheckpointsLeft === 0 ? [] : [`${result.readerCheckpointsLeft} reader checkpoint(s) left after the readers closed`]),
   ...result.readers.flatMap((r) => readerProblems(r, result))
 ].slice(0, 40)
 
 /** A few lines on what happened, for failure messages and the verbose log. */
 export const scenarioSummary = (result: ScenarioResult): string =>
   [
-    `elapsed ${Math.round(result.elapsedMs)} ms; expected ${JSON.stringify(result.expected)}`,
+    `elapsed ${Math.round(result.elapsedMs)} ms; expected ${JSON.stringify(result.expected)}; ` +
+    `reader checkpoints left after they closed: ${result.readerCheckpointsLeft}`,
     ...result.writers.map((w) =>
       `writer run ${w.run}: open ${w.openMs} ms, resumed at ${w.resume}, ${w.acks.length} acks, closed at ${w.lifeMs ?? "-"} ms, ${w.killed ? "killed" : "closed"} (${w.exit}), ` +
       `last status ${JSON.stringify(w.status)}${w.stderr.length > 0 ? `\n  stderr: ${w.stderr.slice(-1500)}` : ""}`

@@ -13,10 +13,12 @@
  * 3. The batches the database must hold in the end follow from the writers' lines (`expectedRuns`): run r
  *    wrote batches resume(r) .. resume(r + 1) - 1, acknowledged, except perhaps the last one of a killed
  *    run (durable but not acknowledged: the next run found it). Every reader must show exactly those, each
- *    written by that run, within `convergeMs`; then the readers are stopped and report their status.
+ *    written by that run, within `convergeMs`; then the readers are stopped and report their status, and
+ *    the latest manifest is read for checkpoints they left behind.
  *
  * `runScenario` returns what happened; `scenarioProblems` lists every broken promise.
  */
+import { Shale } from "../../src/index.ts"
 import { Child, READER_SCRIPT, WRITER_SCRIPT } from "./Children.ts"
 import { type RunRange } from "./rows.ts"
 
@@ -31,6 +33,8 @@ export interface ScenarioOptions {
   readonly runMs?: number
   readonly convergeMs?: number
   readonly pollMs?: number
+  /** The readers' pause between two rounds of reads (longer on S3, where a scan costs requests). */
+  readonly pauseMs?: number
 }
 
 /** The writer's settings: frequent L0 flushes, an eager compactor, a collector with a short minimum age. */
@@ -102,8 +106,36 @@ export interface ScenarioResult {
   readonly writers: ReadonlyArray<WriterRun>
   readonly readers: ReadonlyArray<ReaderRun>
   readonly expected: ReadonlyArray<RunRange>
+  /** Checkpoints of the readers (lifetime under a minute) left in the latest manifest after they closed. */
+  readonly readerCheckpointsLeft: number
   readonly elapsedMs: number
 }
+
+/** Runs `f` with `vars` added to the environment (the store URL's endpoint and credentials). */
+const withEnv = async <A>(vars: Readonly<Record<string, string>>, f: () => Promise<A>): Promise<A> => {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]))
+  Object.assign(process.env, vars)
+  try {
+    return await f()
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}
+
+/** The checkpoints with a lifetime under a minute (the readers': compactors' last 15 minutes) in the latest manifest. */
+const readerCheckpoints = (o: Required<ScenarioOptions>): Promise<number> =>
+  withEnv(o.env, async () => {
+    const admin = await Shale.admin("db", { store: Shale.stores.resolve(o.store) })
+    try {
+      const all = await admin.listCheckpoints()
+      return all.filter((c) => c.expireTimeS !== undefined && c.expireTimeS - c.createTimeS < 60).length
+    } finally {
+      await admin.close()
+    }
+  })
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -160,7 +192,7 @@ const sameRanges = (a: ReadonlyArray<RunRange> | null, b: ReadonlyArray<RunRange
 
 /** Runs the scenario of the module comment. */
 export const runScenario = async (options: ScenarioOptions): Promise<ScenarioResult> => {
-  const o: Required<ScenarioOptions> = { env: {}, readers: 3, rowsPerBatch: 16, runMs: 4000, convergeMs: 20_000, pollMs: 100, ...options }
+  const o: Required<ScenarioOptions> = { env: {}, readers: 3, rowsPerBatch: 16, runMs: 4000, convergeMs: 20_000, pollMs: 100, pauseMs: 20, ...options }
   const t0 = performance.now()
   const readers: Array<Child> = []
   const readerConfig = (id: number) => ({
@@ -169,7 +201,7 @@ export const runScenario = async (options: ScenarioOptions): Promise<ScenarioRes
     id,
     rowsPerBatch: o.rowsPerBatch,
     options: { manifestPollIntervalMs: o.pollMs, checkpointLifetimeMs: 10_000 },
-    pauseMs: 20,
+    pauseMs: o.pauseMs,
     gets: 10
   })
   try {
@@ -205,7 +237,8 @@ export const runScenario = async (options: ScenarioOptions): Promise<ScenarioRes
       stderr: r.stderr,
       openMs: r.timeOf((l) => l === "ready")
     }))
-    return { writers, readers: readerRuns, expected, elapsedMs: performance.now() - t0 }
+    const readerCheckpointsLeft = await readerCheckpoints(o)
+    return { writers, readers: readerRuns, expected, readerCheckpointsLeft, elapsedMs: performance.now() - t0 }
   } finally {
     for (const r of readers) r.kill()
     await Promise.all(readers.map((r) => r.exited))
