@@ -12,7 +12,7 @@
  *    the reader showed it before the writer's acknowledgement reached the caller).
  * 4. Reads on the same data (N + the lag keys), with no writes going on: `scans` rounds, each of `gets`
  *    point reads (W1's key order) through the writer's own `Db`, the same through the reader, then a full
- *    scan through each; the median of each figure.
+ *    scan through each (the reader first in every other round); the median of each figure.
  */
 import { type ReaderHandle, type ReadersEngine } from "./ReadersEngine.ts"
 import { getIndex, KEY_BYTES, makeKeys, valueOf } from "./Workload.ts"
@@ -120,24 +120,45 @@ export const lagPhase = async (engine: ReadersEngine, reader: ReaderHandle, size
   }
 }
 
-const getsPerSecond = async (get: ReaderHandle["get"], keys: ReadonlyArray<Uint8Array>, count: number): Promise<{ rate: number; missing: number }> => {
+interface Rates {
+  readonly rate: number
+  readonly missing: number
+}
+
+interface Scanned {
+  readonly rate: number
+  readonly rows: number
+}
+
+const getsPerSecond = async (get: ReaderHandle["get"], keys: ReadonlyArray<Uint8Array>, count: number): Promise<Rates> => {
   let missing = 0
   const t0 = performance.now()
   for (let i = 0; i < count; i++) if ((await get(keys[getIndex(i, keys.length)]!)) === undefined) missing++
   return { rate: (count / (performance.now() - t0)) * 1000, missing }
 }
 
-const scanRate = async (scanAll: () => Promise<number>): Promise<{ rate: number; rows: number }> => {
+const scanRate = async (scanAll: () => Promise<number>): Promise<Scanned> => {
   const t0 = performance.now()
   const rows = await scanAll()
   return { rate: (rows / (performance.now() - t0)) * 1000, rows }
+}
+
+/** Runs `a` and `b`, `a` first when `aFirst`; their results as (a, b). */
+const inTurn = async <A>(aFirst: boolean, a: () => Promise<A>, b: () => Promise<A>): Promise<[A, A]> => {
+  if (aFirst) {
+    const x = await a()
+    return [x, await b()]
+  }
+  const y = await b()
+  return [await a(), y]
 }
 
 const median = (xs: ReadonlyArray<number>): number => percentile([...xs].sort((a, b) => a - b), 0.5)
 
 /**
  * Step 4: after a warm-up, `scans` rounds of (writer gets, reader gets, writer scan, reader scan), taking
- * turns so that a slow spell of a shared machine hits both; the median of each.
+ * turns so that a slow spell of a shared machine hits both, the reader first in every other round; the
+ * median of each.
  */
 const readRates = async (engine: ReadersEngine, reader: ReaderHandle, keys: ReadonlyArray<Uint8Array>, sizes: ReadersSizes) => {
   await getsPerSecond(engine.get, keys, Math.min(1000, sizes.gets))
@@ -146,10 +167,10 @@ const readRates = async (engine: ReadersEngine, reader: ReaderHandle, keys: Read
   const problems = new Set<string>()
   let rows = 0
   for (let round = 0; round < sizes.scans; round++) {
-    const w = await getsPerSecond(engine.get, keys, sizes.gets)
-    const r = await getsPerSecond(reader.get, keys, sizes.gets)
-    const ws = await scanRate(engine.scanAll)
-    const rs = await scanRate(reader.scanAll)
+    // Who goes first alternates: the garbage one measurement leaves is collected during the next.
+    const first = round % 2 === 0
+    const [w, r] = await inTurn(first, () => getsPerSecond(engine.get, keys, sizes.gets), () => getsPerSecond(reader.get, keys, sizes.gets))
+    const [ws, rs] = await inTurn(first, () => scanRate(engine.scanAll), () => scanRate(reader.scanAll))
     rates.writerGets.push(w.rate)
     rates.readerGets.push(r.rate)
     rates.writerScan.push(ws.rate)
