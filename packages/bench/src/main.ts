@@ -11,6 +11,7 @@
  *   npm run bench -- --only slatedb,lmdb --repeat 5 --out bench.json
  *   npm run bench -- --workload W2         # the compaction workload (W2Main.ts), Shale and SlateDB
  *   npm run bench -- --workload W3         # object storage (W3Main.ts): Shale and SlateDB on S3
+ *   npm run bench -- --workload readers    # DbReader lag and read rates (ReadersMain.ts), Shale and SlateDB
  */
 import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -35,9 +36,12 @@ import { FULL, phaseUnit, QUICK, withN, type WorkloadSizes } from "./Workload.ts
 
 const USAGE = `usage: npm run bench -- [options]
 
-  --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md) or W2 (compaction: a
-                     steady state with the compactor running, Shale and SlateDB on local directories) or
-                     W3 (object storage: reads and durable writes on S3, Shale and SlateDB, radosgw)
+  --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md), W2 (compaction: a
+                     steady state with the compactor running, Shale and SlateDB on local directories),
+                     W3 (object storage: reads and durable writes on S3, Shale and SlateDB, radosgw) or
+                     readers (a DbReader beside its writer: lag from a durable write's acknowledgement to
+                     its visibility, and the reader's gets and scans against the writer's)
+  --polls MS,MS      readers: the manifest poll intervals (default 100,1000,10000, or 100,1000 with --quick)
   --quick            small workload (W1: N = 10,000, under a minute; W2: N = 100,000, under 3 minutes)
   --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 1)
   --n N              number of keys (default W1 100,000, or 10,000 with --quick; W2 1,000,000, or 100,000)
@@ -57,7 +61,7 @@ const USAGE = `usage: npm run bench -- [options]
   --help`
 
 interface Options {
-  readonly workload: "W1" | "W2" | "W3"
+  readonly workload: "W1" | "W2" | "W3" | "READERS"
   /** The options as given (W2 has defaults of its own). */
   readonly given: {
     readonly repeat?: string
@@ -68,6 +72,7 @@ interface Options {
     readonly gcMinAge?: string
     readonly gcHold?: string
     readonly shaleSettings?: string
+    readonly polls?: string
   }
   readonly quick: boolean
   readonly repeat: number
@@ -112,6 +117,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       "gc-min-age": { type: "string" },
       "gc-hold": { type: "string" },
       "shale-settings": { type: "string" },
+      polls: { type: "string" },
       out: { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", default: false }
@@ -124,7 +130,9 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
     return undefined
   }
   const workload = values.workload.toUpperCase()
-  if (workload !== "W1" && workload !== "W2" && workload !== "W3") throw new UsageError(`--workload expects W1, W2 or W3, got "${values.workload}"`)
+  if (workload !== "W1" && workload !== "W2" && workload !== "W3" && workload !== "READERS") {
+    throw new UsageError(`--workload expects W1, W2, W3 or readers, got "${values.workload}"`)
+  }
   const quick = values.quick
   const base = quick ? QUICK : FULL
   const n = positiveInt("n", values.n, base.n)
@@ -138,7 +146,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       ...(values["gc-interval"] === undefined ? {} : { gcInterval: values["gc-interval"] }),
       ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
       ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] }),
-      ...(values["shale-settings"] === undefined ? {} : { shaleSettings: values["shale-settings"] })
+      ...(values["shale-settings"] === undefined ? {} : { shaleSettings: values["shale-settings"] }),
+      ...(values.polls === undefined ? {} : { polls: values.polls })
     },
     quick,
     repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
@@ -282,6 +291,7 @@ const main = async (): Promise<number> => {
   if (options === undefined) return 0
   if (options.workload === "W2") return runW2(options)
   if (options.workload === "W3") return runW3(options)
+  if (options.workload === "READERS") return runReaders(options)
   const all = implementations({ putLatencyMs: options.putLatencyMs })
   if (options.list) {
     for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
@@ -442,6 +452,33 @@ const runW3 = async (options: Options): Promise<number> => {
   return runW3(
     { quick: options.quick, n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out, shaleSettings: shaleSettings as Record<string, unknown> },
     { onChild: (kill) => (current = kill === undefined ? undefined : { kill }), interrupted: () => interrupted }
+  )
+}
+
+/** `--workload readers`: ReadersMain.ts, loaded only then. */
+const runReaders = async (options: Options): Promise<number> => {
+  if (options.list) {
+    const { READER_ENGINES } = await import("./ReadersEngine.ts")
+    for (const e of READER_ENGINES) console.log(e)
+    return 0
+  }
+  const pollsMs = options.given.polls?.split(",").map((p) => positiveInt("polls", p.trim(), 1))
+  const { runReadersWorkload } = await import("./ReadersMain.ts")
+  return runReadersWorkload(
+    {
+      quick: options.quick,
+      n: options.given.n === undefined ? undefined : positiveInt("n", options.given.n, 1),
+      pollsMs,
+      only: options.only,
+      timeoutS: options.given.timeout === undefined ? undefined : positiveInt("timeout", options.given.timeout, 1),
+      out: options.out
+    },
+    {
+      onChild: (kill) => {
+        current = kill === undefined ? undefined : { kill }
+      },
+      interrupted: () => interrupted
+    }
   )
 }
 
