@@ -6,7 +6,8 @@
  * 1. Settings: decoded and validated over SlateDB's defaults (`InvalidError` on a bad value).
  * 2. The store in context is wrapped in the retrying layer (`withRetries`): every engine I/O retries
  *    transient failures, and create-only puts are idempotent across retries (`slatedbputid`).
- * 3. Recovery (Recovery.ts): claim the writer epoch, fence older writers, replay the WAL.
+ * 3. Recovery (Recovery.ts): claim the writer epoch, fence older writers, replay the WAL; then, with a disk
+ *    cache that preloads (DiskCachePreload.ts), fill it with the manifest's SSTs.
  * 4. The WAL buffer (`WalBufferManager`) starts with our collaborators: WAL ids from the manifest's
  *    `next_wal_sst_id` (`ManifestWriter.allocateWalId`), the watermarks as its `Oracle`, the engine clock
  *    as its `MonotonicClock`, WAL SSTs in the configured block size and codec.
@@ -50,6 +51,7 @@ import { makeWriter } from "./Writer.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
+import { preloadDiskCache } from "./DiskCachePreload.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
 export interface DbOptions {
@@ -88,6 +90,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const tables = new TableStore(store, root, settings.blockCacheBytes)
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
+  yield* preloadDiskCache(tables, manifest.manifest)
 
   // ---------------------------------------------------------------- the WAL buffer
   const wal = yield* makeWalBufferManager({
