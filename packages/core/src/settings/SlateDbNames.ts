@@ -27,7 +27,8 @@
  *   `wal_enabled`). Their values are checked against SlateDB's shape (a wrong type or an unknown nested
  *   key is an error). A value asking for something Shale cannot do while keeping SlateDB's meaning
  *   (`wal_enabled = false`) is an error; one that only asks for tuning Shale does not do (a disk cache,
- *   parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no effect. When
+ *   parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no effect (the
+ *   disk cache exists as a store layer, `CachedObjectStore.layer`, not as a setting). When
  *   Shale gains one of these, its entry here becomes a mapping and the warning goes away.
  */
 import { Schema } from "effect"
@@ -269,7 +270,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
     schema: ObjectStoreCacheOptions,
     ignored: (v) =>
       typeof v === "object" && v !== null && typeof (v as { readonly root_folder?: unknown }).root_folder === "string"
-        ? "Shale has no disk cache for objects (its block cache is in memory: blockCacheBytes)"
+        ? "Shale does not read the disk cache's options from settings: wrap the store in CachedObjectStore.layer (@shale/core/node), which takes the same options"
         : undefined
   }
 }
