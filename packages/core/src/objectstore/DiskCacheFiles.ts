@@ -184,13 +184,16 @@ export class DiskCacheFiles {
   deleteObject(path: string): Effect.Effect<void> {
     const prefix = `${path}/`
     return Effect.promise(async () => {
+      let found = 0
       for (const [name, size] of this.#lru) {
         if (name.startsWith(prefix)) {
           this.#lru.delete(name)
           this.#bytes -= size
+          found++
         }
       }
-      await rm(join(this.root, path), { recursive: true, force: true }).catch(() => undefined)
+      // Every file is indexed (from the folder's listing on open, or when written): none, nothing to delete.
+      if (found > 0) await rm(join(this.root, path), { recursive: true, force: true }).catch(() => undefined)
     })
   }
 
