@@ -13,19 +13,22 @@ import { Db } from "../../src/db/Db.ts"
 import { CachedObjectStore, type CachedObjectStoreOptions } from "../../src/objectstore/CachedObjectStore.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { ObjectStoreCache } from "../../src/objectstore/ObjectStoreCache.ts"
-import { b, ND, s, testSettings } from "./fixtures.ts"
+import { b, ND, openOn, s, testSettings } from "./fixtures.ts"
 
 /** Counts SST reads (HEAD, GET, ranged GET of `*.sst`) that reach `inner`. */
 const countingSstReads = (inner: ObjectStore["Service"]) => {
-  const counts = { sstReads: 0 }
-  const count = (p: string) => {
-    if (p.endsWith(".sst")) counts.sstReads++
+  const counts = { sstReads: 0, sstGets: 0 }
+  const count = (p: string, get: boolean) => {
+    if (p.endsWith(".sst")) {
+      counts.sstReads++
+      if (get) counts.sstGets++
+    }
   }
   const store = ObjectStore.of({
     ...inner,
-    head: (p) => Effect.suspend(() => (count(p), inner.head(p))),
-    get: (p) => Effect.suspend(() => (count(p), inner.get(p))),
-    getRange: (p, r) => Effect.suspend(() => (count(p), inner.getRange(p, r)))
+    head: (p) => Effect.suspend(() => (count(p, false), inner.head(p))),
+    get: (p) => Effect.suspend(() => (count(p, true), inner.get(p))),
+    getRange: (p, r) => Effect.suspend(() => (count(p, true), inner.getRange(p, r)))
   })
   return { store, counts }
 }
@@ -80,6 +83,25 @@ describe("Db over the disk cache", () => {
       const stats = yield* cache!.stats
       assert.strictEqual(stats.innerGets, 0, "no GET of an SST reached the store")
       assert.isAtMost(counts.sstReads - before, 2, "at most a HEAD per L0 SST")
+    }))
+
+  it.effect("Settings.objectStoreCache (SlateDB's object_store_cache_options) turns the cache on for a writer", () =>
+    Effect.gen(function*() {
+      const folder = yield* tempFolder
+      const { store, counts } = countingSstReads(makeMemory())
+      const settings = { objectStoreCache: { rootFolder: folder, partSizeBytes: 64 * 1024, cachePuts: true } }
+      const first = yield* openOn(store, { settings })
+      yield* fill(first.db)
+      yield* Scope.close(first.scope, Exit.void)
+      const before = counts.sstGets
+      const { db } = yield* openOn(store, { settings })
+      for (let i = 0; i < N; i += 101) assert.strictEqual(s(yield* db.get(key(i))), s(value(i)))
+      assert.strictEqual(yield* Stream.runCount(db.scan({})), N)
+      assert.strictEqual(counts.sstGets, before, "every SST byte came from the cache folder")
+      // Without the setting the same reads go to the store.
+      const { db: uncached } = yield* openOn(store)
+      yield* uncached.get(key(0))
+      assert.isAbove(counts.sstGets, before)
     }))
 
   it.effect("preload on startup fills a fresh cache with the manifest's SSTs; reads then cost no SST request", () =>
