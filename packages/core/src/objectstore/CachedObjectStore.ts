@@ -291,18 +291,8 @@ const parseHead = (path: string, json: string | undefined): ObjectMeta | undefin
   }
 }
 
-const concat = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (pieces.length === 1) return pieces[0]!
-  let n = 0
-  for (const p of pieces) n += p.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of pieces) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+/** One piece as it is; several joined (Node's `Buffer.concat`: this module is Node-only anyway). */
+const concat = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => (pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces))
 
 /** Constructors for the disk cache. */
 export const CachedObjectStore = {

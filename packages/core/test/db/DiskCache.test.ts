@@ -65,6 +65,15 @@ const fill = (db: Db["Service"]) =>
     yield* db.flush({ type: "memtable" })
   })
 
+/** A store holding a database with N rows in two L0 SSTs (written without a cache), counting SST reads. */
+const written = Effect.gen(function*() {
+  const memory = makeMemory()
+  const writer = yield* open(memory, undefined)
+  yield* fill(writer.db)
+  yield* writer.close
+  return countingSstReads(memory)
+})
+
 describe("Db over the disk cache", () => {
   it.effect("SSTs uploaded with cachePuts are read from disk after a restart: no SST request", () =>
     Effect.gen(function*() {
@@ -106,11 +115,7 @@ describe("Db over the disk cache", () => {
 
   it.effect("preload on startup fills a fresh cache with the manifest's SSTs; reads then cost no SST request", () =>
     Effect.gen(function*() {
-      const memory = makeMemory()
-      const writer = yield* open(memory, undefined)
-      yield* fill(writer.db)
-      yield* writer.close
-      const { store, counts } = countingSstReads(memory)
+      const { store, counts } = yield* written
       const folder = yield* tempFolder
       const { db, cache } = yield* open(store, { rootFolder: folder, partSizeBytes: 64 * 1024, preloadOnStartup: "all" })
       const afterOpen = counts.sstReads
@@ -121,11 +126,7 @@ describe("Db over the disk cache", () => {
 
   it.effect("point reads of a cold SST with its metadata in memory: one GET per SST they must read", () =>
     Effect.gen(function*() {
-      const memory = makeMemory()
-      const writer = yield* open(memory, undefined)
-      yield* fill(writer.db)
-      yield* writer.close
-      const { store, counts } = countingSstReads(memory)
+      const { store, counts } = yield* written
       const { db } = yield* open(store, undefined)
       // The first read opens both L0 SSTs (HEAD + one GET of index and filter each) and reads one block.
       yield* db.get(key(0))
