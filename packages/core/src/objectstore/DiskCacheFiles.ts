@@ -25,7 +25,7 @@
  *   go unnoticed by eviction (as SlateDB's disk cache).
  */
 import { Effect } from "effect"
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises"
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises"
 import { dirname, join, relative, sep } from "node:path"
 import { chunkSpan, decodeHeader, encodePart, HEAD_PART, headerSize, verifySpan } from "./CachedPartFile.ts"
 
@@ -55,26 +55,33 @@ export class DiskCacheFiles {
     this.maxBytes = maxBytes
   }
 
-  /** Opens (creating) the folder and indexes what an earlier process left (see the module comment). */
+  /**
+   * Opens (creating) the folder and indexes what an earlier process left (see the module comment). A folder
+   * that cannot be created or listed is a defect: the configuration is wrong, and it should say so at once.
+   */
   static open(root: string, partSize: number, maxBytes: number): Effect.Effect<DiskCacheFiles> {
     const files = new DiskCacheFiles(root, partSize, maxBytes)
-    return Effect.promise(async () => {
-      await mkdir(root, { recursive: true })
+    return Effect.gen(function*() {
+      yield* Effect.promise(() => mkdir(root, { recursive: true }))
+      const entries = yield* Effect.promise(() => readdir(root, { recursive: true, withFileTypes: true }))
       const found: Array<{ name: string; size: number; used: number }> = []
-      for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+      for (const e of entries) {
         if (!e.isFile()) continue
         const full = join(e.parentPath, e.name)
         if (e.name.includes(TEMP)) {
-          await unlink(full).catch(() => undefined)
+          yield* quietly(() => unlink(full))
           continue
         }
-        const s = await stat(full).catch(() => undefined)
-        if (s !== undefined) found.push({ name: relative(root, full).split(sep).join("/"), size: s.size, used: Math.max(s.atimeMs, s.mtimeMs) })
+        const s = yield* Effect.option(io(() => stat(full)))
+        if (s._tag === "Some") {
+          found.push({ name: relative(root, full).split(sep).join("/"), size: s.value.size, used: Math.max(s.value.atimeMs, s.value.mtimeMs) })
+        }
       }
       found.sort((a, b) => a.used - b.used)
       for (const f of found) files.#register(f.name, f.size)
-      await files.#unlinkAll(files.#evict())
-    }).pipe(Effect.as(files))
+      yield* files.#unlinkAll(files.#evict())
+      return files
+    })
   }
 
   /** The file of part `index` of the object at `path`. */
@@ -105,7 +112,12 @@ export class DiskCacheFiles {
    */
   read(name: string, index: number, start: number, end: number): Effect.Effect<PartSlice | undefined> {
     if (!this.#lru.has(name)) return Effect.succeed(undefined)
-    return Effect.promise(() => this.#read(name, index, start, end)).pipe(
+    return Effect.acquireUseRelease(
+      io(() => open(join(this.root, name), "r")),
+      (fh) => this.#readOpen(fh, index, start, end).pipe(Effect.orElseSucceed(() => "corrupt" as const)),
+      (fh) => quietly(() => fh.close())
+    ).pipe(
+      Effect.orElseSucceed(() => "gone" as const),
       Effect.flatMap((r) => {
         if (r === "gone" || r === "corrupt") {
           if (r === "corrupt") this.corrupt++
@@ -117,53 +129,46 @@ export class DiskCacheFiles {
     )
   }
 
-  async #read(name: string, index: number, start: number, end: number): Promise<PartSlice | "gone" | "corrupt"> {
-    let fh
-    try {
-      fh = await open(join(this.root, name), "r")
-    } catch {
-      return "gone"
-    }
-    try {
-      const hs = headerSize(this.partSize)
+  /** The checked slice from an open part file, or "corrupt"; fails on an I/O error. */
+  #readOpen(fh: FileHandle, index: number, start: number, end: number): Effect.Effect<PartSlice | "corrupt", unknown> {
+    const hs = headerSize(this.partSize)
+    const partSize = this.partSize
+    return Effect.gen(function*() {
       const head = new Uint8Array(hs)
-      if ((await fh.read(head, 0, hs, 0)).bytesRead !== hs) return "corrupt"
-      const header = decodeHeader(head, this.partSize, index)
-      if (header === undefined) return "corrupt"
+      if ((yield* io(() => fh.read(head, 0, hs, 0))).bytesRead !== hs) return "corrupt" as const
+      const header = decodeHeader(head, partSize, index)
+      if (header === undefined) return "corrupt" as const
       const s = Math.min(start, header.length)
-      const [from, to] = chunkSpan(header, s, Math.max(s, Math.min(end, header.length)))
+      const e = Math.max(s, Math.min(end, header.length))
+      const [from, to] = chunkSpan(header, s, e)
       const span = new Uint8Array(to - from)
-      if ((await fh.read(span, 0, span.length, hs + from)).bytesRead !== span.length) return "corrupt"
-      if (!verifySpan(header, from, span)) return "corrupt"
-      const a = s - from
-      const b = Math.max(s, Math.min(end, header.length)) - from
+      if ((yield* io(() => fh.read(span, 0, span.length, hs + from))).bytesRead !== span.length) return "corrupt" as const
+      if (!verifySpan(header, from, span)) return "corrupt" as const
       // A small slice of a large span is copied, so that a cached block does not pin the whole span.
-      const bytes = 2 * (b - a) < span.length ? span.slice(a, b) : span.subarray(a, b)
+      const bytes = 2 * (e - s) < span.length ? span.slice(s - from, e - from) : span.subarray(s - from, e - from)
       return { bytes, length: header.length }
-    } catch {
-      return "corrupt"
-    } finally {
-      await fh.close().catch(() => undefined)
-    }
+    })
   }
 
   /** Writes `payload` as part `index` to file `name`, then evicts down to `maxBytes`. Never fails. */
   write(name: string, index: number, payload: Uint8Array): Effect.Effect<void> {
-    return Effect.promise(async () => {
+    return Effect.suspend(() => {
       const file = encodePart(this.partSize, index, payload)
-      if (file.length > this.maxBytes) return
+      if (file.length > this.maxBytes) return Effect.void
       const full = join(this.root, name)
       const temp = `${full}${TEMP}${process.pid}-${++this.#temps}`
-      try {
-        await mkdir(dirname(full), { recursive: true })
-        await writeFile(temp, file)
-        await rename(temp, full)
-      } catch {
-        await unlink(temp).catch(() => undefined)
-        return
-      }
-      this.#register(name, file.length)
-      await this.#unlinkAll(this.#evict())
+      return io(() => mkdir(dirname(full), { recursive: true })).pipe(
+        Effect.andThen(io(() => writeFile(temp, file))),
+        Effect.andThen(io(() => rename(temp, full))),
+        Effect.matchEffect({
+          onFailure: () => quietly(() => unlink(temp)),
+          onSuccess: () =>
+            Effect.suspend(() => {
+              this.#register(name, file.length)
+              return this.#unlinkAll(this.#evict())
+            })
+        })
+      )
     })
   }
 
@@ -183,7 +188,7 @@ export class DiskCacheFiles {
   /** Forgets every file of the object at `path` and deletes its directory. */
   deleteObject(path: string): Effect.Effect<void> {
     const prefix = `${path}/`
-    return Effect.promise(async () => {
+    return Effect.suspend(() => {
       let found = 0
       for (const [name, size] of this.#lru) {
         if (name.startsWith(prefix)) {
@@ -193,18 +198,20 @@ export class DiskCacheFiles {
         }
       }
       // Every file is indexed (from the folder's listing on open, or when written): none, nothing to delete.
-      if (found > 0) await rm(join(this.root, path), { recursive: true, force: true }).catch(() => undefined)
+      return found === 0 ? Effect.void : quietly(() => rm(join(this.root, path), { recursive: true, force: true }))
     })
   }
 
   /** Removes a damaged or vanished file from the index and the disk. */
   #drop(name: string): Effect.Effect<void> {
-    const size = this.#lru.get(name)
-    if (size !== undefined) {
-      this.#lru.delete(name)
-      this.#bytes -= size
-    }
-    return Effect.promise(() => unlink(join(this.root, name)).catch(() => undefined))
+    return Effect.suspend(() => {
+      const size = this.#lru.get(name)
+      if (size !== undefined) {
+        this.#lru.delete(name)
+        this.#bytes -= size
+      }
+      return quietly(() => unlink(join(this.root, name)))
+    })
   }
 
   #register(name: string, size: number): void {
@@ -237,7 +244,13 @@ export class DiskCacheFiles {
     return out
   }
 
-  async #unlinkAll(names: ReadonlyArray<string>): Promise<void> {
-    for (const name of names) await unlink(join(this.root, name)).catch(() => undefined)
+  #unlinkAll(names: ReadonlyArray<string>): Effect.Effect<void> {
+    return Effect.forEach(names, (name) => quietly(() => unlink(join(this.root, name))), { discard: true })
   }
 }
+
+/** A file-system call; its failure is a value to decide on (a miss, a damaged file), never a defect. */
+const io = <A>(f: () => Promise<A>): Effect.Effect<A, unknown> => Effect.tryPromise({ try: f, catch: (e) => e })
+
+/** A file-system call whose failure does not matter (removing a file that may be gone already). */
+const quietly = (f: () => Promise<unknown>): Effect.Effect<void> => Effect.ignore(io(f))
