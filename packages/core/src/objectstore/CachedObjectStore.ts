@@ -25,7 +25,7 @@
 import { Context, Deferred, Effect, Layer, Scope } from "effect"
 import { DiskCacheFiles, type PartSlice } from "./DiskCacheFiles.ts"
 import { validatePath } from "./ObjectPath.ts"
-import { type ByteRange, clipRange, ObjectStore, type ObjectMeta, type PutOptions } from "./ObjectStore.ts"
+import { type ByteRange, clipRange, ObjectStore, type ObjectMeta, type PutOptions, type PutResult } from "./ObjectStore.ts"
 import { ObjectStoreCache, type ObjectStoreCacheStats, type PreloadLevel } from "./ObjectStoreCache.ts"
 import { ObjectNotFound, type ObjectStoreError } from "./ObjectStoreError.ts"
 
@@ -66,7 +66,7 @@ interface Counters {
   innerHeads: number
 }
 
-/** Builds the cached store over `inner`; its fetches run in the current scope. */
+/** Builds the cached store over `inner` and its `ObjectStoreCache`; its fetches run in the current scope. */
 export const make = Effect.fnUntraced(function*(inner: ObjectStore["Service"], options: CachedObjectStoreOptions) {
   const partSize = options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES
   const maxBytes = options.maxCacheSizeBytes ?? DEFAULT_MAX_CACHE_SIZE_BYTES
@@ -76,14 +76,35 @@ export const make = Effect.fnUntraced(function*(inner: ObjectStore["Service"], o
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) {
     return yield* Effect.die(new RangeError(`CachedObjectStore: bad max cache size ${maxBytes}`))
   }
-  const scope = yield* Scope.Scope
   const files = yield* DiskCacheFiles.open(options.rootFolder, partSize, maxBytes)
-  const cacheable = options.cacheable ?? isCacheableSst
-  const inflight = new Map<string, PartDeferred>()
-  const counters: Counters = { partAccesses: 0, partHits: 0, innerGets: 0, innerHeads: 0 }
+  const cached = new CachedStore(inner, files, yield* Scope.Scope, options)
+  return { store: cached.service(), cache: cached.cacheService() } as const
+})
+
+/** The cached store's state and operations (see the module comment). */
+class CachedStore {
+  readonly #inner: ObjectStore["Service"]
+  readonly #files: DiskCacheFiles
+  readonly #scope: Scope.Scope
+  readonly #options: CachedObjectStoreOptions
+  readonly #partSize: number
+  readonly #cacheable: (path: string) => boolean
+  /** The fetches in flight, by part file name. */
+  readonly #inflight = new Map<string, PartDeferred>()
+  readonly #counters: Counters = { partAccesses: 0, partHits: 0, innerGets: 0, innerHeads: 0 }
+
+  constructor(inner: ObjectStore["Service"], files: DiskCacheFiles, scope: Scope.Scope, options: CachedObjectStoreOptions) {
+    this.#inner = inner
+    this.#files = files
+    this.#scope = scope
+    this.#options = options
+    this.#partSize = files.partSize
+    this.#cacheable = options.cacheable ?? isCacheableSst
+  }
 
   /** Writes `bytes` (the object from part `first` on) as parts, up to `last` or the object's end. */
-  const writeParts = (path: string, first: number, last: number, bytes: Uint8Array) => {
+  #writeParts(path: string, first: number, last: number, bytes: Uint8Array) {
+    const partSize = this.#partSize
     const n = bytes.length
     const parts: Array<readonly [number, Uint8Array]> = []
     for (let i = first;; i++) {
@@ -93,24 +114,28 @@ export const make = Effect.fnUntraced(function*(inner: ObjectStore["Service"], o
       // A short part is the object's last; a full one at the end of a bounded request may not be.
       if (part.length < partSize || i === last) break
     }
+    const files = this.#files
     return Effect.as(Effect.forEach(parts, ([i, part]) => files.write(files.partName(path, i), i, part), { discard: true }), parts)
   }
 
   /** Writes the fetched parts to disk, then hands them to the waiting readers (empty past the object's end). */
-  const deliver = (path: string, first: number, last: number, bytes: Uint8Array, own: Map<number, PartDeferred>) =>
-    Effect.map(writeParts(path, first, last, bytes), (parts) => {
+  #deliver(path: string, first: number, last: number, bytes: Uint8Array, own: Map<number, PartDeferred>) {
+    return Effect.map(this.#writeParts(path, first, last, bytes), (parts) => {
       for (const [i, part] of parts) {
         const d = own.get(i)
         if (d !== undefined) Deferred.doneUnsafe(d, Effect.succeed(part))
       }
       for (const d of own.values()) Deferred.doneUnsafe(d, Effect.succeed(EMPTY))
     })
+  }
 
   /**
    * Registers a fetch of part `first` and of the missing parts after it up to `last` (Infinity: the rest of
    * the object, one request); returns part `first`'s deferred and the fetch to fork.
    */
-  const planFetch = (path: string, first: number, last: number) => {
+  #planFetch(path: string, first: number, last: number) {
+    const files = this.#files
+    const inflight = this.#inflight
     const own = new Map<number, PartDeferred>()
     let end = first
     for (let i = first; i <= last; i++) {
@@ -122,123 +147,151 @@ export const make = Effect.fnUntraced(function*(inner: ObjectStore["Service"], o
       end = i
       if (last === Infinity) break // open-ended: one request for the rest of the object
     }
-    const lastWanted = last === Infinity ? Infinity : end
     const release = Effect.sync(() => {
       for (const [i, d] of own) if (inflight.get(files.partName(path, i)) === d) inflight.delete(files.partName(path, i))
     })
-    const range = { start: first * partSize, end: last === Infinity ? Number.MAX_SAFE_INTEGER : (end + 1) * partSize }
+    const range = { start: first * this.#partSize, end: last === Infinity ? Number.MAX_SAFE_INTEGER : (end + 1) * this.#partSize }
     const fetch = Effect.suspend(() => {
-      counters.innerGets++
-      return inner.getRange(path, range)
+      this.#counters.innerGets++
+      return this.#inner.getRange(path, range)
     }).pipe(
       Effect.matchCauseEffect({
         onFailure: (cause) =>
           Effect.sync(() => {
             for (const d of own.values()) Deferred.doneUnsafe(d, Effect.failCause(cause))
           }),
-        onSuccess: (bytes) => deliver(path, first, lastWanted, bytes, own)
+        onSuccess: (bytes) => this.#deliver(path, first, last === Infinity ? Infinity : end, bytes, own)
       }),
-      Effect.onInterrupt(() => Effect.sync(() => {
-        for (const d of own.values()) Deferred.doneUnsafe(d, Effect.interrupt)
-      })),
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          for (const d of own.values()) Deferred.doneUnsafe(d, Effect.interrupt)
+        })
+      ),
       Effect.ensuring(release)
     )
     return [own.get(first)!, fetch] as const
   }
 
   /**
-   * The deferred of part `index`: a fetch in flight, or a new one forked in the layer's scope. Checking,
+   * The bytes of part `index`: from a fetch in flight, or a new one forked in the layer's scope. Checking,
    * registering and forking are one uninterruptible step, so no reader ever waits for a fetch never started.
    */
-  const awaitPart = (path: string, name: string, index: number, last: number) =>
-    Effect.uninterruptible(Effect.suspend(() => {
-      const pending = inflight.get(name)
+  #awaitPart(path: string, name: string, index: number, last: number): Effect.Effect<Uint8Array, ObjectStoreError> {
+    return Effect.uninterruptible(Effect.suspend(() => {
+      const pending = this.#inflight.get(name)
       if (pending !== undefined) return Effect.succeed(pending)
-      const [d, fetch] = planFetch(path, index, last)
-      return Effect.as(Effect.forkIn(fetch, scope), d)
+      const [d, fetch] = this.#planFetch(path, index, last)
+      return Effect.as(Effect.forkIn(fetch, this.#scope), d)
     })).pipe(Effect.flatMap(Deferred.await))
+  }
 
   /** Bytes `[start, end)` of part `index` (clipped to the part), from disk or from a (shared) fetch. */
-  const readPart = Effect.fnUntraced(function*(path: string, index: number, start: number, end: number, last: number) {
-    counters.partAccesses++
-    const name = files.partName(path, index)
-    const hit = yield* files.read(name, index, start, end)
-    if (hit !== undefined) {
-      counters.partHits++
-      return hit
-    }
-    const part = yield* awaitPart(path, name, index, last)
-    const s = Math.min(start, part.length)
-    return { bytes: part.subarray(s, Math.max(s, Math.min(end, part.length))), length: part.length } satisfies PartSlice
-  })
+  #readPart(path: string, index: number, start: number, end: number, last: number): Effect.Effect<PartSlice, ObjectStoreError> {
+    this.#counters.partAccesses++
+    const name = this.#files.partName(path, index)
+    return Effect.flatMap(this.#files.read(name, index, start, end), (hit): Effect.Effect<PartSlice, ObjectStoreError> => {
+      if (hit !== undefined) {
+        this.#counters.partHits++
+        return Effect.succeed(hit)
+      }
+      return Effect.map(this.#awaitPart(path, name, index, last), (part) => {
+        const s = Math.min(start, part.length)
+        return { bytes: part.subarray(s, Math.max(s, Math.min(end, part.length))), length: part.length }
+      })
+    })
+  }
 
   /** Object bytes `[start, end)` (`end` may be Infinity: to the object's end), part by part. */
-  const readRange = Effect.fnUntraced(function*(path: string, start: number, end: number) {
-    const last = end === Infinity ? Infinity : Math.floor((end - 1) / partSize)
-    const pieces: Array<Uint8Array> = []
-    for (let k = Math.floor(start / partSize);; k++) {
-      const at = k * partSize
-      const slice = yield* readPart(path, k, Math.max(0, start - at), Math.min(partSize, end - at), last)
-      pieces.push(slice.bytes)
-      if (slice.length < partSize || k >= last) break
-    }
-    return concat(pieces)
-  })
+  #readRange(path: string, start: number, end: number): Effect.Effect<Uint8Array, ObjectStoreError> {
+    const self = this
+    const partSize = this.#partSize
+    return Effect.gen(function*() {
+      const last = end === Infinity ? Infinity : Math.floor((end - 1) / partSize)
+      const pieces: Array<Uint8Array> = []
+      for (let k = Math.floor(start / partSize);; k++) {
+        const at = k * partSize
+        const slice = yield* self.#readPart(path, k, Math.max(0, start - at), Math.min(partSize, end - at), last)
+        pieces.push(slice.bytes)
+        if (slice.length < partSize || k >= last) break
+      }
+      return concat(pieces)
+    })
+  }
 
-  const head = Effect.fn("CachedObjectStore.head")(function*(path: string) {
-    if (!cacheable(path)) return yield* inner.head(path)
-    yield* validatePath("head", path)
-    const cached = parseHead(path, yield* files.readHead(path))
-    if (cached !== undefined) return cached
-    counters.innerHeads++
-    const meta = yield* inner.head(path)
-    yield* files.writeHead(path, JSON.stringify(meta))
-    return meta
-  })
+  readonly head = (path: string): Effect.Effect<ObjectMeta, ObjectStoreError> => {
+    if (!this.#cacheable(path)) return this.#inner.head(path)
+    const self = this
+    return Effect.gen(function*() {
+      yield* validatePath("head", path)
+      const cached = parseHead(path, yield* self.#files.readHead(path))
+      if (cached !== undefined) return cached
+      self.#counters.innerHeads++
+      const meta = yield* self.#inner.head(path)
+      yield* self.#files.writeHead(path, JSON.stringify(meta))
+      return meta
+    }).pipe(Effect.withSpan("CachedObjectStore.head"))
+  }
 
-  const getRange = Effect.fn("CachedObjectStore.getRange")(function*(path: string, range: ByteRange) {
-    if (!cacheable(path)) return yield* inner.getRange(path, range)
-    yield* validatePath("getRange", path)
-    if ("suffix" in range) {
-      const meta = yield* head(path).pipe(
-        Effect.catchTag("ObjectNotFound", (e) => Effect.fail(new ObjectNotFound({ ...e, op: "getRange" })))
-      )
-      const [s, e] = clipRange(meta.size, range)
-      return yield* readRange(path, s, e)
-    }
-    const start = Math.max(0, range.start)
-    // An empty range still asks the store (which says whether the object exists).
-    if (!(range.end > start)) return yield* inner.getRange(path, range)
-    return yield* readRange(path, start, range.end)
-  })
+  readonly getRange = (path: string, range: ByteRange): Effect.Effect<Uint8Array, ObjectStoreError> => {
+    if (!this.#cacheable(path)) return this.#inner.getRange(path, range)
+    const self = this
+    return Effect.gen(function*() {
+      yield* validatePath("getRange", path)
+      if ("suffix" in range) {
+        const meta = yield* self.head(path).pipe(
+          Effect.catchTag("ObjectNotFound", (e) => Effect.fail(new ObjectNotFound({ ...e, op: "getRange" })))
+        )
+        const [s, e] = clipRange(meta.size, range)
+        return yield* self.#readRange(path, s, e)
+      }
+      const start = Math.max(0, range.start)
+      // An empty range still asks the store (which says whether the object exists).
+      if (!(range.end > start)) return yield* self.#inner.getRange(path, range)
+      return yield* self.#readRange(path, start, range.end)
+    }).pipe(Effect.withSpan("CachedObjectStore.getRange"))
+  }
 
-  const get = Effect.fn("CachedObjectStore.get")(function*(path: string) {
-    if (!cacheable(path)) return yield* inner.get(path)
-    yield* validatePath("get", path)
-    const first = files.partName(path, 0)
-    if (files.has(first) || inflight.has(first)) return yield* readRange(path, 0, Infinity)
-    // Nothing cached: one plain GET (its errors are a GET's), then every part to disk.
-    counters.innerGets++
-    const bytes = yield* inner.get(path)
-    yield* writeParts(path, 0, Infinity, bytes)
-    return bytes
-  })
+  readonly get = (path: string): Effect.Effect<Uint8Array, ObjectStoreError> => {
+    if (!this.#cacheable(path)) return this.#inner.get(path)
+    const self = this
+    return Effect.gen(function*() {
+      yield* validatePath("get", path)
+      const first = self.#files.partName(path, 0)
+      if (self.#files.has(first) || self.#inflight.has(first)) return yield* self.#readRange(path, 0, Infinity)
+      // Nothing cached: one plain GET (its errors are a GET's), then every part to disk.
+      self.#counters.innerGets++
+      const bytes = yield* self.#inner.get(path)
+      yield* self.#writeParts(path, 0, Infinity, bytes)
+      return bytes
+    }).pipe(Effect.withSpan("CachedObjectStore.get"))
+  }
 
-  const put = Effect.fn("CachedObjectStore.put")(function*(path: string, bytes: Uint8Array, putOptions?: PutOptions) {
-    const result = yield* inner.put(path, bytes, putOptions)
-    if (!cacheable(path)) return result
-    yield* files.deleteObject(path)
-    // The parts are copied into their files: the caller may reuse `bytes` once the put returns.
-    if (options.cachePuts === true) yield* writeParts(path, 0, Infinity, bytes)
-    return result
-  })
+  readonly put = (path: string, bytes: Uint8Array, options?: PutOptions): Effect.Effect<PutResult, ObjectStoreError> => {
+    const self = this
+    return Effect.gen(function*() {
+      const result = yield* self.#inner.put(path, bytes, options)
+      if (!self.#cacheable(path)) return result
+      yield* self.#files.deleteObject(path)
+      // The parts are copied into their files: the caller may reuse `bytes` once the put returns.
+      if (self.#options.cachePuts === true) yield* self.#writeParts(path, 0, Infinity, bytes)
+      return result
+    }).pipe(Effect.withSpan("CachedObjectStore.put"))
+  }
 
-  const preload = (paths: ReadonlyArray<string>): Effect.Effect<void> =>
-    Effect.gen(function*() {
+  readonly delete = (path: string): Effect.Effect<void, ObjectStoreError> =>
+    Effect.andThen(
+      this.#inner.delete(path),
+      Effect.suspend(() => (this.#cacheable(path) ? this.#files.deleteObject(path) : Effect.void))
+    )
+
+  /** See `ObjectStoreCache.preload`. */
+  readonly preload = (paths: ReadonlyArray<string>): Effect.Effect<void> => {
+    const self = this
+    return Effect.gen(function*() {
       const chosen: Array<string> = []
-      let budget = maxBytes
+      let budget = self.#files.maxBytes
       for (const path of paths) {
-        const meta = yield* Effect.result(head(path))
+        const meta = yield* Effect.result(self.head(path))
         if (meta._tag === "Failure") {
           yield* Effect.logWarning(`disk cache: not preloading ${path}`, meta.failure)
           break
@@ -247,36 +300,42 @@ export const make = Effect.fnUntraced(function*(inner: ObjectStore["Service"], o
         budget -= meta.success.size
         chosen.push(path)
       }
-      yield* Effect.forEach(chosen, (path) =>
-        get(path).pipe(Effect.catch((e) => Effect.logWarning(`disk cache: could not preload ${path}`, e))), {
-        concurrency: PRELOAD_PARALLELISM,
-        discard: true
-      })
+      yield* Effect.forEach(
+        chosen,
+        (path) => self.get(path).pipe(Effect.catch((e) => Effect.logWarning(`disk cache: could not preload ${path}`, e))),
+        { concurrency: PRELOAD_PARALLELISM, discard: true }
+      )
     })
+  }
 
-  const stats = Effect.sync((): ObjectStoreCacheStats => ({
-    ...counters,
-    corrupt: files.corrupt,
-    evictions: files.evictions,
-    files: files.files,
-    bytes: files.bytes,
-    maxBytes
-  }))
+  service(): ObjectStore["Service"] {
+    const inner = this.#inner
+    return ObjectStore.of({
+      put: this.put,
+      get: this.get,
+      getRange: this.getRange,
+      head: this.head,
+      delete: this.delete,
+      list: (prefix, options) => inner.list(prefix, options)
+    })
+  }
 
-  const store = ObjectStore.of({
-    put,
-    get,
-    getRange,
-    head,
-    delete: Effect.fn("CachedObjectStore.delete")(function*(path: string) {
-      yield* inner.delete(path)
-      if (cacheable(path)) yield* files.deleteObject(path)
-    }),
-    list: (prefix, options) => inner.list(prefix, options)
-  })
-  const cache = ObjectStoreCache.of({ preloadOnStartup: options.preloadOnStartup, preload, stats })
-  return { store, cache } as const
-})
+  cacheService(): ObjectStoreCache["Service"] {
+    const files = this.#files
+    return ObjectStoreCache.of({
+      preloadOnStartup: this.#options.preloadOnStartup,
+      preload: this.preload,
+      stats: Effect.sync((): ObjectStoreCacheStats => ({
+        ...this.#counters,
+        corrupt: files.corrupt,
+        evictions: files.evictions,
+        files: files.files,
+        bytes: files.bytes,
+        maxBytes: files.maxBytes
+      }))
+    })
+  }
+}
 
 /** The cached head, if its JSON is intact and names `path`. */
 const parseHead = (path: string, json: string | undefined): ObjectMeta | undefined => {
