@@ -6,7 +6,6 @@
  * seconds and keeps its history as it goes (W2Watch.ts: the collectors delete old versions), and once a
  * run is over computes the figures (W2Stats.ts, W2Gc.ts) before deleting the store.
  */
-import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -20,6 +19,8 @@ import { gcRunFigures, gcTable, onOffTable, seriesTable } from "./W2Gc.ts"
 import { type StoreSample, watchStore } from "./W2Watch.ts"
 import { gcHoldMs, gcSampleMs, settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2GcSchedule, type W2Sizes } from "./W2Workload.ts"
 import { formatInt, formatMb } from "./Report.ts"
+import { forkWorker, type Worker } from "./Ipc.ts"
+import { selectImplementations } from "./Selection.ts"
 
 export type W2GcMode = "on" | "off" | "both"
 
@@ -66,16 +67,6 @@ const GROUPS: Readonly<Record<string, (i: W2Implementation) => boolean>> = {
   slatedb: (i) => i.name.startsWith("slatedb-")
 }
 
-const select = (only: ReadonlyArray<string> | undefined): ReadonlyArray<W2Implementation> => {
-  if (only === undefined) return W2_IMPLEMENTATIONS
-  const unknown = only.filter((o) => !(o in GROUPS) && !W2_IMPLEMENTATIONS.some((i) => i.name === o))
-  if (unknown.length > 0) {
-    const known = [...W2_IMPLEMENTATIONS.map((i) => i.name), ...Object.keys(GROUPS)].join(", ")
-    throw new Error(`--only: unknown ${unknown.join(", ")} for W2; known: ${known}`)
-  }
-  return W2_IMPLEMENTATIONS.filter((i) => only.some((o) => o === i.name || GROUPS[o]?.(i) === true))
-}
-
 /**
  * Forks the worker, prints its progress, answers its waits, and watches the store meanwhile; what the
  * store held and had held when each wait ended.
@@ -91,65 +82,25 @@ const converse = async (
   const watcher = await watchStore(root)
   const ends = new Map<string, { readonly listing: SstListing; readonly sample: StoreSample }>()
   watcher.start(config.sampleMs)
-  const outcome = new Promise<Outcome>((resolve) => {
-    let outcome: Outcome | undefined
-    let exited = false
-    const child = fork(WORKER, [implementation.name, JSON.stringify(config)], {
-      execArgv: ["--disable-warning=ExperimentalWarning", "--conditions=@shale/source"],
-      stdio: ["ignore", "pipe", "pipe", "ipc"]
-    })
-    control.onChild(() => child.kill("SIGKILL"))
-    for (const stream of [child.stdout, child.stderr]) {
-      let pending = ""
-      stream?.setEncoding("utf8").on("data", (chunk: string) => {
-        const lines = (pending + chunk).split("\n")
-        pending = lines.pop() ?? ""
-        for (const line of lines) if (line.length > 0) console.error(`[${label}] ${line}`)
-      })
+  const answer = async (m: Extract<W2WorkerMessage, { type: "await" }>, worker: Worker<W2HarnessMessage>) => {
+    const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: worker.exited }
+    const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
+    if (waited.kind === "gave-up") return worker.reply({ type: "gave-up", id: m.id, message: waited.message })
+    const sample = await watcher.sample()
+    ends.set(m.until, { listing: watcher.sstListing(), sample })
+    worker.reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
+  }
+  const outcome = forkWorker<W2RunResult, W2WorkerMessage, W2HarnessMessage>({
+    script: WORKER,
+    args: [implementation.name, JSON.stringify(config)],
+    label,
+    timeoutMs,
+    onChild: control.onChild,
+    onMessage: (m, worker) => {
+      if (m.type !== "await") return
+      answer(m, worker).catch((e: unknown) => worker.reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
     }
-    const timer = setTimeout(() => {
-      outcome ??= { kind: "failed", message: `timed out after ${seconds(timeoutMs)} (--timeout)` }
-      child.kill("SIGKILL")
-    }, timeoutMs)
-    const reply = (m: W2HarnessMessage) => {
-      if (!exited) child.send(m)
-    }
-    const answer = async (m: Extract<W2WorkerMessage, { type: "await" }>) => {
-      const options = { settleMs: settleMs(), timeoutMs, pollMs: 100, cancelled: () => exited }
-      const waited = await awaitStore(root, m.until, m.sinceEpochMs, options)
-      if (waited.kind === "gave-up") return reply({ type: "gave-up", id: m.id, message: waited.message })
-      const sample = await watcher.sample()
-      ends.set(m.until, { listing: watcher.sstListing(), sample })
-      reply({ type: "settled", id: m.id, atEpochMs: waited.atEpochMs, l0: waited.state.l0, sortedRuns: waited.state.sortedRuns })
-    }
-    child.on("message", (raw) => {
-      const m = raw as W2WorkerMessage
-      switch (m.type) {
-        case "progress":
-          console.log(`[${label}] ${m.line}`)
-          break
-        case "await":
-          answer(m).catch((e: unknown) => reply({ type: "gave-up", id: m.id, message: `reading the store failed: ${String(e)}` }))
-          break
-        case "done":
-          outcome ??= { kind: "done", run: { result: m.result, store: undefined, gc: undefined } }
-          break
-        case "unavailable":
-        case "failed":
-          outcome ??= { kind: m.type, message: m.message }
-          break
-      }
-    })
-    child.on("error", (e) => {
-      outcome ??= { kind: "failed", message: `could not start the worker: ${e.message}` }
-    })
-    child.on("exit", (code, signal) => {
-      exited = true
-      clearTimeout(timer)
-      control.onChild(undefined)
-      resolve(outcome ?? { kind: "failed", message: `worker exited (${signal ?? `code ${code}`}) without a result` })
-    })
-  }).finally(() => watcher.stop())
+  }).then((o): Outcome => (o.kind === "done" ? { kind: "done", run: { result: o.result, store: undefined, gc: undefined } } : o)).finally(() => watcher.stop())
   return { outcome, watcher, ends }
 }
 
@@ -270,13 +221,12 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   const sizes: W2Sizes = options.n === undefined ? base : { ...base, n: options.n }
   const repeat = options.repeat ?? 1
   const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000
-  let selected: ReadonlyArray<W2Implementation>
-  try {
-    selected = select(options.only)
-  } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e))
+  const selection = selectImplementations(W2_IMPLEMENTATIONS, GROUPS, options.only, "W2")
+  if ("error" in selection) {
+    console.error(selection.error)
     return 2
   }
+  const selected = selection.selected
   const variants = variantsOf(selected, options.gc)
   const started = performance.now()
   const date = new Date()

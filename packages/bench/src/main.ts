@@ -10,6 +10,7 @@
  *   npm run bench -- --quick               # small W1, 1 run each (under a minute)
  *   npm run bench -- --only slatedb,lmdb --repeat 5 --out bench.json
  *   npm run bench -- --workload W2         # the compaction workload (W2Main.ts), Shale and SlateDB
+ *   npm run bench -- --workload W3         # object storage (W3Main.ts): Shale and SlateDB on S3
  */
 import { fork } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -35,7 +36,8 @@ import { FULL, phaseUnit, QUICK, withN, type WorkloadSizes } from "./Workload.ts
 const USAGE = `usage: npm run bench -- [options]
 
   --workload W       W1 (default: puts, gets, scans; docs/design/benchmark.md) or W2 (compaction: a
-                     steady state with the compactor running, Shale and SlateDB on local directories)
+                     steady state with the compactor running, Shale and SlateDB on local directories) or
+                     W3 (object storage: reads and durable writes on S3, Shale and SlateDB, radosgw)
   --quick            small workload (W1: N = 10,000, under a minute; W2: N = 100,000, under 3 minutes)
   --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 1)
   --n N              number of keys (default W1 100,000, or 10,000 with --quick; W2 1,000,000, or 100,000)
@@ -49,12 +51,13 @@ const USAGE = `usage: npm run bench -- [options]
                      defaults, 60 s and 300 s, would delete nothing during W2's load)
   --gc-hold S        W2, collector on: keep the database open S seconds after the store settled
                      (default: min age + 2 intervals; > 900 lets the compactor's 15-minute checkpoints expire)
+  --shale-settings J W3: JSON over Shale's default settings in every Shale opening (e.g. read-ahead)
   --out FILE         also write the results as JSON to FILE
   --list             list the implementations and exit
   --help`
 
 interface Options {
-  readonly workload: "W1" | "W2"
+  readonly workload: "W1" | "W2" | "W3"
   /** The options as given (W2 has defaults of its own). */
   readonly given: {
     readonly repeat?: string
@@ -64,6 +67,7 @@ interface Options {
     readonly gcInterval?: string
     readonly gcMinAge?: string
     readonly gcHold?: string
+    readonly shaleSettings?: string
   }
   readonly quick: boolean
   readonly repeat: number
@@ -107,6 +111,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       "gc-interval": { type: "string" },
       "gc-min-age": { type: "string" },
       "gc-hold": { type: "string" },
+      "shale-settings": { type: "string" },
       out: { type: "string" },
       list: { type: "boolean", default: false },
       help: { type: "boolean", default: false }
@@ -119,7 +124,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
     return undefined
   }
   const workload = values.workload.toUpperCase()
-  if (workload !== "W1" && workload !== "W2") throw new UsageError(`--workload expects W1 or W2, got "${values.workload}"`)
+  if (workload !== "W1" && workload !== "W2" && workload !== "W3") throw new UsageError(`--workload expects W1, W2 or W3, got "${values.workload}"`)
   const quick = values.quick
   const base = quick ? QUICK : FULL
   const n = positiveInt("n", values.n, base.n)
@@ -132,7 +137,8 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       ...(values.gc === undefined ? {} : { gc: values.gc }),
       ...(values["gc-interval"] === undefined ? {} : { gcInterval: values["gc-interval"] }),
       ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
-      ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] })
+      ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] }),
+      ...(values["shale-settings"] === undefined ? {} : { shaleSettings: values["shale-settings"] })
     },
     quick,
     repeat: positiveInt("repeat", values.repeat, quick ? 1 : 3),
@@ -275,6 +281,7 @@ const main = async (): Promise<number> => {
   const options = parseOptions(process.argv.slice(2))
   if (options === undefined) return 0
   if (options.workload === "W2") return runW2(options)
+  if (options.workload === "W3") return runW3(options)
   const all = implementations({ putLatencyMs: options.putLatencyMs })
   if (options.list) {
     for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
@@ -413,6 +420,28 @@ const runW2 = async (options: Options): Promise<number> => {
       },
       interrupted: () => interrupted
     }
+  )
+}
+
+/** `--workload W3`: W3Main.ts, loaded only then. */
+const runW3 = async (options: Options): Promise<number> => {
+  if (options.list) {
+    const { W3_IMPLEMENTATIONS } = await import("./W3Engine.ts")
+    for (const i of W3_IMPLEMENTATIONS) console.log(`${i.name.padEnd(22)} ${i.description}`)
+    return 0
+  }
+  const { runW3 } = await import("./W3Main.ts")
+  const given = (name: "n" | "timeout") => (options.given[name] === undefined ? undefined : positiveInt(name, options.given[name], 1))
+  let shaleSettings: unknown = {}
+  try {
+    shaleSettings = JSON.parse(options.given.shaleSettings ?? "{}")
+  } catch (e) {
+    throw new UsageError(`--shale-settings expects a JSON object: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  if (typeof shaleSettings !== "object" || shaleSettings === null || Array.isArray(shaleSettings)) throw new UsageError("--shale-settings expects a JSON object")
+  return runW3(
+    { quick: options.quick, n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out, shaleSettings: shaleSettings as Record<string, unknown> },
+    { onChild: (kill) => (current = kill === undefined ? undefined : { kill }), interrupted: () => interrupted }
   )
 }
 

@@ -14,6 +14,7 @@
  * Each step is timed here from outside the adapter; the harness adds what it read from the store.
  */
 import { EngineUnavailable } from "./Engine.ts"
+import { workerChannel } from "./Ipc.ts"
 import { formatInt, formatMs } from "./Report.ts"
 import { type KeyOf, W2_IMPLEMENTATIONS, type W2Db, type W2Engine } from "./W2Engine.ts"
 import type {
@@ -40,28 +41,14 @@ import {
   type W2Sizes
 } from "./W2Workload.ts"
 
-const send = (message: W2WorkerMessage): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (process.send === undefined) reject(new Error("worker-w2.ts runs under the harness: npm run bench -- --workload W2"))
-    else process.send(message, undefined, {}, () => resolve())
-  })
+const channel = workerChannel<W2WorkerMessage, W2HarnessMessage>("worker-w2.ts runs under the harness: npm run bench -- --workload W2")
+const send = channel.send
 
 const log = (line: string) => send({ type: "progress", line })
 
-const replies = new Map<number, (m: W2HarnessMessage) => void>()
-process.on("message", (raw) => {
-  const m = raw as W2HarnessMessage
-  replies.get(m.id)?.(m)
-  replies.delete(m.id)
-})
-let nextId = 1
-
 /** Asks the harness to say when the store reaches `until`; the epoch ms at which it did, or undefined. */
 const awaitStore = async (until: Until, sinceEpochMs: number, problems: Array<string>): Promise<number | undefined> => {
-  const id = nextId++
-  const reply = new Promise<W2HarnessMessage>((resolve) => replies.set(id, resolve))
-  await send({ type: "await", id, until, sinceEpochMs })
-  const m = await reply
+  const m = await channel.ask((id) => ({ type: "await", id, until, sinceEpochMs }))
   if (m.type === "settled") {
     await log(`store: ${m.l0} L0 SSTs, ${m.sortedRuns} sorted runs`)
     return m.atEpochMs

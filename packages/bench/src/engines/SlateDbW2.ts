@@ -64,7 +64,7 @@ const gcOptions = (gc: W2GcSchedule | null): string => {
 /** SlateDB's `resource` label of `slatedb.gc.deleted_count` for each kind. */
 const GC_LABELS: Readonly<Record<StoreKind, string>> = { manifests: "manifest", wal: "wal", compacted: "compacted", compactions: "compactions" }
 
-const counter = (metric: { readonly value: { readonly tag: string } } | undefined): number => {
+export const counter = (metric: { readonly value: { readonly tag: string } } | undefined): number => {
   const v = metric?.value as { readonly tag: string; readonly ""?: bigint | number } | undefined
   return v?.tag === "Counter" ? Number(v[""] ?? 0) : 0
 }
@@ -91,26 +91,45 @@ const build = async (
   maxConcurrentCompactions: number = W2_SETTINGS.compactor.maxConcurrentCompactions
 ) => {
   const store = slatedb.ObjectStore.resolve(`file://${dir}`)
+  try {
+    const { db, metrics, shutdown } = await buildWithMetrics(slatedb, store, settingsOf(slatedb, scheduler, maxConcurrentCompactions, gc))
+    return {
+      db,
+      gcStatus: async () => (gc === null ? undefined : gcStatusOf(metrics)),
+      close: () => shutdown().finally(() => store.dispose())
+    }
+  } catch (e) {
+    store.dispose()
+    throw e
+  }
+}
+
+/**
+ * The database `bench` on `store` with `settings` (disposed here) and a fresh metrics recorder;
+ * `shutdown` closes it, hands the recorder to `beforeDispose` (its last counts), and frees both.
+ */
+export const buildWithMetrics = async (
+  slatedb: SlateDb,
+  store: ReturnType<SlateDb["ObjectStore"]["resolve"]>,
+  settings: ReturnType<SlateDb["Settings"]["default"]>,
+  beforeDispose: (metrics: InstanceType<SlateDb["DefaultMetricsRecorder"]>) => void = () => undefined
+) => {
   const builder = new slatedb.DbBuilder("bench", store)
-  const settings = settingsOf(slatedb, scheduler, maxConcurrentCompactions, gc)
   const metrics = new slatedb.DefaultMetricsRecorder()
   try {
     builder.with_settings(settings)
     builder.with_metrics_recorder(metrics)
     const db = await builder.build()
-    return {
-      db,
-      gcStatus: async () => (gc === null ? undefined : gcStatusOf(metrics)),
-      close: async () => {
-        try {
-          await db.shutdown()
-        } finally {
-          db.dispose()
-          store.dispose()
-          metrics.dispose()
-        }
+    const shutdown = async () => {
+      try {
+        await db.shutdown()
+      } finally {
+        beforeDispose(metrics)
+        db.dispose()
+        metrics.dispose()
       }
     }
+    return { db, metrics, shutdown }
   } catch (e) {
     metrics.dispose()
     throw e
@@ -164,7 +183,7 @@ const open = async (slatedb: SlateDb, dir: string, mode: "load" | "read", gc: W2
 }
 
 /** The scheduler options of the full compaction: everything, in as few compactions as the scheduler allows. */
-const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
+export const COMPACT_EVERYTHING = { min_compaction_sources: 1, max_compaction_sources: 1000, include_size_threshold: 1e9 }
 
 export const makeSlateDbW2 = async (dir: string, gc: W2GcSchedule | null): Promise<W2Engine> => {
   const slatedb = await importPeer("@slatedb/uniffi", () => import("@slatedb/uniffi"))

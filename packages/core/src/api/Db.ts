@@ -47,6 +47,8 @@ export {
   type FlushType,
   type KeyRange,
   type KeyValue,
+  type MergeOperator,
+  type MergeOptions,
   type PutOptions,
   type ReadOptions,
   type ScanOptions,

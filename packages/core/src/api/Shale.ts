@@ -77,6 +77,8 @@ export {
   type DbStatus as Status,
   type KeyRange,
   type KeyValue,
+  type MergeOperator,
+  type MergeOptions,
   type PutOptions,
   type ReadOptions,
   type ScanOptions,

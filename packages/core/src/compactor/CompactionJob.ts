@@ -7,8 +7,10 @@
  *    `prefetchPages` pages fetched ahead), without filling the block cache. They are merged in key order.
  * 2. Retention (iter/RetentionIterator.ts) with `retention_min_seq` = the manifest's
  *    `recent_snapshot_min_seq`, expiry at the manifest's `last_l0_clock_tick`, and tombstones dropped when
- *    the destination is the last (oldest) sorted run. A merge operand fails the compaction (no merge
- *    operator is configured), as SlateDB's `MergeOperatorRequiredIterator` does.
+ *    the destination is the last (oldest) sorted run. Before retention, with a merge operator, each key's
+ *    operands at or below `retention_min_seq` are folded (iter/MergeFoldIterator.ts, SlateDB's
+ *    `MergeOperatorIterator`); without one, a merge operand fails the compaction, as SlateDB's
+ *    `MergeOperatorRequiredIterator` does.
  * 3. Output: rows go to an SST builder; once the finished blocks of the current SST exceed
  * `maxSstSizeBytes` it is finished, written create-only as `compacted/<ULID>.sst`, and (all but the last) reported
  *    (`onOutput`, which persists it in the compactions file so a crash loses nothing written). A key's
@@ -30,6 +32,8 @@ import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { concatChunks, SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
+import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
@@ -73,6 +77,8 @@ export interface CompactionJobDeps {
   readonly root: string
   readonly store: ObjectStore["Service"]
   readonly tables: TableStore
+  /** Folds operands at or below `retentionMinSeq` (iter/MergeFoldIterator.ts); without one an operand fails the job. */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 /** What a running job has done so far. */
@@ -176,7 +182,8 @@ export const runCompactionJob = (
     const scope = yield* Scope.Scope
     const input = new Counted(openSources(deps, args, options, resume?.key, scope))
     const switches = yield* TestSwitches
-    const rows = new RetentionIterator(input, {
+    const operator = deps.mergeOperator
+    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, args.retentionMinSeq), {
       retentionMinSeq: args.retentionMinSeq,
       expiryCutoff: args.expiryCutoff,
       dropTombstones: args.isDestLastRun || switches.compactorDropsTombstones
@@ -215,7 +222,7 @@ export const runCompactionJob = (
         if (compareKeys(row.key, resume!.key) < 0) continue
         skipping = false
       }
-      if (row.kind === RowKind.Merge) return yield* Effect.fail(mergeOperatorMissing())
+      if (row.kind === RowKind.Merge && operator === undefined) return yield* Effect.fail(mergeOperatorMissing())
       const problem = addRow(builder, row)
       if (problem !== undefined) return yield* Effect.fail(problem)
       rowsWritten++

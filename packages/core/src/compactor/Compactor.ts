@@ -15,6 +15,7 @@ import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TableStore } from "../sst/TableStore.ts"
+import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { startCompactor } from "./CompactorLoop.ts"
 import { type CompactorHandle, compactorOptionsFrom } from "./CompactorTypes.ts"
 
@@ -31,6 +32,8 @@ export interface CompactorLayerOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the compactor's store wrapper (default: SlateDB's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
+  /** The database's merge operator (docs/design/merge.md); without one, a compaction meeting an operand fails. */
+  readonly mergeOperator?: MergeOperator
 }
 
 /**
@@ -47,7 +50,8 @@ export class Compactor extends Context.Service<Compactor, CompactorHandle>()("sh
         const store = withRetries(yield* ObjectStore, options.storeRetry)
         const root = normalizeRoot(options.path)
         const tables = new TableStore(store, root, 0)
-        return yield* startCompactor({ root, store, tables }, compactorOptionsFrom(settings.compactor!, settings, false))
+        const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
+        return yield* startCompactor({ root, store, tables, mergeOperator }, compactorOptionsFrom(settings.compactor!, settings, false))
       })
     )
 }

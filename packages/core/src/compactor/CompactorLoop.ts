@@ -163,7 +163,7 @@ class CompactorLoop {
       const oldest = manifest.compacted[manifest.compacted.length - 1]
       const options = this.#options
       const job = runCompactionJob(
-        { root: this.#deps.root, store: this.#deps.store, tables: this.#deps.tables },
+        { root: this.#deps.root, store: this.#deps.store, tables: this.#deps.tables, mergeOperator: this.#deps.mergeOperator },
         {
           id: record.id,
           destination: record.spec.destination,

@@ -10,6 +10,7 @@ import type { SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import type { CompactorSettings, Settings } from "../Settings.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { TableStore } from "../sst/TableStore.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import type { CompactionSpec } from "./CompactorState.ts"
 import type { SchedulerOptions } from "./SizeTieredScheduler.ts"
 
@@ -102,6 +103,8 @@ export interface CompactorDeps {
   /** The engine's store (with retries). */
   readonly store: ObjectStore["Service"]
   readonly tables: TableStore
+  /** Folds merge operands in compactions (iter/MergeFoldIterator.ts); without one an operand fails a compaction. */
+  readonly mergeOperator?: MergeOperator | undefined
   /** Called after each manifest version the compactor writes (the embedding writer refreshes). */
   readonly onManifestWritten?: Effect.Effect<void>
 }

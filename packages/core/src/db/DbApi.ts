@@ -17,6 +17,15 @@ export interface PutOptions {
   readonly awaitDurable?: boolean
 }
 
+/** `Db.merge` (SlateDB's `MergeOptions`): the operand's TTL, and whether to wait for durability. */
+export interface MergeOptions {
+  readonly ttl?: Ttl
+  /** Wait until the write is durable in the object store (default true, as SlateDB). */
+  readonly awaitDurable?: boolean
+}
+
+export type { MergeOperator } from "../iter/MergeOperator.ts"
+
 export interface WriteOptions {
   readonly awaitDurable?: boolean
 }
@@ -137,11 +146,14 @@ export interface EmbeddedCompactorStatus {
 export type BatchOp =
   | { readonly _tag: "put"; readonly key: Uint8Array; readonly value: Uint8Array; readonly ttl: Ttl }
   | { readonly _tag: "delete"; readonly key: Uint8Array }
+  | { readonly _tag: "merge"; readonly key: Uint8Array; readonly value: Uint8Array; readonly ttl: Ttl }
 
 /**
- * Puts and deletes applied atomically: one WAL batch, one sequence number for all of them. A later op on
- * the same key replaces an earlier one in the same batch (as SlateDB). Validation happens when the batch
- * is written, so nothing of an invalid batch is written.
+ * Puts, deletes and merges applied atomically: one WAL batch, one sequence number for all of them. As in
+ * SlateDB, a put or delete replaces every earlier op on the same key in the batch, and a merge adds an
+ * operand after them (with a merge operator configured, the write folds a key's operands onto the put or
+ * delete before them: docs/design/merge.md). Validation happens when the batch is written, so nothing of
+ * an invalid batch is written.
  *
  * A batch is consumed by the write that takes it (as in SlateDB, whose `write` takes the batch by value):
  * writing it again, or adding to it afterwards, is an `InvalidError` ("write batch has already been
@@ -158,6 +170,12 @@ export class WriteBatch {
   delete(key: Uint8Array): this {
     if (this.#consumed) throw consumedError()
     this.ops.push({ _tag: "delete", key })
+    return this
+  }
+  /** Adds a merge operand for `key` (SlateDB's `merge_with_options`). */
+  merge(key: Uint8Array, operand: Uint8Array, options?: { readonly ttl?: Ttl }): this {
+    if (this.#consumed) throw consumedError()
+    this.ops.push({ _tag: "merge", key, value: operand, ttl: options?.ttl ?? "default" })
     return this
   }
   get isEmpty(): boolean {

@@ -38,6 +38,7 @@ import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectSto
 import { Oracle } from "../Oracle.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
+import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
 import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWriter.ts"
@@ -62,6 +63,11 @@ export interface DbOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the engine's store wrapper (default: SlateDB's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
+  /**
+   * Folds merge operands (`Db.merge`) on writes, L0 flushes, the embedded compactor and reads
+   * (docs/design/merge.md). Without one, merges are written as they are and a read that meets one fails.
+   */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 /** Validates settings given as (a subset of) `Settings` values, over the defaults. */
@@ -79,6 +85,7 @@ const cleanClose = () => new ClosedError({ reason: "clean", message: "db is clos
 /** Opens a database in the current scope (the layer's); see the module comment. */
 export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
+  const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
   const root = normalizeRoot(options.path)
   const diskCached = yield* withDiskCache(yield* ObjectStore, settings)
   const store = withRetries(diskCached.store, options.storeRetry)
@@ -154,7 +161,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     backpressure,
     neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
     onFreeze: () => signalFlusher(),
-    onWalClosed
+    onWalClosed,
+    mergeOperator
   })
   const flusher = yield* makeMemtableFlusher({
     root,
@@ -173,11 +181,12 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     },
     onL0Full: () => nudgeCompactor(),
     closeWith,
-    checkOpen
+    checkOpen,
+    mergeOperator
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
-  const reader = makeReader({ state, manifest, tables })
+  const reader = makeReader({ state, manifest, tables, mergeOperator })
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
   const refreshManifest = Effect.gen(function*() {
@@ -199,6 +208,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         root,
         store,
         tables,
+        mergeOperator,
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
       },
@@ -367,6 +377,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     put: writer.put,
     delete: writer.delete,
     write: writer.write,
+    merge: writer.merge,
     get: reader.get,
     getKeyValue: reader.getKeyValue,
     [ReadNow]: { get: reader.getNow, getKeyValue: reader.getKeyValueNow },

@@ -2,16 +2,20 @@
  * What a scan returns (SlateDB's `db_iter.rs`): over the merged rows of every source (iter/MergeIterator.ts,
  * each source already capped at the read's sequence number), for each key the version with the highest
  * seq; a tombstone hides the key, a value is returned as a `KeyValue` (copies of the key and value bytes,
- * which the caller may keep or change); a merge operand fails the scan with `InvalidError`, since no merge
- * operator is configured.
+ * which the caller may keep or change). When the newest version is a merge operand, the key's versions are
+ * folded with the merge operator (iter/MergeOperator.ts, whatever their `expireTs`, down to the newest
+ * value or tombstone: SlateDB's read path) and the result is returned with the newest operand's seq, the
+ * largest `createTs` and the smallest `expireTs`; without an operator the scan fails with `InvalidError`
+ * ("merge operator missing"). Only with an operator are a key's versions kept while it is read.
  *
  * `fill` works synchronously until the merge needs a page from a source; the scan's stream then runs
  * `pull` and calls `fill` again.
  */
 import type { Effect } from "effect"
-import { type DbError, type InvalidError, mergeOperatorMissing } from "../errors.ts"
+import { type DbError, InvalidError, mergeOperatorMissing } from "../errors.ts"
 import { keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { foldFrom, type MergeOperator, newestFirst } from "../iter/MergeOperator.ts"
 import { NEED_PULL, type RowIterator } from "../iter/RowIterator.ts"
 import { type ByteSlab, readSlab } from "./ByteSlab.ts"
 import type { KeyValue } from "./DbApi.ts"
@@ -32,9 +36,13 @@ export class DbIterator {
   #key: Uint8Array | undefined = undefined
   #best: RowEntry | undefined = undefined
   readonly #slab: ByteSlab = readSlab()
+  readonly #operator: MergeOperator | undefined
+  /** With an operator: every version of the key being collected (the fold needs the older ones). */
+  readonly #versions: Array<RowEntry> = []
 
-  constructor(rows: RowIterator) {
+  constructor(rows: RowIterator, operator?: MergeOperator) {
     this.#rows = rows
+    this.#operator = operator
   }
 
   /** Fetches what the merge waits for (after `fill` said "pull"). */
@@ -45,18 +53,24 @@ export class DbIterator {
   /** Emits up to `limit` rows into `out`; "pull" when sources need pages, "done" at the end. */
   fill(out: Array<KeyValue>, limit: number): "more" | "pull" | "done" | InvalidError {
     const rows = this.#rows
+    const collect = this.#operator !== undefined
     for (;;) {
       const row = rows.next()
       if (row === NEED_PULL) return "pull"
       const key = this.#key
       if (row !== undefined && key !== undefined && keysEqual(row.key, key)) {
         if (row.seq > this.#best!.seq) this.#best = row
+        if (collect) this.#versions.push(row)
         continue
       }
       if (key !== undefined) {
         const best = this.#best!
         if (best.kind === RowKind.Value) out.push(toKeyValue(best, this.#slab))
-        else if (best.kind === RowKind.Merge) return mergeOperatorMissing()
+        else if (best.kind === RowKind.Merge) {
+          const merged = this.#merged()
+          if (merged instanceof InvalidError) return merged
+          out.push(toKeyValue(merged, this.#slab))
+        }
       }
       if (row === undefined) {
         this.#key = undefined
@@ -65,7 +79,23 @@ export class DbIterator {
       }
       this.#key = row.key
       this.#best = row
+      if (collect) {
+        this.#versions.length = 0
+        this.#versions.push(row)
+      }
       if (out.length >= limit) return "more"
+    }
+  }
+
+  /** The key's operands folded down to its newest value or tombstone (iter/MergeOperator.ts), or why not. */
+  #merged(): RowEntry | InvalidError {
+    const operator = this.#operator
+    if (operator === undefined) return mergeOperatorMissing()
+    try {
+      return foldFrom(operator, newestFirst(this.#versions), 0, false).row
+    } catch (e) {
+      if (e instanceof InvalidError) return e
+      throw e
     }
   }
 }

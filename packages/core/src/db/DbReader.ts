@@ -40,6 +40,7 @@ import { MemTable } from "../memtable/MemTable.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
+import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { putReaderCheckpoint, removeReaderCheckpoints } from "./ReaderCheckpoint.ts"
@@ -62,6 +63,8 @@ export interface DbReaderOpenOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the store wrapper (default: the engine's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
+  /** Folds merge operands on reads (docs/design/merge.md); without one, a read that meets an operand fails. */
+  readonly mergeOperator?: MergeOperator
 }
 
 /** What a reader says of itself. */
@@ -182,8 +185,13 @@ const statusOf = (core: ReaderCore, own: boolean): DbReaderStatus => ({
 })
 
 /** The handle over an opened core: reads, status, and the close that stops `poller` and removes its checkpoints. */
-const handleOf = (core: ReaderCore, own: boolean, poller: Fiber.Fiber<never> | undefined): DbReaderHandle => {
-  const reader = makeReader({ state: core.state, manifest: core.view, tables: core.tables })
+const handleOf = (
+  core: ReaderCore,
+  own: boolean,
+  poller: Fiber.Fiber<never> | undefined,
+  mergeOperator: MergeOperator | undefined
+): DbReaderHandle => {
+  const reader = makeReader({ state: core.state, manifest: core.view, tables: core.tables, mergeOperator })
   let closed = false
   const close = Effect.uninterruptible(Effect.suspend(() => {
     if (closed) return Effect.void
@@ -230,6 +238,7 @@ export const openDbReader = (options: DbReaderOpenOptions): Effect.Effect<DbRead
     const resolved = resolveReaderOptions(options.options)
     if (resolved instanceof InvalidError) return yield* resolved
     const settings = yield* Settings.validate(options.settings)
+    const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
     const root = normalizeRoot(options.root)
     const store = withRetries(yield* ObjectStore, options.storeRetry)
     const base: Base = {
@@ -244,7 +253,7 @@ export const openDbReader = (options: DbReaderOpenOptions): Effect.Effect<DbRead
     const own = options.checkpointId === undefined
     const core = own ? yield* openFollowing(base) : yield* openAtCheckpoint(base, options.checkpointId!)
     const poller = own ? yield* Effect.forkScoped(pollForever(core)) : undefined
-    const handle = handleOf(core, own, poller)
+    const handle = handleOf(core, own, poller, mergeOperator)
     yield* Effect.addFinalizer(() => handle.close)
     return handle
   })
@@ -256,6 +265,7 @@ export interface DbReaderLayerOptions {
   readonly options?: DbReaderOptions
   readonly settings?: SettingsInput
   readonly storeRetry?: RetryOptions
+  readonly mergeOperator?: MergeOperator
 }
 
 /** SlateDB's `DbReader` as a service: `DbReader.layer({ path, ... })` over the `ObjectStore` in context. */
@@ -268,7 +278,8 @@ export class DbReader extends Context.Service<DbReader, DbReaderHandle>()("shale
         ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
         ...(options.options === undefined ? {} : { options: options.options }),
         ...(options.settings === undefined ? {} : { settings: options.settings }),
-        ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+        ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
+        ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
       })
     )
 }

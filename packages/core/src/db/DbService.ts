@@ -12,6 +12,7 @@ import type {
   FlushType,
   KeyRange,
   KeyValue,
+  MergeOptions,
   PutOptions,
   ReadOptions,
   ScanOptions,
@@ -25,6 +26,8 @@ export interface DbService {
   readonly put: (key: Uint8Array, value: Uint8Array, options?: PutOptions) => Effect.Effect<WriteHandle, DbError>
   readonly delete: (key: Uint8Array, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
   readonly write: (batch: WriteBatch, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
+  /** Writes a merge operand for `key` (SlateDB's `merge_with_options`; docs/design/merge.md). */
+  readonly merge: (key: Uint8Array, operand: Uint8Array, options?: MergeOptions) => Effect.Effect<WriteHandle, DbError>
   readonly get: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<Uint8Array | undefined, DbError>
   readonly getKeyValue: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
   readonly scan: (range: KeyRange, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>

@@ -10,8 +10,10 @@
  *    snapshots exist): values whose `expire_ts ≤ compaction_start_ts` become tombstones (same seq and
  *    create_ts, no expiry), expired merge operands are dropped; per key the newest version is kept, older
  *    versions only while their seq is above `retention_min_seq`, plus the first one at or below it.
- *    Tombstones are kept (they must hide older rows in older SSTs). The builder yields to other fibers
- *    every few thousand rows.
+ *    Tombstones are kept (they must hide older rows in older SSTs). Before retention, with a merge
+ *    operator, each key's operands at or below `retention_min_seq` are folded (iter/MergeFoldIterator.ts;
+ *    an operator that fails closes the database as `fatal`). The builder yields to other fibers every few
+ *    thousand rows.
  * 3. Write it create-only as `compacted/<ULID>.sst` (the engine's store retries transient failures).
  * 4. Update the manifest through the CAS loop: the SST goes to the front of `l0`, `replay_after_wal_id`
  *    becomes the memtable's WAL tag, `last_l0_seq` its last seq, `last_l0_clock_tick` the max of the old
@@ -40,6 +42,8 @@ import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue } 
 import { ClosedError, type DbError } from "../errors.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
+import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import { cursorRows, NEED_PULL } from "../iter/RowIterator.ts"
 import { concatChunks, SsTableBuilder, type SstSizeOptions } from "../format/SsTableBuilder.ts"
 import type { CompressionFormat } from "../format/SstMetadata.ts"
@@ -75,6 +79,8 @@ export interface FlusherDeps {
   readonly closeWith: (error: ClosedError) => Effect.Effect<void>
   /** Fails with the database's error when it is closed. */
   readonly checkOpen: Effect.Effect<void, DbError>
+  /** Folds the memtable's operands below the retention barrier (iter/MergeFoldIterator.ts). */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 export interface MemtableFlusher {
@@ -119,8 +125,11 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
       minFilterKeys: settings.minFilterKeys,
       filterBitsPerKey: settings.filterBitsPerKey
     })
-    const rows = new RetentionIterator(cursorRows(imm.table.cursor()), {
-      retentionMinSeq: deps.state.seqs.durable,
+    const retentionMinSeq = deps.state.seqs.durable
+    const operator = deps.mergeOperator
+    const input = cursorRows(imm.table.cursor())
+    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, retentionMinSeq), {
+      retentionMinSeq,
       expiryCutoff: imm.table.lastTick ?? MIN_TICK,
       dropTombstones: false
     })
@@ -129,7 +138,7 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
       const row = rows.next()
       if (row === undefined) break
       if (row === NEED_PULL) {
-        yield* rows.pull // (a memtable cursor never asks)
+        yield* rows.pull // (a memtable cursor never asks; a failed merge operator fails here)
         continue
       }
       if ((++n & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow

@@ -41,6 +41,7 @@ import { MemTable } from "../memtable/MemTable.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
+import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import { makeReader, ReadNow, type ReadNowHooks } from "./Reader.ts"
@@ -58,6 +59,8 @@ export interface ReadOnlyOptions {
   readonly manifestId?: number
   /** Retry policy of the store wrapper (default: the engine's, 100 ms → 1 s, forever). */
   readonly storeRetry?: RetryOptions
+  /** Folds merge operands on reads (docs/design/merge.md); without one, a read that meets an operand fails. */
+  readonly mergeOperator?: MergeOperator
 }
 
 /** A read-only view of a database (see the module comment). */
@@ -129,6 +132,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     const problem = optionsProblem(options)
     if (problem !== undefined) return yield* new InvalidError({ message: problem })
     const settings = yield* Settings.validate(options.settings)
+    const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
     const root = normalizeRoot(options.root)
     const store = withRetries(yield* ObjectStore, options.storeRetry)
     const pinned = yield* pinnedManifest(makeManifestStore(store, root), options)
@@ -144,7 +148,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
 
     // ---------------------------------------------------------------- reads
     const tables = new TableStore(store, root, settings.blockCacheBytes)
-    const reader = makeReader({ state, manifest: { manifestForReads: m }, tables })
+    const reader = makeReader({ state, manifest: { manifestForReads: m }, tables, mergeOperator })
 
     const close = Effect.sync(() => {
       if (state.closeError !== undefined) return

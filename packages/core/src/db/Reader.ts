@@ -30,12 +30,14 @@
  * TTL: as SlateDB 0.12.1, reads do not filter expired rows (`expireTs` is returned); expiry only takes
  * effect when a flush rewrites the row (MemtableFlusher.ts).
  *
- * Merge operands (written by SlateDB's merge operator) cannot be resolved without an operator: reading
- * one fails with `InvalidError` ("merge operator missing"), as SlateDB does when none is configured.
+ * Merge operands: when a key's newest visible version is an operand, the reader's merge operator folds
+ * it with the older versions down to the newest value or tombstone (DbIterator.ts; a point read that meets
+ * an operand reads the key as a scan of `[key, key]` does: docs/design/merge.md). Without an operator such
+ * a read fails with `InvalidError` ("merge operator missing"), as SlateDB does when none is configured.
  *
  * Returned keys and values are copies: callers may keep or change them.
  */
-import { Cause, Channel, Effectable, Effect, type Pull, type Scope, Stream } from "effect"
+import { Cause, Channel, Effectable, Effect, Option, type Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
@@ -43,6 +45,8 @@ import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
 import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
 import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
+import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
+import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { readSlab } from "./ByteSlab.ts"
@@ -61,6 +65,8 @@ export interface ReaderDeps {
   readonly state: DbState
   readonly manifest: ManifestSource
   readonly tables: TableStore
+  /** Folds a key's merge operands when its newest version is one; without it such a read fails. */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 export interface Reader {
@@ -137,7 +143,7 @@ const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
 // ------------------------------------------------------------------------------------------ the reader
 
 export const makeReader = (deps: ReaderDeps): Reader => {
-  const { state, tables } = deps
+  const { state, tables, mergeOperator } = deps
   const seqs = state.seqs
   const values = readSlab()
 
@@ -234,30 +240,100 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return undefined
   }
 
-  /** The answer of a read once its row is known: absent for a tombstone, a failure for a merge operand. */
-  const answerLater = <A>(row: RowEntry | undefined, f: (row: RowEntry) => A): Effect.Effect<A | undefined, DbError> => {
+  /**
+   * A point read whose newest version is a merge operand: with an operator, the key's versions are read
+   * and folded as a scan of `[key, key]` does (DbIterator.ts); without one it fails.
+   */
+  const merged = (key: Uint8Array, options: ReadOptions | undefined): Effect.Effect<KeyValue | undefined, DbError> =>
+    mergeOperator === undefined
+      ? Effect.fail(mergeOperatorMissing())
+      : Stream.runHead(scanBounds({ start: key, startInclusive: true, end: key, endInclusive: true }, options)).pipe(
+        Effect.map(Option.getOrUndefined)
+      )
+
+  /**
+   * A point read whose newest version is an operand, answered from memory when it can be: each source,
+   * newest first, is asked for the key's newest version below the last seq found (so every version, once,
+   * down to the first value or tombstone), and they are folded (iter/MergeOperator.ts, whatever their
+   * expiry). An SST that is not open or whose blocks are not cached hands the read to `merged`.
+   */
+  const mergedNow = (key: Uint8Array, options: ReadOptions | undefined): KeyValue | Later<KeyValue | undefined> => {
+    const operator = mergeOperator
+    if (operator === undefined) return new Later(Effect.fail(mergeOperatorMissing()))
+    const versions: Array<RowEntry> = []
+    let cap = maxSeqFor(options)
+    const fold = (): KeyValue | Later<KeyValue | undefined> => {
+      try {
+        return toKeyValue(foldFrom(operator, versions, 0, false).row, values)
+      } catch (e) {
+        if (e instanceof InvalidError) return new Later(Effect.fail(e))
+        throw e
+      }
+    }
+    const memtables: Array<MemTableReader> = [state.memtable]
+    for (const imm of state.imms) memtables.push(imm.table)
+    for (const table of memtables) {
+      for (let row = table.get(key, cap); row !== undefined; row = table.get(key, cap)) {
+        versions.push(row)
+        cap = row.seq - 1
+        if (row.kind !== RowKind.Merge) return fold()
+      }
+    }
+    const hash = keyHash
+    hash.reset()
+    for (const sst of sstCandidates(deps.manifest.manifestForReads, key)) {
+      const reader = tables.cached(sst.id)
+      if (reader === undefined) return new Later(merged(key, options))
+      for (;;) {
+        const row = reader.getIfCached(key, cap, false, hash)
+        if (row === "miss") return new Later(merged(key, options))
+        if (row === undefined) break
+        versions.push(row)
+        cap = row.seq - 1
+        if (row.kind !== RowKind.Merge) return fold()
+      }
+    }
+    return fold()
+  }
+
+  /** The answer of a read once its row is known: absent for a tombstone, the fold for a merge operand. */
+  const answerLater = <A>(
+    key: Uint8Array,
+    options: ReadOptions | undefined,
+    row: RowEntry | undefined,
+    f: (row: RowEntry) => A,
+    g: (kv: KeyValue | undefined) => A | undefined
+  ): Effect.Effect<A | undefined, DbError> => {
     if (row === undefined || row.kind === RowKind.Tombstone) return Effect.succeed(undefined)
-    if (row.kind === RowKind.Merge) return Effect.fail(mergeOperatorMissing())
+    if (row.kind === RowKind.Merge) return Effect.map(merged(key, options), g)
     return Effect.succeed(f(row))
   }
 
   const copyValue = (row: RowEntry): Uint8Array => values.copy(row.value)
   const copyKeyValue = (row: RowEntry): KeyValue => toKeyValue(row, values)
+  const valueOf = (kv: KeyValue | undefined): Uint8Array | undefined => kv?.value
+  const same = (kv: KeyValue | undefined): KeyValue | undefined => kv
 
   const getNow = (key: Uint8Array, options?: ReadOptions): Uint8Array | undefined | Later<Uint8Array | undefined> => {
     const found = findNow(key, options)
     if (found === undefined) return undefined
-    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyValue)))
+    if (found instanceof Later) {
+      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyValue, valueOf)))
+    }
     if (found.kind === RowKind.Value) return values.copy(found.value)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+    if (found.kind === RowKind.Tombstone) return undefined
+    const kv = mergedNow(key, options)
+    return kv instanceof Later ? new Later(Effect.map(kv.effect, valueOf)) : kv.value
   }
 
   const getKeyValueNow = (key: Uint8Array, options?: ReadOptions): KeyValue | undefined | Later<KeyValue | undefined> => {
     const found = findNow(key, options)
     if (found === undefined) return undefined
-    if (found instanceof Later) return new Later(Effect.flatMap(found.effect, (row) => answerLater(row, copyKeyValue)))
+    if (found instanceof Later) {
+      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same)))
+    }
     if (found.kind === RowKind.Value) return toKeyValue(found, values)
-    return found.kind === RowKind.Tombstone ? undefined : new Later(Effect.fail(mergeOperatorMissing()))
+    return found.kind === RowKind.Tombstone ? undefined : mergedNow(key, options)
   }
 
   /**
@@ -302,7 +378,12 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
       ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
     }
-    const cursorOptions = { order: descending ? "desc" : "asc", maxSeq, versions: "latest" } as const
+    // A fold needs a key's older versions too: with an operator the memtables yield every version.
+    const cursorOptions = {
+      order: descending ? "desc" : "asc",
+      maxSeq,
+      versions: mergeOperator === undefined ? "latest" : "all"
+    } as const
     const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
     for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
     const manifest = deps.manifest.manifestForReads
@@ -327,7 +408,8 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const merge = new DbIterator(new MergeIterator(openSources(bounds, descending, maxSeqFor(options), scope, fetchOptionsOf(options)), descending))
+        const sources = openSources(bounds, descending, maxSeqFor(options), scope, fetchOptionsOf(options))
+        const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
         let finished = false
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
           if (finished) return Cause.done()

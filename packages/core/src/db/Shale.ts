@@ -45,6 +45,8 @@ import {
   type FlushType,
   type KeyRange,
   type KeyValue,
+  type MergeOperator,
+  type MergeOptions,
   type PutOptions,
   type ReadOptions,
   type ScanOptions,
@@ -60,6 +62,8 @@ export interface ShaleOpenOptions<E = unknown> extends LoggingOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the engine's store wrapper. */
   readonly storeRetry?: RetryOptions
+  /** Folds merge operands on writes, flushes, compactions and reads (`Db.Options.mergeOperator`). */
+  readonly mergeOperator?: MergeOperator
 }
 
 /**
@@ -128,6 +132,11 @@ export class ShaleDb implements AsyncDisposable {
 
   delete(key: Uint8Array, options?: WriteOptions): Promise<WriteHandle> {
     return run(this.#context, this.#db.delete(key, options))
+  }
+
+  /** Writes a merge operand for `key` (`Db.merge`): folded by the merge operator the database was opened with. */
+  merge(key: Uint8Array, operand: Uint8Array, options?: MergeOptions): Promise<WriteHandle> {
+    return run(this.#context, this.#db.merge(key, operand, options))
   }
 
   /** Writes the batch atomically. The batch is consumed: writing it again rejects with `InvalidError`. */
@@ -209,6 +218,8 @@ export interface ShaleReadOnlyOptions<E = unknown> extends LoggingOptions {
   readonly manifestId?: number
   /** Retry policy of the store wrapper. */
   readonly storeRetry?: RetryOptions
+  /** Folds merge operands on reads (docs/design/merge.md); without one, a read that meets an operand fails. */
+  readonly mergeOperator?: MergeOperator
 }
 
 /** A read-only view of a database, driven by Promises (`Shale.openReadOnly`; ReadOnlyDb.ts says what it sees). */
@@ -351,7 +362,8 @@ const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> =
           Db.layer({
             path,
             ...(options.settings === undefined ? {} : { settings: options.settings }),
-            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
+            ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
           }).pipe(Layer.provide(options.store)),
           scope
         )
@@ -372,7 +384,8 @@ const openReadOnly = <E>(path: string, options: ShaleReadOnlyOptions<E>): Promis
       ...(options.settings === undefined ? {} : { settings: options.settings }),
       ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
       ...(options.manifestId === undefined ? {} : { manifestId: options.manifestId }),
-      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
+      ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
     }).pipe(
       Effect.provideService(ObjectStore, store),
       Scope.provide(scope),

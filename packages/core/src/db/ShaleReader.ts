@@ -20,6 +20,7 @@ import { type Context, Effect, type Layer, Scope } from "effect"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import type { SettingsInput } from "../Settings.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import type { LoggingOptions } from "../ShaleLogger.ts"
 import { type DbReaderHandle, type DbReaderOptions, type DbReaderStatus, openDbReader } from "./DbReader.ts"
 import { openOnStore, ShaleReadOnlyDb } from "./Shale.ts"
@@ -35,6 +36,8 @@ export interface ShaleReaderOptions<E = unknown> extends LoggingOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the store wrapper. */
   readonly storeRetry?: RetryOptions
+  /** Folds merge operands on reads (docs/design/merge.md); without one, a read that meets an operand fails. */
+  readonly mergeOperator?: MergeOperator
 }
 
 /** An open `DbReader`, driven by Promises (see the module comment). */
@@ -80,7 +83,8 @@ export const openReader = <E>(path: string, options: ShaleReaderOptions<E>): Pro
       ...(options.checkpointId === undefined ? {} : { checkpointId: options.checkpointId }),
       ...(options.options === undefined ? {} : { options: options.options }),
       ...(options.settings === undefined ? {} : { settings: options.settings }),
-      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+      ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
+      ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
     }).pipe(
       Effect.provideService(ObjectStore, store),
       Scope.provide(scope),

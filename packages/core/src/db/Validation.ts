@@ -149,9 +149,9 @@ export const batchOpProblem = (op: unknown, index: number): string | undefined =
   const tag = (op as { _tag?: unknown })._tag
   const o = op as BatchOp
   let problem: string | undefined
-  if (tag === "put") problem = keyProblem(o.key) ?? valueProblem((o as { value?: unknown }).value) ?? ttlProblem((o as { ttl?: unknown }).ttl)
+  if (tag === "put" || tag === "merge") problem = keyProblem(o.key) ?? valueProblem((o as { value?: unknown }).value) ?? ttlProblem((o as { ttl?: unknown }).ttl)
   else if (tag === "delete") problem = keyProblem(o.key)
-  else return `batch op ${index} has an unknown kind ${show(tag)} (expected "put" or "delete")`
+  else return `batch op ${index} has an unknown kind ${show(tag)} (expected "put", "delete" or "merge")`
   return problem === undefined ? undefined : `batch op ${index}: ${problem}`
 }
 

@@ -1,5 +1,5 @@
 /**
- * The write path (SlateDB's `batch_write.rs`, docs/format.md §3.2): `put`, `delete` and `write(batch)`.
+ * The write path (SlateDB's `batch_write.rs`, docs/format.md §3.2): `put`, `delete`, `merge` and `write(batch)`.
  *
  * One write, in order:
  * 1. Validate, before anything else (nothing of an invalid write is written; Validation.ts): keys are
@@ -12,8 +12,11 @@
  *    computed once the bytes written since the last check could have crossed the limit.
  * 4. The critical section (`WriteLock`: one writer at a time, uninterruptible): take the clock tick and
  *    the next sequence number (ONE per write: every row of a batch gets the same seq, as SlateDB 0.12.1
- *    does, see docs/design/db.md), build the rows (batch ops sorted by key, a later op on a key replacing
- *    an earlier one; `create_ts` = tick, `expire_ts` = tick + TTL for puts), append them to the current WAL
+ *    does, see docs/design/db.md), build the rows (batch ops sorted by key, a later put or delete on a
+ *    key replacing the earlier ops, merges kept after them, per key newest first; `create_ts` = tick,
+ *    `expire_ts` = tick + TTL for puts and merges; with a merge operator, a key's operands folded onto the
+ *    put or delete before them, iter/MergeOperator.ts; a failing operator fails the write, which then
+ *    takes no seq), append them to the current WAL
  *    buffer (all rows of one write land in one WAL SST), insert them into the active memtable and advance
  *    the committed seq: the write is now visible to reads. If the memtable's memory (`memorySize` of its
  *    rows) reaches `l0SstSizeBytes` (or 4096 WALs passed since the last freeze), it is frozen and the
@@ -32,12 +35,21 @@ import { Effect } from "effect"
 import type { ClosedError, DbError } from "../errors.ts"
 import { InvalidError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
-import { makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry } from "../format/RowEntry.ts"
+import { makeMerge, makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry, RowKind } from "../format/RowEntry.ts"
+import { foldKey, type MergeOperator } from "../iter/MergeOperator.ts"
 import type { Settings } from "../Settings.ts"
 import type { DurableWatcher } from "../wal/WalBuffer.ts"
 import type { WalBufferManager } from "../wal/WalBufferManager.ts"
 import type { Backpressure } from "./Backpressure.ts"
-import { type BatchOp, type PutOptions, type Ttl, WriteBatch, type WriteHandle, type WriteOptions } from "./DbApi.ts"
+import {
+  type BatchOp,
+  type MergeOptions,
+  type PutOptions,
+  type Ttl,
+  WriteBatch,
+  type WriteHandle,
+  type WriteOptions
+} from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
@@ -74,12 +86,15 @@ export interface WriterDeps {
   readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
   /** Test-only (`TestSwitches.neverYieldForFlush`): never yield for an owed WAL flush. */
   readonly neverYieldForFlush?: boolean
+  /** Folds a write's operands of one key onto the put or delete before them (docs/design/merge.md). */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 export interface Writer {
   readonly put: (key: Uint8Array, value: Uint8Array, options?: PutOptions) => Effect.Effect<WriteHandle, DbError>
   readonly delete: (key: Uint8Array, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
   readonly write: (batch: WriteBatch, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
+  readonly merge: (key: Uint8Array, operand: Uint8Array, options?: MergeOptions) => Effect.Effect<WriteHandle, DbError>
   /** The critical-section lock (the close path takes it to let in-flight commits finish). */
   readonly lock: WriteLock
 }
@@ -130,8 +145,16 @@ export const makeWriter = (deps: WriterDeps): Writer => {
   }
 
   const commitAt = (build: BuildRows, ts: number): Effect.Effect<Committed, DbError> => {
-    const seq = ++seqs.lastSeq
-    const rows = build(seq, ts)
+    const seq = seqs.lastSeq + 1
+    let rows: ReadonlyArray<RowEntry>
+    try {
+      rows = build(seq, ts)
+    } catch (e) {
+      // Only a merge operator's failure (nothing is written, no seq is taken); anything else is a bug.
+      if (e instanceof InvalidError) return Effect.fail(e)
+      throw e
+    }
+    seqs.lastSeq = seq
     return wal.append(rows).pipe(
       Effect.map((watcher): Committed => {
         apply(rows, seq, ts)
@@ -247,36 +270,74 @@ export const makeWriter = (deps: WriterDeps): Writer => {
         const problem = batchOpProblem(ops[i], i)
         if (problem !== undefined) return invalid(problem)
       }
-      const chosen = latestOpPerKey(ops as ReadonlyArray<BatchOp>, slab)
+      const chosen = survivingOps(ops as ReadonlyArray<BatchOp>, slab)
       let bytes = 0
-      for (const op of chosen) bytes += op.key.length + (op._tag === "put" ? op.value.length : 0) + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) =>
-        chosen.map((op) =>
-          op._tag === "put"
-            ? makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
-            : makeTombstone(op.key, seq, ts)
-        ))
+      for (const op of chosen) bytes += op.key.length + (op._tag === "delete" ? 0 : op.value.length) + ROW_MEMORY_OVERHEAD
+      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts))
     })
 
-  return { put, delete: del, write, lock }
+  /** The rows of a batch's surviving ops (per key newest first), a key's operands folded with the operator. */
+  const batchRows = (chosen: ReadonlyArray<BatchOp>, seq: number, ts: number): ReadonlyArray<RowEntry> => {
+    const rows = chosen.map((op) => opRow(op, seq, ts))
+    const operator = deps.mergeOperator
+    if (operator === undefined) return rows
+    const out: Array<RowEntry> = []
+    let start = 0
+    for (let i = 1; i <= rows.length; i++) {
+      if (i < rows.length && compareKeys(rows[i]!.key, rows[start]!.key) === 0) continue
+      if (i - start === 1 && rows[start]!.kind !== RowKind.Merge) out.push(rows[start]!)
+      else foldKey(operator, rows.slice(start, i), undefined, out)
+      start = i
+    }
+    return out
+  }
+
+  const opRow = (op: BatchOp, seq: number, ts: number): RowEntry => {
+    switch (op._tag) {
+      case "put":
+        return makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
+      case "merge":
+        return makeMerge(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
+      case "delete":
+        return makeTombstone(op.key, seq, ts)
+    }
+  }
+
+  const merge = (key: Uint8Array, operand: Uint8Array, options?: MergeOptions): Effect.Effect<WriteHandle, DbError> =>
+    Effect.suspend(() => {
+      const problem = keyProblem(key) ?? valueProblem(operand) ??
+        (options === undefined ? undefined : putOptionsProblem(options))
+      if (problem !== undefined) return invalid(problem)
+      const op: BatchOp = { _tag: "merge", key: slab.copy(key), value: slab.copy(operand), ttl: options?.ttl ?? "default" }
+      const bytes = op.key.length + op.value.length + ROW_MEMORY_OVERHEAD
+      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows([op], seq, ts))
+    })
+
+  return { put, delete: del, write, merge, lock }
 }
 
 /**
- * The ops that survive in a batch, in key order, with copied bytes: for each key the LAST op wins (a put
- * or delete replaces earlier ops on the same key, as SlateDB's `WriteBatch`).
+ * The ops that survive in a batch, in key order and per key newest first, with copied bytes (SlateDB's
+ * `WriteBatch`): a put or delete drops every earlier op on its key; a merge is kept after them.
  */
-const latestOpPerKey = (ops: ReadonlyArray<BatchOp>, slab: ByteSlab): Array<BatchOp> => {
+const survivingOps = (ops: ReadonlyArray<BatchOp>, slab: ByteSlab): Array<BatchOp> => {
   const order = ops.map((_, i) => i)
-  order.sort((a, b) => compareKeys(ops[a]!.key, ops[b]!.key) || a - b)
+  order.sort((a, b) => compareKeys(ops[a]!.key, ops[b]!.key) || b - a)
   const out: Array<BatchOp> = []
+  let key: Uint8Array | undefined = undefined
+  let replaced = false
   for (let i = 0; i < order.length; i++) {
     const op = ops[order[i]!]!
-    const next = order[i + 1]
-    if (next !== undefined && compareKeys(ops[next]!.key, op.key) === 0) continue
+    if (key === undefined || compareKeys(op.key, key) !== 0) {
+      key = op.key
+      replaced = false
+    }
+    if (replaced) continue
+    if (op._tag !== "merge") replaced = true
     out.push(
-      op._tag === "put"
-        ? { _tag: "put", key: slab.copy(op.key), value: slab.copy(op.value), ttl: op.ttl }
-        : { _tag: "delete", key: slab.copy(op.key) }
+      op._tag === "delete"
+        ? { _tag: "delete", key: slab.copy(op.key) }
+        : { _tag: op._tag, key: slab.copy(op.key), value: slab.copy(op.value), ttl: op.ttl }
     )
   }
   return out

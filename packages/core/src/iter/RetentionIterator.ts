@@ -18,11 +18,9 @@
  * The time-window retention SlateDB's iterator also has is not implemented: no SlateDB 0.12.1 caller
  * enables it.
  */
-import type { Effect } from "effect"
-import type { DbError } from "../errors.ts"
-import { keysEqual } from "../format/KeyComparator.ts"
 import { makeTombstone, type RowEntry, RowKind } from "../format/RowEntry.ts"
-import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
+import { KeyVersionsIterator } from "./KeyVersionsIterator.ts"
+import type { RowIterator } from "./RowIterator.ts"
 
 export interface RetentionOptions {
   /** Versions above it stay readable (oldest snapshot; the durable seq at flush). Undefined: newest only. */
@@ -35,48 +33,16 @@ export interface RetentionOptions {
 
 const bySeqDesc = (a: RowEntry, b: RowEntry): number => b.seq - a.seq
 
-export class RetentionIterator implements RowIterator {
-  readonly #inner: RowIterator
+export class RetentionIterator extends KeyVersionsIterator {
   readonly #options: RetentionOptions
-  /** The versions of the key being collected. */
-  readonly #versions: Array<RowEntry> = []
-  /** The kept versions of the last complete key, emitted from `#outIndex`. */
-  readonly #out: Array<RowEntry> = []
-  #outIndex = 0
-  #ended = false
 
   constructor(inner: RowIterator, options: RetentionOptions) {
-    this.#inner = inner
+    super(inner)
     this.#options = options
   }
 
-  get pull(): Effect.Effect<void, DbError> {
-    return this.#inner.pull
-  }
-
-  next(): RowEntry | undefined | NeedPull {
-    const versions = this.#versions
-    for (;;) {
-      if (this.#outIndex < this.#out.length) return this.#out[this.#outIndex++]
-      if (this.#ended) return undefined
-      const row = this.#inner.next()
-      if (row === NEED_PULL) return NEED_PULL
-      if (row === undefined) {
-        this.#ended = true
-        if (versions.length > 0) this.#retain()
-        continue
-      }
-      if (versions.length > 0 && !keysEqual(versions[0]!.key, row.key)) this.#retain()
-      versions.push(row)
-    }
-  }
-
-  /** Applies retention to the collected versions of one key: into `#out`, and clears them. */
-  #retain(): void {
-    const versions = this.#versions
-    const out = this.#out
-    out.length = 0
-    this.#outIndex = 0
+  /** Applies retention to the collected versions of one key, into `out`. */
+  protected process(versions: Array<RowEntry>, out: Array<RowEntry>): boolean {
     if (versions.length > 1) versions.sort(bySeqDesc)
     const { retentionMinSeq, expiryCutoff, dropTombstones } = this.#options
     let lastSeq = -1
@@ -96,6 +62,6 @@ export class RetentionIterator implements RowIterator {
     if (dropTombstones) {
       while (out.length > 0 && out[out.length - 1]!.kind === RowKind.Tombstone) out.pop()
     }
-    versions.length = 0
+    return true
   }
 }

@@ -10,6 +10,7 @@ import { InvalidError } from "../../src/errors.ts"
 import { compactedSstPath } from "../../src/format/Paths.ts"
 import { makeMerge, makeTombstone, makeValue, type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 import { concatChunks, SsTableBuilder } from "../../src/format/SsTableBuilder.ts"
+import { concatOperator } from "../support/merge.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../../src/manifest/Manifest.ts"
 import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { TableStore } from "../../src/sst/TableStore.ts"
@@ -191,5 +192,48 @@ describe("compaction job", () => {
       const error = yield* Effect.flip(runCompactionJob(deps, args({ l0: [sst] }), OPTIONS, () => Effect.void))
       assert.instanceOf(error, InvalidError)
       assert.include(error.message, "merge operator missing")
+    }))
+
+  it.effect("with a merge operator: operands at or below the barrier fold onto their base, newer ones stay", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const l0 = yield* writeSst([makeMerge(k(1), v("+3"), 12), makeMerge(k(1), v("+4"), 20), makeMerge(k(2), v("+b"), 7)])
+      const run: SortedRun = {
+        id: 0,
+        ssts: [yield* writeSst([makeValue(k(1), v("base"), 1), makeMerge(k(1), v("+1"), 5), makeMerge(k(1), v("+2"), 8), makeTombstone(k(2), 6), makeMerge(k(3), v("+c"), 2)])]
+      }
+      const withOperator = { ...deps, mergeOperator: concatOperator }
+      // Barrier 12: +4 (seq 20) stays an operand; +3, +2, +1 fold onto base into one value with seq 12.
+      const barrier = yield* runCompactionJob(withOperator, args({ l0: [l0], runs: [run], retentionMinSeq: 12 }), OPTIONS, () => Effect.void)
+      const rows = yield* rowsOf(barrier.run.ssts)
+      assert.deepStrictEqual(show(rows), ["key00001@20:+4", "key00001@12:base+1+2+3", "key00002@7:+b", "key00003@2:+c"])
+      assert.deepStrictEqual(rows.map((r) => r.kind), [RowKind.Merge, RowKind.Value, RowKind.Value, RowKind.Merge])
+      // A barrier at the newest seq (no snapshot reads below it): everything folds.
+      const all = yield* runCompactionJob(withOperator, args({ l0: [l0], runs: [run], retentionMinSeq: 20 }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(all.run.ssts)), ["key00001@20:base+1+2+3+4", "key00002@7:+b", "key00003@2:+c"])
+    }))
+
+  it.effect("with a merge operator: operands with different TTLs fold apart, expired operands are dropped", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      const sst = yield* writeSst([
+        makeValue(k(1), v("base"), 1, 1),
+        makeMerge(k(1), v("+a"), 2, 2, 5_000),
+        makeMerge(k(1), v("+b"), 3, 3, 5_000),
+        makeMerge(k(1), v("+gone"), 4, 4, 1_000),
+        makeMerge(k(1), v("+c"), 5, 5)
+      ])
+      const out = yield* runCompactionJob(
+        { ...deps, mergeOperator: concatOperator },
+        args({ l0: [sst], retentionMinSeq: 100, expiryCutoff: 2_000 }),
+        OPTIONS,
+        () => Effect.void
+      )
+      const rows = yield* rowsOf(out.run.ssts)
+      // Folds stop where expire_ts changes (SlateDB folds only equal expire_ts on this path); retention then
+      // drops the expired operand and keeps operands down to the first value.
+      assert.deepStrictEqual(show(rows), ["key00001@5:+c", "key00001@3:+a+b", "key00001@1:base"])
+      assert.deepStrictEqual(rows.map((r) => r.expireTs), [undefined, 5_000, undefined])
+      assert.deepStrictEqual(rows.map((r) => r.createTs), [5, 3, 1])
     }))
 })

@@ -134,4 +134,18 @@ describe("README examples", () => {
       rmSync(dir, { recursive: true, force: true })
     }
   })
+
+  it("merge operators", async () => {
+    const key = enc.encode("k")
+    const append: Shale.MergeOperator = {
+      merge: (key, existing, operand) => Buffer.concat([existing ?? new Uint8Array(0), operand]),
+      mergeBatch: (key, existing, operands) => Buffer.concat([existing ?? new Uint8Array(0), ...operands]) // optional
+    }
+    await using db = await Shale.open("db", { store: Shale.stores.memory(), mergeOperator: append })
+    await db.put(key, enc.encode("a"))
+    await db.merge(key, enc.encode("b"), { ttl: { afterMs: 60_000 } })
+    await db.write(new Shale.WriteBatch().merge(key, enc.encode("c")))
+    const merged = await db.get(key) // "abc"
+    assert.strictEqual(dec.decode(merged), "abc")
+  })
 })

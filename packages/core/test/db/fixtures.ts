@@ -37,7 +37,7 @@ export const ND = { awaitDurable: false } as const
 export const openOn = (store: ObjectStore["Service"], options: Partial<DbOptions> = {}) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
-    const layer = Db.layer({ path: options.path ?? "db", settings: { ...testSettings, ...options.settings }, ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }) })
+    const layer = Db.layer({ path: options.path ?? "db", settings: { ...testSettings, ...options.settings }, ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }), ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator }) })
       .pipe(Layer.provide(Layer.succeed(ObjectStore, store)))
     const context = yield* Layer.buildWithScope(layer, scope)
     // Released with the test's scope at the latest (closing a scope twice is harmless).

@@ -9,6 +9,7 @@
 import {
   Db as EngineDb,
   DbBuilder,
+  type MergeOperator as EngineMergeOperator,
   ObjectStore as EngineObjectStore,
   Settings as EngineSettings,
   type SstBlockSize,
@@ -118,6 +119,8 @@ export interface SlateDbOptions {
   /** Extra settings: dotted key → JSON value. */
   readonly settings?: Readonly<Record<string, unknown>>
   readonly blockSize?: SstBlockSize
+  /** SlateDB's merge operator (the binding's `MergeOperator` interface). */
+  readonly mergeOperator?: EngineMergeOperator
 }
 
 export interface OpenSlateDb {
@@ -139,6 +142,7 @@ export const openSlateDb = async (dir: string, options: SlateDbOptions = {}): Pr
   const builder = new DbBuilder(DB_PATH, store)
   builder.with_settings(settings)
   if (options.blockSize !== undefined) builder.with_sst_block_size(options.blockSize)
+  if (options.mergeOperator !== undefined) builder.with_merge_operator(options.mergeOperator)
   const db: EngineDb = await buildEngineDb(builder, settings, store)
   return {
     db,

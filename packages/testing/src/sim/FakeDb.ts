@@ -36,6 +36,8 @@ import {
 import { TestSwitches } from "@shale/core/internal"
 import { fromHex, toHex } from "./SimBytes.ts"
 
+const noMerges = () => new InvalidError({ message: "the simulator's FakeDb has no merge operator" })
+
 /** Bugs of the fake, for proving the model catches them. */
 export interface FakeDbBugs {
   /** Replay skips the row with this seq (an acknowledged durable write vanishes after a reopen). */
@@ -341,7 +343,11 @@ export const openFakeDb: (
     put: (key, value, opts) => writeEntries([[key, value]], opts?.awaitDurable ?? true),
     delete: (key, opts) => writeEntries([[key, undefined]], opts?.awaitDurable ?? true),
     write: (batch: WriteBatch, opts) =>
-      writeEntries(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true),
+      batch.ops.some((op) => op._tag === "merge")
+        ? Effect.fail(noMerges())
+        : writeEntries(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true),
+    // The simulation's workloads write no merge operands (the fake has no merge operator).
+    merge: () => Effect.fail(noMerges()),
     get: (key, opts) => Effect.map(getKeyValue(key, opts), (kv) => kv?.value),
     getKeyValue,
     // The fake keeps no manifest: there is nothing a checkpoint could pin.
