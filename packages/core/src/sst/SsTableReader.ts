@@ -350,8 +350,8 @@ export class SsTableReader {
   }
 
   /**
-   * Reads data blocks `[start, end)`: cached ones from the cache, each contiguous run of uncached ones with
-   * a single ranged GET. Blocks read are added to the cache unless `cacheBlocks` is false.
+   * Reads data blocks `[start, end)`: cached ones from the cache, the others with a single ranged GET from
+   * the first uncached block to the last. Blocks read are added to the cache unless `cacheBlocks` is false.
    */
   readBlocks(start: number, end: number, cacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     const self = this
@@ -369,29 +369,26 @@ export class SsTableReader {
         else out[i - start] = hit
       }
       if (!missing) return Effect.succeed(out)
+      // One request from the first block missing from the cache to the last one: the cached blocks in
+      // between are read again (bytes), rather than costing a request (a round trip) per hole.
+      let first = start
+      while (out[first - start] !== undefined) first++
+      let last = end - 1
+      while (out[last - start] !== undefined) last--
+      const from = self.blockMeta[first]!.offset
+      const to = self.blockEnd(last)
       return Effect.gen(function*() {
-        let i = start
-        while (i < end) {
-          if (out[i - start] !== undefined) {
-            i++
-            continue
-          }
-          let j = i
-          while (j < end && out[j - start] === undefined) j++
-          const from = self.blockMeta[i]!.offset
-          const to = self.blockEnd(j - 1)
-          const bytes = yield* self.store.getRange(self.path, { start: from, end: to })
-          if (bytes.length !== to - from) {
-            return yield* dataError(self.path, `block ${i}`, `expected ${to - from} bytes, read ${bytes.length}`)
-          }
-          for (let k = i; k < j; k++) {
-            const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
-            out[k - start] = yield* Effect.try({
-              try: () => self.decodeStoredBlock(framed, k, cacheBlocks),
-              catch: (e) => e as DataError
-            })
-          }
-          i = j
+        const bytes = yield* self.store.getRange(self.path, { start: from, end: to })
+        if (bytes.length !== to - from) {
+          return yield* dataError(self.path, `block ${first}`, `expected ${to - from} bytes, read ${bytes.length}`)
+        }
+        for (let k = first; k <= last; k++) {
+          if (out[k - start] !== undefined) continue
+          const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
+          out[k - start] = yield* Effect.try({
+            try: () => self.decodeStoredBlock(framed, k, cacheBlocks),
+            catch: (e) => e as DataError
+          })
         }
         return out
       })
