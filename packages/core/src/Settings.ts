@@ -43,6 +43,7 @@ import {
   type GcSettingsInput
 } from "./settings/BackgroundSettings.ts"
 import { byteSize, durationMs, durationMsOrNone, integer, withDefault } from "./settings/Fields.ts"
+import { objectStoreCacheSetting, type ObjectStoreCacheSettings } from "./settings/ObjectStoreCacheSettings.ts"
 import { emptyGathered, entryAt, formatter, gather, type Gathered, inputOf } from "./settings/Gather.ts"
 import { slateDbEnvNames } from "./settings/SlateDbNames.ts"
 import {
@@ -74,6 +75,10 @@ export {
   type GcSettingsInput,
   GcSettingsSchema
 } from "./settings/BackgroundSettings.ts"
+export {
+  type ObjectStoreCacheSettings,
+  ObjectStoreCacheSettingsSchema
+} from "./settings/ObjectStoreCacheSettings.ts"
 
 /** The SST block sizes SlateDB supports (`SstBlockSize`: 1 KiB to 64 KiB). */
 export const BLOCK_SIZES = [1 * KiB, 2 * KiB, 4 * KiB, 8 * KiB, 16 * KiB, 32 * KiB, 64 * KiB] as const
@@ -146,7 +151,14 @@ export const SettingsSchema = Schema.Struct({
    * never collected. `null` (also `false` or `"none"`) runs no collector in this process; `true` is the
    * defaults; a partial object (or a partial resource) fills the rest with the defaults.
    */
-  garbageCollector: withDefault(garbageCollectorSetting, {})
+  garbageCollector: withDefault(garbageCollectorSetting, {}),
+  /**
+   * The disk cache of SST parts (SlateDB's `object_store_cache_options`; off by default): `{ rootFolder,
+   * maxCacheSizeBytes?, partSizeBytes?, cachePuts?, preloadOnStartup? }` turns it on for a writer, which
+   * then wraps its store in `CachedObjectStore` (Node only); null (also `false` or `"none"`) turns it off.
+   * docs/design/object-store-cache.md.
+   */
+  objectStoreCache: withDefault(objectStoreCacheSetting, null)
 })
 
 export type Settings = typeof SettingsSchema.Type
@@ -159,6 +171,7 @@ export type Settings = typeof SettingsSchema.Type
 export type SettingsInput = {
   readonly [K in keyof Settings]?: K extends "compactor" ? Partial<CompactorSettings> | null | boolean
     : K extends "garbageCollector" ? GcSettingsInput | null | boolean
+    : K extends "objectStoreCache" ? (Partial<ObjectStoreCacheSettings> & { readonly rootFolder: string }) | null | false
     : Settings[K]
 }
 

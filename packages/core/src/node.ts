@@ -3,8 +3,10 @@
  * engine imports no Node built-in it does not need.
  *
  * - `LocalObjectStore`: the `ObjectStore` on a local directory (SlateDB's `file://` layout).
+ * - `CachedObjectStore`: the disk cache of object ranges, a layer over any `ObjectStore`.
  * - `NodeFileSystem`: `@effect/platform-node`'s file system layer, which `Settings.load` and
  *   `Settings.fromFile` need in context.
  */
 export * as LocalObjectStore from "./api/LocalObjectStore.ts"
+export * as CachedObjectStore from "./api/CachedObjectStore.ts"
 export * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"

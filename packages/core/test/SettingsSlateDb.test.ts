@@ -344,19 +344,55 @@ describe("Settings from SlateDB", () => {
       )
     }))
 
-  it.effect("SlateDB groups Shale does not use: checked, ignored with a warning, or refused", () =>
+  it.effect("object_store_cache_options: on with a root_folder (SlateDB's names and values), off without", () =>
     Effect.gen(function*() {
       const toml = [
-        `l0_flush_parallelism = 4`,
         `[object_store_cache_options]`,
         `root_folder = "/tmp/slatedb-cache"`,
+        `max_cache_size_bytes = 1073741824`,
+        `part_size_bytes = 1048576`,
+        `cache_puts = true`,
+        `preload_disk_cache_on_startup = "L0Sst"`,
         `scan_interval = "3600s"`
       ].join("\n")
       const { value, logs } = yield* withLogs(Settings.fromToml(toml))
+      assert.deepStrictEqual(value.objectStoreCache, {
+        rootFolder: "/tmp/slatedb-cache",
+        maxCacheSizeBytes: 1024 ** 3,
+        partSizeBytes: 1024 ** 2,
+        cachePuts: true,
+        preloadOnStartup: "l0"
+      })
+      assert.deepStrictEqual(logs, [])
+      const env = yield* Settings.fromEnv().pipe(withEnv({
+        "SLATEDB_OBJECT_STORE_CACHE_OPTIONS.ROOT_FOLDER": "/var/cache/shale",
+        "SLATEDB_OBJECT_STORE_CACHE_OPTIONS.PRELOAD_DISK_CACHE_ON_STARTUP": "AllSst"
+      }))
+      assert.deepStrictEqual(env.objectStoreCache, {
+        rootFolder: "/var/cache/shale",
+        maxCacheSizeBytes: 16 * 1024 ** 3,
+        partSizeBytes: 4 * 1024 ** 2,
+        cachePuts: false,
+        preloadOnStartup: "all"
+      })
+      const shale = yield* Settings.fromEnv().pipe(withEnv({
+        SHALE_OBJECT_STORE_CACHE_ROOT_FOLDER: "/c",
+        SHALE_OBJECT_STORE_CACHE_PART_SIZE_BYTES: "64KiB"
+      }))
+      assert.deepStrictEqual([shale.objectStoreCache?.rootFolder, shale.objectStoreCache?.partSizeBytes], ["/c", 65536])
+      const off = yield* Settings.fromJson(`{"object_store_cache_options": {"root_folder": null, "cache_puts": true}}`)
+      assert.isNull(off.objectStoreCache)
+      const bad = yield* failure(Settings.fromJson(`{"objectStoreCache": {"rootFolder": "/c", "partSizeBytes": 1000}}`))
+      assert.include(bad, "multiple of 1024")
+      const noFolder = yield* failure(Settings.fromJson(`{"objectStoreCache": {"cachePuts": true}}`))
+      assert.include(noFolder, "objectStoreCache: Missing key")
+    }))
+
+  it.effect("SlateDB groups Shale does not use: checked, ignored with a warning, or refused", () =>
+    Effect.gen(function*() {
+      const { value, logs } = yield* withLogs(Settings.fromToml(`l0_flush_parallelism = 4`))
       assert.deepStrictEqual(value, Settings.default)
-      for (const key of ["object_store_cache_options", "l0_flush_parallelism"]) {
-        assert.isTrue(logs.some((l) => l.startsWith(`setting ${key}`) && l.includes("has no effect")), key)
-      }
+      assert.isTrue(logs.some((l) => l.startsWith(`setting l0_flush_parallelism`) && l.includes("has no effect")))
       // null (no compactor, no GC) and a cache without a folder ask for nothing Shale lacks: no warning.
       const quiet = yield* withLogs(Settings.fromJson(
         `{"compactor_options": null, "garbage_collector_options": null, "object_store_cache_options": {"root_folder": null}}`

@@ -16,9 +16,13 @@
 import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
 import { assert, beforeAll, describe, it, layer } from "@effect/vitest"
 import { ObjectStore, type ObjectStoreError } from "@shale/core/internal"
+import { CachedObjectStore } from "@shale/core/node"
 import { objectStoreConformance } from "@shale/testing/conformance"
 import { ConfigProvider, Effect, Exit, Layer, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { S3ObjectStore, type S3ObjectStoreConfig } from "../src/index.ts"
@@ -438,6 +442,30 @@ if (endpoint === undefined) {
           const firstThree = yield* Stream.runCollect(store.list("d").pipe(Stream.take(3)))
           assert.deepStrictEqual(firstThree.map((o) => o.path), paths.slice(0, 3))
           yield* deleteAll(store)
+        }))
+
+      it.effect("the disk cache over S3: each part fetched once; whole objects, suffixes and ranges past the end", () =>
+        Effect.gen(function*() {
+          const s3 = yield* ObjectStore
+          const part = 64 * 1024
+          const data = new Uint8Array(3 * part + 100).map((_, i) => (i * 7) & 255)
+          const path = "cached/compacted/01J0000000000000000000000A.sst"
+          yield* s3.put(path, data)
+          const folder = yield* Effect.acquireRelease(
+            Effect.sync(() => mkdtempSync(join(tmpdir(), "shale-s3-cache-"))),
+            (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+          )
+          const { store, cache } = yield* CachedObjectStore.make(s3, { rootFolder: folder, partSizeBytes: part })
+          const same = (a: Uint8Array, b: Uint8Array) => assert.isTrue(Buffer.from(a).equals(Buffer.from(b)))
+          same(yield* store.getRange(path, { start: 5, end: 100 }), data.subarray(5, 100))
+          same(yield* store.get(path), data) // part 0 cached: one open-ended GET for the rest
+          assert.strictEqual((yield* store.getRange(path, { start: 10 * part, end: 11 * part })).length, 0)
+          same(yield* store.getRange(path, { suffix: 150 }), data.subarray(data.length - 150))
+          same(yield* store.getRange(path, { start: part - 10, end: 2 * part + 10 }), data.subarray(part - 10, 2 * part + 10))
+          const stats = yield* cache.stats
+          assert.deepStrictEqual([stats.innerGets, stats.innerHeads], [3, 1])
+          assertError(yield* failureOf(store.getRange(`${path}.missing.sst`, { start: 0, end: 1 })), "ObjectNotFound", "getRange", `${path}.missing.sst`)
+          yield* s3.delete(path)
         }))
 
       it.effect("layerConfig reads the same settings from the environment", () =>

@@ -197,7 +197,10 @@ export const runCompactionJob = (
       builder = new SsTableBuilder(options.builder)
       const id = yield* makeUlid
       const bytes = concatChunks(table.chunks)
-      yield* deps.store.put(compactedSstPath(deps.root, id), bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+      const path = compactedSstPath(deps.root, id)
+      yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+      // Its handle (index, filter) is ready before the run is installed: first reads fetch only blocks.
+      yield* deps.tables.adopt(id, path, bytes, { prepopulate: false })
       bytesWritten += bytes.length
       outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })

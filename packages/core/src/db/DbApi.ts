@@ -41,6 +41,16 @@ export interface ReadOptions {
 
 export interface ScanOptions extends ReadOptions {
   readonly order?: "asc" | "desc"
+  /**
+   * Bytes each SST fetches per request once a scan runs long (SlateDB's `read_ahead_bytes`, in whole blocks,
+   * at least one). Default: 16 blocks; requests grow to it from one block (sst/SsTableScan.ts).
+   */
+  readonly readAheadBytes?: number
+  /**
+   * Requests each SST keeps in flight ahead of the scan (SlateDB's `max_fetch_tasks`). Default 4 (SlateDB's
+   * is 1: one block per round trip); the first request of each SST is always alone.
+   */
+  readonly maxFetchTasks?: number
 }
 
 export type { KeyRange } from "../format/KeyRange.ts"

@@ -4,9 +4,11 @@
  *
  * Opening (`openDb`, in the layer's scope):
  * 1. Settings: decoded and validated over SlateDB's defaults (`InvalidError` on a bad value).
- * 2. The store in context is wrapped in the retrying layer (`withRetries`): every engine I/O retries
- *    transient failures, and create-only puts are idempotent across retries (`slatedbputid`).
- * 3. Recovery (Recovery.ts): claim the writer epoch, fence older writers, replay the WAL.
+ * 2. The store in context is wrapped in the disk cache when `Settings.objectStoreCache` asks for one
+ *    (DiskCache.ts), then in the retrying layer (`withRetries`): every engine I/O retries transient
+ *    failures, and create-only puts are idempotent across retries (`slatedbputid`).
+ * 3. Recovery (Recovery.ts): claim the writer epoch, fence older writers, replay the WAL; then, with a disk
+ *    cache that preloads (DiskCache.ts), fill it with the manifest's SSTs.
  * 4. The WAL buffer (`WalBufferManager`) starts with our collaborators: WAL ids from the manifest's
  *    `next_wal_sst_id` (`ManifestWriter.allocateWalId`), the watermarks as its `Oracle`, the engine clock
  *    as its `MonotonicClock`, WAL SSTs in the configured block size and codec.
@@ -51,6 +53,7 @@ import { makeWriter } from "./Writer.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
+import { preloadDiskCache, withDiskCache } from "./DiskCache.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
 export interface DbOptions {
@@ -84,7 +87,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
   const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
   const root = normalizeRoot(options.path)
-  const store = withRetries(yield* ObjectStore, options.storeRetry)
+  const diskCached = yield* withDiskCache(yield* ObjectStore, settings)
+  const store = withRetries(diskCached.store, options.storeRetry)
   const compression = compressionFormatOf(settings.compression)
   const sizeOptions = {
     blockSize: settings.blockSize,
@@ -95,6 +99,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const tables = new TableStore(store, root, settings.blockCacheBytes)
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
+  yield* preloadDiskCache(diskCached.cache, tables, manifest.manifest)
 
   // ---------------------------------------------------------------- the WAL buffer
   const wal = yield* makeWalBufferManager({

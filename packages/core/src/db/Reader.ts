@@ -52,6 +52,7 @@ import type { DbState } from "./DbState.ts"
 import { readSlab } from "./ByteSlab.ts"
 import { DbIterator, mergeOperatorMissing, toKeyValue } from "./DbIterator.ts"
 import type { TableStore } from "../sst/TableStore.ts"
+import type { ScanOptions as SstScanOptions } from "../sst/SsTableScan.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
 
@@ -128,6 +129,16 @@ export const prefixRange = (prefix: Uint8Array): KeyRange => {
 
 /** Output rows per pull of a scan stream. */
 const SCAN_CHUNK = 256
+
+/** Requests each SST of a scan keeps in flight by default (`ScanOptions.maxFetchTasks`). */
+export const DEFAULT_SCAN_FETCH_TASKS = 4
+
+type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks">
+
+const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
+  maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
+  ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes })
+})
 
 // ------------------------------------------------------------------------------------------ the reader
 
@@ -356,7 +367,13 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   // ---------------------------------------------------------------- scans
 
-  const openSources = (bounds: Bounds, descending: boolean, maxSeq: number, scope: Scope.Scope): Array<Source> => {
+  const openSources = (
+    bounds: Bounds,
+    descending: boolean,
+    maxSeq: number,
+    scope: Scope.Scope,
+    fetch: SstFetchOptions
+  ): Array<Source> => {
     const range: KeyRange = {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
       ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
@@ -374,13 +391,13 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (!overlaps(sst, bounds)) continue
       const options = clip(bounds, sst.visibleRange, descending)
       if (options === undefined) continue
-      sources.push(new StreamSource(tables.scan(manifest, sst, options), scope, maxSeq))
+      sources.push(new StreamSource(tables.scan(manifest, sst, { ...options, ...fetch }), scope, maxSeq))
     }
     for (const run of manifest.compacted) {
       // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
       const parts = runScanParts(run, bounds, descending)
       if (parts.length === 0) continue
-      const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, options]) => tables.scan(manifest, sst, options)))
+      const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, options]) => tables.scan(manifest, sst, { ...options, ...fetch })))
       sources.push(new StreamSource(stream, scope, maxSeq))
     }
     return sources
@@ -391,7 +408,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const sources = openSources(bounds, descending, maxSeqFor(options), scope)
+        const sources = openSources(bounds, descending, maxSeqFor(options), scope, fetchOptionsOf(options))
         const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
         let finished = false
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {

@@ -16,7 +16,7 @@
  */
 import { InvalidError } from "../errors.ts"
 
-/** SlateDB's `DbReaderOptions` (its `object_store_cache_options` excepted: Shale has no disk cache). */
+/** SlateDB's `DbReaderOptions` (its `object_store_cache_options` excepted: Shale's disk cache is a store layer, `CachedObjectStore`). */
 export interface DbReaderOptions {
   /**
    * How often the reader looks for new manifest versions and WAL SSTs (SlateDB's

@@ -75,7 +75,7 @@ const unknownField = (options: object, fields: ReadonlySet<string>, what: string
 const WRITE_FIELDS: ReadonlySet<string> = new Set(["awaitDurable"])
 const PUT_FIELDS: ReadonlySet<string> = new Set(["awaitDurable", "ttl"])
 const READ_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty"])
-const SCAN_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty", "order"])
+const SCAN_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty", "order", "readAheadBytes", "maxFetchTasks"])
 
 /** Write options (`{ awaitDurable? }`). */
 export const writeOptionsProblem = (options: unknown): string | undefined => {
@@ -112,7 +112,10 @@ export const readOptionsProblem = (options: unknown): string | undefined => {
   return unknownField(options as object, READ_FIELDS, "read options") ?? readFieldsProblem(options as ReadOptions)
 }
 
-/** Scan options (read options and `order`). */
+const positiveIntProblem = (v: unknown, name: string): string | undefined =>
+  v === undefined || (Number.isSafeInteger(v) && (v as number) >= 1) ? undefined : `${name} must be a positive integer, got ${show(v)}`
+
+/** Scan options (read options, `order`, `readAheadBytes`, `maxFetchTasks`). */
 export const scanOptionsProblem = (options: unknown): string | undefined => {
   if (options === undefined) return undefined
   const o = objectProblem(options, "scan options")
@@ -120,7 +123,8 @@ export const scanOptionsProblem = (options: unknown): string | undefined => {
   const opts = options as ScanOptions
   const order: unknown = opts.order
   return unknownField(opts, SCAN_FIELDS, "scan options") ?? readFieldsProblem(opts) ??
-    (order === undefined || order === "asc" || order === "desc" ? undefined : `order must be "asc" or "desc", got ${show(order)}`)
+    (order === undefined || order === "asc" || order === "desc" ? undefined : `order must be "asc" or "desc", got ${show(order)}`) ??
+    positiveIntProblem(opts.readAheadBytes, "readAheadBytes") ?? positiveIntProblem(opts.maxFetchTasks, "maxFetchTasks")
 }
 
 /** A user range (SlateDB's binding messages for empty and inverted ranges). */

@@ -10,6 +10,7 @@
  */
 import { Schema } from "effect"
 import { byteSize, durationMs, fraction, integer, optionalGroup, withDefault } from "./Fields.ts"
+import { ObjectStoreCacheSettingsSchema, type ObjectStoreCacheSettingsField } from "./ObjectStoreCacheSettings.ts"
 
 const MiB = 1024 * 1024
 
@@ -114,11 +115,15 @@ const GC_RESOURCE_FIELDS: ReadonlyArray<GcResourceField> = ["intervalMs", "minAg
 
 // ---- paths ----------------------------------------------------------------------------------------------
 
-/** The path of one of the background workers' settings (a group's own path included, for the nested ones). */
+/**
+ * The path of one of the background workers' settings (a group's own path included, for the nested ones),
+ * or of the disk cache's (settings/ObjectStoreCacheSettings.ts), the other group.
+ */
 export type BackgroundField =
   | `compactor.${CompactorSettingsField}`
   | `garbageCollector.${GcResource}`
   | `garbageCollector.${GcResource}.${GcResourceField}`
+  | `objectStoreCache.${ObjectStoreCacheSettingsField}`
 
 /** Every `BackgroundField`, each group before its parts. */
 export const BACKGROUND_FIELDS: ReadonlyArray<BackgroundField> = [
@@ -128,14 +133,18 @@ export const BACKGROUND_FIELDS: ReadonlyArray<BackgroundField> = [
   ...GC_RESOURCES.flatMap((r) => [
     `garbageCollector.${r}` as const,
     ...GC_RESOURCE_FIELDS.map((f) => `garbageCollector.${r}.${f}` as const)
-  ])
+  ]),
+  ...(Object.keys(ObjectStoreCacheSettingsSchema.fields) as ReadonlyArray<ObjectStoreCacheSettingsField>).map((f) =>
+    `objectStoreCache.${f}` as const
+  )
 ]
 
 /** The paths that are groups of settings (which can be off, and have parts), outermost first. */
 export const GROUPS: ReadonlyArray<string> = [
   "compactor",
   "garbageCollector",
-  ...GC_RESOURCES.map((r) => `garbageCollector.${r}`)
+  ...GC_RESOURCES.map((r) => `garbageCollector.${r}`),
+  "objectStoreCache"
 ]
 
 /** A group, as messages name it. */
@@ -144,4 +153,6 @@ export const groupName = (path: string): string =>
     ? "the compactor"
     : path === "garbageCollector"
     ? "the garbage collector"
+    : path === "objectStoreCache"
+    ? "the disk cache"
     : `the garbage collector's ${path.slice("garbageCollector.".length)} task`

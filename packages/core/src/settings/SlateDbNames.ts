@@ -23,11 +23,14 @@
  *   `SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS.MIN_AGE=1m`; and `=null` turns a group or a resource
  *   off (`SLATEDB_GARBAGE_COLLECTOR_OPTIONS=null`, `SLATEDB_GARBAGE_COLLECTOR_OPTIONS.WAL_OPTIONS=null`),
  *   which SlateDB's `from_env` refuses (it reads "null" as a string there), as for `compactor_options`.
- * - Groups Shale has no counterpart for yet (`object_store_cache_options`, `l0_flush_parallelism`,
- *   `wal_enabled`). Their values are checked against SlateDB's shape (a wrong type or an unknown nested
- *   key is an error). A value asking for something Shale cannot do while keeping SlateDB's meaning
- *   (`wal_enabled = false`) is an error; one that only asks for tuning Shale does not do (a disk cache,
- *   parallel L0 uploads) is accepted, and `Settings.load` logs a warning saying it has no effect. When
+ * - `object_store_cache_options`: Shale's `objectStoreCache` group, off without a `root_folder` (as in
+ *   SlateDB), on with one; `preload_disk_cache_on_startup` `"L0Sst"`/`"AllSst"` is `"l0"`/`"all"`;
+ *   `scan_interval` is checked and has no counterpart.
+ * - Groups Shale has no counterpart for yet (`l0_flush_parallelism`, `wal_enabled`). Their values are
+ *   checked against SlateDB's shape (a wrong type or an unknown nested key is an error). A value asking
+ *   for something Shale cannot do while keeping SlateDB's meaning (`wal_enabled = false`) is an error; one
+ *   that only asks for tuning Shale does not do (parallel L0 uploads) is accepted, and `Settings.load`
+ *   logs a warning saying it has no effect. When
  *   Shale gains one of these, its entry here becomes a mapping and the warning goes away.
  */
 import { Schema } from "effect"
@@ -235,6 +238,36 @@ const expandGarbageCollectorOptions: FieldsKey["expand"] = (raw) => {
   return out
 }
 
+const PRELOAD_LEVELS: Readonly<Record<string, string>> = { L0Sst: "l0", AllSst: "all" }
+
+const OBJECT_STORE_CACHE_FIELDS: Readonly<Record<string, { readonly shale: string; readonly convert: (raw: unknown) => Converted }>> = {
+  root_folder: { shale: "objectStoreCache.rootFolder", convert: passThrough },
+  max_cache_size_bytes: { shale: "objectStoreCache.maxCacheSizeBytes", convert: passThrough },
+  part_size_bytes: { shale: "objectStoreCache.partSizeBytes", convert: passThrough },
+  cache_puts: { shale: "objectStoreCache.cachePuts", convert: passThrough },
+  preload_disk_cache_on_startup: {
+    shale: "objectStoreCache.preloadOnStartup",
+    convert: (raw) => value(raw === null ? null : PRELOAD_LEVELS[raw as string])
+  }
+}
+
+/**
+ * `object_store_cache_options`: without a `root_folder` (absent or null) the cache is off, as in SlateDB,
+ * whatever else is set; with one it is on with the parts given. `scan_interval` (how often SlateDB's
+ * evictor rescans the folder) has no counterpart: Shale's cache keeps its index as it writes.
+ */
+const expandObjectStoreCacheOptions: FieldsKey["expand"] = (raw) => {
+  const top = "object_store_cache_options"
+  const o = raw as Record<string, unknown>
+  if (o.root_folder === undefined || o.root_folder === null) return [{ key: top, shale: "objectStoreCache", raw, converted: value(null) }]
+  const out: Array<ExpandedPart> = [{ key: top, shale: "objectStoreCache", raw: {}, converted: value({}) }]
+  for (const [k, v] of Object.entries(o)) {
+    const known = OBJECT_STORE_CACHE_FIELDS[k]
+    if (known !== undefined) out.push({ key: `${top}.${k}`, shale: known.shale, raw: v, converted: known.convert(v) })
+  }
+  return out
+}
+
 /** SlateDB 0.12.1's settings keys, by name. */
 export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
   flush_interval: field("flushIntervalMs", slateDuration({ nullable: true })),
@@ -264,14 +297,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
   },
   compactor_options: { _tag: "Fields", schema: CompactorOptions, expand: expandCompactorOptions },
   garbage_collector_options: { _tag: "Fields", schema: GarbageCollectorOptions, expand: expandGarbageCollectorOptions },
-  object_store_cache_options: {
-    _tag: "Group",
-    schema: ObjectStoreCacheOptions,
-    ignored: (v) =>
-      typeof v === "object" && v !== null && typeof (v as { readonly root_folder?: unknown }).root_folder === "string"
-        ? "Shale has no disk cache for objects (its block cache is in memory: blockCacheBytes)"
-        : undefined
-  }
+  object_store_cache_options: { _tag: "Fields", schema: ObjectStoreCacheOptions, expand: expandObjectStoreCacheOptions }
 }
 
 /**

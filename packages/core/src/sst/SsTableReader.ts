@@ -11,7 +11,8 @@
  * Reads fetch only the data blocks they need: a point lookup checks the key bounds and the bloom filter
  * (`getIfCached` may defer the filter until a block must be read), then searches the blocks from "last
  * block whose separator is < key" through "last block whose separator is ≤ key" (versions of one key may
- * straddle blocks), stopping at the first version ≤ `maxSeq`; a key the SST lacks costs no read. Scans fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
+ * straddle blocks), stopping at the first version ≤ `maxSeq`; a key the SST lacks costs no read. Scans
+ * (SsTableScan.ts) fetch contiguous runs of up to `readAheadBlocks` blocks per GET. Decoded blocks go
  * through an optional block cache, addressed by block index (`SstBlockCache`). `getIfCached` is the same
  * point lookup, synchronous, for when every block it needs is cached (it says "miss" otherwise).
  *
@@ -26,18 +27,16 @@
  * - Handles are safe to share between fibers. What they change is scratch of the synchronous lookup and
  *   the point-read read-ahead window (a heuristic: whatever it fetches is correct).
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import { DataError } from "../errors.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import { readU16, readU64 } from "../format/BigEndian.ts"
 import {
   type Block,
-  BlockIterator,
   type BlockVersion,
   CONTINUE,
   decodeBlock,
-  decodeBlockRows,
   findInBlock
 } from "../format/Block.ts"
 import {
@@ -56,6 +55,7 @@ import type { RowEntry } from "../format/RowEntry.ts"
 import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType } from "../format/SstMetadata.ts"
 import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "../format/SstMetadataCodec.ts"
 import { FOOTER_SIZE } from "../format/SsTableBuilder.ts"
+import { type ScanOptions, scanSst } from "./SsTableScan.ts"
 
 export type SsTableError = DataError | ObjectStoreError
 
@@ -92,22 +92,7 @@ export interface SsTableOpenOptions {
   readonly readAheadBlocks?: number
 }
 
-export interface ScanOptions {
-  /** Lower key bound (unbounded if absent). Compacted SSTs only; WAL SSTs filter rows by it. */
-  readonly start?: Uint8Array
-  /** Default true. */
-  readonly startInclusive?: boolean
-  /** Upper key bound (unbounded if absent). */
-  readonly end?: Uint8Array
-  /** Default false. */
-  readonly endInclusive?: boolean
-  /** Emit rows in the reverse of stored order. */
-  readonly descending?: boolean
-  /** Put the blocks read into the block cache (default false, like SlateDB's `ScanOptions`). */
-  readonly cacheBlocks?: boolean
-  /** Blocks fetched per GET by this scan (default: the reader's `readAheadBlocks`). Compactions read more. */
-  readonly readAheadBlocks?: number
-}
+export type { ScanOptions } from "./SsTableScan.ts"
 
 export const DEFAULT_FOOTER_READ_SIZE = 64 * 1024
 export const DEFAULT_READ_AHEAD_BLOCKS = 16
@@ -365,8 +350,8 @@ export class SsTableReader {
   }
 
   /**
-   * Reads data blocks `[start, end)`: cached ones from the cache, each contiguous run of uncached ones with
-   * a single ranged GET. Blocks read are added to the cache unless `cacheBlocks` is false.
+   * Reads data blocks `[start, end)`: cached ones from the cache, the others with a single ranged GET from
+   * the first uncached block to the last. Blocks read are added to the cache unless `cacheBlocks` is false.
    */
   readBlocks(start: number, end: number, cacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     const self = this
@@ -384,29 +369,26 @@ export class SsTableReader {
         else out[i - start] = hit
       }
       if (!missing) return Effect.succeed(out)
+      // One request from the first block missing from the cache to the last one: the cached blocks in
+      // between are read again (bytes), rather than costing a request (a round trip) per hole.
+      let first = start
+      while (out[first - start] !== undefined) first++
+      let last = end - 1
+      while (out[last - start] !== undefined) last--
+      const from = self.blockMeta[first]!.offset
+      const to = self.blockEnd(last)
       return Effect.gen(function*() {
-        let i = start
-        while (i < end) {
-          if (out[i - start] !== undefined) {
-            i++
-            continue
-          }
-          let j = i
-          while (j < end && out[j - start] === undefined) j++
-          const from = self.blockMeta[i]!.offset
-          const to = self.blockEnd(j - 1)
-          const bytes = yield* self.store.getRange(self.path, { start: from, end: to })
-          if (bytes.length !== to - from) {
-            return yield* dataError(self.path, `block ${i}`, `expected ${to - from} bytes, read ${bytes.length}`)
-          }
-          for (let k = i; k < j; k++) {
-            const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
-            out[k - start] = yield* Effect.try({
-              try: () => self.decodeStoredBlock(framed, k, cacheBlocks),
-              catch: (e) => e as DataError
-            })
-          }
-          i = j
+        const bytes = yield* self.store.getRange(self.path, { start: from, end: to })
+        if (bytes.length !== to - from) {
+          return yield* dataError(self.path, `block ${first}`, `expected ${to - from} bytes, read ${bytes.length}`)
+        }
+        for (let k = first; k <= last; k++) {
+          if (out[k - start] !== undefined) continue
+          const framed = bytes.subarray(self.blockMeta[k]!.offset - from, self.blockEnd(k) - from)
+          out[k - start] = yield* Effect.try({
+            try: () => self.decodeStoredBlock(framed, k, cacheBlocks),
+            catch: (e) => e as DataError
+          })
         }
         return out
       })
@@ -610,112 +592,30 @@ export class SsTableReader {
         : best)
   }
 
-  /** Every row (within the bounds, if any) in stored order, or its reverse with `descending`. */
+  /** Every row (within the bounds, if any) in stored order, or its reverse with `descending` (SsTableScan.ts). */
   scan(options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> {
-    const n = this.blockMeta.length
-    if (n === 0) return Stream.empty
-    const inRange = rangePredicate(options)
-    const cacheBlocks = options.cacheBlocks ?? false
-    const step = Math.max(1, options.readAheadBlocks ?? this.readAhead)
-    if (this.isWal) {
-      // Insertion order: bounds filter rows but cannot prune blocks.
-      return this.pages(0, n - 1, options.descending === true, cacheBlocks, step, (rows) => [inRange.filter(rows), false])
-    }
-    const { start, end } = options
-    const startInclusive = options.startInclusive ?? true
-    const endInclusive = options.endInclusive ?? false
-    const firstBlock = start === undefined ? 0 : this.findBlock(start, true)
-    const lastBlock = end === undefined ? n - 1 : this.findBlock(end, !endInclusive)
-    if (firstBlock > lastBlock) return Stream.empty // an empty or inverted range
-    if (options.descending === true) {
-      return this.pages(firstBlock, lastBlock, true, cacheBlocks, step, (rows) => {
-        const out = inRange.filter(rows)
-        const last = rows[rows.length - 1]
-        const done = start !== undefined && last !== undefined &&
-          (startInclusive ? compareKeys(last.key, start) < 0 : compareKeys(last.key, start) <= 0)
-        return [out, done]
-      })
-    }
-    return this.pages(firstBlock, lastBlock, false, cacheBlocks, step, (rows) => {
-      const out = inRange.filter(rows)
-      const last = rows[rows.length - 1]
-      const done = end !== undefined && last !== undefined &&
-        (endInclusive ? compareKeys(last.key, end) > 0 : compareKeys(last.key, end) >= 0)
-      return [out, done]
-    }, start)
+    return scanSst(this, options)
   }
 
-  /**
-   * Pages of rows over blocks `firstBlock..lastBlock` (inclusive): the first page is one block, each next
-   * one twice as many, up to `step` blocks per request (a short scan reads and decodes one block per source,
-   * a long one reaches `step` blocks per GET after a few pages). `take` filters a page and says whether
-   * the scan is finished.
-   */
-  private pages(
-    firstBlock: number,
-    lastBlock: number,
-    descending: boolean,
-    cacheBlocks: boolean,
-    step: number,
-    take: (rows: ReadonlyArray<RowEntry>) => readonly [ReadonlyArray<RowEntry>, boolean],
-    seekKey?: Uint8Array
-  ): Stream.Stream<RowEntry, SsTableError> {
-    const self = this
-    type Cursor = readonly [block: number, width: number]
-    return Stream.paginate<Cursor, RowEntry, SsTableError, never>([descending ? lastBlock : firstBlock, 1], ([cursor, width]) => {
-      const from = descending ? Math.max(firstBlock, cursor - width + 1) : cursor
-      const to = descending ? cursor : Math.min(lastBlock, cursor + width - 1)
-      return self.readBlocks(from, to + 1, cacheBlocks).pipe(
-        Effect.flatMap((blocks) =>
-          decodeWith(self.path, `block ${from}`, () => {
-            const rows: Array<RowEntry> = []
-            if (descending) {
-              for (let b = blocks.length - 1; b >= 0; b--) {
-                const blockRows = inSection(self.path, `block ${from + b}`, () => decodeBlockRows(blocks[b]!))
-                for (let r = blockRows.length - 1; r >= 0; r--) rows.push(blockRows[r]!)
-              }
-            } else {
-              for (let b = 0; b < blocks.length; b++) {
-                inSection(self.path, `block ${from + b}`, () => {
-                  const it = new BlockIterator(blocks[b]!)
-                  if (b === 0 && from === firstBlock && seekKey !== undefined) it.seek(seekKey)
-                  for (let row = it.next(); row !== undefined; row = it.next()) rows.push(row)
-                })
-              }
-            }
-            const [out, done] = take(rows)
-            const next = descending ? from - 1 : to + 1
-            const more = !done && (descending ? next >= firstBlock : next <= lastBlock)
-            const wider = Math.min(step, 2 * width)
-            return [out, more ? Option.some<Cursor>([next, wider]) : Option.none<Cursor>()] as const
-          })
-        )
-      )
-    })
+  /** The default blocks per GET of scans (`SsTableOpenOptions.readAheadBlocks`). */
+  get readAheadBlocks(): number {
+    return this.readAhead
   }
-}
 
-interface RangePredicate {
-  readonly filter: (rows: ReadonlyArray<RowEntry>) => ReadonlyArray<RowEntry>
-}
-
-const rangePredicate = (options: ScanOptions): RangePredicate => {
-  const { start, end } = options
-  if (start === undefined && end === undefined) return { filter: (rows) => rows }
-  const startInclusive = options.startInclusive ?? true
-  const endInclusive = options.endInclusive ?? false
-  const ok = (row: RowEntry): boolean => {
-    if (start !== undefined) {
-      const c = compareKeys(row.key, start)
-      if (c < 0 || (c === 0 && !startInclusive)) return false
-    }
-    if (end !== undefined) {
-      const c = compareKeys(row.key, end)
-      if (c > 0 || (c === 0 && !endInclusive)) return false
-    }
-    return true
+  /** Bytes of the data section (every block with its checksum). */
+  get dataBytes(): number {
+    return this.info.filterOffset
   }
-  return { filter: (rows) => rows.filter(ok) }
+
+  /** For scans: the last block whose first key is < `key` (`strict`) or ≤ `key`. */
+  scanBlock(key: Uint8Array, strict: boolean): number {
+    return this.findBlock(key, strict)
+  }
+
+  /** Runs pure decoding `f`, attributing any failure to `section` of this SST. */
+  inSection<A>(section: string, f: () => A): A {
+    return inSection(this.path, section, f)
+  }
 }
 
 /** The 6 bytes of `b` at `o` as a big-endian number (< 2^48, exact), bytes past the end counting as 0. */

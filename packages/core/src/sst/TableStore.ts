@@ -11,7 +11,10 @@
  *   cache, every data block is put in the cache, as RocksDB's `prepopulate_block_cache = kFlushOnly` does.
  *   The first reads after a flush then hit memory. The cache stays bounded by its LRU: prepopulated blocks
  *   are ordinary entries (an SST larger than half the cache is not prepopulated, so that one flush cannot
- *   push out everything else). Nothing changes on disk.
+ *   push out everything else). Nothing changes on disk. The compactor adopts its output SSTs too, without
+ *   prepopulating (a compaction rewrites far more than is hot): the first read of a new sorted run then
+ *   needs no HEAD and no metadata GET, only its data blocks (which `CachedObjectStore`'s `cachePuts` keeps
+ *   on local disk).
  * - Paths: SSTs live in `<root>/compacted/<ULID>.sst`, except those a clone borrows from a parent
  *   database (`externalDbs`), which are read under the parent's path.
  */
@@ -104,13 +107,15 @@ export class TableStore {
 
   /**
    * Takes the SST `id` the engine has just written at `path`, `bytes` being the whole object (see the
-   * module comment): opens its handle from `bytes` and prepopulates the block cache. Does not fail: should
-   * the bytes not decode (a bug), a warning is logged and the SST is opened from the store on first read.
+   * module comment): opens its handle from `bytes` and, unless `prepopulate` is false, prepopulates the
+   * block cache. Does not fail: should the bytes not decode (a bug), a warning is logged and the SST is
+   * opened from the store on first read.
    */
-  adopt(id: string, path: string, bytes: Uint8Array): Effect.Effect<void> {
+  adopt(id: string, path: string, bytes: Uint8Array, options: { readonly prepopulate?: boolean } = {}): Effect.Effect<void> {
     const lru = this.blockCache
+    const prepopulate = lru !== undefined && options.prepopulate !== false && bytes.length <= lru.maxBytes / 2
     const open = SsTableReader.open(path, lru === undefined ? { bytes } : { bytes, cache: lru }).pipe(
-      Effect.tap((reader) => (lru === undefined || bytes.length > lru.maxBytes / 2 ? Effect.void : reader.cacheBlocksFrom(bytes))),
+      Effect.tap((reader) => (prepopulate ? reader.cacheBlocksFrom(bytes) : Effect.void)),
       Effect.tap((reader) =>
         Effect.sync(() => {
           if (!this.#open.has(id)) this.#open.set(id, reader)

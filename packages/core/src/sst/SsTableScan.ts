@@ -1,0 +1,204 @@
+/**
+ * Scans of one SST: its rows (within optional key bounds) in stored order or the reverse, read in pages of
+ * contiguous blocks, each page one ranged GET (blocks already in the block cache are not fetched again).
+ *
+ * - Page sizes: the first page is one block, each next one twice as many, up to the read-ahead (`readAheadBlocks`
+ *   blocks, or `readAheadBytes` worth of the SST's average block), so a short scan reads and decodes one
+ *   block, and a long one reaches full-size requests after a few pages.
+ * - Fetching ahead: after the first page, up to `maxFetchTasks` pages are fetched at once, in order of the
+ *   scan, while the consumer works through earlier ones (SlateDB's `max_fetch_tasks`), so a long scan is
+ *   bounded by the store's bandwidth rather than by one round trip per page. The first page is always
+ *   fetched alone: a scan that stops within it (a short range, a `limit`) never pays for pages it does not
+ *   read. A scan that stops later leaves at most `maxFetchTasks` pages fetched in vain (they are interrupted).
+ * - Bounds prune blocks through the index for compacted SSTs; WAL SSTs (insertion order) are filtered row by
+ *   row. Descending scans emit the exact reverse of the stored order.
+ */
+import { Effect, Stream } from "effect"
+import { type Block, BlockIterator, decodeBlockRows } from "../format/Block.ts"
+import { compareKeys } from "../format/KeyComparator.ts"
+import type { RowEntry } from "../format/RowEntry.ts"
+import type { DataError } from "../errors.ts"
+import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+
+type SsTableError = DataError | ObjectStoreError
+
+export interface ScanOptions {
+  /** Lower key bound (unbounded if absent). Compacted SSTs only; WAL SSTs filter rows by it. */
+  readonly start?: Uint8Array
+  /** Default true. */
+  readonly startInclusive?: boolean
+  /** Upper key bound (unbounded if absent). */
+  readonly end?: Uint8Array
+  /** Default false. */
+  readonly endInclusive?: boolean
+  /** Emit rows in the reverse of stored order. */
+  readonly descending?: boolean
+  /** Put the blocks read into the block cache (default false, like SlateDB's `ScanOptions`). */
+  readonly cacheBlocks?: boolean
+  /** Blocks fetched per GET by this scan (default: the reader's `readAheadBlocks`). Compactions read more. */
+  readonly readAheadBlocks?: number
+  /**
+   * Bytes fetched per GET (SlateDB's `read_ahead_bytes`): `ceil(readAheadBytes / average block size)`
+   * blocks, at least one. Wins over `readAheadBlocks`.
+   */
+  readonly readAheadBytes?: number
+  /** Pages fetched at once (SlateDB's `max_fetch_tasks`; default 1: one page after the other). */
+  readonly maxFetchTasks?: number
+}
+
+/** What a scan needs of an opened SST (`SsTableReader` provides it). */
+export interface ScannableSst {
+  readonly path: string
+  readonly isWal: boolean
+  readonly numBlocks: number
+  /** The default blocks per GET. */
+  readonly readAheadBlocks: number
+  /** Bytes of the data section (all blocks with their checksums). */
+  readonly dataBytes: number
+  /** The block to start (`strict`: the last whose first key is < `key`) or end (≤ `key`) a bounded scan at. */
+  readonly scanBlock: (key: Uint8Array, strict: boolean) => number
+  readonly readBlocks: (start: number, end: number, cacheBlocks: boolean) => Effect.Effect<ReadonlyArray<Block>, SsTableError>
+  /** Runs `f` attributing any failure to `section` (a `DataError` naming the object and the section). */
+  readonly inSection: <A>(section: string, f: () => A) => A
+}
+
+/** A page's rows (after the bounds) and whether the scan is finished after it. */
+type Page = readonly [rows: ReadonlyArray<RowEntry>, done: boolean]
+
+/** Every row of `sst` (within the bounds, if any) in stored order, or its reverse with `descending`. */
+export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> => {
+  const n = sst.numBlocks
+  if (n === 0) return Stream.empty
+  const inRange = rangePredicate(options)
+  const descending = options.descending === true
+  if (sst.isWal) {
+    // Insertion order: bounds filter rows but cannot prune blocks.
+    return pages(sst, 0, n - 1, options, (rows) => [inRange(rows), false])
+  }
+  const { start, end } = options
+  const startInclusive = options.startInclusive ?? true
+  const endInclusive = options.endInclusive ?? false
+  const firstBlock = start === undefined ? 0 : sst.scanBlock(start, true)
+  const lastBlock = end === undefined ? n - 1 : sst.scanBlock(end, !endInclusive)
+  if (firstBlock > lastBlock) return Stream.empty // an empty or inverted range
+  if (descending) {
+    return pages(sst, firstBlock, lastBlock, options, (rows) => {
+      const last = rows[rows.length - 1]
+      const done = start !== undefined && last !== undefined &&
+        (startInclusive ? compareKeys(last.key, start) < 0 : compareKeys(last.key, start) <= 0)
+      return [inRange(rows), done]
+    })
+  }
+  return pages(sst, firstBlock, lastBlock, options, (rows) => {
+    const last = rows[rows.length - 1]
+    const done = end !== undefined && last !== undefined &&
+      (endInclusive ? compareKeys(last.key, end) > 0 : compareKeys(last.key, end) >= 0)
+    return [inRange(rows), done]
+  })
+}
+
+/** Blocks per GET for this scan (see `ScanOptions`). */
+const stepOf = (sst: ScannableSst, options: ScanOptions): number => {
+  const bytes = options.readAheadBytes
+  if (bytes !== undefined) return Math.max(1, Math.ceil(bytes / Math.max(1, sst.dataBytes / sst.numBlocks)))
+  return Math.max(1, options.readAheadBlocks ?? sst.readAheadBlocks)
+}
+
+/** The pages over blocks `first..last` (inclusive) in scan order: 1 block, then twice as many, up to `step`. */
+const pageRanges = (first: number, last: number, descending: boolean, step: number): Array<readonly [number, number]> => {
+  const out: Array<readonly [number, number]> = []
+  let width = 1
+  if (descending) {
+    for (let c = last; c >= first; width = Math.min(step, 2 * width)) {
+      const from = Math.max(first, c - width + 1)
+      out.push([from, c])
+      c = from - 1
+    }
+  } else {
+    for (let c = first; c <= last; width = Math.min(step, 2 * width)) {
+      const to = Math.min(last, c + width - 1)
+      out.push([c, to])
+      c = to + 1
+    }
+  }
+  return out
+}
+
+/**
+ * The rows of the pages over blocks `firstBlock..lastBlock`; `take` filters a page's rows and says whether
+ * the scan is finished. An ascending scan with a `start` seeks within its first block.
+ */
+const pages = (
+  sst: ScannableSst,
+  firstBlock: number,
+  lastBlock: number,
+  options: ScanOptions,
+  take: (rows: ReadonlyArray<RowEntry>) => Page
+): Stream.Stream<RowEntry, SsTableError> => {
+  const descending = options.descending === true
+  const seekKey = descending ? undefined : options.start
+  const cacheBlocks = options.cacheBlocks ?? false
+  const ranges = pageRanges(firstBlock, lastBlock, descending, stepOf(sst, options))
+  const fetchPage = ([from, to]: readonly [number, number]): Effect.Effect<Page, SsTableError> =>
+    Effect.flatMap(sst.readBlocks(from, to + 1, cacheBlocks), (blocks) =>
+      Effect.try({
+        try: () => take(decodePage(sst, blocks, from, descending, from === firstBlock ? seekKey : undefined)),
+        catch: (e) => e as SsTableError
+      }))
+  const tasks = Math.max(1, Math.floor(options.maxFetchTasks ?? 1))
+  const rest = Stream.fromArray(ranges.slice(1))
+  const later = tasks === 1 ? Stream.mapEffect(rest, fetchPage) : Stream.mapEffect(rest, fetchPage, { concurrency: tasks })
+  return Stream.fromEffect(fetchPage(ranges[0]!)).pipe(
+    Stream.concat(later),
+    Stream.takeUntil(([, done]) => done),
+    Stream.map(([rows]) => rows),
+    Stream.filter((rows) => rows.length > 0),
+    (s) => Stream.flattenArray(s as Stream.Stream<readonly [RowEntry, ...Array<RowEntry>], SsTableError>)
+  )
+}
+
+/** The rows of `blocks` (blocks `from`, `from + 1`, ...) in scan order. Throws `DataError`. */
+const decodePage = (
+  sst: ScannableSst,
+  blocks: ReadonlyArray<Block>,
+  from: number,
+  descending: boolean,
+  seekKey: Uint8Array | undefined
+): Array<RowEntry> => {
+  const rows: Array<RowEntry> = []
+  if (descending) {
+    for (let b = blocks.length - 1; b >= 0; b--) {
+      const blockRows = sst.inSection(`block ${from + b}`, () => decodeBlockRows(blocks[b]!))
+      for (let r = blockRows.length - 1; r >= 0; r--) rows.push(blockRows[r]!)
+    }
+    return rows
+  }
+  for (let b = 0; b < blocks.length; b++) {
+    sst.inSection(`block ${from + b}`, () => {
+      const it = new BlockIterator(blocks[b]!)
+      if (b === 0 && seekKey !== undefined) it.seek(seekKey)
+      for (let row = it.next(); row !== undefined; row = it.next()) rows.push(row)
+    })
+  }
+  return rows
+}
+
+/** The rows within the bounds (all of them without bounds). */
+const rangePredicate = (options: ScanOptions): (rows: ReadonlyArray<RowEntry>) => ReadonlyArray<RowEntry> => {
+  const { start, end } = options
+  if (start === undefined && end === undefined) return (rows) => rows
+  const startInclusive = options.startInclusive ?? true
+  const endInclusive = options.endInclusive ?? false
+  const ok = (row: RowEntry): boolean => {
+    if (start !== undefined) {
+      const c = compareKeys(row.key, start)
+      if (c < 0 || (c === 0 && !startInclusive)) return false
+    }
+    if (end !== undefined) {
+      const c = compareKeys(row.key, end)
+      if (c > 0 || (c === 0 && !endInclusive)) return false
+    }
+    return true
+  }
+  return (rows) => rows.filter(ok)
+}
