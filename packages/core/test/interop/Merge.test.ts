@@ -246,20 +246,27 @@ describe("merge operands across implementations", () => {
     const dir = newDir()
     const model = new MergeModel()
     slateL0Rows.length = 0
-    const slate = await openSlateDb(dir, { compactor: true, settings: slateCompactor, mergeOperator: new ConcatMergeOperator() })
-    let slateReads: Reads
-    let snapshot: { dispose(): void } | undefined
+    const compacting = await openSlateDb(dir, { compactor: true, settings: slateCompactor, mergeOperator: new ConcatMergeOperator() })
     try {
       for (let r = 0; r < 6; r++) {
         const ops = round(r)
-        await applyToSlateDb(slate.db, ops)
+        await applyToSlateDb(compacting.db, ops)
         for (const op of ops) model.apply(op)
-        await slate.db.flush_with_options({ flush_type: "MemTable" })
+        await compacting.db.flush_with_options({ flush_type: "MemTable" })
         slateL0Rows.push(await sstRows(dir, newestL0(dir)))
       }
       expect(await waitUntil(() => (latestManifestOnDisk(dir)?.compacted.length ?? 0) > 0, 40_000)).toBe(true)
-      // A snapshot is a barrier: SlateDB's flushes (and compactions) leave the operands above it unmerged,
-      // so the L0 SSTs of rounds 6-7 hold several versions of a key.
+    } finally {
+      await compacting.close()
+    }
+    // Reopened without its compactor, so that the L0 SSTs of rounds 6-7 stay in L0 (with one running, they
+    // were sometimes compacted away with what the first compaction left: a flaky "in L0" check).
+    const slate = await openSlateDb(dir, { mergeOperator: new ConcatMergeOperator() })
+    let slateReads: Reads
+    let snapshot: { dispose(): void } | undefined
+    try {
+      // A snapshot is a barrier: SlateDB's flushes leave the operands above it unmerged, so the L0 SSTs of
+      // rounds 6-7 hold several versions of a key.
       snapshot = await slate.db.snapshot()
       for (let r = 6; r < 10; r++) {
         const ops = round(r)
