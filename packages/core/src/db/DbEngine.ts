@@ -50,6 +50,8 @@ import { makeWriter } from "./Writer.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
+import { dbCacheSeries, dbSeries, DbStats, registerSeries } from "../Metrics.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
 export interface DbOptions {
@@ -77,7 +79,8 @@ const cleanClose = () => new ClosedError({ reason: "clean", message: "db is clos
 export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
   const root = normalizeRoot(options.path)
-  const store = withRetries(yield* ObjectStore, options.storeRetry)
+  const rawStore = yield* ObjectStore
+  const store = withRetries(yield* instrumented(rawStore, "db"), options.storeRetry)
   const compression = compressionFormatOf(settings.compression)
   const sizeOptions = {
     blockSize: settings.blockSize,
@@ -86,6 +89,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   }
 
   const tables = new TableStore(store, root, settings.blockCacheBytes)
+  // Metrics (Metrics.ts): counted in place by the components, read by the registry's series.
+  const stats = new DbStats()
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
 
@@ -103,7 +108,11 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.provideService(MonotonicClock, state.clock.service)
   )
 
-  const backpressure = new Backpressure(settings.maxUnflushedBytes, () => wal.estimatedBytesNow() + state.immBytes)
+  const backpressure = new Backpressure(settings.maxUnflushedBytes, () => {
+    const total = wal.estimatedBytesNow() + state.immBytes
+    stats.totalMemSizeBytes = total
+    return total
+  })
 
   // ---------------------------------------------------------------- closing with an error
   let flusherStop: Effect.Effect<void> = Effect.void
@@ -149,7 +158,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     backpressure,
     neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
     onFreeze: () => signalFlusher(),
-    onWalClosed
+    onWalClosed,
+    stats
   })
   const flusher = yield* makeMemtableFlusher({
     root,
@@ -168,11 +178,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     },
     onL0Full: () => nudgeCompactor(),
     closeWith,
-    checkOpen
+    checkOpen,
+    stats
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
-  const reader = makeReader({ state, manifest, tables })
+  const reader = makeReader({ state, manifest, tables, stats })
+  yield* registerSeries([
+    ...dbSeries(stats, tables.filterStats, () => manifest.manifest.l0.length),
+    ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache))
+  ])
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
   const refreshManifest = Effect.gen(function*() {
@@ -192,7 +207,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     ? yield* startCompactor(
       {
         root,
-        store,
+        store: withRetries(yield* instrumented(rawStore, "compactor"), options.storeRetry),
         tables,
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
@@ -217,7 +232,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     ? undefined
     : yield* startGarbageCollector({
       root,
-      store,
+      store: withRetries(yield* instrumented(rawStore, "gc"), options.storeRetry),
       options: settings.garbageCollector,
       manifestUpdateTimeoutMs: settings.manifestUpdateTimeoutMs
     })
@@ -264,7 +279,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   // ---------------------------------------------------------------- the public operations
   const flush = Effect.fn("Db.flush")(function*(options?: { readonly type?: FlushType }) {
     yield* checkOpen
+    stats.flushRequests++
     const type = options?.type ?? "wal"
+    yield* Effect.annotateCurrentSpan("db.flush_type", type)
     if (type === "wal") return yield* wal.flush().pipe(Effect.catch(onWalClosed))
     if (type === "memtable") return yield* flusher.flushMemtables
     return yield* new InvalidError({ message: `invalid flush type ${JSON.stringify(type)}` })
@@ -373,4 +390,4 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     changes,
     close: close()
   } satisfies DbService
-})
+}, (effect, options) => Effect.withSpan(effect, "Db.open", { attributes: { "db.path": options.path } }))

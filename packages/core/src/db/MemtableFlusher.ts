@@ -55,6 +55,7 @@ import type { DbState, ImmutableMemtable } from "./DbState.ts"
 import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import type { WriteLock } from "./WriteLock.ts"
+import { DbStats } from "../Metrics.ts"
 
 export interface FlusherDeps {
   readonly root: string
@@ -75,6 +76,8 @@ export interface FlusherDeps {
   readonly closeWith: (error: ClosedError) => Effect.Effect<void>
   /** Fails with the database's error when it is closed. */
   readonly checkOpen: Effect.Effect<void, DbError>
+  /** Where flushes are counted (`slatedb.db.immutable_memtable_flushes`, `l0_flush_bytes`; Metrics.ts). */
+  readonly stats?: DbStats
 }
 
 export interface MemtableFlusher {
@@ -206,6 +209,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
       state.l0Stalled = false
     })
 
+    const stats = deps.stats ?? new DbStats()
     const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
       Effect.gen(function*() {
         yield* awaitL0Room
@@ -214,7 +218,9 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
         const id = yield* makeUlid
         const path = compactedSstPath(root, id)
+        yield* Effect.annotateCurrentSpan({ "sst.id": id, "sst.bytes": bytes.length, "memtable.rows": imm.table.entryCount })
         yield* store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+        stats.l0FlushBytes += bytes.length
         const lastSeq = imm.table.lastSeq ?? 0
         const lastTick = imm.table.lastTick ?? MIN_TICK
         const sst = { id, info, formatVersion }
@@ -235,8 +241,13 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         })
         yield* tables.adopt(id, path, bytes)
         state.releaseOldestImm(imm)
+        stats.immutableMemtableFlushes++
+        yield* Effect.logDebug(
+          `memtable flushed to L0 SST ${id}: ${bytes.length} bytes, seq up to ${lastSeq}, ` +
+            `manifest ${manifest.id}, L0 ${manifest.manifestForReads.l0.length} SSTs`
+        )
         deps.onFlushed()
-      })
+      }).pipe(Effect.withSpan("Db.memtableFlush"))
 
     const loop: Effect.Effect<void> = Effect.gen(function*() {
       while (true) {

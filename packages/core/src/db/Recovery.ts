@@ -213,5 +213,16 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
     finishReplay(state, totals)
     state.recentFlushedWalId = lastWalId
     writer.resetWalIds(lastWalId)
+    yield* Effect.annotateCurrentSpan({
+      "db.manifest_id": writer.id,
+      "db.writer_epoch": writer.epoch,
+      "db.replayed_wals": ids.length,
+      "db.replayed_rows": totals.rows
+    })
+    yield* Effect.logDebug(
+      `recovery of "${root}": manifest ${writer.id}, writer epoch ${writer.epoch}, fenced at WAL ${fenceId}; ` +
+        `replayed ${ids.length} WAL(s) after ${replayAfter} (${totals.rows} rows, up to seq ${state.seqs.lastSeq}), ` +
+        `${state.imms.length} memtable(s) frozen by replay`
+    )
     return { writer, state, lastWalId, replayedWals: ids.length, replayedRows: totals.rows }
-  })
+  }).pipe(Effect.withSpan("Db.recover"))

@@ -33,6 +33,7 @@ import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import { type LoadOptions, Settings, type SettingsInput } from "../Settings.ts"
 import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import { type MetricSample, snapshotUnsafe, withOwnRegistry } from "../Metrics.ts"
 import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
 import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import { Db } from "./Db.ts"
@@ -171,6 +172,14 @@ export class ShaleDb implements AsyncDisposable {
     return run(this.#context, this.#db.status)
   }
 
+  /**
+   * SlateDB's metrics of this database (its own registry: the counts of this handle only, its compactor
+   * and collector included), now: `{ name, labels, value }` sorted by name (docs/design/observability.md).
+   */
+  metrics(): Array<MetricSample> {
+    return snapshotUnsafe(this.#context)
+  }
+
   /** Pins the current state in a checkpoint (`Db.createCheckpoint`); resolves with its id and manifest. */
   createCheckpoint(options?: CheckpointOptions): Promise<CheckpointCreated> {
     return run(this.#context, this.#db.createCheckpoint(options))
@@ -244,6 +253,11 @@ export class ShaleReadOnlyDb implements AsyncDisposable {
     return this.#view.seq
   }
 
+  /** SlateDB's metrics of this view (its store requests, block cache, filters), now (as `ShaleDb.metrics`). */
+  metrics(): Array<MetricSample> {
+    return snapshotUnsafe(this.#context)
+  }
+
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
     return pointRead(this.#context, this.#view[ReadNow].get, this.#view.get, key, options)
   }
@@ -296,7 +310,7 @@ const openProblem = (path: unknown, options: unknown): string | undefined => {
  * a database or loads settings, so each call takes a fresh copy.
  */
 const runContext = (options: LoggingOptions): Context.Context<never> =>
-  Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
+  withOwnRegistry(Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv()))
 
 /**
  * Runs `build` in a new scope and returns its value with the scope (which the caller then owns); the scope

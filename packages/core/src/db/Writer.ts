@@ -42,6 +42,8 @@ import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
+import { DbStats } from "../Metrics.ts"
+import { traced, tracing } from "../Tracing.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -74,6 +76,8 @@ export interface WriterDeps {
   readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
   /** Test-only (`TestSwitches.neverYieldForFlush`): never yield for an owed WAL flush. */
   readonly neverYieldForFlush?: boolean
+  /** Where writes are counted (`slatedb.db.write_*`, `backpressure_count`; Metrics.ts). */
+  readonly stats?: DbStats
 }
 
 export interface Writer {
@@ -93,6 +97,7 @@ type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
 
 export const makeWriter = (deps: WriterDeps): Writer => {
   const { state, settings, wal, backpressure } = deps
+  const stats = deps.stats ?? new DbStats()
   const seqs = state.seqs
   const lock = new WriteLock()
   const slab = writeSlab()
@@ -162,6 +167,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       return lock.run(critical(build))
     }
     // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
+    stats.backpressure++
     return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build))
   }
 
@@ -220,9 +226,12 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const k = slab.copy(key)
       const v = slab.copy(value)
       const bytes = k.length + v.length + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
+      stats.writeBatches++
+      stats.writeOps++
+      const op = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
         makeValue(k, v, seq, ts, expireAt(ttl, ts, defaultTtlMs))
       ])
+      return tracing() ? traced(op, "Db.put", { "db.key_size": key.length, "db.value_size": value.length }) : op
     })
 
   const del = (key: Uint8Array, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
@@ -230,7 +239,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const problem = keyProblem(key) ?? (options === undefined ? undefined : writeOptionsProblem(options))
       if (problem !== undefined) return invalid(problem)
       const k = slab.copy(key)
-      return commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      stats.writeBatches++
+      stats.writeOps++
+      const op = commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      return tracing() ? traced(op, "Db.delete", { "db.key_size": key.length }) : op
     })
 
   const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
@@ -250,12 +262,15 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const chosen = latestOpPerKey(ops as ReadonlyArray<BatchOp>, slab)
       let bytes = 0
       for (const op of chosen) bytes += op.key.length + (op._tag === "put" ? op.value.length : 0) + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) =>
+      stats.writeBatches++
+      stats.writeOps += ops.length
+      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) =>
         chosen.map((op) =>
           op._tag === "put"
             ? makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
             : makeTombstone(op.key, seq, ts)
         ))
+      return tracing() ? traced(committed, "Db.write", { "db.ops": ops.length, "db.rows": chosen.length, "db.bytes": bytes }) : committed
     })
 
   return { put, delete: del, write, lock }

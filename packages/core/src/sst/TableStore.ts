@@ -18,6 +18,7 @@
 import { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import { LruBlockCache } from "./BlockCache.ts"
+import { FilterStats } from "../Metrics.ts"
 import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type ScanOptions, SsTableReader } from "./SsTableReader.ts"
@@ -36,6 +37,8 @@ export class TableStore {
   readonly root: string
   readonly store: ObjectStore["Service"]
   readonly blockCache: LruBlockCache | undefined
+  /** The bloom filter answers of point reads through these handles (Metrics.ts). */
+  readonly filterStats = new FilterStats()
   readonly #open = new Map<string, SsTableReader>()
   readonly #opening = new Map<string, Effect.Effect<SsTableReader, DbError>>()
 
@@ -65,7 +68,9 @@ export class TableStore {
     const pending = this.#opening.get(sst.id)
     if (pending !== undefined) return pending
     const path = this.path(locations, sst.id)
-    const options = this.blockCache === undefined ? {} : { cache: this.blockCache }
+    const options = this.blockCache === undefined
+      ? { filterStats: this.filterStats }
+      : { cache: this.blockCache, filterStats: this.filterStats }
     const open = SsTableReader.open(path, options).pipe(
       Effect.provideService(ObjectStore, this.store),
       Effect.mapError(toDbError),
@@ -109,7 +114,8 @@ export class TableStore {
    */
   adopt(id: string, path: string, bytes: Uint8Array): Effect.Effect<void> {
     const lru = this.blockCache
-    const open = SsTableReader.open(path, lru === undefined ? { bytes } : { bytes, cache: lru }).pipe(
+    const filterStats = this.filterStats
+    const open = SsTableReader.open(path, lru === undefined ? { bytes, filterStats } : { bytes, cache: lru, filterStats }).pipe(
       Effect.tap((reader) => (lru === undefined || bytes.length > lru.maxBytes / 2 ? Effect.void : reader.cacheBlocksFrom(bytes))),
       Effect.tap((reader) =>
         Effect.sync(() => {

@@ -1,0 +1,131 @@
+/**
+ * Spans and metrics of a small workload reach a real OTLP/HTTP receiver: a node:http server on loopback
+ * that decodes the JSON bodies effect's exporter (`Otlp.layerJson` from `effect/observability`) posts to
+ * `/v1/traces` and `/v1/metrics`. The layer is the README's ("Metrics and tracing").
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Db, ObjectStore } from "@shale/core"
+import { Effect, Layer, Metric, Stream } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { Otlp, OtlpExporter } from "effect/observability"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
+
+const enc = new TextEncoder()
+
+interface Received {
+  readonly traces: Array<any>
+  readonly metrics: Array<any>
+}
+
+/** An OTLP/HTTP receiver on loopback keeping every JSON body it is sent, by signal. */
+const receiver = Effect.acquireRelease(
+  Effect.callback<{ readonly server: Server; readonly url: string; readonly received: Received }>((resume) => {
+    const received: Received = { traces: [], metrics: [] }
+    const server = createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8"))
+        if (req.url === "/v1/traces") received.traces.push(body)
+        else if (req.url === "/v1/metrics") received.metrics.push(body)
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resume(Effect.succeed({ server, url: `http://127.0.0.1:${port}`, received }))
+    })
+  }),
+  ({ server }) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+)
+
+type Attr = { readonly key: string; readonly value: Record<string, unknown> }
+
+const attrsOf = (attributes: ReadonlyArray<Attr> | undefined): Record<string, unknown> =>
+  Object.fromEntries((attributes ?? []).map((a) => [a.key, Object.values(a.value)[0]]))
+
+const spansOf = (r: Received): Array<{ name: string; attributes: Record<string, unknown> }> =>
+  r.traces.flatMap((b) =>
+    b.resourceSpans.flatMap((rs: any) =>
+      rs.scopeSpans.flatMap((ss: any) => ss.spans.map((s: any) => ({ name: s.name, attributes: attrsOf(s.attributes) })))
+    )
+  )
+
+/** The last exported value of each metric data point: `name{labels}` → value. */
+const metricsOf = (r: Received): Map<string, unknown> => {
+  const out = new Map<string, unknown>()
+  for (const b of r.metrics) {
+    for (const rm of b.resourceMetrics) {
+      for (const sm of rm.scopeMetrics) {
+        for (const m of sm.metrics) {
+          const points = m.sum?.dataPoints ?? m.gauge?.dataPoints ?? m.histogram?.dataPoints ?? []
+          for (const p of points) {
+            const labels = attrsOf(p.attributes)
+            const key = `${m.name}${JSON.stringify(Object.fromEntries(Object.entries(labels).sort()))}`
+            out.set(key, p.asDouble ?? p.asInt ?? p.count)
+          }
+        }
+      }
+    }
+  }
+  return out
+}
+
+describe("OTLP export", () => {
+  it.live("spans and metrics of open, put, get, scan and flush arrive at an OTLP/HTTP receiver", () =>
+    Effect.gen(function*() {
+      const { url, received } = yield* receiver
+      const observability = Otlp.layerJson({
+        baseUrl: url,
+        resource: { serviceName: "shale-test" },
+        tracerExportInterval: "100 millis",
+        metricsExportInterval: "100 millis"
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+
+      const workload = Effect.gen(function*() {
+        const db = yield* Db.Db
+        yield* db.put(enc.encode("user:1"), enc.encode("ada"))
+        yield* db.write(new Db.WriteBatch().put(enc.encode("user:2"), enc.encode("bob")).delete(enc.encode("user:3")))
+        const v = yield* db.get(enc.encode("user:1"))
+        assert.strictEqual(v?.length, 3)
+        const rows = yield* Stream.runCollect(db.scanPrefix(enc.encode("user:")))
+        assert.strictEqual(rows.length, 2)
+        yield* db.flush({ type: "memtable" })
+        // Export now, while the database (and the series read from its counts) is open.
+        yield* (yield* OtlpExporter.Flusher).flush
+      })
+      // The exporters flush what they hold when their scope closes (after the database closed).
+      yield* workload.pipe(
+        Effect.provide(Db.layer({ path: "db", settings: { compactor: null } })),
+        Effect.provide(ObjectStore.layerMemory),
+        Effect.provide(observability),
+        Effect.provideService(Metric.MetricRegistry, new Map())
+      )
+
+      const spans = spansOf(received)
+      const named = (name: string) => spans.filter((s) => s.name === name)
+      for (const name of ["Db.open", "Db.recover", "Db.put", "Db.write", "Db.get", "Db.scan", "Db.flush", "Db.memtableFlush", "Db.close"]) {
+        assert.isAbove(named(name).length, 0, `span ${name} exported (got ${[...new Set(spans.map((s) => s.name))].join(", ")})`)
+      }
+      assert.deepInclude(named("Db.open")[0]!.attributes, { "db.path": "db" })
+      assert.deepInclude(named("Db.put")[0]!.attributes, { "db.key_size": 6, "db.value_size": 3 })
+      assert.deepInclude(named("Db.write")[0]!.attributes, { "db.ops": 2, "db.rows": 2 })
+      assert.deepInclude(named("Db.get")[0]!.attributes, { "db.key_size": 6, "db.found": true, "db.value_size": 3 })
+      assert.deepInclude(named("Db.scan")[0]!.attributes, { "db.rows": 2, "db.prefix_size": 5 })
+      assert.deepInclude(named("Db.flush")[0]!.attributes, { "db.flush_type": "memtable" })
+      assert.deepInclude(named("Db.memtableFlush")[0]!.attributes, { "memtable.rows": 3 })
+
+      const metrics = metricsOf(received)
+      const value = (name: string, labels: Record<string, string> = {}) =>
+        metrics.get(`${name}${JSON.stringify(Object.fromEntries(Object.entries(labels).sort()))}`)
+      assert.strictEqual(value("slatedb.db.write_batch_count"), 2)
+      assert.strictEqual(value("slatedb.db.write_ops"), 3)
+      assert.strictEqual(value("slatedb.db.request_count", { op: "get" }), 1)
+      assert.strictEqual(value("slatedb.db.request_count", { op: "scan" }), 1)
+      assert.isAbove(Number(value("slatedb.db.wal_buffer_flushes")), 0)
+      const put = { component: "db", store_type: "main", op: "put", api: "put" }
+      assert.isAbove(Number(value("slatedb.object_store.request_count", put)), 0)
+      assert.isAbove(Number(value("slatedb.object_store.request_duration_seconds", put)), 0)
+    }).pipe(Effect.scoped), { timeout: 30_000 })
+})
