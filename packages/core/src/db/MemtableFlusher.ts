@@ -242,10 +242,14 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         yield* tables.adopt(id, path, bytes)
         state.releaseOldestImm(imm)
         stats.immutableMemtableFlushes++
-        yield* Effect.logDebug(
-          `memtable flushed to L0 SST ${id}: ${bytes.length} bytes, seq up to ${lastSeq}, ` +
-            `manifest ${manifest.id}, L0 ${manifest.manifestForReads.l0.length} SSTs`
-        )
+        yield* Effect.logDebug(`memtable flushed to L0 SST ${id}`).pipe(Effect.annotateLogs({
+          sst: id,
+          bytes: bytes.length,
+          rows: imm.table.entryCount,
+          lastSeq,
+          manifest: manifest.id,
+          l0Ssts: manifest.manifestForReads.l0.length
+        }))
         deps.onFlushed()
       }).pipe(Effect.withSpan("Db.memtableFlush"))
 

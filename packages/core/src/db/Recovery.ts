@@ -219,10 +219,15 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
       "db.replayed_wals": ids.length,
       "db.replayed_rows": totals.rows
     })
-    yield* Effect.logDebug(
-      `recovery of "${root}": manifest ${writer.id}, writer epoch ${writer.epoch}, fenced at WAL ${fenceId}; ` +
-        `replayed ${ids.length} WAL(s) after ${replayAfter} (${totals.rows} rows, up to seq ${state.seqs.lastSeq}), ` +
-        `${state.imms.length} memtable(s) frozen by replay`
-    )
+    yield* Effect.logDebug(`recovered "${root}": replayed ${ids.length} WAL(s), ${totals.rows} rows`).pipe(Effect.annotateLogs({
+      manifest: writer.id,
+      writerEpoch: writer.epoch,
+      fenceWal: fenceId,
+      replayAfterWal: replayAfter,
+      replayedWals: ids.length,
+      replayedRows: totals.rows,
+      lastSeq: state.seqs.lastSeq,
+      frozenMemtables: state.imms.length
+    }))
     return { writer, state, lastWalId, replayedWals: ids.length, replayedRows: totals.rows }
   }).pipe(Effect.withSpan("Db.recover"))

@@ -411,7 +411,9 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
         return writeFailure(imm.id, e)
       })
     )
-    yield* Effect.logDebug(`WAL ${imm.id} written: ${imm.wal.rows.length} rows, ${sst.length} bytes, seq up to ${imm.wal.lastSeq}`)
+    yield* Effect.logDebug(`WAL ${imm.id} written`).pipe(
+      Effect.annotateLogs({ wal: imm.id, rows: imm.wal.rows.length, bytes: sst.length, lastSeq: imm.wal.lastSeq })
+    )
   }, (effect, imm) => Effect.withSpan(effect, "Wal.write", { attributes: { "wal.id": imm.id, "wal.rows": imm.wal.rows.length } }))
 
   /** After a successful put: raise the watermarks, then complete the watcher (one uninterruptible step). */

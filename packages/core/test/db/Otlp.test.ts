@@ -4,7 +4,7 @@
  * `/v1/traces` and `/v1/metrics`. The layer is the README's ("Metrics and tracing").
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Db, ObjectStore } from "@shale/core"
+import { Compactor, Db, GarbageCollector, ObjectStore } from "@shale/core"
 import { Effect, Layer, Metric, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpExporter } from "effect/observability"
@@ -127,5 +127,58 @@ describe("OTLP export", () => {
       const put = { component: "db", store_type: "main", op: "put", api: "put" }
       assert.isAbove(Number(value("slatedb.object_store.request_count", put)), 0)
       assert.isAbove(Number(value("slatedb.object_store.request_duration_seconds", put)), 0)
+    }).pipe(Effect.scoped), { timeout: 30_000 })
+
+  it.live("a compaction and a GC pass export their spans and metrics", () =>
+    Effect.gen(function*() {
+      const { url, received } = yield* receiver
+      const observability = Otlp.layerJson({ baseUrl: url, resource: { serviceName: "shale-test" } }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
+      const writes = Effect.gen(function*() {
+        const db = yield* Db.Db
+        for (let i = 0; i < 3; i++) {
+          for (let j = 0; j < 10; j++) yield* db.put(enc.encode(`k${j}`), enc.encode(`v${i}`), { awaitDurable: false })
+          yield* db.flush({ type: "memtable" })
+        }
+      }).pipe(Effect.provide(Db.layer({ path: "db", settings: { compactor: null, garbageCollector: null } })))
+      const compact = Effect.gen(function*() {
+        const c = yield* Compactor.Compactor
+        yield* c.submit("full")
+        yield* c.awaitIdle
+        yield* (yield* OtlpExporter.Flusher).flush
+      }).pipe(Effect.provide(Compactor.layer({ path: "db" })))
+      const collect = Effect.gen(function*() {
+        yield* Effect.sleep("5 millis") // older than the minimum age (0 ms)
+        const gc = yield* GarbageCollector.GarbageCollector
+        yield* gc.runOnce
+        yield* (yield* OtlpExporter.Flusher).flush
+      }).pipe(Effect.provide(GarbageCollector.layer({ path: "db", options: GarbageCollector.withMinAge(GarbageCollector.defaultGcOptions, 0) })))
+      yield* Effect.all([writes, compact, collect], { discard: true }).pipe(
+        Effect.provide(ObjectStore.layerMemory),
+        Effect.provide(observability),
+        Effect.provideService(Metric.MetricRegistry, new Map())
+      )
+
+      const spans = spansOf(received)
+      const compaction = spans.find((s) => s.name === "Compactor.compaction")
+      assert.isDefined(compaction, `a compaction span (got ${[...new Set(spans.map((s) => s.name))].join(", ")})`)
+      assert.deepInclude(compaction!.attributes, { "compaction.sources": 3, "compaction.rows_read": 30, "compaction.rows_written": 10 })
+      assert.isString(compaction!.attributes["compaction.id"])
+      const pass = spans.find((s) => s.name === "GarbageCollector.pass")
+      assert.isDefined(pass)
+      assert.deepInclude(pass!.attributes, { "gc.resources": "manifests,wal,compacted,compactions" })
+      assert.isAbove(Number(pass!.attributes["gc.deleted.wal"]), 0)
+
+      const metrics = metricsOf(received)
+      const value = (name: string, labels: Record<string, string> = {}) =>
+        metrics.get(`${name}${JSON.stringify(Object.fromEntries(Object.entries(labels).sort()))}`)
+      assert.isAbove(Number(value("slatedb.compactor.bytes_compacted")), 0)
+      assert.isAbove(Number(value("slatedb.compactor.last_compaction_timestamp_sec")), 1_700_000_000)
+      assert.strictEqual(value("slatedb.compactor.running_compactions"), 0)
+      assert.strictEqual(value("slatedb.gc.count"), 1)
+      assert.strictEqual(value("slatedb.gc.deleted_count", { resource: "wal" }), pass!.attributes["gc.deleted.wal"])
+      assert.isAbove(Number(value("slatedb.object_store.request_count", { component: "compactor", store_type: "main", op: "get", api: "get_range" })), 0)
+      assert.isAbove(Number(value("slatedb.object_store.request_count", { component: "gc", store_type: "main", op: "delete", api: "delete" })), 0)
     }).pipe(Effect.scoped), { timeout: 30_000 })
 })
