@@ -107,27 +107,47 @@ export interface Series {
 }
 
 /**
- * Registers `series` in the registry of `context` (with its `Metric.CurrentMetricAttributes`); returns a
- * function that removes them again. A series with the same name and labels is replaced.
+ * Whether a component's series outlive it with their last values (true) or are removed when it stops
+ * (false, the default). The Promise API sets it: each database has a registry of its own, which then
+ * still says, after `close()`, what the database did, and a telemetry layer released after the database
+ * exports the final values.
  */
-export const registerSeriesUnsafe = (context: Context.Context<never>, series: ReadonlyArray<Series>): () => void => {
-  const registrations = series.map((s) => {
-    const options = { description: s.description, ...(s.labels === undefined ? {} : { attributes: s.labels }) }
-    if (s.kind === "counter") {
-      return Metric.registerUnsafe(Metric.counter(s.name, { ...options, incremental: true }), context, {
-        get: () => ({ count: s.read(), incremental: true }),
-        update: () => {},
-        modify: () => {}
-      })
-    }
-    return Metric.registerUnsafe(Metric.gauge(s.name, options), context, {
-      get: () => ({ value: s.read() }),
+export const KeepSeriesOnClose = Context.Reference<boolean>("shale/Metrics/KeepSeriesOnClose", {
+  defaultValue: () => false
+})
+
+const register = (context: Context.Context<never>, s: Series, read: () => number): Metric.Registration => {
+  const options = { description: s.description, ...(s.labels === undefined ? {} : { attributes: s.labels }) }
+  if (s.kind === "counter") {
+    return Metric.registerUnsafe(Metric.counter(s.name, { ...options, incremental: true }), context, {
+      get: () => ({ count: read(), incremental: true }),
       update: () => {},
       modify: () => {}
     })
+  }
+  return Metric.registerUnsafe(Metric.gauge(s.name, options), context, {
+    get: () => ({ value: read() }),
+    update: () => {},
+    modify: () => {}
   })
+}
+
+/**
+ * Registers `series` in the registry of `context` (with its `Metric.CurrentMetricAttributes`); returns a
+ * function that removes them again, or with `KeepSeriesOnClose` freezes them at their last values. A
+ * series with the same name and labels is replaced.
+ */
+export const registerSeriesUnsafe = (context: Context.Context<never>, series: ReadonlyArray<Series>): () => void => {
+  const registrations = series.map((s) => register(context, s, s.read))
+  const keep = Context.get(context, KeepSeriesOnClose)
   return () => {
-    for (const r of registrations) r.remove()
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!
+      if (keep) {
+        const last = s.read()
+        register(context, s, () => last)
+      } else registrations[i]!.remove()
+    }
   }
 }
 
@@ -234,6 +254,9 @@ export const snapshotUnsafe = (context: Context.Context<never>): Array<MetricSam
 /** `snapshotUnsafe` in the current context. */
 export const snapshot: Effect.Effect<Array<MetricSample>> = Effect.map(Effect.context<never>(), snapshotUnsafe)
 
-/** A context whose metrics go to a fresh registry of their own (one per database in the Promise API). */
+/**
+ * A context whose metrics go to a fresh registry of their own (one per database in the Promise API), where
+ * series outlive their component with their last values (`KeepSeriesOnClose`).
+ */
 export const withOwnRegistry = (context: Context.Context<never>): Context.Context<never> =>
-  Context.add(context, Metric.MetricRegistry, new Map())
+  Context.add(Context.add(context, Metric.MetricRegistry, new Map()), KeepSeriesOnClose, true)

@@ -27,7 +27,7 @@
  * on stderr, never stdout): every operation of the handle, and the background fibers started when it
  * opened, run with that logging context.
  */
-import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream, Tracer } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
 import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
@@ -61,6 +61,13 @@ export interface ShaleOpenOptions<E = unknown> extends LoggingOptions {
   readonly settings?: SettingsInput
   /** Retry policy of the engine's store wrapper. */
   readonly storeRetry?: RetryOptions
+  /**
+   * Where this database's spans and metrics go: a layer providing a tracer and/or metric exporters, e.g.
+   * `Otlp.layerJson({ baseUrl })` from `effect/observability` with an `HttpClient`. It is built in the
+   * database's own context before it opens (so its metrics exporter reads this database's registry) and
+   * released after it closes. With a tracer, point reads go through the Effect path, so they get spans.
+   */
+  readonly telemetry?: Layer.Layer<never, unknown>
 }
 
 /**
@@ -113,7 +120,8 @@ export class ShaleDb implements AsyncDisposable {
 
   constructor(db: Db["Service"], scope: Scope.Closeable, context: Context.Context<never> = Context.empty()) {
     this.#db = db
-    this.#now = db[ReadNow]
+    // With a tracer installed (`telemetry`), point reads take the Effect path, which makes their spans.
+    this.#now = Context.get(context, Tracer.Tracer) === Tracer.nativeTracer ? db[ReadNow] : undefined
     this.#scope = scope
     this.#context = context
   }
@@ -353,24 +361,34 @@ export const openOnStore = <H, E, E2>(
   )
 }
 
+/**
+ * The context a database's operations run with: the current one, plus the services of `telemetry` (a
+ * tracer, metric exporters) built in it (so they read its registry), in `scope`, before the database opens.
+ */
+const withTelemetry = (telemetry: Layer.Layer<never, unknown> | undefined, scope: Scope.Scope) =>
+  Effect.flatMap(Effect.context<never>(), (context) =>
+    telemetry === undefined
+      ? Effect.succeed(context)
+      : Effect.map(Layer.buildWithScope(telemetry, scope), (services) => Context.merge(context, services)))
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
   const problem = openProblem(path, options)
   if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
-  const context = runContext(options)
-  return Effect.runPromiseWith(context)(
+  return Effect.runPromiseWith(runContext(options))(
     Effect.map(
       inNewScope((scope) =>
-        Layer.buildWithScope(
-          Db.layer({
-            path,
-            ...(options.settings === undefined ? {} : { settings: options.settings }),
-            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
-          }).pipe(Layer.provide(options.store)),
-          scope
-        )
+        Effect.flatMap(withTelemetry(options.telemetry, scope), (context) =>
+          Layer.buildWithScope(
+            Db.layer({
+              path,
+              ...(options.settings === undefined ? {} : { settings: options.settings }),
+              ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry })
+            }).pipe(Layer.provide(options.store)),
+            scope
+          ).pipe(Effect.map((services) => new ShaleDb(Context.get(services, Db), scope, context)), Effect.provideContext(context)))
       ),
-      ([services, scope]) => new ShaleDb(Context.get(services, Db), scope, context)
+      ([db]) => db
     ) as Effect.Effect<ShaleDb, DbError | E>
   )
 }

@@ -58,6 +58,11 @@ describe("metrics", () => {
 
     // Each Promise database has a registry of its own.
     assert.strictEqual(num(other.metrics(), "slatedb.db.write_batch_count"), 0)
+
+    // After close its series keep their last values.
+    await db.close()
+    assert.strictEqual(num(db.metrics(), "slatedb.db.write_batch_count"), 5)
+    assert.strictEqual(num(db.metrics(), "slatedb.db.l0_sst_count"), 2)
   })
 
   it.effect("the Effect API records in the context's registry, and removes the series on close", () =>

@@ -4,7 +4,7 @@
  * `/v1/traces` and `/v1/metrics`. The layer is the README's ("Metrics and tracing").
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Compactor, Db, GarbageCollector, ObjectStore } from "@shale/core"
+import { Compactor, Db, GarbageCollector, ObjectStore, Shale } from "@shale/core"
 import { Effect, Layer, Metric, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpExporter } from "effect/observability"
@@ -180,5 +180,33 @@ describe("OTLP export", () => {
       assert.strictEqual(value("slatedb.gc.deleted_count", { resource: "wal" }), pass!.attributes["gc.deleted.wal"])
       assert.isAbove(Number(value("slatedb.object_store.request_count", { component: "compactor", store_type: "main", op: "get", api: "get_range" })), 0)
       assert.isAbove(Number(value("slatedb.object_store.request_count", { component: "gc", store_type: "main", op: "delete", api: "delete" })), 0)
+    }).pipe(Effect.scoped), { timeout: 30_000 })
+
+  it.live("a Promise database exports its own spans and metrics through its telemetry layer", () =>
+    Effect.gen(function*() {
+      const { url, received } = yield* receiver
+      const telemetry = Otlp.layerJson({ baseUrl: url, resource: { serviceName: "shale-promise" } }).pipe(
+        Layer.provide(FetchHttpClient.layer)
+      )
+      yield* Effect.promise(async () => {
+        const store = Shale.stores.memory()
+        await using other = await Shale.open("other", { store })
+        await other.put(enc.encode("x"), enc.encode("y"))
+        await using db = await Shale.open("db", { store, settings: { compactor: null }, telemetry })
+        await db.put(enc.encode("k1"), enc.encode("v1"))
+        assert.strictEqual((await db.get(enc.encode("k1")))?.length, 2)
+        for await (const _ of db.scanPrefix(enc.encode("k"))) void _
+        await db.flush()
+        // Closing releases the telemetry layer after the database: its last export has the final counts.
+        await db.close()
+      })
+      const spans = spansOf(received)
+      for (const name of ["Db.open", "Db.put", "Db.get", "Db.scan", "Db.flush", "Db.close"]) {
+        assert.isTrue(spans.some((s) => s.name === name), `span ${name} (got ${[...new Set(spans.map((s) => s.name))].join(", ")})`)
+      }
+      assert.deepInclude(spans.find((s) => s.name === "Db.get")!.attributes, { "db.key_size": 2, "db.found": true })
+      const metrics = metricsOf(received)
+      // The other database (no telemetry) is not in this database's registry: one put.
+      assert.strictEqual(metrics.get(`slatedb.db.write_ops{}`), 1)
     }).pipe(Effect.scoped), { timeout: 30_000 })
 })
