@@ -15,7 +15,7 @@
  * (its registry and `Metric.CurrentMetricAttributes`): a request is milliseconds of I/O, the update is not.
  * Durations come from the Effect `Clock` (under a test clock they are 0).
  */
-import { Clock, Context, Effect, Exit, Metric } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Metric } from "effect"
 import { LATENCY_BOUNDARIES, OBJECT_STORE } from "../Metrics.ts"
 import type { ObjectStore } from "./ObjectStore.ts"
 
@@ -56,7 +56,8 @@ export const instrumentStore = (
       return Effect.onExit(effect, (exit) =>
         Effect.sync(() => {
           m.requests.updateUnsafe(1, context)
-          if (Exit.isFailure(exit)) m.errors.updateUnsafe(1, context)
+          // An interrupted request (its caller gave up) is not the store's error.
+          if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) m.errors.updateUnsafe(1, context)
           m.seconds.updateUnsafe(Number(clock.currentTimeNanosUnsafe() - start) / 1e9, context)
         }))
     })
