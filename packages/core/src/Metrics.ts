@@ -213,7 +213,7 @@ export interface HistogramValue {
   readonly sum: number
   readonly min: number
   readonly max: number
-  /** `[upper bound, observations ≤ bound]`, cumulative, ascending (the last bound is `Infinity`). */
+  /** `[upper bound, observations ≤ bound]`, cumulative, one per boundary, ascending (`count` also counts those above the last). */
   readonly buckets: ReadonlyArray<readonly [number, number]>
 }
 
