@@ -6,7 +6,8 @@
  *
  * - `Db`: the database for Effect programs: the `Db.Db` service, `Db.layer(options)`, the options and
  *   results of its operations, `Db.WriteBatch`, and its errors (`Db.ClosedError`, `Db.InvalidError`, ...);
- *   `Db.openReadOnly(options)`, a read-only view that writes nothing (SlateDB's `DbReader`).
+ *   `Db.openReadOnly(options)`, a read-only view that writes nothing (SlateDB's `DbReader`); `Db.metrics`,
+ *   SlateDB's metrics in the current context (docs/design/observability.md).
  * - `Shale`: the same database driven by Promises: `Shale.open`, `Shale.openReadOnly`, `Shale.stores`,
  *   `Shale.loadSettings`.
  * - `ObjectStore`: the store service, the in-memory store, stores by URL, store errors, and what a new

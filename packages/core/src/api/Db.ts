@@ -60,6 +60,13 @@ export {
 
 export type { Change, ChangesOptions, ChangesStart } from "../wal/ChangeStream.ts"
 
+/**
+ * SlateDB's metrics (`slatedb.*`) in the current context's `Metric.MetricRegistry`, as `{ name, labels,
+ * value }`: what the databases, compactors and collectors opened in that context record
+ * (docs/design/observability.md). `Metric.snapshot` and the OTLP exporters read the same registry.
+ */
+export { type HistogramValue, type MetricSample, snapshot as metrics } from "../Metrics.ts"
+
 export {
   ChangesGapError,
   ClosedError,

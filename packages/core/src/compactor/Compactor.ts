@@ -13,6 +13,7 @@ import type { DbError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
@@ -47,7 +48,7 @@ export class Compactor extends Context.Service<Compactor, CompactorHandle>()("sh
       Compactor,
       Effect.gen(function*() {
         const settings = yield* Settings.validate({ ...options.settings, compactor: options.settings?.compactor || {} })
-        const store = withRetries(yield* ObjectStore, options.storeRetry)
+        const store = withRetries(yield* instrumented(yield* ObjectStore, "compactor"), options.storeRetry)
         const root = normalizeRoot(options.path)
         const tables = new TableStore(store, root, 0)
         const mergeOperator = yield* checkMergeOperator(options.mergeOperator)

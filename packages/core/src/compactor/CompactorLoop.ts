@@ -30,6 +30,8 @@ import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
 import type { Manifest, SstHandle } from "../manifest/Manifest.ts"
 import { makeUlid } from "../Ulid.ts"
+import { registerSeries } from "../Metrics.ts"
+import { compactionSpan, compactorSeries, type CompactorMetricsSource } from "./CompactorMetrics.ts"
 import { type JobProgress, type JobResult, runCompactionJob } from "./CompactionJob.ts"
 import {
   type CompactionRecord,
@@ -65,6 +67,8 @@ type Message =
 interface Job {
   readonly fiber: Fiber.Fiber<void>
   progress: RunningCompaction
+  /** Estimated bytes of its sources (as the scheduler sizes them). */
+  readonly sourceBytes: number
 }
 
 const isFenced = (exit: Exit.Exit<unknown, DbError>): boolean =>
@@ -84,6 +88,8 @@ class CompactorLoop {
   /** Full compactions asked for, waiting for the running compactions to end; each gets the id. */
   readonly #pendingFull: Array<Deferred.Deferred<string, DbError>> = []
   readonly #totals = { completed: 0, failed: 0, bytesWritten: 0 }
+  /** Metrics (Metrics.ts): output bytes written by every attempt so far, the last success (epoch seconds). */
+  readonly #counted = { bytesCompacted: 0, lastCompactionSec: 0 }
   #pollQueued = false
   stopped: ClosedError | undefined = undefined
 
@@ -182,7 +188,7 @@ class CompactorLoop {
           prefetchPages: options.maxFetchTasks
         },
         (progress) => this.#offer({ _tag: "Progress", id: record.id, progress })
-      )
+      ).pipe(compactionSpan(record))
       const fiber = yield* Effect.forkIn(
         Effect.flatMap(Effect.exit(job), (exit) => this.#offer({ _tag: "Finished", id: record.id, exit })),
         this.#scope
@@ -190,6 +196,7 @@ class CompactorLoop {
       const description = describeSpec(record.spec)
       this.#jobs.set(record.id, {
         fiber,
+        sourceBytes: [...l0, ...runs.flatMap((r) => r.ssts)].reduce((n, sst) => n + sst.info.indexOffset + sst.info.indexLen, 0),
         progress: {
           id: record.id,
           description,
@@ -263,6 +270,8 @@ class CompactorLoop {
       yield* state.writeCompactions
       this.#totals.completed++
       this.#totals.bytesWritten += bytesWritten
+      this.#counted.bytesCompacted += Math.max(0, bytesWritten - (job?.progress.bytesWritten ?? 0))
+      this.#counted.lastCompactionSec = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       this.#deps.tables.forget(replaced)
       const description = describeSpec(record.spec)
       const seconds = ((yield* Clock.currentTimeMillis) - (job?.progress.startedAtMs ?? 0)) / 1000
@@ -311,6 +320,7 @@ class CompactorLoop {
     return Effect.gen({ self: this }, function*() {
       const job = this.#jobs.get(id)
       if (job !== undefined) {
+        this.#counted.bytesCompacted += Math.max(0, p.bytesWritten - job.progress.bytesWritten)
         job.progress = { ...job.progress, rowsRead: p.rowsRead, bytesWritten: p.bytesWritten, outputSsts: p.outputSsts.length }
       }
       const record = this.#state.records.find((r) => r.id === id)
@@ -437,6 +447,11 @@ class CompactorLoop {
     return Deferred.await(this.#stoppedWith)
   }
 
+  /** What the `slatedb.compactor.*` series read (CompactorMetrics.ts). */
+  get metricsSource(): CompactorMetricsSource {
+    return { counted: this.#counted, jobs: this.#jobs }
+  }
+
   get status(): Effect.Effect<CompactorStatus> {
     return Effect.sync(() => ({
       epoch: this.#state.epoch,
@@ -470,6 +485,8 @@ export const startCompactor = (
       events,
       stoppedWith: yield* Deferred.make<never, ClosedError>()
     })
+    const clock = yield* Clock.Clock
+    yield* registerSeries(compactorSeries(loop.metricsSource, () => clock.currentTimeMillisUnsafe()))
     const runner = yield* Effect.forkScoped(loop.run)
     const poller = yield* Effect.forkScoped(
       Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(options.pollIntervalMs)), Effect.sync(loop.nudge)))

@@ -54,6 +54,8 @@ import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { preloadDiskCache, withDiskCache } from "./DiskCache.ts"
+import { dbCacheSeries, dbSeries, DbStats, registerSeries } from "../Metrics.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
 export interface DbOptions {
@@ -87,8 +89,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
   const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
   const root = normalizeRoot(options.path)
-  const diskCached = yield* withDiskCache(yield* ObjectStore, settings)
+  // Requests that reach the store are counted (objectstore/InstrumentedObjectStore.ts) below the disk cache,
+  // so that its hits are not; the compactor and GC then share the cache, their requests counted as the db's.
+  const baseStore = yield* ObjectStore
+  const diskCached = yield* withDiskCache(yield* instrumented(baseStore, "db"), settings)
   const store = withRetries(diskCached.store, options.storeRetry)
+  /** A background component's store: its own request metrics, unless the disk cache stands in between. */
+  const storeOf = (component: "compactor" | "gc") =>
+    diskCached.cache === undefined
+      ? Effect.map(instrumented(baseStore, component), (s) => withRetries(s, options.storeRetry))
+      : Effect.succeed(store)
   const compression = compressionFormatOf(settings.compression)
   const sizeOptions = {
     blockSize: settings.blockSize,
@@ -97,6 +107,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   }
 
   const tables = new TableStore(store, root, settings.blockCacheBytes)
+  // Metrics (Metrics.ts): counted in place by the components, read by the registry's series.
+  const stats = new DbStats()
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
   yield* preloadDiskCache(diskCached.cache, tables, manifest.manifest)
@@ -115,7 +127,11 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.provideService(MonotonicClock, state.clock.service)
   )
 
-  const backpressure = new Backpressure(settings.maxUnflushedBytes, () => wal.estimatedBytesNow() + state.immBytes)
+  const backpressure = new Backpressure(settings.maxUnflushedBytes, () => {
+    const total = wal.estimatedBytesNow() + state.immBytes
+    stats.totalMemSizeBytes = total
+    return total
+  })
 
   // ---------------------------------------------------------------- closing with an error
   let flusherStop: Effect.Effect<void> = Effect.void
@@ -162,7 +178,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
     onFreeze: () => signalFlusher(),
     onWalClosed,
-    mergeOperator
+    mergeOperator,
+    stats
   })
   const flusher = yield* makeMemtableFlusher({
     root,
@@ -182,11 +199,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     onL0Full: () => nudgeCompactor(),
     closeWith,
     checkOpen,
-    mergeOperator
+    mergeOperator,
+    stats
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
-  const reader = makeReader({ state, manifest, tables, mergeOperator })
+  const reader = makeReader({ state, manifest, tables, mergeOperator, stats })
+  yield* registerSeries([
+    ...dbSeries(stats, tables.filterStats, () => manifest.manifest.l0.length),
+    ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache))
+  ])
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
   const refreshManifest = Effect.gen(function*() {
@@ -206,7 +228,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     ? yield* startCompactor(
       {
         root,
-        store,
+        store: yield* storeOf("compactor"),
         tables,
         mergeOperator,
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
@@ -232,7 +254,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     ? undefined
     : yield* startGarbageCollector({
       root,
-      store,
+      store: yield* storeOf("gc"),
       options: settings.garbageCollector,
       manifestUpdateTimeoutMs: settings.manifestUpdateTimeoutMs
     })
@@ -279,7 +301,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   // ---------------------------------------------------------------- the public operations
   const flush = Effect.fn("Db.flush")(function*(options?: { readonly type?: FlushType }) {
     yield* checkOpen
+    stats.flushRequests++
     const type = options?.type ?? "wal"
+    yield* Effect.annotateCurrentSpan("db.flush_type", type)
     if (type === "wal") return yield* wal.flush().pipe(Effect.catch(onWalClosed))
     if (type === "memtable") return yield* flusher.flushMemtables
     return yield* new InvalidError({ message: `invalid flush type ${JSON.stringify(type)}` })
@@ -389,4 +413,4 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     changes,
     close: close()
   } satisfies DbService
-})
+}, (effect, options) => Effect.withSpan(effect, "Db.open", { attributes: { "db.path": options.path } }))

@@ -39,6 +39,7 @@ import { makeManifestStore } from "../manifest/ManifestStore.ts"
 import { MemTable } from "../memtable/MemTable.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
@@ -240,7 +241,7 @@ export const openDbReader = (options: DbReaderOpenOptions): Effect.Effect<DbRead
     const settings = yield* Settings.validate(options.settings)
     const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
     const root = normalizeRoot(options.root)
-    const store = withRetries(yield* ObjectStore, options.storeRetry)
+    const store = withRetries(yield* instrumented(yield* ObjectStore, "reader"), options.storeRetry)
     const base: Base = {
       store,
       root,

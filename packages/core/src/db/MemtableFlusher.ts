@@ -59,6 +59,7 @@ import type { DbState, ImmutableMemtable } from "./DbState.ts"
 import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import type { WriteLock } from "./WriteLock.ts"
+import { DbStats } from "../Metrics.ts"
 
 export interface FlusherDeps {
   readonly root: string
@@ -81,6 +82,8 @@ export interface FlusherDeps {
   readonly checkOpen: Effect.Effect<void, DbError>
   /** Folds the memtable's operands below the retention barrier (iter/MergeFoldIterator.ts). */
   readonly mergeOperator?: MergeOperator | undefined
+  /** Where flushes are counted (`slatedb.db.immutable_memtable_flushes`, `l0_flush_bytes`; Metrics.ts). */
+  readonly stats?: DbStats
 }
 
 export interface MemtableFlusher {
@@ -215,6 +218,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
       state.l0Stalled = false
     })
 
+    const stats = deps.stats ?? new DbStats()
     const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
       Effect.gen(function*() {
         yield* awaitL0Room
@@ -223,7 +227,9 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
         const id = yield* makeUlid
         const path = compactedSstPath(root, id)
+        yield* Effect.annotateCurrentSpan({ "sst.id": id, "sst.bytes": bytes.length, "memtable.rows": imm.table.entryCount })
         yield* store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+        stats.l0FlushBytes += bytes.length
         const lastSeq = imm.table.lastSeq ?? 0
         const lastTick = imm.table.lastTick ?? MIN_TICK
         const sst = { id, info, formatVersion }
@@ -244,8 +250,17 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         })
         yield* tables.adopt(id, path, bytes)
         state.releaseOldestImm(imm)
+        stats.immutableMemtableFlushes++
+        yield* Effect.logDebug(`memtable flushed to L0 SST ${id}`).pipe(Effect.annotateLogs({
+          sst: id,
+          bytes: bytes.length,
+          rows: imm.table.entryCount,
+          lastSeq,
+          manifest: manifest.id,
+          l0Ssts: manifest.manifestForReads.l0.length
+        }))
         deps.onFlushed()
-      })
+      }).pipe(Effect.withSpan("Db.memtableFlush"))
 
     const loop: Effect.Effect<void> = Effect.gen(function*() {
       while (true) {

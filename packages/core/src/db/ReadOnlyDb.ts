@@ -40,6 +40,7 @@ import { makeManifestStore, type ManifestStore } from "../manifest/ManifestStore
 import { MemTable } from "../memtable/MemTable.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
@@ -134,7 +135,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     const settings = yield* Settings.validate(options.settings)
     const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
     const root = normalizeRoot(options.root)
-    const store = withRetries(yield* ObjectStore, options.storeRetry)
+    const store = withRetries(yield* instrumented(yield* ObjectStore, "reader"), options.storeRetry)
     const pinned = yield* pinnedManifest(makeManifestStore(store, root), options)
     const m = pinned.manifest
     const walStore = separateWalStoreProblem(m)

@@ -55,6 +55,8 @@ import type { TableStore } from "../sst/TableStore.ts"
 import type { ScanOptions as SstScanOptions } from "../sst/SsTableScan.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
+import { DbStats } from "../Metrics.ts"
+import { tracing } from "../Tracing.ts"
 
 /** Where the read path finds the manifest it reads: the writer's (`ManifestWriter`), or a read-only view's. */
 export interface ManifestSource {
@@ -67,6 +69,8 @@ export interface ReaderDeps {
   readonly tables: TableStore
   /** Folds a key's merge operands when its newest version is one; without it such a read fails. */
   readonly mergeOperator?: MergeOperator | undefined
+  /** Where reads are counted (`slatedb.db.request_count`; Metrics.ts). */
+  readonly stats?: DbStats
 }
 
 export interface Reader {
@@ -144,6 +148,7 @@ const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
 
 export const makeReader = (deps: ReaderDeps): Reader => {
   const { state, tables, mergeOperator } = deps
+  const stats = deps.stats ?? new DbStats()
   const seqs = state.seqs
   const values = readSlab()
 
@@ -201,6 +206,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     const problem = keyProblem(key) ?? (options === undefined ? undefined : readOptionsProblem(options))
     if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))
     if (state.closeError !== undefined) return new Later(Effect.fail(state.closeError))
+    stats.getRequests++
     const maxSeq = options === undefined ? seqs.committed : maxSeqFor(options)
     let row = state.memtable.get(key, maxSeq)
     if (row === undefined) {
@@ -351,6 +357,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       this.options = options
     }
     asEffect(): Effect.Effect<Uint8Array | undefined, DbError> {
+      if (tracing()) return tracedGet(this.key, this.options)
       const r = getNow(this.key, this.options)
       return r instanceof Later ? r.effect : Effect.succeed(r)
     }
@@ -358,6 +365,17 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   const get = (key: Uint8Array, options?: ReadOptions): Effect.Effect<Uint8Array | undefined, DbError> =>
     new GetEffect(key, options)
+
+  /** `get` in a span `Db.get` (only when `tracing()`), with the key's and the value's sizes. */
+  const tracedGet = (key: Uint8Array, options: ReadOptions | undefined): Effect.Effect<Uint8Array | undefined, DbError> =>
+    Effect.withSpan(
+      Effect.suspend(() => {
+        const r = getNow(key, options)
+        return r instanceof Later ? r.effect : Effect.succeed(r)
+      }).pipe(Effect.tap((v) => Effect.annotateCurrentSpan({ "db.found": v !== undefined, "db.value_size": v?.length ?? 0 }))),
+      "Db.get",
+      { attributes: { "db.key_size": key.length } }
+    )
 
   const getKeyValue = (key: Uint8Array, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
     Effect.suspend(() => {
@@ -429,11 +447,35 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       })
     ))
 
+  /** A scan in a span `Db.scan` (when `tracing()`), which ends with the number of rows it returned. */
+  const tracedScan = (
+    stream: Stream.Stream<KeyValue, DbError>,
+    options: ScanOptions | undefined,
+    prefixSize?: number
+  ): Stream.Stream<KeyValue, DbError> => {
+    if (!tracing()) return stream
+    let rows = 0
+    return stream.pipe(
+      Stream.mapArray((chunk) => {
+        rows += chunk.length
+        return chunk
+      }),
+      Stream.onEnd(Effect.suspend(() => Effect.annotateCurrentSpan("db.rows", rows))),
+      Stream.withSpan("Db.scan", {
+        attributes: {
+          "db.order": options?.order ?? "asc",
+          ...(prefixSize === undefined ? {} : { "db.prefix_size": prefixSize })
+        }
+      })
+    )
+  }
+
   const scan = (range: KeyRange, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {
       const problem = rangeProblem(range) ?? scanOptionsProblem(options)
       if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
-      return scanBounds(toBounds(range), options)
+      stats.scanRequests++
+      return tracedScan(scanBounds(toBounds(range), options), options)
     })
 
   const scanPrefix = (prefix: Uint8Array, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
@@ -441,7 +483,8 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (!(prefix instanceof Uint8Array)) return Stream.fail(new InvalidError({ message: "prefix must be a Uint8Array" }))
       const problem = scanOptionsProblem(options)
       if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
-      return scanBounds(toBounds(prefixRange(prefix)), options)
+      stats.scanRequests++
+      return tracedScan(scanBounds(toBounds(prefixRange(prefix)), options), options, prefix.length)
     })
 
   return { get, getKeyValue, scan, scanPrefix, getNow, getKeyValueNow }

@@ -213,5 +213,21 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
     finishReplay(state, totals)
     state.recentFlushedWalId = lastWalId
     writer.resetWalIds(lastWalId)
+    yield* Effect.annotateCurrentSpan({
+      "db.manifest_id": writer.id,
+      "db.writer_epoch": writer.epoch,
+      "db.replayed_wals": ids.length,
+      "db.replayed_rows": totals.rows
+    })
+    yield* Effect.logDebug(`recovered "${root}": replayed ${ids.length} WAL(s), ${totals.rows} rows`).pipe(Effect.annotateLogs({
+      manifest: writer.id,
+      writerEpoch: writer.epoch,
+      fenceWal: fenceId,
+      replayAfterWal: replayAfter,
+      replayedWals: ids.length,
+      replayedRows: totals.rows,
+      lastSeq: state.seqs.lastSeq,
+      frozenMemtables: state.imms.length
+    }))
     return { writer, state, lastWalId, replayedWals: ids.length, replayedRows: totals.rows }
-  })
+  }).pipe(Effect.withSpan("Db.recover"))

@@ -27,12 +27,13 @@
  * on stderr, never stdout): every operation of the handle, and the background fibers started when it
  * opened, run with that logging context.
  */
-import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream } from "effect"
+import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Scope, Stream, Tracer } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
 import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import { type LoadOptions, Settings, type SettingsInput } from "../Settings.ts"
 import { loggingContext, type LoggingOptions } from "../ShaleLogger.ts"
+import { type MetricSample, snapshotUnsafe, withOwnRegistry } from "../Metrics.ts"
 import { layerForLocation, layerFromUrl, type StoreUrlError } from "../objectstore/StoreUrl.ts"
 import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import { Db } from "./Db.ts"
@@ -64,6 +65,13 @@ export interface ShaleOpenOptions<E = unknown> extends LoggingOptions {
   readonly storeRetry?: RetryOptions
   /** Folds merge operands on writes, flushes, compactions and reads (`Db.Options.mergeOperator`). */
   readonly mergeOperator?: MergeOperator
+  /**
+   * Where this database's spans and metrics go: a layer providing a tracer and/or metric exporters, e.g.
+   * `Otlp.layerJson({ baseUrl })` from `effect/observability` with an `HttpClient`. It is built in the
+   * database's own context before it opens (so its metrics exporter reads this database's registry) and
+   * released after it closes. With a tracer, point reads go through the Effect path, so they get spans.
+   */
+  readonly telemetry?: Layer.Layer<never, unknown>
 }
 
 /**
@@ -116,7 +124,8 @@ export class ShaleDb implements AsyncDisposable {
 
   constructor(db: Db["Service"], scope: Scope.Closeable, context: Context.Context<never> = Context.empty()) {
     this.#db = db
-    this.#now = db[ReadNow]
+    // With a tracer installed (`telemetry`), point reads take the Effect path, which makes their spans.
+    this.#now = Context.get(context, Tracer.Tracer) === Tracer.nativeTracer ? db[ReadNow] : undefined
     this.#scope = scope
     this.#context = context
   }
@@ -178,6 +187,14 @@ export class ShaleDb implements AsyncDisposable {
 
   status(): Promise<DbStatus> {
     return run(this.#context, this.#db.status)
+  }
+
+  /**
+   * SlateDB's metrics of this database (its own registry: the counts of this handle only, its compactor
+   * and collector included), now: `{ name, labels, value }` sorted by name (docs/design/observability.md).
+   */
+  metrics(): Array<MetricSample> {
+    return snapshotUnsafe(this.#context)
   }
 
   /** Pins the current state in a checkpoint (`Db.createCheckpoint`); resolves with its id and manifest. */
@@ -255,6 +272,11 @@ export class ShaleReadOnlyDb implements AsyncDisposable {
     return this.#view.seq
   }
 
+  /** SlateDB's metrics of this view (its store requests, block cache, filters), now (as `ShaleDb.metrics`). */
+  metrics(): Array<MetricSample> {
+    return snapshotUnsafe(this.#context)
+  }
+
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
     return pointRead(this.#context, this.#view[ReadNow].get, this.#view.get, key, options)
   }
@@ -307,7 +329,7 @@ const openProblem = (path: unknown, options: unknown): string | undefined => {
  * a database or loads settings, so each call takes a fresh copy.
  */
 const runContext = (options: LoggingOptions): Context.Context<never> =>
-  Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv())
+  withOwnRegistry(Context.add(loggingContext(options), ConfigProvider.ConfigProvider, ConfigProvider.fromEnv()))
 
 /**
  * Runs `build` in a new scope and returns its value with the scope (which the caller then owns); the scope
@@ -350,25 +372,35 @@ export const openOnStore = <H, E, E2>(
   )
 }
 
+/**
+ * The context a database's operations run with: the current one, plus the services of `telemetry` (a
+ * tracer, metric exporters) built in it (so they read its registry), in `scope`, before the database opens.
+ */
+const withTelemetry = (telemetry: Layer.Layer<never, unknown> | undefined, scope: Scope.Scope) =>
+  Effect.flatMap(Effect.context<never>(), (context) =>
+    telemetry === undefined
+      ? Effect.succeed(context)
+      : Effect.map(Layer.buildWithScope(telemetry, scope), (services) => Context.merge(context, services)))
+
 /** Opens (or creates) the database at `path` in `options.store`. Rejects with a `DbError` or a store error. */
 const open = <E>(path: string, options: ShaleOpenOptions<E>): Promise<ShaleDb> => {
   const problem = openProblem(path, options)
   if (problem !== undefined) return Promise.reject(new InvalidError({ message: problem }))
-  const context = runContext(options)
-  return Effect.runPromiseWith(context)(
+  return Effect.runPromiseWith(runContext(options))(
     Effect.map(
       inNewScope((scope) =>
-        Layer.buildWithScope(
-          Db.layer({
-            path,
-            ...(options.settings === undefined ? {} : { settings: options.settings }),
-            ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
-            ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
-          }).pipe(Layer.provide(options.store)),
-          scope
-        )
+        Effect.flatMap(withTelemetry(options.telemetry, scope), (context) =>
+          Layer.buildWithScope(
+            Db.layer({
+              path,
+              ...(options.settings === undefined ? {} : { settings: options.settings }),
+              ...(options.storeRetry === undefined ? {} : { storeRetry: options.storeRetry }),
+              ...(options.mergeOperator === undefined ? {} : { mergeOperator: options.mergeOperator })
+            }).pipe(Layer.provide(options.store)),
+            scope
+          ).pipe(Effect.map((services) => new ShaleDb(Context.get(services, Db), scope, context)), Effect.provideContext(context)))
       ),
-      ([services, scope]) => new ShaleDb(Context.get(services, Db), scope, context)
+      ([db]) => db
     ) as Effect.Effect<ShaleDb, DbError | E>
   )
 }

@@ -54,6 +54,8 @@ import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
+import { DbStats } from "../Metrics.ts"
+import { traced, tracing } from "../Tracing.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -88,6 +90,8 @@ export interface WriterDeps {
   readonly neverYieldForFlush?: boolean
   /** Folds a write's operands of one key onto the put or delete before them (docs/design/merge.md). */
   readonly mergeOperator?: MergeOperator | undefined
+  /** Where writes are counted (`slatedb.db.write_*`, `backpressure_count`; Metrics.ts). */
+  readonly stats?: DbStats
 }
 
 export interface Writer {
@@ -108,6 +112,7 @@ type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
 
 export const makeWriter = (deps: WriterDeps): Writer => {
   const { state, settings, wal, backpressure } = deps
+  const stats = deps.stats ?? new DbStats()
   const seqs = state.seqs
   const lock = new WriteLock()
   const slab = writeSlab()
@@ -185,6 +190,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       return lock.run(critical(build))
     }
     // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
+    stats.backpressure++
     return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build))
   }
 
@@ -243,9 +249,12 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const k = slab.copy(key)
       const v = slab.copy(value)
       const bytes = k.length + v.length + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
+      stats.writeBatches++
+      stats.writeOps++
+      const op = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
         makeValue(k, v, seq, ts, expireAt(ttl, ts, defaultTtlMs))
       ])
+      return tracing() ? traced(op, "Db.put", { "db.key_size": key.length, "db.value_size": value.length }) : op
     })
 
   const del = (key: Uint8Array, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
@@ -253,7 +262,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const problem = keyProblem(key) ?? (options === undefined ? undefined : writeOptionsProblem(options))
       if (problem !== undefined) return invalid(problem)
       const k = slab.copy(key)
-      return commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      stats.writeBatches++
+      stats.writeOps++
+      const op = commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      return tracing() ? traced(op, "Db.delete", { "db.key_size": key.length }) : op
     })
 
   const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
@@ -273,7 +285,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const chosen = survivingOps(ops as ReadonlyArray<BatchOp>, slab)
       let bytes = 0
       for (const op of chosen) bytes += op.key.length + (op._tag === "delete" ? 0 : op.value.length) + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts))
+      stats.writeBatches++
+      stats.writeOps += ops.length
+      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts))
+      return tracing() ? traced(committed, "Db.write", { "db.ops": ops.length, "db.rows": chosen.length, "db.bytes": bytes }) : committed
     })
 
   /** The rows of a batch's surviving ops (per key newest first), a key's operands folded with the operator. */

@@ -17,7 +17,10 @@ import type { DbError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { collectOnce, type GcRunStats, type ManifestCache } from "./GcPass.ts"
+import { deletedAttributes, gcSeries } from "./GcMetrics.ts"
+import { registerSeries } from "../Metrics.ts"
 import { defaultGcOptions, GC_RESOURCES, type GcOptions, type GcResource } from "./GcRules.ts"
 
 export type { GcRunStats }
@@ -73,8 +76,13 @@ export const startGarbageCollector = (runner: GcRunnerOptions): Effect.Effect<Gc
       maxRequests: 0,
       maxDurationMs: 0
     })
+    // Metrics (Metrics.ts): `slatedb.gc.*`, read from these totals.
+    const counted = { passes: 0, deleted: noneDeleted() }
+    yield* registerSeries(gcSeries(counted))
     const record = (pass: GcRunStats) =>
       SynchronizedRef.update(state, (s) => {
+        counted.passes++
+        for (const k of GC_RESOURCES) counted.deleted[k] += pass.deleted[k]
         const deleted = { ...s.deleted }
         for (const k of GC_RESOURCES) deleted[k] += pass.deleted[k]
         return {
@@ -96,7 +104,11 @@ export const startGarbageCollector = (runner: GcRunnerOptions): Effect.Effect<Gc
           manifestUpdateTimeoutMs: runner.manifestUpdateTimeoutMs,
           cache,
           ...(only === undefined ? {} : { only })
-        }).pipe(Effect.tap(record))
+        }).pipe(
+          Effect.tap(record),
+          Effect.tap((p) => Effect.annotateCurrentSpan({ ...deletedAttributes(p), "gc.errors": p.errors.length, "gc.requests": p.requests })),
+          Effect.withSpan("GarbageCollector.pass", { attributes: { "gc.resources": (only ?? GC_RESOURCES).join(",") } })
+        )
       )
     for (const kind of GC_RESOURCES) {
       const resource = runner.options[kind]
@@ -130,7 +142,7 @@ export class GarbageCollector extends Context.Service<GarbageCollector, GcHandle
     Layer.effect(
       GarbageCollector,
       Effect.gen(function*() {
-        const store = withRetries(yield* ObjectStore, options.storeRetry)
+        const store = withRetries(yield* instrumented(yield* ObjectStore, "gc"), options.storeRetry)
         return yield* startGarbageCollector({
           root: normalizeRoot(options.path),
           store,

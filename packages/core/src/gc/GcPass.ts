@@ -258,6 +258,6 @@ export const collectOnce = (
       `garbage collector: pass done: deleted ${deleted.manifests} manifests, ${deleted.wal} WAL SSTs, ` +
         `${deleted.compacted} compacted SSTs, ${deleted.compactions} compactions files; ` +
         `${expiredCheckpoints} expired checkpoints; ${counter.requests} requests; ${ctx.errors.length} errors`
-    )
+    ).pipe(Effect.annotateLogs({ ...deleted, expiredCheckpoints, requests: counter.requests, errors: ctx.errors.length, durationMs }))
     return stats
   })

@@ -56,6 +56,10 @@ import { type BlockMeta, FilterFormat, type SsTableInfo, type SstStats, SstType 
 import { decodeSsTableIndex, decodeSsTableInfo, decodeSstStats } from "../format/SstMetadataCodec.ts"
 import { FOOTER_SIZE } from "../format/SsTableBuilder.ts"
 import { type ScanOptions, scanSst } from "./SsTableScan.ts"
+import { FilterStats } from "../Metrics.ts"
+
+/** The filter counts of readers opened without a `filterStats` (nobody reads them). */
+const UNCOUNTED = new FilterStats()
 
 export type SsTableError = DataError | ObjectStoreError
 
@@ -90,6 +94,8 @@ export interface SsTableOpenOptions {
   readonly bytes?: Uint8Array
   /** Blocks fetched per GET by scans (default 16). */
   readonly readAheadBlocks?: number
+  /** Where point reads count their bloom filter answers (`slatedb.db.sst_filter_*`, Metrics.ts). */
+  readonly filterStats?: FilterStats
 }
 
 export type { ScanOptions } from "./SsTableScan.ts"
@@ -145,6 +151,7 @@ export class SsTableReader {
   /** This SST's slots in the block cache. */
   private readonly blocks: SstBlockSlots | undefined
   private readonly readAhead: number
+  private readonly filterStats: FilterStats
   /**
    * The index search's shortcut: separators (block first keys) 1..n-1 share their first `indexSkip` bytes
    * (they are sorted, so the second and the last share what all share), and `indexWords[i]` holds the next
@@ -171,6 +178,7 @@ export class SsTableReader {
       filter: BloomFilter | undefined
       store: ObjectStore["Service"]
       cache: SstBlockCache | undefined
+      filterStats: FilterStats
       readAhead: number
     }
   ) {
@@ -183,6 +191,7 @@ export class SsTableReader {
     this.isWal = fields.info.sstType === SstType.Wal
     this.store = fields.store
     this.blocks = fields.cache?.table(fields.path, fields.blockMeta.length)
+    this.filterStats = fields.filterStats
     this.readAhead = fields.readAhead
     const { firstEntry, lastEntry } = fields.info
     this.keySkip = firstEntry !== undefined && lastEntry !== undefined ? commonPrefix(firstEntry, lastEntry) : 0
@@ -277,6 +286,7 @@ export class SsTableReader {
         filter,
         store,
         cache: options.cache,
+        filterStats: options.filterStats ?? UNCOUNTED,
         readAhead: Math.max(1, options.readAheadBlocks ?? DEFAULT_READ_AHEAD_BLOCKS)
       })
     }
@@ -286,8 +296,12 @@ export class SsTableReader {
     return this.blockMeta.length
   }
 
+  /** The filter's answer for a point read, counted (`FilterStats`). */
   private mightHold(filter: BloomFilter, key: Uint8Array, hash: FilterHash | undefined): boolean {
-    return hash === undefined ? mightContain(filter, key) : mightContainWith(filter, key, hash)
+    const maybe = hash === undefined ? mightContain(filter, key) : mightContainWith(filter, key, hash)
+    if (maybe) this.filterStats.positive++
+    else this.filterStats.negative++
+    return maybe
   }
 
   /** The bloom filter's answer (true when the SST has no filter). */
@@ -472,6 +486,8 @@ export class SsTableReader {
     if (lastEntry !== undefined && compareKeysFrom(key, lastEntry, known) > 0) return undefined
     const filter = this.filter
     if (filterFirst && filter !== undefined && !this.mightHold(filter, key, hash)) return undefined
+    // From here on a filter (if any, when asked first) said "maybe": an absent key is its false positive.
+    const counted = filterFirst && filter !== undefined
     // Separators lie between keys of the SST, so they have the prefix as well.
     const last = this.findBlock(key, false, known)
     let i = from
@@ -493,8 +509,12 @@ export class SsTableReader {
       } catch (e) {
         throw toDataError(this.path, `block ${i}`)(e)
       }
-      if (r !== CONTINUE) return r
+      if (r !== CONTINUE) {
+        if (r === undefined && counted) this.filterStats.falsePositive++
+        return r
+      }
     }
+    if (counted) this.filterStats.falsePositive++
     return undefined
   }
 
@@ -549,12 +569,18 @@ export class SsTableReader {
       Effect.flatMap((blocks) => decodeWith(this.path, `block ${miss}`, () => findInBlock(blocks[0]!, key, maxSeq))),
       Effect.flatMap((r) =>
         r !== CONTINUE
-          ? Effect.succeed(r)
+          ? Effect.succeed(this.countAbsent(r))
           : miss < this.findBlock(key, false)
           ? this.getFrom(key, maxSeq, miss + 1)
-          : Effect.succeed(undefined)
+          : Effect.succeed(this.countAbsent(undefined))
       )
     )
+  }
+
+  /** A point read that read blocks found `row`: absent after the filter's "maybe" is a false positive. */
+  private countAbsent(row: RowEntry | undefined): RowEntry | undefined {
+    if (row === undefined && this.filter !== undefined) this.filterStats.falsePositive++
+    return row
   }
 
   /**

@@ -21,6 +21,7 @@
 import { Effect, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import { LruBlockCache } from "./BlockCache.ts"
+import { FilterStats } from "../Metrics.ts"
 import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type ScanOptions, SsTableReader } from "./SsTableReader.ts"
@@ -39,6 +40,8 @@ export class TableStore {
   readonly root: string
   readonly store: ObjectStore["Service"]
   readonly blockCache: LruBlockCache | undefined
+  /** The bloom filter answers of point reads through these handles (Metrics.ts). */
+  readonly filterStats = new FilterStats()
   readonly #open = new Map<string, SsTableReader>()
   readonly #opening = new Map<string, Effect.Effect<SsTableReader, DbError>>()
 
@@ -68,7 +71,9 @@ export class TableStore {
     const pending = this.#opening.get(sst.id)
     if (pending !== undefined) return pending
     const path = this.path(locations, sst.id)
-    const options = this.blockCache === undefined ? {} : { cache: this.blockCache }
+    const options = this.blockCache === undefined
+      ? { filterStats: this.filterStats }
+      : { cache: this.blockCache, filterStats: this.filterStats }
     const open = SsTableReader.open(path, options).pipe(
       Effect.provideService(ObjectStore, this.store),
       Effect.mapError(toDbError),
@@ -114,7 +119,8 @@ export class TableStore {
   adopt(id: string, path: string, bytes: Uint8Array, options: { readonly prepopulate?: boolean } = {}): Effect.Effect<void> {
     const lru = this.blockCache
     const prepopulate = lru !== undefined && options.prepopulate !== false && bytes.length <= lru.maxBytes / 2
-    const open = SsTableReader.open(path, lru === undefined ? { bytes } : { bytes, cache: lru }).pipe(
+    const filterStats = this.filterStats
+    const open = SsTableReader.open(path, lru === undefined ? { bytes, filterStats } : { bytes, cache: lru, filterStats }).pipe(
       Effect.tap((reader) => (prepopulate ? reader.cacheBlocksFrom(bytes) : Effect.void)),
       Effect.tap((reader) =>
         Effect.sync(() => {

@@ -411,7 +411,10 @@ export const makeWalBufferManager = Effect.fnUntraced(function*(options: WalBuff
         return writeFailure(imm.id, e)
       })
     )
-  })
+    yield* Effect.logDebug(`WAL ${imm.id} written`).pipe(
+      Effect.annotateLogs({ wal: imm.id, rows: imm.wal.rows.length, bytes: sst.length, lastSeq: imm.wal.lastSeq })
+    )
+  }, (effect, imm) => Effect.withSpan(effect, "Wal.write", { attributes: { "wal.id": imm.id, "wal.rows": imm.wal.rows.length } }))
 
   /** After a successful put: raise the watermarks, then complete the watcher (one uninterruptible step). */
   const markDurable = (imm: ImmutableWal): Effect.Effect<void> =>

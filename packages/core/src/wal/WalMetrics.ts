@@ -1,5 +1,6 @@
 /**
- * The WAL buffer's metrics, as Effect metrics (SlateDB's `slatedb.db.wal_buffer_*`, §4.6):
+ * The WAL buffer's metrics, as Effect metrics under SlateDB's names (`slatedb.db.wal_buffer_*`; the other
+ * metrics are Metrics.ts's):
  *
  * - `wal_buffer_flush_requests` (counter): flush requests put on the flush queue — one per size trigger
  *   (at most one per WAL generation), one per `flush()` call, one per eager durable wait that starts a
@@ -15,6 +16,7 @@
  * test isolates itself by providing a fresh registry around the manager's layer.
  */
 import { Context, Metric } from "effect"
+import { DB } from "../Metrics.ts"
 
 export interface WalMetricsShape {
   readonly flushRequests: Metric.Counter<number>
@@ -24,17 +26,17 @@ export interface WalMetricsShape {
 
 /** The three metrics, optionally with constant attributes (e.g. naming the database). */
 export const makeWalMetrics = (attributes?: Readonly<Record<string, string>>): WalMetricsShape => ({
-  flushRequests: Metric.counter("wal_buffer_flush_requests", {
+  flushRequests: Metric.counter(DB.walBufferFlushRequests, {
     description: "WAL flush requests sent to the flush fiber",
     incremental: true,
     attributes
   }),
-  flushes: Metric.counter("wal_buffer_flushes", {
+  flushes: Metric.counter(DB.walBufferFlushes, {
     description: "WAL SSTs written by the flush fiber",
     incremental: true,
     attributes
   }),
-  estimatedBytes: Metric.gauge("wal_buffer_estimated_bytes", {
+  estimatedBytes: Metric.gauge(DB.walBufferEstimatedBytes, {
     description: "Estimated encoded bytes of the WALs held in memory",
     attributes
   })

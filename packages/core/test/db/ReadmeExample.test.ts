@@ -5,7 +5,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Admin, Compactor, Db, GarbageCollector, Shale } from "@shale/core"
 import { LocalObjectStore } from "@shale/core/node"
-import { Effect, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { Otlp } from "effect/observability"
+import { createServer, type Server } from "node:http"
+import type { AddressInfo } from "node:net"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -106,6 +110,54 @@ describe("README examples", () => {
       assert.strictEqual(status.passes, 1)
     }).pipe(
       Effect.provide(LocalObjectStore.layer({ root: dir })),
+      Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+    )
+  })
+
+  it.live("Metrics and tracing: the OTLP layer, Db.metrics, db.metrics()", () => {
+    const dir = mkdtempSync(join(tmpdir(), "shale-readme-"))
+    // A stand-in for the collector: accepts every OTLP/HTTP post and counts them by path.
+    const posts = new Map<string, number>()
+    const collector = Effect.acquireRelease(
+      Effect.callback<Server>((resume) => {
+        const server = createServer((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            posts.set(req.url ?? "", (posts.get(req.url ?? "") ?? 0) + 1)
+            res.writeHead(200, { "content-type": "application/json" }).end("{}")
+          })
+        })
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+      }),
+      (server) => Effect.callback<void>((resume) => void server.close(() => resume(Effect.void)))
+    )
+    return Effect.gen(function*() {
+      const server = yield* collector
+      const Observability = Otlp.layerJson({
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        resource: { serviceName: "my-service" }
+      }).pipe(Layer.provide(FetchHttpClient.layer))
+      const program = Effect.gen(function*() {
+        const db = yield* Db.Db
+        yield* db.put(enc.encode("user:1"), enc.encode("ada"))
+        const metrics = yield* Db.metrics
+        assert.strictEqual(metrics.find((m) => m.name === "slatedb.db.write_batch_count")?.value, 1)
+      })
+      yield* program.pipe(
+        Effect.provide(Db.layer({ path: "db" })),
+        Effect.provide(LocalObjectStore.layer({ root: dir })),
+        Effect.provide(Observability)
+      )
+      assert.isAbove(posts.get("/v1/traces") ?? 0, 0)
+      assert.isAbove(posts.get("/v1/metrics") ?? 0, 0)
+
+      const db = yield* Effect.promise(() => Shale.open("db", { store: Shale.stores.resolve(dir) }))
+      yield* Effect.promise(() => db.put(enc.encode("k"), enc.encode("v")))
+      const gets = db.metrics().find((m) => m.name === "slatedb.db.write_ops")
+      assert.deepStrictEqual(gets, { name: "slatedb.db.write_ops", labels: {}, value: 1 })
+      yield* Effect.promise(() => db.close())
+    }).pipe(
+      Effect.scoped,
       Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
     )
   })
