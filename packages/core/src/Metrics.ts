@@ -56,6 +56,19 @@ export const OBJECT_STORE = {
   requestDurationSeconds: "slatedb.object_store.request_duration_seconds"
 } as const
 
+/** SlateDB's `merge_operator.rs` (labelled `path`: read, flush, compact). */
+export const MERGE_OPERATOR_OPERANDS = "slatedb.merge_operator_operands"
+
+/** SlateDB's `cached_object_store/stats.rs`. */
+export const OBJECT_STORE_CACHE = {
+  partHitCount: "slatedb.object_store_cache.part_hit_count",
+  partAccessCount: "slatedb.object_store_cache.part_access_count",
+  cacheKeys: "slatedb.object_store_cache.cache_keys",
+  cacheBytes: "slatedb.object_store_cache.cache_bytes",
+  evictedKeys: "slatedb.object_store_cache.evicted_keys",
+  evictedBytes: "slatedb.object_store_cache.evicted_bytes"
+} as const
+
 /** SlateDB's `compactor.rs` (`stats`). */
 export const COMPACTOR = {
   bytesCompacted: "slatedb.compactor.bytes_compacted",
@@ -87,6 +100,10 @@ export class DbStats {
   immutableMemtableFlushes = 0
   totalMemSizeBytes = 0
   l0FlushBytes = 0
+  /** Operands merged by the merge operator, by path (`slatedb.merge_operator_operands`). */
+  mergeOperandsRead = 0
+  mergeOperandsFlush = 0
+  mergeOperandsCompact = 0
 }
 
 /** Bloom filter answers of point reads (`slatedb.db.sst_filter_*`), bumped by the SST readers. */
@@ -182,6 +199,36 @@ export const dbCacheSeries = (
   counter(DB_CACHE.accessCount, "Block cache lookups", () => cache.stats().hits, { entry_kind: "data_block", result: "hit" }),
   counter(DB_CACHE.accessCount, "Block cache lookups", () => cache.stats().misses, { entry_kind: "data_block", result: "miss" }),
   counter(DB_CACHE.errorCount, "Block cache lookups that failed", () => 0)
+]
+
+/** `slatedb.merge_operator_operands` by path (registered when the database has a merge operator). */
+export const mergeOperandSeries = (stats: DbStats): ReadonlyArray<Series> => {
+  const d = "Merge operator operands resolved"
+  return [
+    counter(MERGE_OPERATOR_OPERANDS, d, () => stats.mergeOperandsRead, { path: "read" }),
+    counter(MERGE_OPERATOR_OPERANDS, d, () => stats.mergeOperandsFlush, { path: "flush" }),
+    counter(MERGE_OPERATOR_OPERANDS, d, () => stats.mergeOperandsCompact, { path: "compact" })
+  ]
+}
+
+/** What the disk cache counts (objectstore/ObjectStoreCache.ts's `ObjectStoreCacheStats`, the part read here). */
+export interface DiskCacheCounts {
+  readonly partAccesses: number
+  readonly partHits: number
+  readonly files: number
+  readonly bytes: number
+  readonly evictions: number
+  readonly evictedBytes: number
+}
+
+/** The `slatedb.object_store_cache.*` series of a disk cache (files are its keys: one per cached part or head). */
+export const objectStoreCacheSeries = (read: () => DiskCacheCounts): ReadonlyArray<Series> => [
+  counter(OBJECT_STORE_CACHE.partHitCount, "Parts served from the disk cache", () => read().partHits),
+  counter(OBJECT_STORE_CACHE.partAccessCount, "Parts asked of the disk cache", () => read().partAccesses),
+  gauge(OBJECT_STORE_CACHE.cacheKeys, "Files in the disk cache", () => read().files),
+  gauge(OBJECT_STORE_CACHE.cacheBytes, "Bytes in the disk cache", () => read().bytes),
+  counter(OBJECT_STORE_CACHE.evictedKeys, "Files evicted from the disk cache", () => read().evictions),
+  counter(OBJECT_STORE_CACHE.evictedBytes, "Bytes evicted from the disk cache", () => read().evictedBytes)
 ]
 
 export const counter = (

@@ -38,7 +38,7 @@ import { type RetryOptions, withRetries } from "../objectstore/RetryingObjectSto
 import { Oracle } from "../Oracle.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
-import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
+import { checkMergeOperator, countingOperands, type MergeOperator } from "../iter/MergeOperator.ts"
 import { makeWalBufferManager } from "../wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../wal/WalIdAllocator.ts"
 import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWriter.ts"
@@ -54,7 +54,7 @@ import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { preloadDiskCache, withDiskCache } from "./DiskCache.ts"
-import { dbCacheSeries, dbSeries, DbStats, registerSeries } from "../Metrics.ts"
+import { dbCacheSeries, dbSeries, DbStats, mergeOperandSeries, objectStoreCacheSeries, registerSeries } from "../Metrics.ts"
 import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 
@@ -109,6 +109,13 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const tables = new TableStore(store, root, settings.blockCacheBytes)
   // Metrics (Metrics.ts): counted in place by the components, read by the registry's series.
   const stats = new DbStats()
+  /** The operator of one path, counting the operands it merges there (`slatedb.merge_operator_operands`). */
+  const operatorFor = (path: "read" | "flush" | "compact") =>
+    mergeOperator === undefined ? undefined : countingOperands(mergeOperator, (n) => {
+      if (path === "read") stats.mergeOperandsRead += n
+      else if (path === "flush") stats.mergeOperandsFlush += n
+      else stats.mergeOperandsCompact += n
+    })
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
   yield* preloadDiskCache(diskCached.cache, tables, manifest.manifest)
@@ -199,15 +206,17 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     onL0Full: () => nudgeCompactor(),
     closeWith,
     checkOpen,
-    mergeOperator,
+    mergeOperator: operatorFor("flush"),
     stats
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
-  const reader = makeReader({ state, manifest, tables, mergeOperator, stats })
+  const reader = makeReader({ state, manifest, tables, mergeOperator: operatorFor("read"), stats })
   yield* registerSeries([
     ...dbSeries(stats, tables.filterStats, () => manifest.manifest.l0.length),
-    ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache))
+    ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache)),
+    ...(mergeOperator === undefined ? [] : mergeOperandSeries(stats)),
+    ...(diskCached.cache === undefined ? [] : objectStoreCacheSeries(diskCached.cache.statsUnsafe))
   ])
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
@@ -230,7 +239,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
         root,
         store: yield* storeOf("compactor"),
         tables,
-        mergeOperator,
+        mergeOperator: operatorFor("compact"),
         // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
         onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
       },

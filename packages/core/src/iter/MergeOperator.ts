@@ -85,6 +85,20 @@ export const mergeBatch = (
   return result
 }
 
+/**
+ * `operator` counting the operands it merges (`slatedb.merge_operator_operands`, as SlateDB's instrumented
+ * operator): each successful batch adds its operand count, intermediate results included. Every fold goes
+ * through `mergeBatch`, so the wrapper always has one (the operands one by one when `operator` has none).
+ */
+export const countingOperands = (operator: MergeOperator, count: (operands: number) => void): MergeOperator => ({
+  merge: operator.merge,
+  mergeBatch: (key, existing, operands) => {
+    const result = mergeBatch(operator, key, existing, operands)
+    count(operands.length)
+    return result
+  }
+})
+
 /** What one fold produced: its row and the index of the first version it did not consume. */
 export interface Folded {
   readonly row: RowEntry

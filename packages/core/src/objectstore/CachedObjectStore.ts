@@ -321,19 +321,25 @@ class CachedStore {
   }
 
   cacheService(): ObjectStoreCache["Service"] {
-    const files = this.#files
     return ObjectStoreCache.of({
       preloadOnStartup: this.#options.preloadOnStartup,
       preload: this.preload,
-      stats: Effect.sync((): ObjectStoreCacheStats => ({
-        ...this.#counters,
-        corrupt: files.corrupt,
-        evictions: files.evictions,
-        files: files.files,
-        bytes: files.bytes,
-        maxBytes: files.maxBytes
-      }))
+      stats: Effect.sync(() => this.#stats()),
+      statsUnsafe: () => this.#stats()
     })
+  }
+
+  #stats(): ObjectStoreCacheStats {
+    const files = this.#files
+    return {
+      ...this.#counters,
+      corrupt: files.corrupt,
+      evictions: files.evictions,
+      evictedBytes: files.evictedBytes,
+      files: files.files,
+      bytes: files.bytes,
+      maxBytes: files.maxBytes
+    }
   }
 }
 

@@ -47,6 +47,7 @@ export class DiskCacheFiles {
   #bytes = 0
   #temps = 0
   evictions = 0
+  evictedBytes = 0
   corrupt = 0
 
   private constructor(root: string, partSize: number, maxBytes: number) {
@@ -239,6 +240,7 @@ export class DiskCacheFiles {
       this.#lru.delete(name)
       this.#bytes -= size
       this.evictions++
+      this.evictedBytes += size
       out.push(name)
     }
     return out

@@ -20,8 +20,9 @@ export interface ObjectStoreCacheStats {
   readonly innerHeads: number
   /** Cache files found damaged (bad header, checksum or length) and fetched again. */
   readonly corrupt: number
-  /** Cache files removed to stay within the size limit. */
+  /** Cache files removed to stay within the size limit, and their bytes. */
   readonly evictions: number
+  readonly evictedBytes: number
   /** Files and bytes on disk now. */
   readonly files: number
   readonly bytes: number
@@ -37,4 +38,6 @@ export class ObjectStoreCache extends Context.Service<ObjectStoreCache, {
    */
   readonly preload: (paths: ReadonlyArray<string>) => Effect.Effect<void>
   readonly stats: Effect.Effect<ObjectStoreCacheStats>
+  /** `stats`, read synchronously (the metrics registry reads it when asked for a snapshot). */
+  readonly statsUnsafe: () => ObjectStoreCacheStats
 }>()("shale/ObjectStoreCache") {}

@@ -5,6 +5,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Db, ObjectStore, Shale } from "@shale/core"
 import { Context, Effect, Layer, Metric, Stream } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { concatOperator } from "../support/merge.ts"
 
 const enc = new TextEncoder()
 
@@ -92,4 +96,39 @@ describe("metrics", () => {
       }).pipe(Effect.provideService(Metric.CurrentMetricAttributes, { db: "orders" })))
       assert.strictEqual(num(samples, "slatedb.db.write_batch_count", { db: "orders" }), 1)
     }).pipe(Effect.provide(ObjectStore.layerMemory), Effect.provideService(Metric.MetricRegistry, new Map())))
+
+  it("counts merge operands by path, and the disk cache's parts, keys and bytes", async () => {
+    const folder = mkdtempSync(join(tmpdir(), "shale-metrics-cache-"))
+    try {
+      const store = Shale.stores.memory()
+      const settings = { compactor: null, objectStoreCache: { rootFolder: folder, partSizeBytes: 64 * 1024 } }
+      const key = enc.encode("k")
+      const text = (v: Uint8Array | undefined) => (v === undefined ? undefined : new TextDecoder().decode(v))
+      {
+        await using db = await Shale.open("db", { store, settings, mergeOperator: concatOperator })
+        await db.put(key, enc.encode("a"))
+        await db.merge(key, enc.encode("b"))
+        await db.merge(key, enc.encode("c"))
+        assert.strictEqual(text(await db.get(key)), "abc")
+        const read = num(db.metrics(), "slatedb.merge_operator_operands", { path: "read" })
+        assert.isAtLeast(read, 2)
+        assert.strictEqual(num(db.metrics(), "slatedb.merge_operator_operands", { path: "flush" }), 0)
+        await db.flush({ type: "memtable" })
+        assert.isAtLeast(num(db.metrics(), "slatedb.merge_operator_operands", { path: "flush" }), 2)
+        assert.strictEqual(num(db.metrics(), "slatedb.merge_operator_operands", { path: "compact" }), 0)
+      }
+      // Reopened: the L0 SST is read from the store, through the disk cache.
+      await using db = await Shale.open("db", { store, settings, mergeOperator: concatOperator })
+      assert.strictEqual(text(await db.get(key)), "abc")
+      const m = db.metrics()
+      assert.isAbove(num(m, "slatedb.object_store_cache.part_access_count"), 0)
+      assert.isAtMost(num(m, "slatedb.object_store_cache.part_hit_count"), num(m, "slatedb.object_store_cache.part_access_count"))
+      assert.isAbove(num(m, "slatedb.object_store_cache.cache_keys"), 0)
+      assert.isAbove(num(m, "slatedb.object_store_cache.cache_bytes"), 0)
+      assert.strictEqual(num(m, "slatedb.object_store_cache.evicted_keys"), 0)
+      assert.strictEqual(num(m, "slatedb.object_store_cache.evicted_bytes"), 0)
+    } finally {
+      rmSync(folder, { recursive: true, force: true })
+    }
+  })
 })
