@@ -15,6 +15,11 @@ export interface W3Db {
   readonly get: (key: Uint8Array) => Promise<Uint8Array | undefined>
   /** An ascending scan from `start` (inclusive) of at most `rows` rows, each handed to `check`. */
   readonly scan: (start: Uint8Array, rows: number, check: (key: Uint8Array, value: Uint8Array) => void) => Promise<void>
+  /**
+   * The same scan fetching one block per request, one request at a time (Shale's `readAheadBytes: 1,
+   * maxFetchTasks: 1`, SlateDB's defaults): the baseline of the read-ahead target. Absent: not measured.
+   */
+  readonly scanWithoutReadAhead?: (start: Uint8Array, rows: number, check: (key: Uint8Array, value: Uint8Array) => void) => Promise<void>
   /** A put that resolves once durable. */
   readonly put: (key: Uint8Array, value: Uint8Array) => Promise<void>
   readonly close: () => Promise<void>

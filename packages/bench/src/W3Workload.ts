@@ -51,6 +51,7 @@ export const W3_PHASES = [
   "get_cold",
   "get_warm",
   "scan",
+  "scan_no_read_ahead",
   "put_seq_interval",
   "put_c64_interval",
   "put_seq_eager",
@@ -58,12 +59,14 @@ export const W3_PHASES = [
 ] as const
 export type W3Phase = (typeof W3_PHASES)[number]
 
-export const W3_SEEDS = { gets: 13, scans: 17, puts: 19 } as const
+export const W3_SEEDS = { gets: 13, scans: 17, puts: 19, scansWithoutReadAhead: 23 } as const
 
 /** The keys of the gets and the starts of the scans. */
 export const readPlan = (s: W3Sizes) => ({
   gets: randomKeys(s.n, s.gets, W3_SEEDS.gets),
-  scanStarts: randomKeys(Math.max(1, s.n - s.scanRows), s.scans, W3_SEEDS.scans)
+  scanStarts: randomKeys(Math.max(1, s.n - s.scanRows), s.scans, W3_SEEDS.scans),
+  /** Other starts, for the scans without read-ahead (run first: neither finds the other's blocks cached). */
+  scanStartsWithoutReadAhead: randomKeys(Math.max(1, s.n - s.scanRows), s.scans, W3_SEEDS.scansWithoutReadAhead)
 })
 
 /** The p-quantile (0..1) of `xs` by the nearest-rank method; undefined when empty. */

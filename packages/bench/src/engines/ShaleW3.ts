@@ -19,6 +19,23 @@ import { type FlushMode, W3_LATENCY } from "../W3Workload.ts"
 import { w2Value } from "../W2Workload.ts"
 import { emptyCounts, type LatencyProfile, withRequestCounts } from "./LatencyStore.ts"
 
+
+/** At most `rows` rows of an ascending scan from `start`, each handed to `check`. */
+const scanRows = async (
+  db: Shale.ShaleDb,
+  start: Uint8Array,
+  rows: number,
+  check: (key: Uint8Array, value: Uint8Array) => void,
+  options: { readonly readAheadBytes?: number; readonly maxFetchTasks?: number }
+): Promise<void> => {
+  let n = 0
+  if (rows <= 0) return
+  for await (const kv of db.scan({ start }, options)) {
+    check(kv.key, kv.value)
+    if (++n === rows) break
+  }
+}
+
 const PATH = "bench"
 const NO_DURABLE = { awaitDurable: false } as const
 
@@ -51,14 +68,8 @@ export const makeShaleW3 = async (options: {
         await db.flush({ type: "memtable" })
       },
       get: (key) => db.get(key),
-      scan: async (start, rows, check) => {
-        let n = 0
-        if (rows <= 0) return
-        for await (const kv of db.scan({ start })) {
-          check(kv.key, kv.value)
-          if (++n === rows) break
-        }
-      },
+      scan: (start, rows, check) => scanRows(db, start, rows, check, {}),
+      scanWithoutReadAhead: (start, rows, check) => scanRows(db, start, rows, check, { readAheadBytes: 1, maxFetchTasks: 1 }),
       put: async (key, value) => {
         await db.put(key, value)
       },
