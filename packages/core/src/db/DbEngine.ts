@@ -51,6 +51,8 @@ import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
+import { retentionFloor, SnapshotRegistry, TransactionManager } from "./TransactionManager.ts"
+import { beginTransaction, makeSnapshot, runTransaction, type TxnHost } from "./Transaction.ts"
 
 export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -142,7 +144,10 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     )
 
   // ---------------------------------------------------------------- write path, flusher, read path
+  const txns = new TransactionManager()
+  const snapshots = new SnapshotRegistry()
   const writer = makeWriter({
+    txns,
     state,
     settings,
     wal,
@@ -168,11 +173,21 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     },
     onL0Full: () => nudgeCompactor(),
     closeWith,
-    checkOpen
+    checkOpen,
+    retentionFloor: () => retentionFloor(snapshots, txns)
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
   const reader = makeReader({ state, manifest, tables })
+  const txnHost: TxnHost = {
+    checkOpen,
+    committedSeq: () => state.seqs.committed,
+    getKeyValueAt: reader.getKeyValueAt,
+    scanAt: reader.scanAt,
+    commit: writer.commitTxn,
+    txns,
+    snapshots
+  }
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
   const refreshManifest = Effect.gen(function*() {
@@ -371,6 +386,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     status,
     createCheckpoint,
     changes,
+    snapshot: () => makeSnapshot(txnHost),
+    begin: (options) => beginTransaction(txnHost, options),
+    transaction: (body, options) => runTransaction(txnHost, body, options),
     close: close()
   } satisfies DbService
 })

@@ -30,7 +30,7 @@
  */
 import { Effect } from "effect"
 import type { ClosedError, DbError } from "../errors.ts"
-import { InvalidError } from "../errors.ts"
+import { InvalidError, TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import { makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry } from "../format/RowEntry.ts"
 import type { Settings } from "../Settings.ts"
@@ -42,6 +42,7 @@ import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
+import { keyId, type KeySet, type TransactionManager, type TxnState } from "./TransactionManager.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -74,12 +75,23 @@ export interface WriterDeps {
   readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
   /** Test-only (`TestSwitches.neverYieldForFlush`): never yield for an owed WAL flush. */
   readonly neverYieldForFlush?: boolean
+  /** Conflict detection: commits are recorded while a transaction is open (TransactionManager.ts). */
+  readonly txns: TransactionManager
 }
 
 export interface Writer {
   readonly put: (key: Uint8Array, value: Uint8Array, options?: PutOptions) => Effect.Effect<WriteHandle, DbError>
   readonly delete: (key: Uint8Array, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
   readonly write: (batch: WriteBatch, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
+  /**
+   * A transaction's commit: `write`, except that in the critical section, before a seq is taken, the
+   * transaction is checked for conflicts (failing with `TransactionError`, nothing written).
+   */
+  readonly commitTxn: (
+    batch: WriteBatch,
+    options: WriteOptions | undefined,
+    txn: TxnState
+  ) => Effect.Effect<WriteHandle, DbError | TransactionError>
   /** The critical-section lock (the close path takes it to let in-flight commits finish). */
   readonly lock: WriteLock
 }
@@ -91,8 +103,22 @@ interface Committed {
 
 type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
 
+/** What a commit fails with: a transaction's commit may also conflict. */
+type Failure = DbError | TransactionError
+
+/** A plain write's commit, which has no transaction and so never conflicts. */
+const plain = (e: Effect.Effect<WriteHandle, Failure>): Effect.Effect<WriteHandle, DbError> =>
+  e as Effect.Effect<WriteHandle, DbError>
+
+/** The keys of committed rows (for conflict checks). */
+const keysOf = (rows: ReadonlyArray<RowEntry>): KeySet => {
+  const keys: KeySet = new Map()
+  for (let i = 0; i < rows.length; i++) keys.set(keyId(rows[i]!.key), rows[i]!.key)
+  return keys
+}
+
 export const makeWriter = (deps: WriterDeps): Writer => {
-  const { state, settings, wal, backpressure } = deps
+  const { state, settings, wal, backpressure, txns } = deps
   const seqs = state.seqs
   const lock = new WriteLock()
   const slab = writeSlab()
@@ -114,11 +140,15 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   // ---------------------------------------------------------------- the critical section
 
-  /** Inserts committed rows into the active memtable and freezes it when full (synchronous). */
-  const apply = (rows: ReadonlyArray<RowEntry>, seq: number, ts: number): void => {
+  /**
+   * Inserts committed rows into the active memtable and freezes it when full (synchronous). While a
+   * transaction is open, the commit is recorded for conflict checks (`txn`: the committing transaction).
+   */
+  const apply = (rows: ReadonlyArray<RowEntry>, seq: number, ts: number, txn: TxnState | undefined): void => {
     const memtable = state.memtable
     for (let i = 0; i < rows.length; i++) memtable.put(rows[i]!)
     seqs.committed = seq
+    if (txns.activeCount !== 0) txns.recordCommitted(seq, txn?.writeKeys ?? keysOf(rows), txn)
     state.trackSeq(seq, ts)
     if (
       memtable.memoryBytes >= l0SstSizeBytes ||
@@ -129,24 +159,28 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     }
   }
 
-  const commitAt = (build: BuildRows, ts: number): Effect.Effect<Committed, DbError> => {
+  const commitAt = (build: BuildRows, ts: number, txn: TxnState | undefined): Effect.Effect<Committed, DbError> => {
     const seq = ++seqs.lastSeq
     const rows = build(seq, ts)
     return wal.append(rows).pipe(
       Effect.map((watcher): Committed => {
-        apply(rows, seq, ts)
+        apply(rows, seq, ts, txn)
         return { watcher, handle: { seq, createTs: ts } }
       }),
       Effect.catch(walClosed)
     )
   }
 
-  const critical = (build: BuildRows): Effect.Effect<Committed, DbError> =>
-    Effect.suspend(() => {
+  const critical = (build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
+    Effect.suspend((): Effect.Effect<Committed, Failure> => {
       if (state.closeError !== undefined) return Effect.fail(state.closeError)
+      if (txn !== undefined && txns.hasConflict(txn)) {
+        txns.drop(txn)
+        return Effect.fail(new TransactionError({ message: "transaction conflict" }))
+      }
       const ts = state.clock.tickSync()
-      if (ts !== undefined) return commitAt(build, ts)
-      return Effect.flatMap(state.clock.now, (now) => commitAt(build, now))
+      if (ts !== undefined) return commitAt(build, ts, txn)
+      return Effect.flatMap(state.clock.now, (now) => commitAt(build, now, txn))
     })
 
   /**
@@ -154,20 +188,20 @@ export const makeWriter = (deps: WriterDeps): Writer => {
    * written since the last check could have crossed the limit; a writer that finds writers queued, or
    * the limit reached, queues (Backpressure.ts) and holds a reservation until its rows are appended.
    */
-  const gated = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> => {
+  const gated = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> => {
     bytesSinceBackpressureCheck += bytes
-    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build))
+    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build, txn))
     if (backpressure.isOpen) {
       bytesSinceBackpressureCheck = 0
-      return lock.run(critical(build))
+      return lock.run(critical(build, txn))
     }
     // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
-    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build))
+    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build, txn))
   }
 
   /** The commit of a writer admitted by backpressure, which holds its reservation until the rows are in. */
-  const admittedCommit = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> =>
-    Effect.onExit(lock.run(critical(build)), () => Effect.sync(() => backpressure.release(bytes)))
+  const admittedCommit = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
+    Effect.onExit(lock.run(critical(build, txn)), () => Effect.sync(() => backpressure.release(bytes)))
 
   const handleOf = (c: Committed): WriteHandle => c.handle
 
@@ -183,8 +217,13 @@ export const makeWriter = (deps: WriterDeps): Writer => {
    * (a Promise API loop that awaits non-durable puts never returns to the event loop) would otherwise
    * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run.
    */
-  const commit = (bytes: number, awaitDurable: boolean, build: BuildRows): Effect.Effect<WriteHandle, DbError> => {
-    let committed = gated(bytes, build)
+  const commit = (
+    bytes: number,
+    awaitDurable: boolean,
+    build: BuildRows,
+    txn?: TxnState
+  ): Effect.Effect<WriteHandle, Failure> => {
+    let committed = gated(bytes, build, txn)
     const tick = state.clock.lastTick
     if (yieldForFlush && wal.flushOwed(tick)) {
       if (owedCountdown === 0 || tick > lastYieldTick) {
@@ -220,9 +259,9 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const k = slab.copy(key)
       const v = slab.copy(value)
       const bytes = k.length + v.length + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
+      return plain(commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
         makeValue(k, v, seq, ts, expireAt(ttl, ts, defaultTtlMs))
-      ])
+      ]))
     })
 
   const del = (key: Uint8Array, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
@@ -230,10 +269,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const problem = keyProblem(key) ?? (options === undefined ? undefined : writeOptionsProblem(options))
       if (problem !== undefined) return invalid(problem)
       const k = slab.copy(key)
-      return commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      return plain(commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)]))
     })
 
-  const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
+  const writeBatch = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState | undefined): Effect.Effect<WriteHandle, Failure> =>
     Effect.suspend(() => {
       const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
       if (!Array.isArray(ops)) return invalid("batch must be a WriteBatch")
@@ -255,10 +294,15 @@ export const makeWriter = (deps: WriterDeps): Writer => {
           op._tag === "put"
             ? makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
             : makeTombstone(op.key, seq, ts)
-        ))
+        ), txn)
     })
 
-  return { put, delete: del, write, lock }
+  const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
+    plain(writeBatch(batch, options, undefined))
+
+  const commitTxn = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState) => writeBatch(batch, options, txn)
+
+  return { put, delete: del, write, commitTxn, lock }
 }
 
 /**
