@@ -58,6 +58,19 @@ export {
 
 export type { Change, ChangesOptions, ChangesStart } from "../wal/ChangeStream.ts"
 
+/**
+ * Snapshots and transactions (`db.snapshot()`, `db.begin(options)`, `db.transaction(body, options)`):
+ * reads at a fixed seq; transactions with SlateDB's conflict detection at `"snapshot"` or `"serializable"`
+ * isolation, failing with `TransactionError` on a conflict (docs/design/transactions.md).
+ */
+export type {
+  IsolationLevel,
+  RunTransactionOptions,
+  Snapshot,
+  Transaction,
+  TransactionOptions
+} from "../db/Transaction.ts"
+
 export {
   ChangesGapError,
   ClosedError,
@@ -66,5 +79,6 @@ export {
   type DbError,
   InternalError,
   InvalidError,
+  TransactionError,
   UnavailableError
 } from "../errors.ts"
