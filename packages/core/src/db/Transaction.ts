@@ -22,10 +22,9 @@
  * Everything here stands on a `TxnHost` (the engine's read path at a seq and its writer's transactional
  * commit), so the simulator's fake database shares this code.
  */
-import { Effect, Schedule, type Scope, Stream } from "effect"
+import { Effect, Random, Schedule, type Scope, Stream } from "effect"
 import { type DbError, InvalidError, TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
-import { makeUuid } from "../manifest/Ids.ts"
 import {
   type BatchOp,
   type KeyRange,
@@ -96,6 +95,18 @@ export interface TxnHost {
   readonly commit: (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState) => Effect.Effect<WriteHandle, DbError | TransactionError>
   readonly txns: TransactionManager
   readonly snapshots: SnapshotRegistry
+}
+
+/** A version-4 UUID from the Effect `Random` service, drawn synchronously (one per transaction). */
+const transactionId = (random: Random.Random): string => {
+  let hex = ""
+  for (let i = 0; i < 16; i++) {
+    let byte = Math.floor(random.nextDoubleUnsafe() * 256)
+    if (i === 6) byte = (byte & 0x0f) | 0x40
+    if (i === 8) byte = (byte & 0x3f) | 0x80
+    hex += byte.toString(16).padStart(2, "0")
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
 /** The seq of a key read from the transaction's own write set (SlateDB: `u64::MAX`). */
@@ -220,7 +231,7 @@ export const beginTransaction = (host: TxnHost, options?: TransactionOptions): E
       return yield* new InvalidError({ message: `invalid isolation level ${JSON.stringify(isolation)}` })
     }
     yield* host.checkOpen
-    const id = yield* makeUuid
+    const id = transactionId(yield* Random.Random)
     const state = yield* Effect.acquireRelease(
       Effect.sync(() => host.txns.begin(id, host.committedSeq(), isolation)),
       (s) => Effect.sync(() => host.txns.drop(s))
