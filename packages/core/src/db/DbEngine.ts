@@ -144,15 +144,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     )
 
   // ---------------------------------------------------------------- write path, flusher, read path
-  const txns = new TransactionManager()
+  const txns = new TransactionManager({ ignoreConflicts: (yield* TestSwitches).txnIgnoresConflicts })
   const snapshots = new SnapshotRegistry()
+  const switches = yield* TestSwitches
   const writer = makeWriter({
     txns,
     state,
     settings,
     wal,
     backpressure,
-    neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
+    neverYieldForFlush: switches.neverYieldForFlush,
     onFreeze: () => signalFlusher(),
     onWalClosed
   })
@@ -174,7 +175,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     onL0Full: () => nudgeCompactor(),
     closeWith,
     checkOpen,
-    retentionFloor: () => retentionFloor(snapshots, txns)
+    retentionFloor: switches.flushIgnoresSnapshots ? () => undefined : () => retentionFloor(snapshots, txns)
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop

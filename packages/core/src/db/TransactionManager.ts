@@ -70,6 +70,12 @@ export class TransactionManager {
   readonly #active = new Set<TxnState>()
   /** Commits since the oldest open transaction started, in commit (seq) order. */
   #committed: Array<CommittedWrite> = []
+  /** Test-only (`TestSwitches.txnIgnoresConflicts`): no commit ever conflicts. */
+  readonly #ignoreConflicts: boolean
+
+  constructor(options?: { readonly ignoreConflicts?: boolean }) {
+    this.#ignoreConflicts = options?.ignoreConflicts === true
+  }
 
   /** How many transactions are open (the writer records commits only when this is not 0). */
   get activeCount(): number {
@@ -104,7 +110,7 @@ export class TransactionManager {
   /** Whether `txn` would conflict if it committed now (see the module comment). */
   hasConflict(txn: TxnState): boolean {
     const checkReads = txn.readKeys.size > 0 || txn.readRanges.length > 0
-    if (txn.writeKeys.size === 0 && !checkReads) return false
+    if ((txn.writeKeys.size === 0 && !checkReads) || this.#ignoreConflicts) return false
     for (const c of this.#committed) {
       if (c.seq <= txn.startedSeq) continue
       for (const [id, key] of c.keys) {

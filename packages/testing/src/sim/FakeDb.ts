@@ -241,7 +241,7 @@ export const openFakeDb: (
   const checkOpen = Effect.suspend(() => (closed === undefined ? Effect.void : Effect.fail(closed)))
 
   // Snapshots and transactions: the engine's own code (Transaction.ts) over this fake's reads and writes.
-  const txns = new TransactionManager()
+  const txns = new TransactionManager({ ignoreConflicts: switches.txnIgnoresConflicts })
   const snapshots = new SnapshotRegistry()
 
   const writeEntries = (
