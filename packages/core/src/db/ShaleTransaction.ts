@@ -19,50 +19,59 @@
  */
 import { type Context, Effect, Exit, Scope, Stream } from "effect"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions, Ttl, WriteHandle, WriteOptions } from "./DbApi.ts"
-import type { IsolationLevel, Snapshot, Transaction } from "./Transaction.ts"
+import type { IsolationLevel, Snapshot, SnapshotReads, Transaction } from "./Transaction.ts"
 
 /** Runs an Effect of the handle's database as a Promise (Shale.ts's `run`, with its context). */
 export type Runner = <A, E>(effect: Effect.Effect<A, E>) => Promise<A>
 
-/** A snapshot, driven by Promises. */
-export class ShaleSnapshot implements AsyncDisposable {
-  readonly #snapshot: Snapshot
-  readonly #scope: Scope.Closeable
-  readonly #run: Runner
+/** The reads of a snapshot or a transaction, driven by Promises. */
+class ShaleReads {
+  readonly #reads: SnapshotReads
+  protected readonly run: Runner
   readonly #context: Context.Context<never>
-  #released: Promise<void> | undefined
 
-  constructor(snapshot: Snapshot, scope: Scope.Closeable, run: Runner, context: Context.Context<never>) {
-    this.#snapshot = snapshot
-    this.#scope = scope
-    this.#run = run
+  constructor(reads: SnapshotReads, run: Runner, context: Context.Context<never>) {
+    this.#reads = reads
+    this.run = run
     this.#context = context
   }
 
-  /** The seq it reads at. */
+  /** The seq it reads at (a transaction's: its snapshot's, SlateDB's `seqnum`). */
   get seq(): number {
-    return this.#snapshot.seq
+    return this.#reads.seq
   }
 
   get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
-    return this.#run(this.#snapshot.get(key, options))
+    return this.run(this.#reads.get(key, options))
   }
 
   getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
-    return this.#run(this.#snapshot.getKeyValue(key, options))
+    return this.run(this.#reads.getKeyValue(key, options))
   }
 
+  /** Rows of `range` as of `seq` (a transaction's: with its writes, as of this call, laid over them). */
   scan(range: KeyRange = {}, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterableWith(this.#snapshot.scan(range, options), this.#context)
+    return Stream.toAsyncIterableWith(this.#reads.scan(range, options), this.#context)
   }
 
   scanPrefix(prefix: Uint8Array, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterableWith(this.#snapshot.scanPrefix(prefix, options), this.#context)
+    return Stream.toAsyncIterableWith(this.#reads.scanPrefix(prefix, options), this.#context)
+  }
+}
+
+/** A snapshot, driven by Promises. */
+export class ShaleSnapshot extends ShaleReads implements AsyncDisposable {
+  readonly #scope: Scope.Closeable
+  #released: Promise<void> | undefined
+
+  constructor(snapshot: Snapshot, scope: Scope.Closeable, run: Runner, context: Context.Context<never>) {
+    super(snapshot, run, context)
+    this.#scope = scope
   }
 
   /** Lets flushes and compaction drop what only this snapshot read; later calls do nothing. */
   release(): Promise<void> {
-    this.#released ??= this.#run(Scope.close(this.#scope, Exit.void))
+    this.#released ??= this.run(Scope.close(this.#scope, Exit.void))
     return this.#released
   }
 
@@ -72,27 +81,19 @@ export class ShaleSnapshot implements AsyncDisposable {
 }
 
 /** A transaction, driven by Promises. */
-export class ShaleTransaction implements AsyncDisposable {
+export class ShaleTransaction extends ShaleReads implements AsyncDisposable {
   readonly #txn: Transaction
   readonly #scope: Scope.Closeable
-  readonly #run: Runner
-  readonly #context: Context.Context<never>
 
   constructor(txn: Transaction, scope: Scope.Closeable, run: Runner, context: Context.Context<never>) {
+    super(txn, run, context)
     this.#txn = txn
     this.#scope = scope
-    this.#run = run
-    this.#context = context
   }
 
   /** A UUID. */
   get id(): string {
     return this.#txn.id
-  }
-
-  /** The seq of its snapshot (SlateDB's `seqnum`). */
-  get seq(): number {
-    return this.#txn.seq
   }
 
   get isolation(): IsolationLevel {
@@ -104,50 +105,33 @@ export class ShaleTransaction implements AsyncDisposable {
     return this.#txn.isActive
   }
 
-  get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
-    return this.#run(this.#txn.get(key, options))
-  }
-
-  getKeyValue(key: Uint8Array, options?: ReadOptions): Promise<KeyValue | undefined> {
-    return this.#run(this.#txn.getKeyValue(key, options))
-  }
-
-  /** Rows of the snapshot with the transaction's writes (as of this call) laid over them. */
-  scan(range: KeyRange = {}, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterableWith(this.#txn.scan(range, options), this.#context)
-  }
-
-  scanPrefix(prefix: Uint8Array, options?: ScanOptions): AsyncIterable<KeyValue> {
-    return Stream.toAsyncIterableWith(this.#txn.scanPrefix(prefix, options), this.#context)
-  }
-
   put(key: Uint8Array, value: Uint8Array, options?: { readonly ttl?: Ttl }): Promise<void> {
-    return this.#run(this.#txn.put(key, value, options))
+    return this.run(this.#txn.put(key, value, options))
   }
 
   delete(key: Uint8Array): Promise<void> {
-    return this.#run(this.#txn.delete(key))
+    return this.run(this.#txn.delete(key))
   }
 
   markRead(keys: Iterable<Uint8Array>): Promise<void> {
-    return this.#run(this.#txn.markRead(keys))
+    return this.run(this.#txn.markRead(keys))
   }
 
   unmarkWrite(keys: Iterable<Uint8Array>): Promise<void> {
-    return this.#run(this.#txn.unmarkWrite(keys))
+    return this.run(this.#txn.unmarkWrite(keys))
   }
 
   /** Writes the transaction atomically: its handle, undefined if it wrote nothing; `TransactionError` on a conflict. */
   commit(options?: WriteOptions): Promise<WriteHandle | undefined> {
-    return this.#run(this.#txn.commit(options).pipe(Effect.ensuring(Scope.close(this.#scope, Exit.void))))
+    return this.run(this.#txn.commit(options).pipe(Effect.ensuring(Scope.close(this.#scope, Exit.void))))
   }
 
   rollback(): Promise<void> {
-    return this.#run(this.#txn.rollback.pipe(Effect.ensuring(Scope.close(this.#scope, Exit.void))))
+    return this.run(this.#txn.rollback.pipe(Effect.ensuring(Scope.close(this.#scope, Exit.void))))
   }
 
   /** `await using txn = await db.begin()`: rolls back if still open. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.#run(Scope.close(this.#scope, Exit.void))
+    return this.run(Scope.close(this.#scope, Exit.void))
   }
 }
