@@ -7,7 +7,7 @@
  *
  *   node --conditions=@shale/source packages/bench/src/txn.ts [--ops 20000] [--core <path to core's index.ts>]
  *
- * `--core` runs the put phases against another checkout's engine (e.g. main's, to measure the cost of the
+ * `--core` runs the put and get phases against another checkout's engine (e.g. main's, to measure the cost of the
  * tracking hook when no transaction is open). Memory store, commits not awaiting durability: the engine's
  * own cost, not the store's.
  */
@@ -65,16 +65,19 @@ const rmw = (isolation: "snapshot" | "serializable", keys: number, concurrency: 
       return { commitsPerSec: Math.round(OPS / (ms / 1000)), conflictRate: (tried - OPS) / tried }
     }))
 
-/** `OPS * 5` non-durable puts, with one transaction open meanwhile or none. */
-const puts = (withOpenTxn: boolean) =>
+/** `OPS * 5` non-durable puts, then as many gets, with one transaction open meanwhile or none: [puts/s, gets/s]. */
+const putsAndGets = (withOpenTxn: boolean) =>
   withDb((db) =>
     Effect.scoped(Effect.gen(function*() {
       if (withOpenTxn) yield* (db as unknown as { begin: () => Effect.Effect<unknown, never, never> }).begin()
       const n = OPS * 5
       const value = new Uint8Array(100)
-      const t0 = performance.now()
+      let t0 = performance.now()
       for (let i = 0; i < n; i++) yield* db.put(key(i % 100_000), value, ND)
-      return Math.round(n / ((performance.now() - t0) / 1000))
+      const puts = Math.round(n / ((performance.now() - t0) / 1000))
+      t0 = performance.now()
+      for (let i = 0; i < n; i++) yield* db.get(key((i * 7919) % 100_000))
+      return [puts, Math.round(n / ((performance.now() - t0) / 1000))] as const
     })))
 
 const rows: Array<string> = []
@@ -90,6 +93,9 @@ if (corePath === "") {
   console.log("| isolation | keys | in flight | commits/s | conflicts per attempt |\n|---|---|---|---|---|")
   console.log(rows.join("\n"))
 }
-const best = async (open: boolean) => Math.max(await puts(open), await puts(open), await puts(open))
-console.log(`puts/s, no transaction open (best of 3): ${(await best(false)).toLocaleString("en")}`)
-if (corePath === "") console.log(`puts/s, one transaction open (best of 3): ${(await best(true)).toLocaleString("en")}`)
+const best = async (open: boolean) => {
+  const runs = [await putsAndGets(open), await putsAndGets(open), await putsAndGets(open)]
+  return `puts/s ${Math.max(...runs.map((r) => r[0])).toLocaleString("en")}, gets/s ${Math.max(...runs.map((r) => r[1])).toLocaleString("en")}`
+}
+console.log(`no transaction open (best of 3): ${await best(false)}`)
+if (corePath === "") console.log(`one transaction open (best of 3): ${await best(true)}`)
