@@ -284,34 +284,11 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
       return problem === undefined ? Effect.void : invalid(problem)
     })
 
-  const eachKey = (keys: Iterable<Uint8Array>, f: (key: Uint8Array) => void): string | undefined => {
-    for (const key of keys) {
-      const problem = keyProblem(key)
-      if (problem !== undefined) return problem
-      f(key)
-    }
-    return undefined
-  }
-
   const commit = (options?: WriteOptions): Effect.Effect<WriteHandle | undefined, DbError | TransactionError> =>
     Effect.suspend(() => {
       if (done) return Effect.fail(completed())
       done = true
-      if (ops.length === 0) {
-        // A read-only transaction still fails if what it read changed (serializable, or `markRead`).
-        const conflict = host.txns.hasConflict(state)
-        host.txns.drop(state)
-        return conflict ? Effect.fail(new TransactionError({ message: "transaction conflict" })) : Effect.succeed(undefined)
-      }
-      const tracked: KeySet = new Map()
-      for (const [id, op] of latest) if (!unmarked.has(id)) tracked.set(id, op.key)
-      state.writeKeys = tracked
-      const batch = new WriteBatch()
-      for (const op of ops) {
-        if (op._tag === "put") batch.put(op.key, op.value, { ttl: op.ttl })
-        else batch.delete(op.key)
-      }
-      return host.commit(batch, options, state).pipe(Effect.ensuring(Effect.sync(() => host.txns.drop(state))))
+      return commitWriteSet(host, state, ops, latest, unmarked, options)
     })
 
   return {
@@ -338,6 +315,45 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
       return Effect.void
     })
   }
+}
+
+/** Validates `keys`, calling `f` with each: the first problem, or undefined. */
+const eachKey = (keys: Iterable<Uint8Array>, f: (key: Uint8Array) => void): string | undefined => {
+  for (const key of keys) {
+    const problem = keyProblem(key)
+    if (problem !== undefined) return problem
+    f(key)
+  }
+  return undefined
+}
+
+/**
+ * A transaction's commit: its write set (`ops`, in order) as one batch, checked for conflicts in the
+ * writer's critical section with its tracked writes (`latest` minus `unmarked`). An empty write set writes
+ * nothing but still fails if what the transaction read changed (serializable, or `markRead`).
+ */
+const commitWriteSet = (
+  host: TxnHost,
+  state: TxnState,
+  ops: ReadonlyArray<BatchOp>,
+  latest: ReadonlyMap<string, BatchOp>,
+  unmarked: ReadonlySet<string>,
+  options: WriteOptions | undefined
+): Effect.Effect<WriteHandle | undefined, DbError | TransactionError> => {
+  if (ops.length === 0) {
+    const conflict = host.txns.hasConflict(state)
+    host.txns.drop(state)
+    return conflict ? Effect.fail(new TransactionError({ message: "transaction conflict" })) : Effect.succeed(undefined)
+  }
+  const tracked: KeySet = new Map()
+  for (const [id, op] of latest) if (!unmarked.has(id)) tracked.set(id, op.key)
+  state.writeKeys = tracked
+  const batch = new WriteBatch()
+  for (const op of ops) {
+    if (op._tag === "put") batch.put(op.key, op.value, { ttl: op.ttl })
+    else batch.delete(op.key)
+  }
+  return host.commit(batch, options, state).pipe(Effect.ensuring(Effect.sync(() => host.txns.drop(state))))
 }
 
 /** A scan's range tracker: the first and last key it returned, registered with the transaction at the first. */
