@@ -10,6 +10,9 @@
  *   version). Names the object and the section when known.
  * - `InternalError`: a bug or broken invariant inside Shale.
  *
+ * - `TransactionError`: a transaction's commit conflicted with another commit (SlateDB's `Transaction`
+ *   kind); it is not a `DbError`, since only transactions fail with it.
+ *
  * Beyond SlateDB: `ChangesGapError`, the one failure of a change stream (`Db.changes`, `Changes.stream`)
  * that is not a `DbError`: changes it owes are no longer in the WAL (garbage collection deleted WAL SSTs
  * whose rows are now only in SSTs). It names the lowest seq a new stream can start from.
@@ -71,6 +74,15 @@ export class ChangesGapError extends Data.TaggedError("ChangesGapError")<{
   readonly resumeFrom: number
   /** The WAL ids that are missing, `[first, last]` (inclusive). */
   readonly missingWalIds: readonly [number, number]
+}> {}
+
+/**
+ * SlateDB's `Transaction` error kind: a transaction's commit met a conflict (docs/design/transactions.md)
+ * and wrote nothing. The transaction is over; run it again (`Db.transaction` does, under its `retry`
+ * schedule). Kept out of `DbError` (as `ChangesGapError` is): only transactions fail with it.
+ */
+export class TransactionError extends Data.TaggedError("TransactionError")<{
+  readonly message: string
 }> {}
 
 export type DbError = ClosedError | UnavailableError | InvalidError | DataError | InternalError

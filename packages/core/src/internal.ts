@@ -78,6 +78,26 @@ export {
 } from "./db/DbApi.ts"
 export { Shale, ShaleDb, type ShaleOpenOptions } from "./db/Shale.ts"
 export { ReadNow, type ReadNowHooks } from "./db/Reader.ts"
+export {
+  type IsolationLevel,
+  keyId,
+  type KeySet,
+  retentionFloor,
+  SnapshotRegistry,
+  TransactionManager,
+  TxnState
+} from "./db/TransactionManager.ts"
+export {
+  beginTransaction,
+  makeSnapshot,
+  OWN_WRITE_SEQ,
+  runTransaction,
+  type RunTransactionOptions,
+  type Snapshot,
+  type Transaction,
+  type TransactionOptions,
+  type TxnHost
+} from "./db/Transaction.ts"
 export * from "./admin/Admin.ts"
 export * from "./objectstore/StoreUrl.ts"
 export * from "./ShaleLogger.ts"

@@ -66,6 +66,18 @@ export type { Change, ChangesOptions, ChangesStart } from "../wal/ChangeStream.t
  * (docs/design/observability.md). `Metric.snapshot` and the OTLP exporters read the same registry.
  */
 export { type HistogramValue, type MetricSample, snapshot as metrics } from "../Metrics.ts"
+/**
+ * Snapshots and transactions (`db.snapshot()`, `db.begin(options)`, `db.transaction(body, options)`):
+ * reads at a fixed seq; transactions with SlateDB's conflict detection at `"snapshot"` or `"serializable"`
+ * isolation, failing with `TransactionError` on a conflict (docs/design/transactions.md).
+ */
+export type {
+  IsolationLevel,
+  RunTransactionOptions,
+  Snapshot,
+  Transaction,
+  TransactionOptions
+} from "../db/Transaction.ts"
 
 export {
   ChangesGapError,
@@ -75,5 +87,6 @@ export {
   type DbError,
   InternalError,
   InvalidError,
+  TransactionError,
   UnavailableError
 } from "../errors.ts"

@@ -22,6 +22,7 @@ export {
   ShaleReadOnlyDb,
   type ShaleReadOnlyOptions as ReadOnlyOptions
 } from "../db/Shale.ts"
+export { ShaleSnapshot, ShaleTransaction } from "../db/ShaleTransaction.ts"
 export type { LoggerOption, LoggingOptions, LogLevel, LogRecord } from "../ShaleLogger.ts"
 
 /** Opens (or creates) the database at `path` in `options.store`. */
@@ -94,6 +95,8 @@ export {
   type DbError,
   InternalError,
   InvalidError,
+  TransactionError,
   UnavailableError
 } from "../errors.ts"
+export type { IsolationLevel, TransactionOptions } from "../db/Transaction.ts"
 export type { Settings } from "../Settings.ts"

@@ -29,8 +29,14 @@ export const makeCreateCheckpoint = (deps: CheckpointDeps) =>
     const id = yield* makeUuid
     const now = yield* Clock.currentTimeMillis
     const root = deps.manifest.store.root
-    // Checked before the update too, so that the usual failures write nothing.
-    const early = newCheckpoint(deps.manifest.manifest, deps.manifest.id, root, id, options, now)
+    // Checked before the update too, so that the usual failures write nothing. A source this writer's copy of
+    // the manifest does not know yet (made meanwhile by `Admin`, in another process) is looked up in the
+    // latest version before the call fails.
+    let early = newCheckpoint(deps.manifest.manifest, deps.manifest.id, root, id, options, now)
+    if (early instanceof DataError && options.source !== undefined) {
+      yield* deps.manifest.refresh
+      early = newCheckpoint(deps.manifest.manifest, deps.manifest.id, root, id, options, now)
+    }
     if (early instanceof DataError) return yield* early
     let outcome: ReturnType<typeof newCheckpoint> = early
     yield* deps.manifest.update((local, versionId) => {

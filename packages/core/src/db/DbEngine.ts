@@ -57,6 +57,8 @@ import { preloadDiskCache, withDiskCache } from "./DiskCache.ts"
 import { dbCacheSeries, dbSeries, DbStats, mergeOperandSeries, objectStoreCacheSeries, registerSeries } from "../Metrics.ts"
 import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
+import { retentionFloor, SnapshotRegistry, TransactionManager } from "./TransactionManager.ts"
+import { beginTransaction, makeSnapshot, runTransaction, type TxnHost } from "./Transaction.ts"
 
 export interface DbOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -177,12 +179,16 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     )
 
   // ---------------------------------------------------------------- write path, flusher, read path
+  const txns = new TransactionManager({ ignoreConflicts: (yield* TestSwitches).txnIgnoresConflicts })
+  const snapshots = new SnapshotRegistry()
+  const switches = yield* TestSwitches
   const writer = makeWriter({
+    txns,
     state,
     settings,
     wal,
     backpressure,
-    neverYieldForFlush: (yield* TestSwitches).neverYieldForFlush,
+    neverYieldForFlush: switches.neverYieldForFlush,
     onFreeze: () => signalFlusher(),
     onWalClosed,
     mergeOperator,
@@ -207,7 +213,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     closeWith,
     checkOpen,
     mergeOperator: operatorFor("flush"),
-    stats
+    stats,
+    retentionFloor: switches.flushIgnoresSnapshots ? () => undefined : () => retentionFloor(snapshots, txns)
   })
   signalFlusher = flusher.signal
   flusherStop = flusher.stop
@@ -218,6 +225,15 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     ...(mergeOperator === undefined ? [] : mergeOperandSeries(stats)),
     ...(diskCached.cache === undefined ? [] : objectStoreCacheSeries(diskCached.cache.statsUnsafe))
   ])
+  const txnHost: TxnHost = {
+    checkOpen,
+    committedSeq: () => state.seqs.committed,
+    getKeyValueAt: reader.getKeyValueAt,
+    scanAt: reader.scanAt,
+    commit: writer.commitTxn,
+    txns,
+    snapshots
+  }
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */
   const refreshManifest = Effect.gen(function*() {
@@ -420,6 +436,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     status,
     createCheckpoint,
     changes,
+    snapshot: () => makeSnapshot(txnHost),
+    begin: (options) => beginTransaction(txnHost, options),
+    transaction: (body, options) => runTransaction(txnHost, body, options),
     close: close()
   } satisfies DbService
 }, (effect, options) => Effect.withSpan(effect, "Db.open", { attributes: { "db.path": options.path } }))

@@ -2,8 +2,8 @@
  * The shape of the `Db` service (Db.ts): what an open database offers. Kept apart from the service tag so
  * that the engine (DbEngine.ts), which builds it, does not import the tag that imports the engine.
  */
-import type { Effect, Stream } from "effect"
-import type { ChangesGapError, DbError } from "../errors.ts"
+import type { Effect, Scope, Stream } from "effect"
+import type { ChangesGapError, DbError, TransactionError } from "../errors.ts"
 import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import type {
   CheckpointCreated,
@@ -21,6 +21,7 @@ import type {
   WriteOptions
 } from "./DbApi.ts"
 import type { ReadNow, ReadNowHooks } from "./Reader.ts"
+import type { RunTransactionOptions, Snapshot, Transaction, TransactionOptions } from "./Transaction.ts"
 
 export interface DbService {
   readonly put: (key: Uint8Array, value: Uint8Array, options?: PutOptions) => Effect.Effect<WriteHandle, DbError>
@@ -42,6 +43,18 @@ export interface DbService {
    * resume from when the WAL it needs was collected). It ends after the database closes cleanly.
    */
   readonly changes: (options?: ChangesOptions) => Stream.Stream<Change, DbError | ChangesGapError>
+  /**
+   * Reads at the last committed seq for as long as the scope is open; meanwhile flushes and compaction
+   * keep the versions it reads (Transaction.ts).
+   */
+  readonly snapshot: () => Effect.Effect<Snapshot, DbError, Scope.Scope>
+  /** A transaction at the last committed seq, rolled back if the scope closes before it commits. */
+  readonly begin: (options?: TransactionOptions) => Effect.Effect<Transaction, DbError, Scope.Scope>
+  /** Runs `body` in a transaction and commits it, again on a conflict under `options.retry`. */
+  readonly transaction: <A, E, R>(
+    body: (txn: Transaction) => Effect.Effect<A, E, R>,
+    options?: RunTransactionOptions
+  ) => Effect.Effect<A, E | DbError | TransactionError, R>
   /** Closes cleanly: flushes the WAL, stops background work. Later calls fail with `ClosedError("clean")`. */
   readonly close: Effect.Effect<void, DbError>
   /** Internal: the synchronous read hooks of the Promise API (Reader.ts's `ReadNow`). */

@@ -6,8 +6,8 @@
  * 1. Wait until its last seq is durable in the WAL (flushing the WAL if needed): a row must never reach
  *    L0, where it is visible to every reader of the manifest, before it is durable in the WAL (#1521).
  * 2. Build an L0 SST from its rows (key ascending, seq descending) through SlateDB's retention step with
- *    `compaction_start_ts` = the memtable's last tick and `retention_min_seq` = the durable seq (no
- *    snapshots exist): values whose `expire_ts ≤ compaction_start_ts` become tombstones (same seq and
+ *    `compaction_start_ts` = the memtable's last tick and `retention_min_seq` = the lowest of the durable
+ *    seq and the seqs open snapshots and transactions read at: values whose `expire_ts ≤ compaction_start_ts` become tombstones (same seq and
  *    create_ts, no expiry), expired merge operands are dropped; per key the newest version is kept, older
  *    versions only while their seq is above `retention_min_seq`, plus the first one at or below it.
  *    Tombstones are kept (they must hide older rows in older SSTs). Before retention, with a merge
@@ -17,7 +17,8 @@
  * 3. Write it create-only as `compacted/<ULID>.sst` (the engine's store retries transient failures).
  * 4. Update the manifest through the CAS loop: the SST goes to the front of `l0`, `replay_after_wal_id`
  *    becomes the memtable's WAL tag, `last_l0_seq` its last seq, `last_l0_clock_tick` the max of the old
- *    one and its last tick, `recent_snapshot_min_seq` its last seq, and its sequence-tracker samples are
+ *    one and its last tick, `recent_snapshot_min_seq` the lowest seq an open snapshot or transaction reads
+ *    at (its last seq when none is open, as SlateDB), and its sequence-tracker samples are
  *    merged. A conflict refreshes, merges (fencing check) and retries.
  * 5. Hand the SST to the table cache (`TableStore.adopt`: its handle is opened from the bytes at hand and its
  *    blocks prepopulate the block cache, so reads right after the flush need no I/O), then drop the
@@ -84,6 +85,8 @@ export interface FlusherDeps {
   readonly mergeOperator?: MergeOperator | undefined
   /** Where flushes are counted (`slatedb.db.immutable_memtable_flushes`, `l0_flush_bytes`; Metrics.ts). */
   readonly stats?: DbStats
+  /** The lowest seq an open snapshot or transaction reads at (undefined: none is open; TransactionManager.ts). */
+  readonly retentionFloor: () => number | undefined
 }
 
 export interface MemtableFlusher {
@@ -128,7 +131,10 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
       minFilterKeys: settings.minFilterKeys,
       filterBitsPerKey: settings.filterBitsPerKey
     })
-    const retentionMinSeq = deps.state.seqs.durable
+    const floor = deps.retentionFloor()
+    const durable = deps.state.seqs.durable
+    // Versions an open snapshot or transaction reads stay, and so do the operands above them (unfolded).
+    const retentionMinSeq = floor !== undefined && floor < durable ? floor : durable
     const operator = deps.mergeOperator
     const input = cursorRows(imm.table.cursor())
     const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, retentionMinSeq), {
@@ -234,6 +240,8 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         const lastTick = imm.table.lastTick ?? MIN_TICK
         const sst = { id, info, formatVersion }
         yield* syncRecentFlushedWalId
+        // What compaction must keep: the oldest open snapshot's or transaction's seq, else this memtable's last.
+        const snapshotMinSeq = deps.retentionFloor() ?? lastSeq
         yield* manifest.update((m) => {
           const pushed = Manifest.withL0Pushed(
             m,
@@ -244,7 +252,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
           )
           return {
             ...pushed,
-            recentSnapshotMinSeq: Math.max(m.recentSnapshotMinSeq, lastSeq),
+            recentSnapshotMinSeq: snapshotMinSeq,
             sequenceTracker: SequenceTracker.merge(pushed.sequenceTracker, imm.tracker)
           }
         })

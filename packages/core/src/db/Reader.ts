@@ -78,6 +78,10 @@ export interface Reader {
   readonly getKeyValue: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
   readonly scan: (range: KeyRange, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
   readonly scanPrefix: (prefix: Uint8Array, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
+  /** `getKeyValue` as of `seq` (a snapshot's or a transaction's): versions above it are not seen. */
+  readonly getKeyValueAt: (key: Uint8Array, seq: number, options?: ReadOptions) => Effect.Effect<KeyValue | undefined, DbError>
+  /** `scan` as of `seq`. */
+  readonly scanAt: (range: KeyRange, seq: number, options?: ScanOptions) => Stream.Stream<KeyValue, DbError>
   /** What `get` does, synchronously: its answer when everything it needs is in memory, else a `Later`. */
   readonly getNow: (key: Uint8Array, options?: ReadOptions) => Uint8Array | undefined | Later<Uint8Array | undefined>
   /** What `getKeyValue` does, synchronously (see `getNow`). */
@@ -152,9 +156,11 @@ export const makeReader = (deps: ReaderDeps): Reader => {
   const seqs = state.seqs
   const values = readSlab()
 
-  const maxSeqFor = (options: ReadOptions | undefined): number => {
+  /** The highest seq a read sees: committed (or assigned, `dirty`), durable (`remote`), and `cap` (a snapshot's). */
+  const maxSeqFor = (options: ReadOptions | undefined, cap?: number): number => {
     let max = options?.dirty === true ? seqs.lastSeq : seqs.committed
     if (options?.durability === "remote" && seqs.durable < max) max = seqs.durable
+    if (cap !== undefined && cap < max) max = cap
     return max
   }
 
@@ -202,12 +208,16 @@ export const makeReader = (deps: ReaderDeps): Reader => {
    * that is not open or whose blocks are not cached; from there on, a `Later`. (It runs once per point
    * read and is written flat: a function that does more per call is optimized sooner.)
    */
-  const findNow = (key: Uint8Array, options: ReadOptions | undefined): RowEntry | undefined | Later<RowEntry | undefined> => {
+  const findNow = (
+    key: Uint8Array,
+    options: ReadOptions | undefined,
+    cap: number | undefined
+  ): RowEntry | undefined | Later<RowEntry | undefined> => {
     const problem = keyProblem(key) ?? (options === undefined ? undefined : readOptionsProblem(options))
     if (problem !== undefined) return new Later(Effect.fail(new InvalidError({ message: problem })))
     if (state.closeError !== undefined) return new Later(Effect.fail(state.closeError))
     stats.getRequests++
-    const maxSeq = options === undefined ? seqs.committed : maxSeqFor(options)
+    const maxSeq = options === undefined && cap === undefined ? seqs.committed : maxSeqFor(options, cap)
     let row = state.memtable.get(key, maxSeq)
     if (row === undefined) {
       const imms = state.imms
@@ -321,7 +331,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
   const same = (kv: KeyValue | undefined): KeyValue | undefined => kv
 
   const getNow = (key: Uint8Array, options?: ReadOptions): Uint8Array | undefined | Later<Uint8Array | undefined> => {
-    const found = findNow(key, options)
+    const found = findNow(key, options, undefined)
     if (found === undefined) return undefined
     if (found instanceof Later) {
       return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyValue, valueOf)))
@@ -332,8 +342,12 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return kv instanceof Later ? new Later(Effect.map(kv.effect, valueOf)) : kv.value
   }
 
-  const getKeyValueNow = (key: Uint8Array, options?: ReadOptions): KeyValue | undefined | Later<KeyValue | undefined> => {
-    const found = findNow(key, options)
+  const getKeyValueNow = (
+    key: Uint8Array,
+    options?: ReadOptions,
+    cap?: number
+  ): KeyValue | undefined | Later<KeyValue | undefined> => {
+    const found = findNow(key, options, cap)
     if (found === undefined) return undefined
     if (found instanceof Later) {
       return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same)))
@@ -421,12 +435,12 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     return sources
   }
 
-  const scanBounds = (bounds: Bounds, options: ScanOptions | undefined): Stream.Stream<KeyValue, DbError> =>
+  const scanBounds = (bounds: Bounds, options: ScanOptions | undefined, cap?: number): Stream.Stream<KeyValue, DbError> =>
     Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const sources = openSources(bounds, descending, maxSeqFor(options), scope, fetchOptionsOf(options))
+        const sources = openSources(bounds, descending, maxSeqFor(options, cap), scope, fetchOptionsOf(options))
         const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
         let finished = false
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
@@ -446,6 +460,13 @@ export const makeReader = (deps: ReaderDeps): Reader => {
         return Effect.succeed(pull)
       })
     ))
+
+  const scanAt = (range: KeyRange, seq: number | undefined, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
+    Stream.suspend(() => {
+      const problem = rangeProblem(range) ?? scanOptionsProblem(options)
+      if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
+      return scanBounds(toBounds(range), options, seq)
+    })
 
   /** A scan in a span `Db.scan` (when `tracing()`), which ends with the number of rows it returned. */
   const tracedScan = (
@@ -478,6 +499,12 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       return tracedScan(scanBounds(toBounds(range), options), options)
     })
 
+  const getKeyValueAt = (key: Uint8Array, seq: number, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
+    Effect.suspend(() => {
+      const r = getKeyValueNow(key, options, seq)
+      return r instanceof Later ? r.effect : Effect.succeed(r)
+    })
+
   const scanPrefix = (prefix: Uint8Array, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {
       if (!(prefix instanceof Uint8Array)) return Stream.fail(new InvalidError({ message: "prefix must be a Uint8Array" }))
@@ -487,5 +514,5 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       return tracedScan(scanBounds(toBounds(prefixRange(prefix)), options), options, prefix.length)
     })
 
-  return { get, getKeyValue, scan, scanPrefix, getNow, getKeyValueNow }
+  return { get, getKeyValue, scan, scanPrefix, getKeyValueAt, scanAt, getNow, getKeyValueNow }
 }

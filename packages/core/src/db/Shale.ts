@@ -39,6 +39,8 @@ import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import { Db } from "./Db.ts"
 import { Later, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import { openReadOnly as openReadOnlyView, type ReadOnlyDb } from "./ReadOnlyDb.ts"
+import type { TransactionOptions } from "./Transaction.ts"
+import { ShaleSnapshot, ShaleTransaction } from "./ShaleTransaction.ts"
 import {
   type CheckpointCreated,
   type CheckpointOptions,
@@ -195,6 +197,25 @@ export class ShaleDb implements AsyncDisposable {
    */
   metrics(): Array<MetricSample> {
     return snapshotUnsafe(this.#context)
+  }
+
+  /** `Db.snapshot`: reads at the last committed seq until `release()` (ShaleTransaction.ts). */
+  snapshot(): Promise<ShaleSnapshot> {
+    return this.#handle((scope) => Scope.provide(this.#db.snapshot(), scope), ShaleSnapshot)
+  }
+
+  /** `Db.begin`: a transaction at the last committed seq, ended by `commit()` or `rollback()`. */
+  begin(options?: TransactionOptions): Promise<ShaleTransaction> {
+    return this.#handle((scope) => Scope.provide(this.#db.begin(options), scope), ShaleTransaction)
+  }
+
+  /** A scoped handle in a scope of its own, which the Promise handle then owns. */
+  #handle<A, H>(
+    make: (scope: Scope.Closeable) => Effect.Effect<A, DbError>,
+    Handle: new(a: A, scope: Scope.Closeable, run: <B, E>(e: Effect.Effect<B, E>) => Promise<B>, context: Context.Context<never>) => H
+  ): Promise<H> {
+    const runner = <B, E>(e: Effect.Effect<B, E>) => run(this.#context, e)
+    return run(this.#context, Effect.map(inNewScope(make), ([a, scope]) => new Handle(a, scope, runner, this.#context)))
   }
 
   /** Pins the current state in a checkpoint (`Db.createCheckpoint`); resolves with its id and manifest. */

@@ -33,7 +33,7 @@
  */
 import { Effect } from "effect"
 import type { ClosedError, DbError } from "../errors.ts"
-import { InvalidError } from "../errors.ts"
+import { InvalidError, TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import { makeMerge, makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { foldKey, type MergeOperator } from "../iter/MergeOperator.ts"
@@ -56,6 +56,7 @@ import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptio
 import { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
 import { traced, tracing } from "../Tracing.ts"
+import { keyId, type KeySet, type TransactionManager, type TxnState } from "./TransactionManager.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -92,6 +93,8 @@ export interface WriterDeps {
   readonly mergeOperator?: MergeOperator | undefined
   /** Where writes are counted (`slatedb.db.write_*`, `backpressure_count`; Metrics.ts). */
   readonly stats?: DbStats
+  /** Conflict detection: commits are recorded while a transaction is open (TransactionManager.ts). */
+  readonly txns: TransactionManager
 }
 
 export interface Writer {
@@ -99,6 +102,15 @@ export interface Writer {
   readonly delete: (key: Uint8Array, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
   readonly write: (batch: WriteBatch, options?: WriteOptions) => Effect.Effect<WriteHandle, DbError>
   readonly merge: (key: Uint8Array, operand: Uint8Array, options?: MergeOptions) => Effect.Effect<WriteHandle, DbError>
+  /**
+   * A transaction's commit: `write`, except that in the critical section, before a seq is taken, the
+   * transaction is checked for conflicts (failing with `TransactionError`, nothing written).
+   */
+  readonly commitTxn: (
+    batch: WriteBatch,
+    options: WriteOptions | undefined,
+    txn: TxnState
+  ) => Effect.Effect<WriteHandle, DbError | TransactionError>
   /** The critical-section lock (the close path takes it to let in-flight commits finish). */
   readonly lock: WriteLock
 }
@@ -110,8 +122,22 @@ interface Committed {
 
 type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
 
+/** What a commit fails with: a transaction's commit may also conflict. */
+type Failure = DbError | TransactionError
+
+/** A plain write's commit, which has no transaction and so never conflicts. */
+const plain = (e: Effect.Effect<WriteHandle, Failure>): Effect.Effect<WriteHandle, DbError> =>
+  e as Effect.Effect<WriteHandle, DbError>
+
+/** The keys of committed rows (for conflict checks). */
+const keysOf = (rows: ReadonlyArray<RowEntry>): KeySet => {
+  const keys: KeySet = new Map()
+  for (let i = 0; i < rows.length; i++) keys.set(keyId(rows[i]!.key), rows[i]!.key)
+  return keys
+}
+
 export const makeWriter = (deps: WriterDeps): Writer => {
-  const { state, settings, wal, backpressure } = deps
+  const { state, settings, wal, backpressure, txns } = deps
   const stats = deps.stats ?? new DbStats()
   const seqs = state.seqs
   const lock = new WriteLock()
@@ -134,11 +160,15 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   // ---------------------------------------------------------------- the critical section
 
-  /** Inserts committed rows into the active memtable and freezes it when full (synchronous). */
-  const apply = (rows: ReadonlyArray<RowEntry>, seq: number, ts: number): void => {
+  /**
+   * Inserts committed rows into the active memtable and freezes it when full (synchronous). While a
+   * transaction is open, the commit is recorded for conflict checks (`txn`: the committing transaction).
+   */
+  const apply = (rows: ReadonlyArray<RowEntry>, seq: number, ts: number, txn: TxnState | undefined): void => {
     const memtable = state.memtable
     for (let i = 0; i < rows.length; i++) memtable.put(rows[i]!)
     seqs.committed = seq
+    if (txns.activeCount !== 0) txns.recordCommitted(seq, txn?.writeKeys ?? keysOf(rows), txn)
     state.trackSeq(seq, ts)
     if (
       memtable.memoryBytes >= l0SstSizeBytes ||
@@ -149,7 +179,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     }
   }
 
-  const commitAt = (build: BuildRows, ts: number): Effect.Effect<Committed, DbError> => {
+  const commitAt = (build: BuildRows, ts: number, txn: TxnState | undefined): Effect.Effect<Committed, DbError> => {
     const seq = seqs.lastSeq + 1
     let rows: ReadonlyArray<RowEntry>
     try {
@@ -162,19 +192,23 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     seqs.lastSeq = seq
     return wal.append(rows).pipe(
       Effect.map((watcher): Committed => {
-        apply(rows, seq, ts)
+        apply(rows, seq, ts, txn)
         return { watcher, handle: { seq, createTs: ts } }
       }),
       Effect.catch(walClosed)
     )
   }
 
-  const critical = (build: BuildRows): Effect.Effect<Committed, DbError> =>
-    Effect.suspend(() => {
+  const critical = (build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
+    Effect.suspend((): Effect.Effect<Committed, Failure> => {
       if (state.closeError !== undefined) return Effect.fail(state.closeError)
+      if (txn !== undefined && txns.hasConflict(txn)) {
+        txns.drop(txn)
+        return Effect.fail(new TransactionError({ message: "transaction conflict" }))
+      }
       const ts = state.clock.tickSync()
-      if (ts !== undefined) return commitAt(build, ts)
-      return Effect.flatMap(state.clock.now, (now) => commitAt(build, now))
+      if (ts !== undefined) return commitAt(build, ts, txn)
+      return Effect.flatMap(state.clock.now, (now) => commitAt(build, now, txn))
     })
 
   /**
@@ -182,21 +216,21 @@ export const makeWriter = (deps: WriterDeps): Writer => {
    * written since the last check could have crossed the limit; a writer that finds writers queued, or
    * the limit reached, queues (Backpressure.ts) and holds a reservation until its rows are appended.
    */
-  const gated = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> => {
+  const gated = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> => {
     bytesSinceBackpressureCheck += bytes
-    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build))
+    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build, txn))
     if (backpressure.isOpen) {
       bytesSinceBackpressureCheck = 0
-      return lock.run(critical(build))
+      return lock.run(critical(build, txn))
     }
     // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
     stats.backpressure++
-    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build))
+    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build, txn))
   }
 
   /** The commit of a writer admitted by backpressure, which holds its reservation until the rows are in. */
-  const admittedCommit = (bytes: number, build: BuildRows): Effect.Effect<Committed, DbError> =>
-    Effect.onExit(lock.run(critical(build)), () => Effect.sync(() => backpressure.release(bytes)))
+  const admittedCommit = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
+    Effect.onExit(lock.run(critical(build, txn)), () => Effect.sync(() => backpressure.release(bytes)))
 
   const handleOf = (c: Committed): WriteHandle => c.handle
 
@@ -212,8 +246,13 @@ export const makeWriter = (deps: WriterDeps): Writer => {
    * (a Promise API loop that awaits non-durable puts never returns to the event loop) would otherwise
    * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run.
    */
-  const commit = (bytes: number, awaitDurable: boolean, build: BuildRows): Effect.Effect<WriteHandle, DbError> => {
-    let committed = gated(bytes, build)
+  const commit = (
+    bytes: number,
+    awaitDurable: boolean,
+    build: BuildRows,
+    txn?: TxnState
+  ): Effect.Effect<WriteHandle, Failure> => {
+    let committed = gated(bytes, build, txn)
     const tick = state.clock.lastTick
     if (yieldForFlush && wal.flushOwed(tick)) {
       if (owedCountdown === 0 || tick > lastYieldTick) {
@@ -251,9 +290,9 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const bytes = k.length + v.length + ROW_MEMORY_OVERHEAD
       stats.writeBatches++
       stats.writeOps++
-      const op = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
+      const op = plain(commit(bytes, options?.awaitDurable ?? true, (seq, ts) => [
         makeValue(k, v, seq, ts, expireAt(ttl, ts, defaultTtlMs))
-      ])
+      ]))
       return tracing() ? traced(op, "Db.put", { "db.key_size": key.length, "db.value_size": value.length }) : op
     })
 
@@ -264,11 +303,11 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const k = slab.copy(key)
       stats.writeBatches++
       stats.writeOps++
-      const op = commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)])
+      const op = plain(commit(k.length + ROW_MEMORY_OVERHEAD, options?.awaitDurable ?? true, (seq, ts) => [makeTombstone(k, seq, ts)]))
       return tracing() ? traced(op, "Db.delete", { "db.key_size": key.length }) : op
     })
 
-  const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
+  const writeBatch = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState | undefined): Effect.Effect<WriteHandle, Failure> =>
     Effect.suspend(() => {
       const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
       if (!Array.isArray(ops)) return invalid("batch must be a WriteBatch")
@@ -287,9 +326,16 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       for (const op of chosen) bytes += op.key.length + (op._tag === "delete" ? 0 : op.value.length) + ROW_MEMORY_OVERHEAD
       stats.writeBatches++
       stats.writeOps += ops.length
-      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts))
-      return tracing() ? traced(committed, "Db.write", { "db.ops": ops.length, "db.rows": chosen.length, "db.bytes": bytes }) : committed
+      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts), txn)
+      return txn === undefined && tracing()
+        ? traced(committed, "Db.write", { "db.ops": ops.length, "db.rows": chosen.length, "db.bytes": bytes })
+        : committed
     })
+
+  const write = (batch: WriteBatch, options?: WriteOptions): Effect.Effect<WriteHandle, DbError> =>
+    plain(writeBatch(batch, options, undefined))
+
+  const commitTxn = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState) => writeBatch(batch, options, txn)
 
   /** The rows of a batch's surviving ops (per key newest first), a key's operands folded with the operator. */
   const batchRows = (chosen: ReadonlyArray<BatchOp>, seq: number, ts: number): ReadonlyArray<RowEntry> => {
@@ -325,10 +371,12 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       if (problem !== undefined) return invalid(problem)
       const op: BatchOp = { _tag: "merge", key: slab.copy(key), value: slab.copy(operand), ttl: options?.ttl ?? "default" }
       const bytes = op.key.length + op.value.length + ROW_MEMORY_OVERHEAD
-      return commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows([op], seq, ts))
+      stats.writeBatches++
+      stats.writeOps++
+      return plain(commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows([op], seq, ts)))
     })
 
-  return { put, delete: del, write, merge, lock }
+  return { put, delete: del, write, merge, commitTxn, lock }
 }
 
 /**

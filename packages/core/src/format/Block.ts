@@ -323,7 +323,7 @@ export const findInBlock = (
       const row = decodeRowV2WithKey(bytes, cursor, end, key)
       if (row.seq <= maxSeq) return row
       if (cursor.pos >= end) return CONTINUE
-      if (!repeatsKeyV2(bytes, cursor.pos, end, key.length)) return undefined
+      if (!repeatsKeyV2(bytes, cursor.pos, end, key)) return undefined
     }
   }
   const it = FIND

@@ -469,11 +469,16 @@ export const decodeRowV2WithKey = (bytes: Uint8Array, cursor: Cursor, end: numbe
  * Whether the V2 row at `pos` repeats the key of its predecessor, `keyLen` bytes long: it shares all of
  * it and adds nothing. Validates the row's lengths.
  */
-export const repeatsKeyV2 = (bytes: Uint8Array, pos: number, end: number, keyLen: number): boolean => {
+export const repeatsKeyV2 = (bytes: Uint8Array, pos: number, end: number, key: Uint8Array): boolean => {
   const cursor = PEEK_CURSOR
   cursor.pos = pos
-  readLengthsV2(bytes, cursor, end, keyLen)
-  return HEADER.shared === keyLen && HEADER.unshared === 0
+  readLengthsV2(bytes, cursor, end, key.length)
+  const shared = HEADER.shared
+  const unshared = HEADER.unshared
+  if (shared + unshared !== key.length) return false
+  // A restart point shares nothing with the row before it and spells the key out: compare the bytes.
+  for (let i = 0, at = cursor.pos; i < unshared; i++) if (bytes[at + i] !== key[shared + i]) return false
+  return true
 }
 
 const PEEK_CURSOR: Cursor = { pos: 0 }

@@ -26,6 +26,12 @@
  * - `gcIgnoresCheckpoints`: the garbage collector treats only the latest manifest as live (gc/GcPass.ts):
  *   the manifests checkpoints pin, and the SSTs and WAL SSTs only those manifests need, are deleted once
  *   old enough. A read at a live checkpoint then fails (object not found).
+ * - `txnIgnoresConflicts`: a transaction's commit skips the conflict check (db/TransactionManager.ts):
+ *   concurrent transactions overwrite each other's keys (lost updates) and serializable ones commit stale
+ *   reads.
+ * - `flushIgnoresSnapshots`: an L0 flush keeps versions for the durable seq only, as if no snapshot or
+ *   transaction were open (and writes `recent_snapshot_min_seq` as if none were): a held snapshot then reads
+ *   a newer value, or none, once the memtable it read from is flushed.
  */
 import { Context } from "effect"
 
@@ -35,6 +41,8 @@ export interface TestSwitchesShape {
   readonly neverYieldForFlush: boolean
   readonly compactorDropsTombstones: boolean
   readonly gcIgnoresCheckpoints: boolean
+  readonly txnIgnoresConflicts: boolean
+  readonly flushIgnoresSnapshots: boolean
 }
 
 /** Every switch off: the production behaviour. */
@@ -43,7 +51,9 @@ export const TestSwitchesOff: TestSwitchesShape = {
   skipLastWalReplay: false,
   neverYieldForFlush: false,
   compactorDropsTombstones: false,
-  gcIgnoresCheckpoints: false
+  gcIgnoresCheckpoints: false,
+  txnIgnoresConflicts: false,
+  flushIgnoresSnapshots: false
 }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */

@@ -3,9 +3,9 @@
  * `@shale/core/node`), with a temp directory instead of `./data`, so the docs stay true.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Admin, Compactor, Db, GarbageCollector, Shale } from "@shale/core"
+import { Admin, Compactor, Db, GarbageCollector, ObjectStore, Shale } from "@shale/core"
 import { LocalObjectStore } from "@shale/core/node"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Schedule, Stream } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp } from "effect/observability"
 import { createServer, type Server } from "node:http"
@@ -34,6 +34,51 @@ describe("README examples", () => {
       Effect.provide(LocalObjectStore.layer({ root: dir })),
       Effect.ensuring(Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
     )
+  })
+
+  it.live("snapshots and transactions (Effect, then Promise)", () => {
+    const transfer = Effect.gen(function*() {
+      const db = yield* Db.Db
+      const snap = yield* db.snapshot()
+      const before = yield* snap.get(enc.encode("acct:a"))
+      yield* db.transaction((txn) => Effect.gen(function*() {
+        const a = Number(dec.decode((yield* txn.get(enc.encode("acct:a")))!))
+        const b = Number(dec.decode((yield* txn.get(enc.encode("acct:b")))!))
+        yield* txn.put(enc.encode("acct:a"), enc.encode(String(a - 10)))
+        yield* txn.put(enc.encode("acct:b"), enc.encode(String(b + 10)))
+      }), { isolation: "serializable", retry: Schedule.recurs(5) })
+      assert.strictEqual(dec.decode(before), "100")
+      assert.strictEqual(dec.decode((yield* snap.get(enc.encode("acct:a")))!), "100")
+      assert.strictEqual(dec.decode((yield* db.get(enc.encode("acct:a")))!), "90")
+      assert.strictEqual(dec.decode((yield* db.get(enc.encode("acct:b")))!), "10")
+    }).pipe(Effect.scoped)
+    return Effect.gen(function*() {
+      const db = yield* Db.Db
+      yield* db.put(enc.encode("acct:a"), enc.encode("100"))
+      yield* db.put(enc.encode("acct:b"), enc.encode("0"))
+      yield* transfer
+    }).pipe(Effect.provide(Db.layer({ path: "db", settings: { durableFlush: "eager" } })), Effect.provide(ObjectStore.layerMemory))
+  })
+
+  it("snapshots and transactions without Effect", async () => {
+    await using db = await Shale.open("db", { store: Shale.stores.memory(), settings: { durableFlush: "eager" } })
+    await db.put(enc.encode("k"), enc.encode("old"))
+    await using snap = await db.snapshot()
+    const txn = await db.begin({ isolation: "serializable" })
+    await txn.put(enc.encode("k"), enc.encode("new"))
+    assert.strictEqual(dec.decode((await txn.get(enc.encode("k")))!), "new")
+    const handle = await txn.commit()
+    assert.isAbove(handle!.seq, snap.seq)
+    assert.strictEqual(dec.decode((await snap.get(enc.encode("k")))!), "old")
+    const other = await db.begin()
+    await other.rollback()
+    let error: unknown
+    try {
+      await other.commit()
+    } catch (e) {
+      error = e
+    }
+    assert.instanceOf(error, Db.InvalidError)
   })
 
   it.live("a compactor of its own beside a writer without one", () => {

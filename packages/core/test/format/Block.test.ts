@@ -246,14 +246,23 @@ describe("block round trips and seeks (fast-check)", () => {
     })
   }
 
-  it("V2 seek with versions of one key straddling restart points", () => {
-    const rows: Array<RowEntry> = []
-    for (let i = 0; i < 10; i++) rows.push(makeValue(text("a"), text("x"), 100 - i))
-    for (let i = 0; i < 30; i++) rows.push(makeValue(text("k"), text("y"), 100 - i))
-    rows.push(makeValue(text("z"), text("z"), 1))
+  /** "a" ×10, then "k" at seqs 100..71 (rows 10..39: restart points 16 and 32 fall among its versions), "z". */
+  const straddlingBlock = () => {
     const b = new BlockBuilder(1 << 16, 2)
-    for (const r of rows) b.add(r)
-    const it = new BlockIterator(decodeBlock(b.build(), 2))
+    for (let i = 0; i < 10; i++) b.add(makeValue(text("a"), text("x"), 100 - i))
+    for (let i = 0; i < 30; i++) b.add(makeValue(text("k"), text("y"), 100 - i))
+    b.add(makeValue(text("z"), text("z"), 1))
+    return decodeBlock(b.build(), 2)
+  }
+
+  it("V2 findInBlock at any seq when the versions of one key straddle restart points", () => {
+    const block = straddlingBlock()
+    for (let maxSeq = 71; maxSeq <= 100; maxSeq++) assert.strictEqual((findInBlock(block, text("k"), maxSeq) as RowEntry).seq, maxSeq)
+    assert.strictEqual(findInBlock(block, text("k"), 70), undefined)
+  })
+
+  it("V2 seek with versions of one key straddling restart points", () => {
+    const it = new BlockIterator(straddlingBlock())
     it.seek(text("k"))
     assert.strictEqual(it.next()!.seq, 100)
     it.seek(text("l"))

@@ -62,6 +62,17 @@ describe("checkpoints", () => {
       assert.strictEqual((yield* makeManifestStore(store, "db").readLatest)!.id, before)
     }))
 
+  it.effect("the writer takes as source a detached checkpoint its copy of the manifest does not know yet", () =>
+    Effect.gen(function*() {
+      const { store, on } = yield* setup
+      const { db } = yield* openOn(store)
+      yield* db.put(b("a"), b("1"))
+      // Made through Admin (another process): the writer has not read that manifest version.
+      const detached = yield* on(Admin.createCheckpoint("db", { lifetimeMs: 60_000 }))
+      const made = yield* db.createCheckpoint({ scope: "durable", source: detached.id, lifetimeMs: 1000 })
+      assert.strictEqual(made.manifestId, detached.manifestId)
+    }))
+
   it.effect("detached: create, refresh, delete; refreshing a missing one fails, deleting one is a no-op", () =>
     Effect.gen(function*() {
       const { store, on } = yield* setup

@@ -206,6 +206,7 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
 /** The compactor counters of every seed, added up; and the garbage collector's. */
 const totals: Record<string, number> = {}
 const gcTotals: Record<string, number> = {}
+const txnTotals: Record<string, number> = {}
 const addUpGc = (g: GcSide | undefined) => {
   if (g === undefined) return
   gcTotals[`deployment ${g.deployment}`] = (gcTotals[`deployment ${g.deployment}`] ?? 0) + 1
@@ -242,6 +243,7 @@ const main = Effect.gen(function*() {
     report(result, seeds <= 1, performance.now() - t0)
     addUp(result.compactor)
     addUpGc(result.gc)
+    for (const [k, v] of Object.entries(result.txns)) txnTotals[k] = (txnTotals[k] ?? 0) + v
     if (result.divergence !== undefined) {
       diverged++
       if (!values["keep-going"]) break
@@ -253,7 +255,8 @@ const main = Effect.gen(function*() {
         diverged === 0 ? "all passed" : `${diverged} diverged`
       } (${((performance.now() - started) / 1000).toFixed(1)} s)\n` +
         `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
-        `gc totals: ${Object.entries(gcTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
+        `gc totals: ${Object.entries(gcTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
+        `snapshot and transaction totals: ${Object.entries(txnTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
     )
   }
   return diverged

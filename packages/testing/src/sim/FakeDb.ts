@@ -33,7 +33,19 @@ import {
   type WriteHandle,
   withRetries
 } from "@shale/core/internal"
-import { TestSwitches } from "@shale/core/internal"
+import {
+  beginTransaction,
+  keyId,
+  type KeySet,
+  makeSnapshot,
+  runTransaction,
+  SnapshotRegistry,
+  TestSwitches,
+  TransactionError,
+  TransactionManager,
+  type TxnHost,
+  type TxnState
+} from "@shale/core/internal"
 import { fromHex, toHex } from "./SimBytes.ts"
 
 const noMerges = () => new InvalidError({ message: "the simulator's FakeDb has no merge operator" })
@@ -230,10 +242,20 @@ export const openFakeDb: (
   // ---- writes
   const checkOpen = Effect.suspend(() => (closed === undefined ? Effect.void : Effect.fail(closed)))
 
+  // Snapshots and transactions: the engine's own code (Transaction.ts) over this fake's reads and writes.
+  const txns = new TransactionManager({ ignoreConflicts: switches.txnIgnoresConflicts })
+  const snapshots = new SnapshotRegistry()
+
   const writeEntries = (
     entries: ReadonlyArray<readonly [Uint8Array, Uint8Array | undefined]>,
     awaitDurable: boolean
-  ): Effect.Effect<WriteHandle, DbError> =>
+  ): Effect.Effect<WriteHandle, DbError> => writeTxn(entries, awaitDurable, undefined) as Effect.Effect<WriteHandle, DbError>
+
+  const writeTxn = (
+    entries: ReadonlyArray<readonly [Uint8Array, Uint8Array | undefined]>,
+    awaitDurable: boolean,
+    txn: TxnState | undefined
+  ): Effect.Effect<WriteHandle, DbError | TransactionError> =>
     Effect.gen(function*() {
       yield* checkOpen
       if (entries.length === 0) return yield* new InvalidError({ message: "empty write batch" })
@@ -245,12 +267,19 @@ export const openFakeDb: (
         dedup.set(hk, v)
       }
       const ts = yield* Clock.currentTimeMillis
+      if (txn !== undefined && txns.hasConflict(txn)) {
+        txns.drop(txn)
+        return yield* new TransactionError({ message: "transaction conflict" })
+      }
       const seq = ++lastSeq
       const ops: Array<readonly [string, string | null]> = []
+      const keys: KeySet = new Map()
       for (const [k, v] of [...dedup].sort(([a], [b]) => compareHex(a, b))) {
         apply(seq, ts, k, v)
         ops.push([k, v === undefined ? null : toHex(v)])
+        if (txns.activeCount !== 0 && txn === undefined) keys.set(keyId(fromHex(k)), fromHex(k))
       }
+      if (txns.activeCount !== 0) txns.recordCommitted(seq, txn?.writeKeys ?? keys, txn)
       pending.push({ seq, ts, ops })
       // As the engine does: a write that finds a flush owed (the oldest pending write has waited an
       // interval) starts it and yields, so that a loop of writes that never yields cannot starve it.
@@ -293,19 +322,21 @@ export const openFakeDb: (
     expireTs: undefined
   })
 
-  const getKeyValue = (key: Uint8Array, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
+  const capped = (options: ReadOptions | undefined, cap: number | undefined) => Math.min(visibleSeq(options), cap ?? lastSeq)
+
+  const getKeyValue = (key: Uint8Array, options?: ReadOptions, cap?: number): Effect.Effect<KeyValue | undefined, DbError> =>
     Effect.gen(function*() {
       yield* checkOpen
       if (key.length === 0) return yield* new InvalidError({ message: "empty key" })
       const hk = toHex(key)
-      const v = versionAt(hk, visibleSeq(options))
+      const v = versionAt(hk, capped(options, cap))
       return v === undefined || v.value === undefined ? undefined : toKeyValue(hk, v)
     })
 
-  const scan = (range: KeyRange, options?: DbScanOptions): Stream.Stream<KeyValue, DbError> =>
+  const scan = (range: KeyRange, options?: DbScanOptions, cap?: number): Stream.Stream<KeyValue, DbError> =>
     Stream.unwrap(Effect.gen(function*() {
       yield* checkOpen
-      const maxSeq = visibleSeq(options)
+      const maxSeq = capped(options, cap)
       const keys = [...versions.keys()].filter((k) => inRange(range, k)).sort(compareHex)
       if (options?.order === "desc") keys.reverse()
       const rows: Array<KeyValue> = []
@@ -339,6 +370,17 @@ export const openFakeDb: (
 
   yield* Effect.addFinalizer(() => Effect.ignore(closed === undefined ? close : Effect.void))
 
+  const host: TxnHost = {
+    checkOpen,
+    committedSeq: () => lastSeq,
+    getKeyValueAt: (key, seq, opts) => getKeyValue(key, opts, seq),
+    scanAt: (range, seq, opts) => scan(range, opts, seq),
+    commit: (batch, opts, txn) =>
+      writeTxn(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true, txn),
+    txns,
+    snapshots
+  }
+
   const db: Db["Service"] = {
     put: (key, value, opts) => writeEntries([[key, value]], opts?.awaitDurable ?? true),
     delete: (key, opts) => writeEntries([[key, undefined]], opts?.awaitDurable ?? true),
@@ -357,6 +399,9 @@ export const openFakeDb: (
     scan,
     scanPrefix: (prefix, opts) => scan(prefixRange(prefix), opts),
     flush: () => flushOnce,
+    snapshot: () => makeSnapshot(host),
+    begin: (opts) => beginTransaction(host, opts),
+    transaction: (body, opts) => runTransaction(host, body, opts),
     status,
     close
   }

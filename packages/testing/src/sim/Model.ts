@@ -164,6 +164,36 @@ export class Model {
     record.status = "failed"
   }
 
+  /** The write certainly did not happen (a transaction's conflict): forget it. */
+  discardWrite(record: WriteRecord): void {
+    const i = this.#writes.indexOf(record)
+    if (i >= 0) this.#writes.splice(i, 1)
+  }
+
+  // ---------------------------------------------------------------- snapshots and transactions (TxnChecks.ts)
+
+  /** The committed state of `key` at seq `s` (undefined: absent or deleted). */
+  valueAtSeq(key: string, s: number): Held | undefined {
+    return this.#valueAt(key, s)
+  }
+
+  /** The rows of `keys` (hex, in order) at seq `s`. */
+  rowsAtSeq(contains: (hexKey: string) => boolean, order: "asc" | "desc", s: number): Array<ObservedRow> {
+    const keys = this.#keys().filter(contains)
+    if (order === "desc") keys.reverse()
+    return this.#rowsAt(keys, s, undefined)
+  }
+
+  /** The writes committed with a seq in `(lo, hi)`. */
+  committedBetween(lo: number, hi: number): Array<WriteRecord> {
+    return this.#committed.filter((w) => w.seq! > lo && w.seq! < hi)
+  }
+
+  /** Uncertain writes that may have committed between logical times `from` and `to`. */
+  uncertainDuring(from: number, to: number): Array<WriteRecord> {
+    return this.#writes.filter((w) => w.status !== "ok" && w.invokedAt < to && (w.respondedAt === undefined || w.respondedAt > from))
+  }
+
   /** A flush invoked at `invokedAt` returned at `respondedAt`: everything answered before it is durable. */
   flushed(invokedAt: number, respondedAt: number): void {
     const seq = this.#memoryFloor(invokedAt)

@@ -36,6 +36,7 @@ import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/co
 import { FaultInjectingObjectStore } from "../FaultInjectingObjectStore.ts"
 import { Diverged } from "./Diverged.ts"
 import { CheckpointActor, type CheckpointCounts } from "./CheckpointActor.ts"
+import { TxnActor, type TxnCounts } from "./TxnActor.ts"
 import { CompactorActor, type CompactorSummary } from "./CompactorActor.ts"
 import { type CompactorDeployment, type CompactorPlan, drawCompactorPlan } from "./CompactorPlan.ts"
 import { type FakeDbBugs, openFakeDb } from "./FakeDb.ts"
@@ -160,6 +161,8 @@ export interface SimResult {
   readonly compactor: CompactorSummary | undefined
   /** The garbage collector, checkpoints and views of the run (undefined without the engine's objects). */
   readonly gc: (GcSummary & CheckpointCounts) | undefined
+  /** Snapshots and transactions of the run (TxnActor.ts). */
+  readonly txns: TxnCounts
   readonly divergence: Divergence | undefined
 }
 
@@ -225,7 +228,7 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
       )
       if (divergence !== undefined) w.trace.line(`DIVERGENCE at #${divergence.opIndex}: ${divergence.message}`)
       const gc = engineFormat ? { ...actors.gc.summary, ...actors.checkpoints.counts } : undefined
-      return yield* buildResult(w, options, target, engineFormat ? actors.compactors.summary : undefined, gc, divergence)
+      return yield* buildResult(w, options, target, engineFormat ? actors.compactors.summary : undefined, gc, actors.txns.counts, divergence)
     })
 
   return program.pipe(
@@ -242,6 +245,7 @@ interface Actors {
   readonly compactors: CompactorActor
   readonly gc: GcActor
   readonly checkpoints: CheckpointActor
+  readonly txns: TxnActor
 }
 
 const makeActors = (
@@ -263,7 +267,8 @@ const makeActors = (
   compactors = new CompactorActor({ w, writer, plan, rng: compactorRng, settings: input, enabled })
   const checkpoints = new CheckpointActor({ w, writer, rng: new SimRandom(w.seed).derive("checkpoints"), admin: compactors.admin, enabled })
   gc = new GcActor({ w, plan: gcPlan, rng: gcRng, checkpoints, enabled, onPause: (ms) => compactors!.relaxL0(`the world paused ${ms / 1000} s`) })
-  return { writer, compactors, gc, checkpoints }
+  const txns = new TxnActor({ w, writer, rng: new SimRandom(w.seed).derive("txns") })
+  return { writer, compactors, gc, checkpoints, txns }
 }
 
 /** What the write-path events (`WritePathEvents.ts`) need of the runner. */
@@ -299,7 +304,7 @@ const eventContext = (w: SimWorld, { writer, compactors, gc }: Actors): EventCon
  */
 const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
   Effect.gen(function*() {
-    const { writer, compactors, gc, checkpoints } = actors
+    const { writer, compactors, gc, checkpoints, txns } = actors
     const ctx = eventContext(w, actors)
     yield* writer.openChecked("first open")
     yield* compactors.start
@@ -308,6 +313,7 @@ const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
       if (yield* compactors.beforeRound) continue
       if (yield* gc.beforeRound) continue
       if (yield* checkpoints.beforeRound) continue
+      if (yield* txns.beforeRound) continue
       const round = w.workload.next(w.opIndex)
       if (w.phase === "fatal" && round._tag !== "ops") continue
       yield* runRound(w, writer, ctx, round)
@@ -318,6 +324,7 @@ const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
     w.trace.line(`#${w.opIndex} end of the workload @${yield* w.now}`)
     if (w.phase === "fatal") yield* writer.endFatal
     yield* compactors.finish
+    yield* txns.finish
     // Finally, a clean close: everything committed must come back.
     yield* writer.reopen
     const last = writer.proc
@@ -368,6 +375,7 @@ const buildResult = (
   target: SimTarget,
   compactor: CompactorSummary | undefined,
   gc: (GcSummary & CheckpointCounts) | undefined,
+  txns: TxnCounts,
   divergence: Diverged | undefined
 ) =>
   Effect.gen(function*() {
@@ -399,6 +407,7 @@ const buildResult = (
       settings: w.workload.config.settings,
       compactor,
       gc,
+      txns: { ...txns },
       divergence: divergence === undefined ? undefined : {
         seed,
         opIndex: divergence.opIndex,
