@@ -8,12 +8,13 @@
  * would resume.
  *
  * What it asserts (ChangeLog.ts, after every round and at every run's end): each row once, in seq order,
- * each seq's rows exactly one write's (key, value, kind), no durable write skipped. How a run may end:
+ * each seq's rows exactly one write's (key, value, kind), no durable write skipped; on a reader, no row
+ * above the reader's seq (its stream follows the WAL as the reader sees it). How a run may end:
  * - with `ChangesGapError`: the error owes seqs from after the last one yielded (`fromSeq` above it and at
  *   or above the floor), names a seq to resume from above that, and the gap is real: a WAL SST it names
  *   was deleted (by a collector, or the *lost WAL* event). The next run starts at `resumeFrom`;
  * - at its end: only once its source closed (the writer closed cleanly, the reader closed); and a stream
- *   whose source closed must end within a few polls;
+ *   whose source closed must end within the liveness budget;
  * - with any other failure: only after a permanent store failure began, or on a writer that was fenced
  *   (a newer process runs).
  * A run whose writer crashed is abandoned (its process is dead; its stream can see nothing more).
@@ -145,7 +146,7 @@ export class ChangesActor {
           ? { _tag: "reader", reader: this.rng.pick(readers) }
           : { _tag: "writer", proc: this.#writer.proc })
       const from = c.log.next
-      const pollIntervalMs = this.rng.pick([100, 500, 1000])
+      const pollIntervalMs = this.rng.pick([200, 1000])
       const run: Run = { source, from, fatalAtStart: w.events["fatal"] ?? 0, pending: [], fiber: undefined, exit: undefined, abandoned: false }
       const stream = source._tag === "writer"
         ? source.proc.db.changes({ fromSeq: from, pollIntervalMs })
@@ -171,7 +172,13 @@ export class ChangesActor {
       const run = c.run
       if (run === undefined || run.pending.length === 0) return
       const index = new HistoryIndex(this.w.model.history)
+      // A reader's stream never runs ahead of the reader (its seq only grows: checked now, it bounds them all).
+      const bound = run.source._tag === "reader" ? run.source.reader.handle.seq : Infinity
       for (const rows of run.pending.splice(0)) {
+        const ahead = rows.find((r) => r.seq > bound)
+        if (ahead !== undefined) {
+          return yield* this.w.diverge(`consumer c${c.id} on ${sourceName(run.source)} yielded seq ${ahead.seq}; the reader holds seqs up to ${bound}`)
+        }
         const problem = c.log.add(rows, index)
         this.counts.rowsYielded += rows.length
         if (problem !== undefined) return yield* this.w.diverge(`consumer c${c.id} on ${sourceName(run.source)}: ${problem}`)
@@ -205,8 +212,8 @@ export class ChangesActor {
       if (run.exit === undefined && this.#sourceGone(run)) {
         const s = run.source
         if (s._tag === "writer" && !s.proc.view.isAlive()) return yield* this.#abandon(c, `p${s.proc.id} died`)
-        // A closed source: its stream ends at its next listing.
-        if ((yield* this.w.drive(() => run.exit !== undefined, 10, 300)) !== "done") {
+        // A closed source: its stream ends at its next listing (once it has read what it listed).
+        if ((yield* this.w.drive(() => run.exit !== undefined, 10)) === "stuck") {
           return yield* this.w.diverge(`consumer c${c.id}: its stream on ${sourceName(s)} did not end after the source closed`)
         }
       }

@@ -18,6 +18,10 @@
  * standalone collection passes (some killed mid-pass: `passCrash` of them), the whole world pausing for
  * minutes, checkpoints made, deleted and refreshed, read-only views opened and read. Only the crashes are
  * faults; the rest is workload, so every profile has them.
+ *
+ * The `DbReader`s' and change streams' events (`readers`, per round; ReaderActor.ts, ChangesActor.ts):
+ * readers opened, read and closed, change consumers started and moved to another source. Workload too:
+ * every profile has them.
  */
 import type { FaultConfig } from "../FaultInjectingObjectStore.ts"
 
@@ -81,7 +85,7 @@ export interface ReaderEventRates {
   readonly consumerSwitch: number
 }
 
-const readerEvents: ReaderEventRates = { open: 0.02, read: 0.05, close: 0.01, consumer: 0.015, consumerSwitch: 0.01 }
+const readerEvents: ReaderEventRates = { open: 0.015, read: 0.05, close: 0.015, consumer: 0.015, consumerSwitch: 0.01 }
 
 export interface CompactorEventRates {
   /** A standalone compactor process dies, usually while a compaction runs. */

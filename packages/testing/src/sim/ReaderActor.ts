@@ -143,7 +143,7 @@ export class ReaderActor {
       const view = makeProcessStore(makeProcessFaults(w.injector.inner, this.#shared).store)
       const clock = view.clock(w.clock.clock)
       const scope = yield* Scope.make()
-      const pollMs = rng.pick([50, 200, 1000])
+      const pollMs = rng.pick([100, 500, 2000])
       const open = DbReader.open({
         root: DB_PATH,
         // Longer than any pause of the world (10 minutes), so that a reader's refresh keeps it alive.

@@ -19,7 +19,8 @@
  *    reopens: a legal recovery point), writes every operation and result to the `Trace`, and stops at the
  *    first divergence with the seed, the operation index and the last lines of the trace.
  * 5. Ends with the compactor side's last checks, a clean close and reopen (everything committed must come
- *    back), then closes.
+ *    back), then closes; then the `DbReader`s catch up and close (`ReaderActor.ts`) and the change
+ *    consumers yield everything (`ChangesActor.ts`).
  *
  * Determinism: nothing here reads real time or `Math.random`; every fiber runs on Effect's scheduler under
  * the `TestClock`, whose `adjust` waits for the fibers it wakes to suspend. The same seed, options and code
