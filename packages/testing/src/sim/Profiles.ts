@@ -73,7 +73,7 @@ const gcEvents = (passCrash: number): GcEventRates => ({
 })
 
 export interface ReaderEventRates {
-  /** A `DbReader` opens (two at most), in a process of its own. */
+  /** A `DbReader` opens (one at a time), in a process of its own. */
   readonly open: number
   /** An open `DbReader` reads (a scan or a few gets). */
   readonly read: number

@@ -3,7 +3,7 @@
  * process of its own (its view of the bucket with its own store faults, behind the engine's retrying
  * wrapper, and its view of the clock), with a short poll interval under the `TestClock`. They open, read
  * at random times, close and reopen, across the writer's crashes, reopens and fencings, compactions,
- * collections and pauses that the other actors run. Two at most are open at once.
+ * collections and pauses that the other actors run. One at a time (each costs its polls).
  *
  * What a reader must show (the model's history, `Model.history`, frozen per read with
  * `Model.freeze("history")`):
@@ -28,9 +28,9 @@ import { Cause, type Clock, Effect, Exit, Scope, Stream } from "effect"
 import { DbReader, WalReader } from "@shale/core"
 import { decodeManifest, manifestDir, manifestPath, ObjectStore, parseManifestId } from "@shale/core/internal"
 import type { Diverged } from "./Diverged.ts"
-import { describeError, errorOf, toRows } from "./Operations.ts"
+import { describeError, toRows } from "./Operations.ts"
 import { makeProcessFaults, SharedFaults } from "./ProcessFaults.ts"
-import { checkViewRead, describeViewRead, drawViewReads, runViewRead, type ViewRead, wholeScan } from "./Readers.ts"
+import { checkViewRead, describeViewRead, drawViewReads, isMissingObject, runViewRead, type ViewRead, wholeScan } from "./Readers.ts"
 import type { SimRandom } from "./SimRandom.ts"
 import { makeProcessStore, type ProcessStore } from "./SimStore.ts"
 import { rowsDigest } from "./TraceHash.ts"
@@ -63,7 +63,7 @@ export interface ReaderCounts {
   checkpointsReplaced: number
 }
 
-const MAX_READERS = 2
+const MAX_READERS = 1
 
 const readerName = (r: { readonly id: number }): string => `r${r.id}`
 
@@ -81,12 +81,6 @@ export const storeHighSeq = (store: ObjectStore["Service"]): Effect.Effect<numbe
     }
     return high
   })
-
-/** A missing object: what a read may hit once the version it reads is no longer pinned. */
-const isMissingObject = (exit: Exit.Exit<unknown, unknown>): boolean => {
-  const e = errorOf(exit) as { readonly _tag?: string; readonly message?: string } | undefined
-  return e?._tag === "DataError" && e.message?.startsWith("object not found") === true
-}
 
 export class ReaderActor {
   readonly w: SimWorld

@@ -51,7 +51,7 @@ const viewName = (v: { readonly id: number }): string => `v${v.id}`
 const target = (at: TrackedCheckpoint | undefined): string => (at === undefined ? "the latest state" : checkpointName(at))
 
 /** A missing object: what a view that pins nothing may hit once a collector ran. */
-const isMissingObject = (exit: Exit.Exit<unknown, unknown>): boolean => {
+export const isMissingObject = (exit: Exit.Exit<unknown, unknown>): boolean => {
   const e = errorOf(exit) as { readonly _tag?: string; readonly message?: string } | undefined
   return e?._tag === "DataError" && e.message?.startsWith("object not found") === true
 }
