@@ -127,7 +127,7 @@ export class ChangesActor {
       const w = this.w
       const fromOld = this.rng.chance(0.5)
       const from = fromOld ? 1 : (yield* onProc(this.#writer.proc, this.#writer.proc.db.status)).durableSeq + 1
-      const c: Consumer = { id: this.#consumers.length + this.counts.consumers + 1, log: new ChangeLog(from), run: undefined }
+      const c: Consumer = { id: this.counts.consumers + 1, log: new ChangeLog(from), run: undefined }
       this.#consumers.push(c)
       this.counts.consumers++
       w.event("changesConsumer")
