@@ -19,9 +19,9 @@
  *   (a newer process runs).
  * A run whose writer crashed is abandoned (its process is dead; its stream can see nothing more).
  *
- * At the end, after the writer's final clean close and the readers' last reads: every run ends; then a
- * last run over the bucket itself (`Changes.stream`, `follow: false`) from where each consumer is, after
- * which it must have yielded everything up to the highest seq on the store.
+ * At the end, after the writer's final clean close and the readers' last reads: every run ends; then runs
+ * over the bucket itself (`Changes.stream`, `follow: false`) from where each consumer is, until one ends
+ * without a gap, after which it must have yielded everything up to the highest seq on the store.
  *
  * Events draw from a stream of their own (`<seed>/changes`).
  */
@@ -270,11 +270,12 @@ export class ChangesActor {
       this.#writerClosed = true
       const high = yield* Effect.orDie(storeHighSeq(w.injector.inner))
       for (const c of this.#consumers) {
-        for (let attempt = 0; attempt < 3; attempt++) {
-          const run = c.run
-          if (run !== undefined) yield* this.#endRun(c, run)
-          if (c.log.next > high) break
+        if (c.run !== undefined) yield* this.#endRun(c, c.run)
+        // Runs over the bucket until one ends without a gap (each gap moves the consumer forward).
+        for (let gaps = -1; c.log.next <= high && gaps !== this.counts.gapErrors;) {
+          gaps = this.counts.gapErrors
           yield* this.#start(c, { _tag: "bucket" })
+          yield* this.#endRun(c, c.run!)
         }
         if (c.log.next <= high) {
           return yield* w.diverge(`consumer c${c.id} yielded up to seq ${c.log.lastSeq ?? "-"}; the store holds seqs up to ${high}`)
