@@ -26,6 +26,8 @@
  * - `gcIgnoresCheckpoints`: the garbage collector treats only the latest manifest as live (gc/GcPass.ts):
  *   the manifests checkpoints pin, and the SSTs and WAL SSTs only those manifests need, are deleted once
  *   old enough. A read at a live checkpoint then fails (object not found).
+ * - `readerSkipsWal`: a `DbReader`'s poll that finds two or more new WAL SSTs skips the first of them
+ *   (db/ReaderPoller.ts). Its reads then miss a committed write below its seq.
  */
 import { Context } from "effect"
 
@@ -35,6 +37,7 @@ export interface TestSwitchesShape {
   readonly neverYieldForFlush: boolean
   readonly compactorDropsTombstones: boolean
   readonly gcIgnoresCheckpoints: boolean
+  readonly readerSkipsWal: boolean
 }
 
 /** Every switch off: the production behaviour. */
@@ -43,7 +46,8 @@ export const TestSwitchesOff: TestSwitchesShape = {
   skipLastWalReplay: false,
   neverYieldForFlush: false,
   compactorDropsTombstones: false,
-  gcIgnoresCheckpoints: false
+  gcIgnoresCheckpoints: false,
+  readerSkipsWal: false
 }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */
