@@ -2,7 +2,8 @@
  * SlateDB's `DbReader`: a reader of a database another process writes, which follows the writer. It keeps
  * a checkpoint of its own (so a garbage collector keeps what it reads), replays the WAL after the manifest
  * version it reads, and polls for new WAL SSTs and manifest versions; or it reads at a user's checkpoint and
- * never polls. It sees only durable data and writes nothing but its checkpoint. `DbReader.DbReader` is the
+ * never polls. It sees only durable data and writes nothing but its checkpoint. `changes({ fromSeq })` is the
+ * change stream (Changes.ts) as far as the reader has followed the WAL. `DbReader.DbReader` is the
  * service (`DbReader.layer({ path, checkpointId?, options? })` over the `ObjectStore` in context), `open`
  * the same in the caller's scope; the Promise form is `Shale.openReader`. Options as SlateDB's:
  * `manifestPollIntervalMs` (10 s), `checkpointLifetimeMs` (10 minutes), `maxMemtableBytes` (64 MiB),

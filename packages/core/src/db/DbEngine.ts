@@ -420,7 +420,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     if (e.reason !== "clean") return e
     return state.seqs.durable >= state.seqs.committed ? "closed" : "open"
   }
-  const changes = (options?: ChangesOptions) => Stream.unwrap(Effect.as(checkOpen, changesOver(store, root, options, changesState)))
+  const changes = (options?: ChangesOptions) => Stream.unwrap(Effect.as(checkOpen, changesOver(store, root, options, { state: changesState })))
 
   return {
     put: writer.put,

@@ -23,6 +23,10 @@
  * replayed), so every `ReadOptions` gives the same answer. A scan reads the sources of the moment it
  * starts. GC safety: see ReaderPoller.ts.
  *
+ * Changes (`changes({ fromSeq })`): wal/ChangeStream.ts's stream, listing no WAL past the last one the
+ * reader replayed, so it follows the WAL as the reader sees it grow and ends when the reader closes
+ * (docs/design/changes.md).
+ *
  * Closing (`close`, or the end of the scope; a second close does nothing): reads fail with
  * `ClosedError("clean")` at once (scans in progress at their next pull), polling stops, and its own
  * checkpoints are removed from the manifest (one CAS write; if that fails, a warning is logged and the
@@ -31,8 +35,8 @@
  * Not here: SlateDB's merge operator (Shale has none yet: reading a merge operand fails with
  * `InvalidError` "merge operator missing"), its disk cache, metrics recorder and status subscription.
  */
-import { Clock, Context, Effect, Exit, Fiber, Layer, type Scope } from "effect"
-import { ClosedError, type DbError, InvalidError } from "../errors.ts"
+import { Clock, Context, Effect, Exit, Fiber, Layer, type Scope, Stream } from "effect"
+import { type ChangesGapError, ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { makeUuid } from "../manifest/Ids.ts"
 import { makeManifestStore } from "../manifest/ManifestStore.ts"
@@ -43,6 +47,7 @@ import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
+import { type Change, changesOver, type ChangesOptions } from "../wal/ChangeStream.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { putReaderCheckpoint, removeReaderCheckpoints } from "./ReaderCheckpoint.ts"
 import { type DbReaderOptions, resolveReaderOptions, type ResolvedReaderOptions } from "./ReaderOptions.ts"
@@ -98,6 +103,14 @@ export interface DbReaderHandle extends ReadOnlyDb {
   /** The checkpoint it reads at: its own (replaced as it follows the writer), or the user's. */
   readonly checkpointId: string
   readonly status: Effect.Effect<DbReaderStatus>
+  /**
+   * The change stream (wal/ChangeStream.ts) of the WAL as this reader sees it: committed rows in seq order
+   * from `options.fromSeq`, never past the last WAL the reader replayed; it grows as the reader polls, and
+   * ends (after emitting every row of the WAL the reader had replayed) when the reader closes. Polls every
+   * `pollIntervalMs`, by default the reader's `manifestPollIntervalMs`. `ChangesGapError` when the WAL it
+   * needs was collected; a closed reader refuses a new stream with `ClosedError("clean")`.
+   */
+  readonly changes: (options?: ChangesOptions) => Stream.Stream<Change, DbError | ChangesGapError>
 }
 
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
@@ -211,6 +224,15 @@ const handleOf = (
       )
     })
   }))
+  const changes = (options?: ChangesOptions) =>
+    Stream.suspend(() =>
+      closed
+        ? Stream.fail(new ClosedError({ reason: "clean", message: "db is closed" }))
+        : changesOver(core.store, core.root, { pollIntervalMs: core.options.manifestPollIntervalMs, ...options }, {
+          state: () => (closed ? "closed" : "open"),
+          lastWalId: () => core.lastWalId
+        })
+    )
   return {
     get manifestId() {
       return core.checkpoint.manifestId
@@ -226,6 +248,7 @@ const handleOf = (
     scan: reader.scan,
     scanPrefix: reader.scanPrefix,
     status: Effect.sync(() => statusOf(core, own)),
+    changes,
     close,
     [ReadNow]: { get: reader.getNow, getKeyValue: reader.getKeyValueNow }
   }

@@ -34,6 +34,7 @@ import type { Checkpoint, Manifest, SortedRun } from "../manifest/Manifest.ts"
 import type { ManifestStore } from "../manifest/ManifestStore.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { TableStore } from "../sst/TableStore.ts"
+import { TestSwitches } from "../testing/TestSwitches.ts"
 import type { DbState } from "./DbState.ts"
 import { putReaderCheckpoint, refreshDue } from "./ReaderCheckpoint.ts"
 import type { ResolvedReaderOptions } from "./ReaderOptions.ts"
@@ -111,8 +112,9 @@ export const replayNewWals = (core: ReaderCore): Effect.Effect<void, DbError> =>
     const m = core.view.manifestForReads
     const last = core.options.skipWalReplay ? m.nextWalSstId - 1 : yield* lastListedWalId(core.store, core.root, core.lastWalId)
     if (last === undefined || last <= core.lastWalId) return
+    const skip = (yield* TestSwitches).readerSkipsWal && last > core.lastWalId + 1 ? 1 : 0
     const replayed = yield* replayWalRange(core.store, core.root, core.state, {
-      first: core.lastWalId + 1,
+      first: core.lastWalId + 1 + skip,
       last,
       skipAtOrBelow: core.state.seqs.committed,
       freezeAtBytes: core.options.maxMemtableBytes

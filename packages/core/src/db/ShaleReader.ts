@@ -2,8 +2,9 @@
  * The `DbReader` (DbReader.ts) for programs that do not use Effect: `Shale.openReader(path, { store,
  * checkpointId?, options? })` resolves with a handle whose reads are those of `Shale.openReadOnly`'s view
  * (`get`, `getKeyValue`, `scan`, `scanPrefix`, rejecting with the same tagged errors), which follows the
- * writer in the background (polls every `options.manifestPollIntervalMs`), and says where it is
- * (`status()`).
+ * writer in the background (polls every `options.manifestPollIntervalMs`), says where it is
+ * (`status()`), and gives the change stream as far as it has followed the WAL (`changes({ fromSeq })`, an
+ * async iterable that ends when the reader closes).
  *
  * ```ts
  * await using reader = await Shale.openReader("db", { store: Shale.stores.resolve("./data") })
@@ -16,12 +17,13 @@
  * `options.logger` says (ShaleLogger.ts). SlateDB's `merge_operator` option is not offered: Shale has no
  * merge operator yet.
  */
-import { type Context, Effect, type Layer, Scope } from "effect"
+import { type Context, Effect, type Layer, Scope, Stream } from "effect"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import type { SettingsInput } from "../Settings.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
 import type { LoggingOptions } from "../ShaleLogger.ts"
+import type { Change, ChangesOptions } from "../wal/ChangeStream.ts"
 import { type DbReaderHandle, type DbReaderOptions, type DbReaderStatus, openDbReader } from "./DbReader.ts"
 import { openOnStore, ShaleReadOnlyDb } from "./Shale.ts"
 
@@ -64,6 +66,14 @@ export class ShaleDbReader extends ShaleReadOnlyDb {
   /** Where the reader is: the manifest version and checkpoint, the last seq and WAL, its polls. */
   status(): Promise<DbReaderStatus> {
     return Effect.runPromiseWith(this.#context)(this.#reader.status)
+  }
+
+  /**
+   * `DbReaderHandle.changes`: committed rows in seq order from `options.fromSeq`, as far as the reader has
+   * followed the WAL; the loop ends when the reader closes.
+   */
+  changes(options?: ChangesOptions): AsyncIterable<Change> {
+    return Stream.toAsyncIterableWith(this.#reader.changes(options), this.#context)
   }
 
   /**

@@ -32,6 +32,8 @@
  * - `flushIgnoresSnapshots`: an L0 flush keeps versions for the durable seq only, as if no snapshot or
  *   transaction were open (and writes `recent_snapshot_min_seq` as if none were): a held snapshot then reads
  *   a newer value, or none, once the memtable it read from is flushed.
+ * - `readerSkipsWal`: a `DbReader`'s poll that finds two or more new WAL SSTs skips the first of them
+ *   (db/ReaderPoller.ts). Its reads then miss a committed write below its seq.
  */
 import { Context } from "effect"
 
@@ -43,6 +45,7 @@ export interface TestSwitchesShape {
   readonly gcIgnoresCheckpoints: boolean
   readonly txnIgnoresConflicts: boolean
   readonly flushIgnoresSnapshots: boolean
+  readonly readerSkipsWal: boolean
 }
 
 /** Every switch off: the production behaviour. */
@@ -53,7 +56,8 @@ export const TestSwitchesOff: TestSwitchesShape = {
   compactorDropsTombstones: false,
   gcIgnoresCheckpoints: false,
   txnIgnoresConflicts: false,
-  flushIgnoresSnapshots: false
+  flushIgnoresSnapshots: false,
+  readerSkipsWal: false
 }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */

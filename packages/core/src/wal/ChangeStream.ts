@@ -3,7 +3,8 @@
  * committed rows (puts, tombstones, merge operands, with seq and timestamps) in seq order, read from the
  * WAL SSTs, following the WAL as it grows. `changesOver(store, root, ...)` adds the latest manifest (to
  * judge gaps) and `stream({ root, ... })` runs it over the `ObjectStore` in context; `Db.changes` is the
- * same over the writer's store. docs/design/changes.md gives the reasoning; the guarantees:
+ * same over the writer's store, and a `DbReader`'s `changes` the same bounded by the WAL it replayed
+ * (`ChangeSource.lastWalId`). docs/design/changes.md gives the reasoning; the guarantees:
  *
  * - Order and content: every row of every WAL SST, in id order; within a file sorted by seq (stable, so a
  *   batch keeps its key order). A batch shares one seq and never spans two WALs, so the whole stream is in
@@ -288,17 +289,38 @@ export const replayPointOf = (store: ObjectStore["Service"], root: string): Effe
       ? undefined
       : { replayAfterWalId: latest.manifest.replayAfterWalId, lastL0Seq: latest.manifest.lastL0Seq })
 
+/** Who a stream of `changesOver` follows: its lifecycle, and how far into the WAL it may read. */
+export interface ChangeSource {
+  /** The source's lifecycle (`ChangeHooks.state`). */
+  readonly state?: () => SourceState
+  /**
+   * The newest WAL id the source has seen (a `DbReader`'s last replayed WAL): WAL SSTs above it are not
+   * listed until it grows, so the stream never runs ahead of what the source's reads show.
+   */
+  readonly lastWalId?: () => number
+}
+
+/** `reader`, listing no WAL id above `lastWalId()` (read at every listing). */
+export const walReaderUpTo = (reader: WalReader, lastWalId: () => number): WalReader => ({
+  ...reader,
+  list: (range = {}) => {
+    const end = lastWalId() + 1
+    return reader.list({ start: range.start, end: range.end === undefined ? end : Math.min(range.end, end) })
+  }
+})
+
 /** The changes of the database at `root` in `store`, gaps judged with its latest manifest. */
 export const changesOver = (
   store: ObjectStore["Service"],
   root: string,
   options: ChangesOptions = {},
-  state?: () => SourceState
+  source: ChangeSource = {}
 ): Stream.Stream<Change, DbError | ChangesGapError> => {
   const r = normalizeRoot(root)
-  return changesFrom(walReaderOver(store, r), options, {
+  const wal = walReaderOver(store, r)
+  return changesFrom(source.lastWalId === undefined ? wal : walReaderUpTo(wal, source.lastWalId), options, {
     replayPoint: replayPointOf(store, r),
-    ...(state === undefined ? {} : { state })
+    ...(source.state === undefined ? {} : { state: source.state })
   })
 }
 

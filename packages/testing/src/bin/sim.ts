@@ -188,6 +188,7 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
         `faults      ${faults}\n` +
         `compactor   ${describeCompactor(r.compactor)}\n` +
         `gc          ${describeGc(r.gc)}\n` +
+        `readers     ${r.readers === undefined ? "none" : Object.entries(r.readers).map(([k, n]) => `${k} ${n}`).join(", ")}\n` +
         `store ops   ${r.storeOps}\n` +
         `objects     ${Object.entries(r.objects).map(([d, n]) => `${d} ${n}`).join(", ")}\n` +
         `simulated   ${(r.simulatedMs / 1000).toFixed(1)} s (wall ${(ms / 1000).toFixed(1)} s)\n`
@@ -207,6 +208,10 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
 const totals: Record<string, number> = {}
 const gcTotals: Record<string, number> = {}
 const txnTotals: Record<string, number> = {}
+const readerTotals: Record<string, number> = {}
+const addUpReaders = (r: SimResult["readers"]) => {
+  for (const [k, v] of Object.entries(r ?? {})) readerTotals[k] = (readerTotals[k] ?? 0) + v
+}
 const addUpGc = (g: GcSide | undefined) => {
   if (g === undefined) return
   gcTotals[`deployment ${g.deployment}`] = (gcTotals[`deployment ${g.deployment}`] ?? 0) + 1
@@ -244,6 +249,7 @@ const main = Effect.gen(function*() {
     addUp(result.compactor)
     addUpGc(result.gc)
     for (const [k, v] of Object.entries(result.txns)) txnTotals[k] = (txnTotals[k] ?? 0) + v
+    addUpReaders(result.readers)
     if (result.divergence !== undefined) {
       diverged++
       if (!values["keep-going"]) break
@@ -256,7 +262,8 @@ const main = Effect.gen(function*() {
       } (${((performance.now() - started) / 1000).toFixed(1)} s)\n` +
         `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
         `gc totals: ${Object.entries(gcTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
-        `snapshot and transaction totals: ${Object.entries(txnTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
+        `snapshot and transaction totals: ${Object.entries(txnTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
+        `reader totals: ${Object.entries(readerTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
     )
   }
   return diverged

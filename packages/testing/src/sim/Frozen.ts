@@ -107,6 +107,15 @@ export class FrozenState {
     return undefined
   }
 
+  /** The seqs from `lo` to `hi` a state can be at: both ends and every committed write's between, ascending. */
+  statesIn(lo: number, hi: number): Array<number> {
+    const seqs = new Set([lo, hi])
+    this.#chain.forEach((inc, i) => {
+      for (const w of i === this.#chain.length - 1 ? this.#committed : inc.committed) if (w.seq! > lo && w.seq! < hi) seqs.add(w.seq!)
+    })
+    return [...seqs].sort((a, b) => a - b)
+  }
+
   /** The state holding everything up to `p`. */
   #state(p: number): Map<string, Held> {
     const i = this.#incarnationOf(p)

@@ -309,6 +309,11 @@ export class Model {
     })
   }
 
+  /** Every incarnation so far, oldest first, this one last (what readers and change streams follow). */
+  get history(): ReadonlyArray<Incarnation> {
+    return [...this.#past, { base: this.#base, cutSeq: this.#cutSeq, committed: this.#committed, uncertain: this.uncertain }]
+  }
+
   // ---------------------------------------------------------------- recovery
 
   /**

@@ -18,6 +18,10 @@
  * standalone collection passes (some killed mid-pass: `passCrash` of them), the whole world pausing for
  * minutes, checkpoints made, deleted and refreshed, read-only views opened and read. Only the crashes are
  * faults; the rest is workload, so every profile has them.
+ *
+ * The `DbReader`s' and change streams' events (`readers`, per round; ReaderActor.ts, ChangesActor.ts):
+ * readers opened, read and closed, change consumers started and moved to another source. Workload too:
+ * every profile has them.
  */
 import type { FaultConfig } from "../FaultInjectingObjectStore.ts"
 
@@ -37,6 +41,8 @@ export interface FaultProfile {
   readonly compactor?: CompactorEventRates
   /** Probability, per round, of each garbage-collector and checkpoint event. */
   readonly gc?: GcEventRates
+  /** Probability, per round, of each `DbReader` and change-stream event (ReaderActor.ts, ChangesActor.ts). */
+  readonly readers?: ReaderEventRates
 }
 
 export interface GcEventRates {
@@ -66,6 +72,21 @@ const gcEvents = (passCrash: number): GcEventRates => ({
   readerRead: 0.06
 })
 
+export interface ReaderEventRates {
+  /** A `DbReader` opens (one at a time), in a process of its own. */
+  readonly open: number
+  /** An open `DbReader` reads (a scan or a few gets). */
+  readonly read: number
+  /** An open `DbReader` closes. */
+  readonly close: number
+  /** A change-stream consumer starts (two at most), on the writer or a `DbReader`. */
+  readonly consumer: number
+  /** A consumer moves to another source, from the seq after the last one it handled. */
+  readonly consumerSwitch: number
+}
+
+const readerEvents: ReaderEventRates = { open: 0.015, read: 0.05, close: 0.015, consumer: 0.015, consumerSwitch: 0.01 }
+
 export interface CompactorEventRates {
   /** A standalone compactor process dies, usually while a compaction runs. */
   readonly crash: number
@@ -88,7 +109,8 @@ export const FaultProfiles = {
     store: {},
     events: noEvents,
     compactor: fullOnly,
-    gc: gcEvents(0)
+    gc: gcEvents(0),
+    readers: readerEvents
   },
   /** Latency only: concurrency and timers interleave in many ways. */
   latency: {
@@ -97,7 +119,8 @@ export const FaultProfiles = {
     store: { latency: { min: "0 millis", max: "20 millis" } },
     events: noEvents,
     compactor: fullOnly,
-    gc: gcEvents(0)
+    gc: gcEvents(0),
+    readers: readerEvents
   },
   /** Transient errors that retries must absorb, plus close/reopen. */
   transient: {
@@ -106,7 +129,8 @@ export const FaultProfiles = {
     store: { unavailableRate: 0.05, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
     events: { crash: 0, reopen: 0.02, fence: 0, fatal: 0 },
     compactor: fullOnly,
-    gc: gcEvents(0)
+    gc: gcEvents(0),
+    readers: readerEvents
   },
   /** Crashes and reopens on a flaky store. */
   crash: {
@@ -115,7 +139,8 @@ export const FaultProfiles = {
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "15 millis" } },
     events: { crash: 0.04, reopen: 0.02, fence: 0, fatal: 0 },
     compactor: { crash: 0.04, second: 0, full: 0.02 },
-    gc: gcEvents(0.4)
+    gc: gcEvents(0.4),
+    readers: readerEvents
   },
   /** Everything, at moderate rates: what CI runs. */
   standard: {
@@ -124,7 +149,8 @@ export const FaultProfiles = {
     store: { unavailableRate: 0.03, putLostResponseRate: 0.02, latency: { min: "0 millis", max: "10 millis" } },
     events: { crash: 0.03, reopen: 0.015, fence: 0.01, fatal: 0.008 },
     compactor: { crash: 0.03, second: 0.015, full: 0.02 },
-    gc: gcEvents(0.3)
+    gc: gcEvents(0.3),
+    readers: readerEvents
   },
   /** Everything, at high rates. */
   chaos: {
@@ -133,7 +159,8 @@ export const FaultProfiles = {
     store: { unavailableRate: 0.2, putLostResponseRate: 0.1, latency: { min: "0 millis", max: "100 millis" } },
     events: { crash: 0.06, reopen: 0.03, fence: 0.02, fatal: 0.015 },
     compactor: { crash: 0.05, second: 0.03, full: 0.03 },
-    gc: gcEvents(0.5)
+    gc: gcEvents(0.5),
+    readers: readerEvents
   }
 } as const satisfies Record<string, FaultProfile>
 

@@ -24,10 +24,11 @@ import { type KeyRange, ObjectStore } from "@shale/core/internal"
 import { type CheckpointActor, checkpointName, isLive, type TrackedCheckpoint } from "./CheckpointActor.ts"
 import type { Diverged } from "./Diverged.ts"
 import type { FrozenState } from "./Frozen.ts"
-import type { Verdict } from "./Model.ts"
+import type { ObservedRow, Verdict } from "./Model.ts"
 import { describeError, errorOf, rangeShape, toRows } from "./Operations.ts"
 import { makeProcessFaults } from "./ProcessFaults.ts"
 import { toHex } from "./SimBytes.ts"
+import type { SimRandom } from "./SimRandom.ts"
 import { makeProcessStore, type ProcessStore } from "./SimStore.ts"
 import { rowsDigest } from "./TraceHash.ts"
 import { DB_PATH, onProc } from "./World.ts"
@@ -50,7 +51,7 @@ const viewName = (v: { readonly id: number }): string => `v${v.id}`
 const target = (at: TrackedCheckpoint | undefined): string => (at === undefined ? "the latest state" : checkpointName(at))
 
 /** A missing object: what a view that pins nothing may hit once a collector ran. */
-const isMissingObject = (exit: Exit.Exit<unknown, unknown>): boolean => {
+export const isMissingObject = (exit: Exit.Exit<unknown, unknown>): boolean => {
   const e = errorOf(exit) as { readonly _tag?: string; readonly message?: string } | undefined
   return e?._tag === "DataError" && e.message?.startsWith("object not found") === true
 }
@@ -96,7 +97,7 @@ export const openViewAt = (a: CheckpointActor, c: TrackedCheckpoint | undefined)
     yield* checkSeq(a, v)
     w.trace.line(`#${w.opIndex} ${viewName(v)} opens at ${target(c)}: manifest ${v.db.manifestId}, seq ${v.db.seq} @${yield* w.now}`)
     yield* a.hold(v)
-    yield* read(a, v, { _tag: "scan", range: {}, order: "asc", limit: undefined })
+    yield* read(a, v, wholeScan("asc"))
     w.opIndex++
   })
 
@@ -118,25 +119,45 @@ const checkSeq = (a: CheckpointActor, v: HeldView): Effect.Effect<void, Diverged
     }
   })
 
-type ViewRead =
+/** One read through a read-only view or a `DbReader`: a scan (a range, an order, maybe a limit) or a get. */
+export type ViewRead =
   | { readonly _tag: "scan"; readonly range: KeyRange; readonly order: "asc" | "desc"; readonly limit: number | undefined }
   | { readonly _tag: "get"; readonly key: Uint8Array }
+
+/** A whole scan. */
+export const wholeScan = (order: "asc" | "desc"): ViewRead => ({ _tag: "scan", range: {}, order, limit: undefined })
+
+/** What a reader reads when it reads: a whole scan, a range with maybe a limit, or a few gets. */
+export const drawViewReads = (rng: SimRandom, keys: ReadonlyArray<Uint8Array>): Array<ViewRead> => {
+  const roll = rng.next()
+  if (roll < 0.4) return [wholeScan(rng.chance(0.5) ? "asc" : "desc")]
+  if (roll < 0.7) {
+    const [x, y] = [rng.pick(keys), rng.pick(keys)].sort((p, q) => Buffer.compare(p, q))
+    const startInclusive = rng.chance(0.7) || Buffer.compare(x!, y!) === 0 // [k, k] is the one non-empty range on one key
+    const range: KeyRange = { start: x!, startInclusive, end: y!, endInclusive: true }
+    return [{ _tag: "scan", range, order: rng.chance(0.5) ? "asc" : "desc", limit: rng.chance(0.5) ? rng.int(1, 5) : undefined }]
+  }
+  return Array.from({ length: rng.int(1, 4) }, () => ({ _tag: "get", key: rng.pick(keys) }))
+}
+
+/** `r` in words, for the trace and divergences. */
+export const describeViewRead = (r: ViewRead): string =>
+  r._tag === "get" ? `get ${toHex(r.key)}` : `scan ${r.order}${r.limit === undefined ? "" : ` limit ${r.limit}`}`
+
+/** Runs `r` through `db`: the rows it returned. */
+export const runViewRead = (db: Pick<Db.ReadOnlyDb, "getKeyValue" | "scan">, r: ViewRead) =>
+  r._tag === "get"
+    ? Effect.map(db.getKeyValue(r.key), (kv) => (kv === undefined ? [] : [kv]))
+    : Stream.runCollect(r.limit === undefined ? db.scan(r.range, { order: r.order }) : Stream.take(db.scan(r.range, { order: r.order }), r.limit))
+
+/** The verdict on `rows`, what `r` returned, against the frozen state at `p`. */
+export const checkViewRead = (frozen: FrozenState, r: ViewRead, rows: ReadonlyArray<ObservedRow>, p: number, what: string): Verdict =>
+  r._tag === "get" ? frozen.checkGet(toHex(r.key), rows[0], p, what) : frozen.checkScan(rangeShape(r.range, r.order, r.limit), rows, p, what)
 
 /** A view opened earlier reads: a scan (whole, or a range with a limit) or a few gets. Takes an index. */
 export const readView = (a: CheckpointActor, v: HeldView): Effect.Effect<boolean, Diverged> =>
   Effect.gen(function*() {
-    const { rng } = a
-    const keys = a.w.workload.config.keys
-    const roll = rng.next()
-    if (roll < 0.4) yield* read(a, v, { _tag: "scan", range: {}, order: rng.chance(0.5) ? "asc" : "desc", limit: undefined })
-    else if (roll < 0.7) {
-      const [x, y] = [rng.pick(keys), rng.pick(keys)].sort((p, q) => Buffer.compare(p, q))
-      const startInclusive = rng.chance(0.7) || Buffer.compare(x!, y!) === 0 // [k, k] is the one non-empty range on one key
-      const range: KeyRange = { start: x!, startInclusive, end: y!, endInclusive: true }
-      yield* read(a, v, { _tag: "scan", range, order: rng.chance(0.5) ? "asc" : "desc", limit: rng.chance(0.5) ? rng.int(1, 5) : undefined })
-    } else {
-      for (let i = rng.int(1, 4); i > 0; i--) yield* read(a, v, { _tag: "get", key: rng.pick(keys) })
-    }
+    for (const r of drawViewReads(a.rng, a.w.workload.config.keys)) yield* read(a, v, r)
     a.w.opIndex++
     return true
   })
@@ -146,19 +167,14 @@ const read = (a: CheckpointActor, v: HeldView, r: ViewRead): Effect.Effect<void,
   Effect.gen(function*() {
     const { w } = a
     const liveAtStart = v.at === undefined || isLive(v.at, yield* w.now)
-    const what = `${viewName(v)} at ${target(v.at)}: ${r._tag === "get" ? `get ${toHex(r.key)}` : `scan ${r.order}${r.limit === undefined ? "" : ` limit ${r.limit}`}`}`
-    const run = r._tag === "get"
-      ? Effect.map(v.db.getKeyValue(r.key), (kv) => (kv === undefined ? [] : [kv]))
-      : Stream.runCollect(r.limit === undefined ? v.db.scan(r.range, { order: r.order }) : Stream.take(v.db.scan(r.range, { order: r.order }), r.limit))
-    const exit = yield* w.settle(onProc(v, run), what)
+    const what = `${viewName(v)} at ${target(v.at)}: ${describeViewRead(r)}`
+    const exit = yield* w.settle(onProc(v, runViewRead(v.db, r)), what)
     v.liveThroughout &&= liveAtStart && (v.at === undefined || isLive(v.at, yield* w.now))
     a.counts.viewReads++
     if (Exit.isFailure(exit)) return yield* ended(a, v.at, v.liveThroughout, exit, what)
     const rows = toRows(exit.value)
     const p = v.db.seq
-    const verdict: Verdict = r._tag === "get"
-      ? v.frozen.checkGet(toHex(r.key), rows[0], p, what)
-      : v.frozen.checkScan(rangeShape(r.range, r.order, r.limit), rows, p, what)
+    const verdict = checkViewRead(v.frozen, r, rows, p, what)
     w.trace.line(`#${w.opIndex} ${what} -> ${rows.length} rows #${rowsDigest(rows)} @${yield* w.now}`)
     if (!verdict.ok) return yield* w.diverge(verdict.message)
   })
@@ -190,7 +206,7 @@ export const finalReads = (a: CheckpointActor): Effect.Effect<void, Diverged> =>
       yield* openViewAt(a, c)
       const v = a.views.at(-1)
       if (v !== undefined && v.at === c) {
-        yield* read(a, v, { _tag: "scan", range: {}, order: "desc", limit: undefined })
+        yield* read(a, v, wholeScan("desc"))
         a.views.pop()
         yield* a.closeView(v)
       }

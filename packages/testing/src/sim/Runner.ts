@@ -19,7 +19,8 @@
  *    reopens: a legal recovery point), writes every operation and result to the `Trace`, and stops at the
  *    first divergence with the seed, the operation index and the last lines of the trace.
  * 5. Ends with the compactor side's last checks, a clean close and reopen (everything committed must come
- *    back), then closes.
+ *    back), then closes; then the `DbReader`s catch up and close (`ReaderActor.ts`) and the change
+ *    consumers yield everything (`ChangesActor.ts`).
  *
  * Determinism: nothing here reads real time or `Math.random`; every fiber runs on Effect's scheduler under
  * the `TestClock`, whose `adjust` waits for the fibers it wakes to suspend. The same seed, options and code
@@ -35,6 +36,7 @@ import { Db, ObjectStore, Settings, type SettingsInput } from "@shale/core/inter
 import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/core/internal"
 import { FaultInjectingObjectStore } from "../FaultInjectingObjectStore.ts"
 import { Diverged } from "./Diverged.ts"
+import { ChangesActor, type ChangesCounts } from "./ChangesActor.ts"
 import { CheckpointActor, type CheckpointCounts } from "./CheckpointActor.ts"
 import { TxnActor, type TxnCounts } from "./TxnActor.ts"
 import { CompactorActor, type CompactorSummary } from "./CompactorActor.ts"
@@ -48,6 +50,7 @@ import { describeError } from "./Operations.ts"
 import { type FaultProfile, faultProfile, type FaultProfileName } from "./Profiles.ts"
 import { SimRandom } from "./SimRandom.ts"
 import { StoreLedger } from "./StoreLedger.ts"
+import { ReaderActor, type ReaderCounts } from "./ReaderActor.ts"
 import { Trace } from "./TraceHash.ts"
 import { type Round, Workload } from "./Workload.ts"
 import { DB_PATH, onProc, SimWorld, WorldClock } from "./World.ts"
@@ -58,6 +61,8 @@ export type { CompactorCounts, CompactorSummary } from "./CompactorActor.ts"
 export type { CompactorDeployment } from "./CompactorPlan.ts"
 export type { CheckpointCounts } from "./CheckpointActor.ts"
 export type { GcSummary } from "./GcActor.ts"
+export type { ChangesCounts } from "./ChangesActor.ts"
+export type { ReaderCounts } from "./ReaderActor.ts"
 export type { GcDeployment } from "./GcPlan.ts"
 
 // ---------------------------------------------------------------------------------------------- targets
@@ -163,6 +168,8 @@ export interface SimResult {
   readonly gc: (GcSummary & CheckpointCounts) | undefined
   /** Snapshots and transactions of the run (TxnActor.ts). */
   readonly txns: TxnCounts
+  /** The `DbReader`s and change-stream consumers of the run (undefined without the engine's objects). */
+  readonly readers: (ReaderCounts & ChangesCounts) | undefined
   readonly divergence: Divergence | undefined
 }
 
@@ -228,7 +235,8 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
       )
       if (divergence !== undefined) w.trace.line(`DIVERGENCE at #${divergence.opIndex}: ${divergence.message}`)
       const gc = engineFormat ? { ...actors.gc.summary, ...actors.checkpoints.counts } : undefined
-      return yield* buildResult(w, options, target, engineFormat ? actors.compactors.summary : undefined, gc, actors.txns.counts, divergence)
+      const readers = engineFormat ? { ...actors.readers.counts, ...actors.changes.counts } : undefined
+      return yield* buildResult(w, options, target, engineFormat ? actors.compactors.summary : undefined, { gc, readers }, actors.txns.counts, divergence)
     })
 
   return program.pipe(
@@ -239,13 +247,15 @@ export const runSimulation = (options: SimOptions): Effect.Effect<SimResult> => 
   )
 }
 
-/** The actors of a run: the writer, the compactor side, the garbage collector, checkpoints and views. */
+/** The actors of a run: the writer, the compactor side, the garbage collector, checkpoints and views, `DbReader`s, change streams. */
 interface Actors {
   readonly writer: WriterActor
   readonly compactors: CompactorActor
   readonly gc: GcActor
   readonly checkpoints: CheckpointActor
   readonly txns: TxnActor
+  readonly readers: ReaderActor
+  readonly changes: ChangesActor
 }
 
 const makeActors = (
@@ -260,19 +270,22 @@ const makeActors = (
 ): Actors => {
   let compactors: CompactorActor | undefined
   let gc: GcActor | undefined
+  const readers = new ReaderActor({ w, rng: new SimRandom(w.seed).derive("readers"), enabled })
   const writer = new WriterActor(w, target, {
-    onStoreFailure: (n) => Effect.andThen(compactors?.storeFailure(n) ?? Effect.void, gc?.storeFailure(n) ?? Effect.void),
+    onStoreFailure: (n) =>
+      Effect.all([compactors?.storeFailure(n) ?? Effect.void, gc?.storeFailure(n) ?? Effect.void, readers.storeFailure(n)], { discard: true }),
     collectedMeanwhile: (path) => Effect.orDie(collectable(w.injector.inner, DB_PATH, path))
   })
   compactors = new CompactorActor({ w, writer, plan, rng: compactorRng, settings: input, enabled })
   const checkpoints = new CheckpointActor({ w, writer, rng: new SimRandom(w.seed).derive("checkpoints"), admin: compactors.admin, enabled })
   gc = new GcActor({ w, plan: gcPlan, rng: gcRng, checkpoints, enabled, onPause: (ms) => compactors!.relaxL0(`the world paused ${ms / 1000} s`) })
   const txns = new TxnActor({ w, writer, rng: new SimRandom(w.seed).derive("txns") })
-  return { writer, compactors, gc, checkpoints, txns }
+  const changes = new ChangesActor({ w, writer, readers, rng: new SimRandom(w.seed).derive("changes"), enabled })
+  return { writer, compactors, gc, checkpoints, readers, changes, txns }
 }
 
 /** What the write-path events (`WritePathEvents.ts`) need of the runner. */
-const eventContext = (w: SimWorld, { writer, compactors, gc }: Actors): EventContext => ({
+const eventContext = (w: SimWorld, { writer, compactors, gc, readers }: Actors): EventContext => ({
   dbPath: DB_PATH,
   model: w.model,
   trace: w.trace,
@@ -293,7 +306,7 @@ const eventContext = (w: SimWorld, { writer, compactors, gc }: Actors): EventCon
   tryOpen: (what) => Effect.map(writer.tryOpen(what), Exit.asVoid),
   recoverCheck: (what) => writer.recoverCheck(writer.proc, what),
   now: w.now,
-  writtenByOthers: () => new Set([...compactors.landed, ...gc.landed]),
+  writtenByOthers: () => new Set([...compactors.landed, ...gc.landed, ...readers.landed]),
   deleteOnPurpose: (path) => w.ledger.deleteOnPurpose(path),
   pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH))
 })
@@ -304,7 +317,7 @@ const eventContext = (w: SimWorld, { writer, compactors, gc }: Actors): EventCon
  */
 const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
   Effect.gen(function*() {
-    const { writer, compactors, gc, checkpoints, txns } = actors
+    const { writer, compactors, gc, checkpoints, readers, changes, txns } = actors
     const ctx = eventContext(w, actors)
     yield* writer.openChecked("first open")
     yield* compactors.start
@@ -314,11 +327,14 @@ const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
       if (yield* gc.beforeRound) continue
       if (yield* checkpoints.beforeRound) continue
       if (yield* txns.beforeRound) continue
+      if (yield* readers.beforeRound) continue
+      if (yield* changes.beforeRound) continue
       const round = w.workload.next(w.opIndex)
       if (w.phase === "fatal" && round._tag !== "ops") continue
       yield* runRound(w, writer, ctx, round)
       yield* compactors.afterRound
       yield* gc.afterRound
+      yield* changes.afterRound
     }
     // Everything before this line is the same whatever `ops` says (the workload never looks at results).
     w.trace.line(`#${w.opIndex} end of the workload @${yield* w.now}`)
@@ -331,6 +347,9 @@ const runRounds = (w: SimWorld, actors: Actors, ops: number) =>
     const closed = yield* w.settle(onProc(last, last.db.close), `the final close`)
     if (Exit.isFailure(closed)) return yield* w.diverge(`the final close failed: ${describeError(closed.cause)}`)
     yield* w.settle(onProc(last, Scope.close(last.scope, Exit.void)), `releasing the last process`)
+    // Readers catch up with everything and close; change streams yield everything.
+    yield* readers.finish
+    yield* changes.finish
     yield* compactors.afterRound
     // With nothing running: the final garbage collection, then every live checkpoint read whole.
     yield* gc.finish
@@ -374,7 +393,7 @@ const buildResult = (
   options: SimOptions,
   target: SimTarget,
   compactor: CompactorSummary | undefined,
-  gc: (GcSummary & CheckpointCounts) | undefined,
+  { gc, readers }: Pick<SimResult, "gc" | "readers">,
   txns: TxnCounts,
   divergence: Diverged | undefined
 ) =>
@@ -408,6 +427,7 @@ const buildResult = (
       compactor,
       gc,
       txns: { ...txns },
+      readers,
       divergence: divergence === undefined ? undefined : {
         seed,
         opIndex: divergence.opIndex,

@@ -39,6 +39,8 @@ export class StoreLedger {
   #pending: Array<LedgerEntry> = []
   /** WAL SST ids that were ever written. */
   readonly walsEverPut = new Set<number>()
+  /** WAL SST ids that were deleted (by a collector, or on purpose). */
+  readonly walsDeleted = new Set<number>()
   /** Paths the runner deleted on purpose (no collector did). */
   readonly deletedOnPurpose = new Set<string>()
   /** Deletions that removed an object, by directory (`wal`, `manifest`, ...; `lost`: the runner's). */
@@ -81,6 +83,8 @@ export class StoreLedger {
           const wal = dir === "wal" ? parseWalSstId(path) : undefined
           if (wal !== undefined) ledger.walsEverPut.add(wal)
         } else {
+          const wal = dir === "wal" ? parseWalSstId(path) : undefined
+          if (wal !== undefined) ledger.walsDeleted.add(wal)
           const by = ledger.deletedOnPurpose.has(path) ? "lost" : dir
           ledger.deletions[by] = (ledger.deletions[by] ?? 0) + 1
         }
