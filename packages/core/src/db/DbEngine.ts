@@ -232,7 +232,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     scanAt: reader.scanAt,
     commit: writer.commitTxn,
     txns,
-    snapshots
+    snapshots,
+    mergeOperator: operatorFor("read")
   }
 
   /** Re-reads the manifest: a newer writer's epoch closes the database; other failures are retried later. */

@@ -112,6 +112,11 @@ export class ShaleTransaction extends ShaleReads implements AsyncDisposable {
   delete(key: Uint8Array): Promise<void> {
     return this.run(this.#txn.delete(key))
   }
+  /** A merge operand for `key`, written with the commit (`Transaction.merge`). */
+  merge(key: Uint8Array, operand: Uint8Array, options?: { readonly ttl?: Ttl }): Promise<void> {
+    return this.run(this.#txn.merge(key, operand, options))
+  }
+
 
   markRead(keys: Iterable<Uint8Array>): Promise<void> {
     return this.run(this.#txn.markRead(keys))

@@ -23,8 +23,9 @@
  * commit), so the simulator's fake database shares this code.
  */
 import { Effect, Random, Schedule, type Scope, Stream } from "effect"
-import { type DbError, InvalidError, TransactionError } from "../errors.ts"
+import { type DbError, InvalidError, mergeOperatorMissing, TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
+import { type MergeOperator, mergeBatch } from "../iter/MergeOperator.ts"
 import {
   type BatchOp,
   type KeyRange,
@@ -76,6 +77,11 @@ export interface Transaction extends SnapshotReads {
   readonly isActive: boolean
   readonly put: (key: Uint8Array, value: Uint8Array, options?: { readonly ttl?: Ttl }) => Effect.Effect<void, DbError>
   readonly delete: (key: Uint8Array) => Effect.Effect<void, DbError>
+  /**
+   * A merge operand for `key` (SlateDB's `Transaction::merge`): written with the commit; the transaction's
+   * own reads fold its operands over its last put or delete of the key, else over the snapshot's value.
+   */
+  readonly merge: (key: Uint8Array, operand: Uint8Array, options?: { readonly ttl?: Ttl }) => Effect.Effect<void, DbError>
   /** Records keys as read (for the read-write check, under both isolation levels). */
   readonly markRead: (keys: Iterable<Uint8Array>) => Effect.Effect<void, DbError>
   /** Keeps written keys out of conflict checks (theirs and others'); they are still written. */
@@ -95,6 +101,8 @@ export interface TxnHost {
   readonly commit: (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState) => Effect.Effect<WriteHandle, DbError | TransactionError>
   readonly txns: TransactionManager
   readonly snapshots: SnapshotRegistry
+  /** Folds the transaction's own operands on its reads; without one such a read fails (as the database's). */
+  readonly mergeOperator?: MergeOperator | undefined
 }
 
 /** A version-4 UUID from the Effect `Random` service, drawn synchronously (one per transaction). */
@@ -174,11 +182,37 @@ export const makeSnapshot = (host: TxnHost): Effect.Effect<Snapshot, DbError, Sc
 
 const completed = () => new InvalidError({ message: "transaction has already been completed" })
 
-/** The transaction's own version of a key, as a read returns it. */
-const ownRow = (op: BatchOp): KeyValue | undefined =>
-  op._tag === "put"
-    ? { key: op.key.slice(), value: op.value.slice(), seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
-    : undefined
+/** What the transaction wrote to one key: its last put or delete, and the merge operands after it. */
+interface OwnWrites {
+  readonly key: Uint8Array
+  readonly base: BatchOp | undefined
+  readonly operands: Array<Uint8Array>
+}
+
+/**
+ * The transaction's own version of a key, as a read returns it: its put (or nothing after a delete), with
+ * its operands folded over it, or over `snapshotRow` (the snapshot's version) when it only merged.
+ */
+const ownRow = (own: OwnWrites, snapshotRow: KeyValue | undefined, operator: MergeOperator | undefined): KeyValue | undefined | InvalidError => {
+  const base = own.base
+  if (own.operands.length === 0) {
+    return base?._tag === "put"
+      ? { key: base.key.slice(), value: base.value.slice(), seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
+      : undefined
+  }
+  if (operator === undefined) return mergeOperatorMissing()
+  const existing = base === undefined ? snapshotRow?.value : base._tag === "put" ? base.value : undefined
+  try {
+    const value = mergeBatch(operator, own.key, existing, own.operands)
+    return { key: own.key.slice(), value, seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
+  } catch (e) {
+    if (e instanceof InvalidError) return e
+    throw e
+  }
+}
+
+const fromOwn = (row: KeyValue | undefined | InvalidError): Effect.Effect<KeyValue | undefined, DbError> =>
+  row instanceof InvalidError ? Effect.fail(row) : Effect.succeed(row)
 
 /**
  * The rows of `base` (a scan of the snapshot, in `descending` order or not) with `writes` (the write set's
@@ -187,36 +221,41 @@ const ownRow = (op: BatchOp): KeyValue | undefined =>
  */
 const overlay = (
   base: Stream.Stream<KeyValue, DbError>,
-  writes: ReadonlyArray<BatchOp>,
+  writes: ReadonlyArray<OwnWrites>,
   descending: boolean,
-  emit: ((key: Uint8Array) => void) | undefined
+  emit: ((key: Uint8Array) => void) | undefined,
+  operator: MergeOperator | undefined
 ): Stream.Stream<KeyValue, DbError> =>
   Stream.suspend(() => {
     let i = 0
+    let failure: InvalidError | undefined
     const before = (a: Uint8Array, b: Uint8Array) => (descending ? compareKeys(b, a) : compareKeys(a, b))
-    const push = (out: Array<KeyValue>, row: KeyValue | undefined) => {
-      if (row === undefined) return
-      emit?.(row.key)
-      out.push(row)
+    const push = (out: Array<KeyValue>, row: KeyValue | undefined | InvalidError) => {
+      if (row instanceof InvalidError) failure ??= row
+      else if (row !== undefined) {
+        emit?.(row.key)
+        out.push(row)
+      }
     }
+    const settle = (out: Array<KeyValue>) => (failure === undefined ? Effect.succeed(out) : Effect.fail(failure))
     const merged = base.pipe(
       Stream.chunks,
-      Stream.map((chunk) => {
+      Stream.mapEffect((chunk) => {
         const out: Array<KeyValue> = []
         for (const kv of chunk) {
-          while (i < writes.length && before(writes[i]!.key, kv.key) < 0) push(out, ownRow(writes[i++]!))
-          if (i < writes.length && before(writes[i]!.key, kv.key) === 0) push(out, ownRow(writes[i++]!))
+          while (i < writes.length && before(writes[i]!.key, kv.key) < 0) push(out, ownRow(writes[i++]!, undefined, operator))
+          if (i < writes.length && before(writes[i]!.key, kv.key) === 0) push(out, ownRow(writes[i++]!, kv, operator))
           else push(out, kv)
         }
-        return out
+        return settle(out)
       }),
       Stream.flattenIterable
     )
-    const rest = Stream.suspend(() => {
+    const rest = Stream.unwrap(Effect.suspend(() => {
       const out: Array<KeyValue> = []
-      while (i < writes.length) push(out, ownRow(writes[i++]!))
-      return Stream.fromIterable(out)
-    })
+      while (i < writes.length) push(out, ownRow(writes[i++]!, undefined, operator))
+      return Effect.map(settle(out), Stream.fromIterable)
+    }))
     return Stream.concat(merged, rest)
   })
 
@@ -243,7 +282,7 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
   let done = false
   const ops: Array<BatchOp> = []
   /** The last op of each key written (what reads see). */
-  const latest = new Map<string, BatchOp>()
+  const latest = new Map<string, OwnWrites>()
   const unmarked = new Set<string>()
   const serializable = state.isolation === "serializable"
   const guard = () => (done ? completed() : undefined)
@@ -251,7 +290,11 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
 
   const record = (op: BatchOp): undefined => {
     ops.push(op)
-    latest.set(keyId(op.key), op)
+    const id = keyId(op.key)
+    const own = latest.get(id)
+    if (op._tag !== "merge") latest.set(id, { key: op.key, base: op, operands: [] })
+    else if (own !== undefined) own.operands.push(op.value)
+    else latest.set(id, { key: op.key, base: undefined, operands: [op.value] })
     return undefined
   }
 
@@ -263,7 +306,9 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
       const id = keyId(key)
       if (serializable) state.readKeys.set(id, key.slice())
       const own = latest.get(id)
-      return own !== undefined ? Effect.succeed(ownRow(own)) : snapshot.getKeyValue(key, options)
+      if (own === undefined) return snapshot.getKeyValue(key, options)
+      if (own.base === undefined) return Effect.flatMap(snapshot.getKeyValue(key, options), (kv) => fromOwn(ownRow(own, kv, host.mergeOperator)))
+      return fromOwn(ownRow(own, undefined, host.mergeOperator))
     })
 
   const scan = (range: KeyRange, options?: ScanOptions): Stream.Stream<KeyValue, DbError> => {
@@ -271,10 +316,10 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
     const problem = rangeProblem(range) ?? scanOptionsProblem(options)
     if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
     const descending = options?.order === "desc"
-    const writes = [...latest.values()].filter((op) => inKeyRange(op.key, range))
+    const writes = [...latest.values()].filter((own) => inKeyRange(own.key, range))
     writes.sort((a, b) => (descending ? compareKeys(b.key, a.key) : compareKeys(a.key, b.key)))
     const emit = serializable ? trackRange(state) : undefined
-    return overlay(snapshot.scan(range, options), writes, descending, emit)
+    return overlay(snapshot.scan(range, options), writes, descending, emit, host.mergeOperator)
   }
 
   const withOpen = (f: () => string | undefined): Effect.Effect<void, DbError> =>
@@ -305,6 +350,8 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
     put: (key, value, options) =>
       withOpen(() => putProblem(key, value, options) ?? record({ _tag: "put", key: key.slice(), value: value.slice(), ttl: options?.ttl ?? "default" })),
     delete: (key) => withOpen(() => keyProblem(key) ?? record({ _tag: "delete", key: key.slice() })),
+    merge: (key, operand, options) =>
+      withOpen(() => putProblem(key, operand, options) ?? record({ _tag: "merge", key: key.slice(), value: operand.slice(), ttl: options?.ttl ?? "default" })),
     markRead: (keys) => withOpen(() => eachKey(keys, (key) => state.readKeys.set(keyId(key), key.slice()))),
     unmarkWrite: (keys) => withOpen(() => eachKey(keys, (key) => unmarked.add(keyId(key)))),
     commit,
@@ -338,7 +385,7 @@ const commitWriteSet = (
   host: TxnHost,
   state: TxnState,
   ops: ReadonlyArray<BatchOp>,
-  latest: ReadonlyMap<string, BatchOp>,
+  latest: ReadonlyMap<string, OwnWrites>,
   unmarked: ReadonlySet<string>,
   options: WriteOptions | undefined
 ): Effect.Effect<WriteHandle | undefined, DbError | TransactionError> => {
@@ -348,11 +395,12 @@ const commitWriteSet = (
     return conflict ? Effect.fail(new TransactionError({ message: "transaction conflict" })) : Effect.succeed(undefined)
   }
   const tracked: KeySet = new Map()
-  for (const [id, op] of latest) if (!unmarked.has(id)) tracked.set(id, op.key)
+  for (const [id, own] of latest) if (!unmarked.has(id)) tracked.set(id, own.key)
   state.writeKeys = tracked
   const batch = new WriteBatch()
   for (const op of ops) {
     if (op._tag === "put") batch.put(op.key, op.value, { ttl: op.ttl })
+    else if (op._tag === "merge") batch.merge(op.key, op.value, { ttl: op.ttl })
     else batch.delete(op.key)
   }
   return host.commit(batch, options, state).pipe(Effect.ensuring(Effect.sync(() => host.txns.drop(state))))

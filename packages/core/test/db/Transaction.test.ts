@@ -12,6 +12,7 @@ import type { IsolationLevel } from "../../src/db/TransactionManager.ts"
 import { InvalidError, TransactionError } from "../../src/errors.ts"
 import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { b, collect, ND, openOn, s } from "./fixtures.ts"
+import { concatOperator } from "../support/merge.ts"
 
 const open = Effect.map(Effect.suspend(() => openOn(makeMemory())), ({ db }) => db)
 
@@ -570,4 +571,67 @@ describe("Db.transaction", () => {
       assert.instanceOf(error, TransactionError)
       assert.strictEqual(yield* Ref.get(runs), 3)
     }))
+})
+
+// ------------------------------------------------------------------------------------------ merge
+
+describe("transaction merge", () => {
+  const openWith = (withOperator: boolean) =>
+    Effect.map(
+      Effect.suspend(() => openOn(makeMemory(), withOperator ? { mergeOperator: concatOperator } : {})),
+      ({ db }) => db
+    )
+  const rows = (txn: Transaction) =>
+    Stream.runCollect(txn.scan({})).pipe(Effect.map((c) => c.map((kv) => `${s(kv.key)}=${s(kv.value)}`)))
+
+  it.effect("own operands fold over the snapshot's value, over an own put or delete, and in scans; the commit writes them", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const db = yield* openWith(true)
+      yield* db.put(b("a"), b("A"), ND)
+      yield* db.put(b("c"), b("C"), ND)
+      const txn = yield* db.begin()
+      yield* txn.merge(b("a"), b("1"))
+      yield* txn.merge(b("a"), b("2"))
+      assert.strictEqual(s(yield* txn.get(b("a"))), "A12")
+      yield* txn.put(b("b"), b("B"))
+      yield* txn.merge(b("b"), b("3"))
+      assert.strictEqual(s(yield* txn.get(b("b"))), "B3")
+      yield* txn.delete(b("c"))
+      yield* txn.merge(b("c"), b("4"))
+      yield* txn.merge(b("d"), b("5"))
+      assert.deepStrictEqual(yield* rows(txn), ["a=A12", "b=B3", "c=4", "d=5"])
+      const desc = yield* Stream.runCollect(txn.scan({}, { order: "desc" }))
+      assert.deepStrictEqual(desc.map((kv) => s(kv.key)), ["d", "c", "b", "a"])
+      // Outside the transaction nothing changed yet.
+      assert.strictEqual(s(yield* db.get(b("a"))), "A")
+      assert.isDefined(yield* txn.commit())
+      assert.strictEqual(s(yield* db.get(b("a"))), "A12")
+      assert.strictEqual(s(yield* db.get(b("b"))), "B3")
+      assert.strictEqual(s(yield* db.get(b("c"))), "4")
+      assert.strictEqual(s(yield* db.get(b("d"))), "5")
+    })))
+
+  it.effect("merges are writes for conflicts: two transactions merging one key, the second to commit fails", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const db = yield* openWith(true)
+      const t1 = yield* db.begin()
+      const t2 = yield* db.begin()
+      yield* t1.merge(b("k"), b("1"))
+      yield* t2.merge(b("k"), b("2"))
+      assert.strictEqual(yield* outcome(t1), "ok")
+      assert.strictEqual(yield* outcome(t2), "conflict")
+      assert.strictEqual(s(yield* db.get(b("k"))), "1")
+    })))
+
+  it.effect("without a merge operator, a read of an own operand fails (the database's reads would too)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const db = yield* openWith(false)
+      const txn = yield* db.begin()
+      yield* txn.merge(b("k"), b("1"))
+      const error = yield* Effect.flip(txn.get(b("k")))
+      assert.include(error.message, "merge operator missing")
+      const scanError = yield* Effect.flip(rows(txn))
+      assert.include(scanError.message, "merge operator missing")
+      yield* txn.rollback
+    })))
 })
