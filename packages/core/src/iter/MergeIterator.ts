@@ -19,7 +19,7 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { DbError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
-import type { RowCursor } from "../memtable/RowTree.ts"
+import type { RowCursor } from "../memtable/RowCursor.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
 
 /** One input of the merge: a current row (`head`) and a way to move on. */

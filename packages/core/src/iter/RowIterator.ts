@@ -8,7 +8,7 @@
 import { Effect } from "effect"
 import type { DbError } from "../errors.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
-import type { RowCursor } from "../memtable/RowTree.ts"
+import type { RowCursor } from "../memtable/RowCursor.ts"
 
 export const NEED_PULL: unique symbol = Symbol.for("shale/iter/NEED_PULL")
 export type NeedPull = typeof NEED_PULL

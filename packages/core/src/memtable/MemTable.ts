@@ -28,9 +28,10 @@ import type { KeyRange } from "../format/KeyRange.ts"
 import { MAX_SEQ } from "../format/KeyComparator.ts"
 import { estimatedSize, memorySize, type RowEntry } from "../format/RowEntry.ts"
 import { estimateCompactedSstSize, type SstSizeOptions } from "../format/SsTableBuilder.ts"
-import { type RowCursor, RowTree, TreeCursor } from "./RowTree.ts"
+import { type RowCursor, TreeCursor } from "./RowCursor.ts"
+import { RowTree } from "./RowTree.ts"
 
-export type { RowCursor } from "./RowTree.ts"
+export type { RowCursor } from "./RowCursor.ts"
 
 export interface CursorOptions {
   /** `"asc"` (default): key ascending. `"desc"`: key descending. Within a key, newest version first. */
