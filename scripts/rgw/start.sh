@@ -90,7 +90,7 @@ osd data = $D/osd0
 osd objectstore = memstore
 memstore device bytes = 1073741824
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT
+rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw enable usage log = false
 rgw dns name = localhost
 CONF

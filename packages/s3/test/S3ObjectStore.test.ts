@@ -330,6 +330,30 @@ if (endpoint === undefined) {
           yield* deleteAll(store)
         }))
 
+      it.effect("the lean read path and the SDK's read the same bytes, ranges, metadata and errors", () =>
+        Effect.gen(function*() {
+          const lean = yield* liveStore("lean")
+          const sdk = yield* liveStore("lean", { leanReads: false })
+          const data = new Uint8Array(70_000).map((_, i) => (i * 31) & 0xff)
+          yield* lean.put("k/a-b_c.d~e", data, { metadata: { slatedbputid: "P1", "x-y": "v w" } })
+          for (const store of [lean, sdk]) {
+            assert.deepStrictEqual(yield* store.get("k/a-b_c.d~e"), data)
+            assert.deepStrictEqual(yield* store.getRange("k/a-b_c.d~e", { start: 4096, end: 8192 }), data.subarray(4096, 8192))
+            assert.deepStrictEqual(yield* store.getRange("k/a-b_c.d~e", { suffix: 100 }), data.subarray(data.length - 100))
+            assert.deepStrictEqual(yield* store.getRange("k/a-b_c.d~e", { start: 69_990, end: 80_000 }), data.subarray(69_990))
+            const meta = yield* store.head("k/a-b_c.d~e")
+            assert.strictEqual(meta.size, data.length)
+            assert.deepStrictEqual(meta.metadata, { slatedbputid: "P1", "x-y": "v w" })
+            assert.ok(Math.abs(meta.lastModified - Date.now()) < 600_000, `lastModified ${meta.lastModified}`)
+            assertError(yield* failureOf(store.get("k/missing")), "ObjectNotFound", "get", "k/missing")
+            assertError(yield* failureOf(store.getRange("k/missing", { start: 0, end: 5 })), "ObjectNotFound", "getRange", "k/missing")
+            assertError(yield* failureOf(store.head("k/missing")), "ObjectNotFound", "head", "k/missing")
+          }
+          const [a, b] = [yield* lean.head("k/a-b_c.d~e"), yield* sdk.head("k/a-b_c.d~e")]
+          assert.deepStrictEqual(a, b)
+          yield* deleteAll(lean)
+        }))
+
       it.effect("the key prefix isolates two stores in one bucket", () =>
         Effect.gen(function*() {
           const a = yield* liveStore("iso/a")
