@@ -244,7 +244,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
    * write yields at once, then every `YIELD_EVERY_WRITES`-th, and the first of every later millisecond
    * (so a slow loop yields at least once a millisecond while a flush waits for it). A loop of writes that settle synchronously
    * (a Promise API loop that awaits non-durable puts never returns to the event loop) would otherwise
-   * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run.
+   * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run. A write
+   * that awaits durability does not yield first: it returns to the event loop while it waits, and a yield
+   * before its append would make it miss the next WAL, splitting concurrent durable writers into two
+   * groups with a PUT each (twice SlateDB's PUTs in eager mode; test/db/EagerGroupCommit.test.ts).
    */
   const commit = (
     bytes: number,
@@ -254,7 +257,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
   ): Effect.Effect<WriteHandle, Failure> => {
     let committed = gated(bytes, build, txn)
     const tick = state.clock.lastTick
-    if (yieldForFlush && wal.flushOwed(tick)) {
+    if (yieldForFlush && !awaitDurable && wal.flushOwed(tick)) {
       if (owedCountdown === 0 || tick > lastYieldTick) {
         owedCountdown = YIELD_EVERY_WRITES
         lastYieldTick = tick
