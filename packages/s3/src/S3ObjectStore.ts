@@ -35,7 +35,7 @@ import {
 } from "@aws-sdk/client-s3"
 import { ObjectStore as Store } from "@shale/core"
 import { Config, Data, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
-import { makeS3Reads, type ReadResponse } from "./S3Reads.ts"
+import { makeS3Lean, type ReadResponse } from "./S3Lean.ts"
 
 // What a backend needs from @shale/core's public `ObjectStore` namespace, under short names.
 const {
@@ -86,11 +86,12 @@ export interface S3ObjectStoreConfig {
   /** `MaxKeys` per listing page (default: the server's, 1000 on S3). Small values exercise pagination. */
   readonly listPageSize?: number
   /**
-   * Reads (GET, ranged GET, HEAD) as signed HTTP requests without the SDK's middleware (S3Reads.ts), about
-   * 1 ms less CPU per request (default true). Ignored, with the SDK doing the reads, when `maxAttempts` is
-   * above 1 (the lean path does not retry) or the bucket cannot be a virtual host on TLS.
+   * Gets, ranged gets, heads and puts as signed HTTP requests without the SDK's middleware (S3Lean.ts),
+   * about 1 ms less CPU per request (default true). Ignored, with the SDK making every request, when
+   * `maxAttempts` is above 1 (the lean path makes one attempt) or, on AWS without a custom endpoint, when
+   * the bucket cannot be a virtual host on TLS.
    */
-  readonly leanReads?: boolean
+  readonly lean?: boolean
 }
 
 /** Where a store is inside S3: the bucket and the key prefix of its objects (`""`: the bucket's top level). */
@@ -221,6 +222,16 @@ export const toStoreError = (op: StoreOp, path: string, cause: unknown): ObjectS
 
 const isInvalidRange = (cause: unknown): boolean => errorCode(cause) === "InvalidRange" || httpStatus(cause) === 416
 
+/** A put's conditional and metadata headers for the lean transport (the SDK sends the same). */
+const leanPutHeaders = (options: PutOptions | undefined): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  if (options?.mode === "create") headers["if-none-match"] = "*"
+  if (options?.metadata !== undefined) {
+    for (const [name, value] of Object.entries(options.metadata)) headers[`x-amz-meta-${name.toLowerCase()}`] = value
+  }
+  return headers
+}
+
 /** A HEAD answered by the lean transport, as the store's `ObjectMeta`. */
 const metaOf = (path: string, res: ReadResponse): ObjectMeta => {
   const modified = res.lastModified === undefined ? Number.NaN : Date.parse(res.lastModified)
@@ -274,11 +285,11 @@ export const make = (
     Effect.sync(() => new S3Client(clientConfig)),
     (c) => Effect.sync(() => c.destroy())
   )
-  const reads = options.leanReads === false || (options.maxAttempts ?? 1) > 1
+  const lean = options.lean === false || (options.maxAttempts ?? 1) > 1
     ? undefined
     : yield* Effect.acquireRelease(
       Effect.sync(() =>
-        makeS3Reads({
+        makeS3Lean({
           endpoint: options.endpoint,
           region: options.region,
           bucket,
@@ -304,7 +315,7 @@ export const make = (
   /** A HEAD's answer, from either transport. */
   const headObject = (op: StoreOp, path: string): Effect.Effect<ObjectMeta, ObjectStoreError> =>
     call((abortSignal): Promise<ObjectMeta> =>
-      reads === undefined
+      lean === undefined
         ? client.send(new HeadObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal }).then((res) => ({
           path,
           size: res.ContentLength ?? 0,
@@ -312,19 +323,19 @@ export const make = (
           etag: res.ETag,
           metadata: { ...res.Metadata }
         }))
-        : reads.request("HEAD", keyOf(path), undefined, abortSignal).then((res) => metaOf(path, res))
+        : lean.request("HEAD", keyOf(path), {}, abortSignal).then((res) => metaOf(path, res))
     ).pipe(Effect.mapError(classify(op, path)))
 
   /** One GET (ranged or not) of `path`: its bytes, and whether the server honoured the range. */
   const getObject = (path: string, range: string | undefined) =>
     call((abortSignal): Promise<{ readonly partial: boolean; readonly bytes: Uint8Array }> =>
-      reads === undefined
+      lean === undefined
         ? client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path), Range: range }), { abortSignal })
           .then((res) =>
             (res.Body === undefined ? Promise.resolve(EMPTY) : res.Body.transformToByteArray())
               .then((bytes) => ({ partial: res.ContentRange !== undefined, bytes }))
           )
-        : reads.request("GET", keyOf(path), range, abortSignal).then((res) => ({ partial: res.status === 206, bytes: res.body }))
+        : lean.request("GET", keyOf(path), { range }, abortSignal).then((res) => ({ partial: res.status === 206, bytes: res.body }))
     )
 
   const put = Effect.fn("S3ObjectStore.put")(function*(path: string, bytes: Uint8Array, putOptions?: PutOptions) {
@@ -337,10 +348,13 @@ export const make = (
       ...(putOptions?.mode === "create" ? { IfNoneMatch: "*" } : {}),
       ...(putOptions?.metadata !== undefined ? { Metadata: { ...putOptions.metadata } } : {})
     }
-    const res = yield* call((abortSignal) => client.send(new PutObjectCommand(input), { abortSignal })).pipe(
-      Effect.mapError(classify("put", path))
-    )
-    return { etag: res.ETag } satisfies PutResult
+    const res = yield* call((abortSignal): Promise<PutResult> =>
+      lean === undefined
+        ? client.send(new PutObjectCommand(input), { abortSignal }).then((res) => ({ etag: res.ETag }))
+        : lean.request("PUT", keyOf(path), { body: bytes, headers: leanPutHeaders(putOptions) }, abortSignal)
+          .then((res) => ({ etag: res.etag }))
+    ).pipe(Effect.mapError(classify("put", path)))
+    return res
   })
 
   const get = Effect.fn("S3ObjectStore.get")(function*(path: string) {

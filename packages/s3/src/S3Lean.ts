@@ -1,6 +1,6 @@
 /**
- * Reads (GET, ranged GET, HEAD) as signed HTTP requests on a kept-alive `node:http(s)` agent, without the
- * AWS SDK's middleware stack. Design note: docs/design/s3-object-store.md ("The read path").
+ * Reads (GET, ranged GET, HEAD) and puts as signed HTTP requests on a kept-alive `node:http(s)` agent,
+ * without the AWS SDK's middleware stack. Design note: docs/design/s3-object-store.md §4.
  *
  * Why: a ranged GET of one 4 KiB block costs about 1 ms more CPU through `S3Client.send` (its middleware
  * stack, stream wrappers and body collection) than the request itself; on a server that answers in 2-3 ms
@@ -10,8 +10,9 @@
  *
  * Failures are shaped like the SDK's rejections (`Code`, `message`, `$metadata.httpStatusCode`, `$fault`) so
  * that the store's one classifier (`toStoreError`) maps both; a request timeout is `TimeoutError`.
- * Writes, listings and deletes stay on the SDK: they are not on a read's critical path, and conditional
- * writes are where its handling matters most.
+ * A put's payload is signed (its sha256 in `x-amz-content-sha256`) over plain HTTP and sent as
+ * `UNSIGNED-PAYLOAD` over TLS, as the SDK does. Listings and deletes stay on the SDK: they are on no
+ * write's or read's critical path.
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, SourceData } from "@smithy/types"
 import { SignatureV4 } from "@smithy/signature-v4"
@@ -19,7 +20,7 @@ import { createHash, createHmac, type Hash, type Hmac } from "node:crypto"
 import http from "node:http"
 import https from "node:https"
 
-/** The response of one read: its status, headers we use, and body. */
+/** The response of one request: its status, the headers we use, and body. */
 export interface ReadResponse {
   readonly status: number
   readonly body: Uint8Array
@@ -30,7 +31,7 @@ export interface ReadResponse {
   readonly metadata: Record<string, string>
 }
 
-export interface S3ReadsConfig {
+export interface S3LeanConfig {
   /** Custom endpoint (`http://127.0.0.1:7480`); absent: AWS's regional endpoint. */
   readonly endpoint: string | undefined
   readonly region: string
@@ -41,9 +42,19 @@ export interface S3ReadsConfig {
   readonly requestTimeoutMs: number
 }
 
-export interface S3Reads {
-  /** One signed GET or HEAD of `key` (already prefixed), with an optional `Range` header value. */
-  readonly request: (method: "GET" | "HEAD", key: string, range: string | undefined, signal: AbortSignal) => Promise<ReadResponse>
+/** What one request sends besides its method and key. */
+export interface LeanRequest {
+  /** A `Range` header value (GET). */
+  readonly range?: string | undefined
+  /** The body (PUT). */
+  readonly body?: Uint8Array | undefined
+  /** More headers to send and sign (lower-case names): `if-none-match`, `x-amz-meta-*`. */
+  readonly headers?: Record<string, string> | undefined
+}
+
+export interface S3Lean {
+  /** One signed request for `key` (already prefixed). */
+  readonly request: (method: "GET" | "HEAD" | "PUT", key: string, options: LeanRequest, signal: AbortSignal) => Promise<ReadResponse>
   readonly destroy: () => void
 }
 
@@ -83,7 +94,7 @@ const VIRTUAL_HOST_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
  * Where requests go, or undefined when this transport should not be used (a bucket that cannot be a
  * virtual host on AWS: the SDK knows the exceptions).
  */
-const targetOf = (config: S3ReadsConfig): { readonly url: URL; readonly pathPrefix: string } | undefined => {
+const targetOf = (config: S3LeanConfig): { readonly url: URL; readonly pathPrefix: string } | undefined => {
   if (config.endpoint !== undefined) {
     const url = new URL(config.endpoint)
     if (config.forcePathStyle) return { url, pathPrefix: `${url.pathname.replace(/\/+$/, "")}/${encodeSegment(config.bucket)}/` }
@@ -109,6 +120,9 @@ const httpError = (status: number, body: string): Error => {
   })
 }
 
+/** sha256 of no bytes, the payload hash of a GET or HEAD. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 const timeoutError = (what: string, ms: number): Error =>
   Object.assign(new Error(`${what} timed out after ${ms} ms`), { name: "TimeoutError", code: "TimeoutError" })
 
@@ -133,8 +147,8 @@ const bodyOf = (chunks: Array<Buffer>, size: number): Uint8Array => {
   return out
 }
 
-/** The transport, or undefined when the SDK must do the reads (see `targetOf`). */
-export const makeS3Reads = (config: S3ReadsConfig): S3Reads | undefined => {
+/** The transport, or undefined when the SDK must do the requests (see `targetOf`). */
+export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
   const target = targetOf(config)
   if (target === undefined) return undefined
   const secure = target.url.protocol === "https:"
@@ -153,12 +167,19 @@ export const makeS3Reads = (config: S3ReadsConfig): S3Reads | undefined => {
   const port = target.url.port.length > 0 ? Number(target.url.port) : undefined
   const host = target.url.host
 
-  const request = async (method: "GET" | "HEAD", key: string, range: string | undefined, signal: AbortSignal) => {
+  const request = async (method: "GET" | "HEAD" | "PUT", key: string, options: LeanRequest, signal: AbortSignal) => {
+    const body = options.body
     const headers: Record<string, string> = {
+      ...options.headers,
       host,
-      "x-amz-content-sha256": "UNSIGNED-PAYLOAD"
+      "x-amz-content-sha256": body === undefined
+        ? EMPTY_SHA256
+        : secure
+        ? "UNSIGNED-PAYLOAD"
+        : createHash("sha256").update(body).digest("hex")
     }
-    if (range !== undefined) headers["range"] = range
+    if (options.range !== undefined) headers["range"] = options.range
+    if (body !== undefined) headers["content-length"] = String(body.length)
     const path = target.pathPrefix + encodeKey(key)
     const signed = await signer.sign({
       method,
@@ -215,7 +236,8 @@ export const makeS3Reads = (config: S3ReadsConfig): S3Reads | undefined => {
         socket.once("close", () => clearTimeout(timer))
       })
       req.on("error", reject)
-      req.end()
+      if (body === undefined) req.end()
+      else req.end(body)
     })
   }
 
