@@ -35,7 +35,7 @@ import type { SstLocations, TableStore } from "./TableStore.ts"
 /** Blocks per ranged GET at most. */
 const RUN_BLOCKS = 64
 /** Ranged GETs in flight at once. */
-const CONCURRENCY = 8
+const CONCURRENCY = 16
 
 /** Keys from `start` (inclusive) to `end` (exclusive, or inclusive with `endInclusive`); `end` undefined: to the end. */
 interface HotRange {

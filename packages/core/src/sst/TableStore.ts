@@ -14,7 +14,7 @@
  *   push out everything else). Nothing changes on disk. The compactor adopts its output SSTs too, without
  *   prepopulating (a compaction rewrites far more than is hot): the first read of a new sorted run then
  *   needs no HEAD and no metadata GET, only its data blocks (which `CachedObjectStore`'s `cachePuts` keeps
- *   on local disk).
+ *   on local disk). The blocks that replace hot ones are warmed by CacheWarming.ts (`warming`).
  * - Paths: SSTs live in `<root>/compacted/<ULID>.sst`, except those a clone borrows from a parent
  *   database (`externalDbs`), which are read under the parent's path.
  */
