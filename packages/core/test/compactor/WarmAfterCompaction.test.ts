@@ -4,10 +4,11 @@
  * warming on (`compactionWarmupMs`, the default) and go to the store with it off (`null`). Whatever ran the
  * compaction: the embedded compactor (warmed from the bytes it wrote, no GET), a standalone one (warmed
  * with ranged GETs before the writer's view switches), and for a `DbReader` following the writer. Keys
- * that were not hot still cost a GET: warming loads what was hot, not the whole output.
+ * that were not hot still cost a GET: warming loads what was hot, not the whole output. A store that does
+ * not answer holds the switch back only `compactionWarmupMs`; the warming then finishes in the background.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
 import { Compactor } from "../../src/compactor/Compactor.ts"
 import { openDbReader } from "../../src/db/DbReader.ts"
@@ -20,20 +21,27 @@ import { eventually } from "./support.ts"
 
 type Store = ObjectStore["Service"]
 
-/** Counts reads of compacted SSTs (HEAD, GET, ranged GET). */
+/**
+ * Counts reads of compacted SSTs (HEAD, GET, ranged GET); while `gate.closed` holds a Deferred, those
+ * reads wait for it (a slow store).
+ */
 const countingCompactedReads = () => {
   const inner = makeMemory()
   const counts = { reads: 0 }
-  const count = (p: string) => {
-    if (p.includes("/compacted/")) counts.reads++
-  }
+  const gate: { closed: Deferred.Deferred<void> | undefined } = { closed: undefined }
+  const read = <A, E>(p: string, effect: Effect.Effect<A, E>) =>
+    Effect.suspend(() => {
+      if (!p.includes("/compacted/")) return effect
+      counts.reads++
+      return gate.closed === undefined ? effect : Effect.andThen(Deferred.await(gate.closed), effect)
+    })
   const store = ObjectStore.of({
     ...inner,
-    head: (p) => Effect.suspend(() => (count(p), inner.head(p))),
-    get: (p) => Effect.suspend(() => (count(p), inner.get(p))),
-    getRange: (p, r) => Effect.suspend(() => (count(p), inner.getRange(p, r)))
+    head: (p) => read(p, inner.head(p)),
+    get: (p) => read(p, inner.get(p)),
+    getRange: (p, r) => read(p, inner.getRange(p, r))
   })
-  return { store, counts }
+  return { store, counts, gate }
 }
 
 const KEYS = 3000
@@ -181,5 +189,37 @@ describe("block cache warming after a compaction", () => {
           return { hot, cold: yield* readCost(reader, counts, COLD, 4) }
         })
       assertWarm(yield* run(500), yield* run(null))
+    }))
+
+  it.effect("a slow store does not hold the switch back: it goes ahead after the bound, warming finishes in the background", () =>
+    Effect.gen(function*() {
+      const { store, counts, gate } = countingCompactedReads()
+      const first = yield* openOn(store, { settings: CACHE })
+      yield* fill(first.db, 4)
+      yield* first.db.close
+      const { db } = yield* openOn(store, { settings: { ...CACHE, compactionWarmupMs: 500 } })
+      yield* readCost(db, counts, HOT, 4)
+      const compactor = yield* startCompactor(store)
+      yield* compactor.awaitIdle
+      // The store stops answering reads of SSTs: the warming cannot finish.
+      gate.closed = yield* Deferred.make<void>()
+      yield* db.put(key(1), b(value(4, 1)), ND)
+      const readsBefore = counts.reads
+      const flush = yield* Effect.forkChild(db.flush({ type: "memtable" }))
+      yield* eventually("the warming to start", () => Effect.succeed(counts.reads > readsBefore))
+      yield* Effect.yieldNow
+      assert.isUndefined(flush.pollUnsafe(), "the switch waits for the warming")
+      assert.strictEqual((yield* db.status).sortedRuns, 0)
+      yield* TestClock.adjust(500)
+      yield* Fiber.join(flush)
+      assert.strictEqual((yield* db.status).sortedRuns, 1, "past the bound, the view switched")
+      const timedOut = yield* snapshot
+      assert.strictEqual(timedOut.find((m) => m.name === "shale.db_cache.warm_timeouts")?.value, 1)
+      // The store answers again: the warming finishes in the background, and the hot reads hit the cache.
+      yield* Deferred.succeed(gate.closed, undefined)
+      gate.closed = undefined
+      yield* eventually("the background warming", () =>
+        Effect.map(snapshot, (m) => (metric(m, "shale.db_cache.warmed_blocks", "store") as number) >= HOT.length))
+      assert.strictEqual(yield* readCost(db, counts, HOT, 4), 0)
     }))
 })
