@@ -59,6 +59,18 @@ export const OBJECT_STORE = {
 /** SlateDB's `merge_operator.rs` (labelled `path`: read, flush, compact). */
 export const MERGE_OPERATOR_OPERANDS = "slatedb.merge_operator_operands"
 
+/**
+ * Shale's own (SlateDB does not warm its block cache after a compaction): blocks of a compaction's output
+ * put in the block cache because the blocks they replace were cached (sst/CacheWarming.ts), by `source`:
+ * `memory` (the embedded compactor's output, from the bytes it wrote) or `store` (ranged GETs at the switch).
+ */
+export const DB_CACHE_WARMING = {
+  warmedBlocks: "shale.db_cache.warmed_blocks",
+  warmedBytes: "shale.db_cache.warmed_bytes",
+  switches: "shale.db_cache.warm_switches",
+  timeouts: "shale.db_cache.warm_timeouts"
+} as const
+
 /** SlateDB's `cached_object_store/stats.rs`. */
 export const OBJECT_STORE_CACHE = {
   partHitCount: "slatedb.object_store_cache.part_hit_count",
@@ -112,6 +124,20 @@ export class FilterStats {
   negative = 0
   /** The filter said "maybe" and the SST held no version of the key. */
   falsePositive = 0
+}
+
+/** The block cache warming's counts (`shale.db_cache.warm*`), bumped by sst/CacheWarming.ts. */
+export class WarmStats {
+  blocksFromStore = 0
+  bytesFromStore = 0
+  blocksFromMemory = 0
+  bytesFromMemory = 0
+  /** View switches that replaced SSTs with cached blocks, so warming ran. */
+  switches = 0
+  /** Switches that went ahead before their warming finished (it went on in the background). */
+  timeouts = 0
+  /** Warmings that failed (logged; the first reads then go to the store). */
+  failures = 0
 }
 
 /** One series read on snapshot: a counter (monotonic) or a gauge, with its labels. */
@@ -201,6 +227,16 @@ export const dbCacheSeries = (
   counter(DB_CACHE.errorCount, "Block cache lookups that failed", () => 0)
 ]
 
+/** `shale.db_cache.warm*`: what warming the block cache after compactions did (sst/CacheWarming.ts). */
+export const warmSeries = (w: WarmStats): ReadonlyArray<Series> => [
+  counter(DB_CACHE_WARMING.warmedBlocks, "Output blocks put in the block cache after a compaction", () => w.blocksFromStore, { source: "store" }),
+  counter(DB_CACHE_WARMING.warmedBlocks, "Output blocks put in the block cache after a compaction", () => w.blocksFromMemory, { source: "memory" }),
+  counter(DB_CACHE_WARMING.warmedBytes, "Bytes of output blocks put in the block cache after a compaction", () => w.bytesFromStore, { source: "store" }),
+  counter(DB_CACHE_WARMING.warmedBytes, "Bytes of output blocks put in the block cache after a compaction", () => w.bytesFromMemory, { source: "memory" }),
+  counter(DB_CACHE_WARMING.switches, "View switches that warmed the block cache", () => w.switches),
+  counter(DB_CACHE_WARMING.timeouts, "View switches that did not wait for their warming to finish", () => w.timeouts)
+]
+
 /** `slatedb.merge_operator_operands` by path (registered when the database has a merge operator). */
 export const mergeOperandSeries = (stats: DbStats): ReadonlyArray<Series> => {
   const d = "Merge operator operands resolved"
@@ -264,11 +300,11 @@ export interface HistogramValue {
   readonly buckets: ReadonlyArray<readonly [number, number]>
 }
 
-/** The `slatedb.*` metrics in the registry of `context`, sorted by name then labels. */
+/** The `slatedb.*` metrics (and Shale's own `shale.*`) in the registry of `context`, sorted by name then labels. */
 export const snapshotUnsafe = (context: Context.Context<never>): Array<MetricSample> => {
   const out: Array<MetricSample> = []
   for (const m of Metric.snapshotUnsafe(context)) {
-    if (!m.id.startsWith("slatedb.")) continue
+    if (!m.id.startsWith("slatedb.") && !m.id.startsWith("shale.")) continue
     const labels = { ...m.attributes }
     switch (m.type) {
       case "Counter":

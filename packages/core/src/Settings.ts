@@ -139,6 +139,13 @@ export const SettingsSchema = Schema.Struct({
   /** Shale: bytes of SST blocks, indexes and filters kept in memory (0 disables the cache). */
   blockCacheBytes: withDefault(byteSize(0), 64 * MiB),
   /**
+   * Shale: when a compaction replaces SSTs whose blocks are in the block cache, the view (writer or
+   * `DbReader`) puts the output blocks holding the same keys in the cache before it switches to the new
+   * manifest, waiting at most this long (then it switches and the warming finishes in the background);
+   * null (also `"none"`) turns warming off. docs/design/object-store-cache.md §9.
+   */
+  compactionWarmupMs: withDefault(durationMsOrNone, 500),
+  /**
    * The compactor in the writer's process (SlateDB's `compactor_options`; on by default, as there): its
    * settings, or `null` (also `false` or `"none"`) when a compactor runs elsewhere (`shale compactor`,
    * `Compactor.layer`, SlateDB's) or none should run. A partial object fills the rest with the defaults.

@@ -32,6 +32,7 @@ describe("Settings", () => {
       compression: "none",
       durableFlush: "interval",
       blockCacheBytes: 64 * 1024 * 1024,
+      compactionWarmupMs: 500,
       compactor: {
         pollIntervalMs: 5000,
         manifestUpdateTimeoutMs: 300_000,
@@ -152,9 +153,10 @@ describe("Settings", () => {
     assert.strictEqual(Settings.envVarName("garbageCollector.wal.minAgeMs"), "SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS")
     assert.strictEqual(Settings.envVarName("garbageCollector.compactions.intervalMs"), "SHALE_GARBAGE_COLLECTOR_COMPACTIONS_INTERVAL_MS")
     const names = Settings.fields.map((f) => Settings.envVarName(f))
-    // 16 top-level settings, 8 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
-    assert.strictEqual(names.length, 16 + 8 + 4 * 3 + 5)
+    // 17 top-level settings, 8 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
+    assert.strictEqual(names.length, 17 + 8 + 4 * 3 + 5)
     assert.include(names, "SHALE_OBJECT_STORE_CACHE_ROOT_FOLDER")
+    assert.include(names, "SHALE_COMPACTION_WARMUP_MS")
     assert.strictEqual(new Set(names).size, names.length)
   })
 

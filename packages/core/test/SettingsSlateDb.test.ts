@@ -175,6 +175,8 @@ describe("Settings from SlateDB", () => {
       // Shale's extras in SlateDB's style, beside SlateDB's names.
       const extras = yield* Settings.fromYaml(`durable_flush: eager\nblock_size: 8KiB\nblock_cache_bytes: 0\nl0_max_ssts: 2`)
       assert.deepStrictEqual(extras, { ...Settings.default, durableFlush: "eager", blockSize: 8192, blockCacheBytes: 0, l0MaxSsts: 2 })
+      assert.strictEqual((yield* Settings.fromYaml(`compaction_warmup: 250ms`)).compactionWarmupMs, 250)
+      assert.isNull((yield* Settings.fromJson(`{"compaction_warmup": null}`)).compactionWarmupMs)
       // A number where SlateDB wants a duration string is refused, as SlateDB refuses it.
       const n = yield* failure(Settings.fromToml(`flush_interval = 100`))
       assert.include(n, `flush_interval: Expected a duration string like "100ms"`)

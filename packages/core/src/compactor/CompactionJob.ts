@@ -41,6 +41,7 @@ import { toDbError } from "../objectstore/StoreErrors.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
 import type { ScanOptions } from "../sst/SsTableReader.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
+import { warmOutputBlocks } from "../sst/CacheWarming.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
 import { makeUlid } from "../Ulid.ts"
 
@@ -201,6 +202,7 @@ export const runCompactionJob = (
       yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
       // Its handle (index, filter) is ready before the run is installed: first reads fetch only blocks.
       yield* deps.tables.adopt(id, path, bytes, { prepopulate: false })
+      yield* warmOutputBlocks(deps.tables, id, bytes, args)
       bytesWritten += bytes.length
       outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })

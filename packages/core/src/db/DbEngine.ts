@@ -50,11 +50,12 @@ import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
 import { TableStore } from "../sst/TableStore.ts"
 import { makeWriter } from "./Writer.ts"
+import { configureWarming, warmViewSwitch } from "./ViewWarming.ts"
 import { compactorOptionsFrom, startCompactor } from "../compactor/Compactor.ts"
 import { startGarbageCollector } from "../gc/GarbageCollector.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { preloadDiskCache, withDiskCache } from "./DiskCache.ts"
-import { dbCacheSeries, dbSeries, DbStats, mergeOperandSeries, objectStoreCacheSeries, registerSeries } from "../Metrics.ts"
+import { dbCacheSeries, dbSeries, DbStats, mergeOperandSeries, objectStoreCacheSeries, registerSeries, warmSeries } from "../Metrics.ts"
 import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { changesOver, type ChangesOptions, type SourceState } from "../wal/ChangeStream.ts"
 import { retentionFloor, SnapshotRegistry, TransactionManager } from "./TransactionManager.ts"
@@ -120,6 +121,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     })
   const recovered = yield* recover({ root, settings, compression, store, clock: yield* Clock.Clock, tables })
   const { state, writer: manifest } = recovered
+  // A compaction's output replaces hot blocks before the read path sees it (db/ViewWarming.ts).
+  configureWarming(tables, settings.compactionWarmupMs, yield* Effect.scope)
+  manifest.beforeRemoteSwitch = (from, to) => warmViewSwitch(tables, from, to)
   yield* preloadDiskCache(diskCached.cache, tables, manifest.manifest)
 
   // ---------------------------------------------------------------- the WAL buffer
@@ -222,6 +226,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   yield* registerSeries([
     ...dbSeries(stats, tables.filterStats, () => manifest.manifest.l0.length),
     ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache)),
+    ...(tables.warming === undefined ? [] : warmSeries(tables.warmStats)),
     ...(mergeOperator === undefined ? [] : mergeOperandSeries(stats)),
     ...(diskCached.cache === undefined ? [] : objectStoreCacheSeries(diskCached.cache.statsUnsafe))
   ])

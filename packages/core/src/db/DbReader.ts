@@ -47,6 +47,7 @@ import { instrumented } from "../objectstore/InstrumentedObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts"
 import { TableStore } from "../sst/TableStore.ts"
+import { configureWarming } from "./ViewWarming.ts"
 import { type Change, changesOver, type ChangesOptions } from "../wal/ChangeStream.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { putReaderCheckpoint, removeReaderCheckpoints } from "./ReaderCheckpoint.ts"
@@ -274,6 +275,7 @@ export const openDbReader = (options: DbReaderOpenOptions): Effect.Effect<DbRead
       timeoutMs: settings.manifestUpdateTimeoutMs,
       clock: yield* Clock.Clock
     }
+    configureWarming(base.tables, settings.compactionWarmupMs, yield* Effect.scope)
     const own = options.checkpointId === undefined
     const core = own ? yield* openFollowing(base) : yield* openAtCheckpoint(base, options.checkpointId!)
     const poller = own ? yield* Effect.forkScoped(pollForever(core)) : undefined

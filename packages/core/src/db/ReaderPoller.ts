@@ -38,6 +38,7 @@ import { TestSwitches } from "../testing/TestSwitches.ts"
 import type { DbState } from "./DbState.ts"
 import { putReaderCheckpoint, refreshDue } from "./ReaderCheckpoint.ts"
 import type { ResolvedReaderOptions } from "./ReaderOptions.ts"
+import { warmViewSwitch } from "./ViewWarming.ts"
 import { adoptManifest, lastListedWalId, replayWalRange, sstIdsOf, type ViewManifest } from "./ViewState.ts"
 
 /** What the reader has done since it opened (its `status`). */
@@ -99,6 +100,8 @@ export const reestablish = (core: ReaderCore): Effect.Effect<void, DbError> =>
     const remove = new Set([...core.owned].filter((o) => o !== id))
     const put = yield* putReaderCheckpoint(core.manifests, { id, remove, lifetimeMs: core.options.checkpointLifetimeMs }, core.timeoutMs)
     core.owned = new Set([id])
+    // Warm the block cache for the SSTs a compaction replaced before reads see them (db/ViewWarming.ts).
+    yield* warmViewSwitch(core.tables, core.view.manifestForReads, put.manifest)
     adoptManifest(core.state, core.view, put.manifest)
     core.checkpoint = put.checkpoint
     core.lastWalId = Math.max(core.lastWalId, put.manifest.replayAfterWalId)

@@ -142,6 +142,12 @@ export class ManifestWriter {
   /** The highest WAL id known to be written. */
   #writtenWalId: number
   readonly #lock = Semaphore.makeUnsafe(1)
+  /**
+   * Runs (with the lock held) before a version read from the store replaces the local manifest, which the
+   * read path reads: the database warms its block cache there when a compaction replaced SSTs
+   * (db/ViewWarming.ts). It must not fail, and must bound its own time.
+   */
+  beforeRemoteSwitch: ((from: Manifest, to: Manifest) => Effect.Effect<void>) | undefined = undefined
 
   constructor(store: ManifestStore, claimed: StoredManifest, options: ManifestWriterOptions) {
     this.store = store
@@ -211,12 +217,15 @@ export class ManifestWriter {
           ? Effect.fail(
             new DataError({ message: "failed to find latest transactional object (e.g. manifest) version", section: "manifest" })
           )
-          : this.#check(latest.manifest).pipe(Effect.map(() => {
-            if (latest.id > this.#storedId) {
-              this.#local = mergeRemoteManifest(this.#local, latest.manifest)
+          : this.#check(latest.manifest).pipe(Effect.flatMap(() => {
+            if (latest.id <= this.#storedId) return Effect.succeed(this.manifest)
+            const merged = mergeRemoteManifest(this.#local, latest.manifest)
+            const before = this.beforeRemoteSwitch
+            return Effect.map(before === undefined ? Effect.void : before(this.#local, merged), () => {
+              this.#local = merged
               this.#storedId = latest.id
-            }
-            return this.manifest
+              return this.manifest
+            })
           }))
       )
     )

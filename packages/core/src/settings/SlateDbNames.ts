@@ -284,6 +284,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
   block_size: field("blockSize"),
   durable_flush: field("durableFlush"),
   block_cache_bytes: field("blockCacheBytes"),
+  compaction_warmup: field("compactionWarmupMs", slateDuration({ nullable: true })),
   // SlateDB's settings Shale does not use (yet).
   wal_enabled: {
     _tag: "Group",

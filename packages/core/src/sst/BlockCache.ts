@@ -71,6 +71,11 @@ export class BlockTable<A = unknown> {
     return i < this.slots.length && this.slots[i] !== 0
   }
 
+  /** The weight of the value in slot `i` (0 when empty; no recency change). */
+  weight(i: number): number {
+    return i < this.slots.length && this.slots[i] !== 0 ? this.#cache.weightOf(this.slots[i]!) : 0
+  }
+
   /** Stores `value` in slot `i` as most recently used, then evicts down to `maxBytes`. */
   set(i: number, value: A, weight: number): void {
     this.#cache.store(value, weight, undefined, this as BlockTable<unknown>, i)
@@ -211,6 +216,16 @@ export class LruBlockCache {
   }
 
   // ---------------------------------------------------------------- internals (shared with BlockTable)
+
+  /** @internal The weight of entry `id`. */
+  weightOf(id: number): number {
+    return this.weights[id]!
+  }
+
+  /** The block table called `name` if one exists (unlike `table`, creates nothing). */
+  existingTable<A = unknown>(name: string): BlockTable<A> | undefined {
+    return this.tables.get(name) as BlockTable<A> | undefined
+  }
 
   /** @internal Counts a miss. */
   miss(): undefined {

@@ -14,14 +14,14 @@
  *   push out everything else). Nothing changes on disk. The compactor adopts its output SSTs too, without
  *   prepopulating (a compaction rewrites far more than is hot): the first read of a new sorted run then
  *   needs no HEAD and no metadata GET, only its data blocks (which `CachedObjectStore`'s `cachePuts` keeps
- *   on local disk).
+ *   on local disk). The blocks that replace hot ones are warmed by CacheWarming.ts (`warming`).
  * - Paths: SSTs live in `<root>/compacted/<ULID>.sst`, except those a clone borrows from a parent
  *   database (`externalDbs`), which are read under the parent's path.
  */
-import { Effect, Stream } from "effect"
+import { Effect, type Scope, Stream } from "effect"
 import type { DbError } from "../errors.ts"
 import { LruBlockCache } from "./BlockCache.ts"
-import { FilterStats } from "../Metrics.ts"
+import { FilterStats, WarmStats } from "../Metrics.ts"
 import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type ScanOptions, SsTableReader } from "./SsTableReader.ts"
@@ -36,6 +36,18 @@ export interface SstLocations {
   readonly externalDbs: ReadonlyArray<{ readonly path: string; readonly sstIds: ReadonlyArray<string> }>
 }
 
+/**
+ * Warming the block cache when a compaction replaces SSTs (sst/CacheWarming.ts): how long a view switch
+ * waits for it, and the scope a warming that outlasts that wait finishes in.
+ */
+export interface WarmingConfig {
+  readonly timeoutMs: number
+  readonly scope: Scope.Scope
+}
+
+/** Forgotten handles kept for warming (see `forget`), at most this many. */
+const MAX_RETIRED = 256
+
 export class TableStore {
   readonly root: string
   readonly store: ObjectStore["Service"]
@@ -44,6 +56,12 @@ export class TableStore {
   readonly filterStats = new FilterStats()
   readonly #open = new Map<string, SsTableReader>()
   readonly #opening = new Map<string, Effect.Effect<SsTableReader, DbError>>()
+  /** Handles `forget` dropped while their SSTs had cached blocks, until the view switch warms from them. */
+  readonly #retired = new Map<string, SsTableReader>()
+  /** Set by the process that reads (writer, `DbReader`) to warm the block cache after compactions; off when undefined. */
+  warming: WarmingConfig | undefined = undefined
+  /** What warming did (Metrics.ts `warmSeries`). */
+  readonly warmStats = new WarmStats()
 
   constructor(store: ObjectStore["Service"], root: string, blockCacheBytes: number) {
     this.store = store
@@ -66,7 +84,7 @@ export class TableStore {
 
   /** The handle of `sst`, opening it (one or two ranged GETs) on first use. */
   reader(locations: SstLocations, sst: { readonly id: string }): Effect.Effect<SsTableReader, DbError> {
-    const hit = this.#open.get(sst.id)
+    const hit = this.#open.get(sst.id) ?? this.#retired.get(sst.id)
     if (hit !== undefined) return Effect.succeed(hit)
     const pending = this.#opening.get(sst.id)
     if (pending !== undefined) return pending
@@ -86,18 +104,60 @@ export class TableStore {
     return shared
   }
 
+  /** The open or retired handle of SST `id` (see `forget`), for warming: never opens one. */
+  handle(id: string): SsTableReader | undefined {
+    return this.#open.get(id) ?? this.#retired.get(id)
+  }
+
   /**
    * Drops the handles of SSTs the manifest no longer references (after a compaction replaced them), so a
    * long-running process does not keep every SST it ever read open. Scans holding a handle finish with it;
-   * blocks in the cache age out by LRU.
+   * blocks in the cache age out by LRU. With warming on, a handle whose SST has cached blocks is kept aside
+   * (at most 256 of them) until the view switch that replaces the SST has read its index (`release`): the
+   * embedded compactor forgets its inputs before the writer's view moves on.
    */
   forget(ids: Iterable<string>): void {
-    for (const id of ids) this.#open.delete(id)
+    for (const id of ids) {
+      const reader = this.#open.get(id)
+      if (reader === undefined) continue
+      this.#open.delete(id)
+      if (this.warming !== undefined && this.#hasCachedBlocks(reader)) {
+        this.#retired.set(id, reader)
+        if (this.#retired.size > MAX_RETIRED) this.#retired.delete(this.#retired.keys().next().value!)
+      }
+    }
+  }
+
+  /** Drops the handles of `ids`, open or retired. */
+  release(ids: Iterable<string>): void {
+    for (const id of ids) {
+      this.#open.delete(id)
+      this.#retired.delete(id)
+    }
+  }
+
+  #releaseNext: ReadonlyArray<string> = []
+
+  /**
+   * Releases the handles of the SSTs the previous view switch removed, and remembers `ids` for the next one:
+   * a warming runs before its switch, while reads of the old view may still use the removed SSTs.
+   */
+  releaseLater(ids: ReadonlyArray<string>): void {
+    this.release(this.#releaseNext)
+    this.#releaseNext = ids
   }
 
   /** Keeps only the handles of `live` SSTs (the ids the current manifest references). */
   retainOnly(live: ReadonlySet<string>): void {
     for (const id of this.#open.keys()) if (!live.has(id)) this.#open.delete(id)
+    for (const id of this.#retired.keys()) if (!live.has(id)) this.#retired.delete(id)
+  }
+
+  #hasCachedBlocks(reader: SsTableReader): boolean {
+    const table = this.blockCache?.existingTable(reader.path)
+    if (table === undefined) return false
+    for (let i = 0; i < reader.numBlocks; i++) if (table.has(i)) return true
+    return false
   }
 
   /** How many SST handles are open. */
