@@ -66,9 +66,23 @@ export class BlockTable<A = unknown> {
     return id === 0 ? this.#cache.miss() : (this.#cache.hit(id) as A)
   }
 
+  /** The value in slot `i` without marking it used or read (not counted); undefined when empty. */
+  peek(i: number): A | undefined {
+    const id = i < this.slots.length ? this.slots[i]! : 0
+    return id === 0 ? undefined : (this.#cache.valueOf(id) as A)
+  }
+
   /** Whether slot `i` holds a value (no recency change, not counted). */
   has(i: number): boolean {
     return i < this.slots.length && this.slots[i] !== 0
+  }
+
+  /**
+   * Whether slot `i` holds a value that a read asked for: a hit, or a miss that cached it. Blocks cached
+   * ahead of any read (prepopulated after a flush, warmed after a compaction) are not, until read.
+   */
+  wasRead(i: number): boolean {
+    return i < this.slots.length && this.slots[i] !== 0 && this.#cache.wasRead(this.slots[i]!)
   }
 
   /** The weight of the value in slot `i` (0 when empty; no recency change). */
@@ -76,9 +90,12 @@ export class BlockTable<A = unknown> {
     return i < this.slots.length && this.slots[i] !== 0 ? this.#cache.weightOf(this.slots[i]!) : 0
   }
 
-  /** Stores `value` in slot `i` as most recently used, then evicts down to `maxBytes`. */
-  set(i: number, value: A, weight: number): void {
-    this.#cache.store(value, weight, undefined, this as BlockTable<unknown>, i)
+  /**
+   * Stores `value` in slot `i` as most recently used, then evicts down to `maxBytes`. `read`: a read asked
+   * for it (false: cached ahead of reads; see `wasRead`).
+   */
+  set(i: number, value: A, weight: number, read = true): void {
+    this.#cache.store(value, weight, undefined, this as BlockTable<unknown>, i, read)
   }
 }
 
@@ -99,6 +116,8 @@ export class LruBlockCache {
   private prev = new Int32Array(INITIAL_IDS)
   private next = new Int32Array(INITIAL_IDS)
   private weights = new Float64Array(INITIAL_IDS)
+  /** 1 once a read asked for the entry (see `BlockTable.wasRead`). */
+  private reads = new Uint8Array(INITIAL_IDS)
   /** The block index of a table entry (-1 for a string key). */
   private indexes = new Int32Array(INITIAL_IDS)
   private readonly values: Array<unknown> = [undefined]
@@ -217,6 +236,16 @@ export class LruBlockCache {
 
   // ---------------------------------------------------------------- internals (shared with BlockTable)
 
+  /** @internal The value of entry `id`. */
+  valueOf(id: number): unknown {
+    return this.values[id]
+  }
+
+  /** @internal Whether a read asked for entry `id`. */
+  wasRead(id: number): boolean {
+    return this.reads[id] === 1
+  }
+
   /** @internal The weight of entry `id`. */
   weightOf(id: number): number {
     return this.weights[id]!
@@ -236,6 +265,7 @@ export class LruBlockCache {
   /** @internal Counts a hit on entry `id` and makes it the most recently used entry. */
   hit(id: number): unknown {
     this.hits++
+    this.reads[id] = 1
     const prev = this.prev
     const next = this.next
     const last = prev[0]!
@@ -253,7 +283,14 @@ export class LruBlockCache {
   }
 
   /** @internal Stores an entry under a string key or in a table slot (replacing what was there). */
-  store(value: unknown, weight: number, key: string | undefined, table: BlockTable<unknown> | undefined, index: number): void {
+  store(
+    value: unknown,
+    weight: number,
+    key: string | undefined,
+    table: BlockTable<unknown> | undefined,
+    index: number,
+    read = true
+  ): void {
     if (!(weight >= 0)) throw new RangeError(`BlockCache: bad weight ${weight}`)
     const old = table === undefined ? (this.map.get(key!) ?? 0) : index < table.slots.length ? table.slots[index]! : 0
     if (old !== 0) this.remove(old)
@@ -264,6 +301,7 @@ export class LruBlockCache {
     const id = this.newId()
     this.values[id] = value
     this.weights[id] = weight
+    this.reads[id] = read ? 1 : 0
     if (table === undefined) {
       this.owners[id] = key!
       this.indexes[id] = -1
@@ -299,6 +337,7 @@ export class LruBlockCache {
       this.next = grow(this.next, new Int32Array(n))
       this.indexes = grow(this.indexes, new Int32Array(n))
       this.weights = grow(this.weights, new Float64Array(n))
+      this.reads = grow(this.reads, new Uint8Array(n))
     }
     return id
   }
@@ -334,7 +373,7 @@ export class LruBlockCache {
 
 const INITIAL_IDS = 64
 
-const grow = <T extends Int32Array | Float64Array>(from: T, to: T): T => {
+const grow = <T extends Int32Array | Float64Array | Uint8Array>(from: T, to: T): T => {
   to.set(from)
   return to
 }

@@ -3,7 +3,9 @@
  * SSTs whose data blocks are in the block cache, the blocks of its output SSTs that hold the same keys are
  * put in the cache before (or, past a time bound, as) the reader's view moves to the new manifest.
  *
- * - **Hot ranges.** A cached block of a replaced SST covers the keys from its separator up to the next
+ * - **Hot ranges.** Hot means read: a block some read asked for (`BlockTable.wasRead`), not one the flush
+ *   prepopulated or an earlier warming brought in and nobody read since (else every L0 compaction would
+ *   warm the whole output of a write-only load). A read block of a replaced SST covers the keys from its separator up to the next
  *   one (the last block: up to the SST's last key); the replaced SST's index (its handle, open or
  *   retired by `TableStore.forget`) gives them, the block cache says which blocks are cached and what they
  *   weigh. Consecutive cached blocks make one range.
@@ -60,12 +62,12 @@ const addHot = (lru: LruBlockCache, reader: SsTableReader, hot: Hot, from = 0, t
   let i = Math.max(0, from)
   const last = Math.min(n - 1, to)
   while (i <= last) {
-    if (!table.has(i)) {
+    if (!table.wasRead(i)) {
       i++
       continue
     }
     const first = i
-    while (i <= last && table.has(i)) hot.bytes += table.weight(i++)
+    while (i <= last && table.wasRead(i)) hot.bytes += table.weight(i++)
     hot.ranges.push({
       start: first === 0 ? reader.info.firstEntry ?? EMPTY_KEY : meta[first]!.firstKey,
       end: i < n ? meta[i]!.firstKey : reader.info.lastEntry,
@@ -160,7 +162,7 @@ const plan = (lru: LruBlockCache, outputs: ReadonlyArray<SsTableReader>, hot: Ho
 /** Loads `runs` with ranged GETs (each caches what it reads), counting them. */
 const load = (runs: ReadonlyArray<Run>, stats: WarmStats): Effect.Effect<void, unknown> =>
   Effect.forEach(runs, (run) =>
-    Effect.tap(run.reader.readBlocks(run.start, run.end), () =>
+    Effect.tap(run.reader.readBlocks(run.start, run.end, "unread"), () =>
       Effect.sync(() => {
         stats.blocksFromStore += run.end - run.start
         stats.bytesFromStore += run.bytes
@@ -262,7 +264,7 @@ export const warmOutputBlocks = (
     return SsTableReader.open(output.path, { bytes, cache: lru }).pipe(
       Effect.flatMap((inMemory) =>
         Effect.forEach(runs, (run) =>
-          Effect.tap(inMemory.readBlocks(run.start, run.end), () =>
+          Effect.tap(inMemory.readBlocks(run.start, run.end, "unread"), () =>
             Effect.sync(() => {
               stats.blocksFromMemory += run.end - run.start
               stats.bytesFromMemory += run.bytes

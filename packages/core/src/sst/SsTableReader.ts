@@ -77,8 +77,14 @@ export interface SstBlockCache {
 /** The cached blocks of one SST, by block index. */
 export interface SstBlockSlots {
   readonly get: (block: number) => Block | undefined
-  readonly set: (block: number, value: Block, bytes: number) => void
+  /** `get` for readers that are not a read (compaction, warming): no recency change, not marked read. */
+  readonly peek?: (block: number) => Block | undefined
+  /** `read`: a read asked for the block (false: cached ahead of reads; `BlockTable.wasRead`). */
+  readonly set: (block: number, value: Block, bytes: number, read?: boolean) => void
 }
+
+/** Whether blocks read are cached: yes, no, or as not yet read by anyone (prepopulation, warming). */
+export type CacheBlocks = boolean | "unread"
 
 export interface SsTableOpenOptions {
   /** The object's size if known (from a listing); saves the HEAD request. */
@@ -328,15 +334,18 @@ export class SsTableReader {
     return i + 1 < this.blockMeta.length ? this.blockMeta[i + 1]!.offset : this.info.filterOffset
   }
 
-  /** Verifies and decodes stored block `i` (`framed`: its bytes and CRC), caching it if asked to. Throws. */
-  private decodeStoredBlock(framed: Uint8Array, i: number, cache: boolean): Block {
+  /**
+   * Verifies and decodes stored block `i` (`framed`: its bytes and CRC), caching it if asked to (`"unread"`:
+   * cached ahead of any read, see `BlockTable.wasRead`). Throws.
+   */
+  private decodeStoredBlock(framed: Uint8Array, i: number, cache: CacheBlocks): Block {
     return inSection(this.path, `block ${i}`, () => {
       let raw = decompress(this.info.compressionFormat, verifyChecksum(framed, { section: `block ${i}` }))
-      const cacheTo = cache ? this.blocks : undefined
+      const cacheTo = cache !== false ? this.blocks : undefined
       // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view.
       if (cacheTo !== undefined && raw.byteLength !== raw.buffer.byteLength) raw = raw.slice()
       const block = decodeBlock(raw, this.formatVersion)
-      cacheTo?.set(i, block, raw.length)
+      cacheTo?.set(i, block, raw.length, cache === true)
       return block
     })
   }
@@ -355,7 +364,7 @@ export class SsTableReader {
       return Effect.try({
         try: () => {
           for (let i = 0; i < this.blockMeta.length; i++) {
-            this.decodeStoredBlock(bytes.subarray(this.blockMeta[i]!.offset, this.blockEnd(i)), i, true)
+            this.decodeStoredBlock(bytes.subarray(this.blockMeta[i]!.offset, this.blockEnd(i)), i, "unread")
           }
         },
         catch: (e) => e as DataError
@@ -365,9 +374,10 @@ export class SsTableReader {
 
   /**
    * Reads data blocks `[start, end)`: cached ones from the cache, the others with a single ranged GET from
-   * the first uncached block to the last. Blocks read are added to the cache unless `cacheBlocks` is false.
+   * the first uncached block to the last. Blocks read are added to the cache unless `cacheBlocks` is false
+   * (`"unread"`: added as read ahead of any reader, e.g. by cache warming).
    */
-  readBlocks(start: number, end: number, cacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
+  readBlocks(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     const self = this
     return Effect.suspend(() => {
       const n = self.blockMeta.length
@@ -377,8 +387,9 @@ export class SsTableReader {
       const out = new Array<Block>(end - start)
       const cache = self.blocks
       let missing = false
+      const look = cache === undefined ? undefined : cacheBlocks !== true && cache.peek !== undefined ? cache.peek : cache.get
       for (let i = start; i < end; i++) {
-        const hit = cache?.get(i)
+        const hit = look === undefined ? undefined : look.call(cache, i)
         if (hit === undefined) missing = true
         else out[i - start] = hit
       }

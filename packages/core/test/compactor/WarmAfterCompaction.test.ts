@@ -133,6 +133,21 @@ describe("block cache warming after a compaction", () => {
       assert.strictEqual(on.fromStore, 0)
     }))
 
+  it.effect("blocks no read asked for are not hot: a write-only load warms nothing", () =>
+    Effect.gen(function*() {
+      const { store } = countingCompactedReads()
+      // The flushes prepopulate the cache with every block of their L0 SSTs; nothing reads them.
+      const settings: SettingsInput = { ...CACHE, compactionWarmupMs: 500, compactor: { pollIntervalMs: 3_600_000 } }
+      const { db } = yield* openOn(store, { settings })
+      yield* fill(db, 4)
+      yield* eventually("the L0 compaction", () => Effect.map(db.status, (st) => st.l0Ssts === 0 && st.sortedRuns === 1))
+      const samples = yield* snapshot
+      assert.strictEqual(metric(samples, "shale.db_cache.warmed_blocks", "memory") ?? 0, 0)
+      assert.strictEqual(metric(samples, "shale.db_cache.warmed_blocks", "store") ?? 0, 0)
+      // Reads still see everything.
+      assert.strictEqual(s(yield* db.get(key(7))), value(4, 7))
+    }))
+
   it.effect("standalone compactor: the writer warms with ranged GETs before its view switches", () =>
     Effect.gen(function*() {
       const run = (compactionWarmupMs: number | null) =>
