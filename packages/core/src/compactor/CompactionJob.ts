@@ -81,6 +81,29 @@ export interface CompactionJobDeps {
   readonly mergeOperator?: MergeOperator | undefined
 }
 
+/**
+ * An output SST just written (by this thread or a compaction worker): its handle and path, its size and
+ * its tail (filter, index, info, footer), from which the table store opens its handle without a request.
+ */
+export interface WrittenSst {
+  readonly handle: SstHandle
+  readonly path: string
+  readonly size: number
+  readonly tail: Uint8Array
+}
+
+/**
+ * The one place where an output SST becomes known to the thread that owns the table store (inline jobs
+ * and worker jobs alike): its handle (index, filter) is ready before the run is installed, so first reads
+ * fetch only blocks.
+ */
+export const announceOutput = (tables: TableStore, sst: WrittenSst): Effect.Effect<void> =>
+  tables.adopt(sst.handle.id, sst.path, { size: sst.size, suffix: sst.tail }, { prepopulate: false })
+
+/** The tail of an encoded SST (`bytes`): from its filter or index, whichever comes first, to its end. */
+const tailOf = (bytes: Uint8Array, info: SstHandle["info"]): Uint8Array =>
+  bytes.slice(info.filterLen > 0 ? Math.min(info.filterOffset, info.indexOffset) : info.indexOffset)
+
 /** What a running job has done so far. */
 export interface JobProgress {
   /** Every output SST so far (kept ones from an earlier attempt first). */
@@ -168,12 +191,16 @@ const addRow = (builder: SsTableBuilder, row: RowEntry): DataError | undefined =
   }
 }
 
-/** Runs the compaction (see the module comment); the destination sorted run. */
+/**
+ * Runs the compaction (see the module comment); the destination sorted run. `hooks` default to this
+ * thread's: each SST announced to `deps.tables`; `onOutput` is called for every SST but the last.
+ */
 export const runCompactionJob = (
   deps: CompactionJobDeps,
   args: CompactionJobArgs,
   options: CompactionJobOptions,
-  onOutput: (progress: JobProgress) => Effect.Effect<void, DbError>
+  onOutput: (progress: JobProgress) => Effect.Effect<void, DbError>,
+  onWritten: (sst: WrittenSst) => Effect.Effect<void, DbError> = (sst) => announceOutput(deps.tables, sst)
 ): Effect.Effect<JobResult, DbError> =>
   Effect.scoped(Effect.gen(function*() {
     const outputs: Array<SstHandle> = [...args.outputSsts]
@@ -199,10 +226,10 @@ export const runCompactionJob = (
       const bytes = concatChunks(table.chunks)
       const path = compactedSstPath(deps.root, id)
       yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
-      // Its handle (index, filter) is ready before the run is installed: first reads fetch only blocks.
-      yield* deps.tables.adopt(id, path, bytes, { prepopulate: false })
+      const handle: SstHandle = { id, info: table.info, formatVersion: table.formatVersion }
+      yield* onWritten({ handle, path, size: bytes.length, tail: tailOf(bytes, table.info) })
       bytesWritten += bytes.length
-      outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
+      outputs.push(handle)
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })
     })
 

@@ -73,7 +73,8 @@ export const instrumentStore = (
     getRange: (path, range) => getRange(store.getRange(path, range)),
     head: (path) => head(store.head(path)),
     delete: (path) => del(store.delete(path)),
-    list: (prefix, options) => store.list(prefix, options)
+    list: (prefix, options) => store.list(prefix, options),
+    recipe: store.recipe
   }
 }
 

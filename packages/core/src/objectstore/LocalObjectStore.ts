@@ -67,6 +67,8 @@ import {
 export interface LocalObjectStoreOptions {
   /** The directory that holds the objects; created (with its parents) if missing. */
   readonly root: string
+  /** Remove the leftovers of killed writers on opening (default true; a store rebuilt from a recipe skips it). */
+  readonly sweepTempFiles?: boolean
 }
 
 /** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
@@ -348,7 +350,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     return removed
   })
 
-  const swept = yield* sweepTempFiles
+  const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
   const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
@@ -556,11 +558,30 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
   return ObjectStore.of({ put, get, getRange, head, delete: del, list })
 })
 
+/**
+ * The store on Node's file system, with its recipe (objectstore/StoreRecipe.ts): another thread rebuilds
+ * it with `rebuildLocal` (without sweeping again).
+ */
+export const makeLocalNode = (options: LocalObjectStoreOptions): Effect.Effect<ObjectStore["Service"], ObjectStoreError> =>
+  makeLocal(options).pipe(
+    Effect.map((store) =>
+      ObjectStore.of({
+        ...store,
+        recipe: { module: import.meta.url, export: "rebuildLocal", options: { root: options.root, sweepTempFiles: false } }
+      })
+    ),
+    Effect.provide(NodeFileSystem.layer)
+  )
+
+/** The recipe's constructor (see `makeLocalNode`). */
+export const rebuildLocal = (options: LocalObjectStoreOptions): Effect.Effect<ObjectStore["Service"], ObjectStoreError> =>
+  makeLocalNode(options)
+
 /** Constructors for the local-directory store. */
 export const LocalObjectStore = {
   /** The store on Node's file system. */
   layer: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError> =>
-    Layer.effect(ObjectStore, makeLocal(options)).pipe(Layer.provide(NodeFileSystem.layer)),
+    Layer.effect(ObjectStore, makeLocalNode(options)),
   /** The store on the `FileSystem` in context. */
   layerWithFileSystem: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError, FileSystem.FileSystem> =>
     Layer.effect(ObjectStore, makeLocal(options)),

@@ -60,6 +60,19 @@ export interface ObjectMeta extends ObjectSummary {
   readonly metadata: Readonly<Record<string, string>>
 }
 
+/**
+ * How another thread builds an equivalent store (StoreRecipe.ts): a module `import()` loads, its export
+ * (called with `options`, plain data) giving an `Effect` of the store.
+ */
+export interface StoreRecipe {
+  /** What `import()` loads. */
+  readonly module: string
+  /** The export: `(options) => Effect<ObjectStore service, ObjectStoreError>`. */
+  readonly export: string
+  /** Structured-cloneable options (plain data). */
+  readonly options: unknown
+}
+
 export class ObjectStore extends Context.Service<ObjectStore, {
   readonly put: (path: string, bytes: Uint8Array, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>
   readonly get: (path: string) => Effect.Effect<Uint8Array, ObjectStoreError>
@@ -68,6 +81,8 @@ export class ObjectStore extends Context.Service<ObjectStore, {
   /** Deletes the object; deleting a missing object succeeds (as on S3). */
   readonly delete: (path: string) => Effect.Effect<void, ObjectStoreError>
   readonly list: (prefix: string, options?: ListOptions) => Stream.Stream<ObjectSummary, ObjectStoreError>
+  /** How another thread builds an equivalent store (StoreRecipe.ts); absent when none can. */
+  readonly recipe?: StoreRecipe | undefined
 }>()("shale/ObjectStore") {
   /** An in-memory store: deterministic (etags count up, times come from the Effect `Clock`), no timers. */
   static readonly layerMemory: Layer.Layer<ObjectStore> = Layer.sync(ObjectStore, () => makeMemory())

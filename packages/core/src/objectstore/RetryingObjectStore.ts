@@ -109,7 +109,8 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     delete: Effect.fn("RetryingObjectStore.delete")(function*(path: string) {
       return yield* retry(store.delete(path))
     }),
-    list
+    list,
+    recipe: store.recipe
   })
 }
 
