@@ -7,7 +7,7 @@ import { ClosedError, type CloseReason, DataError, type DbError, InternalError, 
 import type { StoreRecipe } from "../objectstore/StoreRecipe.ts"
 import type { CompactionJobArgs, CompactionJobOptions, WrittenSst } from "./CompactionJob.ts"
 
-/** What a worker is started with (its `workerData`). */
+/** One job for a worker. */
 export interface WorkerInput {
   readonly recipe: StoreRecipe
   readonly root: string
@@ -39,8 +39,11 @@ export type FromWorker =
   | { readonly type: "failed"; readonly error: SerializedError }
   | { readonly type: "stopped" }
 
-/** Starter → worker: stop (the job is interrupted: temp files are removed, then `stopped` is posted). */
-export type ToWorker = { readonly type: "stop" }
+/**
+ * Starter → worker: run a job (one at a time); stop the job (it is interrupted: temp files are removed,
+ * then `stopped` is posted).
+ */
+export type ToWorker = { readonly type: "run"; readonly input: WorkerInput } | { readonly type: "stop" }
 
 export const serializeError = (e: DbError): SerializedError => ({
   _tag: e._tag,

@@ -89,6 +89,10 @@ describe("compaction in worker threads", () => {
       assert.strictEqual(WorkerJobTesting.started, started, "inline runs no worker")
       const worker = yield* compactedWith("worker")
       assert.strictEqual(WorkerJobTesting.started, started + 1, "one worker for the one compaction")
+      assert.strictEqual(WorkerJobTesting.idle(), 1, "kept for the next job")
+      // The next job reuses it.
+      yield* compactedWith("worker")
+      assert.strictEqual(WorkerJobTesting.started, started + 1)
       assert.deepStrictEqual(worker, inline)
       assert.isAbove(worker.length, 1000)
     }).pipe(Effect.scoped))
@@ -125,7 +129,6 @@ describe("compaction in worker threads", () => {
       const store = yield* makeLocalNode({ root: dir })
       const { db } = yield* openOn(store)
       yield* flushes(db, 4, 20_000)
-      const alive = WorkerJobTesting.alive
       const { compactor, scope } = yield* startCompactor(store, ONLY_SUBMITTED)
       const submitted = yield* Effect.forkScoped(compactor.submit("full"))
       yield* Fiber.join(submitted)
@@ -135,9 +138,10 @@ describe("compaction in worker threads", () => {
         if (running.length === 1 && running[0]!.outputSsts >= 1) break
         yield* Effect.sleep("5 millis")
       }
-      assert.strictEqual(WorkerJobTesting.alive, alive + 1)
+      assert.strictEqual(WorkerJobTesting.busy, 1)
       yield* Scope.close(scope, Exit.void)
-      assert.strictEqual(WorkerJobTesting.alive, alive, "the worker is gone")
+      assert.strictEqual(WorkerJobTesting.busy, 0)
+      assert.strictEqual(WorkerJobTesting.alive, WorkerJobTesting.idle(), "the interrupted worker is gone, only idle ones live")
       assert.deepStrictEqual(tempFiles(dir), [])
       // The compaction resumes from its recorded output under the next compactor.
       const before = yield* collect(db.scan({}))
