@@ -29,14 +29,14 @@ import { DataError, type DbError, mergeOperatorMissing } from "../errors.ts"
 import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
-import { concatChunks, SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
+import { SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
 import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
-import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { type ObjectStore, putChunks } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
 import type { ScanOptions } from "../sst/SsTableReader.ts"
@@ -100,9 +100,21 @@ export interface WrittenSst {
 export const announceOutput = (tables: TableStore, sst: WrittenSst): Effect.Effect<void> =>
   tables.adopt(sst.handle.id, sst.path, { size: sst.size, suffix: sst.tail }, { prepopulate: false })
 
-/** The tail of an encoded SST (`bytes`): from its filter or index, whichever comes first, to its end. */
-const tailOf = (bytes: Uint8Array, info: SstHandle["info"]): Uint8Array =>
-  bytes.slice(info.filterLen > 0 ? Math.min(info.filterOffset, info.indexOffset) : info.indexOffset)
+/**
+ * The tail of an encoded SST (its `chunks`, `size` bytes in all): from its filter or index, whichever
+ * comes first, to its end, as one new array.
+ */
+const tailOf = (chunks: ReadonlyArray<Uint8Array>, size: number, info: SstHandle["info"]): Uint8Array => {
+  const start = info.filterLen > 0 ? Math.min(info.filterOffset, info.indexOffset) : info.indexOffset
+  const tail = new Uint8Array(size - start)
+  let at = 0
+  for (const c of chunks) {
+    const end = at + c.length
+    if (end > start) tail.set(at >= start ? c : c.subarray(start - at), Math.max(0, at - start))
+    at = end
+  }
+  return tail
+}
 
 /** What a running job has done so far. */
 export interface JobProgress {
@@ -223,12 +235,12 @@ export const runCompactionJob = (
       const table = builder.finish()
       builder = new SsTableBuilder(options.builder)
       const id = yield* makeUlid
-      const bytes = concatChunks(table.chunks)
       const path = compactedSstPath(deps.root, id)
-      yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+      // From the chunks: no copy of the whole SST where the store can write chunks (a local directory).
+      yield* putChunks(deps.store, path, table.chunks, { mode: "create" }).pipe(Effect.mapError(toDbError))
       const handle: SstHandle = { id, info: table.info, formatVersion: table.formatVersion }
-      yield* onWritten({ handle, path, size: bytes.length, tail: tailOf(bytes, table.info) })
-      bytesWritten += bytes.length
+      yield* onWritten({ handle, path, size: table.size, tail: tailOf(table.chunks, table.size, table.info) })
+      bytesWritten += table.size
       outputs.push(handle)
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })
     })

@@ -17,7 +17,7 @@
  */
 import { Cause, Clock, Context, Effect, Exit, Metric } from "effect"
 import { LATENCY_BOUNDARIES, OBJECT_STORE } from "../Metrics.ts"
-import type { ObjectStore } from "./ObjectStore.ts"
+import type { ObjectStore, PutOptions } from "./ObjectStore.ts"
 
 export type StoreComponent = "db" | "reader" | "gc" | "compactor"
 
@@ -69,6 +69,9 @@ export const instrumentStore = (
   const del = measure(requestMetrics(component, "delete", "delete"))
   return {
     put: (path, bytes, options) => put(store.put(path, bytes, options)),
+    ...(store.putChunks === undefined ? {} : {
+      putChunks: (path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => put(store.putChunks!(path, chunks, options))
+    }),
     get: (path) => get(store.get(path)),
     getRange: (path, range) => getRange(store.getRange(path, range)),
     head: (path) => head(store.head(path)),

@@ -240,10 +240,14 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
    * another's) and on interruption, even one that lands while the file is being created, what was
    * created is removed.
    */
-  const writeNewFile = (file: string, bytes: Uint8Array) =>
+  const writeNewFile = (file: string, bytes: Body) =>
     Effect.scoped(Effect.gen(function*() {
       const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
-      if (bytes.length > 0) yield* handle.writeAll(bytes)
+      if (bytes instanceof Uint8Array) {
+        if (bytes.length > 0) yield* handle.writeAll(bytes)
+      } else {
+        yield* writeChunks(bytes, (b) => handle.writeAll(b))
+      }
       yield* handle.sync
       return yield* handle.stat
     })).pipe(
@@ -259,7 +263,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
    * learns the name before the file is created (and `undefined` after a clash), so that a caller
    * interrupted at any point knows what to remove.
    */
-  const writeTemp = (dir: string, bytes: Uint8Array, track: (path: string | undefined) => void) =>
+  const writeTemp = (dir: string, bytes: Body, track: (path: string | undefined) => void) =>
     Effect.gen(function*() {
       for (let attempt = 1;; attempt++) {
         const temp = `${dir}/${yield* tempName}`
@@ -353,7 +357,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
   const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
-  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
+  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Body, options?: PutOptions) {
     yield* validateLocalPath("put", path)
     const file = fileOf(path)
     const dir = dirOf(file)
@@ -555,8 +559,37 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       )
     }))
 
-  return ObjectStore.of({ put, get, getRange, head, delete: del, list })
+  return ObjectStore.of({ put, putChunks: put, get, getRange, head, delete: del, list })
 })
+
+/** What a put writes: the bytes, or chunks that concatenate to them. */
+type Body = Uint8Array | ReadonlyArray<Uint8Array>
+
+/** Writes of chunks are gathered into buffers of this size (one reused buffer: no copy of the whole). */
+const WRITE_BATCH_BYTES = 1024 * 1024
+
+/** Writes `chunks` in order through `write`, small ones gathered in one reused buffer. */
+const writeChunks = <E>(chunks: ReadonlyArray<Uint8Array>, write: (b: Uint8Array) => Effect.Effect<void, E>): Effect.Effect<void, E> =>
+  Effect.gen(function*() {
+    let batch: Uint8Array | undefined
+    let n = 0
+    for (const chunk of chunks) {
+      if (chunk.length >= WRITE_BATCH_BYTES) {
+        if (n > 0) yield* write(batch!.subarray(0, n))
+        n = 0
+        yield* write(chunk)
+        continue
+      }
+      if (n + chunk.length > WRITE_BATCH_BYTES) {
+        yield* write(batch!.subarray(0, n))
+        n = 0
+      }
+      batch ??= new Uint8Array(WRITE_BATCH_BYTES)
+      batch.set(chunk, n)
+      n += chunk.length
+    }
+    if (n > 0) yield* write(batch!.subarray(0, n))
+  })
 
 /**
  * The store on Node's file system, with its recipe (objectstore/StoreRecipe.ts): another thread rebuilds

@@ -13,6 +13,10 @@
  *   pay for the old ones.
  * - Bytes returned by `get`/`getRange` must be treated as read-only; bytes passed to `put` may be reused
  *   by the caller once the put completes.
+ * - Optional parts: `putChunks` (a put from chunks, without concatenating them) and `recipe` (how another
+ *   thread builds the same store, StoreRecipe.ts). A wrapper built by spreading another store's service
+ *   inherits both: it must override them (or set them undefined) if it has to see every put, or if a
+ *   store rebuilt from the inner recipe would lose what it adds.
  */
 import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
 import { isUnder, validatePath, validatePrefix } from "./ObjectPath.ts"
@@ -81,6 +85,11 @@ export class ObjectStore extends Context.Service<ObjectStore, {
   /** Deletes the object; deleting a missing object succeeds (as on S3). */
   readonly delete: (path: string) => Effect.Effect<void, ObjectStoreError>
   readonly list: (prefix: string, options?: ListOptions) => Stream.Stream<ObjectSummary, ObjectStoreError>
+  /**
+   * Optional: a put of the concatenation of `chunks` without building it (a large SST's blocks). Stores
+   * without it get the concatenation (`putChunks` below).
+   */
+  readonly putChunks?: ((path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
   /** How another thread builds an equivalent store (StoreRecipe.ts); absent when none can. */
   readonly recipe?: StoreRecipe | undefined
 }>()("shale/ObjectStore") {
@@ -102,6 +111,25 @@ interface MemoryObject {
   readonly metadata: Readonly<Record<string, string>>
   readonly etag: string
   readonly lastModified: number
+}
+
+/** Puts the concatenation of `chunks`: through the store's `putChunks` if it has one, else concatenated. */
+export const putChunks = (
+  store: ObjectStore["Service"],
+  path: string,
+  chunks: ReadonlyArray<Uint8Array>,
+  options?: PutOptions
+): Effect.Effect<PutResult, ObjectStoreError> => {
+  if (store.putChunks !== undefined) return store.putChunks(path, chunks, options)
+  let size = 0
+  for (const c of chunks) size += c.length
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    bytes.set(c, at)
+    at += c.length
+  }
+  return store.put(path, bytes, options)
 }
 
 /** Clips a byte range to an object of `size` bytes: returns `[start, end)`. */
