@@ -15,7 +15,7 @@
  * (its registry and `Metric.CurrentMetricAttributes`): a request is milliseconds of I/O, the update is not.
  * Durations come from the Effect `Clock` (under a test clock they are 0).
  */
-import { Cause, Clock, Context, Effect, Exit, Metric } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Metric, type Stream } from "effect"
 import { LATENCY_BOUNDARIES, OBJECT_STORE } from "../Metrics.ts"
 import type { ObjectStore, PutOptions } from "./ObjectStore.ts"
 
@@ -71,6 +71,10 @@ export const instrumentStore = (
     put: (path, bytes, options) => put(store.put(path, bytes, options)),
     ...(store.putChunks === undefined ? {} : {
       putChunks: (path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => put(store.putChunks!(path, chunks, options))
+    }),
+    ...(store.putStream === undefined ? {} : {
+      putStream: (path: string, batches: Stream.Stream<ReadonlyArray<Uint8Array>>, options?: PutOptions) =>
+        put(store.putStream!(path, batches, options))
     }),
     get: (path) => get(store.get(path)),
     getRange: (path, range) => getRange(store.getRange(path, range)),

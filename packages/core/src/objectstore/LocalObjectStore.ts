@@ -245,8 +245,10 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
       if (bytes instanceof Uint8Array) {
         if (bytes.length > 0) yield* handle.writeAll(bytes)
-      } else {
+      } else if (Array.isArray(bytes)) {
         yield* writeChunks(bytes, (b) => handle.writeAll(b))
+      } else {
+        yield* Stream.runForEach(bytes as Stream.Stream<ReadonlyArray<Uint8Array>>, (batch) => writeChunks(batch, (b) => handle.writeAll(b)))
       }
       yield* handle.sync
       return yield* handle.stat
@@ -559,11 +561,14 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       )
     }))
 
-  return ObjectStore.of({ put, putChunks: put, get, getRange, head, delete: del, list })
+  return ObjectStore.of({ put, putChunks: put, putStream: put, get, getRange, head, delete: del, list })
 })
 
-/** What a put writes: the bytes, or chunks that concatenate to them. */
-type Body = Uint8Array | ReadonlyArray<Uint8Array>
+/**
+ * What a put writes: the bytes, chunks that concatenate to them, or a stream of chunk batches (written as
+ * they arrive; `writeTemp` tries again only when its temp file could not be created, before any is read).
+ */
+type Body = Uint8Array | ReadonlyArray<Uint8Array> | Stream.Stream<ReadonlyArray<Uint8Array>>
 
 /** Writes of chunks are gathered into buffers of this size (one reused buffer: no copy of the whole). */
 const WRITE_BATCH_BYTES = 1024 * 1024

@@ -13,9 +13,9 @@
  *   pay for the old ones.
  * - Bytes returned by `get`/`getRange` must be treated as read-only; bytes passed to `put` may be reused
  *   by the caller once the put completes.
- * - Optional parts: `putChunks` (a put from chunks, without concatenating them) and `recipe` (how another
- *   thread builds the same store, StoreRecipe.ts). A wrapper built by spreading another store's service
- *   inherits both: it must override them (or set them undefined) if it has to see every put, or if a
+ * - Optional parts: `putChunks` (a put from chunks, without concatenating them), `putStream` (a put
+ *   written as its chunks arrive) and `recipe` (how another thread builds the same store, StoreRecipe.ts).
+ *   A wrapper built by spreading another store's service inherits them: it must override them (or set them undefined) if it has to see every put, or if a
  *   store rebuilt from the inner recipe would lose what it adds.
  */
 import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
@@ -90,6 +90,12 @@ export class ObjectStore extends Context.Service<ObjectStore, {
    * without it get the concatenation (`putChunks` below).
    */
   readonly putChunks?: ((path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
+  /**
+   * Optional: a put whose bytes arrive as a stream of chunk batches, written as they come (a compaction's
+   * output SST, so that a job holds a few blocks rather than a whole SST). Not retried by the retrying
+   * wrapper (a stream is read once): a transient failure fails the put.
+   */
+  readonly putStream?: ((path: string, batches: Stream.Stream<ReadonlyArray<Uint8Array>>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
   /** How another thread builds an equivalent store (StoreRecipe.ts); absent when none can. */
   readonly recipe?: StoreRecipe | undefined
 }>()("shale/ObjectStore") {

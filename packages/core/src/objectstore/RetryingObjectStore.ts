@@ -115,6 +115,8 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     }),
     list,
     ...(store.putChunks === undefined ? {} : { putChunks: put }),
+    // Not retried: a stream is read once (see `ObjectStore.putStream`).
+    ...(store.putStream === undefined ? {} : { putStream: store.putStream }),
     recipe: store.recipe
   })
 }
