@@ -1,7 +1,8 @@
 /**
  * Compaction jobs in worker threads (compactor/WorkerJob.ts) on a local-directory store: the same rows as
  * a job in the compactor's own thread; a worker that dies fails its compaction, which a later attempt
- * completes; stopping the compactor mid-job ends the worker and leaves no temp file behind.
+ * completes; closing the database or stopping the compactor mid-job ends the worker and leaves no temp
+ * file behind.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
@@ -121,6 +122,24 @@ describe("compaction in worker threads", () => {
       assert.strictEqual(status.failed, 1)
       assert.strictEqual(status.l0Ssts, 0)
       assert.deepStrictEqual(yield* reopenedRows(db, store), before)
+    }).pipe(Effect.scoped))
+
+  it.live("closing a database mid-job ends its embedded compactor's worker and leaves no temp file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const store = yield* makeLocalNode({ root: dir })
+      const { db } = yield* openOn(store, { settings: { compactor: { maxSstSizeBytes: 64 * 1024, pollIntervalMs: 3_600_000 } } })
+      const busy = WorkerJobTesting.busy
+      // The fourth flush nudges the compactor: an L0 compaction of 80,000 rows starts in a worker.
+      yield* flushes(db, 4, 20_000)
+      while (WorkerJobTesting.busy === busy) yield* Effect.sleep("2 millis")
+      yield* db.close
+      const reopened = yield* openOn(store)
+      assert.strictEqual((yield* reopened.db.status).l0Ssts, 4, "the compaction did not finish")
+      yield* reopened.db.close
+      assert.strictEqual(WorkerJobTesting.busy, busy)
+      assert.strictEqual(WorkerJobTesting.alive, WorkerJobTesting.idle(), "the interrupted worker is gone, only idle ones live")
+      assert.deepStrictEqual(tempFiles(dir), [])
     }).pipe(Effect.scoped))
 
   it.live("stopping the compactor mid-job ends the worker and leaves no temp file", () =>
