@@ -12,14 +12,16 @@
  * - Interrupting the job (compactor stopped, database closed, fenced) asks the worker to stop: it
  *   interrupts its job, whose put in flight removes its temp file; the worker is terminated once it
  *   says so, or after `STOP_GRACE_MS` at the latest.
+ * - At most `MAX_WORKERS` jobs run in workers at once (CPUs less one; others wait for a worker).
  * - Workers are reused: one whose job ended with an answer waits (unreferenced: it keeps no process
  *   alive) for the next job up to `IDLE_MS`, as loading the engine in a new worker takes a while (about a
  *   second from the TypeScript sources, less from the built package).
  * - The worker's object-store requests are not in this thread's `slatedb.object_store.*` metrics
  *   (docs/design/compaction.md §8).
  */
-import { Effect, Queue } from "effect"
+import { Effect, Queue, Semaphore } from "effect"
 import { existsSync } from "node:fs"
+import { availableParallelism } from "node:os"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import { type DbError, UnavailableError } from "../errors.ts"
@@ -81,6 +83,13 @@ interface PooledWorker {
 
 /** Idle workers, most recently used last. */
 const idle: Array<PooledWorker> = []
+
+/**
+ * Jobs running in workers at once (more wait for a worker): one CPU is left to the writer's thread. More
+ * workers than CPUs only add start-up costs (each loads the engine) and memory.
+ */
+export const MAX_WORKERS = Math.max(1, availableParallelism() - 1)
+const slots = Semaphore.makeUnsafe(MAX_WORKERS)
 
 const spawn = (): PooledWorker => {
   const worker = new Worker(ENTRY, { execArgv: execArgv() })
@@ -181,4 +190,4 @@ export const runCompactionJobInWorker = (
         }
       }),
     release
-  )
+  ).pipe(Semaphore.withPermit(slots))
