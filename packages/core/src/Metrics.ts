@@ -130,8 +130,6 @@ export class FilterStats {
 export class WarmStats {
   blocksFromStore = 0
   bytesFromStore = 0
-  blocksFromMemory = 0
-  bytesFromMemory = 0
   /** View switches that replaced SSTs with cached blocks, so warming ran. */
   switches = 0
   /** Switches that went ahead before their warming finished (it went on in the background). */
@@ -230,9 +228,7 @@ export const dbCacheSeries = (
 /** `shale.db_cache.warm*`: what warming the block cache after compactions did (sst/CacheWarming.ts). */
 export const warmSeries = (w: WarmStats): ReadonlyArray<Series> => [
   counter(DB_CACHE_WARMING.warmedBlocks, "Output blocks put in the block cache after a compaction", () => w.blocksFromStore, { source: "store" }),
-  counter(DB_CACHE_WARMING.warmedBlocks, "Output blocks put in the block cache after a compaction", () => w.blocksFromMemory, { source: "memory" }),
   counter(DB_CACHE_WARMING.warmedBytes, "Bytes of output blocks put in the block cache after a compaction", () => w.bytesFromStore, { source: "store" }),
-  counter(DB_CACHE_WARMING.warmedBytes, "Bytes of output blocks put in the block cache after a compaction", () => w.bytesFromMemory, { source: "memory" }),
   counter(DB_CACHE_WARMING.switches, "View switches that warmed the block cache", () => w.switches),
   counter(DB_CACHE_WARMING.timeouts, "View switches that did not wait for their warming to finish", () => w.timeouts)
 ]

@@ -2,7 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { Deferred, Effect, Fiber, FileSystem, Layer, Option, Stream } from "effect"
-import { LocalObjectStore, makeLocal, ObjectStore } from "../src/internal.ts"
+import { LocalObjectStore, makeLocal, ObjectStore, withRetries } from "../src/internal.ts"
 import { objectStoreConformance } from "@shale/testing/conformance"
 
 /** A local store in a fresh temp directory, removed when the layer is released. */
@@ -36,6 +36,29 @@ const paths = (store: ObjectStore["Service"], prefix: string) =>
   Stream.runCollect(store.list(prefix)).pipe(Effect.map((xs) => xs.map((o) => o.path)))
 
 describe("local store on disk", () => {
+  it.effect("putChunks writes the chunks' concatenation (small ones gathered, large ones as they are), create-only too, also through the retrying wrapper", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const local = yield* makeLocal({ root })
+      const sizes = [0, 7, 4096, 1024 * 1024 - 3, 5, 3 * 1024 * 1024, 1, 1024 * 1024, 4096]
+      let seed = 1
+      const chunks = sizes.map((n) => Uint8Array.from({ length: n }, () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff))
+      const whole = new Uint8Array(sizes.reduce((a, n) => a + n, 0))
+      let at = 0
+      for (const c of chunks) {
+        whole.set(c, at)
+        at += c.length
+      }
+      for (const store of [local, withRetries(local, { maxAttempts: 2 })]) {
+        assert.isDefined(store.putChunks)
+        const path = store === local ? "a/one" : "a/two"
+        yield* store.putChunks!(path, chunks, { mode: "create" })
+        assert.deepStrictEqual(yield* store.get(path), whole)
+        const again = yield* Effect.flip(store.putChunks!(path, [bytesOf("x")], { mode: "create" }))
+        assert.strictEqual(again._tag, "ObjectAlreadyExists")
+      }
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)))
+
   it.effect("keeps objects as plain files, leaves no temp files and lists only objects", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem

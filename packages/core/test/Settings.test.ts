@@ -41,7 +41,8 @@ describe("Settings", () => {
         maxFetchTasks: 4,
         minCompactionSources: 4,
         maxCompactionSources: 8,
-        includeSizeThreshold: 4
+        includeSizeThreshold: 4,
+        executor: "worker"
       },
       garbageCollector: GC_DEFAULTS,
       objectStoreCache: null
@@ -153,8 +154,9 @@ describe("Settings", () => {
     assert.strictEqual(Settings.envVarName("garbageCollector.wal.minAgeMs"), "SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS")
     assert.strictEqual(Settings.envVarName("garbageCollector.compactions.intervalMs"), "SHALE_GARBAGE_COLLECTOR_COMPACTIONS_INTERVAL_MS")
     const names = Settings.fields.map((f) => Settings.envVarName(f))
-    // 17 top-level settings, 8 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
-    assert.strictEqual(names.length, 17 + 8 + 4 * 3 + 5)
+    // 17 top-level settings, 9 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
+    assert.strictEqual(names.length, 17 + 9 + 4 * 3 + 5)
+    assert.include(names, "SHALE_COMPACTOR_EXECUTOR")
     assert.include(names, "SHALE_OBJECT_STORE_CACHE_ROOT_FOLDER")
     assert.include(names, "SHALE_COMPACTION_WARMUP_MS")
     assert.strictEqual(new Set(names).size, names.length)

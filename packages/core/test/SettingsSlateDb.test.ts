@@ -207,7 +207,8 @@ describe("Settings from SlateDB", () => {
           maxFetchTasks: 1,
           minCompactionSources: 2,
           maxCompactionSources: 6,
-          includeSizeThreshold: 2.5
+          includeSizeThreshold: 2.5,
+          executor: "worker"
         }
       })
       // SlateDB reads the same file the same way.

@@ -34,7 +34,7 @@ import {
   type S3ClientConfig
 } from "@aws-sdk/client-s3"
 import { ObjectStore as Store } from "@shale/core"
-import { Config, Data, Effect, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { Config, Data, Effect, Layer, Option, Redacted, Scope, Stream } from "effect"
 import { makeS3Lean, type ReadResponse } from "./S3Lean.ts"
 
 // What a backend needs from @shale/core's public `ObjectStore` namespace, under short names.
@@ -442,8 +442,34 @@ export const make = (
       Stream.paginate(undefined as string | undefined, (token: string | undefined) => listPage(prefix, token, options?.startAfter))
     )))
 
-  return ObjectStore.of({ put, get, getRange, head, delete: del, list })
+  return ObjectStore.of({ put, get, getRange, head, delete: del, list, recipe: recipeOf(options) })
 })
+
+/**
+ * The store's recipe (another thread builds the same store with `rebuild`; `@shale/core`'s StoreRecipe.ts):
+ * its configuration as plain data (a redacted secret is revealed to the other thread of this process).
+ */
+const recipeOf = (options: S3ObjectStoreConfig) => ({
+  module: import.meta.url,
+  export: "rebuild",
+  options: {
+    ...options,
+    ...(options.credentials !== undefined
+      ? {
+        credentials: {
+          ...options.credentials,
+          secretAccessKey: Redacted.isRedacted(options.credentials.secretAccessKey)
+            ? Redacted.value(options.credentials.secretAccessKey)
+            : options.credentials.secretAccessKey
+        }
+      }
+      : {})
+  }
+})
+
+/** The recipe's constructor: the store with a client that lives as long as the thread. */
+export const rebuild = (options: S3ObjectStoreConfig): Effect.Effect<ObjectStore["Service"], InvalidPath> =>
+  Effect.flatMap(Scope.make(), (scope) => Scope.provide(scope)(make(options)))
 
 /** `ObjectStore` on the given bucket. The S3 client lives as long as the layer. */
 export const layer = (options: S3ObjectStoreConfig): Layer.Layer<ObjectStore, InvalidPath> =>

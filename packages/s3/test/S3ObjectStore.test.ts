@@ -15,10 +15,10 @@
  */
 import { BucketAlreadyOwnedByYou, CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
 import { assert, beforeAll, describe, it, layer } from "@effect/vitest"
-import { ObjectStore, type ObjectStoreError } from "@shale/core/internal"
+import { ObjectStore, type ObjectStoreError, rebuildStore } from "@shale/core/internal"
 import { CachedObjectStore } from "@shale/core/node"
 import { objectStoreConformance } from "@shale/testing/conformance"
-import { ConfigProvider, Effect, Exit, Layer, Stream } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -250,6 +250,21 @@ describe("S3ObjectStore configuration", () => {
       assert.deepStrictEqual(config, { region: "us-east-1", bucket: "b", forcePathStyle: false, maxAttempts: 1 })
       const missing = yield* Effect.flip(S3ObjectStore.config.parse(ConfigProvider.fromEnvRecord({})))
       assert.strictEqual(missing._tag, "ConfigError")
+    }))
+
+  it.live("its recipe builds the same store elsewhere (same endpoint, bucket, prefix and credentials)", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const url = yield* fakeServer((req, res) => {
+        seen.push(`${req.method} ${req.url} ${String(req.headers.authorization).includes(credentials.accessKeyId)}`)
+        s3Error(404, "NoSuchKey")(req, res)
+      })
+      const store = yield* storeAt(url, { prefix: "p", credentials: { ...credentials, secretAccessKey: Redacted.make(credentials.secretAccessKey) } })
+      assert.isDefined(store.recipe)
+      const rebuilt = yield* rebuildStore(structuredClone(store.recipe!))
+      assert.strictEqual((yield* Effect.flip(store.head("a/b")))._tag, "ObjectNotFound")
+      assert.strictEqual((yield* Effect.flip(rebuilt.head("a/b")))._tag, "ObjectNotFound")
+      assert.deepStrictEqual(seen, ["HEAD /fake/p/a/b true", "HEAD /fake/p/a/b true"])
     }))
 
   it.effect("rejects an invalid key prefix when the layer is built", () =>

@@ -26,6 +26,9 @@ export const withPutLatency = <E>(
       const store = yield* ObjectStore
       return ObjectStore.of({
         ...store,
+        // Every put through the latency below; no other thread works around it (compaction runs inline).
+        putChunks: undefined,
+        recipe: undefined,
         put: (path, bytes, options) =>
           Effect.sleep(putLatencyMs).pipe(
             Effect.andThen(Effect.sync(() => {

@@ -19,8 +19,15 @@ import { OP_PUT, type PassPlan, W2_SETTINGS, type W2GcSchedule, w2Value } from "
 const PATH = "bench"
 const NO_DURABLE = { awaitDurable: false } as const
 
+/**
+ * Where Shale's compaction jobs run (`compactor.executor`): a worker thread (the default) or the compactor's
+ * own thread with `SHALE_W2_EXECUTOR=inline`, to compare the two.
+ */
+const EXECUTOR = process.env.SHALE_W2_EXECUTOR === "inline" ? "inline" : "worker"
+const SHALE_W2_SETTINGS = { ...W2_SETTINGS, compactor: { ...W2_SETTINGS.compactor, executor: EXECUTOR } } as const
+
 const settingsFor = (mode: "load" | "read", gc: W2GcSchedule | null): Settings.SettingsInput => ({
-  ...W2_SETTINGS,
+  ...SHALE_W2_SETTINGS,
   ...(mode === "load" ? {} : { compactor: null }),
   garbageCollector: gc === null ? null : { manifests: gc, wal: gc, compacted: gc, compactions: gc }
 })
@@ -50,13 +57,13 @@ const batchOf = (plan: PassPlan, from: number, to: number, keyOf: (i: number) =>
 }
 
 const startFullCompaction = (dir: string) => async (): Promise<FullCompaction> => {
-  const layer = Compactor.Compactor.layer({ path: PATH, settings: W2_SETTINGS }).pipe(
+  const layer = Compactor.Compactor.layer({ path: PATH, settings: SHALE_W2_SETTINGS }).pipe(
     Layer.provide(LocalObjectStore.layer({ root: dir }))
   )
   const runtime = ManagedRuntime.make(layer)
   await runtime.runPromise(Compactor.Compactor.use((c) => c.submit("full")))
   return {
-    method: `standalone compactor (Compactor.layer), submit("full")`,
+    method: `standalone compactor (Compactor.layer, executor ${EXECUTOR}), submit("full")`,
     finish: async () => {
       try {
         await runtime.runPromise(Compactor.Compactor.use((c) => c.awaitIdle))

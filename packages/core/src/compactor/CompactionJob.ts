@@ -11,8 +11,9 @@
  *    operands at or below `retention_min_seq` are folded (iter/MergeFoldIterator.ts, SlateDB's
  *    `MergeOperatorIterator`); without one, a merge operand fails the compaction, as SlateDB's
  *    `MergeOperatorRequiredIterator` does.
- * 3. Output: rows go to an SST builder; once the finished blocks of the current SST exceed
- * `maxSstSizeBytes` it is finished, written create-only as `compacted/<ULID>.sst`, and (all but the last) reported
+ * 3. Output (OutputWriter.ts): rows go to an SST builder; once the finished blocks of the current SST exceed
+ * `maxSstSizeBytes` it is finished, written create-only as `compacted/<ULID>.sst` (streamed as it is built
+ * where the store allows), and (all but the last) reported
  *    (`onOutput`, which persists it in the compactions file so a crash loses nothing written). A key's
  *    versions may end one SST and start the next; readers handle that (manifest/SstRanges.ts `runCandidates`).
  * 4. Resume: a compaction that already has output SSTs (it was running when its compactor stopped) reads
@@ -20,16 +21,16 @@
  *    the kept ones. Retention is a function of a key's versions, so the rows after the resume point are
  *    the ones the first attempt would have written (given the same retention inputs).
  *
- * The job yields to other fibers every few thousand rows, so an embedded compactor shares the event loop
- * with the writer. Each output SST is built in memory before its PUT: a job holds at most one SST
- * (`maxSstSizeBytes`) plus its source pages.
+ * The job yields to other fibers every few thousand rows, so an inline job shares the event loop with the
+ * writer (a job in a worker thread, JobLauncher.ts, has one of its own). A job holds its source pages plus,
+ * where the store takes a streaming put (a local directory), a few MiB of output; elsewhere one whole
+ * output SST (`maxSstSizeBytes`) before its PUT.
  */
 import { Effect, Option, Scope, Stream } from "effect"
-import { DataError, type DbError, mergeOperatorMissing } from "../errors.ts"
+import { type DbError, mergeOperatorMissing } from "../errors.ts"
 import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
-import { compactedSstPath } from "../format/Paths.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
-import { concatChunks, SsTableBuilder, type SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
+import type { SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
 import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
@@ -37,13 +38,11 @@ import type { MergeOperator } from "../iter/MergeOperator.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { toDbError } from "../objectstore/StoreErrors.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
 import type { ScanOptions } from "../sst/SsTableReader.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
-import { warmOutputBlocks } from "../sst/CacheWarming.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
-import { makeUlid } from "../Ulid.ts"
+import { OutputWriter, type WrittenSst } from "./OutputWriter.ts"
 
 export interface CompactionJobArgs {
   /** The compaction's id (for messages). */
@@ -81,6 +80,16 @@ export interface CompactionJobDeps {
   /** Folds operands at or below `retentionMinSeq` (iter/MergeFoldIterator.ts); without one an operand fails the job. */
   readonly mergeOperator?: MergeOperator | undefined
 }
+
+export type { WrittenSst } from "./OutputWriter.ts"
+
+/**
+ * The one place where an output SST becomes known to the thread that owns the table store (inline jobs
+ * and worker jobs alike): its handle (index, filter) is ready before the run is installed, so first reads
+ * fetch only blocks.
+ */
+export const announceOutput = (tables: TableStore, sst: WrittenSst): Effect.Effect<void> =>
+  tables.adopt(sst.handle.id, sst.path, { size: sst.size, suffix: sst.tail }, { prepopulate: false })
 
 /** What a running job has done so far. */
 export interface JobProgress {
@@ -159,22 +168,16 @@ const openSources = (
   return new MergeIterator(sources)
 }
 
-/** Adds `row`; a row the builder refuses (out of order, malformed) means corrupt sources. */
-const addRow = (builder: SsTableBuilder, row: RowEntry): DataError | undefined => {
-  try {
-    builder.add(row)
-    return undefined
-  } catch (e) {
-    return new DataError({ message: `compaction input is not a valid sorted sequence of rows: ${String(e)}`, cause: e })
-  }
-}
-
-/** Runs the compaction (see the module comment); the destination sorted run. */
+/**
+ * Runs the compaction (see the module comment); the destination sorted run. `hooks` default to this
+ * thread's: each SST announced to `deps.tables`; `onOutput` is called for every SST but the last.
+ */
 export const runCompactionJob = (
   deps: CompactionJobDeps,
   args: CompactionJobArgs,
   options: CompactionJobOptions,
-  onOutput: (progress: JobProgress) => Effect.Effect<void, DbError>
+  onOutput: (progress: JobProgress) => Effect.Effect<void, DbError>,
+  onWritten: (sst: WrittenSst) => Effect.Effect<void, DbError> = (sst) => announceOutput(deps.tables, sst)
 ): Effect.Effect<JobResult, DbError> =>
   Effect.scoped(Effect.gen(function*() {
     const outputs: Array<SstHandle> = [...args.outputSsts]
@@ -192,19 +195,12 @@ export const runCompactionJob = (
 
     let rowsWritten = 0
     let bytesWritten = 0
-    let builder = new SsTableBuilder(options.builder)
+    const writer = new OutputWriter(deps.store, deps.root, options.builder, scope)
     const writeOutput = (final: boolean) => Effect.gen(function*() {
-      const table = builder.finish()
-      builder = new SsTableBuilder(options.builder)
-      const id = yield* makeUlid
-      const bytes = concatChunks(table.chunks)
-      const path = compactedSstPath(deps.root, id)
-      yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
-      // Its handle (index, filter) is ready before the run is installed: first reads fetch only blocks.
-      yield* deps.tables.adopt(id, path, bytes, { prepopulate: false })
-      yield* warmOutputBlocks(deps.tables, id, bytes, args)
-      bytesWritten += bytes.length
-      outputs.push({ id, info: table.info, formatVersion: table.formatVersion })
+      const sst = yield* writer.finish
+      yield* onWritten(sst)
+      bytesWritten += sst.size
+      outputs.push(sst.handle)
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })
     })
 
@@ -225,11 +221,12 @@ export const runCompactionJob = (
         skipping = false
       }
       if (row.kind === RowKind.Merge && operator === undefined) return yield* Effect.fail(mergeOperatorMissing())
-      const problem = addRow(builder, row)
+      const problem = writer.add(row)
       if (problem !== undefined) return yield* Effect.fail(problem)
       rowsWritten++
-      if (builder.dataSize > options.maxSstSizeBytes) yield* writeOutput(false)
+      if (writer.dataSize > options.maxSstSizeBytes) yield* writeOutput(false)
+      else if (writer.hasBatch) yield* writer.handOver
     }
-    if (builder.numRows > 0) yield* writeOutput(true)
+    if (writer.numRows > 0) yield* writeOutput(true)
     return { run: { id: args.destination, ssts: outputs }, rowsRead: input.count, rowsWritten, bytesWritten }
   }))

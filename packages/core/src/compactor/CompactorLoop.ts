@@ -9,7 +9,8 @@
  *   compactions file is written;
  * - start: each Submitted compaction is validated against the manifest (`startProblem`) and the running
  *   compactions (no sorted run read or replaced by two at once: `runConflict`; an invalid one is marked
- *   Failed) and, capacity permitting, its job (CompactionJob.ts) is forked and it becomes Running;
+ *   Failed) and, capacity permitting, its job (CompactionJob.ts, in a worker thread or this one:
+ *   JobLauncher.ts) is forked and it becomes Running;
  * - Progress (a job wrote an output SST): recorded in the compactions file, so a compactor that stops
  *   resumes the compaction after its last recorded output SST;
  * - Finished: on success the manifest gets the new sorted run (after a checkpoint version,
@@ -32,7 +33,8 @@ import type { Manifest, SstHandle } from "../manifest/Manifest.ts"
 import { makeUlid } from "../Ulid.ts"
 import { registerSeries } from "../Metrics.ts"
 import { compactionSpan, compactorSeries, type CompactorMetricsSource } from "./CompactorMetrics.ts"
-import { type JobProgress, type JobResult, runCompactionJob } from "./CompactionJob.ts"
+import type { JobProgress, JobResult } from "./CompactionJob.ts"
+import { jobArgsOf, launchJob } from "./JobLauncher.ts"
 import {
   type CompactionRecord,
   type CompactionSpec,
@@ -43,8 +45,7 @@ import {
   registrationProblem,
   replacedSsts,
   resolveDestination,
-  runConflict,
-  sourcesOf
+  runConflict
 } from "./CompactorState.ts"
 import { type CompactorStore, openCompactorStore } from "./CompactorStore.ts"
 import type {
@@ -164,31 +165,10 @@ class CompactorLoop {
 
   #startJob(record: CompactionRecord): Effect.Effect<void> {
     return Effect.gen({ self: this }, function*() {
-      const manifest = this.#state.manifest
-      const { l0, runs } = sourcesOf(manifest, record.spec)
-      const oldest = manifest.compacted[manifest.compacted.length - 1]
-      const options = this.#options
-      const job = runCompactionJob(
-        { root: this.#deps.root, store: this.#deps.store, tables: this.#deps.tables, mergeOperator: this.#deps.mergeOperator },
-        {
-          id: record.id,
-          destination: record.spec.destination,
-          l0,
-          runs,
-          outputSsts: record.outputSsts,
-          retentionMinSeq: manifest.recentSnapshotMinSeq,
-          expiryCutoff: manifest.lastL0ClockTick,
-          isDestLastRun: oldest === undefined || oldest.id === record.spec.destination,
-          locations: manifest
-        },
-        {
-          maxSstSizeBytes: options.maxSstSizeBytes,
-          builder: options.builder,
-          readAheadBlocks: options.readAheadBlocks,
-          prefetchPages: options.maxFetchTasks
-        },
-        (progress) => this.#offer({ _tag: "Progress", id: record.id, progress })
-      ).pipe(compactionSpan(record))
+      const args = jobArgsOf(this.#state.manifest, record)
+      const { l0, runs } = args
+      const job = launchJob(this.#deps, this.#options, args, (progress) => this.#offer({ _tag: "Progress", id: record.id, progress }))
+        .pipe(compactionSpan(record))
       const fiber = yield* Effect.forkIn(
         Effect.flatMap(Effect.exit(job), (exit) => this.#offer({ _tag: "Finished", id: record.id, exit })),
         this.#scope

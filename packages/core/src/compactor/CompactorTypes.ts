@@ -27,6 +27,8 @@ export interface CompactorOptions {
   readonly scheduler: Omit<SchedulerOptions, "maxConcurrentCompactions">
   /** How output SSTs are built (block size, codec, filters): the database's settings. */
   readonly builder: SsTableBuilderOptions
+  /** Where jobs run: a worker thread where possible, or this thread (JobLauncher.ts). */
+  readonly executor: "worker" | "inline"
 }
 
 /** A running compaction, as `status` reports it. */
@@ -127,6 +129,7 @@ export const compactorOptionsFrom = (
   maxConcurrentCompactions: compactor.maxConcurrentCompactions,
   maxFetchTasks: compactor.maxFetchTasks,
   readAheadBlocks: COMPACTION_READ_AHEAD_BLOCKS,
+  executor: compactor.executor,
   scheduler: {
     minCompactionSources: compactor.minCompactionSources,
     maxCompactionSources: compactor.maxCompactionSources,

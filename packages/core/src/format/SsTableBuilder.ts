@@ -169,6 +169,11 @@ abstract class SstWriter {
     return this.dataLen
   }
 
+  /** Bytes of finished data blocks not yet taken (`takeFinishedChunks`). */
+  get untakenSize(): number {
+    return this.dataLen - this.drainedLen
+  }
+
   /** Hands over the finished (framed) data blocks not yet taken, for a streaming upload. */
   takeFinishedChunks(): Array<Uint8Array> {
     const out = this.chunks

@@ -316,7 +316,9 @@ class CachedStore {
       getRange: this.getRange,
       head: this.head,
       delete: this.delete,
-      list: (prefix, options) => inner.list(prefix, options)
+      list: (prefix, options) => inner.list(prefix, options),
+      // Another thread works on the inner store, without this cache (docs/design/compaction.md §8).
+      recipe: inner.recipe
     })
   }
 

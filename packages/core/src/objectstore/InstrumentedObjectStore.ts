@@ -15,9 +15,9 @@
  * (its registry and `Metric.CurrentMetricAttributes`): a request is milliseconds of I/O, the update is not.
  * Durations come from the Effect `Clock` (under a test clock they are 0).
  */
-import { Cause, Clock, Context, Effect, Exit, Metric } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Metric, type Stream } from "effect"
 import { LATENCY_BOUNDARIES, OBJECT_STORE } from "../Metrics.ts"
-import type { ObjectStore } from "./ObjectStore.ts"
+import type { ObjectStore, PutOptions } from "./ObjectStore.ts"
 
 export type StoreComponent = "db" | "reader" | "gc" | "compactor"
 
@@ -69,11 +69,19 @@ export const instrumentStore = (
   const del = measure(requestMetrics(component, "delete", "delete"))
   return {
     put: (path, bytes, options) => put(store.put(path, bytes, options)),
+    ...(store.putChunks === undefined ? {} : {
+      putChunks: (path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => put(store.putChunks!(path, chunks, options))
+    }),
+    ...(store.putStream === undefined ? {} : {
+      putStream: (path: string, batches: Stream.Stream<ReadonlyArray<Uint8Array>>, options?: PutOptions) =>
+        put(store.putStream!(path, batches, options))
+    }),
     get: (path) => get(store.get(path)),
     getRange: (path, range) => getRange(store.getRange(path, range)),
     head: (path) => head(store.head(path)),
     delete: (path) => del(store.delete(path)),
-    list: (prefix, options) => store.list(prefix, options)
+    list: (prefix, options) => store.list(prefix, options),
+    recipe: store.recipe
   }
 }
 

@@ -67,6 +67,8 @@ import {
 export interface LocalObjectStoreOptions {
   /** The directory that holds the objects; created (with its parents) if missing. */
   readonly root: string
+  /** Remove the leftovers of killed writers on opening (default true; a store rebuilt from a recipe skips it). */
+  readonly sweepTempFiles?: boolean
 }
 
 /** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
@@ -238,10 +240,16 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
    * another's) and on interruption, even one that lands while the file is being created, what was
    * created is removed.
    */
-  const writeNewFile = (file: string, bytes: Uint8Array) =>
+  const writeNewFile = (file: string, bytes: Body) =>
     Effect.scoped(Effect.gen(function*() {
       const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
-      if (bytes.length > 0) yield* handle.writeAll(bytes)
+      if (bytes instanceof Uint8Array) {
+        if (bytes.length > 0) yield* handle.writeAll(bytes)
+      } else if (Array.isArray(bytes)) {
+        yield* writeChunks(bytes, (b) => handle.writeAll(b))
+      } else {
+        yield* Stream.runForEach(bytes as Stream.Stream<ReadonlyArray<Uint8Array>>, (batch) => writeChunks(batch, (b) => handle.writeAll(b)))
+      }
       yield* handle.sync
       return yield* handle.stat
     })).pipe(
@@ -257,7 +265,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
    * learns the name before the file is created (and `undefined` after a clash), so that a caller
    * interrupted at any point knows what to remove.
    */
-  const writeTemp = (dir: string, bytes: Uint8Array, track: (path: string | undefined) => void) =>
+  const writeTemp = (dir: string, bytes: Body, track: (path: string | undefined) => void) =>
     Effect.gen(function*() {
       for (let attempt = 1;; attempt++) {
         const temp = `${dir}/${yield* tempName}`
@@ -348,10 +356,10 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     return removed
   })
 
-  const swept = yield* sweepTempFiles
+  const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
-  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
+  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Body, options?: PutOptions) {
     yield* validateLocalPath("put", path)
     const file = fileOf(path)
     const dir = dirOf(file)
@@ -553,14 +561,65 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       )
     }))
 
-  return ObjectStore.of({ put, get, getRange, head, delete: del, list })
+  return ObjectStore.of({ put, putChunks: put, putStream: put, get, getRange, head, delete: del, list })
 })
+
+/**
+ * What a put writes: the bytes, chunks that concatenate to them, or a stream of chunk batches (written as
+ * they arrive; `writeTemp` tries again only when its temp file could not be created, before any is read).
+ */
+type Body = Uint8Array | ReadonlyArray<Uint8Array> | Stream.Stream<ReadonlyArray<Uint8Array>>
+
+/** Writes of chunks are gathered into buffers of this size (one reused buffer: no copy of the whole). */
+const WRITE_BATCH_BYTES = 1024 * 1024
+
+/** Writes `chunks` in order through `write`, small ones gathered in one reused buffer. */
+const writeChunks = <E>(chunks: ReadonlyArray<Uint8Array>, write: (b: Uint8Array) => Effect.Effect<void, E>): Effect.Effect<void, E> =>
+  Effect.gen(function*() {
+    let batch: Uint8Array | undefined
+    let n = 0
+    for (const chunk of chunks) {
+      if (chunk.length >= WRITE_BATCH_BYTES) {
+        if (n > 0) yield* write(batch!.subarray(0, n))
+        n = 0
+        yield* write(chunk)
+        continue
+      }
+      if (n + chunk.length > WRITE_BATCH_BYTES) {
+        yield* write(batch!.subarray(0, n))
+        n = 0
+      }
+      batch ??= new Uint8Array(WRITE_BATCH_BYTES)
+      batch.set(chunk, n)
+      n += chunk.length
+    }
+    if (n > 0) yield* write(batch!.subarray(0, n))
+  })
+
+/**
+ * The store on Node's file system, with its recipe (objectstore/StoreRecipe.ts): another thread rebuilds
+ * it with `rebuildLocal` (without sweeping again).
+ */
+export const makeLocalNode = (options: LocalObjectStoreOptions): Effect.Effect<ObjectStore["Service"], ObjectStoreError> =>
+  makeLocal(options).pipe(
+    Effect.map((store) =>
+      ObjectStore.of({
+        ...store,
+        recipe: { module: import.meta.url, export: "rebuildLocal", options: { root: options.root, sweepTempFiles: false } }
+      })
+    ),
+    Effect.provide(NodeFileSystem.layer)
+  )
+
+/** The recipe's constructor (see `makeLocalNode`). */
+export const rebuildLocal = (options: LocalObjectStoreOptions): Effect.Effect<ObjectStore["Service"], ObjectStoreError> =>
+  makeLocalNode(options)
 
 /** Constructors for the local-directory store. */
 export const LocalObjectStore = {
   /** The store on Node's file system. */
   layer: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError> =>
-    Layer.effect(ObjectStore, makeLocal(options)).pipe(Layer.provide(NodeFileSystem.layer)),
+    Layer.effect(ObjectStore, makeLocalNode(options)),
   /** The store on the `FileSystem` in context. */
   layerWithFileSystem: (options: LocalObjectStoreOptions): Layer.Layer<ObjectStore, ObjectStoreError, FileSystem.FileSystem> =>
     Layer.effect(ObjectStore, makeLocal(options)),

@@ -13,6 +13,10 @@
  *   pay for the old ones.
  * - Bytes returned by `get`/`getRange` must be treated as read-only; bytes passed to `put` may be reused
  *   by the caller once the put completes.
+ * - Optional parts: `putChunks` (a put from chunks, without concatenating them), `putStream` (a put
+ *   written as its chunks arrive) and `recipe` (how another thread builds the same store, StoreRecipe.ts).
+ *   A wrapper built by spreading another store's service inherits them: it must override them (or set them undefined) if it has to see every put, or if a
+ *   store rebuilt from the inner recipe would lose what it adds.
  */
 import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
 import { isUnder, validatePath, validatePrefix } from "./ObjectPath.ts"
@@ -60,6 +64,19 @@ export interface ObjectMeta extends ObjectSummary {
   readonly metadata: Readonly<Record<string, string>>
 }
 
+/**
+ * How another thread builds an equivalent store (StoreRecipe.ts): a module `import()` loads, its export
+ * (called with `options`, plain data) giving an `Effect` of the store.
+ */
+export interface StoreRecipe {
+  /** What `import()` loads. */
+  readonly module: string
+  /** The export: `(options) => Effect<ObjectStore service, ObjectStoreError>`. */
+  readonly export: string
+  /** Structured-cloneable options (plain data). */
+  readonly options: unknown
+}
+
 export class ObjectStore extends Context.Service<ObjectStore, {
   readonly put: (path: string, bytes: Uint8Array, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>
   readonly get: (path: string) => Effect.Effect<Uint8Array, ObjectStoreError>
@@ -68,6 +85,19 @@ export class ObjectStore extends Context.Service<ObjectStore, {
   /** Deletes the object; deleting a missing object succeeds (as on S3). */
   readonly delete: (path: string) => Effect.Effect<void, ObjectStoreError>
   readonly list: (prefix: string, options?: ListOptions) => Stream.Stream<ObjectSummary, ObjectStoreError>
+  /**
+   * Optional: a put of the concatenation of `chunks` without building it (a large SST's blocks). Stores
+   * without it get the concatenation (`putChunks` below).
+   */
+  readonly putChunks?: ((path: string, chunks: ReadonlyArray<Uint8Array>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
+  /**
+   * Optional: a put whose bytes arrive as a stream of chunk batches, written as they come (a compaction's
+   * output SST, so that a job holds a few blocks rather than a whole SST). Not retried by the retrying
+   * wrapper (a stream is read once): a transient failure fails the put.
+   */
+  readonly putStream?: ((path: string, batches: Stream.Stream<ReadonlyArray<Uint8Array>>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
+  /** How another thread builds an equivalent store (StoreRecipe.ts); absent when none can. */
+  readonly recipe?: StoreRecipe | undefined
 }>()("shale/ObjectStore") {
   /** An in-memory store: deterministic (etags count up, times come from the Effect `Clock`), no timers. */
   static readonly layerMemory: Layer.Layer<ObjectStore> = Layer.sync(ObjectStore, () => makeMemory())
@@ -87,6 +117,25 @@ interface MemoryObject {
   readonly metadata: Readonly<Record<string, string>>
   readonly etag: string
   readonly lastModified: number
+}
+
+/** Puts the concatenation of `chunks`: through the store's `putChunks` if it has one, else concatenated. */
+export const putChunks = (
+  store: ObjectStore["Service"],
+  path: string,
+  chunks: ReadonlyArray<Uint8Array>,
+  options?: PutOptions
+): Effect.Effect<PutResult, ObjectStoreError> => {
+  if (store.putChunks !== undefined) return store.putChunks(path, chunks, options)
+  let size = 0
+  for (const c of chunks) size += c.length
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    bytes.set(c, at)
+    at += c.length
+  }
+  return store.put(path, bytes, options)
 }
 
 /** Clips a byte range to an object of `size` bytes: returns `[start, end)`. */

@@ -54,14 +54,18 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
   const schedule = retrySchedule(options)
   const retry = <A>(effect: Effect.Effect<A, ObjectStoreError>) => Effect.retry(effect, schedule)
 
-  const putCreate = Effect.fnUntraced(function*(path: string, bytes: Uint8Array, options: PutOptions) {
+  /** One attempt of a put of `body` (bytes, or chunks through the inner store's `putChunks`). */
+  const send = (path: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutOptions) =>
+    body instanceof Uint8Array ? store.put(path, body, options) : store.putChunks!(path, body, options)
+
+  const putCreate = Effect.fnUntraced(function*(path: string, bytes: Uint8Array | ReadonlyArray<Uint8Array>, options: PutOptions) {
     const putId = yield* makeUlid
     const metadata = { ...options.metadata, [PUT_ID_METADATA_KEY]: putId }
     let attempt = 0
     const once = Effect.suspend(() => {
       attempt++
       const isRetry = attempt > 1
-      return store.put(path, bytes, { ...options, metadata }).pipe(
+      return send(path, bytes, { ...options, metadata }).pipe(
         Effect.catchTag("ObjectAlreadyExists", (exists) =>
           !isRetry ? Effect.fail(exists) : store.head(path).pipe(
             Effect.catchTag("ObjectNotFound", () => Effect.fail(exists)),
@@ -76,9 +80,9 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     return yield* retry(once)
   })
 
-  const put = Effect.fn("RetryingObjectStore.put")(function*(path: string, bytes: Uint8Array, options?: PutOptions) {
+  const put = Effect.fn("RetryingObjectStore.put")(function*(path: string, bytes: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutOptions) {
     if (options?.mode === "create") return yield* putCreate(path, bytes, options)
-    return yield* retry(store.put(path, bytes, options))
+    return yield* retry(send(path, bytes, options))
   })
 
   const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
@@ -109,7 +113,11 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     delete: Effect.fn("RetryingObjectStore.delete")(function*(path: string) {
       return yield* retry(store.delete(path))
     }),
-    list
+    list,
+    ...(store.putChunks === undefined ? {} : { putChunks: put }),
+    // Not retried: a stream is read once (see `ObjectStore.putStream`).
+    ...(store.putStream === undefined ? {} : { putStream: store.putStream }),
+    recipe: store.recipe
   })
 }
 

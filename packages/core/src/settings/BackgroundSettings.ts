@@ -33,7 +33,13 @@ export const CompactorSettingsSchema = Schema.Struct({
   /** Most L0 SSTs or sorted runs merged at once (`scheduler_options.max_compaction_sources`). */
   maxCompactionSources: withDefault(integer(1), 8),
   /** A run joins a compaction while at most this × the smallest so far (`scheduler_options.include_size_threshold`). */
-  includeSizeThreshold: withDefault(fraction(1), 4.0)
+  includeSizeThreshold: withDefault(fraction(1), 4.0),
+  /**
+   * Where compaction jobs run (Shale's own): `worker`, a worker thread per job where the store allows it
+   * (a local directory, S3; not the memory store, nor with a merge operator), else this thread; `inline`,
+   * always this thread (docs/design/compaction.md §8).
+   */
+  executor: withDefault(Schema.Literals(["worker", "inline"]), "worker")
 })
 export type CompactorSettings = typeof CompactorSettingsSchema.Type
 export type CompactorSettingsField = keyof typeof CompactorSettingsSchema.fields

@@ -19,16 +19,14 @@
  *   `CONCURRENCY` GETs at a time. The switch waits for this at most `WarmingConfig.timeoutMs`; a warming
  *   still running then goes on in the background (in `WarmingConfig.scope`) while the view switches: the
  *   first reads may miss, later ones hit. Failures are logged and counted, never fail the switch.
- * - **Without GETs.** The embedded compactor calls `warmOutputBlocks` next to `TableStore.adopt`, with the
- *   bytes of the SST it has just written: the hot blocks (against its source SSTs' cached blocks) are
- *   decoded from those bytes into the cache right away. The switch then finds them cached and reads nothing.
+ * - **No in-memory path.** Compaction output is streamed to the store as it is built (compactor/
+ *   OutputWriter.ts), in a worker thread or not, so no SST's bytes are left to decode from: the embedded
+ *   compactor's output is warmed at the switch like any other, reading the store.
  *
  * Works for any compactor (embedded, `shale compactor`, SlateDB's): only the manifests and the cache matter.
  */
 import { Effect, Fiber, Option } from "effect"
 import type { WarmStats } from "../Metrics.ts"
-import { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { StoreFailure } from "../objectstore/ObjectStoreError.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { LruBlockCache } from "./BlockCache.ts"
 import { SsTableReader } from "./SsTableReader.ts"
@@ -208,74 +206,4 @@ export const warmReplacement = (
       const done = yield* Effect.timeoutOption(Fiber.await(fiber), config.timeoutMs)
       if (Option.isNone(done)) stats.timeouts++
     })
-  })
-
-/** A store that serves `bytes` as the object at any path (reads only): decoding blocks from memory. */
-const bytesStore = (bytes: Uint8Array): ObjectStore["Service"] => {
-  const refuse = (op: string) => Effect.die(new Error(`CacheWarming: ${op} on an in-memory SST`))
-  return ObjectStore.of({
-    put: () => refuse("put"),
-    get: () => Effect.succeed(bytes),
-    getRange: (path, range) =>
-      "suffix" in range
-        ? Effect.succeed(bytes.subarray(Math.max(0, bytes.length - range.suffix)))
-        : range.end > bytes.length
-        ? Effect.fail(new StoreFailure({ op: "getRange", path, message: `range past the end of the in-memory SST` }))
-        : Effect.succeed(bytes.subarray(range.start, range.end)),
-    head: () => refuse("head"),
-    delete: () => refuse("delete"),
-    list: () => refuse("list") as never
-  } as ObjectStore["Service"])
-}
-
-/** The SSTs a compaction reads (its `CompactionJobArgs`). */
-export interface CompactionSources {
-  readonly l0: ReadonlyArray<{ readonly id: string }>
-  readonly runs: ReadonlyArray<{ readonly ssts: ReadonlyArray<{ readonly id: string }> }>
-}
-
-/**
- * The embedded compactor's hook, called right after `tables.adopt(id, path, bytes)`: puts the blocks of
- * the new SST that replace cached blocks of `sources` in the block cache, decoded from `bytes` (no GET).
- * Does nothing with warming off or without a block cache. Never fails.
- */
-export const warmOutputBlocks = (
-  tables: TableStore,
-  id: string,
-  bytes: Uint8Array,
-  sources: CompactionSources
-): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const lru = tables.blockCache
-    const output = tables.cached(id)
-    if (tables.warming === undefined || lru === undefined || output === undefined || output.numBlocks === 0) return Effect.void
-    const { firstEntry, lastEntry } = output.info
-    const hot: Hot = { ranges: [], bytes: 0 }
-    for (const sst of [...sources.l0, ...sources.runs.flatMap((r) => r.ssts)]) {
-      const reader = tables.handle(sst.id)
-      if (reader === undefined || reader.numBlocks === 0) continue
-      const from = firstEntry === undefined ? 0 : reader.scanBlock(firstEntry, true)
-      const to = lastEntry === undefined ? reader.numBlocks - 1 : reader.scanBlock(lastEntry, false)
-      addHot(lru, reader, hot, from, to)
-    }
-    const runs = plan(lru, [output], hot)
-    if (runs.length === 0) return Effect.void
-    const stats = tables.warmStats
-    return SsTableReader.open(output.path, { bytes, cache: lru }).pipe(
-      Effect.flatMap((inMemory) =>
-        Effect.forEach(runs, (run) =>
-          Effect.tap(inMemory.readBlocks(run.start, run.end, "unread"), () =>
-            Effect.sync(() => {
-              stats.blocksFromMemory += run.end - run.start
-              stats.bytesFromMemory += run.bytes
-            })), { discard: true })
-      ),
-      Effect.provideService(ObjectStore, bytesStore(bytes)),
-      Effect.catchCause((cause) =>
-        Effect.andThen(
-          Effect.sync(() => void stats.failures++),
-          Effect.logWarning(`warming the block cache from the new SST ${output.path} failed`, cause)
-        )
-      )
-    )
   })

@@ -98,6 +98,11 @@ export interface SsTableOpenOptions {
    * not keep `bytes` alive.
    */
   readonly bytes?: Uint8Array
+  /**
+   * The object's last bytes, at least its filter, index, info and footer (with `size`): opening then reads
+   * nothing from the store (an SST another thread has just written). Copied out like `bytes`.
+   */
+  readonly suffix?: Uint8Array
   /** Blocks fetched per GET by scans (default 16). */
   readonly readAheadBlocks?: number
   /** Where point reads count their bloom filter answers (`slatedb.db.sst_filter_*`, Metrics.ts). */
@@ -222,12 +227,20 @@ export class SsTableReader {
     function*(path: string, options: SsTableOpenOptions = {}) {
       const store = yield* ObjectStore
       const whole = options.bytes
-      // Bytes [from, to) of the object: from `whole` (copied, as a GET returns them) or from the store.
-      const read = (from: number, to: number) =>
-        whole === undefined ? store.getRange(path, { start: from, end: to }) : Effect.sync(() => whole.slice(from, to))
+      const suffix = options.size === undefined ? undefined : options.suffix
       const size = whole?.length ?? options.size ?? (yield* store.head(path)).size
+      const suffixStart = suffix === undefined ? size : size - suffix.length
+      // Bytes [from, to) of the object: from `whole` or `suffix` (copied, as a GET returns them) or from the store.
+      const read = (from: number, to: number) =>
+        whole !== undefined
+          ? Effect.sync(() => whole.slice(from, to))
+          : suffix !== undefined && from >= suffixStart
+          ? Effect.sync(() => suffix.slice(from - suffixStart, to - suffixStart))
+          : store.getRange(path, { start: from, end: to })
       if (size <= FOOTER_SIZE) return yield* dataError(path, "footer", `object of ${size} bytes is too small for an SST`)
-      const readSize = Math.max(FOOTER_SIZE, options.footerReadSize ?? DEFAULT_FOOTER_READ_SIZE)
+      const readSize = suffix !== undefined
+        ? Math.max(FOOTER_SIZE, Math.min(suffix.length, size))
+        : Math.max(FOOTER_SIZE, options.footerReadSize ?? DEFAULT_FOOTER_READ_SIZE)
       const tailStart = Math.max(0, size - readSize)
       const tail = yield* read(tailStart, size)
       if (tail.length !== size - tailStart) {

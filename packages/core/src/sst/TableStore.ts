@@ -172,16 +172,23 @@ export class TableStore {
 
   /**
    * Takes the SST `id` the engine has just written at `path`, `bytes` being the whole object (see the
-   * module comment): opens its handle from `bytes` and, unless `prepopulate` is false, prepopulates the
-   * block cache. Does not fail: should the bytes not decode (a bug), a warning is logged and the SST is
+   * module comment) or its tail (`WrittenSstTail`): opens its handle from `bytes` and, unless `prepopulate`
+   * is false or only the tail is at hand, prepopulates the block cache. Does not fail: should the bytes not decode (a bug), a warning is logged and the SST is
    * opened from the store on first read.
    */
-  adopt(id: string, path: string, bytes: Uint8Array, options: { readonly prepopulate?: boolean } = {}): Effect.Effect<void> {
+  adopt(
+    id: string,
+    path: string,
+    bytes: Uint8Array | WrittenSstTail,
+    options: { readonly prepopulate?: boolean } = {}
+  ): Effect.Effect<void> {
     const lru = this.blockCache
-    const prepopulate = lru !== undefined && options.prepopulate !== false && bytes.length <= lru.maxBytes / 2
+    const whole = bytes instanceof Uint8Array ? bytes : undefined
+    const prepopulate = lru !== undefined && whole !== undefined && options.prepopulate !== false && whole.length <= lru.maxBytes / 2
+    const source = whole !== undefined ? { bytes: whole } : { size: (bytes as WrittenSstTail).size, suffix: (bytes as WrittenSstTail).suffix }
     const filterStats = this.filterStats
-    const open = SsTableReader.open(path, lru === undefined ? { bytes, filterStats } : { bytes, cache: lru, filterStats }).pipe(
-      Effect.tap((reader) => (prepopulate ? reader.cacheBlocksFrom(bytes) : Effect.void)),
+    const open = SsTableReader.open(path, lru === undefined ? { ...source, filterStats } : { ...source, cache: lru, filterStats }).pipe(
+      Effect.tap((reader) => (prepopulate ? reader.cacheBlocksFrom(whole!) : Effect.void)),
       Effect.tap((reader) =>
         Effect.sync(() => {
           if (!this.#open.has(id)) this.#open.set(id, reader)
@@ -194,6 +201,15 @@ export class TableStore {
       (e) => Effect.logWarning(`could not adopt the new SST ${path}; it will be read from the store`, e)
     )
   }
+}
+
+/**
+ * An SST just written elsewhere (a compaction worker): its size and its last bytes (filter, index, info,
+ * footer), enough to open its handle without a request.
+ */
+export interface WrittenSstTail {
+  readonly size: number
+  readonly suffix: Uint8Array
 }
 
 /** Ids of the SSTs listed under `<root>/compacted`. */

@@ -1,0 +1,79 @@
+/**
+ * A compaction worker's entry (a `node:worker_threads` worker started by WorkerJob.ts). It runs the jobs it
+ * is sent (`run`), one at a time, each a compaction job (CompactionJob.ts) on a store rebuilt from the
+ * starter's recipe (objectstore/StoreRecipe.ts; rebuilt once per recipe), wrapped in SlateDB's default
+ * retry policy, with a table store of its own (no block cache: a job bypasses it). Each SST written is
+ * posted back (its handle and tail, the tail's buffer transferred) and so is each recorded output; then
+ * the counts, or the typed error. On `stop` the job is interrupted (a put in flight removes its temp
+ * file) and `stopped` is posted.
+ */
+import { Cause, Effect, Exit, Option } from "effect"
+import { parentPort } from "node:worker_threads"
+import { InternalError } from "../errors.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { rebuildStore } from "../objectstore/StoreRecipe.ts"
+import { withRetries } from "../objectstore/RetryingObjectStore.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
+import { TableStore } from "../sst/TableStore.ts"
+import { runCompactionJob } from "./CompactionJob.ts"
+import { type FromWorker, serializeError, type ToWorker, type WorkerInput } from "./WorkerProtocol.ts"
+
+const port = parentPort!
+const post = (m: FromWorker, transfer: Array<ArrayBuffer> = []) => port.postMessage(m, transfer)
+
+/** Stores by recipe (JSON): a worker that runs many jobs on one database builds its store once. */
+const stores = new Map<string, ObjectStore["Service"]>()
+const storeFor = (input: WorkerInput) =>
+  Effect.suspend(() => {
+    const key = JSON.stringify(input.recipe)
+    const known = stores.get(key)
+    if (known !== undefined) return Effect.succeed(known)
+    return rebuildStore(input.recipe).pipe(
+      Effect.mapError(toDbError),
+      Effect.map((store) => withRetries(store)),
+      Effect.tap((store) => Effect.sync(() => void stores.set(key, store)))
+    )
+  })
+
+const job = (input: WorkerInput) =>
+  Effect.gen(function*() {
+    const store = yield* storeFor(input)
+    const tables = new TableStore(store, input.root, 0)
+    let written = 0
+    return yield* runCompactionJob(
+      { root: input.root, store, tables },
+      input.args,
+      input.options,
+      (p) => Effect.sync(() => post({ type: "output", counts: { rowsRead: p.rowsRead, rowsWritten: p.rowsWritten, bytesWritten: p.bytesWritten } })),
+      (sst) =>
+        Effect.sync(() => {
+          post({ type: "written", sst }, [sst.tail.buffer as ArrayBuffer])
+          if (input.exitAfterSsts !== undefined && ++written >= input.exitAfterSsts) process.exit(70)
+        })
+    )
+  })
+
+let running: AbortController | undefined
+
+const run = (input: WorkerInput) => {
+  const stop = new AbortController()
+  running = stop
+  void Effect.runPromiseExit(job(input), { signal: stop.signal }).then((exit) => {
+    running = undefined
+    if (Exit.isSuccess(exit)) {
+      const { rowsRead, rowsWritten, bytesWritten } = exit.value
+      post({ type: "done", counts: { rowsRead, rowsWritten, bytesWritten } })
+    } else if (Cause.hasInterruptsOnly(exit.cause)) {
+      post({ type: "stopped" })
+    } else {
+      const error = Option.getOrUndefined(Exit.findErrorOption(exit)) ??
+        new InternalError({ message: `compaction worker failed: ${Cause.pretty(exit.cause)}` })
+      post({ type: "failed", error: serializeError(error) })
+    }
+  })
+}
+
+port.on("message", (m: ToWorker) => {
+  if (m.type === "run") run(m.input)
+  else running?.abort()
+})
