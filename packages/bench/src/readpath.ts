@@ -165,16 +165,12 @@ const read = async (): Promise<void> => {
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
   await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
   scanned = 0
-  ;(globalThis as any).__miss = 0; (globalThis as any).__missBlocks = 0
   let t = performance.now()
   await runGets(randomKeys(n, gets, READ_SEEDS.gets))
   const getSec = (performance.now() - t) / 1000
-  console.error("get misses", (globalThis as any).__miss, (globalThis as any).__missBlocks)
-  ;(globalThis as any).__miss = 0; (globalThis as any).__missBlocks = 0
   t = performance.now()
   await runScans(randomKeys(n, scans, READ_SEEDS.scans))
   const scanSec = (performance.now() - t) / 1000
-  console.error("scan misses", (globalThis as any).__miss, (globalThis as any).__missBlocks)
   await runtime.dispose()
   const out = {
     label: arg("label", path.basename(impl)),
