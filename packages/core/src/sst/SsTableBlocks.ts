@@ -5,7 +5,7 @@
  * - `readBlocks(start, end)`: blocks `[start, end)`, the cached ones from the block cache, the others with
  *   ONE ranged GET from the first uncached block to the last (cached blocks in between are read again as
  *   bytes rather than costing a request per hole); what it reads goes into the cache unless asked not to.
- * - `cached(i)`: block `i` if the cache holds it (synchronous, counts as a use).
+ * - `cached(i)`, `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
  * - `cacheFrom(bytes)`: every block from the whole object already in memory.
  * Every block's checksum is verified before it is decompressed and decoded; a cached block never pins a
  * larger buffer (a multi-block GET, the whole object) behind its view.
@@ -34,6 +34,8 @@ export interface SstBlockCache {
 export interface SstBlockSlots {
   readonly get: (block: number) => Block | undefined
   readonly set: (block: number, value: Block, bytes: number) => void
+  /** Whether block `block` is cached, without counting a use (optional; `BlockCache.ts` has it). */
+  readonly has?: (block: number) => boolean
 }
 
 export class SstBlocks {
@@ -64,6 +66,25 @@ export class SstBlocks {
   /** Block `i` if the cache holds it (a use, for the LRU), else undefined. */
   cached(i: number): Block | undefined {
     return this.slots?.get(i)
+  }
+
+  /**
+   * Blocks `[start, end)` if the cache holds every one of them (then each counts as a hit), else undefined
+   * (and, with a cache that can tell, nothing is counted: `read` will).
+   */
+  cachedRange(start: number, end: number): Array<Block> | undefined {
+    const slots = this.slots
+    if (slots === undefined) return undefined
+    if (slots.has !== undefined) {
+      for (let i = start; i < end; i++) if (!slots.has(i)) return undefined
+    }
+    const out = new Array<Block>(end - start)
+    for (let i = start; i < end; i++) {
+      const block = slots.get(i)
+      if (block === undefined) return undefined
+      out[i - start] = block
+    }
+    return out
   }
 
   /** End offset (exclusive, including the CRC) of data block `i`. */
