@@ -13,7 +13,8 @@
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
  *     W2's random keys; every value and scanned key is checked against the model (a mismatch exits 1).
- *     Prints one JSON line: gets/s, scan rows/s. `--impl`: the repository whose packages/core/src is
+ *     Prints one JSON line: gets/s, scan rows/s, and the store's ranged GETs per get and per scan (the
+ *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
  *     imported (default: this one), e.g. an extracted older commit for A/B runs.
  */
 import * as fs from "node:fs/promises"
@@ -121,8 +122,22 @@ const read = async (): Promise<void> => {
   const { core, node, effect } = await importCore(impl)
   const { Db } = core
   const { Effect, Layer, ManagedRuntime, Stream } = effect
+  // The local store, counting ranged GETs (the deterministic part of the cost: blocks not in the cache).
+  const Store = core.ObjectStore.ObjectStore
+  let ranged = 0
+  const counted = Layer.effect(
+    Store,
+    Effect.map(Store, (inner: Core) =>
+      Store.of({
+        ...inner,
+        getRange: (p: string, r: unknown) => {
+          ranged++
+          return inner.getRange(p, r)
+        }
+      }))
+  ).pipe(Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) })))
   const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null } }).pipe(
-    Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) }))
+    Layer.provide(counted)
   )
   const runtime = ManagedRuntime.make(layer)
   const status = await runtime.runPromise(Db.Db.use((db: Core) => db.status))
@@ -165,12 +180,16 @@ const read = async (): Promise<void> => {
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
   await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
   scanned = 0
+  ranged = 0
   let t = performance.now()
   await runGets(randomKeys(n, gets, READ_SEEDS.gets))
   const getSec = (performance.now() - t) / 1000
+  const getRequests = ranged
+  ranged = 0
   t = performance.now()
   await runScans(randomKeys(n, scans, READ_SEEDS.scans))
   const scanSec = (performance.now() - t) / 1000
+  const scanRequests = ranged
   await runtime.dispose()
   const out = {
     label: arg("label", path.basename(impl)),
@@ -179,6 +198,8 @@ const read = async (): Promise<void> => {
     runs: status.sortedRuns,
     getsPerSec: Math.round(gets / getSec),
     scanRowsPerSec: Math.round(scanned / scanSec),
+    requestsPerGet: gets > 0 ? Number((getRequests / gets).toFixed(3)) : 0,
+    requestsPerScan: scans > 0 ? Number((scanRequests / scans).toFixed(2)) : 0,
     problems
   }
   console.log(JSON.stringify(out))
