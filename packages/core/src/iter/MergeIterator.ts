@@ -195,11 +195,10 @@ export class MergeIterator implements RowIterator {
     return row
   }
 
-  /** Fetches the next page of every source that needs one (all at once: each source changes only itself). */
+  /** Fetches the next page of every source that needs one, one source after the other. */
   readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
     const pending = this.#pending.splice(0, this.#pending.length)
-    const fetch = pending.length === 1 ? pending[0]!.pull : Effect.forEach(pending, (s) => s.pull, { discard: true, concurrency: "unbounded" })
-    return fetch.pipe(
+    return Effect.forEach(pending, (s) => s.pull, { discard: true }).pipe(
       Effect.map(() => {
         for (const s of pending) this.#place(s, true)
       })
