@@ -110,9 +110,30 @@ const build = async (): Promise<void> => {
 }
 
 const read = async (): Promise<void> => {
+  const out = await readOnce(path.resolve(arg("impl", repoRoot)), arg("layout"))
+  console.log(JSON.stringify(out))
+  if (out.problems > 0) process.exit(1)
+}
+
+/**
+ * `ab --dir D --layout L --impl A --impl2 B [--rounds R]`: both versions in ONE process, alternating
+ * (A B, B A, ...), each round a fresh opening of the layout: the machine's drift hits both alike.
+ */
+const ab = async (): Promise<void> => {
+  const a = path.resolve(arg("impl", repoRoot))
+  const b = path.resolve(arg("impl2"))
+  const rounds = Number(arg("rounds", "4"))
+  for (let r = 0; r < rounds; r++) {
+    for (const impl of r % 2 === 0 ? [a, b] : [b, a]) {
+      const out = await readOnce(impl, arg("layout"))
+      console.log(JSON.stringify({ ...out, label: impl === a ? "A" : "B", round: r }))
+      if (out.problems > 0) process.exit(1)
+    }
+  }
+}
+
+const readOnce = async (impl: string, layout: string) => {
   const dir = arg("dir")
-  const layout = arg("layout")
-  const impl = path.resolve(arg("impl", repoRoot))
   const { n } = JSON.parse(await fs.readFile(path.join(dir, "model.json"), "utf8")) as { n: number }
   const gets = Number(arg("gets", String(W2_FULL.gets)))
   const scans = Number(arg("scans", String(W2_FULL.scans)))
@@ -191,7 +212,7 @@ const read = async (): Promise<void> => {
   const scanSec = (performance.now() - t) / 1000
   const scanRequests = ranged
   await runtime.dispose()
-  const out = {
+  return {
     label: arg("label", path.basename(impl)),
     layout,
     l0: status.l0Ssts,
@@ -202,11 +223,10 @@ const read = async (): Promise<void> => {
     requestsPerScan: scans > 0 ? Number((scanRequests / scans).toFixed(2)) : 0,
     problems
   }
-  console.log(JSON.stringify(out))
-  if (problems > 0) process.exit(1)
 }
 
 const mode = process.argv[2]
 if (mode === "build") await build()
 else if (mode === "read") await read()
-else throw new Error("usage: readpath.ts build|read ...")
+else if (mode === "ab") await ab()
+else throw new Error("usage: readpath.ts build|read|ab ...")
