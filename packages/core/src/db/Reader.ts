@@ -19,7 +19,8 @@
  * same code.
  *
  * Scans: a lazy k-way merge over one cursor per source (memtables are walked in place; SSTs are read a
- * page of blocks at a time when the merge needs their next row), in key order, ascending or descending.
+ * page of blocks at a time when the merge needs their next row, synchronously when the page's blocks are
+ * cached: iter/SstSource.ts), in key order, ascending or descending.
  * For each key the merge takes the version with the highest seq among all sources, drops the key when
  * that version is a tombstone, and emits it otherwise. The sources are fixed when the stream starts; rows
  * committed later are not seen. Ranges follow SlateDB: start inclusive / end exclusive by default, any
@@ -44,7 +45,8 @@ import { FilterHash } from "../format/BloomFilter.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
 import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
-import { CursorSource, MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
+import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
+import { type SstPart, SstSource } from "../iter/SstSource.ts"
 import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
 import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
@@ -423,14 +425,14 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (!overlaps(sst, bounds)) continue
       const options = clip(bounds, sst.visibleRange, descending)
       if (options === undefined) continue
-      sources.push(new StreamSource(tables.scan(manifest, sst, { ...options, ...fetch }), scope, maxSeq))
+      sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...fetch }]], scope, maxSeq))
     }
     for (const run of manifest.compacted) {
       // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
       const parts = runScanParts(run, bounds, descending)
       if (parts.length === 0) continue
-      const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, options]) => tables.scan(manifest, sst, { ...options, ...fetch })))
-      sources.push(new StreamSource(stream, scope, maxSeq))
+      const withFetch: Array<SstPart> = parts.map(([sst, options]) => [sst, { ...options, ...fetch }])
+      sources.push(new SstSource(tables, manifest, withFetch, scope, maxSeq))
     }
     return sources
   }

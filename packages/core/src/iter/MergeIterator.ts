@@ -4,8 +4,10 @@
  *
  * Sources:
  * - `CursorSource`: a memtable cursor, read synchronously in place;
- * - `StreamSource`: a stream of rows read a page at a time (an SST, a sorted run's SSTs one after the
- *   other), rows above a sequence cap dropped as pages arrive.
+ * - `StreamSource`: a stream of rows read a page at a time (the compactor's SSTs), rows above a sequence
+ *   cap dropped as pages arrive;
+ * - `SstSource` (SstSource.ts): the read path's SSTs (an L0 SST, a sorted run's SSTs one after the
+ *   other), synchronous over cached blocks.
  * Each source yields its rows in key order (ascending, or descending for descending scans); the merge
  * yields every row of every source in key order. Rows of one key may come from several sources and arrive
  * in any seq order: consumers that care (the read path takes the newest visible version, retention sorts a
@@ -193,7 +195,7 @@ export class MergeIterator implements RowIterator {
     return row
   }
 
-  /** Fetches the next page of every source that needs one. */
+  /** Fetches the next page of every source that needs one, one source after the other. */
   readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
     const pending = this.#pending.splice(0, this.#pending.length)
     return Effect.forEach(pending, (s) => s.pull, { discard: true }).pipe(

@@ -63,38 +63,73 @@ export interface ScannableSst {
 }
 
 /** A page's rows (after the bounds) and whether the scan is finished after it. */
-type Page = readonly [rows: ReadonlyArray<RowEntry>, done: boolean]
+export type Page = readonly [rows: ReadonlyArray<RowEntry>, done: boolean]
 
-/** Every row of `sst` (within the bounds, if any) in stored order, or its reverse with `descending`. */
-export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> => {
+/**
+ * How one SST is scanned: its pages (contiguous block ranges, inclusive, in scan order) and what to do with
+ * a page's blocks. `scanSst` streams it; the read path's merge walks it synchronously over cached blocks
+ * (iter/SstSource.ts). Both fetch the same pages and emit the same rows.
+ */
+export interface ScanPlan {
+  readonly ranges: ReadonlyArray<readonly [number, number]>
+  readonly cacheBlocks: boolean
+  /** Pages in flight at once after the first pages (`maxFetchTasks`, at least 1). */
+  readonly tasks: number
+  /** The rows of page `p`'s blocks, after the bounds, and whether the scan ends with it. Throws `DataError`. */
+  readonly page: (p: number, blocks: ReadonlyArray<Block>) => Page
+}
+
+/** The plan of a scan of `sst` (see `ScanPlan`), or undefined when it reads nothing. */
+export const planScan = (sst: ScannableSst, options: ScanOptions = {}): ScanPlan | undefined => {
   const n = sst.numBlocks
-  if (n === 0) return Stream.empty
+  if (n === 0) return undefined
   const inRange = rangePredicate(options)
   const descending = options.descending === true
   if (sst.isWal) {
     // Insertion order: bounds filter rows but cannot prune blocks.
-    return pages(sst, 0, n - 1, options, (rows) => [inRange(rows), false])
+    return plan(sst, 0, n - 1, options, (rows) => [inRange(rows), false])
   }
   const { start, end } = options
   const startInclusive = options.startInclusive ?? true
   const endInclusive = options.endInclusive ?? false
   const firstBlock = start === undefined ? 0 : sst.scanBlock(start, true)
   const lastBlock = end === undefined ? n - 1 : sst.scanBlock(end, !endInclusive)
-  if (firstBlock > lastBlock) return Stream.empty // an empty or inverted range
+  if (firstBlock > lastBlock) return undefined // an empty or inverted range
   if (descending) {
-    return pages(sst, firstBlock, lastBlock, options, (rows) => {
+    return plan(sst, firstBlock, lastBlock, options, (rows) => {
       const last = rows[rows.length - 1]
       const done = start !== undefined && last !== undefined &&
         (startInclusive ? compareKeys(last.key, start) < 0 : compareKeys(last.key, start) <= 0)
       return [inRange(rows), done]
     })
   }
-  return pages(sst, firstBlock, lastBlock, options, (rows) => {
+  return plan(sst, firstBlock, lastBlock, options, (rows) => {
     const last = rows[rows.length - 1]
     const done = end !== undefined && last !== undefined &&
       (endInclusive ? compareKeys(last.key, end) > 0 : compareKeys(last.key, end) >= 0)
     return [inRange(rows), done]
   })
+}
+
+/** Every row of `sst` (within the bounds, if any) in stored order, or its reverse with `descending`. */
+export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> => {
+  const scan = planScan(sst, options)
+  if (scan === undefined) return Stream.empty
+  const fetchPage = (p: number): Effect.Effect<Page, SsTableError> => {
+    const [from, to] = scan.ranges[p]!
+    return Effect.flatMap(sst.readBlocks(from, to + 1, scan.cacheBlocks), (blocks) =>
+      Effect.try({ try: () => scan.page(p, blocks), catch: (e) => e as SsTableError }))
+  }
+  const tasks = scan.tasks
+  const rest = Stream.fromArray(Array.from({ length: scan.ranges.length - 1 }, (_, i) => i + 1))
+  const later = tasks === 1 ? Stream.mapEffect(rest, fetchPage) : Stream.mapEffect(rest, fetchPage, { concurrency: tasks })
+  return Stream.fromEffect(fetchPage(0)).pipe(
+    Stream.concat(later),
+    Stream.takeUntil(([, done]) => done),
+    Stream.map(([rows]) => rows),
+    Stream.filter((rows) => rows.length > 0),
+    (s) => Stream.flattenArray(s as Stream.Stream<readonly [RowEntry, ...Array<RowEntry>], SsTableError>)
+  )
 }
 
 /** Blocks per GET for this scan (see `ScanOptions`). */
@@ -125,36 +160,28 @@ const pageRanges = (first: number, last: number, descending: boolean, step: numb
 }
 
 /**
- * The rows of the pages over blocks `firstBlock..lastBlock`; `take` filters a page's rows and says whether
- * the scan is finished. An ascending scan with a `start` seeks within its first block.
+ * The plan over blocks `firstBlock..lastBlock`; `take` filters a page's rows and says whether the scan is
+ * finished. An ascending scan with a `start` seeks within its first block.
  */
-const pages = (
+const plan = (
   sst: ScannableSst,
   firstBlock: number,
   lastBlock: number,
   options: ScanOptions,
   take: (rows: ReadonlyArray<RowEntry>) => Page
-): Stream.Stream<RowEntry, SsTableError> => {
+): ScanPlan => {
   const descending = options.descending === true
   const seekKey = descending ? undefined : options.start
-  const cacheBlocks = options.cacheBlocks ?? false
   const ranges = pageRanges(firstBlock, lastBlock, descending, stepOf(sst, options))
-  const fetchPage = ([from, to]: readonly [number, number]): Effect.Effect<Page, SsTableError> =>
-    Effect.flatMap(sst.readBlocks(from, to + 1, cacheBlocks), (blocks) =>
-      Effect.try({
-        try: () => take(decodePage(sst, blocks, from, descending, from === firstBlock ? seekKey : undefined)),
-        catch: (e) => e as SsTableError
-      }))
-  const tasks = Math.max(1, Math.floor(options.maxFetchTasks ?? 1))
-  const rest = Stream.fromArray(ranges.slice(1))
-  const later = tasks === 1 ? Stream.mapEffect(rest, fetchPage) : Stream.mapEffect(rest, fetchPage, { concurrency: tasks })
-  return Stream.fromEffect(fetchPage(ranges[0]!)).pipe(
-    Stream.concat(later),
-    Stream.takeUntil(([, done]) => done),
-    Stream.map(([rows]) => rows),
-    Stream.filter((rows) => rows.length > 0),
-    (s) => Stream.flattenArray(s as Stream.Stream<readonly [RowEntry, ...Array<RowEntry>], SsTableError>)
-  )
+  return {
+    ranges,
+    cacheBlocks: options.cacheBlocks ?? false,
+    tasks: Math.max(1, Math.floor(options.maxFetchTasks ?? 1)),
+    page: (p, blocks) => {
+      const from = ranges[p]![0]
+      return take(decodePage(sst, blocks, from, descending, p === 0 ? seekKey : undefined))
+    }
+  }
 }
 
 /** The rows of `blocks` (blocks `from`, `from + 1`, ...) in scan order. Throws `DataError`. */

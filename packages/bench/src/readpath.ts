@@ -1,0 +1,232 @@
+/**
+ * The read-path measurement behind issue 11's W2 read targets (docs/design/benchmark.md §5.2): W2's
+ * gets and 100-row scans on a W2-shaped database as the load leaves it ("after": < 4 L0 SSTs and several
+ * sorted runs) and on a fully compacted copy ("full": one sorted run), without the benchmark harness, so
+ * that the same two layouts can be read again and again (and CPU-profiled) while the read path changes.
+ *
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts build --dir /tmp/readpath [--n 1000000]
+ *     W2's load (W2Workload.ts: 3 passes, W2_SETTINGS, the embedded compactor, no garbage collector) into
+ *     <dir>/after, a memtable flush, then waits until L0 holds < 4 SSTs and no compaction runs for 600 ms;
+ *     copies it to <dir>/full and runs the standalone compactor's `submit("full")` there.
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full
+ *       [--impl <repo root>] [--gets G] [--scans S] [--label L]
+ *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
+ *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
+ *     W2's random keys; every value and scanned key is checked against the model (a mismatch exits 1).
+ *     Prints one JSON line: gets/s, scan rows/s, and the store's ranged GETs per get and per scan (the
+ *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
+ *     imported (default: this one), e.g. an extracted older commit for A/B runs.
+ */
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import {
+  isW2Value,
+  makeKeyOf,
+  OP_PUT,
+  planLoad,
+  randomKeys,
+  READ_SEEDS,
+  W2_FULL,
+  W2_SETTINGS,
+  type W2Sizes,
+  w2Value,
+  WARMUP_SHARE
+} from "./W2Workload.ts"
+
+const arg = (name: string, fallback?: string): string => {
+  const i = process.argv.indexOf(`--${name}`)
+  if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1]!
+  if (fallback === undefined) throw new Error(`--${name} is required`)
+  return fallback
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repoRoot = path.resolve(here, "../../..")
+const DB = "bench"
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Core = any
+
+const importCore = async (root: string): Promise<{ core: Core; node: Core; effect: Core }> => {
+  const core = await import(path.join(root, "packages/core/src/index.ts"))
+  const node = await import(path.join(root, "packages/core/src/node.ts"))
+  const effect = await import("effect")
+  return { core, node, effect }
+}
+
+const sizesOf = (n: number): W2Sizes => ({ ...W2_FULL, n })
+
+const build = async (): Promise<void> => {
+  const dir = arg("dir")
+  const n = Number(arg("n", "1000000"))
+  const { core } = await importCore(repoRoot)
+  const { Shale, Db, Compactor } = core
+  const { node } = await importCore(repoRoot)
+  const { Layer, ManagedRuntime } = await import("effect")
+  const after = path.join(dir, "after")
+  const full = path.join(dir, "full")
+  await fs.rm(dir, { recursive: true, force: true })
+  await fs.mkdir(after, { recursive: true })
+  const plan = planLoad(sizesOf(n))
+  const keyOf = makeKeyOf(n)
+  const t0 = performance.now()
+  const db = await Shale.open(DB, { store: Shale.stores.local(after), settings: { ...W2_SETTINGS, garbageCollector: null } })
+  for (const pass of plan.passes) {
+    for (let from = 0; from < pass.keys.length; from += 100) {
+      const batch = new Db.WriteBatch()
+      for (let j = from; j < Math.min(from + 100, pass.keys.length); j++) {
+        const i = pass.keys[j]!
+        if (pass.kinds[j] === OP_PUT) batch.put(keyOf(i), w2Value(i, pass.pass))
+        else batch.delete(keyOf(i))
+      }
+      await db.write(batch, { awaitDurable: false })
+    }
+    console.error(`pass ${pass.pass} done at ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  }
+  await db.flush({ type: "memtable" })
+  let calmSince = performance.now()
+  for (;;) {
+    const s = await db.status()
+    const now = performance.now()
+    if (s.l0Ssts >= 4 || (s.compactor?.running ?? 0) > 0) calmSince = now
+    else if (now - calmSince >= 600) {
+      console.error(`settled: L0 ${s.l0Ssts}, sorted runs ${s.sortedRuns}`)
+      break
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  await db.close()
+  await fs.cp(after, full, { recursive: true })
+  const layer = Compactor.Compactor.layer({ path: DB, settings: W2_SETTINGS }).pipe(
+    Layer.provide(node.LocalObjectStore.layer({ root: full }))
+  )
+  const runtime = ManagedRuntime.make(layer)
+  await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.submit("full")))
+  await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.awaitIdle))
+  await runtime.dispose()
+  await fs.writeFile(path.join(dir, "model.json"), JSON.stringify({ n }))
+  console.error(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+const read = async (): Promise<void> => {
+  const out = await readOnce(path.resolve(arg("impl", repoRoot)), arg("layout"))
+  console.log(JSON.stringify(out))
+  if (out.problems > 0) process.exit(1)
+}
+
+/**
+ * `ab --dir D --layout L --impl A --impl2 B [--rounds R]`: both versions in ONE process, alternating
+ * (A B, B A, ...), each round a fresh opening of the layout: the machine's drift hits both alike.
+ */
+const ab = async (): Promise<void> => {
+  const a = path.resolve(arg("impl", repoRoot))
+  const b = path.resolve(arg("impl2"))
+  const rounds = Number(arg("rounds", "4"))
+  for (let r = 0; r < rounds; r++) {
+    for (const impl of r % 2 === 0 ? [a, b] : [b, a]) {
+      const out = await readOnce(impl, arg("layout"))
+      console.log(JSON.stringify({ ...out, label: impl === a ? "A" : "B", round: r }))
+      if (out.problems > 0) process.exit(1)
+    }
+  }
+}
+
+const readOnce = async (impl: string, layout: string) => {
+  const dir = arg("dir")
+  const { n } = JSON.parse(await fs.readFile(path.join(dir, "model.json"), "utf8")) as { n: number }
+  const gets = Number(arg("gets", String(W2_FULL.gets)))
+  const scans = Number(arg("scans", String(W2_FULL.scans)))
+  const rows = W2_FULL.scanRows
+  const { model } = planLoad(sizesOf(n))
+  const keyOf = makeKeyOf(n)
+  const { core, node, effect } = await importCore(impl)
+  const { Db } = core
+  const { Effect, Layer, ManagedRuntime, Stream } = effect
+  // The local store, counting ranged GETs (the deterministic part of the cost: blocks not in the cache).
+  const Store = core.ObjectStore.ObjectStore
+  let ranged = 0
+  const counted = Layer.effect(
+    Store,
+    Effect.map(Store, (inner: Core) =>
+      Store.of({
+        ...inner,
+        getRange: (p: string, r: unknown) => {
+          ranged++
+          return inner.getRange(p, r)
+        }
+      }))
+  ).pipe(Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) })))
+  const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null } }).pipe(
+    Layer.provide(counted)
+  )
+  const runtime = ManagedRuntime.make(layer)
+  const status = await runtime.runPromise(Db.Db.use((db: Core) => db.status))
+  let problems = 0
+  const checkGet = (i: number, v: Uint8Array | undefined) => {
+    const pass = model[i]!
+    if (pass === 0 ? v !== undefined : v === undefined || !isW2Value(v, i, pass)) problems++
+  }
+  // The key after i that the model holds (scans return live keys in order).
+  const nextLive = (i: number): number => {
+    while (i < n && model[i] === 0) i++
+    return i
+  }
+  const runGets = (keys: Uint32Array) =>
+    runtime.runPromise(Effect.gen(function*() {
+      const db = yield* Db.Db
+      for (let j = 0; j < keys.length; j++) checkGet(keys[j]!, yield* db.get(keyOf(keys[j]!)))
+    }))
+  let scanned = 0
+  const runScans = (starts: Uint32Array) =>
+    runtime.runPromise(Effect.gen(function*() {
+      const db = yield* Db.Db
+      for (let s = 0; s < starts.length; s++) {
+        const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows))
+        let expect = nextLive(starts[s]!)
+        for (const kv of kvs) {
+          const i = Number(new TextDecoder().decode(kv.key.subarray(3)))
+          if (i !== expect || !isW2Value(kv.value, i, model[i]!)) problems++
+          expect = nextLive(i + 1)
+          scanned++
+        }
+        if (kvs.length !== Math.min(rows, countLive(starts[s]!, rows))) problems++
+      }
+    }))
+  const countLive = (from: number, max: number): number => {
+    let c = 0
+    for (let i = nextLive(from); i < n && c < max; i = nextLive(i + 1)) c++
+    return c
+  }
+  await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
+  await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
+  scanned = 0
+  ranged = 0
+  let t = performance.now()
+  await runGets(randomKeys(n, gets, READ_SEEDS.gets))
+  const getSec = (performance.now() - t) / 1000
+  const getRequests = ranged
+  ranged = 0
+  t = performance.now()
+  await runScans(randomKeys(n, scans, READ_SEEDS.scans))
+  const scanSec = (performance.now() - t) / 1000
+  const scanRequests = ranged
+  await runtime.dispose()
+  return {
+    label: arg("label", path.basename(impl)),
+    layout,
+    l0: status.l0Ssts,
+    runs: status.sortedRuns,
+    getsPerSec: Math.round(gets / getSec),
+    scanRowsPerSec: Math.round(scanned / scanSec),
+    requestsPerGet: gets > 0 ? Number((getRequests / gets).toFixed(3)) : 0,
+    requestsPerScan: scans > 0 ? Number((scanRequests / scans).toFixed(2)) : 0,
+    problems
+  }
+}
+
+const mode = process.argv[2]
+if (mode === "build") await build()
+else if (mode === "read") await read()
+else if (mode === "ab") await ab()
+else throw new Error("usage: readpath.ts build|read|ab ...")

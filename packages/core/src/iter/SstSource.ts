@@ -1,0 +1,171 @@
+/**
+ * A merge source (MergeIterator.ts) over SSTs read one after the other, as the read path's scans read an
+ * L0 SST or a sorted run's SSTs: the same pages and rows as `SsTableReader.scan` (sst/SsTableScan.ts,
+ * `planScan`), without a stream per source. Rows above the read's sequence cap are dropped page by page.
+ *
+ * Synchronous as long as it can be: an SST whose handle is open (`TableStore.cached`) starts without an
+ * Effect, and a page whose blocks are all in the block cache is decoded in place, so a scan over cached
+ * blocks costs no Effect, fiber or queue per source or per page. Only a handle to open or a page with a
+ * block to read makes `advance` say "pull"; the pull then does that one thing and goes on synchronously.
+ *
+ * Fetching from the store: the first two pages of an SST (1 and 2 blocks) are read on demand, one at a
+ * time, so a short scan (a `limit`, a few hundred rows merged from several sources) reads only the blocks
+ * it needs. From the third page on, the scan has proven long: up to `maxFetchTasks` pages are in flight at
+ * once, in scan order (forked into the scan's scope, which interrupts them when the scan ends), while the
+ * merge works through earlier ones.
+ */
+import { Effect, Fiber, type Scope } from "effect"
+import type { DbError } from "../errors.ts"
+import type { RowEntry } from "../format/RowEntry.ts"
+import { toDbError } from "../objectstore/StoreErrors.ts"
+import type { SsTableReader } from "../sst/SsTableReader.ts"
+import { type Page, planScan, type ScanOptions, type ScanPlan } from "../sst/SsTableScan.ts"
+import type { SstLocations, TableStore } from "../sst/TableStore.ts"
+import type { Source } from "./MergeIterator.ts"
+
+/** One SST of a source, with the options of its scan. */
+export type SstPart = readonly [sst: { readonly id: string }, options: ScanOptions]
+
+/** Pages of an SST read on demand, one at a time, before fetching ahead starts. */
+const PAGES_ON_DEMAND = 2
+
+export class SstSource implements Source {
+  head: RowEntry | undefined = undefined
+  readonly startsPending: boolean
+  readonly #tables: TableStore
+  readonly #locations: SstLocations
+  readonly #parts: ReadonlyArray<SstPart>
+  readonly #scope: Scope.Scope
+  readonly #maxSeq: number
+  /** The part being read (-1 before the first), its handle and plan (undefined: its handle must be opened). */
+  #part = -1
+  #reader: SsTableReader | undefined = undefined
+  #plan: ScanPlan | undefined = undefined
+  /** The next page of the plan, and whether the plan ended (its last page, or a page said "done"). */
+  #next = 0
+  #ended = true
+  /** Fetches in flight for pages `#next`, `#next + 1`, ... */
+  readonly #inflight: Array<Fiber.Fiber<Page, DbError>> = []
+  #rows: ReadonlyArray<RowEntry> = []
+  #index = 0
+
+  constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart>, scope: Scope.Scope, maxSeq: number) {
+    this.#tables = tables
+    this.#locations = locations
+    this.#parts = parts
+    this.#scope = scope
+    this.#maxSeq = maxSeq
+    this.startsPending = !this.#settle()
+  }
+
+  advance(): boolean {
+    const i = ++this.#index
+    if (i < this.#rows.length) {
+      this.head = this.#rows[i]
+      return true
+    }
+    return this.#settle()
+  }
+
+  /**
+   * Moves `head` to the next row as far as memory allows: true when `head` is the next row (or undefined at
+   * the end), false when a handle must be opened (`#reader` undefined) or a page fetched first.
+   */
+  #settle(): boolean {
+    for (;;) {
+      if (!this.#ended) {
+        const plan = this.#plan!
+        if (this.#inflight.length > 0) return false
+        const [from, to] = plan.ranges[this.#next]!
+        const blocks = this.#reader!.cachedBlocks(from, to + 1)
+        if (blocks === undefined) return false
+        if (this.#take(plan.page(this.#next, blocks))) return true
+        continue
+      }
+      if (++this.#part >= this.#parts.length) {
+        this.head = undefined
+        return true
+      }
+      const reader = this.#tables.cached(this.#parts[this.#part]![0].id)
+      if (reader === undefined) {
+        this.#reader = undefined
+        this.#plan = undefined
+        return false
+      }
+      this.#start(reader)
+    }
+  }
+
+  /** Starts the current part's plan with its handle. */
+  #start(reader: SsTableReader): void {
+    this.#reader = reader
+    this.#plan = planScan(reader, this.#parts[this.#part]![1])
+    this.#next = 0
+    this.#ended = this.#plan === undefined
+  }
+
+  /** Takes page `#next`'s result: true when it holds a row (now `head`). */
+  #take([rows, done]: Page): boolean {
+    const plan = this.#plan!
+    this.#next++
+    this.#ended = done || this.#next >= plan.ranges.length
+    if (this.#ended) this.#dropInflight()
+    const maxSeq = this.#maxSeq
+    let page = rows
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i]!.seq > maxSeq) {
+        page = rows.filter((r) => r.seq <= maxSeq)
+        break
+      }
+    }
+    this.#rows = page
+    this.#index = 0
+    this.head = page[0]
+    return page.length > 0
+  }
+
+  /** Fetches still running for pages the scan will not read are interrupted (not awaited). */
+  #dropInflight(): void {
+    for (const fiber of this.#inflight.splice(0)) Effect.runFork(Fiber.interrupt(fiber))
+  }
+
+  /** Page `p` of the current plan from the store (or the cache). */
+  #fetch(p: number): Effect.Effect<Page, DbError> {
+    const plan = this.#plan!
+    const [from, to] = plan.ranges[p]!
+    return Effect.flatMap(Effect.mapError(this.#reader!.readBlocks(from, to + 1, plan.cacheBlocks), toDbError), (blocks) =>
+      Effect.try({ try: () => plan.page(p, blocks), catch: (e) => e as DbError }))
+  }
+
+  /**
+   * What `#settle` stopped at: the handle to open, or the next page (see the module comment). True when
+   * `head` is then the next row.
+   */
+  #blocked(): Effect.Effect<boolean, DbError> {
+    if (this.#reader === undefined) {
+      return Effect.map(this.#tables.reader(this.#locations, this.#parts[this.#part]![0]), (reader) => {
+        this.#start(reader)
+        return false
+      })
+    }
+    const plan = this.#plan!
+    const p = this.#next
+    if (p < PAGES_ON_DEMAND || plan.tasks === 1) return Effect.map(this.#fetch(p), (page) => this.#take(page))
+    const inflight = this.#inflight
+    const forks: Array<Effect.Effect<Fiber.Fiber<Page, DbError>>> = []
+    for (let q = p + inflight.length; q < plan.ranges.length && q < p + plan.tasks; q++) {
+      forks.push(Effect.forkIn(this.#fetch(q), this.#scope, { startImmediately: true }))
+    }
+    return Effect.flatMap(Effect.all(forks), (fibers) => {
+      inflight.push(...fibers)
+      return Effect.map(Fiber.join(inflight.shift()!), (page) => this.#take(page))
+    })
+  }
+
+  /** Does what `advance` stopped at, then goes on synchronously, until `head` is the next row. */
+  readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => this.#pullLoop())
+
+  #pullLoop(): Effect.Effect<void, DbError> {
+    return Effect.flatMap(this.#blocked(), (ready) => (ready || this.#settle() ? Effect.void : this.#pullLoop()))
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Loading an SST's data blocks: the one block-loading API of an opened SST (`SsTableReader.readBlocks`
+ * and `cachedBlock` delegate here; point reads, scans and anything warming the cache go through it).
+ *
+ * - `readBlocks(start, end)`: blocks `[start, end)`, the cached ones from the block cache, the others with
+ *   ONE ranged GET from the first uncached block to the last (cached blocks in between are read again as
+ *   bytes rather than costing a request per hole); what it reads goes into the cache unless asked not to.
+ * - `cached(i)`, `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
+ * - `cacheFrom(bytes)`: every block from the whole object already in memory.
+ * Every block's checksum is verified before it is decompressed and decoded; a cached block never pins a
+ * larger buffer (a multi-block GET, the whole object) behind its view.
+ */
+import { Effect } from "effect"
+import type { DataError } from "../errors.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
+import { type Block, type BlockVersion, decodeBlock } from "../format/Block.ts"
+import { verifyChecksum } from "../format/Checksum.ts"
+import { decompress } from "../format/Compression.ts"
+import type { BlockMeta, SsTableInfo } from "../format/SstMetadata.ts"
+import { dataError, inSection, type SsTableError } from "./SsTableErrors.ts"
+
+/**
+ * A cache of decoded data blocks. A reader asks once, when it opens, for the slots of its object's blocks
+ * (`table(path, numBlocks)`; SST objects are immutable, so the path names the blocks for good), then looks
+ * blocks up by index. `bytes` is the block's decoded size, for byte-bounded caches. Implementations must be
+ * synchronous and must not throw. `BlockCache.ts`'s `LruBlockCache` (and the `BlockCache` service)
+ * satisfy this interface as they are.
+ */
+export interface SstBlockCache {
+  readonly table: (path: string, blocks: number) => SstBlockSlots
+}
+
+/** The cached blocks of one SST, by block index. */
+export interface SstBlockSlots {
+  readonly get: (block: number) => Block | undefined
+  /** `get` for readers that are not a read (compaction, warming): no recency change, not marked read. */
+  readonly peek?: (block: number) => Block | undefined
+  /** `read`: a read asked for the block (false: cached ahead of reads; `BlockTable.wasRead`). */
+  readonly set: (block: number, value: Block, bytes: number, read?: boolean) => void
+  /** Whether block `block` is cached, without counting a use (optional; `BlockCache.ts` has it). */
+  readonly has?: (block: number) => boolean
+}
+
+/** Whether blocks read are cached: yes, no, or as not yet read by anyone (prepopulation, warming). */
+export type CacheBlocks = boolean | "unread"
+
+export class SstBlocks {
+  readonly #path: string
+  readonly #store: ObjectStore["Service"]
+  readonly #version: BlockVersion
+  readonly #info: SsTableInfo
+  readonly #meta: ReadonlyArray<BlockMeta>
+  /** This SST's slots in the block cache (undefined: no cache). */
+  readonly slots: SstBlockSlots | undefined
+
+  constructor(
+    path: string,
+    store: ObjectStore["Service"],
+    version: BlockVersion,
+    info: SsTableInfo,
+    meta: ReadonlyArray<BlockMeta>,
+    cache: SstBlockCache | undefined
+  ) {
+    this.#path = path
+    this.#store = store
+    this.#version = version
+    this.#info = info
+    this.#meta = meta
+    this.slots = cache?.table(path, meta.length)
+  }
+
+  /** Block `i` if the cache holds it (a use, for the LRU), else undefined. */
+  cached(i: number): Block | undefined {
+    return this.slots?.get(i)
+  }
+
+  /**
+   * Blocks `[start, end)` if the cache holds every one of them (then each counts as a hit), else undefined
+   * (and, with a cache that can tell, nothing is counted: `read` will).
+   */
+  cachedRange(start: number, end: number): Array<Block> | undefined {
+    const slots = this.slots
+    if (slots === undefined) return undefined
+    if (slots.has !== undefined) {
+      for (let i = start; i < end; i++) if (!slots.has(i)) return undefined
+    }
+    const out = new Array<Block>(end - start)
+    for (let i = start; i < end; i++) {
+      const block = slots.get(i)
+      if (block === undefined) return undefined
+      out[i - start] = block
+    }
+    return out
+  }
+
+  /** End offset (exclusive, including the CRC) of data block `i`. */
+  #end(i: number): number {
+    return i + 1 < this.#meta.length ? this.#meta[i + 1]!.offset : this.#info.filterOffset
+  }
+
+  /**
+   * Verifies and decodes stored block `i` (`framed`: its bytes and CRC), caching it if asked to (`"unread"`:
+   * cached ahead of any read, see `BlockTable.wasRead`). Throws.
+   */
+  #decode(framed: Uint8Array, i: number, cache: CacheBlocks): Block {
+    return inSection(this.#path, `block ${i}`, () => {
+      let raw = decompress(this.#info.compressionFormat, verifyChecksum(framed, { section: `block ${i}` }))
+      const cacheTo = cache !== false ? this.slots : undefined
+      // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view.
+      if (cacheTo !== undefined && raw.byteLength !== raw.buffer.byteLength) raw = raw.slice()
+      const block = decodeBlock(raw, this.#version)
+      cacheTo?.set(i, block, raw.length, cache === true)
+      return block
+    })
+  }
+
+  /** Puts every data block into the cache from `bytes`, the whole object (see the module comment). */
+  cacheFrom(bytes: Uint8Array, size: number): Effect.Effect<void, DataError> {
+    return Effect.suspend(() => {
+      if (this.slots === undefined || this.#meta.length === 0) return Effect.void
+      if (bytes.length !== size) {
+        return Effect.fail(dataError(this.#path, "block 0", `expected the ${size}-byte object, got ${bytes.length} bytes`))
+      }
+      return Effect.try({
+        try: () => {
+          for (let i = 0; i < this.#meta.length; i++) this.#decode(bytes.subarray(this.#meta[i]!.offset, this.#end(i)), i, "unread")
+        },
+        catch: (e) => e as DataError
+      })
+    })
+  }
+
+  /**
+   * Blocks `[start, end)` (see the module comment); read ones are cached unless `cacheBlocks` is false
+   * (`"unread"`: cached as read ahead of any reader, e.g. by cache warming). Only a read (`true`) looks
+   * cached blocks up as a use; the others `peek` (no recency change, not marked read).
+   */
+  read(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
+    return Effect.suspend(() => {
+      const n = this.#meta.length
+      if (start < 0 || end > n || start > end) {
+        return Effect.die(new RangeError(`block range [${start}, ${end}) outside 0..${n}`))
+      }
+      const out = new Array<Block>(end - start)
+      const cache = this.slots
+      let missing = false
+      const look = cache === undefined ? undefined : cacheBlocks !== true && cache.peek !== undefined ? cache.peek : cache.get
+      for (let i = start; i < end; i++) {
+        const hit = look === undefined ? undefined : look.call(cache, i)
+        if (hit === undefined) missing = true
+        else out[i - start] = hit
+      }
+      if (!missing) return Effect.succeed(out)
+      let first = start
+      while (out[first - start] !== undefined) first++
+      let last = end - 1
+      while (out[last - start] !== undefined) last--
+      const from = this.#meta[first]!.offset
+      const to = this.#end(last)
+      return Effect.flatMap(this.#store.getRange(this.#path, { start: from, end: to }), (bytes) => {
+        if (bytes.length !== to - from) {
+          return Effect.fail(dataError(this.#path, `block ${first}`, `expected ${to - from} bytes, read ${bytes.length}`))
+        }
+        return Effect.try({
+          try: () => {
+            for (let k = first; k <= last; k++) {
+              if (out[k - start] !== undefined) continue
+              const framed = bytes.subarray(this.#meta[k]!.offset - from, this.#end(k) - from)
+              out[k - start] = this.#decode(framed, k, cacheBlocks)
+            }
+            return out as ReadonlyArray<Block>
+          },
+          catch: (e) => e as DataError
+        })
+      })
+    })
+  }
+}
