@@ -85,7 +85,8 @@ export const runBurst = (ctx: EventContext, round: Extract<Round, { _tag: "burst
     const loop = Effect.gen(function*() {
       for (const op of round.ops) {
         const index = ctx.nextOpIndex()
-        const record = model.beginWrite(index, entriesOf(op as Parameters<typeof entriesOf>[0]), false)
+        const { entries, ...extras } = entriesOf(op as Parameters<typeof entriesOf>[0])
+        const record = model.beginWrite(index, entries, false, extras)
         const exit = yield* Effect.exit(ctx.onProc(callOp(p.db, op)))
         const respondedAt = model.tick()
         if (Exit.isFailure(exit)) {

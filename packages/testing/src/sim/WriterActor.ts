@@ -97,7 +97,7 @@ export class WriterActor {
       const clock = view.clock(yield* Clock.clockWith(Effect.succeed))
       const scope = yield* Scope.make()
       const exit = yield* w.settle(
-        this.#target.open({ path: DB_PATH, settings: w.settings }).pipe(
+        this.#target.open({ path: DB_PATH, settings: w.settings, mergeOperator: w.mergeOperator }).pipe(
           Effect.provideService(ObjectStore, view.store),
           Effect.provideService(Scope.Scope, scope),
           Effect.provideService(Clock.Clock, clock)
