@@ -26,11 +26,21 @@
  * seq consistent with the cut. Everything acknowledged as durable survives, no batch is partial, nothing
  * appears that nobody wrote, and a newer value never comes back older.
  *
+ * Merges (Merges.ts): a key's value at seq s is its last put at or below s (nothing after a delete, or the
+ * base) with the operands merged since folded over it in seq order; the write path's folding of a batch is
+ * the write's entries (Operations.ts `foldEntries`). A value read back splits into its elements, each naming
+ * its write, and where the model cannot know the exact state it compares element by element
+ * (ModelRows.ts `foldMatches`): an uncertain write's elements may be anywhere (its put or delete may have
+ * hidden what came before it), and a TTL'd write's elements may be gone once past their expiry (Expiry.ts).
+ * Recovery (ModelRecovery.ts) folds the same way.
+ *
  * Plain synchronous TypeScript, no Effect: the runner calls it between rounds.
  */
 import { FrozenState, type Incarnation } from "./Frozen.ts"
+import { Expiry } from "./Expiry.ts"
 import { elementsOf, foldBytes } from "./Merges.ts"
-import { knownValue, tryCut } from "./ModelRecovery.ts"
+import { findCut } from "./ModelRecovery.ts"
+import type { ReadLevel, ScanShape, WriteExtras, WriteRecord } from "./ModelTypes.ts"
 import {
   BASE,
   diffRows,
@@ -53,30 +63,6 @@ export type Verdict = { readonly ok: true } | { readonly ok: false; readonly mes
 const OK: Verdict = { ok: true }
 const fail = (message: string): Verdict => ({ ok: false, message })
 
-export type WriteStatus = "pending" | "ok" | "failed"
-
-export interface WriteRecord {
-  /** The operation's index in the run. */
-  readonly id: number
-  /**
-   * Deduplicated entries, as the write path folds a batch: hex key → value (a put, or a merge operand for
-   * the keys in `merges`), or undefined for a delete.
-   */
-  readonly entries: ReadonlyMap<string, Uint8Array | undefined>
-  /** Keys whose entry is a merge operand (folded over the key's value at the write's seq). */
-  readonly merges: ReadonlySet<string> | undefined
-  /** The write's TTL (its rows expire at `createTs + ttlMs`). */
-  readonly ttlMs: number | undefined
-  /** A transaction's keys kept out of conflict checks (`unmarkWrite`). */
-  readonly untracked: ReadonlySet<string> | undefined
-  readonly awaitDurable: boolean
-  readonly invokedAt: number
-  respondedAt: number | undefined
-  seq: number | undefined
-  createTs: number | undefined
-  status: WriteStatus
-}
-
 /** A key's value at some point: undefined value = deleted; `merge`: an operand. `writeId` -1 = the base. */
 interface Cell {
   readonly value: Uint8Array | undefined
@@ -86,21 +72,7 @@ interface Cell {
   readonly writeId: number
 }
 
-/** Which keys a read covers and how it orders and limits them. */
-export interface ScanShape {
-  readonly contains: (hexKey: string) => boolean
-  readonly order: "asc" | "desc"
-  readonly limit: number | undefined
-}
-
-export type ReadLevel = "memory" | "remote"
-
-/** What a write carries besides its entries. */
-export interface WriteExtras {
-  readonly merges?: ReadonlySet<string> | undefined
-  readonly ttlMs?: number | undefined
-  readonly untracked?: ReadonlySet<string> | undefined
-}
+export type { ReadLevel, ScanShape, WriteExtras, WriteRecord, WriteStatus } from "./ModelTypes.ts"
 
 export class Model {
   /** Compare returned seqs with the writes' seqs (off if an engine legitimately rewrites seqs). */
@@ -122,13 +94,15 @@ export class Model {
   /** Every state at a seq at or above this one is the base plus this incarnation's writes. */
   #cutSeq = BASE
 
-  /**
-   * Elements (Merges.ts) of writes with a TTL → their expiry (undefined: not known, the write is uncertain),
-   * over the whole run: an element past its expiry may be gone from any read (ModelRows.ts `Looseness`).
-   */
-  readonly #expiring = new Map<string, number | undefined>()
-  /** The simulated time now (the runner sets it; by default every TTL'd element may have expired). */
-  nowMs: () => number = () => Number.POSITIVE_INFINITY
+  /** TTLs (Expiry.ts): which elements may have expired. */
+  readonly #expiry = new Expiry()
+  /** Whether `element` may be gone (its write's TTL may have run out). */
+  readonly mayExpire = this.#expiry.mayExpire
+
+  /** The simulated time now, for TTLs (the runner sets it; by default every TTL'd element may have expired). */
+  set nowMs(now: () => number) {
+    this.#expiry.nowMs = now
+  }
 
   /** Checks done, for reports. */
   readonly stats = { reads: 0, recoveries: 0, writes: 0, mergeWrites: 0 }
@@ -164,37 +138,13 @@ export class Model {
       status: "pending"
     }
     this.#writes.push(record)
-    if (record.ttlMs !== undefined) this.#noteExpiry(record)
+    this.#expiry.note(record)
     return record
   }
 
-  /** Registers the elements of a TTL'd write with their expiry, when known. */
-  #noteExpiry(record: WriteRecord): void {
-    const at = record.createTs === undefined ? undefined : record.createTs + record.ttlMs!
-    for (const v of record.entries.values()) if (v !== undefined) for (const e of elementsOf(v)) this.#expiring.set(e, at)
-  }
-
-  /** Whether `element` may be gone (its write had a TTL that may have run out by now). */
-  readonly mayExpire = (element: string): boolean => {
-    if (!this.#expiring.has(element)) return false
-    const at = this.#expiring.get(element)
-    return at === undefined || at <= this.nowMs()
-  }
-
-  readonly #exact: Looseness = { mayExpire: this.mayExpire }
-
   /** How loosely reads of `key` compare, given the uncertain writes they may see. */
   looseness(key: string, uncertain: ReadonlyArray<WriteRecord>): Looseness {
-    let elements: Set<string> | undefined
-    let resets = false
-    for (const u of uncertain) {
-      if (!u.entries.has(key)) continue
-      elements ??= new Set()
-      const v = u.entries.get(key)
-      if (v !== undefined) for (const e of elementsOf(v)) elements.add(e)
-      if (u.merges?.has(key) !== true) resets = true
-    }
-    return elements === undefined ? this.#exact : { mayExpire: this.mayExpire, uncertain: { elements, resets } }
+    return this.#expiry.looseness(key, uncertain)
   }
 
   /** The looseness of a read answered at logical time `respondedAt`. */
@@ -237,7 +187,7 @@ export class Model {
       while (j > 0 && cells[j - 1]!.seq > seq) j--
       cells.splice(j, 0, { value, merge: record.merges?.has(key) === true, seq, createTs, writeId: record.id })
     }
-    if (record.ttlMs !== undefined) this.#noteExpiry(record)
+    this.#expiry.note(record)
     if (record.awaitDurable) this.#durable.push({ at: respondedAt, seq })
     return OK
   }
@@ -359,7 +309,7 @@ export class Model {
       const diff = this.diffAt(keys, s, shape.limit, observed, uncertainKeys)
       if (diff === undefined) {
         // Only an exact match proves the state at `s` durable (a fold with elements gone may match several).
-        const exact = this.#expiring.size === 0 || diffRows(this.checkSeqs, this.#rowsAt(keys, s, shape.limit), observed) === undefined
+        const exact = !this.#expiry.any || diffRows(this.checkSeqs, this.#rowsAt(keys, s, shape.limit), observed) === undefined
         if (level === "remote" && exact) this.#noteRemote(s, respondedAt)
         return OK
       }
@@ -378,10 +328,10 @@ export class Model {
    * have lost an expired element; otherwise a value compares element by element (`diffRowsLoose`).
    */
   diffAt(keys: ReadonlyArray<string>, s: number, limit: number | undefined, observed: ReadonlyArray<ObservedRow>, uncertainKeys: ReadonlySet<string>): string | undefined {
-    if (uncertainKeys.size === 0) return diffRowsLoose(this.checkSeqs, this.#rowsAt(keys, s, undefined), observed, limit, () => this.#exact)
+    if (uncertainKeys.size === 0) return diffRowsLoose(this.checkSeqs, this.#rowsAt(keys, s, undefined), observed, limit, () => this.#expiry.exact)
     const expected = this.#rowsAt(keys, s, limit)
     let left = uncertainKeys
-    if (this.#expiring.size > 0) {
+    if (this.#expiry.any) {
       const expiring = expected.filter((r) => elementsOf(r.value).some(this.mayExpire))
       if (expiring.length > 0) left = new Set([...uncertainKeys, ...expiring.map((r) => r.key)])
     }
@@ -420,62 +370,21 @@ export class Model {
    */
   recover(observed: ReadonlyArray<ObservedRow>): Verdict {
     this.stats.recoveries++
-    const found = new Map<string, ObservedRow>()
-    let maxObservedSeq = BASE
-    for (const row of observed) {
-      found.set(row.key, row)
-      if (row.seq > maxObservedSeq) maxObservedSeq = row.seq
-    }
-    for (const row of observed) {
-      if (!knownValue(row.key, row.value, this.#base.get(row.key), this.#writes)) {
-        return fail(
-          `after reopening, ${showHexKey(row.key)} is ${showCell(row)}: written by nobody in this incarnation ` +
-            `(a lost update resurrected, or corrupt data)`
-        )
-      }
-    }
-    const L = this.#committed
     const durableFloor = this.#durable.reduce((m, d) => Math.max(m, d.seq), BASE)
-    const mustInclude = Math.max(durableFloor, this.checkSeqs ? maxObservedSeq : BASE)
-    let cmin = 0
-    while (cmin < L.length && L[cmin]!.seq! <= mustInclude) cmin++
-
-    // expected contents after base + L[0..c), built incrementally
-    const expected = new Map<string, Held>()
-    const lastTouch = new Map<string, number>()
-    for (const [k, v] of this.#base) expected.set(k, v)
-    const apply = (w: WriteRecord) => {
-      for (const [k, v] of w.entries) {
-        expected.set(k, { value: w.merges?.has(k) === true ? foldBytes(expected.get(k)?.value, v!) : v, seq: w.seq!, createTs: w.createTs })
-        lastTouch.set(k, w.seq!)
-      }
-    }
-    for (let i = 0; i < cmin; i++) apply(L[i]!)
-    const uncertain = this.uncertain
-    const ctx = {
+    const found = findCut({
       checkSeqs: this.checkSeqs,
-      committed: L,
-      uncertain,
-      looseness: (key: string, u: ReadonlyArray<WriteRecord>) => this.looseness(key, u),
-      whoWrote: (key: string, o: ObservedRow) => this.#whoWrote(key, o),
-      writeIdOfSeq: (seq: number) => this.#writeIdOfSeq(seq)
-    }
-    let firstProblem: string | undefined
-    for (let c = cmin; c <= L.length; c++) {
-      if (c > cmin) apply(L[c - 1]!)
-      const problem = tryCut(ctx, c, expected, lastTouch, found)
-      if (problem === undefined) {
-        this.#startIncarnation(observed, durableFloor, c > 0 ? L[c - 1]!.seq! : BASE)
-        return OK
-      }
-      firstProblem ??= problem
-    }
-    const lostDurable = durableFloor === BASE ? "" : ` Writes up to seq ${durableFloor} were acknowledged as durable.`
-    return fail(
-      `after reopening, the database holds ${observed.length} keys matching no legal recovery point ` +
-        `(cuts after ${cmin}..${L.length} of ${L.length} committed writes, ${uncertain.length} uncertain).` +
-        `${lostDurable} At the durable cut: ${firstProblem}`
-    )
+      base: this.#base,
+      writes: this.#writes,
+      committed: this.#committed,
+      uncertain: this.uncertain,
+      durableFloor,
+      looseness: (key, u) => this.looseness(key, u),
+      whoWrote: (key, o) => this.#whoWrote(key, o),
+      writeIdOfSeq: (seq) => this.#writeIdOfSeq(seq)
+    }, observed)
+    if (typeof found === "string") return fail(found)
+    this.#startIncarnation(observed, durableFloor, found)
+    return OK
   }
 
   /** `lastIncluded`: the seq of the last committed write of this incarnation the recovered state holds. */

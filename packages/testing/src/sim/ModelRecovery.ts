@@ -7,11 +7,15 @@
  */
 import type { WriteRecord } from "./Model.ts"
 import { BASE, foldMatches, type Held, type Looseness, type ObservedRow, sameCell, showCell } from "./ModelRows.ts"
-import { elementsOf } from "./Merges.ts"
+import { elementsOf, foldBytes } from "./Merges.ts"
 import { bytesEqual, showHexKey } from "./SimBytes.ts"
 
 export interface CutContext {
   readonly checkSeqs: boolean
+  /** The incarnation's base, every write it started, and the highest seq known durable. */
+  readonly base: ReadonlyMap<string, Held>
+  readonly writes: ReadonlyArray<WriteRecord>
+  readonly durableFloor: number
   /** This incarnation's committed writes, ascending seq. */
   readonly committed: ReadonlyArray<WriteRecord>
   readonly uncertain: ReadonlyArray<WriteRecord>
@@ -21,8 +25,52 @@ export interface CutContext {
   readonly writeIdOfSeq: (seq: number) => number | undefined
 }
 
+/**
+ * The recovery check: the seq of the last committed write the recovered rows (`observed`, a full scan)
+ * hold, or why they match no legal recovery point.
+ */
+export const findCut = (ctx: CutContext, observed: ReadonlyArray<ObservedRow>): number | string => {
+  const found = new Map<string, ObservedRow>()
+  let maxObservedSeq = BASE
+  for (const row of observed) {
+    found.set(row.key, row)
+    if (row.seq > maxObservedSeq) maxObservedSeq = row.seq
+  }
+  for (const row of observed) {
+    if (!knownValue(row.key, row.value, ctx.base.get(row.key), ctx.writes)) {
+      return `after reopening, ${showHexKey(row.key)} is ${showCell(row)}: written by nobody in this incarnation ` +
+        `(a lost update resurrected, or corrupt data)`
+    }
+  }
+  const L = ctx.committed
+  const mustInclude = Math.max(ctx.durableFloor, ctx.checkSeqs ? maxObservedSeq : BASE)
+  let cmin = 0
+  while (cmin < L.length && L[cmin]!.seq! <= mustInclude) cmin++
+  // expected contents after base + L[0..c), built incrementally
+  const expected = new Map<string, Held>(ctx.base)
+  const lastTouch = new Map<string, number>()
+  const apply = (w: WriteRecord) => {
+    for (const [k, v] of w.entries) {
+      expected.set(k, { value: w.merges?.has(k) === true ? foldBytes(expected.get(k)?.value, v!) : v, seq: w.seq!, createTs: w.createTs })
+      lastTouch.set(k, w.seq!)
+    }
+  }
+  for (let i = 0; i < cmin; i++) apply(L[i]!)
+  let firstProblem: string | undefined
+  for (let c = cmin; c <= L.length; c++) {
+    if (c > cmin) apply(L[c - 1]!)
+    const problem = tryCut(ctx, c, expected, lastTouch, found)
+    if (problem === undefined) return c > 0 ? L[c - 1]!.seq! : BASE
+    firstProblem ??= problem
+  }
+  const lostDurable = ctx.durableFloor === BASE ? "" : ` Writes up to seq ${ctx.durableFloor} were acknowledged as durable.`
+  return `after reopening, the database holds ${observed.length} keys matching no legal recovery point ` +
+    `(cuts after ${cmin}..${L.length} of ${L.length} committed writes, ${ctx.uncertain.length} uncertain).` +
+    `${lostDurable} At the durable cut: ${firstProblem}`
+}
+
 /** Whether some write (or the base) produced every element of `value` for `key`. */
-export const knownValue = (
+const knownValue = (
   key: string,
   value: Uint8Array,
   base: Held | undefined,
@@ -40,7 +88,7 @@ export const knownValue = (
 }
 
 /** Why the recovered contents cannot be the cut after `c` committed writes (undefined: they can). */
-export const tryCut = (
+const tryCut = (
   ctx: CutContext,
   c: number,
   expected: ReadonlyMap<string, Held>,
