@@ -164,7 +164,7 @@ export class FrozenState {
     if (uncertainKeys.size === 0) diff = diffRowsLoose(this.#checkSeqs, expected, observed, shape.limit, () => this.#loose)
     else {
       // Keys whose value may have lost an expired element are left alone too.
-      for (const r of expected) if (elementsOf(r.value).some(this.#loose.mayExpire)) uncertainKeys.add(r.key)
+      for (const r of [...expected, ...observed]) if (elementsOf(r.value).some(this.#loose.mayExpire)) uncertainKeys.add(r.key)
       diff = diffRowsUncertain(this.#checkSeqs, shape.limit === undefined ? expected : expected.slice(0, shape.limit), observed, uncertainKeys, shape.limit)
     }
     return diff === undefined ? OK : fail(`${what} returned ${observed.length} rows, not the state at seq ${p}: ${diff}`)

@@ -332,7 +332,7 @@ export class Model {
     const expected = this.#rowsAt(keys, s, limit)
     let left = uncertainKeys
     if (this.#expiry.any) {
-      const expiring = expected.filter((r) => elementsOf(r.value).some(this.mayExpire))
+      const expiring = [...expected, ...observed].filter((r) => elementsOf(r.value).some(this.mayExpire))
       if (expiring.length > 0) left = new Set([...uncertainKeys, ...expiring.map((r) => r.key)])
     }
     return diffRowsUncertain(this.checkSeqs, expected, observed, left, limit)
