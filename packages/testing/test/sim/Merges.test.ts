@@ -8,6 +8,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { elementsOf, simMergeOperator } from "../../src/sim/Merges.ts"
+import { diffRowsLoose, foldMatches } from "../../src/sim/ModelRows.ts"
 import { foldEntries } from "../../src/sim/Operations.ts"
 import { Model, runSimulation, type Verdict } from "../../src/Simulation.ts"
 
@@ -99,6 +100,18 @@ describe("Merges: the model", () => {
     ok(get(m, "v3.0:b", 40))
     ok(get(m, undefined))
     bad(get(m, "v0.0:a|m2.0", 30))
+  })
+
+  it("an expired element the model's state lost (a recovered base) may still show elsewhere", () => {
+    const expected = { value: v("v0.0:a|m2.0"), seq: 2 }
+    const observed = { value: v("v0.0:a|m1.0|m2.0"), seq: 2 }
+    assert.isTrue(foldMatches(true, expected, observed, { mayExpire: (e) => e === "|m1.0" }))
+    assert.isFalse(foldMatches(true, expected, observed, { mayExpire: () => false }))
+    // A whole row of expired elements where the model holds none; not one with a live element.
+    const rows = (...r: Array<[string, string]>) => r.map(([k, val]) => ({ key: hex(k), value: v(val), seq: 1 }))
+    const loose = () => ({ mayExpire: (e: string) => e === "|m1.0" })
+    assert.isUndefined(diffRowsLoose(true, rows(["a", "v0.0:a"]), rows(["a", "v0.0:a"], ["b", "|m1.0"]), undefined, loose))
+    assert.isDefined(diffRowsLoose(true, rows(["a", "v0.0:a"]), rows(["a", "v0.0:a"], ["b", "|m1.0|m3.0"]), undefined, loose))
   })
 
   it("an uncertain operand may be in a fold or not, nowhere else", () => {
