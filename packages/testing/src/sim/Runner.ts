@@ -315,7 +315,8 @@ const eventContext = (w: SimWorld, { writer, compactors, gc, readers }: Actors):
   now: w.now,
   writtenByOthers: () => new Set([...compactors.landed, ...gc.landed, ...readers.landed]),
   deleteOnPurpose: (path) => w.ledger.deleteOnPurpose(path),
-  pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH))
+  pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH)),
+  recreatedManifests: () => w.ledger.recreated["manifest"] ?? 0
 })
 
 /**
