@@ -69,6 +69,7 @@ export {
   type FlushType,
   type KeyRange,
   type KeyValue,
+  type MergeOperator,
   type PutOptions as DbPutOptions,
   type ReadOptions,
   type ScanOptions as DbScanOptions,

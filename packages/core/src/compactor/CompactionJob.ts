@@ -187,7 +187,7 @@ export const runCompactionJob = (
     const input = new Counted(openSources(deps, args, options, resume?.key, scope))
     const switches = yield* TestSwitches
     const operator = deps.mergeOperator
-    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, args.retentionMinSeq), {
+    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, args.retentionMinSeq, switches.mergeFoldReversesOperands), {
       retentionMinSeq: args.retentionMinSeq,
       expiryCutoff: args.expiryCutoff,
       dropTombstones: args.isDestLastRun || switches.compactorDropsTombstones

@@ -61,6 +61,7 @@ import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import type { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
+import { TestSwitches } from "../testing/TestSwitches.ts"
 
 export interface FlusherDeps {
   readonly root: string
@@ -137,7 +138,8 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
     const retentionMinSeq = floor !== undefined && floor < durable ? floor : durable
     const operator = deps.mergeOperator
     const input = cursorRows(imm.table.cursor())
-    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, retentionMinSeq), {
+    const wrongOrder = (yield* TestSwitches).mergeFoldReversesOperands
+    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, retentionMinSeq, wrongOrder), {
       retentionMinSeq,
       expiryCutoff: imm.table.lastTick ?? MIN_TICK,
       dropTombstones: false

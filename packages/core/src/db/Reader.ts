@@ -260,12 +260,13 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   /**
    * A point read whose newest version is a merge operand: with an operator, the key's versions are read
-   * and folded as a scan of `[key, key]` does (DbIterator.ts); without one it fails.
+   * and folded as a scan of `[key, key]` does (DbIterator.ts); without one it fails. `cap`: a snapshot's
+   * seq (the read sees nothing above it).
    */
-  const merged = (key: Uint8Array, options: ReadOptions | undefined): Effect.Effect<KeyValue | undefined, DbError> =>
+  const merged = (key: Uint8Array, options: ReadOptions | undefined, cap: number | undefined): Effect.Effect<KeyValue | undefined, DbError> =>
     mergeOperator === undefined
       ? Effect.fail(mergeOperatorMissing())
-      : Stream.runHead(scanBounds({ start: key, startInclusive: true, end: key, endInclusive: true }, options)).pipe(
+      : Stream.runHead(scanBounds({ start: key, startInclusive: true, end: key, endInclusive: true }, options, cap)).pipe(
         Effect.map(Option.getOrUndefined)
       )
 
@@ -273,13 +274,14 @@ export const makeReader = (deps: ReaderDeps): Reader => {
    * A point read whose newest version is an operand, answered from memory when it can be: each source,
    * newest first, is asked for the key's newest version below the last seq found (so every version, once,
    * down to the first value or tombstone), and they are folded (iter/MergeOperator.ts, whatever their
-   * expiry). An SST that is not open or whose blocks are not cached hands the read to `merged`.
+   * expiry). An SST that is not open or whose blocks are not cached hands the read to `merged`. `snapshotSeq`:
+   * a snapshot's seq (versions above it are not read).
    */
-  const mergedNow = (key: Uint8Array, options: ReadOptions | undefined): KeyValue | Later<KeyValue | undefined> => {
+  const mergedNow = (key: Uint8Array, options: ReadOptions | undefined, snapshotSeq?: number): KeyValue | Later<KeyValue | undefined> => {
     const operator = mergeOperator
     if (operator === undefined) return new Later(Effect.fail(mergeOperatorMissing()))
     const versions: Array<RowEntry> = []
-    let cap = maxSeqFor(options)
+    let cap = maxSeqFor(options, snapshotSeq)
     const fold = (): KeyValue | Later<KeyValue | undefined> => {
       try {
         return toKeyValue(foldFrom(operator, versions, 0, false).row, values)
@@ -301,10 +303,10 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     hash.reset()
     for (const sst of sstCandidates(deps.manifest.manifestForReads, key)) {
       const reader = tables.cached(sst.id)
-      if (reader === undefined) return new Later(merged(key, options))
+      if (reader === undefined) return new Later(merged(key, options, snapshotSeq))
       for (;;) {
         const row = reader.getIfCached(key, cap, false, hash)
-        if (row === "miss") return new Later(merged(key, options))
+        if (row === "miss") return new Later(merged(key, options, snapshotSeq))
         if (row === undefined) break
         versions.push(row)
         cap = row.seq - 1
@@ -320,10 +322,11 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     options: ReadOptions | undefined,
     row: RowEntry | undefined,
     f: (row: RowEntry) => A,
-    g: (kv: KeyValue | undefined) => A | undefined
+    g: (kv: KeyValue | undefined) => A | undefined,
+    cap?: number
   ): Effect.Effect<A | undefined, DbError> => {
     if (row === undefined || row.kind === RowKind.Tombstone) return Effect.succeed(undefined)
-    if (row.kind === RowKind.Merge) return Effect.map(merged(key, options), g)
+    if (row.kind === RowKind.Merge) return Effect.map(merged(key, options, cap), g)
     return Effect.succeed(f(row))
   }
 
@@ -352,10 +355,11 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     const found = findNow(key, options, cap)
     if (found === undefined) return undefined
     if (found instanceof Later) {
-      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same)))
+      return new Later(Effect.flatMap(found.effect, (row) => answerLater(key, options, row, copyKeyValue, same, cap)))
     }
     if (found.kind === RowKind.Value) return toKeyValue(found, values)
-    return found.kind === RowKind.Tombstone ? undefined : mergedNow(key, options)
+    // A snapshot's read (`cap`) folds the versions at or below its seq only.
+    return found.kind === RowKind.Tombstone ? undefined : mergedNow(key, options, cap)
   }
 
   /**

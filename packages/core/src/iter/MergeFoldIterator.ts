@@ -21,12 +21,15 @@ import type { RowIterator } from "./RowIterator.ts"
 export class MergeFoldIterator extends KeyVersionsIterator {
   readonly #operator: MergeOperator
   readonly #barrier: number | undefined
+  /** The `mergeFoldReversesOperands` test switch (testing/TestSwitches.ts). */
+  readonly #wrongOrder: boolean
   #failure: InvalidError | undefined = undefined
 
-  constructor(inner: RowIterator, operator: MergeOperator, barrier: number | undefined) {
+  constructor(inner: RowIterator, operator: MergeOperator, barrier: number | undefined, wrongOrder = false) {
     super(inner)
     this.#operator = operator
     this.#barrier = barrier
+    this.#wrongOrder = wrongOrder
   }
 
   override get pull(): Effect.Effect<void, DbError> {
@@ -36,7 +39,7 @@ export class MergeFoldIterator extends KeyVersionsIterator {
   /** Folds one key's versions (see the module comment); false (and `#failure` set) if the operator failed. */
   protected process(versions: Array<RowEntry>, out: Array<RowEntry>): boolean {
     try {
-      foldKey(this.#operator, newestFirst(versions), this.#barrier, out)
+      foldKey(this.#operator, newestFirst(versions), this.#barrier, out, this.#wrongOrder)
       return true
     } catch (e) {
       if (!(e instanceof InvalidError)) throw e

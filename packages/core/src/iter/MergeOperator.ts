@@ -117,7 +117,8 @@ export const foldFrom = (
   operator: MergeOperator,
   versions: ReadonlyArray<RowEntry>,
   from: number,
-  sameExpiry: boolean
+  sameExpiry: boolean,
+  wrongOrder = false
 ): Folded => {
   const first = versions[from]!
   const key = first.key
@@ -139,12 +140,12 @@ export const foldFrom = (
     }
     batch.push(row.value)
     if (batch.length >= MERGE_BATCH_SIZE) {
-      results.push(mergeBatch(operator, key, undefined, batch.reverse()))
+      results.push(mergeBatch(operator, key, undefined, wrongOrder ? batch : batch.reverse()))
       batch = []
     }
   }
-  if (batch.length > 0) results.push(mergeBatch(operator, key, undefined, batch.reverse()))
-  const value = mergeBatch(operator, key, base?.kind === RowKind.Value ? base.value : undefined, results.reverse())
+  if (batch.length > 0) results.push(mergeBatch(operator, key, undefined, wrongOrder ? batch : batch.reverse()))
+  const value = mergeBatch(operator, key, base?.kind === RowKind.Value ? base.value : undefined, wrongOrder ? results : results.reverse())
   const row: RowEntry = {
     key,
     kind: base === undefined ? RowKind.Merge : RowKind.Value,
@@ -159,13 +160,15 @@ export const foldFrom = (
 /**
  * One key's versions (newest first) as the write, flush and compaction paths leave them, appended to
  * `out`: values, tombstones and operands above `barrier` unchanged, other operands folded (`foldFrom`
- * with `sameExpiry`). Throws the operator's `InvalidError`.
+ * with `sameExpiry`). Throws the operator's `InvalidError`. `wrongOrder`: the `mergeFoldReversesOperands`
+ * test switch (testing/TestSwitches.ts): operands folded newest first.
  */
 export const foldKey = (
   operator: MergeOperator,
   versions: ReadonlyArray<RowEntry>,
   barrier: number | undefined,
-  out: Array<RowEntry>
+  out: Array<RowEntry>,
+  wrongOrder = false
 ): void => {
   let i = 0
   while (i < versions.length) {
@@ -174,7 +177,7 @@ export const foldKey = (
       out.push(row)
       i++
     } else {
-      const folded = foldFrom(operator, versions, i, true)
+      const folded = foldFrom(operator, versions, i, true, wrongOrder)
       out.push(folded.row)
       i = folded.next
     }

@@ -34,6 +34,9 @@
  *   a newer value, or none, once the memtable it read from is flushed.
  * - `readerSkipsWal`: a `DbReader`'s poll that finds two or more new WAL SSTs skips the first of them
  *   (db/ReaderPoller.ts). Its reads then miss a committed write below its seq.
+ * - `mergeFoldReversesOperands`: the L0 flush and compaction fold each key's merge operands newest first
+ *   (iter/MergeOperator.ts `foldFrom`), not oldest first; reads and the write path fold correctly. A merged
+ *   value read after a flush or compaction folded two or more operands has them in the wrong order.
  */
 import { Context } from "effect"
 
@@ -46,6 +49,7 @@ export interface TestSwitchesShape {
   readonly txnIgnoresConflicts: boolean
   readonly flushIgnoresSnapshots: boolean
   readonly readerSkipsWal: boolean
+  readonly mergeFoldReversesOperands: boolean
 }
 
 /** Every switch off: the production behaviour. */
@@ -57,7 +61,8 @@ export const TestSwitchesOff: TestSwitchesShape = {
   gcIgnoresCheckpoints: false,
   txnIgnoresConflicts: false,
   flushIgnoresSnapshots: false,
-  readerSkipsWal: false
+  readerSkipsWal: false,
+  mergeFoldReversesOperands: false
 }
 
 /** The switches in context (default: all off). `const s = yield* TestSwitches` reads them. */

@@ -215,6 +215,35 @@ describe("merge: flush and reads", () => {
     }))
 })
 
+describe("merge: snapshot reads", () => {
+  // Found by the simulation (seeds 219 and 1006): a snapshot's point read whose version at the snapshot is
+  // an operand folded the key's latest versions instead of the snapshot's.
+  it.effect("a snapshot's get of an operand folds the versions at or below its seq only (memtable, L0)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { db } = yield* openOn(makeMemory(), WITH)
+      yield* db.put(b("b"), b("base"))
+      const one = yield* db.merge(b("k"), b("+1"))
+      const two = yield* db.merge(b("b"), b("+1"))
+      const snap = yield* db.snapshot()
+      yield* db.put(b("k"), b("new"))
+      yield* db.merge(b("k"), b("+2"))
+      yield* db.merge(b("b"), b("+2"))
+      const check = Effect.gen(function*() {
+        const k = yield* snap.getKeyValue(b("k"))
+        assert.strictEqual(s(k!.value), "+1")
+        assert.strictEqual(k!.seq, one.seq)
+        const base = yield* snap.getKeyValue(b("b"))
+        assert.strictEqual(s(base!.value), "base+1")
+        assert.strictEqual(base!.seq, two.seq)
+        assert.strictEqual(s((yield* snap.get(b("k")))!), "+1")
+        assert.strictEqual(s((yield* db.get(b("k")))!), "new+2")
+      })
+      yield* check // from the memtable
+      yield* db.flush({ type: "memtable" })
+      yield* check // from an L0 SST
+    })))
+})
+
 describe("merge: compaction", () => {
   it.effect("the embedded compactor folds operands into the sorted run; reads are unchanged", () =>
     Effect.gen(function*() {

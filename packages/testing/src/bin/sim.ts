@@ -189,6 +189,7 @@ const report = (r: SimResult, detailed: boolean, ms: number) => {
         `compactor   ${describeCompactor(r.compactor)}\n` +
         `gc          ${describeGc(r.gc)}\n` +
         `readers     ${r.readers === undefined ? "none" : Object.entries(r.readers).map(([k, n]) => `${k} ${n}`).join(", ")}\n` +
+        `merges      ${Object.entries(r.merges).map(([k, n]) => `${k} ${n}`).join(", ")}\n` +
         `store ops   ${r.storeOps}\n` +
         `objects     ${Object.entries(r.objects).map(([d, n]) => `${d} ${n}`).join(", ")}\n` +
         `simulated   ${(r.simulatedMs / 1000).toFixed(1)} s (wall ${(ms / 1000).toFixed(1)} s)\n`
@@ -209,6 +210,7 @@ const totals: Record<string, number> = {}
 const gcTotals: Record<string, number> = {}
 const txnTotals: Record<string, number> = {}
 const readerTotals: Record<string, number> = {}
+const mergeTotals: Record<string, number> = {}
 const addUpReaders = (r: SimResult["readers"]) => {
   for (const [k, v] of Object.entries(r ?? {})) readerTotals[k] = (readerTotals[k] ?? 0) + v
 }
@@ -250,6 +252,7 @@ const main = Effect.gen(function*() {
     addUpGc(result.gc)
     for (const [k, v] of Object.entries(result.txns)) txnTotals[k] = (txnTotals[k] ?? 0) + v
     addUpReaders(result.readers)
+    for (const [k, v] of Object.entries(result.merges)) mergeTotals[k] = (mergeTotals[k] ?? 0) + v
     if (result.divergence !== undefined) {
       diverged++
       if (!values["keep-going"]) break
@@ -263,7 +266,8 @@ const main = Effect.gen(function*() {
         `compactor totals: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
         `gc totals: ${Object.entries(gcTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
         `snapshot and transaction totals: ${Object.entries(txnTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
-        `reader totals: ${Object.entries(readerTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
+        `reader totals: ${Object.entries(readerTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n` +
+        `merge totals (written; operands folded by path): ${Object.entries(mergeTotals).map(([k, v]) => `${k} ${v}`).join(", ")}\n`
     )
   }
   return diverged

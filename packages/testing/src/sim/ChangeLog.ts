@@ -10,8 +10,8 @@
  * - rows come in groups of one seq; each group's seq is above every earlier one (each row once, in seq
  *   order) and at or above the floor (where the consumer started, or resumed after a gap);
  * - a group is exactly one write: a committed write with that seq, or an uncertain one (a failed or lost
- *   answer: it may have been committed), with the same keys, values and kinds (a tombstone for a delete),
- *   each key once;
+ *   answer: it may have been committed), with the same keys, values and kinds (a tombstone for a delete, a
+ *   merge row for an operand, as the write path folded the batch: Operations.ts `entriesOf`), each key once;
  * - no gap: every durable committed write whose seq lies between the previous group (or the floor) and
  *   this one was yielded.
  * A `ChangesGapError` moves the floor to its `resumeFrom` (ChangesActor.ts checks the gap is real).
@@ -56,7 +56,9 @@ export class HistoryIndex {
       rows.length === w.entries.size && new Set(rows.map((r) => r.key)).size === rows.length && rows.every((r) => {
         if (!w.entries.has(r.key)) return false
         const v = w.entries.get(r.key)
-        return v === undefined ? r.kind === "tombstone" : r.kind === "value" && r.value !== undefined && bytesEqual(v, r.value)
+        // The write path folds a batch's entries per key (Operations.ts `entriesOf`): an operand stays one.
+        const kind = w.merges?.has(r.key) === true ? "merge" : "value"
+        return v === undefined ? r.kind === "tombstone" : r.kind === kind && r.value !== undefined && bytesEqual(v, r.value)
       })
     return (this.#bySeq.get(seq) ?? []).find(is) ?? this.#uncertain.find(is)
   }

@@ -76,7 +76,7 @@ export const launchCompactorProc = (
     const scope = yield* Scope.make()
     const opened = yield* Effect.exit(
       Effect.gen(function*() {
-        const context = yield* Layer.buildWithScope(Compactor.layer({ path: DB_PATH, settings }), scope)
+        const context = yield* Layer.buildWithScope(Compactor.layer({ path: DB_PATH, settings, mergeOperator: w.mergeOperator }), scope)
         const handle = Context.get(context, Compactor)
         return { handle, epoch: (yield* handle.status).epoch }
       }).pipe(Effect.provideService(ObjectStore, view.store), Effect.provideService(Clock.Clock, clock))

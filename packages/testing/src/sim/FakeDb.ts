@@ -12,6 +12,9 @@
  *   the next id (create-only): an older writer's next WAL write then hits `ObjectAlreadyExists` and it
  *   closes as fenced; any other store failure while flushing closes it as fatal.
  *
+ * Merge operands fold at once with the simulation's operator (Merges.ts): a merge is written as the value
+ * it makes (TTLs are ignored: nothing ever expires, which the model allows).
+ *
  * It honours `TestSwitches` (the same switches the real engine reads), and has bugs of its own (`FakeDbBugs`)
  * for the model's unit tests: each must be caught by the simulator.
  */
@@ -46,9 +49,14 @@ import {
   type TxnHost,
   type TxnState
 } from "@shale/core/internal"
+import { foldBytes, simMergeOperator } from "./Merges.ts"
 import { fromHex, toHex } from "./SimBytes.ts"
 
-const noMerges = () => new InvalidError({ message: "the simulator's FakeDb has no merge operator" })
+/** One entry of a write: key, value (undefined: delete), whether the value is a merge operand. */
+type Entry = readonly [Uint8Array, Uint8Array | undefined, boolean?]
+
+const batchEntries = (batch: WriteBatch): Array<Entry> =>
+  batch.ops.map((op) => [op.key, op._tag === "delete" ? undefined : op.value, op._tag === "merge"] as const)
 
 /** Bugs of the fake, for proving the model catches them. */
 export interface FakeDbBugs {
@@ -247,12 +255,12 @@ export const openFakeDb: (
   const snapshots = new SnapshotRegistry()
 
   const writeEntries = (
-    entries: ReadonlyArray<readonly [Uint8Array, Uint8Array | undefined]>,
+    entries: ReadonlyArray<Entry>,
     awaitDurable: boolean
   ): Effect.Effect<WriteHandle, DbError> => writeTxn(entries, awaitDurable, undefined) as Effect.Effect<WriteHandle, DbError>
 
   const writeTxn = (
-    entries: ReadonlyArray<readonly [Uint8Array, Uint8Array | undefined]>,
+    entries: ReadonlyArray<Entry>,
     awaitDurable: boolean,
     txn: TxnState | undefined
   ): Effect.Effect<WriteHandle, DbError | TransactionError> =>
@@ -261,10 +269,17 @@ export const openFakeDb: (
       if (entries.length === 0) return yield* new InvalidError({ message: "empty write batch" })
       for (const [k] of entries) if (k.length === 0) return yield* new InvalidError({ message: "empty key" })
       const dedup = new Map<string, Uint8Array | undefined>()
-      for (const [k, v] of entries) {
+      const merged = new Set<string>()
+      for (const [k, v, merge] of entries) {
         const hk = toHex(k)
+        if (merge === true && dedup.has(hk)) {
+          dedup.set(hk, foldBytes(dedup.get(hk), v!))
+          continue
+        }
         dedup.delete(hk)
         dedup.set(hk, v)
+        if (merge === true) merged.add(hk)
+        else merged.delete(hk)
       }
       const ts = yield* Clock.currentTimeMillis
       if (txn !== undefined && txns.hasConflict(txn)) {
@@ -274,7 +289,8 @@ export const openFakeDb: (
       const seq = ++lastSeq
       const ops: Array<readonly [string, string | null]> = []
       const keys: KeySet = new Map()
-      for (const [k, v] of [...dedup].sort(([a], [b]) => compareHex(a, b))) {
+      for (const [k, operand] of [...dedup].sort(([a], [b]) => compareHex(a, b))) {
+        const v = merged.has(k) ? foldBytes(versions.get(k)?.at(-1)?.value, operand!) : operand
         apply(seq, ts, k, v)
         ops.push([k, v === undefined ? null : toHex(v)])
         if (txns.activeCount !== 0 && txn === undefined) keys.set(keyId(fromHex(k)), fromHex(k))
@@ -376,20 +392,17 @@ export const openFakeDb: (
     getKeyValueAt: (key, seq, opts) => getKeyValue(key, opts, seq),
     scanAt: (range, seq, opts) => scan(range, opts, seq),
     commit: (batch, opts, txn) =>
-      writeTxn(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true, txn),
+      writeTxn(batchEntries(batch), opts?.awaitDurable ?? true, txn),
     txns,
-    snapshots
+    snapshots,
+    mergeOperator: simMergeOperator()
   }
 
   const db: Db["Service"] = {
     put: (key, value, opts) => writeEntries([[key, value]], opts?.awaitDurable ?? true),
     delete: (key, opts) => writeEntries([[key, undefined]], opts?.awaitDurable ?? true),
-    write: (batch: WriteBatch, opts) =>
-      batch.ops.some((op) => op._tag === "merge")
-        ? Effect.fail(noMerges())
-        : writeEntries(batch.ops.map((op) => [op.key, op._tag === "put" ? op.value : undefined] as const), opts?.awaitDurable ?? true),
-    // The simulation's workloads write no merge operands (the fake has no merge operator).
-    merge: () => Effect.fail(noMerges()),
+    write: (batch: WriteBatch, opts) => writeEntries(batchEntries(batch), opts?.awaitDurable ?? true),
+    merge: (key, operand, opts) => writeEntries([[key, operand, true]], opts?.awaitDurable ?? true),
     get: (key, opts) => Effect.map(getKeyValue(key, opts), (kv) => kv?.value),
     getKeyValue,
     // The fake keeps no manifest: there is nothing a checkpoint could pin.

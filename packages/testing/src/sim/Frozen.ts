@@ -24,7 +24,8 @@
  * must report the same p (CheckpointActor.ts).
  */
 import type { ScanShape, Verdict, WriteRecord } from "./Model.ts"
-import { diffRows, diffRowsUncertain, type Held, type ObservedRow, sameCell, showCell, showSeq } from "./ModelRows.ts"
+import { elementsOf, foldBytes } from "./Merges.ts"
+import { diffRowsLoose, diffRowsUncertain, foldMatches, type Held, type Looseness, type ObservedRow, showCell, showSeq } from "./ModelRows.ts"
 import { showHexKey } from "./SimBytes.ts"
 
 const OK: Verdict = { ok: true }
@@ -47,6 +48,8 @@ export class FrozenState {
   /** The current incarnation's writes the state may hold (seq ≤ hi). */
   readonly #committed: ReadonlyArray<WriteRecord>
   readonly #checkSeqs: boolean
+  /** Elements that may have expired (a TTL'd write's, Model.ts). */
+  readonly #loose: Looseness
   /** The window's ends (seqs; `lo` may be BASE). */
   readonly lo: number
   readonly hi: number
@@ -57,10 +60,12 @@ export class FrozenState {
     readonly lo: number
     readonly hi: number
     readonly checkSeqs: boolean
+    readonly mayExpire: (element: string) => boolean
   }) {
     this.#chain = fields.chain
     this.#committed = fields.chain.at(-1)!.committed.filter((w) => w.seq! <= fields.hi)
     this.#checkSeqs = fields.checkSeqs
+    this.#loose = { mayExpire: fields.mayExpire }
     this.lo = fields.lo
     this.hi = fields.hi
   }
@@ -128,7 +133,10 @@ export class FrozenState {
       state = new Map(inc.base)
       for (let j = 0; j < c; j++) {
         const w = writes[j]!
-        for (const [k, v] of w.entries) state.set(k, { value: v, seq: w.seq!, createTs: w.createTs })
+        for (const [k, v] of w.entries) {
+          const value = w.merges?.has(k) === true ? foldBytes(state.get(k)?.value, v!) : v
+          state.set(k, { value, seq: w.seq!, createTs: w.createTs })
+        }
       }
       this.#states.set(key, state)
     }
@@ -148,21 +156,24 @@ export class FrozenState {
     if (shape.order === "desc") keys.reverse()
     const expected: Array<ObservedRow> = []
     for (const k of keys) {
-      if (shape.limit !== undefined && expected.length >= shape.limit) break
       const c = state.get(k)!
       if (c.value !== undefined) expected.push({ key: k, value: c.value, seq: c.seq, createTs: c.createTs })
     }
     const uncertainKeys = this.#uncertainKeys(p, shape.contains)
-    const diff = uncertainKeys.size === 0
-      ? diffRows(this.#checkSeqs, expected, observed)
-      : diffRowsUncertain(this.#checkSeqs, expected, observed, uncertainKeys, shape.limit)
+    let diff: string | undefined
+    if (uncertainKeys.size === 0) diff = diffRowsLoose(this.#checkSeqs, expected, observed, shape.limit, () => this.#loose)
+    else {
+      // Keys whose value may have lost an expired element are left alone too.
+      for (const r of [...expected, ...observed]) if (elementsOf(r.value).some(this.#loose.mayExpire)) uncertainKeys.add(r.key)
+      diff = diffRowsUncertain(this.#checkSeqs, shape.limit === undefined ? expected : expected.slice(0, shape.limit), observed, uncertainKeys, shape.limit)
+    }
     return diff === undefined ? OK : fail(`${what} returned ${observed.length} rows, not the state at seq ${p}: ${diff}`)
   }
 
   /** A point read of the view holding everything up to `p`. */
   checkGet(key: string, observed: ObservedRow | undefined, p: number, what: string): Verdict {
     const expected = this.#state(p).get(key)
-    if (sameCell(this.#checkSeqs, expected, observed)) return OK
+    if (foldMatches(this.#checkSeqs, expected, observed, this.#loose)) return OK
     if (this.#uncertainKeys(p, (k) => k === key).size > 0) return OK
     return fail(`${what}: get ${showHexKey(key)} returned ${showCell(observed)}, the state at seq ${p} holds ${showCell(expected)}`)
   }

@@ -26,10 +26,34 @@
  * seq consistent with the cut. Everything acknowledged as durable survives, no batch is partial, nothing
  * appears that nobody wrote, and a newer value never comes back older.
  *
+ * Merges (Merges.ts): a key's value at seq s is its last put at or below s (nothing after a delete, or the
+ * base) with the operands merged since folded over it in seq order; the write path's folding of a batch is
+ * the write's entries (Operations.ts `foldEntries`). A value read back splits into its elements, each naming
+ * its write, and where the model cannot know the exact state it compares element by element
+ * (ModelRows.ts `foldMatches`): an uncertain write's elements may be anywhere (its put or delete may have
+ * hidden what came before it), and a TTL'd write's elements may be gone once past their expiry (Expiry.ts).
+ * Recovery (ModelRecovery.ts) folds the same way.
+ *
  * Plain synchronous TypeScript, no Effect: the runner calls it between rounds.
  */
 import { FrozenState, type Incarnation } from "./Frozen.ts"
-import { BASE, diffRows, diffRowsUncertain, type Held, type ObservedRow, sameCell, showCell, showSeq } from "./ModelRows.ts"
+import { Expiry } from "./Expiry.ts"
+import { elementsOf, foldBytes } from "./Merges.ts"
+import { findCut } from "./ModelRecovery.ts"
+import type { ReadLevel, ScanShape, WriteExtras, WriteRecord } from "./ModelTypes.ts"
+import {
+  BASE,
+  diffRows,
+  diffRowsLoose,
+  diffRowsUncertain,
+  foldMatches,
+  type Held,
+  type Looseness,
+  type ObservedRow,
+  sameCell,
+  showCell,
+  showSeq
+} from "./ModelRows.ts"
 import { bytesEqual, showHexKey } from "./SimBytes.ts"
 
 export type { ObservedRow } from "./ModelRows.ts"
@@ -39,37 +63,16 @@ export type Verdict = { readonly ok: true } | { readonly ok: false; readonly mes
 const OK: Verdict = { ok: true }
 const fail = (message: string): Verdict => ({ ok: false, message })
 
-export type WriteStatus = "pending" | "ok" | "failed"
-
-export interface WriteRecord {
-  /** The operation's index in the run. */
-  readonly id: number
-  /** Deduplicated entries: hex key → value, or undefined for a delete. */
-  readonly entries: ReadonlyMap<string, Uint8Array | undefined>
-  readonly awaitDurable: boolean
-  readonly invokedAt: number
-  respondedAt: number | undefined
-  seq: number | undefined
-  createTs: number | undefined
-  status: WriteStatus
-}
-
-/** A key's value at some point: undefined value = deleted. `writeId` -1 = the base. */
+/** A key's value at some point: undefined value = deleted; `merge`: an operand. `writeId` -1 = the base. */
 interface Cell {
   readonly value: Uint8Array | undefined
+  readonly merge: boolean
   readonly seq: number
   readonly createTs: number | undefined
   readonly writeId: number
 }
 
-/** Which keys a read covers and how it orders and limits them. */
-export interface ScanShape {
-  readonly contains: (hexKey: string) => boolean
-  readonly order: "asc" | "desc"
-  readonly limit: number | undefined
-}
-
-export type ReadLevel = "memory" | "remote"
+export type { ReadLevel, ScanShape, WriteExtras, WriteRecord, WriteStatus } from "./ModelTypes.ts"
 
 export class Model {
   /** Compare returned seqs with the writes' seqs (off if an engine legitimately rewrites seqs). */
@@ -91,8 +94,18 @@ export class Model {
   /** Every state at a seq at or above this one is the base plus this incarnation's writes. */
   #cutSeq = BASE
 
+  /** TTLs (Expiry.ts): which elements may have expired. */
+  readonly #expiry = new Expiry()
+  /** Whether `element` may be gone (its write's TTL may have run out). */
+  readonly mayExpire = this.#expiry.mayExpire
+
+  /** The simulated time now, for TTLs (the runner sets it; by default every TTL'd element may have expired). */
+  set nowMs(now: () => number) {
+    this.#expiry.nowMs = now
+  }
+
   /** Checks done, for reports. */
-  readonly stats = { reads: 0, recoveries: 0, writes: 0 }
+  readonly stats = { reads: 0, recoveries: 0, writes: 0, mergeWrites: 0 }
 
   constructor(options: { readonly checkSeqs?: boolean } = {}) {
     this.checkSeqs = options.checkSeqs ?? true
@@ -105,10 +118,18 @@ export class Model {
 
   // ---------------------------------------------------------------- writes
 
-  beginWrite(id: number, entries: ReadonlyMap<string, Uint8Array | undefined>, awaitDurable: boolean): WriteRecord {
+  beginWrite(
+    id: number,
+    entries: ReadonlyMap<string, Uint8Array | undefined>,
+    awaitDurable: boolean,
+    extras: WriteExtras = {}
+  ): WriteRecord {
     const record: WriteRecord = {
       id,
       entries,
+      merges: extras.merges,
+      ttlMs: extras.ttlMs,
+      untracked: extras.untracked,
       awaitDurable,
       invokedAt: this.tick(),
       respondedAt: undefined,
@@ -117,7 +138,18 @@ export class Model {
       status: "pending"
     }
     this.#writes.push(record)
+    this.#expiry.note(record)
     return record
+  }
+
+  /** How loosely reads of `key` compare, given the uncertain writes they may see. */
+  looseness(key: string, uncertain: ReadonlyArray<WriteRecord>): Looseness {
+    return this.#expiry.looseness(key, uncertain)
+  }
+
+  /** The looseness of a read answered at logical time `respondedAt`. */
+  readLooseness(key: string, respondedAt: number): Looseness {
+    return this.looseness(key, this.#uncertainBefore(respondedAt))
   }
 
   /**
@@ -130,6 +162,7 @@ export class Model {
     record.createTs = createTs
     record.status = "ok"
     this.stats.writes++
+    if (record.merges !== undefined) this.stats.mergeWrites++
     if (!Number.isInteger(seq) || seq <= this.#minNextSeq) {
       return fail(`write #${record.id} got seq ${seq}, not above ${this.#minNextSeq} (recovered or durable data)`)
     }
@@ -152,8 +185,9 @@ export class Model {
       }
       let j = cells.length
       while (j > 0 && cells[j - 1]!.seq > seq) j--
-      cells.splice(j, 0, { value, seq, createTs, writeId: record.id })
+      cells.splice(j, 0, { value, merge: record.merges?.has(key) === true, seq, createTs, writeId: record.id })
     }
+    this.#expiry.note(record)
     if (record.awaitDurable) this.#durable.push({ at: respondedAt, seq })
     return OK
   }
@@ -177,11 +211,11 @@ export class Model {
     return this.#valueAt(key, s)
   }
 
-  /** The rows of `keys` (hex, in order) at seq `s`. */
-  rowsAtSeq(contains: (hexKey: string) => boolean, order: "asc" | "desc", s: number): Array<ObservedRow> {
+  /** The keys the model knows that `contains` accepts, in scan order. */
+  keysIn(contains: (hexKey: string) => boolean, order: "asc" | "desc"): Array<string> {
     const keys = this.#keys().filter(contains)
     if (order === "desc") keys.reverse()
-    return this.#rowsAt(keys, s, undefined)
+    return keys
   }
 
   /** The writes committed with a seq in `(lo, hi)`. */
@@ -238,16 +272,14 @@ export class Model {
   ): Verdict {
     this.stats.reads++
     const candidates = this.#candidates(level, invokedAt, respondedAt)
+    const loose = this.readLooseness(key, respondedAt)
     for (const s of candidates) {
-      if (sameCell(this.checkSeqs, this.#valueAt(key, s), observed)) {
+      const expected = this.#valueAt(key, s)
+      if (sameCell(this.checkSeqs, expected, observed)) {
         if (level === "remote") this.#noteRemote(s, respondedAt)
         return OK
       }
-    }
-    for (const u of this.#uncertainBefore(respondedAt)) {
-      if (!u.entries.has(key)) continue
-      const v = u.entries.get(key)
-      if (v === undefined ? observed === undefined : observed !== undefined && bytesEqual(v, observed.value)) return OK
+      if (foldMatches(this.checkSeqs, expected, observed, loose)) return OK
     }
     const legal = candidates.map((s) => `${showSeq(s)}→${showCell(this.#valueAt(key, s))}`)
     return fail(
@@ -274,12 +306,11 @@ export class Model {
     for (const u of this.#uncertainBefore(respondedAt)) for (const k of u.entries.keys()) if (shape.contains(k)) uncertainKeys.add(k)
     let best: { s: number; diff: string } | undefined
     for (const s of candidates) {
-      const expected = this.#rowsAt(keys, s, shape.limit)
-      const diff = uncertainKeys.size === 0
-        ? diffRows(this.checkSeqs, expected, observed)
-        : diffRowsUncertain(this.checkSeqs, expected, observed, uncertainKeys, shape.limit)
+      const diff = this.diffAt(keys, s, shape.limit, observed, uncertainKeys)
       if (diff === undefined) {
-        if (level === "remote") this.#noteRemote(s, respondedAt)
+        // Only an exact match proves the state at `s` durable (a fold with elements gone may match several).
+        const exact = !this.#expiry.any || diffRows(this.checkSeqs, this.#rowsAt(keys, s, shape.limit), observed) === undefined
+        if (level === "remote" && exact) this.#noteRemote(s, respondedAt)
         return OK
       }
       best = { s, diff }
@@ -289,6 +320,22 @@ export class Model {
         `(${candidates.length} tried: ${candidates.slice(0, 6).map(showSeq).join(", ")}${candidates.length > 6 ? ", …" : ""}); ` +
         `against the newest (${showSeq(best!.s)}): ${best!.diff}`
     )
+  }
+
+  /**
+   * The first difference between `observed` and the rows of `keys` (in scan order) at seq `s`. Keys in
+   * `uncertainKeys` (an uncertain write touched them) are left alone, and so are then keys whose value may
+   * have lost an expired element; otherwise a value compares element by element (`diffRowsLoose`).
+   */
+  diffAt(keys: ReadonlyArray<string>, s: number, limit: number | undefined, observed: ReadonlyArray<ObservedRow>, uncertainKeys: ReadonlySet<string>): string | undefined {
+    if (uncertainKeys.size === 0) return diffRowsLoose(this.checkSeqs, this.#rowsAt(keys, s, undefined), observed, limit, () => this.#expiry.exact)
+    const expected = this.#rowsAt(keys, s, limit)
+    let left = uncertainKeys
+    if (this.#expiry.any) {
+      const expiring = [...expected, ...observed].filter((r) => elementsOf(r.value).some(this.mayExpire))
+      if (expiring.length > 0) left = new Set([...uncertainKeys, ...expiring.map((r) => r.key)])
+    }
+    return diffRowsUncertain(this.checkSeqs, expected, observed, left, limit)
   }
 
   /**
@@ -305,7 +352,8 @@ export class Model {
       chain: level === "history" ? [...this.#past, current] : [current],
       lo: candidates[0]!,
       hi: candidates.at(-1)!,
-      checkSeqs: this.checkSeqs
+      checkSeqs: this.checkSeqs,
+      mayExpire: this.mayExpire
     })
   }
 
@@ -322,122 +370,21 @@ export class Model {
    */
   recover(observed: ReadonlyArray<ObservedRow>): Verdict {
     this.stats.recoveries++
-    const found = new Map<string, ObservedRow>()
-    let maxObservedSeq = BASE
-    for (const row of observed) {
-      found.set(row.key, row)
-      if (row.seq > maxObservedSeq) maxObservedSeq = row.seq
-    }
-    for (const row of observed) {
-      const b = this.#base.get(row.key)
-      const known = (b !== undefined && bytesEqual(b.value, row.value)) ||
-        this.#writes.some((w) => {
-          const v = w.entries.get(row.key)
-          return v !== undefined && bytesEqual(v, row.value)
-        })
-      if (!known) {
-        return fail(
-          `after reopening, ${showHexKey(row.key)} is ${showCell(row)}: written by nobody in this incarnation ` +
-            `(a lost update resurrected, or corrupt data)`
-        )
-      }
-    }
-    const L = this.#committed
     const durableFloor = this.#durable.reduce((m, d) => Math.max(m, d.seq), BASE)
-    const mustInclude = Math.max(durableFloor, this.checkSeqs ? maxObservedSeq : BASE)
-    let cmin = 0
-    while (cmin < L.length && L[cmin]!.seq! <= mustInclude) cmin++
-
-    // expected contents after base + L[0..c), built incrementally
-    const expected = new Map<string, Held>()
-    const lastTouch = new Map<string, number>()
-    for (const [k, v] of this.#base) expected.set(k, v)
-    const apply = (w: WriteRecord) => {
-      for (const [k, v] of w.entries) {
-        expected.set(k, { value: v, seq: w.seq!, createTs: w.createTs })
-        lastTouch.set(k, w.seq!)
-      }
-    }
-    for (let i = 0; i < cmin; i++) apply(L[i]!)
-    const uncertain = this.uncertain
-    let firstProblem: string | undefined
-    for (let c = cmin; c <= L.length; c++) {
-      if (c > cmin) apply(L[c - 1]!)
-      const problem = this.#tryCut(c, expected, lastTouch, found, uncertain)
-      if (problem === undefined) {
-        this.#startIncarnation(observed, durableFloor, c > 0 ? L[c - 1]!.seq! : BASE)
-        return OK
-      }
-      firstProblem ??= problem
-    }
-    const lostDurable = durableFloor === BASE ? "" : ` Writes up to seq ${durableFloor} were acknowledged as durable.`
-    return fail(
-      `after reopening, the database holds ${observed.length} keys matching no legal recovery point ` +
-        `(cuts after ${cmin}..${L.length} of ${L.length} committed writes, ${uncertain.length} uncertain).` +
-        `${lostDurable} At the durable cut: ${firstProblem}`
-    )
-  }
-
-  /** Why the recovered contents cannot be the cut after `c` committed writes (undefined: they can). */
-  #tryCut(
-    c: number,
-    expected: ReadonlyMap<string, Held>,
-    lastTouch: ReadonlyMap<string, number>,
-    found: ReadonlyMap<string, ObservedRow>,
-    uncertain: ReadonlyArray<WriteRecord>
-  ): string | undefined {
-    const L = this.#committed
-    const firstExcluded = c < L.length ? L[c]!.seq! : Number.POSITIVE_INFINITY
-    const present = new Map<WriteRecord, number | undefined>()
-    const keys = new Set<string>([...expected.keys(), ...found.keys()])
-    for (const k of [...keys].sort()) {
-      const e = expected.get(k)
-      const visible = e !== undefined && e.value !== undefined ? e : undefined
-      const o = found.get(k)
-      if (sameCell(this.checkSeqs, visible, o)) continue
-      if (o !== undefined) {
-        const u = uncertain.find((u) => {
-          const v = u.entries.get(k)
-          if (v === undefined || !bytesEqual(v, o.value)) return false
-          if (!this.checkSeqs) return true
-          const known = present.get(u)
-          return o.seq > (e?.seq ?? BASE) && o.seq < firstExcluded && (known === undefined || known === o.seq)
-        })
-        if (u === undefined) {
-          const w = this.#whoWrote(k, o)
-          return `${showHexKey(k)} is ${showCell(o)}${w}, expected ${showCell(visible)}`
-        }
-        present.set(u, this.checkSeqs ? o.seq : undefined)
-      } else {
-        const u = uncertain.find((u) => u.entries.has(k) && u.entries.get(k) === undefined)
-        if (u === undefined) {
-          const lost = e !== undefined && e.seq !== BASE ? this.#writeIdOfSeq(e.seq) : undefined
-          return `${showHexKey(k)} is missing, expected ${showCell(visible)}${lost === undefined ? "" : ` (write #${lost})`}`
-        }
-        if (!present.has(u)) present.set(u, undefined)
-      }
-    }
-    for (const [u, s] of present) {
-      for (const [k, v] of u.entries) {
-        const o = found.get(k)
-        const reflects = v === undefined
-          ? o === undefined
-          : o !== undefined && bytesEqual(o.value, v) && (s === undefined || o.seq === s)
-        if (reflects) continue
-        const lt = lastTouch.get(k)
-        const byCommitted = lt !== undefined && (s === undefined || lt > s)
-        let byUncertain = false
-        for (const [u2, s2] of present) {
-          if (u2 !== u && u2.entries.has(k) && (s === undefined || s2 === undefined || s2 > s)) byUncertain = true
-        }
-        if (!byCommitted && !byUncertain) {
-          return `partial batch: uncertain write #${u.id} is visible, but ${showHexKey(k)} is ${showCell(o)}, not ${
-            showCell({ value: v, seq: s ?? 0 })
-          }`
-        }
-      }
-    }
-    return undefined
+    const found = findCut({
+      checkSeqs: this.checkSeqs,
+      base: this.#base,
+      writes: this.#writes,
+      committed: this.#committed,
+      uncertain: this.uncertain,
+      durableFloor,
+      looseness: (key, u) => this.looseness(key, u),
+      whoWrote: (key, o) => this.#whoWrote(key, o),
+      writeIdOfSeq: (seq) => this.#writeIdOfSeq(seq)
+    }, observed)
+    if (typeof found === "string") return fail(found)
+    this.#startIncarnation(observed, durableFloor, found)
+    return OK
   }
 
   /** `lastIncluded`: the seq of the last committed write of this incarnation the recovered state holds. */
@@ -498,15 +445,19 @@ export class Model {
     return this.#writes.filter((w) => w.status !== "ok" && w.invokedAt < at)
   }
 
+  /** The key's value at seq `s`: its last put (or the base) with the operands merged since folded over it. */
   #valueAt(key: string, s: number): Held | undefined {
     const cells = this.#versions.get(key)
-    if (cells !== undefined) {
-      for (let i = cells.length - 1; i >= 0; i--) {
-        const cell = cells[i]!
-        if (cell.seq <= s) return cell.value === undefined ? undefined : cell
-      }
-    }
-    return this.#base.get(key)
+    let top = cells === undefined ? -1 : cells.length - 1
+    while (top >= 0 && cells![top]!.seq > s) top--
+    if (top < 0) return this.#base.get(key)
+    const cell = cells![top]!
+    if (!cell.merge) return cell.value === undefined ? undefined : cell
+    let from = top
+    while (from >= 0 && cells![from]!.merge) from--
+    let value = from >= 0 ? cells![from]!.value : this.#base.get(key)?.value
+    for (let i = from + 1; i <= top; i++) value = foldBytes(value, cells![i]!.value!)
+    return { value, seq: cell.seq, createTs: cell.createTs }
   }
 
   #keys(): Array<string> {

@@ -5,9 +5,10 @@
  */
 import { Cause, Duration, Effect, Exit, Stream } from "effect"
 import { type Db, type DbError, type KeyValue, WriteBatch } from "@shale/core/internal"
-import type { ObservedRow, ScanShape } from "./Model.ts"
+import { foldBytes } from "./Merges.ts"
+import type { ObservedRow, ScanShape, WriteExtras } from "./Model.ts"
 import { showBytes, toHex, utf8 } from "./SimBytes.ts"
-import type { SimOp } from "./Workload.ts"
+import type { SimOp, WriteOp } from "./Workload.ts"
 
 export const showKey = (k: Uint8Array) => showBytes(k, 40)
 
@@ -18,14 +19,23 @@ const describeRange = (r: { start?: Uint8Array; startInclusive?: boolean; end?: 
 
 export const describeOp = (op: SimOp): string => {
   const durable = (d: boolean) => (d ? " durable" : "")
+  const ttl = (ms: number | undefined) => (ms === undefined ? "" : ` ttl ${ms}`)
   switch (op._tag) {
     case "put":
-      return `put ${showKey(op.key)}=${showBytes(op.value)}${durable(op.awaitDurable)}`
+      return `put ${showKey(op.key)}=${showBytes(op.value)}${ttl(op.ttlMs)}${durable(op.awaitDurable)}`
+    case "merge":
+      return `merge ${showKey(op.key)}+${showBytes(op.operand)}${ttl(op.ttlMs)}${durable(op.awaitDurable)}`
     case "delete":
       return `delete ${showKey(op.key)}${durable(op.awaitDurable)}`
     case "batch":
       return `batch{${
-        op.entries.map((e) => (e._tag === "put" ? `${showKey(e.key)}=${showBytes(e.value, 12)}` : `-${showKey(e.key)}`)).join(" ")
+        op.entries.map((e) =>
+          e._tag === "put"
+            ? `${showKey(e.key)}=${showBytes(e.value, 12)}`
+            : e._tag === "merge"
+            ? `${showKey(e.key)}+${showBytes(e.operand, 12)}`
+            : `-${showKey(e.key)}`
+        ).join(" ")
       }}${durable(op.awaitDurable)}`
     case "get":
       return `get ${showKey(op.key)} ${op.durability}`
@@ -59,19 +69,54 @@ export const errorOf = (exit: Exit.Exit<unknown, unknown>): { readonly _tag?: st
   return typeof e === "object" && e !== null ? (e as { _tag?: string; reason?: string }) : {}
 }
 
-/** Deduplicated entries of a write (a later entry on the same key replaces an earlier one). */
-export const entriesOf = (op: Extract<SimOp, { _tag: "put" | "delete" | "batch" }>): Map<string, Uint8Array | undefined> => {
-  const m = new Map<string, Uint8Array | undefined>()
-  const add = (k: Uint8Array, v: Uint8Array | undefined) => {
-    const hk = toHex(k)
-    m.delete(hk)
-    m.set(hk, v)
-  }
-  if (op._tag === "put") add(op.key, op.value)
-  else if (op._tag === "delete") add(op.key, undefined)
-  else for (const e of op.entries) add(e.key, e._tag === "put" ? e.value : undefined)
-  return m
+/** What the model records of a write: its entries per key, and which are merge operands. */
+export interface WriteEntries extends WriteExtras {
+  readonly entries: Map<string, Uint8Array | undefined>
 }
+
+/**
+ * A write's entries per key, as the write path folds one batch (docs/format.md §3.12; every row of a batch
+ * has the same expiry: batches carry no TTL): a put or a delete replaces what came before it on its key;
+ * a merge after a put folds into the put (one value), after a delete into a value of its own (the tombstone
+ * is consumed), after merges into one operand; a merge alone stays an operand (`merges`).
+ */
+export const foldEntries = (
+  ops: Iterable<{ readonly key: Uint8Array; readonly kind: "put" | "delete" | "merge"; readonly value?: Uint8Array | undefined }>
+): WriteEntries => {
+  const entries = new Map<string, Uint8Array | undefined>()
+  const merges = new Set<string>()
+  for (const op of ops) {
+    const hk = toHex(op.key)
+    if (op.kind === "merge") {
+      if (entries.has(hk)) {
+        entries.set(hk, foldBytes(entries.get(hk), op.value!))
+        continue
+      }
+      merges.add(hk)
+    } else {
+      entries.delete(hk)
+      merges.delete(hk)
+    }
+    entries.set(hk, op.kind === "delete" ? undefined : op.value)
+  }
+  return { entries, merges: merges.size === 0 ? undefined : merges }
+}
+
+/** The entries of a workload write (`foldEntries`), with its TTL. */
+export const entriesOf = (op: WriteOp): WriteEntries => {
+  switch (op._tag) {
+    case "put":
+      return { ...foldEntries([{ key: op.key, kind: "put", value: op.value }]), ttlMs: op.ttlMs }
+    case "delete":
+      return foldEntries([{ key: op.key, kind: "delete" }])
+    case "merge":
+      return { ...foldEntries([{ key: op.key, kind: "merge", value: op.operand }]), ttlMs: op.ttlMs }
+    case "batch":
+      return foldEntries(op.entries.map((e) => ({ key: e.key, kind: e._tag, value: e._tag === "put" ? e.value : e._tag === "merge" ? e.operand : undefined })))
+  }
+}
+
+const ttlOf = (ms: number | undefined) => (ms === undefined ? {} : { ttl: { afterMs: ms } })
 
 export const rangeShape = (
   range: { start?: Uint8Array; startInclusive?: boolean; end?: Uint8Array; endInclusive?: boolean },
@@ -97,13 +142,16 @@ export const toRows = (kvs: ReadonlyArray<KeyValue>): Array<ObservedRow> =>
 export const callOp = (db: Db["Service"], op: SimOp): Effect.Effect<unknown, DbError> => {
   switch (op._tag) {
     case "put":
-      return db.put(op.key, op.value, { awaitDurable: op.awaitDurable })
+      return db.put(op.key, op.value, { awaitDurable: op.awaitDurable, ...ttlOf(op.ttlMs) })
+    case "merge":
+      return db.merge(op.key, op.operand, { awaitDurable: op.awaitDurable, ...ttlOf(op.ttlMs) })
     case "delete":
       return db.delete(op.key, { awaitDurable: op.awaitDurable })
     case "batch": {
       const batch = new WriteBatch()
       for (const e of op.entries) {
         if (e._tag === "put") batch.put(e.key, e.value)
+        else if (e._tag === "merge") batch.merge(e.key, e.operand)
         else batch.delete(e.key)
       }
       return db.write(batch, { awaitDurable: op.awaitDurable })

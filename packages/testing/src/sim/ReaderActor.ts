@@ -140,6 +140,7 @@ export class ReaderActor {
       const pollMs = rng.pick([100, 500, 2000])
       const open = DbReader.open({
         root: DB_PATH,
+        mergeOperator: w.mergeOperator,
         // Longer than any pause of the world (10 minutes), so that a reader's refresh keeps it alive.
         options: { manifestPollIntervalMs: pollMs, checkpointLifetimeMs: rng.pick([30, 60]) * 60_000 },
         settings: { blockCacheBytes: rng.pick([0, 64 * 1024]) }

@@ -78,6 +78,7 @@ export const openViewAt = (a: CheckpointActor, c: TrackedCheckpoint | undefined)
     const open = Db.openReadOnly({
       root: DB_PATH,
       ...(c === undefined ? {} : { checkpointId: c.id }),
+      mergeOperator: w.mergeOperator,
       settings: { blockCacheBytes: a.rng.pick([0, 64 * 1024]) }
     }).pipe(Effect.provideService(ObjectStore, view.store), Effect.provideService(Scope.Scope, scope))
     const opened = yield* w.settle(onProc({ clock }, open), `opening view v${id} at ${target(c)}`)

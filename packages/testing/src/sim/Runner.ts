@@ -32,7 +32,7 @@
  */
 import { Cause, Clock, Context, Effect, Exit, Layer, type LogLevel, Random, References, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { Db, ObjectStore, Settings, type SettingsInput } from "@shale/core/internal"
+import { Db, type MergeOperator, ObjectStore, Settings, type SettingsInput } from "@shale/core/internal"
 import { TestSwitches, type TestSwitchesShape, TestSwitchesOff } from "@shale/core/internal"
 import { FaultInjectingObjectStore } from "../FaultInjectingObjectStore.ts"
 import { Diverged } from "./Diverged.ts"
@@ -42,6 +42,7 @@ import { TxnActor, type TxnCounts } from "./TxnActor.ts"
 import { CompactorActor, type CompactorSummary } from "./CompactorActor.ts"
 import { type CompactorDeployment, type CompactorPlan, drawCompactorPlan } from "./CompactorPlan.ts"
 import { type FakeDbBugs, openFakeDb } from "./FakeDb.ts"
+import type { MergeCounts } from "./Merges.ts"
 import { GcActor, type GcSummary } from "./GcActor.ts"
 import { collectable, pinnedWalIds } from "./GcAudit.ts"
 import { drawGcPlan, type GcDeployment, type GcPlan } from "./GcPlan.ts"
@@ -78,6 +79,7 @@ export interface SimTarget {
   readonly open: (options: {
     readonly path: string
     readonly settings: Settings
+    readonly mergeOperator: MergeOperator
   }) => Effect.Effect<Db["Service"], unknown, ObjectStore | Scope.Scope>
 }
 
@@ -170,6 +172,11 @@ export interface SimResult {
   readonly txns: TxnCounts
   /** The `DbReader`s and change-stream consumers of the run (undefined without the engine's objects). */
   readonly readers: (ReaderCounts & ChangesCounts) | undefined
+  /**
+   * Merges: `written`, the acknowledged writes with a merge operand (`Db.merge`, batches, transactions);
+   * the rest, the operands the operator folded, by path (Merges.ts).
+   */
+  readonly merges: MergeCounts & { readonly written: number }
   readonly divergence: Divergence | undefined
 }
 
@@ -308,7 +315,8 @@ const eventContext = (w: SimWorld, { writer, compactors, gc, readers }: Actors):
   now: w.now,
   writtenByOthers: () => new Set([...compactors.landed, ...gc.landed, ...readers.landed]),
   deleteOnPurpose: (path) => w.ledger.deleteOnPurpose(path),
-  pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH))
+  pinnedWals: Effect.orDie(pinnedWalIds(w.injector.inner, DB_PATH)),
+  recreatedManifests: () => w.ledger.recreated["manifest"] ?? 0
 })
 
 /**
@@ -428,6 +436,7 @@ const buildResult = (
       gc,
       txns: { ...txns },
       readers,
+      merges: { written: w.model.stats.mergeWrites, ...w.mergeCounts },
       divergence: divergence === undefined ? undefined : {
         seed,
         opIndex: divergence.opIndex,

@@ -41,7 +41,8 @@ export const startOp = (w: SimWorld, p: Proc, index: number, op: SimOp) =>
     }
     yield* Effect.forkDetach(Effect.gen(function*() {
       if (isWriteOp(op)) {
-        slot.write = model.beginWrite(index, entriesOf(op), op.awaitDurable)
+        const { entries, ...extras } = entriesOf(op)
+        slot.write = model.beginWrite(index, entries, op.awaitDurable, extras)
         slot.invokedAt = slot.write.invokedAt
       } else {
         slot.invokedAt = model.tick()
@@ -145,6 +146,7 @@ const describeSuccess = (op: SimOp, value: unknown): string => {
   switch (op._tag) {
     case "put":
     case "delete":
+    case "merge":
     case "batch":
       return `ok seq=${(value as WriteHandle).seq}`
     case "get": {

@@ -3,8 +3,9 @@
  *
  * - a *transaction event*: 1–3 transactions (each `snapshot` or `serializable`) begin together, scan a
  *   small range, read keys, sometimes mark a key read, while plain puts interleave with them; then each
- *   writes one or two keys (puts with values unique to the event, or deletes) and they commit in a random
- *   order (awaiting durability or not), some rolled back instead;
+ *   writes up to three keys (puts with values unique to the event, deletes, merges `|txn#…`), sometimes
+ *   unmarks one (`unmarkWrite`) and reads one back (its own version), and they commit in a random order
+ *   (awaiting durability or not), some rolled back instead; those that wrote nothing commit read-only;
  * - a *snapshot* opened and held across rounds (at most two; writes, flushes, compactions and garbage
  *   collection run meanwhile), read later (a key or the whole key space), released later;
  *
@@ -19,11 +20,11 @@
 import { Effect, Exit, Scope, Stream } from "effect"
 import { type KeyValue, type Snapshot, type Transaction, TransactionError } from "@shale/core/internal"
 import type { Diverged } from "./Diverged.ts"
-import { describeError, rangeShape, toRows } from "./Operations.ts"
-import { toHex } from "./SimBytes.ts"
+import { describeError, foldEntries, rangeShape, toRows } from "./Operations.ts"
+import { fromHex, showBytes, toHex, utf8 } from "./SimBytes.ts"
 import type { SimRandom } from "./SimRandom.ts"
 import { rowsDigest } from "./TraceHash.ts"
-import { checkCommitted, checkReadAt, checkScanAt, type TxnRecord } from "./TxnChecks.ts"
+import { checkCommitted, checkOwnRead, checkReadAt, checkReadOnlyCommit, checkScanAt, type TxnRecord } from "./TxnChecks.ts"
 import { onProc, type Proc, type SimWorld } from "./World.ts"
 import type { WriterActor } from "./WriterActor.ts"
 
@@ -41,6 +42,10 @@ export interface TxnCounts {
   commitChecksSkipped: number
   snapshots: number
   snapshotReads: number
+  /** Reads of a key the transaction wrote itself. */
+  ownReads: number
+  /** Read-only commits checked (TxnChecks.ts `checkReadOnlyCommit`). */
+  readOnlyChecks: number
 }
 
 interface Held {
@@ -78,7 +83,9 @@ export class TxnActor {
     commitChecks: 0,
     commitChecksSkipped: 0,
     snapshots: 0,
-    snapshotReads: 0
+    snapshotReads: 0,
+    ownReads: 0,
+    readOnlyChecks: 0
   }
 
   constructor(fields: { w: SimWorld; writer: WriterActor; rng: SimRandom }) {
@@ -220,7 +227,17 @@ export class TxnActor {
       const beganAt = w.model.tick()
       const txn = yield* this.#ok(yield* this.#run(p, Scope.provide(p.db.begin({ isolation }), scope), `begin ${name}`), `begin ${name}`)
       if (txn.seq < floor) return yield* w.diverge(`${name} began at seq ${txn.seq}, below seq ${floor} already answered`)
-      const t: TxnRecord = { name, isolation, startSeq: txn.seq, beganAt, readKeys: new Set(), ranges: [], writes: new Map() }
+      const t: TxnRecord = {
+        name,
+        isolation,
+        startSeq: txn.seq,
+        beganAt,
+        readKeys: new Set(),
+        ranges: [],
+        writes: new Map(),
+        ops: [],
+        untracked: new Set()
+      }
       w.trace.line(`#${w.opIndex} ${name} begins (${isolation}) at seq ${txn.seq} @${yield* w.now}`)
       return { t, txn, scope }
     })
@@ -257,16 +274,46 @@ export class TxnActor {
     })
   }
 
+  /** Puts, deletes and merges (0–3), sometimes a key unmarked (`unmarkWrite`), sometimes a key it wrote read back. */
   #writes(p: Proc, { t, txn }: Live, op: number): Effect.Effect<void, Diverged | Stop> {
     return Effect.gen({ self: this }, function*() {
       const { rng } = this
-      for (let i = rng.int(0, 2); i > 0; i--) {
-        const key = rng.pick(this.w.workload.config.keys)
-        const value = rng.chance(0.2) ? undefined : new TextEncoder().encode(`${t.name}-${i}@${op}`)
-        const write = value === undefined ? txn.delete(key) : txn.put(key, value)
-        yield* this.#ok(yield* this.#run(p, write, `${t.name} write`), `${t.name} write`)
-        t.writes.set(toHex(key), value)
+      const keys = this.w.workload.config.keys
+      for (let i = rng.int(0, 3); i > 0; i--) {
+        const key = rng.pick(keys)
+        const hk = toHex(key)
+        const roll = rng.next()
+        const kind = roll < 0.2 ? "delete" as const : roll < 0.5 ? "merge" as const : "put" as const
+        const value = kind === "delete" ? undefined : utf8(kind === "merge" ? `|${t.name}-${i}` : `${t.name}-${i}@${op}`)
+        const write = kind === "delete" ? txn.delete(key) : kind === "merge" ? txn.merge(key, value!) : txn.put(key, value!)
+        yield* this.#ok(yield* this.#run(p, write, `${t.name} ${kind}`), `${t.name} ${kind}`)
+        t.ops.push({ key, kind, value })
+        const own = t.writes.get(hk)
+        if (kind !== "merge") t.writes.set(hk, { base: { value }, operands: [] })
+        else if (own === undefined) t.writes.set(hk, { base: "snapshot", operands: [value!] })
+        else own.operands.push(value!)
       }
+      if (t.writes.size > 0 && rng.chance(0.15)) {
+        const key = rng.pick([...t.writes.keys()])
+        yield* this.#ok(yield* this.#run(p, txn.unmarkWrite([fromHex(key)]), `${t.name} unmarkWrite`), `${t.name} unmarkWrite`)
+        t.untracked.add(key)
+      }
+      if (t.writes.size > 0 && rng.chance(0.5)) yield* this.#ownRead(p, t, txn)
+    })
+  }
+
+  /** Reads back a key the transaction wrote: its own version (TxnChecks.ts `checkOwnRead`). */
+  #ownRead(p: Proc, t: TxnRecord, txn: Transaction): Effect.Effect<void, Diverged | Stop> {
+    return Effect.gen({ self: this }, function*() {
+      const { w } = this
+      const key = this.rng.pick([...t.writes.keys()])
+      const what = `${t.name} get ${key} (own write)`
+      const kv = yield* this.#ok(yield* this.#run(p, txn.getKeyValue(fromHex(key)), what), what)
+      const row = kv === undefined ? undefined : toRows([kv])[0]
+      yield* this.#check(checkOwnRead(w.model, key, t.writes.get(key)!, row, t.startSeq, w.model.tick(), what))
+      this.counts.ownReads++
+      if (t.isolation === "serializable") t.readKeys.add(key) // every get of a serializable transaction is tracked
+      w.trace.line(`#${w.opIndex} ${what} -> ${row === undefined ? "absent" : showBytes(row.value)}`)
     })
   }
 
@@ -299,7 +346,11 @@ export class TxnActor {
         return
       }
       const awaitDurable = rng.chance(0.5)
-      const record = t.writes.size === 0 ? undefined : w.model.beginWrite(w.opIndex, t.writes, awaitDurable)
+      const answered = w.model.lastAnsweredSeq
+      const folded = foldEntries(t.ops)
+      const record = t.ops.length === 0
+        ? undefined
+        : w.model.beginWrite(w.opIndex, folded.entries, awaitDurable, { merges: folded.merges, untracked: t.untracked })
       const exit = yield* this.#run(p, txn.commit({ awaitDurable }), `${t.name} commit`)
       const at = w.model.tick()
       if (Exit.isFailure(exit)) {
@@ -319,6 +370,12 @@ export class TxnActor {
       if (record === undefined || handle === undefined) {
         if ((record === undefined) !== (handle === undefined)) {
           return yield* w.diverge(`${t.name} wrote ${t.writes.size} keys and its commit returned ${handle === undefined ? "no handle" : "a handle"}`)
+        }
+        const verdict = checkReadOnlyCommit(w.model, t, answered, at)
+        if (verdict === "skipped") this.counts.commitChecksSkipped++
+        else {
+          this.counts.readOnlyChecks++
+          yield* this.#check(verdict)
         }
         w.trace.line(`#${w.opIndex} ${t.name} commits read-only`)
         return

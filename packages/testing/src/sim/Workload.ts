@@ -23,9 +23,25 @@ import { utf8 } from "./SimBytes.ts"
 export type BatchEntry =
   | { readonly _tag: "put"; readonly key: Uint8Array; readonly value: Uint8Array }
   | { readonly _tag: "delete"; readonly key: Uint8Array }
+  | { readonly _tag: "merge"; readonly key: Uint8Array; readonly operand: Uint8Array }
 
 export type SimOp =
-  | { readonly _tag: "put"; readonly key: Uint8Array; readonly value: Uint8Array; readonly awaitDurable: boolean }
+  | {
+    readonly _tag: "put"
+    readonly key: Uint8Array
+    readonly value: Uint8Array
+    readonly awaitDurable: boolean
+    /** A TTL (its row expires that long after it was written). */
+    readonly ttlMs?: number | undefined
+  }
+  | {
+    readonly _tag: "merge"
+    readonly key: Uint8Array
+    /** `|m<op>.0` (Merges.ts). */
+    readonly operand: Uint8Array
+    readonly awaitDurable: boolean
+    readonly ttlMs?: number | undefined
+  }
   | { readonly _tag: "delete"; readonly key: Uint8Array; readonly awaitDurable: boolean }
   | { readonly _tag: "batch"; readonly entries: ReadonlyArray<BatchEntry>; readonly awaitDurable: boolean }
   | { readonly _tag: "get"; readonly key: Uint8Array; readonly durability: ReadLevel }
@@ -51,8 +67,10 @@ export type SimOp =
 
 export type SimOpKind = SimOp["_tag"]
 
-export const isWriteOp = (op: SimOp): op is Extract<SimOp, { _tag: "put" | "delete" | "batch" }> =>
-  op._tag === "put" || op._tag === "delete" || op._tag === "batch"
+export type WriteOp = Extract<SimOp, { _tag: "put" | "delete" | "merge" | "batch" }>
+
+export const isWriteOp = (op: SimOp): op is WriteOp =>
+  op._tag === "put" || op._tag === "delete" || op._tag === "merge" || op._tag === "batch"
 
 export type Round =
   /** Operations started together; with `crashAfterSteps`, the process crashes after that many clock steps. */
@@ -90,6 +108,11 @@ export interface WorkloadConfig {
   readonly awaitDurableRate: number
   readonly remoteReadRate: number
   readonly largeValueRate: number
+  /** Share of single puts and merges written with a TTL, and the TTLs drawn. */
+  readonly ttlRate: number
+  readonly ttlsMs: ReadonlyArray<number>
+  /** Share of batch entries that are merges. */
+  readonly batchMergeRate: number
   readonly stepsMs: ReadonlyArray<number>
   /** Engine settings over `Settings.default`. */
   readonly settings: SettingsInput
@@ -148,6 +171,8 @@ export const drawWorkloadConfig = (rng: SimRandom): WorkloadConfig => {
   const weights: Record<SimOpKind, number> = {
     put: 30 * (0.5 + rng.next()),
     delete: w(8),
+    // Merges one seed in five not at all (w(…) switches a kind off one time in seven, too).
+    merge: rng.chance(0.2) ? 0 : w(15),
     batch: w(10),
     get: 25 * (0.5 + rng.next()),
     scan: w(12),
@@ -163,10 +188,16 @@ export const drawWorkloadConfig = (rng: SimRandom): WorkloadConfig => {
     awaitDurableRate: rng.pick([0.1, 0.5, 0.9]),
     remoteReadRate: rng.pick([0, 0.2, 0.5]),
     largeValueRate: rng.pick([0, 0.02, 0.1]),
+    ttlRate: rng.pick([0, 0.1, 0.3]),
+    ttlsMs: rng.pick([[20, 200], [100, 1000, 5000], [2000, 60_000]]),
+    batchMergeRate: rng.pick([0, 0.3, 0.6]),
     stepsMs: rng.pick([[1], [1, 10], [5, 50], [1, 20, 200]]),
     settings: drawSettings(rng)
   }
 }
+
+/** A merge operand unique to (operation, entry): `|m<op>.<entry>` (Merges.ts). */
+export const operandOf = (index: number, entry: number): Uint8Array => utf8(`|m${index}.${entry}`)
 
 /** The generator: `next` returns the next round, given the index of its first operation. */
 export class Workload {
@@ -216,6 +247,7 @@ export class Workload {
     switch (kind) {
       case "put":
       case "delete":
+      case "merge":
       case "batch":
         return this.#write(index, kind)
       case "get":
@@ -258,25 +290,34 @@ export class Workload {
     return { _tag: "burst", ops, stepMs: Math.max(1, Math.ceil((5 * interval) / n)) }
   }
 
-  #write(index: number, kind: "put" | "delete" | "batch" = "put"): SimOp {
+  #write(index: number, kind: "put" | "delete" | "merge" | "batch" = "put"): SimOp {
     const rng = this.#rng
     const awaitDurable = rng.chance(this.config.awaitDurableRate)
     switch (kind) {
       case "put":
-        return { _tag: "put", key: this.#key(), value: this.#value(index, 0), awaitDurable }
+        return { _tag: "put", key: this.#key(), value: this.#value(index, 0), awaitDurable, ttlMs: this.#ttl() }
       case "delete":
         return { _tag: "delete", key: this.#key(), awaitDurable }
+      case "merge":
+        return { _tag: "merge", key: this.#key(), operand: operandOf(index, 0), awaitDurable, ttlMs: this.#ttl() }
       case "batch": {
         const n = rng.int(1, 8)
         const entries: Array<BatchEntry> = []
         for (let i = 0; i < n; i++) {
-          entries.push(
-            rng.chance(0.3) ? { _tag: "delete", key: this.#key() } : { _tag: "put", key: this.#key(), value: this.#value(index, i) }
-          )
+          const key = this.#key()
+          if (rng.chance(this.config.batchMergeRate)) entries.push({ _tag: "merge", key, operand: operandOf(index, i) })
+          else if (rng.chance(0.3)) entries.push({ _tag: "delete", key })
+          else entries.push({ _tag: "put", key, value: this.#value(index, i) })
         }
         return { _tag: "batch", entries, awaitDurable }
       }
     }
+  }
+
+  /** A TTL, for the seed's share of single puts and merges (batches carry none: see Operations.ts `entriesOf`). */
+  #ttl(): number | undefined {
+    const rng = this.#rng
+    return rng.chance(this.config.ttlRate) ? rng.pick(this.config.ttlsMs) : undefined
   }
 
   #key(): Uint8Array {

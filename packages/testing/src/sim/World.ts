@@ -17,10 +17,11 @@
  */
 import { Clock, Duration, Effect, Exit, Scope } from "effect"
 import type { TestClock } from "effect/testing"
-import type { Db, ObjectStore, Settings } from "@shale/core/internal"
+import type { Db, MergeOperator, ObjectStore, Settings } from "@shale/core/internal"
 import type { FaultInjector } from "../FaultInjectingObjectStore.ts"
 import { Diverged } from "./Diverged.ts"
 import type { Model, Verdict } from "./Model.ts"
+import { emptyMergeCounts, type MergeCounts, simMergeOperator } from "./Merges.ts"
 import type { FaultProfile } from "./Profiles.ts"
 import type { ProcessStore } from "./SimStore.ts"
 import type { Trace } from "./TraceHash.ts"
@@ -98,6 +99,10 @@ export class SimWorld {
   readonly ledger: StoreLedger
   /** The runner's events (`crash`, `reopen`, ...), reported with the store's faults. */
   readonly events: Record<string, number> = { crash: 0, reopen: 0, fence: 0, fatal: 0, advance: 0 }
+  /** Operands folded, by path (Merges.ts). */
+  readonly mergeCounts: MergeCounts = emptyMergeCounts()
+  /** The merge operator every opening gets (Merges.ts). */
+  readonly mergeOperator: MergeOperator = simMergeOperator(this.mergeCounts)
   /** The index of the next operation (events count as one). */
   opIndex = 0
   /** `fatal`: the store fails for good; errors are expected until the writer restarts. */
@@ -128,6 +133,8 @@ export class SimWorld {
     this.bucket = fields.bucket
     this.clock = fields.clock
     this.ledger = fields.ledger
+    // TTLs run on the world's clock (the engine's ticks are its milliseconds).
+    this.model.nowMs = () => this.clock.clock.currentTimeMillisUnsafe()
   }
 
   readonly now: Effect.Effect<number> = Clock.currentTimeMillis

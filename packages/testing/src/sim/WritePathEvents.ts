@@ -66,6 +66,8 @@ export interface EventContext {
   readonly deleteOnPurpose: (path: string) => void
   /** WAL SST ids the manifests of the latest manifest's checkpoints replay. */
   readonly pinnedWals: Effect.Effect<ReadonlySet<number>>
+  /** Manifest versions recreated below the highest one so far (StoreLedger.ts; §8 of simulation.md). */
+  readonly recreatedManifests: () => number
 }
 
 // ---------------------------------------------------------------------------------------------- burst
@@ -85,7 +87,8 @@ export const runBurst = (ctx: EventContext, round: Extract<Round, { _tag: "burst
     const loop = Effect.gen(function*() {
       for (const op of round.ops) {
         const index = ctx.nextOpIndex()
-        const record = model.beginWrite(index, entriesOf(op as Parameters<typeof entriesOf>[0]), false)
+        const { entries, ...extras } = entriesOf(op as Parameters<typeof entriesOf>[0])
+        const record = model.beginWrite(index, entries, false, extras)
         const exit = yield* Effect.exit(ctx.onProc(callOp(p.db, op)))
         const respondedAt = model.tick()
         if (Exit.isFailure(exit)) {
@@ -161,13 +164,19 @@ export const runLoseWal = (ctx: EventContext, round: Extract<Round, { _tag: "los
       trace.line(`#${ctx.opIndex()} lost WAL: skipped (the target keeps no manifest)`)
       return
     }
+    const recreatedBefore = ctx.recreatedManifests()
     yield* ctx.closeCleanly
     const latest = Math.max(...(yield* listPaths(inner, `${dbPath}/manifest`)).map(parseManifestId).filter((x) => x !== undefined))
     const manifest = decodeManifest(yield* inner.get(`${dbPath}/manifest/${String(latest).padStart(20, "0")}.manifest`))
     const walPaths = yield* listPaths(inner, `${dbPath}/wal`)
     const pinned = yield* ctx.pinnedWals
     const unpinned = walPaths.filter((path) => !pinned.has(parseWalSstId(path) ?? -1))
-    const victims = round.which === "all" ? unpinned : unpinned.slice(-1)
+    // A close whose version was recreated below a newer one (a process acting on a view older than the
+    // minimum age, §8) leaves the latest version without the WALs it wrote last: deleting those would lose
+    // durable rows nobody can tell are missing. They stay.
+    const stale = ctx.recreatedManifests() > recreatedBefore
+    const candidates = stale ? unpinned.filter((path) => (parseWalSstId(path) ?? 0) < manifest.nextWalSstId) : unpinned
+    const victims = round.which === "all" ? candidates : candidates.slice(-1)
     const saved = yield* Effect.forEach(victims, (path) => Effect.map(inner.get(path), (bytes) => [path, bytes] as const))
     for (const path of victims) {
       ctx.deleteOnPurpose(path)

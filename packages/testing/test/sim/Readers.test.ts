@@ -14,7 +14,8 @@ describe("simulation: DbReaders and change streams", () => {
   it.effect("readers open, read and close; consumers run on the writer and on readers, and resume after gaps", () =>
     Effect.gen(function*() {
       const totals: Record<string, number> = {}
-      for (const seed of [1, 2, 3]) {
+      // Seed 4 brings the gaps (since merges joined the workload, seeds 1-3 have none).
+      for (const seed of [1, 2, 3, 4]) {
         const r = yield* runSimulation({ seed, ops: OPS, profile: "standard" })
         assert.isUndefined(r.divergence, r.divergence?.message)
         for (const [k, v] of Object.entries(r.readers!)) totals[k] = (totals[k] ?? 0) + v
