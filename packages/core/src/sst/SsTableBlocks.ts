@@ -1,11 +1,11 @@
 /**
  * Loading an SST's data blocks: the one block-loading API of an opened SST (`SsTableReader.readBlocks`
- * and `cachedBlock` delegate here; point reads, scans and anything warming the cache go through it).
+ * and `cachedBlocks` delegate here; point reads, scans and anything warming the cache go through it).
  *
  * - `readBlocks(start, end)`: blocks `[start, end)`, the cached ones from the block cache, the others with
  *   ONE ranged GET from the first uncached block to the last (cached blocks in between are read again as
  *   bytes rather than costing a request per hole); what it reads goes into the cache unless asked not to.
- * - `cached(i)`, `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
+ * - `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
  * - `cacheFrom(bytes)`: every block from the whole object already in memory.
  * Every block's checksum is verified before it is decompressed and decoded; a cached block never pins a
  * larger buffer (a multi-block GET, the whole object) behind its view.
@@ -67,11 +67,6 @@ export class SstBlocks {
     this.#info = info
     this.#meta = meta
     this.slots = cache?.table(path, meta.length)
-  }
-
-  /** Block `i` if the cache holds it (a use, for the LRU), else undefined. */
-  cached(i: number): Block | undefined {
-    return this.slots?.get(i)
   }
 
   /**

@@ -3,7 +3,7 @@
  * on demand. The reader is split by concept:
  * - SsTableOpen.ts: opening (footer, info, index, filter; one request, at most two) and the stats section;
  * - SsTableBlocks.ts: loading data blocks, through the block cache (the one block-loading API:
- *   `readBlocks`, `cachedBlock`, `cachedBlocks`);
+ *   `readBlocks`, `cachedBlocks`);
  * - SsTableIndex.ts: the index search (which block may hold a key);
  * - this file: point lookups (and the handle);
  * - SsTableScan.ts: scans, as a stream of rows or a synchronous cursor over cached blocks.
@@ -144,11 +144,6 @@ export class SsTableReader {
    */
   readBlocks(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     return this.#blocks.read(start, end, cacheBlocks)
-  }
-
-  /** Data block `i` if the block cache holds it (synchronous; a use for the LRU), else undefined. */
-  cachedBlock(i: number): Block | undefined {
-    return this.#blocks.cached(i)
   }
 
   /** Data blocks `[start, end)` if the block cache holds all of them (synchronous), else undefined. */
