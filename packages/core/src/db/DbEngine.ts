@@ -110,6 +110,8 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   }
 
   const tables = new TableStore(store, root, settings.blockCacheBytes)
+  // Added first, so it runs last: once nothing reads any more.
+  yield* Effect.addFinalizer(() => Effect.sync(() => tables.releaseAll()))
   // Metrics (Metrics.ts): counted in place by the components, read by the registry's series.
   const stats = new DbStats()
   /** The operator of one path, counting the operands it merges there (`slatedb.merge_operator_operands`). */

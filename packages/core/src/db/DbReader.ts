@@ -275,6 +275,7 @@ export const openDbReader = (options: DbReaderOpenOptions): Effect.Effect<DbRead
       timeoutMs: settings.manifestUpdateTimeoutMs,
       clock: yield* Clock.Clock
     }
+    yield* Effect.addFinalizer(() => Effect.sync(() => base.tables.releaseAll()))
     configureWarming(base.tables, settings.compactionWarmupMs, yield* Effect.scope)
     const own = options.checkpointId === undefined
     const core = own ? yield* openFollowing(base) : yield* openAtCheckpoint(base, options.checkpointId!)

@@ -149,6 +149,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
 
     // ---------------------------------------------------------------- reads
     const tables = new TableStore(store, root, settings.blockCacheBytes)
+    yield* Effect.addFinalizer(() => Effect.sync(() => tables.releaseAll()))
     const reader = makeReader({ state, manifest: { manifestForReads: m }, tables, mergeOperator })
 
     const close = Effect.sync(() => {

@@ -139,6 +139,18 @@ export class TableStore {
   #releaseNext: ReadonlyArray<string> = []
 
   /**
+   * Drops every handle and every cached block: its owner closed. The memory goes even while something
+   * still holds the closed database (a handle an application keeps, a closure).
+   */
+  releaseAll(): void {
+    this.#open.clear()
+    this.#opening.clear()
+    this.#retired.clear()
+    this.#releaseNext = []
+    this.blockCache?.clear()
+  }
+
+  /**
    * Releases the handles of the SSTs the previous view switch removed, and remembers `ids` for the next one:
    * a warming runs before its switch, while reads of the old view may still use the removed SSTs.
    */
