@@ -63,11 +63,54 @@ const ENTRY = new URL(SOURCE_MODE ? "./CompactionWorker.ts" : "./CompactionWorke
  */
 export const workersAvailable: boolean = ENTRY.protocol === "file:" && existsSync(fileURLToPath(ENTRY))
 
-/** Node options of the worker: from the sources, `@shale/*` imports resolve to the sources too. */
+/** Node options of the worker: the process's; from the sources, `@shale/*` imports resolve to the sources too. */
 const execArgv = (): Array<string> =>
   SOURCE_MODE && !process.execArgv.some((a) => a.includes("@shale/source"))
     ? [...process.execArgv, "--conditions=@shale/source"]
     : [...process.execArgv]
+
+/** The options that decide how modules load, and whether their value is the next argument when not `=`-joined. */
+const MODULE_OPTIONS: ReadonlyMap<string, boolean> = new Map([
+  ["--conditions", true],
+  ["-C", true],
+  ["--import", true],
+  ["--require", true],
+  ["-r", true],
+  ["--loader", true],
+  ["--experimental-loader", true],
+  ["--disable-warning", true],
+  ["--no-warnings", false],
+  ["--enable-source-maps", false]
+])
+
+/**
+ * What of `argv` a worker may be given when Node refuses some of it (`--expose-gc`, `--max-old-space-size`
+ * and other per-process options: ERR_WORKER_INVALID_EXEC_ARGV): the options that decide how modules load,
+ * and the `--experimental-*` switches.
+ */
+export const moduleExecArgv = (argv: ReadonlyArray<string>): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const eq = arg.indexOf("=")
+    const name = eq < 0 ? arg : arg.slice(0, eq)
+    const takesValue = MODULE_OPTIONS.get(name)
+    if (takesValue === undefined && !name.startsWith("--experimental-") && !name.startsWith("--no-experimental-")) continue
+    out.push(arg)
+    if (takesValue === true && eq < 0 && i + 1 < argv.length) out.push(argv[++i]!)
+  }
+  return out
+}
+
+/** A worker running `entry`, with the process's Node options, or those it may have (`moduleExecArgv`). */
+export const startWorker = (entry: URL, argv: ReadonlyArray<string>): Worker => {
+  try {
+    return new Worker(entry, { execArgv: [...argv] })
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== "ERR_WORKER_INVALID_EXEC_ARGV") throw e
+    return new Worker(entry, { execArgv: moduleExecArgv(argv) })
+  }
+}
 
 type Event = FromWorker | { readonly type: "exit"; readonly code: number } | { readonly type: "error"; readonly error: unknown }
 
@@ -92,7 +135,7 @@ export const MAX_WORKERS = Math.max(1, availableParallelism() - 1)
 const slots = Semaphore.makeUnsafe(MAX_WORKERS)
 
 const spawn = (): PooledWorker => {
-  const worker = new Worker(ENTRY, { execArgv: execArgv() })
+  const worker = startWorker(ENTRY, execArgv())
   const w: PooledWorker = { worker, exited: new Promise((resolve) => worker.once("exit", resolve)), sink: undefined, finished: false, idleTimer: undefined }
   WorkerJobTesting.started++
   WorkerJobTesting.alive++
