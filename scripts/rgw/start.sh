@@ -8,7 +8,11 @@
 # fails. Ports: 40300/40789 (mon), 6800-6807 (osd), $RGW_PORT (rgw).
 #
 # Environment: RGW_DIR, RGW_PORT (7480), RGW_BUCKET (shale-test), RGW_ACCESS_KEY (TESTKEY),
-# RGW_SECRET_KEY (TESTSECRET).
+# RGW_SECRET_KEY (TESTSECRET), RGW_MEMSTORE_BYTES (4 GiB: the OSD's in-memory device, allocated as used).
+#
+# Deleted objects: radosgw frees the data of a deleted object in its garbage collector, by default two
+# hours later; with a memstore that fills up, and a full OSD makes every request hang. Here the collector
+# frees deleted data within seconds, so repeated benchmark runs and test suites on one server do not fill it.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -88,10 +92,12 @@ mon data = $D/mon
 [osd]
 osd data = $D/osd0
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = ${RGW_MEMSTORE_BYTES:-4294967296}
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$RGW_PORT tcp_nodelay=1
 rgw enable usage log = false
+rgw gc obj min wait = 0
+rgw gc processor period = 5
 rgw dns name = localhost
 CONF
 
