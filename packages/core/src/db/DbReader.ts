@@ -56,6 +56,7 @@ import { newCounters, pollForever, type ReaderCore, replayNewWals } from "./Read
 import { pinnedManifest, type ReadOnlyDb } from "./ReadOnlyDb.ts"
 import { newViewState, replayWalRange } from "./ViewState.ts"
 import { separateWalStoreProblem } from "./WalReplay.ts"
+import { memoryLimit } from "./MemtableLimit.ts"
 
 export type { DbReaderOptions } from "./ReaderOptions.ts"
 
@@ -174,7 +175,7 @@ const openAtCheckpoint = (base: Base, checkpointId: string): Effect.Effect<Reade
       first: m.replayAfterWalId + 1,
       last: m.nextWalSstId - 1,
       skipAtOrBelow: m.lastL0Seq,
-      freezeAtBytes: base.options.maxMemtableBytes
+      freezeAt: memoryLimit(base.options.maxMemtableBytes)
     })
     return {
       ...base,

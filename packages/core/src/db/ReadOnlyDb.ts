@@ -48,6 +48,7 @@ import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import { makeReader, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import { lastListedWalId, newViewState, replayWalRange } from "./ViewState.ts"
 import { separateWalStoreProblem } from "./WalReplay.ts"
+import { memtableLimit } from "./MemtableLimit.ts"
 
 export interface ReadOnlyOptions {
   /** The database root inside the object store (`""` for the store's root). */
@@ -144,7 +145,7 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     // ---------------------------------------------------------------- replay (ViewState.ts)
     const lastWal = pinned.fixed ? m.nextWalSstId - 1 : ((yield* lastListedWalId(store, root, m.replayAfterWalId)) ?? 0)
     const state = newViewState(yield* Clock.Clock, m)
-    const replay = { first: m.replayAfterWalId + 1, last: lastWal, skipAtOrBelow: m.lastL0Seq, freezeAtBytes: settings.l0SstSizeBytes }
+    const replay = { first: m.replayAfterWalId + 1, last: lastWal, skipAtOrBelow: m.lastL0Seq, freezeAt: memtableLimit(settings) }
     yield* replayWalRange(store, root, state, replay)
 
     // ---------------------------------------------------------------- reads

@@ -40,6 +40,7 @@ import { putReaderCheckpoint, refreshDue } from "./ReaderCheckpoint.ts"
 import type { ResolvedReaderOptions } from "./ReaderOptions.ts"
 import { warmViewSwitch } from "./ViewWarming.ts"
 import { adoptManifest, lastListedWalId, replayWalRange, sstIdsOf, type ViewManifest } from "./ViewState.ts"
+import { memoryLimit } from "./MemtableLimit.ts"
 
 /** What the reader has done since it opened (its `status`). */
 export interface ReaderCounters {
@@ -120,7 +121,7 @@ export const replayNewWals = (core: ReaderCore): Effect.Effect<void, DbError> =>
       first: core.lastWalId + 1 + skip,
       last,
       skipAtOrBelow: core.state.seqs.committed,
-      freezeAtBytes: core.options.maxMemtableBytes
+      freezeAt: memoryLimit(core.options.maxMemtableBytes)
     })
     core.lastWalId = replayed.lastWalId
   })

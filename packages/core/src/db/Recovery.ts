@@ -48,6 +48,7 @@ import {
 } from "./WalReplay.ts"
 import type { TableStore } from "../sst/TableStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
+import { memtableLimit } from "./MemtableLimit.ts"
 
 export interface RecoveryOptions {
   readonly root: string
@@ -203,7 +204,7 @@ export const recover = (options: RecoveryOptions): Effect.Effect<Recovered, DbEr
       for (const id of ids) if (id < fenceId && (walRows.get(id)?.length ?? 0) > 0) skipId = id
     }
 
-    const replay = { lastL0Seq, freezeAtBytes: settings.l0SstSizeBytes }
+    const replay = { lastL0Seq, freezeAt: memtableLimit(settings) }
     for (const id of ids) {
       const rows = id === skipId ? [] : walRows.get(id)!
       walRows.delete(id)

@@ -24,6 +24,7 @@ import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { DbState, EngineClock, type ImmutableMemtable, SeqWatermarks } from "./DbState.ts"
 import { finishReplay, readWalsUntilMissing, replayWal, type ReplayTotals } from "./WalReplay.ts"
+import type { MemtableLimit } from "./MemtableLimit.ts"
 
 /** Where the read path (Reader.ts) finds the manifest of a view: replaced when the view follows a newer one. */
 export interface ViewManifest {
@@ -34,12 +35,12 @@ export interface ViewManifest {
 export const newViewState = (clock: Clock.Clock, m: Manifest): DbState =>
   new DbState(new SeqWatermarks(m.lastL0Seq), new EngineClock(clock, m.lastL0ClockTick), m.replayAfterWalId)
 
-/** What to replay: WALs `first..last`, rows above `skipAtOrBelow`, freezing the memtable at `freezeAtBytes`. */
+/** What to replay: WALs `first..last`, rows above `skipAtOrBelow`, freezing the memtable when full (`freezeAt`, MemtableLimit.ts). */
 export interface WalRange {
   readonly first: number
   readonly last: number
   readonly skipAtOrBelow: number
-  readonly freezeAtBytes: number
+  readonly freezeAt: MemtableLimit
 }
 
 /** What a replay did: the last WAL applied (`first − 1` when none) and the rows applied. */
@@ -57,7 +58,7 @@ export const replayWalRange = (
 ): Effect.Effect<RangeReplayed, DbError> =>
   Effect.map(readWalsUntilMissing(store, root, range.first, range.last), (wals) => {
     const totals: ReplayTotals = { maxSeq: state.seqs.committed, maxTick: state.clock.lastTick, rows: 0 }
-    const options = { lastL0Seq: range.skipAtOrBelow, freezeAtBytes: range.freezeAtBytes }
+    const options = { lastL0Seq: range.skipAtOrBelow, freezeAt: range.freezeAt }
     for (const [id, rows] of wals) replayWal(state, id, rows, options, totals)
     finishReplay(state, totals)
     return { lastWalId: wals.length === 0 ? range.first - 1 : wals[wals.length - 1]![0], rows: totals.rows }

@@ -8,7 +8,7 @@
  *   quietly at the first WAL that does not exist (`readWalsUntilMissing`), as SlateDB's `DbReader` does.
  * - Applying (`replayWal`, once per WAL in id order): rows with `seq ≤ last_l0_seq` are skipped (already
  *   in L0); the rest go into the active memtable; after each WAL the memtable is frozen (tagged with that
- *   WAL id) once it reaches `freezeAtBytes`, so tables are cut at WAL boundaries only.
+ *   WAL id) once it is full (`freezeAt`, MemtableLimit.ts), so tables are cut at WAL boundaries only.
  * - `finishReplay`: last seq = committed = durable = the highest seq seen (or `last_l0_seq`); the clock's
  *   last tick = the highest `create_ts` seen (or `last_l0_clock_tick`).
  */
@@ -19,6 +19,7 @@ import type { Manifest } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { readWalRows, readWalRowsIfPresent } from "../wal/WalSstReader.ts"
 import type { DbState } from "./DbState.ts"
+import { isFull, type MemtableLimit } from "./MemtableLimit.ts"
 
 /** How many WAL SSTs replay fetches ahead of the one it applies (SlateDB: 4). */
 export const REPLAY_PREFETCH = 4
@@ -94,13 +95,13 @@ export const replayStart = (m: Manifest): ReplayTotals => ({ maxSeq: m.lastL0Seq
 /**
  * Applies the rows of WAL `id` to `state` (see the module comment): rows above `lastL0Seq` into the active
  * memtable, then the WAL id as the state's flushed WAL, then a freeze once the memtable reaches
- * `freezeAtBytes`.
+ * `freezeAt` (MemtableLimit.ts).
  */
 export const replayWal = (
   state: DbState,
   id: number,
   rows: ReadonlyArray<RowEntry>,
-  options: { readonly lastL0Seq: number; readonly freezeAtBytes: number },
+  options: { readonly lastL0Seq: number; readonly freezeAt: MemtableLimit },
   totals: ReplayTotals
 ): void => {
   const memtable = state.memtable
@@ -116,7 +117,7 @@ export const replayWal = (
     }
   }
   state.recentFlushedWalId = id
-  if (memtable.memoryBytes >= options.freezeAtBytes) state.freezeMemtable()
+  if (isFull(memtable, options.freezeAt)) state.freezeMemtable()
 }
 
 /** Sets the watermarks and the clock from what replay saw (every replayed row is committed and durable). */

@@ -18,9 +18,9 @@
  *    put or delete before them, iter/MergeOperator.ts; a failing operator fails the write, which then
  *    takes no seq), append them to the current WAL
  *    buffer (all rows of one write land in one WAL SST), insert them into the active memtable and advance
- *    the committed seq: the write is now visible to reads. If the memtable's memory (`memorySize` of its
- *    rows) reaches `l0SstSizeBytes` (or 4096 WALs passed since the last freeze), it is frozen and the
- *    flusher is woken.
+ *    the committed seq: the write is now visible to reads. If the memtable is full (MemtableLimit.ts:
+ *    `l0SstSizeBytes` of estimated size, or a quarter of `maxUnflushedBytes` of memory) or 4096 WALs passed
+ *    since the last freeze, it is frozen and the flusher is woken.
  * 5. Outside the lock: let the WAL buffer start a size-triggered flush (checked every few KiB written).
  *    Which seq is applied (so the WAL buffer may release written WALs) is reported after each WAL flush
  *    by the database's WAL monitor rather than per write.
@@ -57,6 +57,7 @@ import { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
 import { traced, tracing } from "../Tracing.ts"
 import { keyId, type KeySet, type TransactionManager, type TxnState } from "./TransactionManager.ts"
+import { isFull, memtableLimit } from "./MemtableLimit.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -143,6 +144,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
   const lock = new WriteLock()
   const slab = writeSlab()
   const l0SstSizeBytes = settings.l0SstSizeBytes
+  const limit = memtableLimit(settings)
   const defaultTtlMs = settings.defaultTtlMs
   /** Bytes a write may add before the exact backpressure total is computed again. */
   const backpressureSlack = Math.max(1, Math.floor(settings.maxUnflushedBytes / 64))
@@ -171,7 +173,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
     if (txns.activeCount !== 0) txns.recordCommitted(seq, txn?.writeKeys ?? keysOf(rows), txn)
     state.trackSeq(seq, ts)
     if (
-      memtable.memoryBytes >= l0SstSizeBytes ||
+      isFull(memtable, limit) ||
       state.recentFlushedWalId - state.lastFreezeWalId >= MAX_WALS_PER_MEMTABLE
     ) {
       state.freezeMemtable()
