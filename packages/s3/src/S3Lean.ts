@@ -256,6 +256,11 @@ export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
       }
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart: (controller) => {
+          // Interrupted while it waited for a connection: the event has fired already.
+          if (signal.aborted) {
+            controller.abort(signal.reason)
+            return
+          }
           onAbort = () => controller.abort(signal.reason)
           signal.addEventListener("abort", onAbort, { once: true })
         },

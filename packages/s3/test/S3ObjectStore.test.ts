@@ -190,6 +190,22 @@ describe("S3ObjectStore error mapping (fake servers)", () => {
       assert.strictEqual(closed, 1, "the client closed the connection")
     }))
 
+  it.live("interrupting a request that waits for a connection means it is never sent", () =>
+    Effect.gen(function*() {
+      let received = 0
+      const url = yield* fakeServer(() => {
+        received++ // never respond
+      })
+      const store = yield* storeAt(url, { requestTimeoutMs: 60_000 })
+      // 50 requests hold every connection of the pool; the 51st waits for one.
+      const gets = Effect.forEach(Array.from({ length: 51 }, (_, i) => `k${i}`), (k) => store.get(k), { concurrency: "unbounded" })
+      const exit = yield* Effect.exit(gets.pipe(Effect.timeout("300 millis")))
+      assert.isTrue(Exit.isFailure(exit))
+      // The 50 sent requests are aborted and their connections closed; the waiting one must not start then.
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual(received, 50)
+    }))
+
   it.live("a server that ignores Range gets its full answer clipped", () =>
     Effect.gen(function*() {
       const body = bytesOf(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)
