@@ -207,15 +207,19 @@ export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
 
   /** Signed headers of reads (GET, HEAD without other headers), by method and path, with their expiry. */
   const reads = new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
+  /** A request's own copy of signed headers, with its range. */
+  const withRange = (headers: Record<string, string>, range: string | undefined) =>
+    range === undefined ? { ...headers } : { ...headers, range }
   const readHeaders = (method: "GET" | "HEAD", path: string, range: string | undefined): Record<string, string> | Promise<Record<string, string>> => {
     const id = `${method} ${path}`
+    // The wall clock, not Effect's Clock: the signer dates the signature by it, and S3 checks that date.
     const now = Date.now()
     const hit = reads.get(id)
-    if (hit !== undefined && hit.until > now) return range === undefined ? { ...hit.headers } : { ...hit.headers, range }
+    if (hit !== undefined && hit.until > now) return withRange(hit.headers, range)
     return sign(method, path, { host, "x-amz-content-sha256": EMPTY_SHA256 }).then((headers) => {
       if (reads.size >= MAX_REUSED_SIGNATURES) reads.clear()
       reads.set(id, { headers, until: now + SIGNATURE_REUSE_MS })
-      return range === undefined ? headers : { ...headers, range }
+      return withRange(headers, range)
     })
   }
 
