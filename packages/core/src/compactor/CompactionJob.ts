@@ -4,7 +4,8 @@
  *
  * 1. Sources: one stream per L0 SST and one per sorted run (its SSTs one after the other), each read only
  *    through its manifest entry's visible range, a large page at a time (`readAheadBlocks` blocks per GET,
- *    `prefetchPages` pages fetched ahead), without filling the block cache. They are merged in key order.
+ *    `prefetchPages` pages fetched ahead), without filling the block cache, each page's rows decoded as the
+ *    merge reaches them (sst/PageRows.ts). They are merged in key order.
  * 2. Retention (iter/RetentionIterator.ts) with `retention_min_seq` = the manifest's
  *    `recent_snapshot_min_seq`, expiry at the manifest's `last_l0_clock_tick`, and tombstones dropped when
  *    the destination is the last (oldest) sorted run. Before retention, with a merge operator, each key's
@@ -31,7 +32,8 @@ import { type DbError, mergeOperatorMissing } from "../errors.ts"
 import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
-import { MergeIterator, type Source, StreamSource } from "../iter/MergeIterator.ts"
+import { MergeIterator, type Source } from "../iter/MergeIterator.ts"
+import { PageSource } from "../iter/PageSource.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
 import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
@@ -151,19 +153,19 @@ const openSources = (
 ): MergeIterator => {
   const bounds: Bounds = start === undefined ? UNBOUNDED : { ...UNBOUNDED, start, startInclusive: true }
   const read = (sst: CompactedSst, scan: ScanOptions) =>
-    deps.tables.scan(args.locations, sst, { ...scan, cacheBlocks: false, readAheadBlocks: options.readAheadBlocks })
+    deps.tables.scanPages(args.locations, sst, { ...scan, cacheBlocks: false, readAheadBlocks: options.readAheadBlocks })
   const ahead = <A>(stream: Stream.Stream<A, DbError>) =>
     options.prefetchPages > 0 ? Stream.bufferArray(stream, { capacity: options.prefetchPages }) : stream
   const sources: Array<Source> = []
   for (const sst of args.l0) {
     const scan = clip(bounds, sst.visibleRange, false)
-    if (scan !== undefined) sources.push(new StreamSource(ahead(read(sst, scan)), scope, Number.MAX_SAFE_INTEGER))
+    if (scan !== undefined) sources.push(new PageSource(ahead(read(sst, scan)), scope))
   }
   for (const run of args.runs) {
     const parts = runScanParts(run, bounds, false)
     if (parts.length === 0) continue
     const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, scan]) => read(sst, scan)))
-    sources.push(new StreamSource(ahead(stream), scope, Number.MAX_SAFE_INTEGER))
+    sources.push(new PageSource(ahead(stream), scope))
   }
   return new MergeIterator(sources)
 }

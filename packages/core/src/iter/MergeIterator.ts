@@ -4,8 +4,7 @@
  *
  * Sources:
  * - `CursorSource`: a memtable cursor, read synchronously in place;
- * - `StreamSource`: a stream of rows read a page at a time (the compactor's SSTs), rows above a sequence
- *   cap dropped as pages arrive;
+ * - `PageSource` (PageSource.ts): the compactor's SSTs, pages of blocks decoded a row at a time;
  * - `SstSource` (SstSource.ts): the read path's SSTs (an L0 SST, a sorted run's SSTs one after the
  *   other), synchronous over cached blocks.
  * Each source yields its rows in key order (ascending, or descending for descending scans); the merge
@@ -16,8 +15,7 @@
  * It is a `RowIterator`: synchronous until a source needs its next page (`NEED_PULL`), so that scanning
  * cached blocks or memtables costs no Effect per row.
  */
-import { Channel, Effect, Pull, type Scope, Stream } from "effect"
-import type { NonEmptyReadonlyArray } from "effect/Array"
+import { Effect } from "effect"
 import type { DbError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
@@ -48,70 +46,6 @@ export class CursorSource implements Source {
     return true
   }
   readonly pull: Effect.Effect<void> = Effect.void
-}
-
-type RowPull = Pull.Pull<NonEmptyReadonlyArray<RowEntry>, DbError, void>
-
-/** A stream of SST rows, pulled one page at a time when the merge runs out of rows. */
-export class StreamSource implements Source {
-  head: RowEntry | undefined = undefined
-  readonly startsPending = true
-  #page: ReadonlyArray<RowEntry> = []
-  #index = 0
-  #pull: RowPull | undefined = undefined
-  readonly #open: Effect.Effect<RowPull>
-  readonly #maxSeq: number
-
-  constructor(stream: Stream.Stream<RowEntry, DbError>, scope: Scope.Scope, maxSeq: number) {
-    this.#open = Channel.toPullScoped(Stream.toChannel(stream), scope)
-    this.#maxSeq = maxSeq
-  }
-
-  advance(): boolean {
-    const i = ++this.#index
-    if (i < this.#page.length) {
-      this.head = this.#page[i]
-      return true
-    }
-    this.head = undefined
-    return !this.#more
-  }
-
-  /** False once the stream ended. */
-  #more = true
-
-  readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
-    const run = (p: RowPull): Effect.Effect<void, DbError> =>
-      p.pipe(
-        Effect.flatMap((rows): Effect.Effect<void, DbError> => {
-          const maxSeq = this.#maxSeq
-          let page: ReadonlyArray<RowEntry> = rows
-          for (let i = 0; i < rows.length; i++) {
-            if (rows[i]!.seq > maxSeq) {
-              page = rows.filter((r) => r.seq <= maxSeq)
-              break
-            }
-          }
-          if (page.length === 0) return run(p)
-          this.#page = page
-          this.#index = 0
-          this.head = page[0]
-          return Effect.void
-        }),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            this.#more = false
-            this.#page = []
-            this.head = undefined
-          })
-        )
-      )
-    if (this.#pull !== undefined) return run(this.#pull)
-    return Effect.flatMap(this.#open, (p) => {
-      this.#pull = p
-      return run(p)
-    })
-  })
 }
 
 /** A binary heap of sources ordered by their head's key. */

@@ -25,6 +25,7 @@ import { FilterStats, WarmStats } from "../Metrics.ts"
 import { compactedDir, compactedSstPath, parseCompactedSstId } from "../format/Paths.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type ScanOptions, SsTableReader } from "./SsTableReader.ts"
+import { type PageRows, scanPages } from "./PageRows.ts"
 import { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 
@@ -180,6 +181,11 @@ export class TableStore {
   /** The rows of `sst` (see `SsTableReader.scan`), opening its handle first if need be. */
   scan(locations: SstLocations, sst: { readonly id: string }, options: ScanOptions): Stream.Stream<RowEntry, DbError> {
     return Stream.unwrap(Effect.map(this.reader(locations, sst), (r) => r.scan(options))).pipe(Stream.mapError(toDbError))
+  }
+
+  /** The pages of an ascending scan of `sst`, decoded a row at a time (PageRows.ts: the compactor's reads). */
+  scanPages(locations: SstLocations, sst: { readonly id: string }, options: ScanOptions): Stream.Stream<PageRows, DbError> {
+    return Stream.unwrap(Effect.map(this.reader(locations, sst), (r) => scanPages(r, options))).pipe(Stream.mapError(toDbError))
   }
 
   /**

@@ -1,0 +1,105 @@
+/**
+ * Ascending scans of one SST whose pages decode their rows one at a time (`PageRows`), for the compactor
+ * (compactor/CompactionJob.ts). `scanSst` (SsTableScan.ts) decodes a page into an array of rows before the
+ * consumer sees the first: with a page of `readAheadBlocks` blocks (thousands of rows) and a page fetched
+ * ahead for each of up to 8 sources, tens of thousands of row objects stay alive across the young
+ * generation's collections, and copying them was the compaction's largest single cost (a quarter of its
+ * time). Here a page holds only its blocks; each row object lives from its decoding to its output.
+ *
+ * The same pages are fetched as by `scanSst` (`planScan`'s ranges; `maxFetchTasks` pages at once), and the
+ * same rows come out: the first page seeks to `start`, rows outside the bounds are skipped, and a row past
+ * `end` ends the page (the index pruned the blocks after it).
+ */
+import { Effect, Stream } from "effect"
+import { type Block, BlockIterator } from "../format/Block.ts"
+import { compareKeys } from "../format/KeyComparator.ts"
+import type { RowEntry } from "../format/RowEntry.ts"
+import { type SsTableError, toDataError } from "./SsTableErrors.ts"
+import { planScan, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
+
+/** A fetched page of blocks, decoded on demand. `next()` throws a `DataError` naming the block. */
+export class PageRows {
+  readonly #path: string
+  readonly #blocks: ReadonlyArray<Block>
+  /** The index of the page's first block in the SST (for error messages). */
+  readonly #from: number
+  readonly #iterator: BlockIterator
+  #block = 0
+  /** Rows below it are skipped (undefined once a row passed it). */
+  #start: Uint8Array | undefined
+  readonly #startInclusive: boolean
+  readonly #end: Uint8Array | undefined
+  readonly #endInclusive: boolean
+
+  constructor(path: string, blocks: ReadonlyArray<Block>, from: number, options: ScanOptions, seek: boolean) {
+    this.#path = path
+    this.#blocks = blocks
+    this.#from = from
+    this.#start = options.start
+    this.#startInclusive = options.startInclusive ?? true
+    this.#end = options.end
+    this.#endInclusive = options.endInclusive ?? false
+    this.#iterator = new BlockIterator(blocks[0]!)
+    if (seek && this.#start !== undefined) this.#inBlock(() => this.#iterator.seek(this.#start!))
+  }
+
+  /** The next row within the bounds, or undefined at the end of the page (or past `end`). */
+  next(): RowEntry | undefined {
+    const blocks = this.#blocks
+    for (;;) {
+      let row: RowEntry | undefined
+      try {
+        row = this.#iterator.next()
+      } catch (e) {
+        throw toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
+      }
+      if (row === undefined) {
+        if (++this.#block >= blocks.length) return undefined
+        this.#iterator.reset(blocks[this.#block]!)
+        continue
+      }
+      const start = this.#start
+      if (start !== undefined) {
+        const c = compareKeys(row.key, start)
+        if (c < 0 || (c === 0 && !this.#startInclusive)) continue
+        this.#start = undefined
+      }
+      const end = this.#end
+      if (end !== undefined) {
+        const c = compareKeys(row.key, end)
+        if (c > 0 || (c === 0 && !this.#endInclusive)) {
+          this.#block = blocks.length
+          return undefined
+        }
+      }
+      return row
+    }
+  }
+
+  #inBlock(f: () => void): void {
+    try {
+      f()
+    } catch (e) {
+      throw toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
+    }
+  }
+}
+
+/**
+ * The pages of an ascending scan of the compacted SST `sst` (see the module comment), in order; a WAL SST
+ * (insertion order, not a compaction source) is refused.
+ */
+export const scanPages = (sst: ScannableSst, options: ScanOptions = {}): Stream.Stream<PageRows, SsTableError> => {
+  if (sst.isWal || options.descending === true) {
+    return Stream.die(new Error("scanPages: ascending scans of compacted SSTs only"))
+  }
+  const plan = planScan(sst, options)
+  if (plan === undefined) return Stream.empty
+  const fetchPage = (p: number): Effect.Effect<PageRows, SsTableError> => {
+    const [from, to] = plan.ranges[p]!
+    return Effect.flatMap(sst.readBlocks(from, to + 1, plan.cacheBlocks), (blocks) =>
+      Effect.try({ try: () => new PageRows(sst.path, blocks, from, options, p === 0), catch: (e) => e as SsTableError }))
+  }
+  const pages = Stream.range(0, plan.ranges.length - 1)
+  return plan.tasks === 1 ? Stream.mapEffect(pages, fetchPage) : Stream.mapEffect(pages, fetchPage, { concurrency: plan.tasks })
+}
