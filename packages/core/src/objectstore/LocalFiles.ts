@@ -91,6 +91,16 @@ const toStoreError = (op: StoreOp, path: string, e: PlatformError): ObjectStoreE
   return new StoreFailure(fields)
 }
 
+/** Maps a Node system error (`err.code`: `ENOENT`, ...) to the store's error kinds, as `toStoreError` does. */
+export const errnoToStoreError = (op: StoreOp, path: string, e: NodeJS.ErrnoException): ObjectStoreError => {
+  const code = e.code
+  const fields = { op, path, message: `${op} ${path}: ${e.message}`, cause: e }
+  const isRead = op === "get" || op === "getRange" || op === "head"
+  if (isRead && code !== undefined && NOT_FOUND_CODES.has(code)) return new ObjectNotFound(fields)
+  if (code !== undefined && TRANSIENT_CODES.has(code)) return new StoreUnavailable(fields)
+  return new StoreFailure(fields)
+}
+
 export const mapPlatformError = (op: StoreOp, path: string) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, PlatformError> | ObjectStoreError, R> =>
   Effect.mapError(effect, (e) => isPlatformError(e) ? toStoreError(op, path, e) : e as Exclude<E, PlatformError>)

@@ -66,6 +66,7 @@ import {
   validateLocalPrefix,
   writeChunks
 } from "./LocalFiles.ts"
+import { withReadHandles } from "./LocalReadHandles.ts"
 import {
   clipRange,
   type ByteRange,
@@ -474,13 +475,14 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
 
 /**
  * The store on Node's file system, with its recipe (objectstore/StoreRecipe.ts): another thread rebuilds
- * it with `rebuildLocal` (without sweeping again).
+ * it with `rebuildLocal` (without sweeping again). Ranged reads of SSTs go through kept files
+ * (LocalReadHandles.ts).
  */
 export const makeLocalNode = (options: LocalObjectStoreOptions): Effect.Effect<ObjectStore["Service"], ObjectStoreError> =>
   makeLocal(options).pipe(
     Effect.map((store) =>
       ObjectStore.of({
-        ...store,
+        ...withReadHandles(store, options.root),
         recipe: { module: import.meta.url, export: "rebuildLocal", options: { root: options.root, sweepTempFiles: false } }
       })
     ),
