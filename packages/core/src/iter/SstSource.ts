@@ -10,14 +10,18 @@
  *
  * Fetching from the store: the first two pages of an SST (1 and 2 blocks) are read on demand, one at a
  * time, so a short scan (a `limit`, a few hundred rows merged from several sources) reads only the blocks
- * it needs. From the third page on, the scan has proven long: up to `maxFetchTasks` pages are in flight at
- * once, in scan order (forked into the scan's scope, which interrupts them when the scan ends), while the
- * merge works through earlier ones.
+ * it needs. From the third page on, pages are fetched ahead, in scan order (forked into the scan's scope,
+ * which interrupts them when the scan ends), while the merge works through earlier ones: one page ahead at
+ * the third, one more at each page read, up to `maxFetchTasks`. Ascending pages of compacted SSTs are
+ * decoded a row at a time as the merge reaches them (sst/PageRows.ts): a scan that stops decodes only the
+ * rows it passed.
  */
 import { Effect, Fiber, type Scope } from "effect"
 import type { DbError } from "../errors.ts"
+import type { Block } from "../format/Block.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
+import { PageRows } from "../sst/PageRows.ts"
 import type { SsTableReader } from "../sst/SsTableReader.ts"
 import { type Page, planScan, type ScanOptions, type ScanPlan } from "../sst/SsTableScan.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
@@ -45,9 +49,11 @@ export class SstSource implements Source {
   #next = 0
   #ended = true
   /** Fetches in flight for pages `#next`, `#next + 1`, ... */
-  readonly #inflight: Array<Fiber.Fiber<Page, DbError>> = []
+  readonly #inflight: Array<Fiber.Fiber<ReadonlyArray<Block>, DbError>> = []
   #rows: ReadonlyArray<RowEntry> = []
   #index = 0
+  /** The page being read, decoded a row at a time (ascending scans of compacted SSTs), or undefined. */
+  #lazy: PageRows | undefined = undefined
 
   constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart>, scope: Scope.Scope, maxSeq: number) {
     this.#tables = tables
@@ -59,12 +65,30 @@ export class SstSource implements Source {
   }
 
   advance(): boolean {
+    if (this.#lazy !== undefined) return this.#nextLazy() || this.#settle()
     const i = ++this.#index
     if (i < this.#rows.length) {
       this.head = this.#rows[i]
       return true
     }
     return this.#settle()
+  }
+
+  /** The lazy page's next row as `head`: false when the page has no more (then it is dropped). */
+  #nextLazy(): boolean {
+    const page = this.#lazy!
+    const row = page.next()
+    if (row !== undefined) {
+      this.head = row
+      return true
+    }
+    this.#lazy = undefined
+    this.head = undefined
+    if (page.pastEnd && !this.#ended) {
+      this.#ended = true
+      this.#dropInflight()
+    }
+    return false
   }
 
   /**
@@ -79,7 +103,7 @@ export class SstSource implements Source {
         const [from, to] = plan.ranges[this.#next]!
         const blocks = this.#reader!.cachedBlocks(from, to + 1)
         if (blocks === undefined) return false
-        if (this.#take(plan.page(this.#next, blocks))) return true
+        if (this.#takeBlocks(blocks)) return true
         continue
       }
       if (++this.#part >= this.#parts.length) {
@@ -98,10 +122,29 @@ export class SstSource implements Source {
 
   /** Starts the current part's plan with its handle. */
   #start(reader: SsTableReader): void {
+    const options = this.#parts[this.#part]![1]
     this.#reader = reader
-    this.#plan = planScan(reader, this.#parts[this.#part]![1])
+    this.#plan = planScan(reader, options)
+    this.#lazyPages = !reader.isWal && options.descending !== true
     this.#next = 0
     this.#ended = this.#plan === undefined
+  }
+
+  /** Whether the current part's pages are decoded a row at a time (`PageRows`): ascending, not a WAL SST. */
+  #lazyPages = false
+
+  /** Takes page `#next`'s blocks: true when it holds a row (now `head`). Throws `DataError`. */
+  #takeBlocks(blocks: ReadonlyArray<Block>): boolean {
+    const plan = this.#plan!
+    const p = this.#next
+    if (!this.#lazyPages) return this.#take(plan.page(p, blocks))
+    const reader = this.#reader!
+    this.#lazy = new PageRows(reader.path, blocks, plan.ranges[p]![0], this.#parts[this.#part]![1], p === 0, this.#maxSeq)
+    this.#rows = []
+    this.#next++
+    this.#ended = this.#next >= plan.ranges.length
+    if (this.#ended) this.#dropInflight()
+    return this.#nextLazy()
   }
 
   /** Takes page `#next`'s result: true when it holds a row (now `head`). */
@@ -129,12 +172,16 @@ export class SstSource implements Source {
     for (const fiber of this.#inflight.splice(0)) Effect.runFork(Fiber.interrupt(fiber))
   }
 
-  /** Page `p` of the current plan from the store (or the cache). */
-  #fetch(p: number): Effect.Effect<Page, DbError> {
+  /** Page `p`'s blocks of the current plan from the store (or the cache). */
+  #fetch(p: number): Effect.Effect<ReadonlyArray<Block>, DbError> {
     const plan = this.#plan!
     const [from, to] = plan.ranges[p]!
-    return Effect.flatMap(Effect.mapError(this.#reader!.readBlocks(from, to + 1, plan.cacheBlocks), toDbError), (blocks) =>
-      Effect.try({ try: () => plan.page(p, blocks), catch: (e) => e as DbError }))
+    return Effect.mapError(this.#reader!.readBlocks(from, to + 1, plan.cacheBlocks), toDbError)
+  }
+
+  /** `#takeBlocks` as an Effect: a page that does not decode fails it with its `DataError`. */
+  #takeFetched(blocks: ReadonlyArray<Block>): Effect.Effect<boolean, DbError> {
+    return Effect.try({ try: () => this.#takeBlocks(blocks), catch: (e) => e as DbError })
   }
 
   /**
@@ -150,15 +197,18 @@ export class SstSource implements Source {
     }
     const plan = this.#plan!
     const p = this.#next
-    if (p < PAGES_ON_DEMAND || plan.tasks === 1) return Effect.map(this.#fetch(p), (page) => this.#take(page))
+    if (p < PAGES_ON_DEMAND || plan.tasks === 1) return Effect.flatMap(this.#fetch(p), (blocks) => this.#takeFetched(blocks))
     const inflight = this.#inflight
-    const forks: Array<Effect.Effect<Fiber.Fiber<Page, DbError>>> = []
-    for (let q = p + inflight.length; q < plan.ranges.length && q < p + plan.tasks; q++) {
+    const forks: Array<Effect.Effect<Fiber.Fiber<ReadonlyArray<Block>, DbError>>> = []
+    // The window grows by a page per page read (1, 2, 3, ... up to `maxFetchTasks`): a scan that stops
+    // soon after its on-demand pages leaves at most a page or two fetched in vain.
+    const window = Math.min(plan.tasks, p - PAGES_ON_DEMAND + 1)
+    for (let q = p + inflight.length; q < plan.ranges.length && q < p + window; q++) {
       forks.push(Effect.forkIn(this.#fetch(q), this.#scope, { startImmediately: true }))
     }
     return Effect.flatMap(Effect.all(forks), (fibers) => {
       inflight.push(...fibers)
-      return Effect.map(Fiber.join(inflight.shift()!), (page) => this.#take(page))
+      return Effect.flatMap(Fiber.join(inflight.shift()!), (blocks) => this.#takeFetched(blocks))
     })
   }
 

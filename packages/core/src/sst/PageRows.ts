@@ -1,10 +1,11 @@
 /**
- * Ascending scans of one SST whose pages decode their rows one at a time (`PageRows`), for the compactor
- * (compactor/CompactionJob.ts). `scanSst` (SsTableScan.ts) decodes a page into an array of rows before the
+ * Ascending scans of one SST whose pages decode their rows one at a time (`PageRows`): the compactor's
+ * (compactor/CompactionJob.ts, through `scanPages`) and the read path's (iter/SstSource.ts). `scanSst` (SsTableScan.ts) decodes a page into an array of rows before the
  * consumer sees the first: with a page of `readAheadBlocks` blocks (thousands of rows) and a page fetched
  * ahead for each of up to 8 sources, tens of thousands of row objects stay alive across the young
  * generation's collections, and copying them was the compaction's largest single cost (a quarter of its
- * time). Here a page holds only its blocks; each row object lives from its decoding to its output.
+ * time). Here a page holds only its blocks; each row object lives from its decoding to its output. A short
+ * scan decodes only the rows it reaches, not the whole of the pages it fetched.
  *
  * The same pages are fetched as by `scanSst` (`planScan`'s ranges; `maxFetchTasks` pages at once), and the
  * same rows come out: the first page seeks to `start`, rows outside the bounds are skipped, and a row past
@@ -30,8 +31,14 @@ export class PageRows {
   readonly #startInclusive: boolean
   readonly #end: Uint8Array | undefined
   readonly #endInclusive: boolean
+  readonly #maxSeq: number
+  #pastEnd = false
 
-  constructor(path: string, blocks: ReadonlyArray<Block>, from: number, options: ScanOptions, seek: boolean) {
+  /**
+   * `seek`: the first page of a scan with a `start` (seek to it in the first block). Rows with a seq above
+   * `maxSeq` are skipped (a read's sequence cap).
+   */
+  constructor(path: string, blocks: ReadonlyArray<Block>, from: number, options: ScanOptions, seek: boolean, maxSeq = Number.MAX_SAFE_INTEGER) {
     this.#path = path
     this.#blocks = blocks
     this.#from = from
@@ -39,6 +46,7 @@ export class PageRows {
     this.#startInclusive = options.startInclusive ?? true
     this.#end = options.end
     this.#endInclusive = options.endInclusive ?? false
+    this.#maxSeq = maxSeq
     this.#iterator = new BlockIterator(blocks[0]!)
     if (seek && this.#start !== undefined) this.#inBlock(() => this.#iterator.seek(this.#start!))
   }
@@ -69,11 +77,18 @@ export class PageRows {
         const c = compareKeys(row.key, end)
         if (c > 0 || (c === 0 && !this.#endInclusive)) {
           this.#block = blocks.length
+          this.#pastEnd = true
           return undefined
         }
       }
+      if (row.seq > this.#maxSeq) continue
       return row
     }
+  }
+
+  /** Whether the page ended at a row past `end` (the scan is finished). */
+  get pastEnd(): boolean {
+    return this.#pastEnd
   }
 
   #inBlock(f: () => void): void {
