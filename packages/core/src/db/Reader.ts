@@ -137,8 +137,14 @@ export const prefixRange = (prefix: Uint8Array): KeyRange => {
 
 // ------------------------------------------------------------------------------------------ merge sources
 
-/** Output rows per pull of a scan stream. */
+/**
+ * Output rows per pull of a scan stream: the first pull emits up to `FIRST_SCAN_CHUNK`, each next one twice
+ * as many, up to `SCAN_CHUNK`, so a scan whose consumer stops early (`Stream.take`, a `limit`, a loop that
+ * breaks) merges and reads little more than it uses: with 256 from the start, a 100-row scan merged 256
+ * rows and read their blocks from every source.
+ */
 const SCAN_CHUNK = 256
+const FIRST_SCAN_CHUNK = 16
 
 /** Requests each SST of a scan keeps in flight by default (`ScanOptions.maxFetchTasks`). */
 export const DEFAULT_SCAN_FETCH_TASKS = 4
@@ -449,12 +455,15 @@ export const makeReader = (deps: ReaderDeps): Reader => {
         const sources = openSources(bounds, descending, maxSeqFor(options, cap), scope, fetchOptionsOf(options))
         const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
         let finished = false
+        let chunk = FIRST_SCAN_CHUNK
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
           if (finished) return Cause.done()
           const out: Array<KeyValue> = []
+          const limit = chunk
+          chunk = Math.min(SCAN_CHUNK, 2 * chunk)
           const loop = (): Effect.Effect<NonEmptyReadonlyArray<KeyValue>, DbError | Cause.Done<void>> => {
             if (state.closeError !== undefined) return Effect.fail(state.closeError)
-            const status = merge.fill(out, SCAN_CHUNK)
+            const status = merge.fill(out, limit)
             if (status instanceof InvalidError) return Effect.fail(status)
             if (status === "pull") return Effect.flatMap(merge.pull, loop)
             if (status === "done") finished = true

@@ -3,7 +3,9 @@
  * of a cold SST with the default read-ahead (pages growing to 16 blocks, 4 requests in flight) runs several
  * times faster than SlateDB's default (`readAheadBytes: 1`, `maxFetchTasks: 1`: one block per round trip),
  * and `maxFetchTasks` bounds the requests in flight. Blocks already in the block cache (point reads) do not
- * split a page into several requests. The rows are the same every way.
+ * split a page into several requests. The rows are the same every way. A scan its consumer stops early
+ * reads little more than it used: the first pulls emit few rows (16, 32, ...) and fetching ahead starts one
+ * page at a time.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Stream } from "effect"
@@ -76,4 +78,44 @@ describe("Db scans fetch ahead", () => {
       assert.isAtLeast(slow.ms / ahead.ms, 3)
       assert.isBelow(ahead.ms, sequential.ms)
     }), 60_000)
+
+  it.effect("a scan stopped after 20 or 100 rows reads about the blocks those rows are in, not 256 rows' worth", () =>
+    Effect.gen(function*() {
+      const memory = makeMemory()
+      // 4 KiB blocks of ~30 rows.
+      const writer = yield* openOn(memory, {})
+      for (let i = 0; i < N; i++) yield* writer.db.put(key(i), value(i), ND)
+      yield* writer.db.flush({ type: "memtable" })
+      yield* writer.db.close
+      const stats = { getRanges: 0, bytes: 0 }
+      const counted = ObjectStore.of({
+        ...memory,
+        getRange: (p, r) =>
+          Effect.tap(memory.getRange(p, r), (bytes) =>
+            Effect.sync(() => {
+              if (!p.endsWith(".sst") || bytes.length > 64 * 1024) return
+              stats.getRanges++
+              stats.bytes += bytes.length
+            }))
+      })
+      const { db } = yield* openOn(counted, {})
+      // Opens the SST's handle (index, filter) with one get far from the scans.
+      assert.strictEqual(s(yield* db.get(key(N - 1))), s(value(N - 1)))
+      const scanned = (start: number, rows: number) =>
+        Effect.gen(function*() {
+          const before = { ...stats }
+          const got = yield* Stream.runCollect(Stream.take(db.scan({ start: key(start) }), rows))
+          assert.deepStrictEqual(got.map((kv) => s(kv.key)), Array.from({ length: rows }, (_, i) => s(key(start + i))))
+          return { requests: stats.getRanges - before.getRanges, blocks: (stats.bytes - before.bytes) / 4096 }
+        })
+      const twenty = yield* scanned(1000, 20)
+      const hundred = yield* scanned(5000, 100)
+      yield* Effect.log(`blocks read: 20 rows ${JSON.stringify(twenty)}, 100 rows ${JSON.stringify(hundred)}`)
+      // 20 rows: 16 + 32 merged, in the first page (1 block) and the second (2 blocks).
+      assert.isAtMost(twenty.requests, 2)
+      assert.isAtMost(twenty.blocks, 3.5)
+      // 100 rows: 16 + 32 + 64 merged: pages of 1, 2 and 4 blocks (256 rows were 9 blocks, 4-6 requests).
+      assert.isAtMost(hundred.requests, 3)
+      assert.isAtMost(hundred.blocks, 7.5)
+    }))
 })
