@@ -20,12 +20,17 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import { errnoToStoreError, UNSIZED_READ_MAX, validateLocalPath } from "./LocalFiles.ts"
+import { errnoToStoreError, validateLocalPath } from "./LocalFiles.ts"
 import { ObjectStore } from "./ObjectStore.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
 
 /** Files kept open per store. */
 const MAX_OPEN = 128
+/**
+ * Ranged reads up to this many bytes use a kept file (an array of the range's size is allocated before
+ * the read: SST readers ask for exact block ranges, the compactor for pages of 256 blocks, ~1 MiB).
+ */
+const KEPT_READ_MAX = 16 * 1024 * 1024
 /** A file unread for this long is closed. */
 const IDLE_MS = 10_000
 
@@ -160,7 +165,7 @@ export class LocalReadHandles {
 
 /**
  * `store` (the local store on directory `root`) with its bounded ranged reads of SSTs (up to
- * `UNSIZED_READ_MAX` bytes: blocks, pages, an SST's tail) served from kept files; deleting an object closes
+ * `KEPT_READ_MAX` bytes: blocks, pages, an SST's tail) served from kept files; deleting an object closes
  * its file first.
  */
 export const withReadHandles = (store: ObjectStore["Service"], root: string): ObjectStore["Service"] => {
@@ -169,7 +174,7 @@ export const withReadHandles = (store: ObjectStore["Service"], root: string): Ob
   return ObjectStore.of({
     ...store,
     getRange: (path, range) => {
-      if (!keepsOpen(path) || "suffix" in range || !(range.end > range.start) || range.end - range.start > UNSIZED_READ_MAX) {
+      if (!keepsOpen(path) || "suffix" in range || !(range.end > range.start) || range.end - range.start > KEPT_READ_MAX) {
         return store.getRange(path, range)
       }
       const start = Math.max(0, range.start)
