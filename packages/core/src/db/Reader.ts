@@ -18,9 +18,9 @@
  * `getNow` when evaluated (`GetEffect`); the Promise API calls `getNow` directly, so both go through the
  * same code.
  *
- * Scans: a lazy k-way merge over one cursor per source (memtables are walked in place; SSTs are read a
- * page of blocks at a time when the merge needs their next row, synchronously when the page's blocks are
- * cached: iter/SstSource.ts), in key order, ascending or descending.
+ * Scans (ReaderScan.ts): a lazy k-way merge over one cursor per source (memtables are walked in place;
+ * SSTs are read a page of blocks at a time when the merge needs their next row, synchronously when the
+ * page's blocks are cached: iter/SstSource.ts), in key order, ascending or descending.
  * For each key the merge takes the version with the highest seq among all sources, drops the key when
  * that version is a tombstone, and emits it otherwise. The sources are fixed when the stream starts; rows
  * committed later are not seen. Ranges follow SlateDB: start inclusive / end exclusive by default, any
@@ -38,15 +38,12 @@
  *
  * Returned keys and values are copies: callers may keep or change them.
  */
-import { Cause, Channel, Effectable, Effect, Option, type Pull, type Scope, Stream } from "effect"
-import type { NonEmptyReadonlyArray } from "effect/Array"
+import { Effectable, Effect, Option, Stream } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
-import { type Bounds, clip, inVisibleRange, overlaps, runCandidates, runScanParts } from "../manifest/SstRanges.ts"
-import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
-import { type SstPart, SstSource } from "../iter/SstSource.ts"
+import { type Bounds, inVisibleRange, runCandidates } from "../manifest/SstRanges.ts"
 import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
 import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
@@ -54,11 +51,11 @@ import type { DbState } from "./DbState.ts"
 import { readSlab } from "./ByteSlab.ts"
 import { DbIterator, mergeOperatorMissing, toKeyValue } from "./DbIterator.ts"
 import type { TableStore } from "../sst/TableStore.ts"
-import type { ScanOptions as SstScanOptions } from "../sst/SsTableScan.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { keyProblem, rangeProblem, readOptionsProblem, scanOptionsProblem } from "./Validation.ts"
 import { DbStats } from "../Metrics.ts"
 import { tracing } from "../Tracing.ts"
+import { makeScanStream, tracedScan } from "./ReaderScan.ts"
 
 /** Where the read path finds the manifest it reads: the writer's (`ManifestWriter`), or a read-only view's. */
 export interface ManifestSource {
@@ -134,27 +131,6 @@ export const prefixRange = (prefix: Uint8Array): KeyRange => {
   end[i]! += 1
   return { start: prefix, startInclusive: true, end, endInclusive: false }
 }
-
-// ------------------------------------------------------------------------------------------ merge sources
-
-/**
- * Output rows per pull of a scan stream: the first pull emits up to `FIRST_SCAN_CHUNK`, each next one twice
- * as many, up to `SCAN_CHUNK`, so a scan whose consumer stops early (`Stream.take`, a `limit`, a loop that
- * breaks) merges and reads little more than it uses: with 256 from the start, a 100-row scan merged 256
- * rows and read their blocks from every source.
- */
-const SCAN_CHUNK = 256
-const FIRST_SCAN_CHUNK = 16
-
-/** Requests each SST of a scan keeps in flight by default (`ScanOptions.maxFetchTasks`). */
-export const DEFAULT_SCAN_FETCH_TASKS = 4
-
-type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks">
-
-const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
-  maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
-  ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes })
-})
 
 // ------------------------------------------------------------------------------------------ the reader
 
@@ -411,70 +387,9 @@ export const makeReader = (deps: ReaderDeps): Reader => {
 
   // ---------------------------------------------------------------- scans
 
-  const openSources = (
-    bounds: Bounds,
-    descending: boolean,
-    maxSeq: number,
-    scope: Scope.Scope,
-    fetch: SstFetchOptions
-  ): Array<Source> => {
-    const range: KeyRange = {
-      ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
-      ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
-    }
-    // A fold needs a key's older versions too: with an operator the memtables yield every version.
-    const cursorOptions = {
-      order: descending ? "desc" : "asc",
-      maxSeq,
-      versions: mergeOperator === undefined ? "latest" : "all"
-    } as const
-    const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
-    for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
-    const manifest = deps.manifest.manifestForReads
-    for (const sst of manifest.l0) {
-      if (!overlaps(sst, bounds)) continue
-      const options = clip(bounds, sst.visibleRange, descending)
-      if (options === undefined) continue
-      sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...fetch }]], scope, maxSeq))
-    }
-    for (const run of manifest.compacted) {
-      // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
-      const parts = runScanParts(run, bounds, descending)
-      if (parts.length === 0) continue
-      const withFetch: Array<SstPart> = parts.map(([sst, options]) => [sst, { ...options, ...fetch }])
-      sources.push(new SstSource(tables, manifest, withFetch, scope, maxSeq))
-    }
-    return sources
-  }
-
+  const scanStream = makeScanStream(deps)
   const scanBounds = (bounds: Bounds, options: ScanOptions | undefined, cap?: number): Stream.Stream<KeyValue, DbError> =>
-    Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
-      Effect.suspend(() => {
-        if (state.closeError !== undefined) return Effect.fail(state.closeError)
-        const descending = options?.order === "desc"
-        const sources = openSources(bounds, descending, maxSeqFor(options, cap), scope, fetchOptionsOf(options))
-        const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
-        let finished = false
-        let chunk = FIRST_SCAN_CHUNK
-        const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
-          if (finished) return Cause.done()
-          const out: Array<KeyValue> = []
-          const limit = chunk
-          chunk = Math.min(SCAN_CHUNK, 2 * chunk)
-          const loop = (): Effect.Effect<NonEmptyReadonlyArray<KeyValue>, DbError | Cause.Done<void>> => {
-            if (state.closeError !== undefined) return Effect.fail(state.closeError)
-            const status = merge.fill(out, limit)
-            if (status instanceof InvalidError) return Effect.fail(status)
-            if (status === "pull") return Effect.flatMap(merge.pull, loop)
-            if (status === "done") finished = true
-            if (out.length > 0) return Effect.succeed(out as unknown as NonEmptyReadonlyArray<KeyValue>)
-            return Cause.done()
-          }
-          return loop()
-        })
-        return Effect.succeed(pull)
-      })
-    ))
+    scanStream(bounds, options, () => maxSeqFor(options, cap))
 
   const scanAt = (range: KeyRange, seq: number | undefined, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {
@@ -482,29 +397,6 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
       return scanBounds(toBounds(range), options, seq)
     })
-
-  /** A scan in a span `Db.scan` (when `tracing()`), which ends with the number of rows it returned. */
-  const tracedScan = (
-    stream: Stream.Stream<KeyValue, DbError>,
-    options: ScanOptions | undefined,
-    prefixSize?: number
-  ): Stream.Stream<KeyValue, DbError> => {
-    if (!tracing()) return stream
-    let rows = 0
-    return stream.pipe(
-      Stream.mapArray((chunk) => {
-        rows += chunk.length
-        return chunk
-      }),
-      Stream.onEnd(Effect.suspend(() => Effect.annotateCurrentSpan("db.rows", rows))),
-      Stream.withSpan("Db.scan", {
-        attributes: {
-          "db.order": options?.order ?? "asc",
-          ...(prefixSize === undefined ? {} : { "db.prefix_size": prefixSize })
-        }
-      })
-    )
-  }
 
   const scan = (range: KeyRange, options?: ScanOptions): Stream.Stream<KeyValue, DbError> =>
     Stream.suspend(() => {

@@ -1,0 +1,145 @@
+/**
+ * Range scans of the read path (Reader.ts): the sources of a scan (the memtables walked in place, one
+ * `SstSource` per L0 SST and per sorted run, iter/SstSource.ts) merged in key order (iter/MergeIterator.ts)
+ * and resolved per key (DbIterator.ts: newest visible version, tombstones dropped, merge operands
+ * folded), as a stream of `KeyValue`s pulled in chunks that start small.
+ */
+import { Cause, Channel, Effect, type Pull, type Scope, Stream } from "effect"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import { type DbError, InvalidError } from "../errors.ts"
+import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
+import { type SstPart, SstSource } from "../iter/SstSource.ts"
+import { type Bounds, clip, overlaps, runScanParts } from "../manifest/SstRanges.ts"
+import type { ScanOptions as SstScanOptions } from "../sst/SsTableScan.ts"
+import type { KeyRange, KeyValue, ScanOptions } from "./DbApi.ts"
+import { DbIterator } from "./DbIterator.ts"
+import type { DbState } from "./DbState.ts"
+import type { Manifest } from "../manifest/Manifest.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
+import type { TableStore } from "../sst/TableStore.ts"
+import { tracing } from "../Tracing.ts"
+
+/** What a scan reads (the reader's `ReaderDeps`). */
+export interface ScanDeps {
+  readonly state: DbState
+  readonly manifest: { readonly manifestForReads: Manifest }
+  readonly tables: TableStore
+  readonly mergeOperator?: MergeOperator | undefined
+}
+
+/**
+ * Output rows per pull of a scan stream: the first pull emits up to `FIRST_SCAN_CHUNK`, each next one twice
+ * as many, up to `SCAN_CHUNK`, so a scan whose consumer stops early (`Stream.take`, a `limit`, a loop that
+ * breaks) merges and reads little more than it uses: with 256 from the start, a 100-row scan merged 256
+ * rows and read their blocks from every source.
+ */
+const SCAN_CHUNK = 256
+const FIRST_SCAN_CHUNK = 16
+
+/** Requests each SST of a scan keeps in flight by default (`ScanOptions.maxFetchTasks`). */
+export const DEFAULT_SCAN_FETCH_TASKS = 4
+
+type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks">
+
+const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
+  maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
+  ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes })
+})
+
+/**
+ * Scans over the reader's state: `(bounds, options, maxSeqOf)` streams the rows within `bounds` as of the
+ * sequence cap `maxSeqOf()` (taken when the stream starts).
+ */
+export const makeScanStream = (deps: ScanDeps) => {
+  const { state, tables, mergeOperator } = deps
+
+  const openSources = (
+    bounds: Bounds,
+    descending: boolean,
+    maxSeq: number,
+    scope: Scope.Scope,
+    fetch: SstFetchOptions
+  ): Array<Source> => {
+    const range: KeyRange = {
+      ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
+      ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
+    }
+    // A fold needs a key's older versions too: with an operator the memtables yield every version.
+    const cursorOptions = {
+      order: descending ? "desc" : "asc",
+      maxSeq,
+      versions: mergeOperator === undefined ? "latest" : "all"
+    } as const
+    const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
+    for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
+    const manifest = deps.manifest.manifestForReads
+    for (const sst of manifest.l0) {
+      if (!overlaps(sst, bounds)) continue
+      const options = clip(bounds, sst.visibleRange, descending)
+      if (options === undefined) continue
+      sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...fetch }]], scope, maxSeq))
+    }
+    for (const run of manifest.compacted) {
+      // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
+      const parts = runScanParts(run, bounds, descending)
+      if (parts.length === 0) continue
+      const withFetch: Array<SstPart> = parts.map(([sst, options]) => [sst, { ...options, ...fetch }])
+      sources.push(new SstSource(tables, manifest, withFetch, scope, maxSeq))
+    }
+    return sources
+  }
+
+  const scanBounds = (bounds: Bounds, options: ScanOptions | undefined, maxSeqOf: () => number): Stream.Stream<KeyValue, DbError> =>
+    Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
+      Effect.suspend(() => {
+        if (state.closeError !== undefined) return Effect.fail(state.closeError)
+        const descending = options?.order === "desc"
+        const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options))
+        const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
+        let finished = false
+        let chunk = FIRST_SCAN_CHUNK
+        const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {
+          if (finished) return Cause.done()
+          const out: Array<KeyValue> = []
+          const limit = chunk
+          chunk = Math.min(SCAN_CHUNK, 2 * chunk)
+          const loop = (): Effect.Effect<NonEmptyReadonlyArray<KeyValue>, DbError | Cause.Done<void>> => {
+            if (state.closeError !== undefined) return Effect.fail(state.closeError)
+            const status = merge.fill(out, limit)
+            if (status instanceof InvalidError) return Effect.fail(status)
+            if (status === "pull") return Effect.flatMap(merge.pull, loop)
+            if (status === "done") finished = true
+            if (out.length > 0) return Effect.succeed(out as unknown as NonEmptyReadonlyArray<KeyValue>)
+            return Cause.done()
+          }
+          return loop()
+        })
+        return Effect.succeed(pull)
+      })
+    ))
+
+  return scanBounds
+}
+
+/** A scan in a span `Db.scan` (when `tracing()`), which ends with the number of rows it returned. */
+export const tracedScan = (
+  stream: Stream.Stream<KeyValue, DbError>,
+  options: ScanOptions | undefined,
+  prefixSize?: number
+): Stream.Stream<KeyValue, DbError> => {
+  if (!tracing()) return stream
+  let rows = 0
+  return stream.pipe(
+    Stream.mapArray((chunk) => {
+      rows += chunk.length
+      return chunk
+    }),
+    Stream.onEnd(Effect.suspend(() => Effect.annotateCurrentSpan("db.rows", rows))),
+    Stream.withSpan("Db.scan", {
+      attributes: {
+        "db.order": options?.order ?? "asc",
+        ...(prefixSize === undefined ? {} : { "db.prefix_size": prefixSize })
+      }
+    })
+  )
+}
