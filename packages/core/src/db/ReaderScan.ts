@@ -6,7 +6,7 @@
  */
 import { Cause, Channel, Effect, type Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { type DbError, InvalidError } from "../errors.ts"
+import { DataError, type DbError, InvalidError } from "../errors.ts"
 import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
 import { type SstPart, SstSource } from "../iter/SstSource.ts"
 import { type Bounds, clip, overlaps, runScanParts } from "../manifest/SstRanges.ts"
@@ -45,6 +45,20 @@ const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
   maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
   ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes })
 })
+
+/**
+ * `merge.fill`, with a row that does not decode as its `DataError`: pages are decoded a row at a time as
+ * the merge reaches them (sst/PageRows.ts), so a corrupt row in a page already fetched is thrown from
+ * inside the merge rather than failing the page's fetch.
+ */
+export const fillChunk = (merge: DbIterator, out: Array<KeyValue>, limit: number): ReturnType<DbIterator["fill"]> | DataError => {
+  try {
+    return merge.fill(out, limit)
+  } catch (e) {
+    if (e instanceof DataError) return e
+    throw e
+  }
+}
 
 /**
  * Scans over the reader's state: `(bounds, options, maxSeqOf)` streams the rows within `bounds` as of the
@@ -105,8 +119,8 @@ export const makeScanStream = (deps: ScanDeps) => {
           chunk = Math.min(SCAN_CHUNK, 2 * chunk)
           const loop = (): Effect.Effect<NonEmptyReadonlyArray<KeyValue>, DbError | Cause.Done<void>> => {
             if (state.closeError !== undefined) return Effect.fail(state.closeError)
-            const status = merge.fill(out, limit)
-            if (status instanceof InvalidError) return Effect.fail(status)
+            const status = fillChunk(merge, out, limit)
+            if (status instanceof InvalidError || status instanceof DataError) return Effect.fail(status)
             if (status === "pull") return Effect.flatMap(merge.pull, loop)
             if (status === "done") finished = true
             if (out.length > 0) return Effect.succeed(out as unknown as NonEmptyReadonlyArray<KeyValue>)
