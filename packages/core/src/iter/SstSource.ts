@@ -52,7 +52,9 @@ export class SstSource implements Source {
   readonly #inflight: Array<Fiber.Fiber<ReadonlyArray<Block>, DbError>> = []
   #rows: ReadonlyArray<RowEntry> = []
   #index = 0
-  /** The page being read, decoded a row at a time (ascending scans of compacted SSTs), or undefined. */
+  /** Whether the current part's pages are decoded a row at a time (`PageRows`): ascending, not a WAL SST. */
+  #lazyPages = false
+  /** The page being read, decoded a row at a time, or undefined. */
   #lazy: PageRows | undefined = undefined
 
   constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart>, scope: Scope.Scope, maxSeq: number) {
@@ -129,9 +131,6 @@ export class SstSource implements Source {
     this.#next = 0
     this.#ended = this.#plan === undefined
   }
-
-  /** Whether the current part's pages are decoded a row at a time (`PageRows`): ascending, not a WAL SST. */
-  #lazyPages = false
 
   /** Takes page `#next`'s blocks: true when it holds a row (now `head`). Throws `DataError`. */
   #takeBlocks(blocks: ReadonlyArray<Block>): boolean {

@@ -81,25 +81,25 @@ const describe = (e: PlatformError): string => {
     : e.message
 }
 
-/** Maps a platform error to the store's error kinds. */
-const toStoreError = (op: StoreOp, path: string, e: PlatformError): ObjectStoreError => {
-  const code = errnoOf(e)
-  const fields = { op, path, message: `${op} ${path}: ${describe(e)}`, cause: e }
+/** The store's error kind for a failure with errno `code` (not found on a read, transient, or a failure). */
+const storeErrorOf = (op: StoreOp, path: string, code: string | undefined, said: string, cause: unknown): ObjectStoreError => {
+  const fields = { op, path, message: `${op} ${path}: ${said}`, cause }
   const isRead = op === "get" || op === "getRange" || op === "head"
   if (isRead && code !== undefined && NOT_FOUND_CODES.has(code)) return new ObjectNotFound(fields)
   if (code !== undefined && TRANSIENT_CODES.has(code)) return new StoreUnavailable(fields)
   return new StoreFailure(fields)
 }
 
+/** Maps a platform error to the store's error kinds. */
+const toStoreError = (op: StoreOp, path: string, e: PlatformError): ObjectStoreError =>
+  storeErrorOf(op, path, errnoOf(e), describe(e), e)
+
 /** Maps a Node system error (`err.code`: `ENOENT`, ...) to the store's error kinds, as `toStoreError` does. */
-export const errnoToStoreError = (op: StoreOp, path: string, e: NodeJS.ErrnoException): ObjectStoreError => {
-  const code = e.code
-  const fields = { op, path, message: `${op} ${path}: ${e.message}`, cause: e }
-  const isRead = op === "get" || op === "getRange" || op === "head"
-  if (isRead && code !== undefined && NOT_FOUND_CODES.has(code)) return new ObjectNotFound(fields)
-  if (code !== undefined && TRANSIENT_CODES.has(code)) return new StoreUnavailable(fields)
-  return new StoreFailure(fields)
-}
+export const errnoToStoreError = (op: StoreOp, path: string, e: NodeJS.ErrnoException): ObjectStoreError =>
+  storeErrorOf(op, path, e.code, e.message, e)
+
+/** The directory of a store rooted at `root`, without trailing slashes (`""` for `/`). */
+export const rootDirOf = (root: string): string => (root === "/" ? "" : root.replace(/\/+$/, ""))
 
 export const mapPlatformError = (op: StoreOp, path: string) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, PlatformError> | ObjectStoreError, R> =>

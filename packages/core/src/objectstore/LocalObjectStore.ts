@@ -57,6 +57,7 @@ import {
   NOT_FOUND_CODES,
   PID_DIGITS,
   processRuns,
+  rootDirOf,
   TEMP_ATTEMPTS,
   textEncoder,
   UNNAMED_TEMP,
@@ -96,7 +97,7 @@ export interface LocalObjectStoreOptions {
 /** A name ending in `#<digits>`: a temp or metadata file here, a staged upload for `object_store`. */
 export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: LocalObjectStoreOptions) {
   const fs = yield* FileSystem.FileSystem
-  const root = options.root === "/" ? "" : options.root.replace(/\/+$/, "")
+  const root = rootDirOf(options.root)
   yield* fs.makeDirectory(root === "" ? "/" : root, { recursive: true }).pipe(
     Effect.catchTag("PlatformError", (e) =>
       Effect.fail(new StoreFailure({ op: "put", path: "", message: `cannot create ${options.root}: ${e.message}`, cause: e })))

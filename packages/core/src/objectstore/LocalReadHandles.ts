@@ -8,19 +8,19 @@
  *
  * What is kept open: SSTs only (`.sst` objects), which the protocol never overwrites (create-only names,
  * docs/format.md §1): the bytes behind an open file are the object's for as long as the object exists.
- * At most `MAX_OPEN` files per store (least recently used closed first), each closed after `IDLE_MS`
- * without reads, so a store that is dropped releases its files within seconds. This store's `delete`
+ * At most `MAX_OPEN` files per store (least recently used closed first), each closed within 10 s of its
+ * last read (two sweeps `SWEEP_MS` apart without a read), so a store that is dropped releases its files
+ * within seconds. This store's `delete`
  * closes the file first. An SST deleted by another process (a garbage collector elsewhere) stays readable
  * through a file still open here until it is closed: its bytes cannot have changed, and nothing reads an
  * SST its view no longer lists.
  *
- * Idle time is wall-clock time (this is the real file system, never a simulated one).
  * A file is closed only once no read is using it; a read whose fiber is interrupted finishes in the thread
  * pool first (its result is dropped), so a file number is never reused under a read.
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
-import { errnoToStoreError, validateLocalPath } from "./LocalFiles.ts"
+import { errnoToStoreError, rootDirOf, validateLocalPath } from "./LocalFiles.ts"
 import { ObjectStore } from "./ObjectStore.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
 
@@ -31,14 +31,15 @@ const MAX_OPEN = 128
  * the read: SST readers ask for exact block ranges, the compactor for pages of 256 blocks, ~1 MiB).
  */
 const KEPT_READ_MAX = 16 * 1024 * 1024
-/** A file unread for this long is closed. */
-const IDLE_MS = 10_000
+/** Open files are swept this often: one not read since the previous sweep is closed. */
+const SWEEP_MS = 5_000
 
 interface OpenFile {
   /** -1 while opening. */
   fd: number
   reads: number
-  lastUsed: number
+  /** Read since the last sweep. */
+  used: boolean
   /** Evicted: close once `reads` is 0. */
   evicted: boolean
   /** Reads waiting for the file to open. */
@@ -98,11 +99,10 @@ export class LocalReadHandles {
   }
 
   #acquire(path: string, file: string, use: (error: NodeJS.ErrnoException | null, open: OpenFile | undefined) => void): void {
-    const now = Date.now()
     const known = this.#files.get(path)
     if (known !== undefined) {
       known.reads++
-      known.lastUsed = now
+      known.used = true
       // Most recently used last.
       this.#files.delete(path)
       this.#files.set(path, known)
@@ -110,7 +110,7 @@ export class LocalReadHandles {
       else known.waiters.push(use)
       return
     }
-    const open: OpenFile = { fd: -1, reads: 1, lastUsed: now, evicted: false, waiters: [use] }
+    const open: OpenFile = { fd: -1, reads: 1, used: true, evicted: false, waiters: [use] }
     this.#files.set(path, open)
     if (this.#files.size > MAX_OPEN) {
       const [oldest, file] = this.#files.entries().next().value!
@@ -152,13 +152,15 @@ export class LocalReadHandles {
   #startSweeper(): void {
     if (this.#sweeper !== undefined) return
     this.#sweeper = setInterval(() => {
-      const cutoff = Date.now() - IDLE_MS
-      for (const [path, open] of this.#files) if (open.reads === 0 && open.lastUsed <= cutoff) this.#evict(path, open)
+      for (const [path, open] of this.#files) {
+        if (open.reads === 0 && !open.used) this.#evict(path, open)
+        else open.used = false
+      }
       if (this.#files.size === 0) {
         clearInterval(this.#sweeper)
         this.#sweeper = undefined
       }
-    }, IDLE_MS / 2)
+    }, SWEEP_MS)
     this.#sweeper.unref()
   }
 }
@@ -169,7 +171,7 @@ export class LocalReadHandles {
  * its file first.
  */
 export const withReadHandles = (store: ObjectStore["Service"], root: string): ObjectStore["Service"] => {
-  const dir = root === "/" ? "" : root.replace(/\/+$/, "")
+  const dir = rootDirOf(root)
   const handles = new LocalReadHandles()
   return ObjectStore.of({
     ...store,
