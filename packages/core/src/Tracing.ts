@@ -9,6 +9,10 @@
  * exporter's, `Tracer` provided by a layer) and tracing is enabled (`References.TracerEnabled`). The
  * check reads the running fiber's cache: no allocation.
  *
+ * Object-store requests are as frequent as gets (a cold get is one request, through two wrappers: the
+ * retrying store and the backend), so the stores name their operations with `spanned` instead of
+ * `Effect.fn(name)`: the same span when someone collects it, none otherwise.
+ *
  * Rare operations (open, flush, a compaction, a GC pass) use `Effect.withSpan` / `Effect.fn` directly.
  */
 import { Effect, Fiber, Tracer } from "effect"
@@ -30,3 +34,14 @@ export const traced = <A, E, R>(
   name: string,
   attributes: Readonly<Record<string, unknown>>
 ): Effect.Effect<A, E, R> => Effect.withSpan(effect, name, { attributes })
+
+/**
+ * `f`, whose effects run in a span named `name` when `tracing()` (checked as each effect runs), and
+ * without one otherwise: `Effect.fn(name)` for calls made once per request or row, where a span nobody
+ * collects would cost more than the call (`Effect.fn` also captures a stack frame per call).
+ */
+export const spanned = <Args extends ReadonlyArray<unknown>, A, E, R>(
+  name: string,
+  f: (...args: Args) => Effect.Effect<A, E, R>
+): (...args: Args) => Effect.Effect<A, E, R> =>
+(...args) => Effect.suspend(() => (tracing() ? Effect.withSpan(f(...args), name) : f(...args)))

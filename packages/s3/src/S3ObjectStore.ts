@@ -338,7 +338,7 @@ export const make = (
         : lean.request("GET", keyOf(path), { range }, abortSignal).then((res) => ({ partial: res.status === 206, bytes: res.body }))
     )
 
-  const put = Effect.fn("S3ObjectStore.put")(function*(path: string, bytes: Uint8Array, putOptions?: PutOptions) {
+  const put = Store.spanned("S3ObjectStore.put", Effect.fnUntraced(function*(path: string, bytes: Uint8Array, putOptions?: PutOptions) {
     yield* validatePath("put", path)
     const input: PutObjectCommandInput = {
       Bucket: bucket,
@@ -355,15 +355,15 @@ export const make = (
           .then((res) => ({ etag: res.etag }))
     ).pipe(Effect.mapError(classify("put", path)))
     return res
-  })
+  }))
 
-  const get = Effect.fn("S3ObjectStore.get")(function*(path: string) {
+  const get = Store.spanned("S3ObjectStore.get", Effect.fnUntraced(function*(path: string) {
     yield* validatePath("get", path)
     const result = yield* getObject(path, undefined).pipe(Effect.mapError(classify("get", path)))
     return result.bytes
-  })
+  }))
 
-  const getRange = Effect.fn("S3ObjectStore.getRange")(function*(path: string, range: ByteRange) {
+  const getRange = Store.spanned("S3ObjectStore.getRange", Effect.fnUntraced(function*(path: string, range: ByteRange) {
     yield* validatePath("getRange", path)
     // HTTP ranges are inclusive; ours are [start, end). An empty range cannot be expressed, so it only
     // checks that the object exists.
@@ -389,21 +389,21 @@ export const make = (
     // A server that ignores `Range` sends the whole object (200): clip it here.
     const [s, e] = clipRange(result.bytes.length, range)
     return result.bytes.subarray(s, e)
-  })
+  }))
 
-  const head = Effect.fn("S3ObjectStore.head")(function*(path: string) {
+  const head = Store.spanned("S3ObjectStore.head", Effect.fnUntraced(function*(path: string) {
     yield* validatePath("head", path)
     return yield* headObject("head", path)
-  })
+  }))
 
-  const del = Effect.fn("S3ObjectStore.delete")(function*(path: string) {
+  const del = Store.spanned("S3ObjectStore.delete", Effect.fnUntraced(function*(path: string) {
     yield* validatePath("delete", path)
     yield* call((abortSignal) =>
       client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(path) }), { abortSignal })
     ).pipe(Effect.mapError(classify("delete", path)))
-  })
+  }))
 
-  const listPage = Effect.fn("S3ObjectStore.list")(function*(prefix: string, token: string | undefined, startAfter: string | undefined) {
+  const listPage = Store.spanned("S3ObjectStore.list", Effect.fnUntraced(function*(prefix: string, token: string | undefined, startAfter: string | undefined) {
     const dir = join(keyPrefix, prefix)
     const res = yield* call((abortSignal) =>
       client.send(
@@ -435,7 +435,7 @@ export const make = (
     }
     const next = res.IsTruncated === true ? Option.some<string | undefined>(res.NextContinuationToken) : Option.none()
     return [items, next] as const
-  })
+  }))
 
   const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.unwrap(validatePrefix(prefix).pipe(Effect.as(

@@ -1,8 +1,9 @@
 /**
  * The object store everything Shale persists goes through: the `ObjectStore` service, the in-memory store,
  * stores named by URL, the retrying wrapper the engine puts around any store, the typed store errors, and
- * what another backend (such as `@shale/s3`) needs to implement the service. The local-directory store is
- * Node-only: `LocalObjectStore` in `@shale/core/node`.
+ * what another backend (such as `@shale/s3`) needs to implement the service (`spanned`: name a request's
+ * span, made only when a tracer collects it). The local-directory store is Node-only: `LocalObjectStore`
+ * in `@shale/core/node`.
  */
 import { Layer } from "effect"
 import { makeMemory, ObjectStore } from "../objectstore/ObjectStore.ts"
@@ -32,6 +33,7 @@ export {
   StoreUnavailable
 } from "../objectstore/ObjectStoreError.ts"
 export { type RetryOptions, retrySchedule, withRetries } from "../objectstore/RetryingObjectStore.ts"
+export { spanned } from "../Tracing.ts"
 export {
   describeLocation,
   layerForLocation,

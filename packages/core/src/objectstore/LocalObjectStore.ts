@@ -44,6 +44,7 @@ import { Cause, Clock, Effect, Exit, FileSystem, Layer, Option, Random, Semaphor
 import type { PlatformError } from "effect/PlatformError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { rmdir } from "node:fs/promises"
+import { spanned } from "../Tracing.ts"
 import {
   type Body,
   decodeMetadata,
@@ -268,7 +269,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
   const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
-  const put = Effect.fn("LocalObjectStore.put")(function*(path: string, bytes: Body, options?: PutOptions) {
+  const put = spanned("LocalObjectStore.put", Effect.fnUntraced(function*(path: string, bytes: Body, options?: PutOptions) {
     yield* validateLocalPath("put", path)
     const file = fileOf(path)
     const dir = dirOf(file)
@@ -337,14 +338,14 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       ),
       mapPlatformError("put", path)
     )
-  })
+  }))
 
-  const get = Effect.fn("LocalObjectStore.get")(function*(path: string) {
+  const get = spanned("LocalObjectStore.get", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("get", path)
     return yield* fs.readFile(fileOf(path)).pipe(mapPlatformError("get", path))
-  })
+  }))
 
-  const getRange = Effect.fn("LocalObjectStore.getRange")(function*(path: string, range: ByteRange) {
+  const getRange = spanned("LocalObjectStore.getRange", Effect.fnUntraced(function*(path: string, range: ByteRange) {
     yield* validateLocalPath("getRange", path)
     return yield* Effect.scoped(Effect.gen(function*() {
       const handle = yield* fs.open(fileOf(path), { flag: "r" })
@@ -371,9 +372,9 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       }
       return filled === out.length ? out : out.subarray(0, filled)
     })).pipe(mapPlatformError("getRange", path))
-  })
+  }))
 
-  const head = Effect.fn("LocalObjectStore.head")(function*(path: string) {
+  const head = spanned("LocalObjectStore.head", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("head", path)
     const file = fileOf(path)
     const dir = dirOf(file)
@@ -398,9 +399,9 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
         }
       }
     }).pipe(mapPlatformError("head", path))
-  })
+  }))
 
-  const del = Effect.fn("LocalObjectStore.delete")(function*(path: string) {
+  const del = spanned("LocalObjectStore.delete", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("delete", path)
     const file = fileOf(path)
     const dir = dirOf(file)
@@ -418,7 +419,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
         yield* pruneEmptyDirectories(dir)
       }
     }).pipe(mapPlatformError("delete", path))
-  })
+  }))
 
   /** Every object path under `prefix`, sorted. */
   const walk = (prefix: string): Effect.Effect<Array<string>, PlatformError> =>

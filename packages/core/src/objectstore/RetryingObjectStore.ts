@@ -17,6 +17,7 @@
  *   ascending order), so a retried listing never repeats or skips an object.
  */
 import { Duration, Effect, Layer, Random, Schedule, Stream } from "effect"
+import { spanned } from "../Tracing.ts"
 import { makeUlid } from "../Ulid.ts"
 import { type ByteRange, type ListOptions, ObjectStore, type ObjectSummary, type PutOptions } from "./ObjectStore.ts"
 import { isTransient, type ObjectStoreError } from "./ObjectStoreError.ts"
@@ -80,10 +81,11 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     return yield* retry(once)
   })
 
-  const put = Effect.fn("RetryingObjectStore.put")(function*(path: string, bytes: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutOptions) {
-    if (options?.mode === "create") return yield* putCreate(path, bytes, options)
-    return yield* retry(send(path, bytes, options))
-  })
+  const put = spanned(
+    "RetryingObjectStore.put",
+    (path: string, bytes: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutOptions) =>
+      options?.mode === "create" ? putCreate(path, bytes, options) : retry(send(path, bytes, options))
+  )
 
   const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.suspend(() => {
@@ -101,18 +103,10 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
 
   return ObjectStore.of({
     put,
-    get: Effect.fn("RetryingObjectStore.get")(function*(path: string) {
-      return yield* retry(store.get(path))
-    }),
-    getRange: Effect.fn("RetryingObjectStore.getRange")(function*(path: string, range: ByteRange) {
-      return yield* retry(store.getRange(path, range))
-    }),
-    head: Effect.fn("RetryingObjectStore.head")(function*(path: string) {
-      return yield* retry(store.head(path))
-    }),
-    delete: Effect.fn("RetryingObjectStore.delete")(function*(path: string) {
-      return yield* retry(store.delete(path))
-    }),
+    get: spanned("RetryingObjectStore.get", (path: string) => retry(store.get(path))),
+    getRange: spanned("RetryingObjectStore.getRange", (path: string, range: ByteRange) => retry(store.getRange(path, range))),
+    head: spanned("RetryingObjectStore.head", (path: string) => retry(store.head(path))),
+    delete: spanned("RetryingObjectStore.delete", (path: string) => retry(store.delete(path))),
     list,
     ...(store.putChunks === undefined ? {} : { putChunks: put }),
     // Not retried: a stream is read once (see `ObjectStore.putStream`).
