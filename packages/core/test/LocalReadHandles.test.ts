@@ -2,7 +2,8 @@
  * The local store's kept files for ranged reads of SSTs (objectstore/LocalReadHandles.ts): the same bytes as
  * reading the file afresh (whole ranges, a range past the end, a range beyond it), a missing SST is
  * `ObjectNotFound`, an SST deleted through the store is gone for its reads too, at most 128 files stay
- * open, reads racing evictions all complete with the right bytes.
+ * open, reads racing evictions all complete with the right bytes. Small reads of a file already open are
+ * synchronous (one `pread`), unless `syncReadMaxBytes` is 0; larger reads and a file's first read are not.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
@@ -59,5 +60,30 @@ describe("local store: kept files for SST reads", () => {
       // fs.close runs in the thread pool: give it a moment.
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
       assert.isAtMost(fs.readdirSync("/proc/self/fd").length, fdsBefore + 2)
+    }))
+
+  it.effect("small reads of an open file complete synchronously; larger ones, first ones and syncReadMaxBytes 0 do not", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const bytes = pattern(200_000, 5)
+      const isSync = <A, E>(effect: Effect.Effect<A, E>): boolean => Effect.runSyncExit(effect)._tag === "Success"
+      const store = yield* makeLocalNode({ root })
+      yield* store.put("db/compacted/b.sst", bytes)
+      assert.isFalse(isSync(store.getRange("db/compacted/b.sst", { start: 0, end: 4096 })), "the first read opens the file")
+      // Let the first read finish opening the file.
+      assert.deepStrictEqual(yield* store.getRange("db/compacted/b.sst", { start: 0, end: 4096 }), bytes.subarray(0, 4096))
+      const small = Effect.runSync(store.getRange("db/compacted/b.sst", { start: 8192, end: 8192 + 65536 }))
+      assert.deepStrictEqual(small, bytes.subarray(8192, 8192 + 65536))
+      const tail = Effect.runSync(store.getRange("db/compacted/b.sst", { start: 199_000, end: 201_000 }))
+      assert.deepStrictEqual(tail, bytes.subarray(199_000))
+      assert.isFalse(isSync(store.getRange("db/compacted/b.sst", { start: 0, end: 65537 })), "above 64 KiB")
+      assert.deepStrictEqual(yield* store.getRange("db/compacted/b.sst", { start: 0, end: 65537 }), bytes.subarray(0, 65537))
+      yield* store.delete("db/compacted/b.sst")
+      assert.strictEqual((yield* Effect.flip(store.getRange("db/compacted/b.sst", { start: 0, end: 10 })))._tag, "ObjectNotFound")
+
+      const asyncOnly = yield* makeLocalNode({ root, syncReadMaxBytes: 0 })
+      yield* asyncOnly.put("db/compacted/c.sst", bytes)
+      assert.deepStrictEqual(yield* asyncOnly.getRange("db/compacted/c.sst", { start: 0, end: 100 }), bytes.subarray(0, 100))
+      assert.isFalse(isSync(asyncOnly.getRange("db/compacted/c.sst", { start: 0, end: 100 })))
     }))
 })
