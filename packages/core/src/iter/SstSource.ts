@@ -102,8 +102,7 @@ export class SstSource implements Source {
       if (!this.#ended) {
         const plan = this.#plan!
         if (this.#inflight.length > 0) return false
-        const [from, to] = plan.ranges[this.#next]!
-        const blocks = this.#reader!.cachedBlocks(from, to + 1)
+        const blocks = this.#reader!.cachedBlocks(plan.pages.from(this.#next), plan.pages.to(this.#next) + 1)
         if (blocks === undefined) return false
         if (this.#takeBlocks(blocks)) return true
         continue
@@ -138,10 +137,10 @@ export class SstSource implements Source {
     const p = this.#next
     if (!this.#lazyPages) return this.#take(plan.page(p, blocks))
     const reader = this.#reader!
-    this.#lazy = new PageRows(reader.path, blocks, plan.ranges[p]![0], this.#parts[this.#part]![1], p === 0, this.#maxSeq)
+    this.#lazy = new PageRows(reader.path, blocks, plan.pages.from(p), this.#parts[this.#part]![1], p === 0, this.#maxSeq)
     this.#rows = []
     this.#next++
-    this.#ended = this.#next >= plan.ranges.length
+    this.#ended = this.#next >= plan.pages.count
     if (this.#ended) this.#dropInflight()
     return this.#nextLazy()
   }
@@ -150,7 +149,7 @@ export class SstSource implements Source {
   #take([rows, done]: Page): boolean {
     const plan = this.#plan!
     this.#next++
-    this.#ended = done || this.#next >= plan.ranges.length
+    this.#ended = done || this.#next >= plan.pages.count
     if (this.#ended) this.#dropInflight()
     const maxSeq = this.#maxSeq
     let page = rows
@@ -174,8 +173,7 @@ export class SstSource implements Source {
   /** Page `p`'s blocks of the current plan from the store (or the cache). */
   #fetch(p: number): Effect.Effect<ReadonlyArray<Block>, DbError> {
     const plan = this.#plan!
-    const [from, to] = plan.ranges[p]!
-    return Effect.mapError(this.#reader!.readBlocks(from, to + 1, plan.cacheBlocks), toDbError)
+    return Effect.mapError(this.#reader!.readBlocks(plan.pages.from(p), plan.pages.to(p) + 1, plan.cacheBlocks), toDbError)
   }
 
   /** `#takeBlocks` as an Effect: a page that does not decode fails it with its `DataError`. */
@@ -202,7 +200,7 @@ export class SstSource implements Source {
     // The window grows by a page per page read (1, 2, 3, ... up to `maxFetchTasks`): a scan that stops
     // soon after its on-demand pages leaves at most a page or two fetched in vain.
     const window = Math.min(plan.tasks, p - PAGES_ON_DEMAND + 1)
-    for (let q = p + inflight.length; q < plan.ranges.length && q < p + window; q++) {
+    for (let q = p + inflight.length; q < plan.pages.count && q < p + window; q++) {
       forks.push(Effect.forkIn(this.#fetch(q), this.#scope, { startImmediately: true }))
     }
     return Effect.flatMap(Effect.all(forks), (fibers) => {

@@ -7,7 +7,7 @@
  * time). Here a page holds only its blocks; each row object lives from its decoding to its output. A short
  * scan decodes only the rows it reaches, not the whole of the pages it fetched.
  *
- * The same pages are fetched as by `scanSst` (`planScan`'s ranges; `maxFetchTasks` pages at once), and the
+ * The same pages are fetched as by `scanSst` (`planScan`'s pages; `maxFetchTasks` pages at once), and the
  * same rows come out: the first page seeks to `start`, rows outside the bounds are skipped, and a row past
  * `end` ends the page (the index pruned the blocks after it).
  */
@@ -16,7 +16,7 @@ import { type Block, BlockIterator } from "../format/Block.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type SsTableError, toDataError } from "./SsTableErrors.ts"
-import { planScan, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
+import { PAGE_INDEX_CHUNK, planScan, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
 
 /** A fetched page of blocks, decoded on demand. `next()` throws a `DataError` naming the block. */
 export class PageRows {
@@ -111,10 +111,11 @@ export const scanPages = (sst: ScannableSst, options: ScanOptions = {}): Stream.
   const plan = planScan(sst, options)
   if (plan === undefined) return Stream.empty
   const fetchPage = (p: number): Effect.Effect<PageRows, SsTableError> => {
-    const [from, to] = plan.ranges[p]!
+    const from = plan.pages.from(p)
+    const to = plan.pages.to(p)
     return Effect.flatMap(sst.readBlocks(from, to + 1, plan.cacheBlocks), (blocks) =>
       Effect.try({ try: () => new PageRows(sst.path, blocks, from, options, p === 0), catch: (e) => e as SsTableError }))
   }
-  const pages = Stream.range(0, plan.ranges.length - 1)
+  const pages = Stream.range(0, plan.pages.count - 1, PAGE_INDEX_CHUNK)
   return plan.tasks === 1 ? Stream.mapEffect(pages, fetchPage) : Stream.mapEffect(pages, fetchPage, { concurrency: plan.tasks })
 }

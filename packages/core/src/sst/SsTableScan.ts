@@ -71,7 +71,7 @@ export type Page = readonly [rows: ReadonlyArray<RowEntry>, done: boolean]
  * (iter/SstSource.ts). Both fetch the same pages and emit the same rows.
  */
 export interface ScanPlan {
-  readonly ranges: ReadonlyArray<readonly [number, number]>
+  readonly pages: PageRanges
   readonly cacheBlocks: boolean
   /** Pages in flight at once after the first pages (`maxFetchTasks`, at least 1). */
   readonly tasks: number
@@ -116,12 +116,13 @@ export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.St
   const scan = planScan(sst, options)
   if (scan === undefined) return Stream.empty
   const fetchPage = (p: number): Effect.Effect<Page, SsTableError> => {
-    const [from, to] = scan.ranges[p]!
+    const from = scan.pages.from(p)
+    const to = scan.pages.to(p)
     return Effect.flatMap(sst.readBlocks(from, to + 1, scan.cacheBlocks), (blocks) =>
       Effect.try({ try: () => scan.page(p, blocks), catch: (e) => e as SsTableError }))
   }
   const tasks = scan.tasks
-  const rest = Stream.fromArray(Array.from({ length: scan.ranges.length - 1 }, (_, i) => i + 1))
+  const rest = Stream.range(1, scan.pages.count - 1, PAGE_INDEX_CHUNK)
   const later = tasks === 1 ? Stream.mapEffect(rest, fetchPage) : Stream.mapEffect(rest, fetchPage, { concurrency: tasks })
   return Stream.fromEffect(fetchPage(0)).pipe(
     Stream.concat(later),
@@ -132,6 +133,9 @@ export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.St
   )
 }
 
+/** Page numbers are streamed this many at a time (`Stream.range` makes an array per chunk). */
+export const PAGE_INDEX_CHUNK = 16
+
 /** Blocks per GET for this scan (see `ScanOptions`). */
 const stepOf = (sst: ScannableSst, options: ScanOptions): number => {
   const bytes = options.readAheadBytes
@@ -139,24 +143,55 @@ const stepOf = (sst: ScannableSst, options: ScanOptions): number => {
   return Math.max(1, options.readAheadBlocks ?? sst.readAheadBlocks)
 }
 
-/** The pages over blocks `first..last` (inclusive) in scan order: 1 block, then twice as many, up to `step`. */
-const pageRanges = (first: number, last: number, descending: boolean, step: number): Array<readonly [number, number]> => {
-  const out: Array<readonly [number, number]> = []
-  let width = 1
-  if (descending) {
-    for (let c = last; c >= first; width = Math.min(step, 2 * width)) {
-      const from = Math.max(first, c - width + 1)
-      out.push([from, c])
-      c = from - 1
-    }
-  } else {
-    for (let c = first; c <= last; width = Math.min(step, 2 * width)) {
-      const to = Math.min(last, c + width - 1)
-      out.push([c, to])
-      c = to + 1
-    }
+/**
+ * The pages over blocks `first..last` (inclusive) in scan order: 1 block, then twice as many, up to `step`
+ * blocks each. Each page's blocks are computed when asked for, not listed up front: a short scan of a large
+ * SST reads one or two of its thousands of pages, and every source of every scan made the list.
+ */
+export class PageRanges {
+  /** How many pages. */
+  readonly count: number
+  readonly #first: number
+  readonly #last: number
+  readonly #descending: boolean
+  readonly #step: number
+  /** Pages before the first of `step` blocks (their widths are 1, 2, 4, ...). */
+  readonly #doubling: number
+
+  constructor(first: number, last: number, descending: boolean, step: number) {
+    this.#first = first
+    this.#last = last
+    this.#descending = descending
+    this.#step = step
+    let k = 0
+    while (2 ** k < step) k++
+    this.#doubling = k
+    const blocks = last - first + 1
+    if (blocks <= 0) this.count = 0
+    else if (blocks <= 2 ** k - 1) this.count = Math.ceil(Math.log2(blocks + 1) - 1e-9)
+    else this.count = k + Math.ceil((blocks - (2 ** k - 1)) / step)
   }
-  return out
+
+  /** Blocks before page `p` in scan order. */
+  #offset(p: number): number {
+    const k = this.#doubling
+    return p <= k ? 2 ** p - 1 : 2 ** k - 1 + (p - k) * this.#step
+  }
+
+  /** The lowest block of page `p`. */
+  from(p: number): number {
+    return this.#descending ? this.#last - this.#lastOffset(p) : this.#first + this.#offset(p)
+  }
+
+  /** The highest block of page `p`. */
+  to(p: number): number {
+    return this.#descending ? this.#last - this.#offset(p) : this.#first + this.#lastOffset(p)
+  }
+
+  /** The offset of page `p`'s last block in scan order. */
+  #lastOffset(p: number): number {
+    return Math.min(this.#last - this.#first + 1, this.#offset(p + 1)) - 1
+  }
 }
 
 /**
@@ -172,13 +207,13 @@ const plan = (
 ): ScanPlan => {
   const descending = options.descending === true
   const seekKey = descending ? undefined : options.start
-  const ranges = pageRanges(firstBlock, lastBlock, descending, stepOf(sst, options))
+  const pages = new PageRanges(firstBlock, lastBlock, descending, stepOf(sst, options))
   return {
-    ranges,
+    pages,
     cacheBlocks: options.cacheBlocks ?? false,
     tasks: Math.max(1, Math.floor(options.maxFetchTasks ?? 1)),
     page: (p, blocks) => {
-      const from = ranges[p]![0]
+      const from = pages.from(p)
       return take(decodePage(sst, blocks, from, descending, p === 0 ? seekKey : undefined))
     }
   }
