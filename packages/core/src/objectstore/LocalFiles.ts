@@ -128,6 +128,13 @@ const textDecoder = new TextDecoder()
 
 export const dirOf = (file: string): string => file.slice(0, file.lastIndexOf("/"))
 
+/** The metadata sidecar in `dir` of the file with inode `ino` (LocalObjectStore.ts, "User metadata"). */
+export const sidecarOf = (dir: string, ino: bigint): string => `${dir}/#0${ino}`
+
+/** Removes a file; a missing file is fine. Returns whether it was there. */
+export const removeFileIfExists = (fs: FileSystem.FileSystem, file: string): Effect.Effect<boolean, PlatformError> =>
+  fs.remove(file).pipe(Effect.as(true), Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(false)))
+
 /** The etag of a file version, as `object_store` computes it: inode, mtime and size in hex. */
 export const etagOf = (info: FileSystem.File.Info): string => {
   const ino = Option.getOrElse(info.ino, () => 0n)

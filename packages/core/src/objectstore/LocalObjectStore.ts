@@ -40,7 +40,7 @@
  * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation, the object path and
  * the system's own words for the failure (`ENOSPC: no space left on device, write`).
  */
-import { Cause, Clock, Effect, Exit, FileSystem, Layer, Option, Random, Semaphore, Stream } from "effect"
+import { Cause, Effect, Exit, FileSystem, Layer, Option, Random, Semaphore, Stream } from "effect"
 import type { PlatformError } from "effect/PlatformError"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { rmdir } from "node:fs/promises"
@@ -54,21 +54,20 @@ import {
   isCode,
   lastModifiedOf,
   mapPlatformError,
-  NAMED_TEMP,
   NOT_FOUND_CODES,
   PID_DIGITS,
-  processRuns,
+  removeFileIfExists,
   rootDirOf,
+  sidecarOf,
   TEMP_ATTEMPTS,
   textEncoder,
-  UNNAMED_TEMP,
-  UNNAMED_TEMP_MAX_AGE_MS,
   UNSIZED_READ_MAX,
   validateLocalPath,
   validateLocalPrefix,
   writeChunks
 } from "./LocalFiles.ts"
 import { withReadHandles } from "./LocalReadHandles.ts"
+import { sweepTempFiles } from "./LocalSweep.ts"
 import {
   clipRange,
   type ByteRange,
@@ -115,7 +114,6 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
   const publishLock = yield* Semaphore.make(1)
 
   const fileOf = (path: string): string => `${root}/${path}`
-  const sidecarOf = (dir: string, ino: bigint): string => `${dir}/#0${ino}`
 
   const inoOf = (info: FileSystem.File.Info): Effect.Effect<bigint, PlatformError> =>
     Option.match(info.ino, {
@@ -142,9 +140,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       )
     )
 
-  /** Removes a file; a missing file is fine. Returns whether it was there. */
-  const removeIfExists = (file: string): Effect.Effect<boolean, PlatformError> =>
-    fs.remove(file).pipe(Effect.as(true), Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(false)))
+  const removeIfExists = (file: string) => removeFileIfExists(fs, file)
 
   /** A fresh temp-file name: `#2`, this process's id and 9 random digits (sidecars are `#0...`). */
   const tempName = Effect.gen(function*() {
@@ -236,44 +232,7 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
         Effect.ignore
       )
 
-  /**
-   * Removes the temp files of writers that were killed (see the module comment), in the whole tree;
-   * returns how many files it removed. Best effort: what cannot be read or removed is left.
-   */
-  const sweepTempFiles = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    let removed = 0
-    const remove = (file: string) =>
-      Effect.ignore(Effect.tap(removeIfExists(file), (gone) => Effect.sync(() => void (gone && removed++))))
-    const visit = (dir: string): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        const entries = yield* fs.readDirectoryEntries(dir).pipe(Effect.orElseSucceed(() => []))
-        for (const entry of entries) {
-          const file = `${dir === "/" ? "" : dir}/${entry.name}`
-          if (entry.type === "Directory") {
-            yield* visit(file)
-            continue
-          }
-          const named = NAMED_TEMP.exec(entry.name)
-          const stale = named !== null
-            ? Number(named[1]) !== process.pid && !processRuns(Number(named[1]))
-            : UNNAMED_TEMP.test(entry.name) &&
-              Option.match(yield* Effect.option(fs.stat(file)), {
-                onNone: () => false,
-                onSome: (info) => now - lastModifiedOf(info) > UNNAMED_TEMP_MAX_AGE_MS
-              })
-          if (!stale) continue
-          // Its metadata sidecar first, named by the temp file's inode (which cannot be reused meanwhile).
-          const info = yield* Effect.option(fs.stat(file))
-          if (Option.isSome(info) && Option.isSome(info.value.ino)) yield* remove(sidecarOf(dir, info.value.ino.value))
-          yield* remove(file)
-        }
-      })
-    yield* visit(root === "" ? "/" : root)
-    return removed
-  })
-
-  const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles
+  const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles(fs, root)
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
   const put = spanned("LocalObjectStore.put", Effect.fnUntraced(function*(path: string, bytes: Body, options?: PutOptions) {
