@@ -9,13 +9,15 @@
  *     <dir>/after, a memtable flush, then waits until L0 holds < 4 SSTs and no compaction runs for 600 ms;
  *     copies it to <dir>/full and runs the standalone compactor's `submit("full")` there.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full
- *       [--impl <repo root>] [--gets G] [--scans S] [--label L]
+ *       [--impl <repo root>] [--gets G] [--scans S] [--label L] [--cache-bytes B]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
  *     W2's random keys; every value and scanned key is checked against the model (a mismatch exits 1).
  *     Prints one JSON line: gets/s, scan rows/s, and the store's ranged GETs per get and per scan (the
  *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
- *     imported (default: this one), e.g. an extracted older commit for A/B runs.
+ *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
+ *     block cache's size instead of W2's (0: none; 1e9: every block stays), which separates what a read
+ *     that misses the cache costs from what one that hits does.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -39,6 +41,12 @@ const arg = (name: string, fallback?: string): string => {
   if (i >= 0 && process.argv[i + 1] !== undefined) return process.argv[i + 1]!
   if (fallback === undefined) throw new Error(`--${name} is required`)
   return fallback
+}
+
+/** `--cache-bytes`, as a setting (none when not given). */
+const cacheSetting = (): { readonly blockCacheBytes?: number } => {
+  const bytes = arg("cache-bytes", "")
+  return bytes === "" ? {} : { blockCacheBytes: Number(bytes) }
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -157,7 +165,7 @@ const readOnce = async (impl: string, layout: string) => {
         }
       }))
   ).pipe(Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) })))
-  const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null } }).pipe(
+  const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null, ...cacheSetting() } }).pipe(
     Layer.provide(counted)
   )
   const runtime = ManagedRuntime.make(layer)
