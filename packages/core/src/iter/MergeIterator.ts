@@ -129,10 +129,14 @@ export class MergeIterator implements RowIterator {
     return row
   }
 
-  /** Fetches the next page of every source that needs one, one source after the other. */
+  /**
+   * Fetches the next page of every source that needs one, all at once: at the start every source does
+   * (opening its SST, then its first page), and one after the other their round trips added up.
+   */
   readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
     const pending = this.#pending.splice(0, this.#pending.length)
-    return Effect.forEach(pending, (s) => s.pull, { discard: true }).pipe(
+    const pulls = pending.length === 1 ? pending[0]!.pull : Effect.forEach(pending, (s) => s.pull, { discard: true, concurrency: "unbounded" })
+    return pulls.pipe(
       Effect.map(() => {
         for (const s of pending) this.#place(s, true)
       })

@@ -5,7 +5,7 @@
  * and `maxFetchTasks` bounds the requests in flight. Blocks already in the block cache (point reads) do not
  * split a page into several requests. The rows are the same every way. A scan its consumer stops early
  * reads little more than it used: the first pulls emit few rows (16, 32, ...) and fetching ahead starts one
- * page at a time.
+ * page at a time. A scan over several SSTs fetches their first blocks at once, not one round trip per SST.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Stream } from "effect"
@@ -117,5 +117,31 @@ describe("Db scans fetch ahead", () => {
       // 100 rows: 16 + 32 + 64 merged: pages of 1, 2 and 4 blocks (256 rows were 9 blocks, 4-6 requests).
       assert.isAtMost(hundred.requests, 3)
       assert.isAtMost(hundred.blocks, 7.5)
+    }))
+
+  it.live("a scan over four L0 SSTs fetches their first blocks at once", () =>
+    Effect.gen(function*() {
+      const memory = makeMemory()
+      const writer = yield* openOn(memory, {})
+      // Four SSTs with interleaved keys: the first rows of the scan come from all four.
+      for (let j = 0; j < 4; j++) {
+        for (let i = j; i < 4000; i += 4) yield* writer.db.put(key(i), value(i), ND)
+        yield* writer.db.flush({ type: "memtable" })
+      }
+      yield* writer.db.close
+      const { store, stats } = slowStore(memory)
+      const { db } = yield* openOn(store, {})
+      // Opens the four handles (one get each side of the scans' keys).
+      for (const i of [3996, 3997, 3998, 3999]) assert.strictEqual(s(yield* db.get(key(i))), s(value(i)))
+      stats.maxInFlight = 0
+      const requests = stats.getRanges
+      const t0 = yield* Clock.currentTimeMillis
+      const got = yield* Stream.runCollect(Stream.take(db.scan({ start: key(1000) }), 10))
+      const ms = (yield* Clock.currentTimeMillis) - t0
+      assert.deepStrictEqual(got.map((kv) => s(kv.key)), Array.from({ length: 10 }, (_, i) => s(key(1000 + i))))
+      yield* Effect.log(`10 rows over 4 SSTs: ${stats.getRanges - requests} requests, ${stats.maxInFlight} at once, ${ms} ms`)
+      // One after the other, the four first blocks were four round trips with one request in flight.
+      assert.strictEqual(stats.getRanges - requests, 4)
+      assert.strictEqual(stats.maxInFlight, 4)
     }))
 })
