@@ -14,14 +14,22 @@ export const configureWarming = (tables: TableStore, timeoutMs: number | null, s
   tables.warming = timeoutMs === null || tables.blockCache === undefined ? undefined : { timeoutMs, scope }
 }
 
-/** Warms `tables`' block cache for a switch of the view from `from` to `to` (see the module comment). Never fails. */
+/**
+ * Warms `tables`' block cache for a switch of the view from `from` to `to` (see the module comment). Never
+ * fails. Warming or not, the handles of the SSTs the switch removes are released at the next switch
+ * (`TableStore.releaseLater`): a writer whose compactor runs elsewhere would otherwise keep every SST's
+ * index and filter it ever read.
+ */
 export const warmViewSwitch = (tables: TableStore, from: Manifest, to: Manifest): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (tables.warming === undefined) return Effect.void
     const after = sstIdsOf(to)
     const before = sstIdsOf(from)
     const removed: Array<string> = []
     for (const id of before) if (!after.has(id)) removed.push(id)
+    if (tables.warming === undefined) {
+      if (removed.length > 0) tables.releaseLater(removed)
+      return Effect.void
+    }
     if (removed.length === 0) return Effect.void
     const added: Array<CompactedSst> = []
     for (const run of to.compacted) for (const sst of run.ssts) if (!before.has(sst.id)) added.push(sst)

@@ -44,6 +44,8 @@ export class BlockTable<A = unknown> {
   readonly #cache: LruBlockCache
   /** @internal The entry id in each slot (0: empty). */
   slots: Int32Array = EMPTY_SLOTS
+  /** @internal How many slots hold an entry. */
+  entries = 0
 
   /** @internal Use `LruBlockCache.table`. */
   constructor(cache: LruBlockCache, name: string) {
@@ -203,8 +205,12 @@ export class LruBlockCache {
 
   clear(): void {
     this.map.clear()
-    // Tables stay registered (readers hold them); only their slots empty.
-    for (const t of this.tables.values()) t.slots.fill(0)
+    // Readers hold their tables: emptied, each registers again with its next block (see `store`).
+    for (const t of this.tables.values()) {
+      t.slots.fill(0)
+      t.entries = 0
+    }
+    this.tables.clear()
     this.values.length = 1
     this.owners.length = 1
     this.freeIds.length = 0
@@ -249,6 +255,21 @@ export class LruBlockCache {
   /** @internal The weight of entry `id`. */
   weightOf(id: number): number {
     return this.weights[id]!
+  }
+
+  /**
+   * Forgets the table called `name` if it holds no block (its reader is gone: TableStore). A table is also
+   * forgotten when its last block goes (`remove`); this covers the tables of SSTs whose blocks were never
+   * cached (scanned only, or written and not read).
+   */
+  dropEmptyTable(name: string): void {
+    const t = this.tables.get(name)
+    if (t !== undefined && t.entries === 0) this.tables.delete(name)
+  }
+
+  /** @internal How many tables are registered. */
+  get tableCount(): number {
+    return this.tables.size
   }
 
   /** The block table called `name` if one exists (unlike `table`, creates nothing). */
@@ -311,6 +332,8 @@ export class LruBlockCache {
       this.indexes[id] = index
       table.reserve(index + 1)
       table.slots[index] = id
+      // A table is registered while it holds blocks (see `remove`); one a reader kept fills again here.
+      if (table.entries++ === 0 && !this.tables.has(table.name)) this.tables.set(table.name, table)
     }
     const prev = this.prev
     const next = this.next
@@ -355,6 +378,9 @@ export class LruBlockCache {
     else if (owner !== undefined) {
       const i = this.indexes[id]!
       if (owner.slots[i] === id) owner.slots[i] = 0
+      // The last block of a table gone: forget the table (its slots sized for the whole SST), so a process
+      // that opens SST after SST over months keeps tables only for what its cache holds.
+      if (--owner.entries === 0 && this.tables.get(owner.name) === owner) this.tables.delete(owner.name)
     }
     this.values[id] = undefined
     this.owners[id] = undefined

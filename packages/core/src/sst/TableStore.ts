@@ -124,7 +124,9 @@ export class TableStore {
       this.#open.delete(id)
       if (this.warming !== undefined && this.#hasCachedBlocks(reader)) {
         this.#retired.set(id, reader)
-        if (this.#retired.size > MAX_RETIRED) this.#retired.delete(this.#retired.keys().next().value!)
+        if (this.#retired.size > MAX_RETIRED) this.#drop(this.#retired, this.#retired.keys().next().value!)
+      } else {
+        this.blockCache?.dropEmptyTable(reader.path)
       }
     }
   }
@@ -132,9 +134,17 @@ export class TableStore {
   /** Drops the handles of `ids`, open or retired. */
   release(ids: Iterable<string>): void {
     for (const id of ids) {
-      this.#open.delete(id)
-      this.#retired.delete(id)
+      this.#drop(this.#open, id)
+      this.#drop(this.#retired, id)
     }
+  }
+
+  /** Removes handle `id` from `handles`; the cache forgets its block table if it holds no block. */
+  #drop(handles: Map<string, SsTableReader>, id: string): void {
+    const reader = handles.get(id)
+    if (reader === undefined) return
+    handles.delete(id)
+    this.blockCache?.dropEmptyTable(reader.path)
   }
 
   #releaseNext: ReadonlyArray<string> = []
@@ -162,8 +172,8 @@ export class TableStore {
 
   /** Keeps only the handles of `live` SSTs (the ids the current manifest references). */
   retainOnly(live: ReadonlySet<string>): void {
-    for (const id of this.#open.keys()) if (!live.has(id)) this.#open.delete(id)
-    for (const id of this.#retired.keys()) if (!live.has(id)) this.#retired.delete(id)
+    for (const id of this.#open.keys()) if (!live.has(id)) this.#drop(this.#open, id)
+    for (const id of this.#retired.keys()) if (!live.has(id)) this.#drop(this.#retired, id)
   }
 
   #hasCachedBlocks(reader: SsTableReader): boolean {

@@ -184,6 +184,30 @@ describe("LruBlockCache block tables", () => {
     assert.strictEqual(c.table("compacted/01B.sst").get(1), "again", "tables stay usable after clear")
   })
 
+  it("a table is forgotten when its last block goes, and registers again with its next one", () => {
+    const c = new LruBlockCache(30)
+    const a = c.table("compacted/01A.sst", 4)
+    const idle = c.table("compacted/01I.sst", 4)
+    assert.strictEqual(c.tableCount, 2)
+    c.dropEmptyTable("compacted/01I.sst") // its reader went without caching a block
+    assert.strictEqual(c.tableCount, 1)
+    assert.notStrictEqual(c.table("compacted/01I.sst"), idle)
+    c.dropEmptyTable("compacted/01I.sst")
+    a.set(0, "a0", 10)
+    a.set(1, "a1", 10)
+    c.dropEmptyTable("compacted/01A.sst") // not empty: stays
+    assert.strictEqual(c.existingTable("compacted/01A.sst"), a)
+    // Three other tables' blocks evict a's.
+    for (const name of ["b", "c", "d"]) c.table(name).set(0, name, 10)
+    assert.isFalse(a.has(0) || a.has(1))
+    assert.isUndefined(c.existingTable("compacted/01A.sst"), "no block left: the table is forgotten")
+    assert.strictEqual(c.tableCount, 3)
+    // Its reader caches again: the table is registered again, and shared.
+    a.set(2, "a2", 10)
+    assert.strictEqual(c.table("compacted/01A.sst"), a)
+    assert.strictEqual(c.table("compacted/01A.sst").get(2), "a2")
+  })
+
   it("grows past its initial capacity and reuses the ids of removed entries without mixing values up", () => {
     const c = new LruBlockCache(1100)
     const t = c.table<string>("big")
