@@ -186,6 +186,7 @@ const readOnce = async (impl: string, layout: string) => {
       for (let j = 0; j < keys.length; j++) checkGet(keys[j]!, yield* db.get(keyOf(keys[j]!)))
     }))
   let scanned = 0
+  const keyText = new TextDecoder()
   const runScans = (starts: Uint32Array) =>
     runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
@@ -193,7 +194,7 @@ const readOnce = async (impl: string, layout: string) => {
         const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows))
         let expect = nextLive(starts[s]!)
         for (const kv of kvs) {
-          const i = Number(new TextDecoder().decode(kv.key.subarray(3)))
+          const i = Number(keyText.decode(kv.key.subarray(3)))
           if (i !== expect || !isW2Value(kv.value, i, model[i]!)) problems++
           expect = nextLive(i + 1)
           scanned++
