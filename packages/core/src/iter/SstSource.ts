@@ -23,7 +23,7 @@ import type { RowEntry } from "../format/RowEntry.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { PageRows } from "../sst/PageRows.ts"
 import type { SsTableReader } from "../sst/SsTableReader.ts"
-import { type Page, planScan, type ScanOptions, type ScanPlan } from "../sst/SsTableScan.ts"
+import { type Page, planScan, readPage, type ScanOptions, type ScanPlan } from "../sst/SsTableScan.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
 import type { Source } from "./MergeIterator.ts"
 
@@ -173,7 +173,7 @@ export class SstSource implements Source {
   /** Page `p`'s blocks of the current plan from the store (or the cache). */
   #fetch(p: number): Effect.Effect<ReadonlyArray<Block>, DbError> {
     const plan = this.#plan!
-    return Effect.mapError(this.#reader!.readBlocks(plan.pages.from(p), plan.pages.to(p) + 1, plan.cacheBlocks), toDbError)
+    return Effect.mapError(readPage(this.#reader!, plan, p), toDbError)
   }
 
   /** `#takeBlocks` as an Effect: a page that does not decode fails it with its `DataError`. */

@@ -16,7 +16,7 @@ import { type Block, BlockIterator } from "../format/Block.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type SsTableError, toDataError } from "./SsTableErrors.ts"
-import { PAGE_INDEX_CHUNK, planScan, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
+import { PAGE_INDEX_CHUNK, planScan, readPage, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
 
 /** A fetched page of blocks, decoded on demand. `next()` throws a `DataError` naming the block. */
 export class PageRows {
@@ -110,12 +110,9 @@ export const scanPages = (sst: ScannableSst, options: ScanOptions = {}): Stream.
   }
   const plan = planScan(sst, options)
   if (plan === undefined) return Stream.empty
-  const fetchPage = (p: number): Effect.Effect<PageRows, SsTableError> => {
-    const from = plan.pages.from(p)
-    const to = plan.pages.to(p)
-    return Effect.flatMap(sst.readBlocks(from, to + 1, plan.cacheBlocks), (blocks) =>
-      Effect.try({ try: () => new PageRows(sst.path, blocks, from, options, p === 0), catch: (e) => e as SsTableError }))
-  }
+  const fetchPage = (p: number): Effect.Effect<PageRows, SsTableError> =>
+    Effect.flatMap(readPage(sst, plan, p), (blocks) =>
+      Effect.try({ try: () => new PageRows(sst.path, blocks, plan.pages.from(p), options, p === 0), catch: (e) => e as SsTableError }))
   const pages = Stream.range(0, plan.pages.count - 1, PAGE_INDEX_CHUNK)
   return plan.tasks === 1 ? Stream.mapEffect(pages, fetchPage) : Stream.mapEffect(pages, fetchPage, { concurrency: plan.tasks })
 }

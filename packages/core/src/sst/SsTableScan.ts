@@ -111,16 +111,16 @@ export const planScan = (sst: ScannableSst, options: ScanOptions = {}): ScanPlan
   })
 }
 
+/** Page `p`'s blocks of `plan`, from the cache or the store (one request for those not cached). */
+export const readPage = (sst: ScannableSst, plan: ScanPlan, p: number): Effect.Effect<ReadonlyArray<Block>, SsTableError> =>
+  sst.readBlocks(plan.pages.from(p), plan.pages.to(p) + 1, plan.cacheBlocks)
+
 /** Every row of `sst` (within the bounds, if any) in stored order, or its reverse with `descending`. */
 export const scanSst = (sst: ScannableSst, options: ScanOptions = {}): Stream.Stream<RowEntry, SsTableError> => {
   const scan = planScan(sst, options)
   if (scan === undefined) return Stream.empty
-  const fetchPage = (p: number): Effect.Effect<Page, SsTableError> => {
-    const from = scan.pages.from(p)
-    const to = scan.pages.to(p)
-    return Effect.flatMap(sst.readBlocks(from, to + 1, scan.cacheBlocks), (blocks) =>
-      Effect.try({ try: () => scan.page(p, blocks), catch: (e) => e as SsTableError }))
-  }
+  const fetchPage = (p: number): Effect.Effect<Page, SsTableError> =>
+    Effect.flatMap(readPage(sst, scan, p), (blocks) => Effect.try({ try: () => scan.page(p, blocks), catch: (e) => e as SsTableError }))
   const tasks = scan.tasks
   const rest = Stream.range(1, scan.pages.count - 1, PAGE_INDEX_CHUNK)
   const later = tasks === 1 ? Stream.mapEffect(rest, fetchPage) : Stream.mapEffect(rest, fetchPage, { concurrency: tasks })
