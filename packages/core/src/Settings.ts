@@ -42,7 +42,7 @@ import {
   garbageCollectorSetting,
   type GcSettingsInput
 } from "./settings/BackgroundSettings.ts"
-import { byteSize, durationMs, durationMsOrNone, integer, withDefault } from "./settings/Fields.ts"
+import { byteSize, byteSizeOrNone, durationMs, durationMsOrNone, integer, withDefault } from "./settings/Fields.ts"
 import { objectStoreCacheSetting, type ObjectStoreCacheSettings } from "./settings/ObjectStoreCacheSettings.ts"
 import { emptyGathered, entryAt, formatter, gather, type Gathered, inputOf } from "./settings/Gather.ts"
 import { slateDbEnvNames } from "./settings/SlateDbNames.ts"
@@ -124,6 +124,13 @@ export const SettingsSchema = Schema.Struct({
   l0MaxSsts: withDefault(integer(1), 8),
   /** Backpressure threshold on unflushed WAL bytes + immutable memtable memory (`max_unflushed_bytes`). */
   maxUnflushedBytes: withDefault(byteSize(1), 1 * GiB),
+  /**
+   * Shale: the backpressure threshold while memtable uploads wait on a full L0 (`l0MaxSsts`): absent, another
+   * L0's worth (`l0MaxSsts × l0SstSizeBytes`); at most `maxUnflushedBytes`; null (also `"none"`) for
+   * `maxUnflushedBytes` alone, as SlateDB. A backlog behind a full L0 cannot be uploaded until compaction
+   * makes room; a large one only takes memory and CPU from that compaction (docs/design/compaction.md §6).
+   */
+  l0StallMaxUnflushedBytes: Schema.optionalKey(byteSizeOrNone),
   /** SST data block size (SlateDB `SstBlockSize`, a builder option there). */
   blockSize: withDefault(blockSize, 4 * KiB),
   /** Block compression for new SSTs (`compression_codec`; SlateDB's None is "none"). */

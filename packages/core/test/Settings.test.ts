@@ -2,6 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, FileSystem } from "effect"
 import { InvalidError } from "../src/errors.ts"
+import { l0StallLimit } from "../src/db/MemtableLimit.ts"
 import { parseByteSize, parseDurationMs, Settings } from "../src/Settings.ts"
 
 const withEnv = (env: Record<string, string>) =>
@@ -48,6 +49,7 @@ describe("Settings", () => {
       objectStoreCache: null
     })
     assert.isFalse("defaultTtlMs" in Settings.default)
+    assert.isFalse("l0StallMaxUnflushedBytes" in Settings.default)
   })
 
   it.effect("fromJson: a partial object over the defaults, with string spellings", () =>
@@ -144,6 +146,23 @@ describe("Settings", () => {
       assert.include(yield* failure(Settings.load({ file: `${dir}/missing.json` })), "cannot read")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
+  it.effect("l0StallMaxUnflushedBytes: absent, a byte size or null; the threshold it gives while L0 is full", () =>
+    Effect.gen(function*() {
+      const base = { l0SstSizeBytes: 1024 * 1024, l0MaxSsts: 8, maxUnflushedBytes: 1024 * 1024 * 1024 }
+      assert.strictEqual(l0StallLimit(base), 8 * 1024 * 1024)
+      assert.strictEqual(l0StallLimit({ ...base, maxUnflushedBytes: 4 * 1024 * 1024 }), 4 * 1024 * 1024)
+      assert.strictEqual(l0StallLimit({ ...base, l0StallMaxUnflushedBytes: null }), base.maxUnflushedBytes)
+      assert.strictEqual(l0StallLimit({ ...base, l0StallMaxUnflushedBytes: 1000 }), 1000)
+      assert.strictEqual((yield* Settings.fromJson(`{"l0StallMaxUnflushedBytes": "16MiB"}`)).l0StallMaxUnflushedBytes, 16 * 1024 * 1024)
+      for (const none of [`null`, `"none"`]) {
+        assert.isNull((yield* Settings.fromJson(`{"l0StallMaxUnflushedBytes": ${none}}`)).l0StallMaxUnflushedBytes)
+      }
+      assert.isNull((yield* Settings.fromJson(`{"l0_stall_max_unflushed_bytes": "none"}`)).l0StallMaxUnflushedBytes)
+      const bad = yield* Effect.flip(Settings.fromJson(`{"l0StallMaxUnflushedBytes": 0}`))
+      assert.instanceOf(bad, InvalidError)
+      assert.include(bad.message, "l0StallMaxUnflushedBytes")
+    }))
+
   it("environment variable names", () => {
     assert.strictEqual(Settings.envVarName("l0SstSizeBytes"), "SHALE_L0_SST_SIZE_BYTES")
     assert.strictEqual(Settings.envVarName("flushIntervalMs"), "SHALE_FLUSH_INTERVAL_MS")
@@ -154,8 +173,9 @@ describe("Settings", () => {
     assert.strictEqual(Settings.envVarName("garbageCollector.wal.minAgeMs"), "SHALE_GARBAGE_COLLECTOR_WAL_MIN_AGE_MS")
     assert.strictEqual(Settings.envVarName("garbageCollector.compactions.intervalMs"), "SHALE_GARBAGE_COLLECTOR_COMPACTIONS_INTERVAL_MS")
     const names = Settings.fields.map((f) => Settings.envVarName(f))
-    // 17 top-level settings, 9 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
-    assert.strictEqual(names.length, 17 + 9 + 4 * 3 + 5)
+    // 18 top-level settings, 9 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
+    assert.strictEqual(names.length, 18 + 9 + 4 * 3 + 5)
+    assert.include(names, "SHALE_L0_STALL_MAX_UNFLUSHED_BYTES")
     assert.include(names, "SHALE_COMPACTOR_EXECUTOR")
     assert.include(names, "SHALE_OBJECT_STORE_CACHE_ROOT_FOLDER")
     assert.include(names, "SHALE_COMPACTION_WARMUP_MS")

@@ -1,7 +1,8 @@
 /**
  * Write backpressure (SlateDB's `max_unflushed_bytes`, docs/format.md §3.6): a write may start while the
  * unflushed bytes (WAL buffers not yet released plus frozen memtables not yet in L0) are below the limit;
- * otherwise it waits until flushes bring them down.
+ * otherwise it waits until flushes bring them down. The limit is read at each check: the database lowers it
+ * while memtable uploads wait on a full L0 (`l0StallMaxUnflushedBytes`, docs/design/compaction.md §6).
  *
  * Waiting writers queue in arrival order and cost O(1) each: one entry in a FIFO and one suspended fiber,
  * no loop, no timer. Progress (a WAL written and released, a memtable in L0) calls `wake`, which admits
@@ -24,7 +25,7 @@ interface Waiter {
 }
 
 export class Backpressure {
-  readonly limit: number
+  readonly #limit: () => number
   readonly #unflushed: () => number
   /** Bytes of admitted writers whose rows are not in the WAL buffer yet. */
   #reserved = 0
@@ -33,9 +34,9 @@ export class Backpressure {
   #head = 0
   #closed: DbError | undefined = undefined
 
-  /** `unflushed`: the current total, synchronously. */
-  constructor(limit: number, unflushed: () => number) {
-    this.limit = limit
+  /** `limit` and `unflushed`: the current threshold and total, synchronously. */
+  constructor(limit: () => number, unflushed: () => number) {
+    this.#limit = limit
     this.#unflushed = unflushed
   }
 
@@ -51,7 +52,7 @@ export class Backpressure {
 
   /** Whether a write may start now without queueing. */
   get isOpen(): boolean {
-    return !this.hasWaiters && this.#unflushed() + this.#reserved < this.limit
+    return !this.hasWaiters && this.#unflushed() + this.#reserved < this.#limit()
   }
 
   /**
@@ -99,10 +100,11 @@ export class Backpressure {
         this.#wakeAgain = false
         const admitted: Array<Waiter> = []
         const queue = this.#queue
+        const limit = this.#limit()
         while (this.#head < queue.length) {
           const w = queue[this.#head]!
           if (!w.cancelled) {
-            if (this.#unflushed() + this.#reserved >= this.limit) break
+            if (this.#unflushed() + this.#reserved >= limit) break
             this.#reserved += w.bytes
             admitted.push(w)
           }

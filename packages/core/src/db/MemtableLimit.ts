@@ -25,3 +25,19 @@ export const memoryLimit = (bytes: number): MemtableLimit => ({ estimatedBytes: 
 
 export const isFull = (table: MemTableReader, limit: MemtableLimit): boolean =>
   table.estimatedBytes >= limit.estimatedBytes || table.memoryBytes >= limit.memoryBytes
+
+/**
+ * The backpressure threshold while memtable uploads wait on a full L0 (`l0StallMaxUnflushedBytes`): when
+ * not set, another L0's worth of memtables (`l0MaxSsts × l0SstSizeBytes`); never above `maxUnflushedBytes`;
+ * `maxUnflushedBytes` itself when set to null (SlateDB's behaviour).
+ */
+export const l0StallLimit = (settings: {
+  readonly l0SstSizeBytes: number
+  readonly l0MaxSsts: number
+  readonly maxUnflushedBytes: number
+  readonly l0StallMaxUnflushedBytes?: number | null
+}): number => {
+  const own = settings.l0StallMaxUnflushedBytes
+  if (own === null) return settings.maxUnflushedBytes
+  return Math.min(settings.maxUnflushedBytes, own ?? settings.l0MaxSsts * settings.l0SstSizeBytes)
+}

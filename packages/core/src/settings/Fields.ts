@@ -54,29 +54,32 @@ export const byteSize = (min: number) =>
     Schema.isGreaterThanOrEqualTo(min)
   )
 
-/** Milliseconds (at least 1), or null (also spelt `"none"`) for "never". */
-export const durationMsOrNone = Schema.Union([Schema.Null, Schema.Number, Schema.String]).pipe(
-  Schema.decodeTo(
-    Schema.NullOr(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))),
-    SchemaTransformation.transformEffect({
-      decode: (x: number | string | null, options) => {
-        if (x === null || typeof x === "number") return Effect.succeed(x)
-        if (x.trim() === "none" || x.trim() === "null") return Effect.succeed(null)
-        const n = parseDurationMs(x)
-        return n === undefined
-          ? Effect.fail(
-            new SchemaIssue.InvalidValue(
-              { message: `Expected a duration (milliseconds, or a string like "100ms"), or null / "none", got ${JSON.stringify(x)}` },
-              x,
-              options
+/** A whole number at least 1 read by `parse` from a string, or null (also spelt `"none"` or `"null"`). */
+const positiveOrNone = (parse: (s: string) => number | undefined, expected: string) =>
+  Schema.Union([Schema.Null, Schema.Number, Schema.String]).pipe(
+    Schema.decodeTo(
+      Schema.NullOr(Schema.Number.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1))),
+      SchemaTransformation.transformEffect({
+        decode: (x: number | string | null, options) => {
+          if (x === null || typeof x === "number") return Effect.succeed(x)
+          if (x.trim() === "none" || x.trim() === "null") return Effect.succeed(null)
+          const n = parse(x)
+          return n === undefined
+            ? Effect.fail(
+              new SchemaIssue.InvalidValue({ message: `Expected ${expected}, or null / "none", got ${JSON.stringify(x)}` }, x, options)
             )
-          )
-          : Effect.succeed(n)
-      },
-      encode: (n: number | null) => Effect.succeed(n)
-    })
+            : Effect.succeed(n)
+        },
+        encode: (n: number | null) => Effect.succeed(n)
+      })
+    )
   )
-)
+
+/** Milliseconds (at least 1), or null (also spelt `"none"`) for "never". */
+export const durationMsOrNone = positiveOrNone(parseDurationMs, `a duration (milliseconds, or a string like "100ms")`)
+
+/** Bytes (at least 1), or null (also spelt `"none"`) for "no limit of its own". */
+export const byteSizeOrNone = positiveOrNone(parseByteSize, `a byte size (a number, or a string like "64MiB")`)
 
 /** `schema`, with `value` (in its encoded form) when the key is absent. */
 export const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>

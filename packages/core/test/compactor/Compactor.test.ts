@@ -257,4 +257,56 @@ describe("standalone compactor", () => {
       assert.strictEqual(st.l0Ssts, 1)
       assert.strictEqual(st.sortedRuns, 1)
     }))
+
+  it.effect("while uploads wait on a full L0, writes wait at l0StallMaxUnflushedBytes, not at maxUnflushedBytes", () =>
+    Effect.gen(function*() {
+      /** A writer without a compactor whose L0 is full; then 60 writes of 1 KB: how many get through. */
+      const stalledWrites = (l0StallMaxUnflushedBytes: number | null | undefined) =>
+        Effect.gen(function*() {
+          const store = makeMemory()
+          const { db } = yield* openOn(store, {
+            settings: {
+              l0MaxSsts: 2,
+              l0SstSizeBytes: 8 * 1024,
+              maxUnflushedBytes: 4 * 1024 * 1024,
+              compactor: null,
+              ...(l0StallMaxUnflushedBytes === undefined ? {} : { l0StallMaxUnflushedBytes })
+            }
+          })
+          const once = yield* startOn(store)
+          yield* Scope.close(once.scope, Exit.void)
+          yield* flushes(db, 2, 20)
+          const progress = { done: 0 }
+          const writer = yield* Effect.forkChild(Effect.gen(function*() {
+            for (let i = 0; i < 60; i++) {
+              yield* db.put(b(`w${String(i).padStart(3, "0")}`), new Uint8Array(1000).fill(i), ND)
+              progress.done++
+            }
+          }))
+          yield* eventually("the stall", () => Effect.map(db.status, (s) => s.l0Stalled))
+          for (let i = 0; i < 2_000; i++) yield* Effect.yieldNow
+          return { store, db, writer, progress }
+        })
+      // SlateDB's behaviour: only maxUnflushedBytes (4 MiB) holds writers, so all 60 go through.
+      const slateDb = yield* stalledWrites(null)
+      assert.strictEqual(slateDb.progress.done, 60)
+      assert.isTrue((yield* slateDb.db.status).l0Stalled)
+      // The default: another L0's worth (2 × 8 KiB) of unflushed bytes, then writers wait.
+      for (const limit of [undefined, 16 * 1024]) {
+        const { store, db, writer, progress } = yield* stalledWrites(limit)
+        assert.isAbove(progress.done, 0)
+        assert.isBelow(progress.done, 30, `${limit}`)
+        // A compactor elsewhere makes room: the writer sees it at its manifest polls and the writes go on.
+        const { compactor } = yield* startOn(store, { minCompactionSources: 2 })
+        // (the fixtures poll the manifest hourly)
+        for (let i = 0; i < 100 && progress.done < 60; i++) {
+          yield* TestClock.adjust("1 hour")
+          for (let j = 0; j < 200; j++) yield* Effect.yieldNow
+        }
+        yield* Fiber.join(writer)
+        yield* idle(compactor)
+        const rows = yield* collect(db.scan({ start: b("w000"), end: b("w999") }))
+        assert.strictEqual(rows.length, 60)
+      }
+    }))
 })

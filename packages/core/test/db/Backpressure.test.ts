@@ -13,9 +13,9 @@ import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { b, ND, openOn } from "./fixtures.ts"
 
 /** A gate over a settable total; counts how often the total was asked for. */
-const gate = (limit: number) => {
-  const state = { unflushed: 0, asked: 0 }
-  const bp = new Backpressure(limit, () => {
+const gate = (initialLimit: number) => {
+  const state = { unflushed: 0, asked: 0, limit: initialLimit }
+  const bp = new Backpressure(() => state.limit, () => {
     state.asked++
     return state.unflushed
   })
@@ -49,6 +49,23 @@ describe("Backpressure", () => {
       yield* Effect.forEach(writers, Fiber.join)
       assert.deepStrictEqual(order, [0, 1, 2, 3])
       assert.isFalse(bp.hasWaiters)
+    }))
+
+  it.effect("the limit is read at each check: lowered, writers queue below the old one; raised, a wake admits them", () =>
+    Effect.gen(function*() {
+      const { bp, state } = gate(100)
+      state.unflushed = 40
+      assert.isTrue(bp.isOpen)
+      state.limit = 30 // as while memtable uploads wait on a full L0
+      assert.isFalse(bp.isOpen)
+      const admitted: Array<number> = []
+      const writers = yield* Effect.forEach([0, 1], (i) => Effect.forkChild(Effect.andThen(bp.admit(10), Effect.sync(() => admitted.push(i)))))
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(admitted, [])
+      state.limit = 100
+      bp.wake()
+      yield* Effect.forEach(writers, Fiber.join)
+      assert.deepStrictEqual(admitted, [0, 1])
     }))
 
   it.effect("a new writer never overtakes queued ones, even when the total would let it in", () =>
