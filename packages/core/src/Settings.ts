@@ -125,12 +125,13 @@ export const SettingsSchema = Schema.Struct({
   /** Backpressure threshold on unflushed WAL bytes + immutable memtable memory (`max_unflushed_bytes`). */
   maxUnflushedBytes: withDefault(byteSize(1), 1 * GiB),
   /**
-   * Shale: the backpressure threshold while memtable uploads wait on a full L0 (`l0MaxSsts`): absent, another
-   * L0's worth (`l0MaxSsts × l0SstSizeBytes`); at most `maxUnflushedBytes`; null (also `"none"`) for
-   * `maxUnflushedBytes` alone, as SlateDB. A backlog behind a full L0 cannot be uploaded until compaction
-   * makes room; a large one only takes memory and CPU from that compaction (docs/design/compaction.md §6).
+   * Shale: writes also wait while the immutable memtables (frozen, waiting for their L0 upload) hold this
+   * much memory (counted as `maxUnflushedBytes` counts it): absent, `l0MaxSsts × l0SstSizeBytes`; null
+   * (also `"none"`) for `maxUnflushedBytes` alone, as SlateDB. A backlog the flusher cannot upload yet (L0
+   * full, or uploads slower than writes) only takes memory, and CPU from the flushes and compactions that
+   * would clear it (docs/design/compaction.md §6).
    */
-  l0StallMaxUnflushedBytes: Schema.optionalKey(byteSizeOrNone),
+  maxImmutableMemtableBytes: Schema.optionalKey(byteSizeOrNone),
   /** SST data block size (SlateDB `SstBlockSize`, a builder option there). */
   blockSize: withDefault(blockSize, 4 * KiB),
   /** Block compression for new SSTs (`compression_codec`; SlateDB's None is "none"). */

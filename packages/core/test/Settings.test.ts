@@ -2,7 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, FileSystem } from "effect"
 import { InvalidError } from "../src/errors.ts"
-import { l0StallLimit } from "../src/db/MemtableLimit.ts"
+import { immutableLimit } from "../src/db/MemtableLimit.ts"
 import { parseByteSize, parseDurationMs, Settings } from "../src/Settings.ts"
 
 const withEnv = (env: Record<string, string>) =>
@@ -49,7 +49,7 @@ describe("Settings", () => {
       objectStoreCache: null
     })
     assert.isFalse("defaultTtlMs" in Settings.default)
-    assert.isFalse("l0StallMaxUnflushedBytes" in Settings.default)
+    assert.isFalse("maxImmutableMemtableBytes" in Settings.default)
   })
 
   it.effect("fromJson: a partial object over the defaults, with string spellings", () =>
@@ -146,21 +146,20 @@ describe("Settings", () => {
       assert.include(yield* failure(Settings.load({ file: `${dir}/missing.json` })), "cannot read")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
-  it.effect("l0StallMaxUnflushedBytes: absent, a byte size or null; the threshold it gives while L0 is full", () =>
+  it.effect("maxImmutableMemtableBytes: absent (l0MaxSsts × l0SstSizeBytes), a byte size, or null (no bound of its own)", () =>
     Effect.gen(function*() {
-      const base = { l0SstSizeBytes: 1024 * 1024, l0MaxSsts: 8, maxUnflushedBytes: 1024 * 1024 * 1024 }
-      assert.strictEqual(l0StallLimit(base), 8 * 1024 * 1024)
-      assert.strictEqual(l0StallLimit({ ...base, maxUnflushedBytes: 4 * 1024 * 1024 }), 4 * 1024 * 1024)
-      assert.strictEqual(l0StallLimit({ ...base, l0StallMaxUnflushedBytes: null }), base.maxUnflushedBytes)
-      assert.strictEqual(l0StallLimit({ ...base, l0StallMaxUnflushedBytes: 1000 }), 1000)
-      assert.strictEqual((yield* Settings.fromJson(`{"l0StallMaxUnflushedBytes": "16MiB"}`)).l0StallMaxUnflushedBytes, 16 * 1024 * 1024)
+      const base = { l0SstSizeBytes: 1024 * 1024, l0MaxSsts: 8 }
+      assert.strictEqual(immutableLimit(base), 8 * 1024 * 1024)
+      assert.strictEqual(immutableLimit({ ...base, maxImmutableMemtableBytes: null }), Number.POSITIVE_INFINITY)
+      assert.strictEqual(immutableLimit({ ...base, maxImmutableMemtableBytes: 1000 }), 1000)
+      assert.strictEqual((yield* Settings.fromJson(`{"maxImmutableMemtableBytes": "16MiB"}`)).maxImmutableMemtableBytes, 16 * 1024 * 1024)
       for (const none of [`null`, `"none"`]) {
-        assert.isNull((yield* Settings.fromJson(`{"l0StallMaxUnflushedBytes": ${none}}`)).l0StallMaxUnflushedBytes)
+        assert.isNull((yield* Settings.fromJson(`{"maxImmutableMemtableBytes": ${none}}`)).maxImmutableMemtableBytes)
       }
-      assert.isNull((yield* Settings.fromJson(`{"l0_stall_max_unflushed_bytes": "none"}`)).l0StallMaxUnflushedBytes)
-      const bad = yield* Effect.flip(Settings.fromJson(`{"l0StallMaxUnflushedBytes": 0}`))
+      assert.isNull((yield* Settings.fromJson(`{"max_immutable_memtable_bytes": "none"}`)).maxImmutableMemtableBytes)
+      const bad = yield* Effect.flip(Settings.fromJson(`{"maxImmutableMemtableBytes": 0}`))
       assert.instanceOf(bad, InvalidError)
-      assert.include(bad.message, "l0StallMaxUnflushedBytes")
+      assert.include(bad.message, "maxImmutableMemtableBytes")
     }))
 
   it("environment variable names", () => {
@@ -175,7 +174,7 @@ describe("Settings", () => {
     const names = Settings.fields.map((f) => Settings.envVarName(f))
     // 18 top-level settings, 9 of the compactor's, 4 GC resources each with its 2 settings, 5 of the disk cache's.
     assert.strictEqual(names.length, 18 + 9 + 4 * 3 + 5)
-    assert.include(names, "SHALE_L0_STALL_MAX_UNFLUSHED_BYTES")
+    assert.include(names, "SHALE_MAX_IMMUTABLE_MEMTABLE_BYTES")
     assert.include(names, "SHALE_COMPACTOR_EXECUTOR")
     assert.include(names, "SHALE_OBJECT_STORE_CACHE_ROOT_FOLDER")
     assert.include(names, "SHALE_COMPACTION_WARMUP_MS")

@@ -1,8 +1,8 @@
 /**
  * Write backpressure (SlateDB's `max_unflushed_bytes`, docs/format.md §3.6): a write may start while the
  * unflushed bytes (WAL buffers not yet released plus frozen memtables not yet in L0) are below the limit;
- * otherwise it waits until flushes bring them down. The limit is read at each check: the database lowers it
- * while memtable uploads wait on a full L0 (`l0StallMaxUnflushedBytes`, docs/design/compaction.md §6).
+ * otherwise it waits until flushes bring them down. The limit is read at each check: the database closes
+ * the gate (limit 0) while the immutable memtables hold `maxImmutableMemtableBytes` (docs/design/compaction.md §6).
  *
  * Waiting writers queue in arrival order and cost O(1) each: one entry in a FIFO and one suspended fiber,
  * no loop, no timer. Progress (a WAL written and released, a memtable in L0) calls `wake`, which admits

@@ -45,7 +45,7 @@ import { encodeWalSst, makeWalSstWriter, WalSstWriter } from "../wal/WalSstWrite
 import type { DbService } from "./DbService.ts"
 import type { DbStatus, FlushType } from "./DbApi.ts"
 import { Backpressure } from "./Backpressure.ts"
-import { l0StallLimit } from "./MemtableLimit.ts"
+import { immutableLimit } from "./MemtableLimit.ts"
 import { asCloseError, makeMemtableFlusher } from "./MemtableFlusher.ts"
 import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
@@ -143,9 +143,9 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     Effect.provideService(MonotonicClock, state.clock.service)
   )
 
-  // While memtable uploads wait on a full L0, a lower threshold (docs/design/compaction.md §6).
-  const stallLimit = l0StallLimit(settings)
-  const backpressureLimit = () => (state.l0Stalled ? stallLimit : settings.maxUnflushedBytes)
+  // A full backlog of immutable memtables closes the gate whatever the total (docs/design/compaction.md §6).
+  const immutableBytes = immutableLimit(settings)
+  const backpressureLimit = () => (state.immBytes >= immutableBytes ? 0 : settings.maxUnflushedBytes)
   const backpressure = new Backpressure(backpressureLimit, () => {
     const total = wal.estimatedBytesNow() + state.immBytes
     stats.totalMemSizeBytes = total
@@ -219,8 +219,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
       backpressure.wake()
       nudgeCompactor()
     },
-    // A full L0 asks the compactor for room; the end of the wait lets writers held by the lower limit in.
-    onL0Stall: (stalled) => (stalled ? nudgeCompactor() : backpressure.wake()),
+    onL0Full: () => nudgeCompactor(),
     closeWith,
     checkOpen,
     mergeOperator: operatorFor("flush"),

@@ -29,11 +29,11 @@
  * Either way the memtable stays unflushed: its rows are in the WAL and replay on the next open.
  *
  * L0 stall (SlateDB's `l0_max_ssts`): while the manifest holds `l0MaxSsts` L0 SSTs or more, no memtable is
- * uploaded. The flusher tells the compactor (`onL0Stall`) and re-reads the manifest whenever it is woken (the
+ * uploaded. The flusher tells the compactor (`onL0Full`) and re-reads the manifest whenever it is woken (the
  * embedded compactor wakes it after each compaction) or a manifest poll interval has passed (a compactor in
- * another process). Memtables meanwhile stay in memory, so writes wait through backpressure, whose
- * threshold is then `l0StallMaxUnflushedBytes` (another L0's worth by default, not the whole
- * `maxUnflushedBytes`: docs/design/compaction.md §6); `DbStatus.l0Stalled` says why. Unlike SlateDB, the
+ * another process). Memtables meanwhile stay in memory, so writes wait through backpressure (once the
+ * immutable memtables hold `maxImmutableMemtableBytes`, or the unflushed total `maxUnflushedBytes`:
+ * docs/design/compaction.md §6); `DbStatus.l0Stalled` says why. Unlike SlateDB, the
  * wait cannot become a deadlock: with no embedded compactor and none that ever ran on the database (compactor epoch 0) there is
  * no stall at all (a warning says L0 grows), and a stall in which the oldest L0 SST does not change for
  * `L0_STALL_LIMIT_MS` ends with a warning (uploads go on past the limit until compaction catches up).
@@ -77,11 +77,8 @@ export interface FlusherDeps {
   readonly lock: WriteLock
   /** Called after a memtable reached L0 and left memory (backpressure may admit writers). */
   readonly onFlushed: () => void
-  /**
-   * Called with true when an upload starts waiting because L0 is full (the compactor should look now, and
-   * backpressure holds writers at `l0StallMaxUnflushedBytes`), with false when the wait ends.
-   */
-  readonly onL0Stall: (stalled: boolean) => void
+  /** Called when an upload waits because L0 is full (the compactor should look now). */
+  readonly onL0Full: () => void
   /** Closes the database with `error` (fenced or fatal). */
   readonly closeWith: (error: ClosedError) => Effect.Effect<void>
   /** Fails with the database's error when it is closed. */
@@ -204,7 +201,7 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         return
       }
       state.l0Stalled = true
-      deps.onL0Stall(true)
+      deps.onL0Full()
       yield* Effect.logInfo(`L0 holds ${l0().length} SSTs (l0MaxSsts ${max}): memtable uploads wait for compaction`)
       const clock = yield* Clock.Clock
       let progressAt = clock.currentTimeMillisUnsafe()
@@ -228,7 +225,6 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
         }
       }
       state.l0Stalled = false
-      deps.onL0Stall(false)
     })
 
     const stats = deps.stats ?? new DbStats()

@@ -27,17 +27,14 @@ export const isFull = (table: MemTableReader, limit: MemtableLimit): boolean =>
   table.estimatedBytes >= limit.estimatedBytes || table.memoryBytes >= limit.memoryBytes
 
 /**
- * The backpressure threshold while memtable uploads wait on a full L0 (`l0StallMaxUnflushedBytes`): when
- * not set, another L0's worth of memtables (`l0MaxSsts × l0SstSizeBytes`); never above `maxUnflushedBytes`;
- * `maxUnflushedBytes` itself when set to null (SlateDB's behaviour).
+ * How much memory the immutable memtables may hold before writes wait (`maxImmutableMemtableBytes`): when
+ * not set, `l0MaxSsts × l0SstSizeBytes`; no bound of its own (Infinity) when set to null, as in SlateDB.
  */
-export const l0StallLimit = (settings: {
+export const immutableLimit = (settings: {
   readonly l0SstSizeBytes: number
   readonly l0MaxSsts: number
-  readonly maxUnflushedBytes: number
-  readonly l0StallMaxUnflushedBytes?: number | null
+  readonly maxImmutableMemtableBytes?: number | null
 }): number => {
-  const own = settings.l0StallMaxUnflushedBytes
-  if (own === null) return settings.maxUnflushedBytes
-  return Math.min(settings.maxUnflushedBytes, own ?? settings.l0MaxSsts * settings.l0SstSizeBytes)
+  const own = settings.maxImmutableMemtableBytes
+  return own === null ? Number.POSITIVE_INFINITY : own ?? settings.l0MaxSsts * settings.l0SstSizeBytes
 }

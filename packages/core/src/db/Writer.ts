@@ -8,7 +8,7 @@
  *    binding messages where it has them.
  * 2. If a WAL flush is owed, give the event loop a turn (see `commit`).
  * 3. Backpressure (docs/format.md §3.6, Backpressure.ts): while the WAL buffer's estimate plus the frozen memtables'
- *    memory reach `maxUnflushedBytes` (`l0StallMaxUnflushedBytes` while uploads wait on a full L0), queue
+ *    memory reach `maxUnflushedBytes`, or the frozen memtables' memory `maxImmutableMemtableBytes`, queue
  *    (FIFO) until flushes bring it down. The exact total is computed once the bytes written since the last
  *    check could have crossed the limit.
  * 4. The critical section (`WriteLock`: one writer at a time, uninterruptible): take the clock tick and
@@ -58,7 +58,7 @@ import { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
 import { traced, tracing } from "../Tracing.ts"
 import { keyId, type KeySet, type TransactionManager, type TxnState } from "./TransactionManager.ts"
-import { isFull, l0StallLimit, memtableLimit } from "./MemtableLimit.ts"
+import { immutableLimit, isFull, memtableLimit } from "./MemtableLimit.ts"
 
 /** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
 const MAX_WALS_PER_MEMTABLE = 4096
@@ -148,7 +148,7 @@ export const makeWriter = (deps: WriterDeps): Writer => {
   const limit = memtableLimit(settings)
   const defaultTtlMs = settings.defaultTtlMs
   /** Bytes a write may add before the exact backpressure total is computed again (a 64th of the lower limit). */
-  const backpressureSlack = Math.max(1, Math.floor(Math.min(settings.maxUnflushedBytes, l0StallLimit(settings)) / 64))
+  const backpressureSlack = Math.max(1, Math.floor(Math.min(settings.maxUnflushedBytes, immutableLimit(settings)) / 64))
   /** Bytes appended between two size-trigger checks of the WAL buffer. */
   const triggerSlack = Math.max(1, Math.min(64 * 1024, Math.floor(l0SstSizeBytes / 64)))
   let bytesSinceBackpressureCheck = Number.POSITIVE_INFINITY

@@ -284,7 +284,7 @@ export const SLATEDB_KEYS: Readonly<Record<string, SlateDbKey>> = {
   block_size: field("blockSize"),
   durable_flush: field("durableFlush"),
   block_cache_bytes: field("blockCacheBytes"),
-  l0_stall_max_unflushed_bytes: field("l0StallMaxUnflushedBytes"),
+  max_immutable_memtable_bytes: field("maxImmutableMemtableBytes"),
   compaction_warmup: field("compactionWarmupMs", slateDuration({ nullable: true })),
   // SlateDB's settings Shale does not use (yet).
   wal_enabled: {

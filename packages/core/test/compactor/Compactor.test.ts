@@ -258,10 +258,10 @@ describe("standalone compactor", () => {
       assert.strictEqual(st.sortedRuns, 1)
     }))
 
-  it.effect("while uploads wait on a full L0, writes wait at l0StallMaxUnflushedBytes, not at maxUnflushedBytes", () =>
+  it.effect("while uploads wait on a full L0, writes wait once the immutable memtables hold maxImmutableMemtableBytes", () =>
     Effect.gen(function*() {
       /** A writer without a compactor whose L0 is full; then 60 writes of 1 KB: how many get through. */
-      const stalledWrites = (l0StallMaxUnflushedBytes: number | null | undefined) =>
+      const stalledWrites = (maxImmutableMemtableBytes: number | null | undefined) =>
         Effect.gen(function*() {
           const store = makeMemory()
           const { db } = yield* openOn(store, {
@@ -270,7 +270,7 @@ describe("standalone compactor", () => {
               l0SstSizeBytes: 8 * 1024,
               maxUnflushedBytes: 4 * 1024 * 1024,
               compactor: null,
-              ...(l0StallMaxUnflushedBytes === undefined ? {} : { l0StallMaxUnflushedBytes })
+              ...(maxImmutableMemtableBytes === undefined ? {} : { maxImmutableMemtableBytes })
             }
           })
           const once = yield* startOn(store)
@@ -291,7 +291,7 @@ describe("standalone compactor", () => {
       const slateDb = yield* stalledWrites(null)
       assert.strictEqual(slateDb.progress.done, 60)
       assert.isTrue((yield* slateDb.db.status).l0Stalled)
-      // The default: another L0's worth (2 × 8 KiB) of unflushed bytes, then writers wait.
+      // The default: l0MaxSsts × l0SstSizeBytes (2 × 8 KiB) of memory in immutable memtables, then writers wait.
       for (const limit of [undefined, 16 * 1024]) {
         const { store, db, writer, progress } = yield* stalledWrites(limit)
         assert.isAbove(progress.done, 0)

@@ -144,13 +144,13 @@ const drawSettings = (rng: SimRandom): SettingsInput => {
       minCompactionSources: rng.pick([2, 4]),
       maxCompactionSources: rng.pick([4, 8])
     },
-    // While L0 is full: another L0's worth (the default), SlateDB's maxUnflushedBytes alone, or very little.
+    // The immutable memtables' bound: l0MaxSsts × l0SstSizeBytes (the default), none (as SlateDB), or very little.
     ...stallLimit(rng.pick(["default", "none", "small"] as const))
   }
 }
 
 const stallLimit = (pick: "default" | "none" | "small"): SettingsInput =>
-  pick === "default" ? {} : { l0StallMaxUnflushedBytes: pick === "none" ? null : 4 * KiB }
+  pick === "default" ? {} : { maxImmutableMemtableBytes: pick === "none" ? null : 4 * KiB }
 
 /** Key space: `k000`... plus keys with 0x00 and 0xff suffixes, to exercise prefix carries and ordering. */
 const drawKeys = (rng: SimRandom): { keys: Array<Uint8Array>; prefixes: Array<Uint8Array> } => {
