@@ -162,7 +162,15 @@ const readOnce = async (impl: string, layout: string) => {
         getRange: (p: string, r: unknown) => {
           ranged++
           return inner.getRange(p, r)
-        }
+        },
+        // Reads on the calling thread (ObjectStore.getRangeNow) are requests too.
+        ...(inner.getRangeNow === undefined ? {} : {
+          getRangeNow: (p: string, r: unknown) => {
+            const bytes = inner.getRangeNow(p, r)
+            if (bytes !== undefined) ranged++
+            return bytes
+          }
+        })
       }))
   ).pipe(Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) })))
   const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null, ...cacheSetting() } }).pipe(

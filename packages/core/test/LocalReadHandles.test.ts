@@ -4,10 +4,11 @@
  * `ObjectNotFound`, an SST deleted through the store is gone for its reads too, at most 128 files stay
  * open, reads racing evictions all complete with the right bytes. Small reads of a file already open are
  * synchronous (one `pread`), unless `syncReadMaxBytes` is 0; larger reads and a file's first read are not.
+ * `getRangeNow` gives those same reads without an Effect, and undefined for every other one.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem } from "effect"
+import { Effect, FileSystem, Tracer } from "effect"
 import * as fs from "node:fs"
 import { makeLocalNode } from "../src/objectstore/LocalObjectStore.ts"
 import { LocalReadHandles } from "../src/objectstore/LocalReadHandles.ts"
@@ -85,5 +86,33 @@ describe("local store: kept files for SST reads", () => {
       yield* asyncOnly.put("db/compacted/c.sst", bytes)
       assert.deepStrictEqual(yield* asyncOnly.getRange("db/compacted/c.sst", { start: 0, end: 100 }), bytes.subarray(0, 100))
       assert.isFalse(isSync(asyncOnly.getRange("db/compacted/c.sst", { start: 0, end: 100 })))
+    }))
+
+  it.effect("getRangeNow: the bytes of a small read of an open SST file, undefined for any other read", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      const bytes = pattern(200_000, 9)
+      const store = yield* makeLocalNode({ root })
+      const now = store.getRangeNow!
+      yield* store.put("db/compacted/d.sst", bytes)
+      assert.isUndefined(now("db/compacted/d.sst", { start: 0, end: 4096 }), "not open yet")
+      yield* store.getRange("db/compacted/d.sst", { start: 0, end: 10 })
+      assert.deepStrictEqual(now("db/compacted/d.sst", { start: 4096, end: 8192 }), bytes.subarray(4096, 8192))
+      assert.deepStrictEqual(now("db/compacted/d.sst", { start: 199_990, end: 200_100 }), bytes.subarray(199_990), "clipped")
+      assert.isUndefined(now("db/compacted/d.sst", { start: 0, end: 65537 }), "above syncReadMaxBytes")
+      assert.isUndefined(now("db/compacted/d.sst", { suffix: 100 }))
+      assert.isUndefined(now("db/compacted/d.sst", { start: 10, end: 10 }))
+      // Under a tracer the store leaves reads to getRange, which makes their spans.
+      const tracer = Tracer.make({ span: (options) => Tracer.nativeTracer.span(options) })
+      const traced = yield* Effect.sync(() => now("db/compacted/d.sst", { start: 0, end: 100 })).pipe(
+        Effect.provideService(Tracer.Tracer, tracer)
+      )
+      assert.isUndefined(traced)
+      yield* store.delete("db/compacted/d.sst")
+      assert.isUndefined(now("db/compacted/d.sst", { start: 0, end: 100 }), "deleted")
+      const asyncOnly = yield* makeLocalNode({ root, syncReadMaxBytes: 0 })
+      yield* asyncOnly.put("db/compacted/e.sst", bytes)
+      yield* asyncOnly.getRange("db/compacted/e.sst", { start: 0, end: 10 })
+      assert.isUndefined(asyncOnly.getRangeNow!("db/compacted/e.sst", { start: 0, end: 100 }))
     }))
 })

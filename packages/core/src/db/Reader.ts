@@ -13,8 +13,9 @@
  * filters a read asks share one hash of the key, and the last place the key can be asks its filter only
  * before reading a block from the store); in a sorted run only the SSTs whose [first, last] key range
  * holds the key are read, in run order (a key's versions may straddle two adjacent SSTs). A get whose
- * blocks are cached performs no I/O: `getNow` answers it synchronously (`SsTableReader.getIfCached`), and
- * only the rest of a read that needs the store becomes an Effect (a `Later`). `get` is an Effect that runs
+ * blocks are cached, or that the store can read on the calling thread (a local directory's open SST files:
+ * `ObjectStore.getRangeNow`), needs no Effect: `getNow` answers it synchronously (`SsTableReader.getNow`),
+ * and only the rest of a read that must wait for the store becomes an Effect (a `Later`). `get` is an Effect that runs
  * `getNow` when evaluated (`GetEffect`); the Promise API calls `getNow` directly, so both go through the
  * same code.
  *
@@ -211,7 +212,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
     const manifest = deps.manifest.manifestForReads
     const l0 = manifest.l0
     const runs = manifest.compacted
-    // The last place the key can be skips its bloom filter when its blocks are cached (`getIfCached`);
+    // The last place the key can be skips its bloom filter when its blocks are cached (`getIfCached`, `getNow`);
     // the others share one hash of the key.
     const lastL0 = runs.length === 0 ? l0.length - 1 : -1
     const hash = keyHash
@@ -220,7 +221,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       const sst = l0[i]!
       if (sst.visibleRange !== undefined && !inVisibleRange(key, sst.visibleRange)) continue
       const reader = tables.cached(sst.id)
-      const found = reader === undefined ? "miss" : reader.getIfCached(key, maxSeq, i === lastL0, hash)
+      const found = reader === undefined ? "miss" : reader.getNow(key, maxSeq, i === lastL0, hash)
       if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
       if (found !== undefined) return found
     }
@@ -232,7 +233,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
         const reader = tables.cached(sst.id)
         const found = reader === undefined
           ? "miss"
-          : reader.getIfCached(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1, hash)
+          : reader.getNow(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1, hash)
         if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
         if (found !== undefined) return found
       }
@@ -287,7 +288,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       const reader = tables.cached(sst.id)
       if (reader === undefined) return new Later(merged(key, options, snapshotSeq))
       for (;;) {
-        const row = reader.getIfCached(key, cap, false, hash)
+        const row = reader.getNow(key, cap, false, hash)
         if (row === "miss") return new Later(merged(key, options, snapshotSeq))
         if (row === undefined) break
         versions.push(row)

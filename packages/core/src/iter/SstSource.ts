@@ -4,9 +4,10 @@
  * `planScan`), without a stream per source. Rows above the read's sequence cap are dropped page by page.
  *
  * Synchronous as long as it can be: an SST whose handle is open (`TableStore.cached`) starts without an
- * Effect, and a page whose blocks are all in the block cache is decoded in place, so a scan over cached
- * blocks costs no Effect, fiber or queue per source or per page. Only a handle to open or a page with a
- * block to read makes `advance` say "pull"; the pull then does that one thing and goes on synchronously.
+ * Effect, and a page whose blocks are all in the block cache, or that the store can read on the calling
+ * thread (`ObjectStore.getRangeNow`: a local directory's open SST files), is decoded in place, so such a
+ * scan costs no Effect, fiber or queue per source or per page. Only a handle to open or a page the store
+ * must fetch makes `advance` say "pull"; the pull then does that one thing and goes on synchronously.
  *
  * Fetching from the store: the first two pages of an SST (1 and 2 blocks) are read on demand, one at a
  * time, so a short scan (a `limit`, a few hundred rows merged from several sources) reads only the blocks
@@ -102,7 +103,7 @@ export class SstSource implements Source {
       if (!this.#ended) {
         const plan = this.#plan!
         if (this.#inflight.length > 0) return false
-        const blocks = this.#reader!.cachedBlocks(plan.pages.from(this.#next), plan.pages.to(this.#next) + 1)
+        const blocks = this.#blocksNow(plan.pages.from(this.#next), plan.pages.to(this.#next) + 1)
         if (blocks === undefined) return false
         if (this.#takeBlocks(blocks)) return true
         continue
@@ -118,6 +119,19 @@ export class SstSource implements Source {
         return false
       }
       this.#start(reader)
+    }
+  }
+
+  /**
+   * Blocks `[start, end)` of the current part without an Effect (cached, or read on the calling thread
+   * where the store can: `SsTableReader.blocksNow`); undefined otherwise, and when a block read so is
+   * corrupt (the Effect path reads it again and fails the scan with its `DataError`).
+   */
+  #blocksNow(start: number, end: number): ReadonlyArray<Block> | undefined {
+    try {
+      return this.#reader!.blocksNow(start, end)
+    } catch {
+      return undefined
     }
   }
 

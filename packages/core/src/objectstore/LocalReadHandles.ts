@@ -30,6 +30,7 @@
  */
 import { Effect } from "effect"
 import * as fs from "node:fs"
+import { tracing } from "../Tracing.ts"
 import { errnoToStoreError, rootDirOf, validateLocalPath } from "./LocalFiles.ts"
 import { ObjectStore } from "./ObjectStore.ts"
 import type { ObjectStoreError } from "./ObjectStoreError.ts"
@@ -111,21 +112,41 @@ export class LocalReadHandles {
 
   /** `read` on the calling thread, from `open`, a file in `#files` with its number. */
   #readNow(path: string, open: OpenFile, start: number, end: number): Effect.Effect<Uint8Array, ObjectStoreError> {
+    try {
+      return Effect.succeed(this.#pread(path, open, start, end))
+    } catch (e) {
+      return Effect.fail(errnoToStoreError("getRange", path, e as NodeJS.ErrnoException))
+    }
+  }
+
+  /**
+   * `read` when it can be synchronous (up to `syncReadMaxBytes` from a file already open), without an
+   * Effect; undefined otherwise, or when the read fails (`read` then reports the error).
+   */
+  readIfOpen(path: string, start: number, end: number): Uint8Array | undefined {
+    if (end - start > this.#syncReadMax) return undefined
+    const known = this.#files.get(path)
+    if (known === undefined || known.fd < 0) return undefined
+    try {
+      return this.#pread(path, known, start, end)
+    } catch {
+      return undefined
+    }
+  }
+
+  /** One `pread` loop on the calling thread (throws the errno error). */
+  #pread(path: string, open: OpenFile, start: number, end: number): Uint8Array {
     open.used = true
     this.#files.delete(path)
     this.#files.set(path, open)
     const out = new Uint8Array(end - start)
     let filled = 0
-    try {
-      while (filled < out.length) {
-        const n = fs.readSync(open.fd, out, filled, out.length - filled, start + filled)
-        if (n === 0) break // end of file: the range runs past it
-        filled += n
-      }
-    } catch (e) {
-      return Effect.fail(errnoToStoreError("getRange", path, e as NodeJS.ErrnoException))
+    while (filled < out.length) {
+      const n = fs.readSync(open.fd, out, filled, out.length - filled, start + filled)
+      if (n === 0) break // end of file: the range runs past it
+      filled += n
     }
-    return Effect.succeed(filled === out.length ? out : out.subarray(0, filled))
+    return filled === out.length ? out : out.subarray(0, filled)
   }
 
   /** Closes the file of `path`, if open (before the object is deleted). */
@@ -222,6 +243,12 @@ export const withReadHandles = (store: ObjectStore["Service"], root: string, syn
       }
       const start = Math.max(0, range.start)
       return Effect.andThen(validateLocalPath("getRange", path), handles.read(path, `${dir}/${path}`, start, Math.max(start, range.end)))
+    },
+    // Only files already open, whose paths their first read validated; with a tracer, `getRange` (its span).
+    getRangeNow: (path, range) => {
+      if ("suffix" in range || !(range.end > range.start) || tracing()) return undefined
+      const start = Math.max(0, range.start)
+      return handles.readIfOpen(path, start, Math.max(start, range.end))
     },
     delete: (path) => Effect.suspend(() => {
       handles.forget(path)

@@ -96,6 +96,14 @@ export class ObjectStore extends Context.Service<ObjectStore, {
    * wrapper (a stream is read once): a transient failure fails the put.
    */
   readonly putStream?: ((path: string, batches: Stream.Stream<ReadonlyArray<Uint8Array>>, options?: PutOptions) => Effect.Effect<PutResult, ObjectStoreError>) | undefined
+  /**
+   * Optional: `getRange`'s bytes read on the calling thread, when the store can answer at once (a local
+   * directory's SST file already open, a small range); undefined when it cannot or when the read fails
+   * (then `getRange`, which reports the error), or when the running fiber has a tracer (`getRange` makes
+   * the request's span). The read path uses it to read a block without an Effect. A wrapper that changes
+   * how `getRange` behaves (faults, latency, counting) must leave it out or wrap it as well.
+   */
+  readonly getRangeNow?: ((path: string, range: ByteRange) => Uint8Array | undefined) | undefined
   /** How another thread builds an equivalent store (StoreRecipe.ts); absent when none can. */
   readonly recipe?: StoreRecipe | undefined
 }>()("shale/ObjectStore") {

@@ -111,6 +111,8 @@ export const withRetries = (store: ObjectStore["Service"], options: RetryOptions
     ...(store.putChunks === undefined ? {} : { putChunks: put }),
     // Not retried: a stream is read once (see `ObjectStore.putStream`).
     ...(store.putStream === undefined ? {} : { putStream: store.putStream }),
+    // Never fails: a read it cannot make goes through `getRange`, retried.
+    ...(store.getRangeNow === undefined ? {} : { getRangeNow: store.getRangeNow }),
     recipe: store.recipe
   })
 }

@@ -5,6 +5,8 @@
  * - `readBlocks(start, end)`: blocks `[start, end)`, the cached ones from the block cache, the others with
  *   ONE ranged GET from the first uncached block to the last (cached blocks in between are read again as
  *   bytes rather than costing a request per hole); what it reads goes into the cache unless asked not to.
+ * - `readNow(start, end)`: the same without an Effect, when the store can read on the calling thread
+ *   (`ObjectStore.getRangeNow`: a local directory's open SST files), else undefined.
  * - `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
  * - `cacheFrom(bytes)`: every block from the whole object already in memory.
  * Every block's checksum is verified before it is decompressed and decoded; a cached block never pins a
@@ -43,6 +45,14 @@ export interface SstBlockSlots {
 
 /** Whether blocks read are cached: yes, no, or as not yet read by anyone (prepopulation, warming). */
 export type CacheBlocks = boolean | "unread"
+
+/** What a read of blocks `[start, end)` found cached (`out`), and the range of the others to fetch. */
+interface ReadPlan {
+  readonly start: number
+  readonly out: Array<Block>
+  readonly first: number
+  readonly last: number
+}
 
 export class SstBlocks {
   readonly #path: string
@@ -132,42 +142,59 @@ export class SstBlocks {
    */
   read(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     return Effect.suspend(() => {
-      const n = this.#meta.length
-      if (start < 0 || end > n || start > end) {
-        return Effect.die(new RangeError(`block range [${start}, ${end}) outside 0..${n}`))
-      }
-      const out = new Array<Block>(end - start)
-      const cache = this.slots
-      let missing = false
-      const look = cache === undefined ? undefined : cacheBlocks !== true && cache.peek !== undefined ? cache.peek : cache.get
-      for (let i = start; i < end; i++) {
-        const hit = look === undefined ? undefined : look.call(cache, i)
-        if (hit === undefined) missing = true
-        else out[i - start] = hit
-      }
-      if (!missing) return Effect.succeed(out)
-      let first = start
-      while (out[first - start] !== undefined) first++
-      let last = end - 1
-      while (out[last - start] !== undefined) last--
-      const from = this.#meta[first]!.offset
-      const to = this.#end(last)
-      return Effect.flatMap(this.#store.getRange(this.#path, { start: from, end: to }), (bytes) => {
-        if (bytes.length !== to - from) {
-          return Effect.fail(dataError(this.#path, `block ${first}`, `expected ${to - from} bytes, read ${bytes.length}`))
-        }
-        return Effect.try({
-          try: () => {
-            for (let k = first; k <= last; k++) {
-              if (out[k - start] !== undefined) continue
-              const framed = bytes.subarray(this.#meta[k]!.offset - from, this.#end(k) - from)
-              out[k - start] = this.#decode(framed, k, cacheBlocks)
-            }
-            return out as ReadonlyArray<Block>
-          },
-          catch: (e) => e as DataError
-        })
-      })
+      const plan = this.#plan(start, end, cacheBlocks)
+      if (plan.first > plan.last) return Effect.succeed(plan.out)
+      const from = this.#meta[plan.first]!.offset
+      const to = this.#end(plan.last)
+      return Effect.flatMap(this.#store.getRange(this.#path, { start: from, end: to }), (bytes) =>
+        Effect.try({ try: () => this.#fill(plan, bytes, cacheBlocks), catch: (e) => e as DataError }))
     })
+  }
+
+  /**
+   * `read` without an Effect, when the store can read the missing blocks on the calling thread
+   * (`ObjectStore.getRangeNow`): the blocks, or undefined when it cannot (then `read`). Throws `DataError`.
+   */
+  readNow(start: number, end: number, cacheBlocks: CacheBlocks = true): ReadonlyArray<Block> | undefined {
+    const now = this.#store.getRangeNow
+    if (now === undefined) return undefined
+    const plan = this.#plan(start, end, cacheBlocks)
+    if (plan.first > plan.last) return plan.out
+    const bytes = now(this.#path, { start: this.#meta[plan.first]!.offset, end: this.#end(plan.last) })
+    return bytes === undefined ? undefined : this.#fill(plan, bytes, cacheBlocks)
+  }
+
+  /** The cached blocks of `[start, end)`, and the first and last of the others (first > last: none). */
+  #plan(start: number, end: number, cacheBlocks: CacheBlocks): ReadPlan {
+    const n = this.#meta.length
+    if (start < 0 || end > n || start > end) throw new RangeError(`block range [${start}, ${end}) outside 0..${n}`)
+    const out = new Array<Block>(end - start)
+    const cache = this.slots
+    const look = cache === undefined ? undefined : cacheBlocks !== true && cache.peek !== undefined ? cache.peek : cache.get
+    let first = end
+    let last = start - 1
+    for (let i = start; i < end; i++) {
+      const hit = look === undefined ? undefined : look.call(cache, i)
+      if (hit !== undefined) out[i - start] = hit
+      else {
+        if (first === end) first = i
+        last = i
+      }
+    }
+    return { start, out, first, last }
+  }
+
+  /** Decodes the blocks `plan` misses from `bytes` (blocks `first..last`, as stored). Throws `DataError`. */
+  #fill(plan: ReadPlan, bytes: Uint8Array, cacheBlocks: CacheBlocks): ReadonlyArray<Block> {
+    const { start, out, first, last } = plan
+    const from = this.#meta[first]!.offset
+    const to = this.#end(last)
+    if (bytes.length !== to - from) throw dataError(this.#path, `block ${first}`, `expected ${to - from} bytes, read ${bytes.length}`)
+    for (let k = first; k <= last; k++) {
+      if (out[k - start] !== undefined) continue
+      const framed = bytes.subarray(this.#meta[k]!.offset - from, this.#end(k) - from)
+      out[k - start] = this.#decode(framed, k, cacheBlocks)
+    }
+    return out
   }
 }

@@ -304,6 +304,40 @@ export class SsTableReader {
     }
   }
 
+  /**
+   * `getIfCached`, reading the blocks it lacks on the calling thread when the store can
+   * (`ObjectStore.getRangeNow`, a local directory): "miss" only when it cannot (or a block is corrupt),
+   * then `get` runs. The blocks it reads go into the cache, as `get`'s do.
+   */
+  getNow(key: Uint8Array, maxSeq: number = MAX_SEQ, lastSource = false, hash?: FilterHash): RowEntry | undefined | "miss" {
+    if (this.blockMeta.length === 0) return undefined
+    if (this.isWal || this.#blocks.slots === undefined) return "miss"
+    try {
+      let found = this.lookup(key, maxSeq, -1, !lastSource, hash)
+      // As `getFrom` does, without an Effect: the missing block (and its read-ahead), then on from there.
+      while (typeof found === "number") {
+        const miss = found
+        const blocks = this.#blocks.readNow(miss, this.pointReadEnd(miss))
+        if (blocks === undefined) return "miss"
+        const r = findInBlock(blocks[0]!, key, maxSeq)
+        if (r !== CONTINUE) return this.countAbsent(r)
+        if (!(miss < this.#index.find(key, false))) return this.countAbsent(undefined)
+        found = this.lookup(key, maxSeq, miss + 1, true, hash)
+      }
+      return found
+    } catch {
+      return "miss"
+    }
+  }
+
+  /**
+   * Data blocks `[start, end)` without an Effect: from the cache, and those it lacks read on the calling
+   * thread when the store can (`ObjectStore.getRangeNow`); undefined when it cannot. Throws `DataError`.
+   */
+  blocksNow(start: number, end: number): ReadonlyArray<Block> | undefined {
+    return this.#blocks.cachedRange(start, end) ?? this.#blocks.readNow(start, end)
+  }
+
   private getFromWal(key: Uint8Array, maxSeq: number): Effect.Effect<RowEntry | undefined, SsTableError> {
     return Stream.runFold(this.scan(), () => undefined as RowEntry | undefined, (best, row) =>
       row.seq <= maxSeq && keysEqual(row.key, key) && (best === undefined || row.seq >= best.seq)
