@@ -206,7 +206,7 @@ export const dbSeries = (stats: DbStats, filters: FilterStats, l0Ssts: () => num
   counter(DB.requestCount, "Requests by operation", () => stats.flushRequests, { op: "flush" }),
   counter(DB.writeOps, "Operations written (a batch counts its operations)", () => stats.writeOps),
   counter(DB.writeBatchCount, "Writes (a put, a delete or a batch each count one)", () => stats.writeBatches),
-  counter(DB.backpressureCount, "Writes that waited for flushes (maxUnflushedBytes reached)", () => stats.backpressure),
+  counter(DB.backpressureCount, "Writes that waited for flushes (maxUnflushedBytes or maxImmutableMemtableBytes reached)", () => stats.backpressure),
   counter(DB.immutableMemtableFlushes, "Immutable memtables flushed to L0", () => stats.immutableMemtableFlushes),
   gauge(DB.totalMemSizeBytes, "Unflushed bytes: WAL buffers plus immutable memtables", () => stats.totalMemSizeBytes),
   gauge(DB.l0SstCount, "SSTs in L0", l0Ssts),

@@ -33,8 +33,8 @@
  * embedded compactor wakes it after each compaction) or a manifest poll interval has passed (a compactor in
  * another process). Memtables meanwhile stay in memory, so writes wait through backpressure (once the
  * immutable memtables hold `maxImmutableMemtableBytes`, or the unflushed total `maxUnflushedBytes`:
- * docs/design/compaction.md §6); `DbStatus.l0Stalled` says why. Unlike SlateDB, the
- * wait cannot become a deadlock: with no embedded compactor and none that ever ran on the database (compactor epoch 0) there is
+ * docs/design/compaction.md §6); `DbStatus.l0Stalled` says why. Unlike SlateDB, the wait cannot become a
+ * deadlock: with no embedded compactor and none that ever ran on the database (compactor epoch 0) there is
  * no stall at all (a warning says L0 grows), and a stall in which the oldest L0 SST does not change for
  * `L0_STALL_LIMIT_MS` ends with a warning (uploads go on past the limit until compaction catches up).
  *

@@ -15,13 +15,13 @@
  * holds the key are read, in run order (a key's versions may straddle two adjacent SSTs). A get whose
  * blocks are cached, or that the store can read on the calling thread (a local directory's open SST files:
  * `ObjectStore.getRangeNow`), needs no Effect: `getNow` answers it synchronously (`SsTableReader.getNow`),
- * and only the rest of a read that must wait for the store becomes an Effect (a `Later`). `get` is an Effect that runs
- * `getNow` when evaluated (`GetEffect`); the Promise API calls `getNow` directly, so both go through the
- * same code.
+ * and only the rest of a read that must wait for the store becomes an Effect (a `Later`). `get` is an
+ * Effect that runs `getNow` when evaluated (`GetEffect`); the Promise API calls `getNow` directly, so both
+ * go through the same code.
  *
  * Scans (ReaderScan.ts): a lazy k-way merge over one cursor per source (memtables are walked in place;
  * SSTs are read a page of blocks at a time when the merge needs their next row, synchronously when the
- * page's blocks are cached: iter/SstSource.ts), in key order, ascending or descending.
+ * page's blocks are cached or the store can read them at once: iter/SstSource.ts), in key order, ascending or descending.
  * For each key the merge takes the version with the highest seq among all sources, drops the key when
  * that version is a tombstone, and emits it otherwise. The sources are fixed when the stream starts; rows
  * committed later are not seen. Ranges follow SlateDB: start inclusive / end exclusive by default, any
