@@ -151,6 +151,11 @@ export class SstBlocks {
     })
   }
 
+  /** Whether the store may read on the calling thread (`readNow` can answer more than the cache). */
+  get canReadNow(): boolean {
+    return this.#store.getRangeNow !== undefined
+  }
+
   /**
    * `read` without an Effect, when the store can read the missing blocks on the calling thread
    * (`ObjectStore.getRangeNow`): the blocks, or undefined when it cannot (then `read`). Throws `DataError`.

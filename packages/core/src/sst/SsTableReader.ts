@@ -288,20 +288,8 @@ export class SsTableReader {
    * the last place a key can be). Elsewhere the filter comes first, as it saves the searches of the SSTs
    * that lack the key. `hash`: the key's filter hash, shared with the other SSTs the read asks.
    */
-  getIfCached(
-    key: Uint8Array,
-    maxSeq: number = MAX_SEQ,
-    lastSource = false,
-    hash?: FilterHash
-  ): RowEntry | undefined | "miss" {
-    if (this.blockMeta.length === 0) return undefined
-    if (this.isWal || this.#blocks.slots === undefined) return "miss"
-    try {
-      const found = this.lookup(key, maxSeq, -1, !lastSource, hash)
-      return typeof found === "number" ? "miss" : found
-    } catch {
-      return "miss"
-    }
+  getIfCached(key: Uint8Array, maxSeq: number = MAX_SEQ, lastSource = false, hash?: FilterHash): RowEntry | undefined | "miss" {
+    return this.getSync(key, maxSeq, lastSource, hash, false)
   }
 
   /**
@@ -310,15 +298,34 @@ export class SsTableReader {
    * then `get` runs. The blocks it reads go into the cache, as `get`'s do.
    */
   getNow(key: Uint8Array, maxSeq: number = MAX_SEQ, lastSource = false, hash?: FilterHash): RowEntry | undefined | "miss" {
+    return this.getSync(key, maxSeq, lastSource, hash, this.#blocks.canReadNow)
+  }
+
+  /** `getIfCached` (`read` false) and `getNow` (`read` true). */
+  private getSync(
+    key: Uint8Array,
+    maxSeq: number,
+    lastSource: boolean,
+    hash: FilterHash | undefined,
+    read: boolean
+  ): RowEntry | undefined | "miss" {
     if (this.blockMeta.length === 0) return undefined
     if (this.isWal || this.#blocks.slots === undefined) return "miss"
     try {
       let found = this.lookup(key, maxSeq, -1, !lastSource, hash)
       // As `getFrom` does, without an Effect: the missing block (and its read-ahead), then on from there.
       while (typeof found === "number") {
+        if (!read) return "miss"
         const miss = found
+        const sequential = this.nextSequentialBlock
+        const ahead = this.pointReadAhead
         const blocks = this.#blocks.readNow(miss, this.pointReadEnd(miss))
-        if (blocks === undefined) return "miss"
+        if (blocks === undefined) {
+          // Not read: `get` will, and its read-ahead must see the state this ask found.
+          this.nextSequentialBlock = sequential
+          this.pointReadAhead = ahead
+          return "miss"
+        }
         const r = findInBlock(blocks[0]!, key, maxSeq)
         if (r !== CONTINUE) return this.countAbsent(r)
         if (!(miss < this.#index.find(key, false))) return this.countAbsent(undefined)
