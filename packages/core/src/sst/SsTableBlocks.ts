@@ -16,7 +16,7 @@ import { Effect } from "effect"
 import type { DataError } from "../errors.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type Block, type BlockVersion, decodeBlock } from "../format/Block.ts"
-import { verifyChecksum } from "../format/Checksum.ts"
+import { CHECKSUM_SIZE, verifyChecksum } from "../format/Checksum.ts"
 import { decompress } from "../format/Compression.ts"
 import type { BlockMeta, SsTableInfo } from "../format/SstMetadata.ts"
 import { dataError, inSection, type SsTableError } from "./SsTableErrors.ts"
@@ -111,8 +111,10 @@ export class SstBlocks {
     return inSection(this.#path, `block ${i}`, () => {
       let raw = decompress(this.#info.compressionFormat, verifyChecksum(framed, { section: `block ${i}` }))
       const cacheTo = cache !== false ? this.slots : undefined
-      // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view.
-      if (cacheTo !== undefined && raw.byteLength !== raw.buffer.byteLength) raw = raw.slice()
+      // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view; a block read
+      // alone keeps its buffer (the CRC is its only other bytes): a second allocation and copy per miss
+      // cost more than the miss's read.
+      if (cacheTo !== undefined && raw.buffer.byteLength - raw.byteLength > CHECKSUM_SIZE) raw = raw.slice()
       const block = decodeBlock(raw, this.#version)
       cacheTo?.set(i, block, raw.length, cache === true)
       return block
