@@ -412,6 +412,24 @@ describe("point reads' read-ahead", () => {
       // (A few keys equal their block's separator and also read the block before: more than 300.)
       assert.isAtLeast(noCache.reads, 300, "without a cache every get reads its block(s), in order or not")
     }))
+
+  it.effect("a key equal to its block's index key: that block and the one before in one request", () =>
+    Effect.gen(function*() {
+      // SlateDB's index key is a block's whole first key when it differs from the previous block's last key
+      // only in its last byte; its versions may then start in the block before, which the get must read too.
+      const r = yield* putAndOpen("c.sst", bytes).pipe(Effect.provide(countingStore().layer))
+      const whole = r.blockMeta.flatMap((m, b) => {
+        const i = rows.findIndex((row) => compareKeys(row.key, m.firstKey) === 0)
+        return b > 0 && i >= 0 ? [i] : []
+      })
+      assert.isAtLeast(whole.length, 20)
+      // Far apart, so that no get finds a block an earlier one fetched.
+      const spread = whole.filter((_, j) => j % 4 === 0)
+      const viaGet = yield* readsFor(spread, { cache: true })
+      assert.strictEqual(viaGet.reads, spread.length, "one request per get, not two")
+      const viaGetNow = yield* readsFor(spread, { cache: true, via: "getNow" })
+      assert.strictEqual(viaGetNow.reads, spread.length)
+    }))
 })
 
 describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in memory", () => {
