@@ -248,15 +248,16 @@ export class SsTableReader {
    * the one right after the previous point read's blocks (gets walking the keys in order, as after a
    * reopen). Then twice as many as last time, up to `readAheadBlocks`, in one request, like an OS read-ahead
    * window: a run of in-order gets needs a request per `readAheadBlocks` blocks instead of one per block,
-   * and gets in any other order never fetch a block they do not need. At least through `lastCandidate`
-   * (the other block that may hold the key). Only with a block cache (without one, the extra blocks would be
+   * and gets in any other order never fetch a block they do not need. At least the next block when it may
+   * hold the key as well (`lastCandidate`). Only with a block cache (without one, the extra blocks would be
    * thrown away). Concurrent reads may interleave: this is a heuristic, and whatever it fetches is correct.
    */
   private pointReadEnd(miss: number): number {
     const n = this.blockMeta.length
     if (this.#blocks.slots === undefined) return miss + 1
     this.pointReadAhead = miss === this.nextSequentialBlock ? Math.min(2 * this.pointReadAhead, this.#readAhead) : 1
-    const end = Math.min(Math.max(miss + this.pointReadAhead, this.lastCandidate + 1), n)
+    // Through the next candidate at most: a key whose versions span many blocks has its newest first.
+    const end = Math.min(Math.max(miss + this.pointReadAhead, Math.min(this.lastCandidate + 1, miss + 2)), n)
     this.nextSequentialBlock = end
     return end
   }

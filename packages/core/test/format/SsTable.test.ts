@@ -430,6 +430,31 @@ describe("point reads' read-ahead", () => {
       const viaGetNow = yield* readsFor(spread, { cache: true, via: "getNow" })
       assert.strictEqual(viaGetNow.reads, spread.length)
     }))
+
+  it.effect("a key whose versions span many blocks: its first read fetches two blocks, not all of them", () => {
+    const hot = text("key-hot")
+    const many = [
+      makeValue(text("key-a"), new Uint8Array(100), 1),
+      ...Array.from({ length: 400 }, (_, v) => makeValue(hot, new Uint8Array(100).fill(v % 256), 1000 - v)),
+      makeValue(text("key-z"), new Uint8Array(100), 2)
+    ]
+    const sst = buildSsTable(many).bytes
+    const inner = makeMemory()
+    const ranges: Array<number> = []
+    const store = ObjectStore.of({
+      ...inner,
+      getRange: (p, r) => Effect.map(inner.getRange(p, r), (b) => (ranges.push(b.length), b))
+    })
+    return Effect.gen(function*() {
+      const r = yield* putAndOpen("hot.sst", sst, { size: sst.length, cache: new LruBlockCache(1 << 26) })
+      assert.isAbove(r.numBlocks, 8)
+      ranges.length = 0
+      assert.strictEqual((yield* r.get(hot))!.seq, 1000)
+      assert.strictEqual(ranges.length, 1)
+      assert.isBelow(ranges[0]!, 2 * 4096 + 100, "the block where its versions start and the next one")
+      assert.strictEqual((yield* r.get(hot, 700))!.seq, 700, "older versions further on are still found")
+    }).pipe(Effect.provide(Layer.succeed(ObjectStore, store)))
+  })
 })
 
 describe("point lookups without I/O (getIfCached) and SSTs opened from bytes in memory", () => {
