@@ -73,6 +73,11 @@ export interface LoadResult {
   readonly waitMs: number | undefined
   /** `process.memoryUsage()` when the last pass returned (what the writes left in memory), bytes. */
   readonly memoryAfterWrites: { readonly rss: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number }
+  /**
+   * CPU time of the whole process (every thread: the writer, compaction workers or threads, GC helpers,
+   * I/O pools) from the start of the load until the store settled, ms; undefined when it did not settle.
+   */
+  readonly cpuMs: number | undefined
   /** Wall-clock times (ms since the epoch) of the start of the load and of the moment the store settled. */
   readonly startEpochMs: number
   readonly settledEpochMs: number | undefined

@@ -72,6 +72,12 @@ export const FIGURES: ReadonlyArray<Figure> = [
     of: ({ result: r, store }) => perSecond(store?.load.bytes, loadMs(r))
   },
   { key: "compactionBusyRate", label: "compaction MB/s while busy", format: "mbs", of: ({ store }) => perSecond(store?.load.bytes, store?.load.busyMs) },
+  {
+    key: "loadCpu",
+    label: "process CPU over the load (CPUs in use, all threads)",
+    format: "dec",
+    of: ({ result: r }) => share(r.load.cpuMs, loadMs(r))
+  },
   { key: "steadyL0", label: "after the load: L0 SSTs", format: "int", of: ({ store }) => store?.steady.l0 },
   { key: "steadyRuns", label: "after the load: sorted runs", format: "int", of: ({ store }) => store?.steady.sortedRuns },
   { key: "steadyBytes", label: "after the load: bytes in L0 and runs", format: "mb", of: ({ store }) => store?.steady.bytes },

@@ -76,6 +76,7 @@ const runLoad = async (
   problems: Array<string>
 ): Promise<LoadResult> => {
   const startEpochMs = Date.now()
+  const cpuAtStart = process.cpuUsage()
   const passMs: Array<number> = []
   for (const pass of plan.passes) {
     const { ms } = await timed(() => db.load(pass, sizes.batch, keyOf))
@@ -89,6 +90,8 @@ const runLoad = async (
   const flushedEpochMs = Date.now()
   await log(`memtable flush in ${formatMs(flushMs)}; waiting for the compactor to settle`)
   const settledEpochMs = await awaitStore("steady", flushedEpochMs, problems)
+  const cpu = process.cpuUsage(cpuAtStart)
+  const cpuMs = settledEpochMs === undefined ? undefined : (cpu.user + cpu.system) / 1000
   const waitMs = settledEpochMs === undefined ? undefined : Math.max(0, settledEpochMs - flushedEpochMs)
   const puts = plan.passes.reduce((a, p) => a + p.puts, 0)
   const deletes = plan.passes.reduce((a, p) => a + p.deletes, 0)
@@ -101,7 +104,7 @@ const runLoad = async (
     await new Promise((resolve) => setTimeout(resolve, holdMs))
     holdEndEpochMs = Date.now()
   }
-  return { puts, deletes, writeMs, passMs, flushMs, waitMs, memoryAfterWrites, startEpochMs, settledEpochMs, holdMs, holdEndEpochMs }
+  return { puts, deletes, writeMs, passMs, flushMs, waitMs, memoryAfterWrites, cpuMs, startEpochMs, settledEpochMs, holdMs, holdEndEpochMs }
 }
 
 /** Reads the engine's collector counters every `sampleMs` until stopped; undefined when it reports none. */
