@@ -12,28 +12,13 @@ import { walSstPath } from "../../src/format/Paths.ts"
 import { makeMerge, makeValue } from "../../src/format/RowEntry.ts"
 import { buildWalSsTable } from "../../src/format/SsTableBuilder.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
+import { countingStore as countingEachStore } from "../sst/readerFixtures.ts"
 import { b, ND, openOn, s } from "./fixtures.ts"
 
-/** A memory store that counts read requests (HEAD, GET, ranged GET). */
+/** A memory store that counts read requests (HEAD, GET, ranged GET) together. */
 const countingStore = () => {
-  const inner = makeMemory()
-  const counts = { reads: 0 }
-  const store = ObjectStore.of({
-    ...inner,
-    head: (p) => {
-      counts.reads++
-      return inner.head(p)
-    },
-    get: (p) => {
-      counts.reads++
-      return inner.get(p)
-    },
-    getRange: (p, r) => {
-      counts.reads++
-      return inner.getRange(p, r)
-    }
-  })
-  return { store, counts }
+  const { store, counts } = countingEachStore()
+  return { store, counts: { get reads() { return counts.head + counts.get + counts.getRange } } }
 }
 
 const key = (i: number) => b(`key${String(i).padStart(13, "0")}`)
