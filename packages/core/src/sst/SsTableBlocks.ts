@@ -1,6 +1,6 @@
 /**
  * Loading an SST's data blocks: the one block-loading API of an opened SST (`SsTableReader.readBlocks`
- * and `cachedBlocks` delegate here; point reads, scans and anything warming the cache go through it).
+ * and `blocksNow` delegate here; point reads, scans and anything warming the cache go through it).
  *
  * - `readBlocks(start, end)`: blocks `[start, end)`, the cached ones from the block cache, the others with
  *   ONE ranged GET from the first uncached block to the last (cached blocks in between are read again as

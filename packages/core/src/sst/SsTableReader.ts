@@ -3,7 +3,7 @@
  * on demand. The reader is split by concept:
  * - SsTableOpen.ts: opening (footer, info, index, filter; one request, at most two) and the stats section;
  * - SsTableBlocks.ts: loading data blocks, through the block cache (the one block-loading API:
- *   `readBlocks`, `cachedBlocks`);
+ *   `readBlocks`, `blocksNow`);
  * - SsTableIndex.ts: the index search (which block may hold a key);
  * - this file: point lookups (and the handle);
  * - SsTableScan.ts: scans, as a stream of rows or a synchronous cursor over cached blocks.
@@ -144,11 +144,6 @@ export class SsTableReader {
    */
   readBlocks(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     return this.#blocks.read(start, end, cacheBlocks)
-  }
-
-  /** Data blocks `[start, end)` if the block cache holds all of them (synchronous), else undefined. */
-  cachedBlocks(start: number, end: number): ReadonlyArray<Block> | undefined {
-    return this.#blocks.cachedRange(start, end)
   }
 
   /**
