@@ -38,6 +38,8 @@ export interface W2Options {
   readonly gcSchedule: W2GcSchedule
   /** With the collector on, how long to hold the database open after settling (default `gcHoldMs`). */
   readonly gcHoldMs: number | undefined
+  /** `--pace`: the load's writes per second, the same for every engine (W2Sizes.paceOpsPerSec). */
+  readonly paceOpsPerSec: number | undefined
 }
 
 /** One implementation with the collector on or off: what runs, and what its column is called. */
@@ -173,7 +175,9 @@ export const describeW2 = (s: W2Sizes): string => {
     s.overwriteShare * 100
   } % and delete ${s.deleteShare * 100} %); l0SstSizeBytes ${W2_SETTINGS.l0SstSizeBytes / 1048576} MiB, l0MaxSsts ${W2_SETTINGS.l0MaxSsts}, compactor poll ${c.pollIntervalMs} ms, ${c.minCompactionSources}-${c.maxCompactionSources} sources, ≤ ${c.maxConcurrentCompactions} at once; ${
     formatInt(s.gets)
-  } gets, ${formatInt(s.scans)} scans of ${s.scanRows} rows`
+  } gets, ${formatInt(s.scans)} scans of ${s.scanRows} rows${
+    s.paceOpsPerSec === undefined ? "" : `; the load paced at ${formatInt(s.paceOpsPerSec)} writes/s`
+  }`
 }
 
 const machineLine = () =>
@@ -218,7 +222,11 @@ const gcSections = (reports: ReadonlyArray<W2ImplementationReport>, mode: W2GcMo
 
 export const runW2 = async (options: W2Options, control: W2Control): Promise<number> => {
   const base = options.quick ? W2_QUICK : W2_FULL
-  const sizes: W2Sizes = options.n === undefined ? base : { ...base, n: options.n }
+  const sizes: W2Sizes = {
+    ...base,
+    ...(options.n === undefined ? {} : { n: options.n }),
+    ...(options.paceOpsPerSec === undefined ? {} : { paceOpsPerSec: options.paceOpsPerSec })
+  }
   const repeat = options.repeat ?? 1
   const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000
   const selection = selectImplementations(W2_IMPLEMENTATIONS, GROUPS, options.only, "W2")

@@ -29,6 +29,11 @@ export interface W2Sizes {
   readonly gets: number
   readonly scans: number
   readonly scanRows: number
+  /**
+   * `--pace`: the load writes at most this many operations per second (both engines alike), so that their
+   * compactors are compared under the same stream of writes; undefined: as fast as each engine goes.
+   */
+  readonly paceOpsPerSec?: number
 }
 
 export const W2_FULL: W2Sizes = {
@@ -177,6 +182,14 @@ export interface PassPlan {
   readonly kinds: Uint8Array
   readonly puts: number
   readonly deletes: number
+}
+
+/** Operations `[from, to)` of `pass`, as a pass of their own (a paced load writes a pass in slices). */
+export const slicePass = (pass: PassPlan, from: number, to: number): PassPlan => {
+  const kinds = pass.kinds.subarray(from, to)
+  let puts = 0
+  for (let j = 0; j < kinds.length; j++) if (kinds[j] === OP_PUT) puts++
+  return { pass: pass.pass, keys: pass.keys.subarray(from, to), kinds, puts, deletes: kinds.length - puts }
 }
 
 export interface LoadPlan {

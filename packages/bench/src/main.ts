@@ -55,6 +55,8 @@ const USAGE = `usage: npm run bench -- [options]
                      defaults, 60 s and 300 s, would delete nothing during W2's load)
   --gc-hold S        W2, collector on: keep the database open S seconds after the store settled
                      (default: min age + 2 intervals; > 900 lets the compactor's 15-minute checkpoints expire)
+  --pace OPS         W2: the load writes at most OPS operations per second, in both engines (default:
+                     each as fast as it goes), to compare compactors under the same stream of writes
   --shale-settings J W3: JSON over Shale's default settings in every Shale opening (e.g. read-ahead)
   --out FILE         also write the results as JSON to FILE
   --list             list the implementations and exit
@@ -71,6 +73,7 @@ interface Options {
     readonly gcInterval?: string
     readonly gcMinAge?: string
     readonly gcHold?: string
+    readonly pace?: string
     readonly shaleSettings?: string
     readonly polls?: string
   }
@@ -116,6 +119,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       "gc-interval": { type: "string" },
       "gc-min-age": { type: "string" },
       "gc-hold": { type: "string" },
+      pace: { type: "string" },
       "shale-settings": { type: "string" },
       polls: { type: "string" },
       out: { type: "string" },
@@ -146,6 +150,7 @@ const parseOptions = (argv: ReadonlyArray<string>): Options | undefined => {
       ...(values["gc-interval"] === undefined ? {} : { gcInterval: values["gc-interval"] }),
       ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
       ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] }),
+      ...(values.pace === undefined ? {} : { pace: values.pace }),
       ...(values["shale-settings"] === undefined ? {} : { shaleSettings: values["shale-settings"] }),
       ...(values.polls === undefined ? {} : { polls: values.polls })
     },
@@ -422,7 +427,8 @@ const runW2 = async (options: Options): Promise<number> => {
       out: options.out,
       gc,
       gcSchedule,
-      gcHoldMs: options.given.gcHold === undefined ? undefined : secondsOption("gc-hold", options.given.gcHold, 0, 0) * 1000
+      gcHoldMs: options.given.gcHold === undefined ? undefined : secondsOption("gc-hold", options.given.gcHold, 0, 0) * 1000,
+      paceOpsPerSec: options.given.pace === undefined ? undefined : positiveInt("pace", options.given.pace, 1)
     },
     {
       onChild: (kill) => {

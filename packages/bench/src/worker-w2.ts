@@ -34,9 +34,11 @@ import {
   isW2Value,
   type LoadPlan,
   makeKeyOf,
+  type PassPlan,
   planLoad,
   randomKeys,
   READ_SEEDS,
+  slicePass,
   WARMUP_SHARE,
   type W2Sizes
 } from "./W2Workload.ts"
@@ -67,6 +69,24 @@ const timed = async <A>(f: () => Promise<A>): Promise<{ readonly result: A; read
   return { result, ms: performance.now() - t0 }
 }
 
+/** A paced load writes in slices of this many operations, sleeping after a slice that got ahead of the pace. */
+const PACE_SLICE = 1000
+
+/**
+ * Writes `pass` as fast as the engine goes, or (`paceOpsPerSec`) no faster than the pace counted from
+ * `startMs` with `doneBefore` operations already written.
+ */
+const loadPass = async (db: W2Db, pass: PassPlan, sizes: W2Sizes, keyOf: KeyOf, startMs: number, doneBefore: number) => {
+  const pace = sizes.paceOpsPerSec
+  if (pace === undefined) return db.load(pass, sizes.batch, keyOf)
+  for (let from = 0; from < pass.keys.length; from += PACE_SLICE) {
+    const to = Math.min(from + PACE_SLICE, pass.keys.length)
+    await db.load(slicePass(pass, from, to), sizes.batch, keyOf)
+    const ahead = startMs + ((doneBefore + to) / pace) * 1000 - performance.now()
+    if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead))
+  }
+}
+
 const runLoad = async (
   db: W2Db,
   plan: LoadPlan,
@@ -78,10 +98,13 @@ const runLoad = async (
   const startEpochMs = Date.now()
   const cpuAtStart = process.cpuUsage()
   const passMs: Array<number> = []
+  const startMs = performance.now()
+  let done = 0
   for (const pass of plan.passes) {
-    const { ms } = await timed(() => db.load(pass, sizes.batch, keyOf))
+    const { ms } = await timed(() => loadPass(db, pass, sizes, keyOf, startMs, done))
     passMs.push(ms)
     const ops = pass.puts + pass.deletes
+    done += ops
     await log(`load pass ${pass.pass}: ${formatInt(pass.puts)} puts, ${formatInt(pass.deletes)} deletes in ${seconds(ms)}: ${formatInt(rate(ops, ms))} ops/s`)
   }
   const writeMs = passMs.reduce((a, b) => a + b, 0)
