@@ -37,7 +37,7 @@ assert.ok(result.invalid instanceof Db.InvalidError)
 
 // The Promise API over a memory store, reopened; its dispose method closes.
 const store = Shale.stores.memory()
-const memoryLayer: typeof ObjectStore.layerMemory = store
+store satisfies typeof ObjectStore.layerMemory
 const db: Shale.ShaleDb = await Shale.open("db", { store, logger: "silent" })
 const kv: Shale.KeyValue | undefined = await db.getKeyValue(enc.encode("absent"))
 assert.equal(kv, undefined)

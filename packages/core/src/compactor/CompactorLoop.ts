@@ -29,7 +29,7 @@
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Scope, Stream } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
-import type { Manifest, SstHandle } from "../manifest/Manifest.ts"
+import type { SstHandle } from "../manifest/Manifest.ts"
 import { makeUlid } from "../Ulid.ts"
 import { registerSeries } from "../Metrics.ts"
 import { compactionSpan, compactorSeries, type CompactorMetricsSource } from "./CompactorMetrics.ts"

@@ -28,7 +28,7 @@
  * with that `ClosedError`, and nothing it writes afterwards reaches the manifest. A WAL write in flight
  * finishes first, so its writers learn whether their write is durable (`ClosedError.durable`).
  */
-import { Clock, Duration, Effect, Exit, Fiber, Option, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Stream } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { normalizeRoot } from "../format/Paths.ts"
 import { compressionFormatOf } from "../format/Compression.ts"

@@ -124,7 +124,6 @@ const MetadataJson = Schema.fromJsonString(Schema.Record(Schema.String, Schema.S
 export const decodeMetadata = Schema.decodeUnknownEffect(MetadataJson)
 
 export const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder()
 
 export const dirOf = (file: string): string => file.slice(0, file.lastIndexOf("/"))
 

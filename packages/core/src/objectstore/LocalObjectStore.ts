@@ -78,11 +78,9 @@ import {
   type PutOptions
 } from "./ObjectStore.ts"
 import {
-  InvalidPath,
   ObjectAlreadyExists,
   ObjectNotFound,
   StoreFailure,
-  StoreUnavailable,
   type ObjectStoreError,
   type StoreOp
 } from "./ObjectStoreError.ts"

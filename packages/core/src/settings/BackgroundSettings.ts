@@ -107,7 +107,7 @@ export const garbageCollectorSetting = optionalGroup(GcSettingsSchema)
 // The interfaces above are the schemas' types, spelt out for the reader; this fails to compile if they drift.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 type Holds<T extends true> = T
-type GcTypesMatch = [
+export type GcTypesMatch = [
   Holds<Same<GcResourceSettings, typeof GcResourceSettingsSchema.Type>>,
   Holds<Same<GcSettings, typeof GcSettingsSchema.Type>>
 ]

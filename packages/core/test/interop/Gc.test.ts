@@ -49,7 +49,6 @@ import {
   readWithShale,
   readWithSlate,
   shaleAt,
-  slateGcOptions,
   snapshotModel,
   sstsOf,
   valuesOf,

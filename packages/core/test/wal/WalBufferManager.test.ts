@@ -6,10 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Scope, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { type ClosedError, estimatedSize, ObjectStore, type RowEntry, StoreFailure } from "../../src/internal.ts"
+import { type ClosedError, estimatedSize, ObjectStore, StoreFailure } from "../../src/internal.ts"
 import { MonotonicClock } from "../../src/MonotonicClock.ts"
 import { Oracle } from "../../src/Oracle.ts"
-import type { DurableWatcher } from "../../src/wal/WalBuffer.ts"
 import { WalBufferManager } from "../../src/wal/WalBufferManager.ts"
 import { WalMetrics } from "../../src/wal/WalMetrics.ts"
 import { walSstPath } from "../../src/format/Paths.ts"
@@ -62,14 +61,6 @@ const assertNotDurable = (got: ClosedError, error: ClosedError, durable: "no" | 
   assert.isTrue(got.message.startsWith(`${error.message}; `), got.message)
 }
 
-/** Appends one single-row batch per entry, then reports the manager's view. */
-const appendAll = (rows: ReadonlyArray<RowEntry>) =>
-  Effect.gen(function*() {
-    const wal = yield* WalBufferManager
-    let watcher: DurableWatcher | undefined
-    for (const r of rows) watcher = yield* wal.append([r])
-    return watcher!
-  })
 
 describe("WalBufferManager", () => {
   it.effect("starts empty", () =>

@@ -88,7 +88,6 @@ export class StoreAudit {
   /** The compacted SSTs in the bucket at the ledger position audited last. */
   readonly #ssts = new Set<string>()
   #manifestId = 0
-  #compactionsId = 0
   #writerEpoch = 0
   #compactorEpoch = 0
   #compactionsEpoch = 0
@@ -155,7 +154,6 @@ export class StoreAudit {
     for (const c of file.recentCompactions) for (const sst of c.spec.l0ViewIds) this.#compactedL0.add(sst)
     if (!this.#compactionsClaims.has(file.compactorEpoch)) this.#compactionsClaims.set(file.compactorEpoch, id)
     this.#compactionsEpoch = Math.max(this.#compactionsEpoch, file.compactorEpoch)
-    this.#compactionsId = id
     return problems
   }
 

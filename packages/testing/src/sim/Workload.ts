@@ -14,7 +14,7 @@
  * Determinism: the generator draws only from its own stream and never looks at results, so the first `n`
  * operations of a seed are the same whatever `--ops` says and whatever the database answers.
  */
-import type { DbScanOptions, KeyRange, Settings, SettingsInput } from "@shale/core/internal"
+import type { DbScanOptions, KeyRange, SettingsInput } from "@shale/core/internal"
 import type { ReadLevel } from "./Model.ts"
 import type { FaultProfile } from "./Profiles.ts"
 import { SimRandom } from "./SimRandom.ts"
