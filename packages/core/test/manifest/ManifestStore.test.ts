@@ -153,6 +153,32 @@ describe("ManifestStore", () => {
       assert.strictEqual(stored.writerEpoch, 1)
     }))
 
+  it.effect("a version the collector deleted is not free: a stale writer's update lands above the latest", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const ms = makeManifestStore(store, ROOT)
+      const w = yield* claimWriterEpoch(ms, OPTIONS)
+      assert.strictEqual(w.id, 2)
+      // Another process (a compactor, an Admin checkpoint) wrote versions 3 and 4 since; a collector then
+      // deleted 3 (not the latest). The writer still sees version 2.
+      const other = makeManifestStore(store, ROOT)
+      const latest = (yield* other.readLatest)!
+      assert.strictEqual(yield* other.write(3, { ...latest.manifest, compactorEpoch: 1 }), "written")
+      assert.strictEqual(yield* other.write(4, { ...latest.manifest, compactorEpoch: 2 }), "written")
+      yield* store.delete(manifestPath(ROOT, 3))
+      // The writer creates the free name 3, finds 4 listed above it, so re-reads, merges and writes 5.
+      yield* w.update((m) => ({ ...m, recentSnapshotMinSeq: 7 }))
+      assert.strictEqual(w.id, 5)
+      const read = (yield* makeManifestStore(store, ROOT).readLatest)!
+      assert.strictEqual(read.id, 5)
+      assert.strictEqual(read.manifest.recentSnapshotMinSeq, 7)
+      assert.strictEqual(read.manifest.compactorEpoch, 2)
+      // The sequenced store alone: a create below a listed version is "exists".
+      yield* store.delete(manifestPath(ROOT, 4))
+      assert.strictEqual(yield* makeManifestStore(store, ROOT).write(4, read.manifest), "exists")
+      assert.strictEqual(yield* makeManifestStore(store, ROOT).write(6, read.manifest), "written")
+    }))
+
   it("mergeRemoteManifest keeps local L0s when the remote compacted none", () => {
     const local: Manifest = { ...Manifest.initial(), l0: [sst(ULID_B, "b"), sst(ULID_A, "a")] }
     const merged = mergeRemoteManifest(local, Manifest.initial())
