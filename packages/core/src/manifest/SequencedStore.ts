@@ -16,12 +16,13 @@
  *   version N+1 after N+2 (the name was free again) and have an update acknowledged that nobody reads as
  *   the latest. The collector never deletes the latest version, so a stale writer always finds a higher
  *   one listed; it re-reads and tries again, as after a race. (Listing after the put instead would also
- *   catch a successor written on top of this very version: no evidence of a stale view.) What is left is
- *   the time between the listing and the put, one round trip where the view could be the whole staleness
- *   before. Cost: one listing of the names from `id` on (usually none) per version written. SlateDB 0.12.1
- *   does not check (with its collector's default minimum age, 5 minutes, a writer's view is rarely that
- *   old); the simulation, whose collector runs with seconds, found it (seed 564: a checkpoint acknowledged
- *   in version 31 after 32 was written, so the latest manifest never listed it).
+ *   catch a successor written on top of this very version: no evidence of a stale view.) What is left to
+ *   the minimum age is the time between the listing and the put, one round trip, where before it was the
+ *   whole age of the writer's view. Cost: one listing of the names from `id` on (usually none) per version
+ *   written. SlateDB 0.12.1 does not check (with its collector's default minimum age, 5 minutes, a
+ *   writer's view is rarely that old); the simulation, whose collector runs with seconds, found it (seed
+ *   564: a checkpoint acknowledged in version 31 after 32 was written, so the latest manifest never
+ *   listed it).
  *
  * Errors: store failures map to engine errors (objectstore/StoreErrors.ts); a version that does not decode
  * is a `DataError` naming the object.
