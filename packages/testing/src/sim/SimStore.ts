@@ -79,18 +79,21 @@ export const makeProcessStore = (shared: ObjectStore["Service"]): ProcessStore =
       alive = false
     },
     isAlive: () => alive,
-    clock: (clock) => ({
-      currentTimeMillisUnsafe: () => (lastMs = notBefore(clock.currentTimeMillisUnsafe() + offsetMs, lastMs)),
-      currentTimeMillis: Effect.sync(() => (lastMs = notBefore(clock.currentTimeMillisUnsafe() + offsetMs, lastMs))),
-      currentTimeNanosUnsafe: () => (lastNanos = notBefore(clock.currentTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n, lastNanos)),
-      currentTimeNanos: Effect.sync(() => (lastNanos = notBefore(clock.currentTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n, lastNanos))),
-      monotonicTimeNanosUnsafe: () =>
-        (lastMonotonic = notBefore(clock.monotonicTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n, lastMonotonic)),
-      monotonicTimeNanos: Effect.sync(() =>
-        (lastMonotonic = notBefore(clock.monotonicTimeNanosUnsafe() + BigInt(offsetMs) * 1_000_000n, lastMonotonic))
-      ),
-      sleep: (duration) => gate(clock.sleep(duration))
-    }),
+    clock: (clock) => {
+      const offsetNanos = () => BigInt(offsetMs) * 1_000_000n
+      const millis = () => (lastMs = notBefore(clock.currentTimeMillisUnsafe() + offsetMs, lastMs))
+      const nanos = () => (lastNanos = notBefore(clock.currentTimeNanosUnsafe() + offsetNanos(), lastNanos))
+      const monotonic = () => (lastMonotonic = notBefore(clock.monotonicTimeNanosUnsafe() + offsetNanos(), lastMonotonic))
+      return {
+        currentTimeMillisUnsafe: millis,
+        currentTimeMillis: Effect.sync(millis),
+        currentTimeNanosUnsafe: nanos,
+        currentTimeNanos: Effect.sync(nanos),
+        monotonicTimeNanosUnsafe: monotonic,
+        monotonicTimeNanos: Effect.sync(monotonic),
+        sleep: (duration) => gate(clock.sleep(duration))
+      }
+    },
     advanceClock: (ms) => {
       offsetMs += ms
     },
