@@ -10,9 +10,17 @@ import { keysEqual } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
 
+/** `single`'s answer when the general `process` must decide. */
+export const GENERAL: unique symbol = Symbol.for("shale/iter/GENERAL")
+
 export abstract class KeyVersionsIterator implements RowIterator {
   readonly #inner: RowIterator
-  /** The versions of the key being collected. */
+  /**
+   * The key being collected while it has one version (most keys): held here, not in `#versions`, so that
+   * a key with one version costs no array traffic and no `process` call when `single` decides it.
+   */
+  #held: RowEntry | undefined = undefined
+  /** The versions of the key being collected once it has two or more. */
   readonly #versions: Array<RowEntry> = []
   /** What `process` made of the last complete key, emitted from `#outIndex`. */
   readonly #out: Array<RowEntry> = []
@@ -35,6 +43,14 @@ export abstract class KeyVersionsIterator implements RowIterator {
    */
   protected abstract process(versions: Array<RowEntry>, out: Array<RowEntry>): boolean
 
+  /**
+   * A key with exactly one version: the row to emit, `undefined` to emit none, or `GENERAL` to let
+   * `process` decide (the default). Must agree with `process` on a one-version array.
+   */
+  protected single(_row: RowEntry): RowEntry | undefined | typeof GENERAL {
+    return GENERAL
+  }
+
   next(): RowEntry | undefined | NeedPull {
     const versions = this.#versions
     for (;;) {
@@ -43,14 +59,45 @@ export abstract class KeyVersionsIterator implements RowIterator {
       if (this.#ended) return undefined
       const row = this.#inner.next()
       if (row === NEED_PULL) return NEED_PULL
+      const held = this.#held
       if (row === undefined) {
         this.#ended = true
-        if (versions.length > 0) this.#complete()
+        this.#held = undefined
+        if (held !== undefined) {
+          const one = this.#completeSingle(held)
+          if (one !== undefined) return one
+        } else if (versions.length > 0) this.#complete()
         continue
       }
-      if (versions.length > 0 && !keysEqual(versions[0]!.key, row.key)) this.#complete()
-      if (!this.#stopped) versions.push(row)
+      if (held !== undefined) {
+        if (keysEqual(held.key, row.key)) {
+          versions.push(held, row)
+          this.#held = undefined
+          continue
+        }
+        this.#held = row
+        const one = this.#completeSingle(held)
+        if (one !== undefined) return one
+        continue
+      }
+      if (versions.length > 0) {
+        if (keysEqual(versions[0]!.key, row.key)) {
+          versions.push(row)
+          continue
+        }
+        this.#complete()
+      }
+      this.#held = row
     }
+  }
+
+  /** A complete key of one version: what `single` emits, or (`GENERAL`) what `process` puts in `#out`. */
+  #completeSingle(row: RowEntry): RowEntry | undefined {
+    const one = this.single(row)
+    if (one !== GENERAL) return one
+    this.#versions.push(row)
+    this.#complete()
+    return undefined
   }
 
   /** Processes the collected key into `#out` and clears it. */

@@ -48,84 +48,94 @@ export class CursorSource implements Source {
   readonly pull: Effect.Effect<void> = Effect.void
 }
 
-/** A binary heap of sources ordered by their head's key. */
-class SourceHeap {
-  readonly items: Array<Source> = []
+/**
+ * A tournament ("loser") tree over the sources, ordered by their head's key: `winner` is the source with
+ * the smallest head (largest when descending); a source whose head is undefined (ended) loses to every
+ * other. Each internal node keeps the loser of the match played there, so after the winner's head moves
+ * only the matches on its leaf's path to the root are replayed: ⌈log2 k⌉ key comparisons per row for k
+ * sources, where a binary heap's sift-down makes up to two per level (measured: docs/design/compaction.md).
+ * Leaves are nodes `k..2k-1` (source `i` at `k + i`), internal nodes `1..k-1`, so any k works.
+ */
+class LoserTree {
+  readonly #sources: ReadonlyArray<Source>
   readonly #sign: number
-  constructor(descending: boolean) {
+  /** `#nodes[0]`: the winner; `#nodes[1..k-1]`: each match's loser (source indices). */
+  readonly #nodes: Int32Array
+
+  constructor(sources: ReadonlyArray<Source>, descending: boolean) {
+    this.#sources = sources
     this.#sign = descending ? -1 : 1
-  }
-  #less(a: Source, b: Source): boolean {
-    return this.#sign * compareKeys(a.head!.key, b.head!.key) < 0
-  }
-  push(s: Source): void {
-    const items = this.items
-    items.push(s)
-    let i = items.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!this.#less(items[i]!, items[parent]!)) break
-      ;[items[i], items[parent]] = [items[parent]!, items[i]!]
-      i = parent
+    const k = sources.length
+    this.#nodes = new Int32Array(Math.max(1, k))
+    // Winners of each subtree, bottom-up (leaves are the sources themselves).
+    const winners = new Int32Array(2 * k)
+    for (let i = 0; i < k; i++) winners[k + i] = i
+    for (let j = k - 1; j >= 1; j--) {
+      const a = winners[2 * j]!
+      const b = winners[2 * j + 1]!
+      const aWins = this.#beats(a, b)
+      winners[j] = aWins ? a : b
+      this.#nodes[j] = aWins ? b : a
     }
+    this.#nodes[0] = k === 1 ? 0 : winners[1]!
   }
-  get top(): Source | undefined {
-    return this.items[0]
+
+  /** Whether source `a`'s head comes before source `b`'s (an ended source comes after everything). */
+  #beats(a: number, b: number): boolean {
+    const x = this.#sources[a]!.head
+    if (x === undefined) return false
+    const y = this.#sources[b]!.head
+    if (y === undefined) return true
+    return this.#sign * compareKeys(x.key, y.key) < 0
   }
-  /** Restores the order after the top's head changed (it must still be defined). */
-  siftTop(): void {
-    const items = this.items
-    const n = items.length
-    let i = 0
-    while (true) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < n && this.#less(items[l]!, items[m]!)) m = l
-      if (r < n && this.#less(items[r]!, items[m]!)) m = r
-      if (m === i) return
-      ;[items[i], items[m]] = [items[m]!, items[i]!]
-      i = m
+
+  /** The source with the first head (its head is undefined when every source has ended). */
+  get winner(): number {
+    return this.#nodes[0]!
+  }
+
+  /** Restores the order after source `s`'s head changed. */
+  replay(s: number): void {
+    const nodes = this.#nodes
+    let winner = s
+    for (let j = (s + this.#sources.length) >> 1; j >= 1; j >>= 1) {
+      const other = nodes[j]!
+      if (this.#beats(other, winner)) {
+        nodes[j] = winner
+        winner = other
+      }
     }
-  }
-  popTop(): void {
-    const items = this.items
-    const last = items.pop()!
-    if (items.length > 0) {
-      items[0] = last
-      this.siftTop()
-    }
+    nodes[0] = winner
   }
 }
 
 /** The merge (see the module comment). */
 export class MergeIterator implements RowIterator {
-  readonly #heap: SourceHeap
-  readonly #pending: Array<Source> = []
+  readonly #sources: ReadonlyArray<Source>
+  readonly #descending: boolean
+  /** Built once no source is pending any more (SST sources start pending). */
+  #tree: LoserTree | undefined = undefined
+  /** Indices of the sources whose next page must be fetched before the merge can go on. */
+  readonly #pending: Array<number> = []
 
   constructor(sources: ReadonlyArray<Source>, descending = false) {
-    this.#heap = new SourceHeap(descending)
-    for (const s of sources) this.#place(s, !s.startsPending)
-  }
-
-  /** Puts a source back where it belongs after its head moved. */
-  #place(s: Source, ready: boolean): void {
-    if (!ready) this.#pending.push(s)
-    else if (s.head !== undefined) this.#heap.push(s)
+    this.#sources = sources
+    this.#descending = descending
+    sources.forEach((s, i) => {
+      if (s.startsPending) this.#pending.push(i)
+    })
   }
 
   next(): RowEntry | undefined | NeedPull {
     if (this.#pending.length > 0) return NEED_PULL
-    const heap = this.#heap
-    const top = heap.top
-    if (top === undefined) return undefined
-    const row = top.head!
-    const ready = top.advance()
-    if (ready && top.head !== undefined) heap.siftTop()
-    else {
-      heap.popTop()
-      if (!ready) this.#pending.push(top)
-    }
+    const tree = this.#tree ?? (this.#tree = new LoserTree(this.#sources, this.#descending))
+    const w = tree.winner
+    const top = this.#sources[w]
+    const row = top?.head
+    if (row === undefined) return undefined
+    // Only the winner moves, so only it can become pending; its matches are replayed after its pull.
+    if (top!.advance()) tree.replay(w)
+    else this.#pending.push(w)
     return row
   }
 
@@ -135,10 +145,14 @@ export class MergeIterator implements RowIterator {
    */
   readonly pull: Effect.Effect<void, DbError> = Effect.suspend(() => {
     const pending = this.#pending.splice(0, this.#pending.length)
-    const pulls = pending.length === 1 ? pending[0]!.pull : Effect.forEach(pending, (s) => s.pull, { discard: true, concurrency: "unbounded" })
+    const sources = this.#sources
+    const pulls = pending.length === 1
+      ? sources[pending[0]!]!.pull
+      : Effect.forEach(pending, (i) => sources[i]!.pull, { discard: true, concurrency: "unbounded" })
     return pulls.pipe(
       Effect.map(() => {
-        for (const s of pending) this.#place(s, true)
+        const tree = this.#tree
+        if (tree !== undefined) for (const i of pending) tree.replay(i)
       })
     )
   })

@@ -19,7 +19,7 @@
  * enables it.
  */
 import { makeTombstone, type RowEntry, RowKind } from "../format/RowEntry.ts"
-import { KeyVersionsIterator } from "./KeyVersionsIterator.ts"
+import { GENERAL, KeyVersionsIterator } from "./KeyVersionsIterator.ts"
 import type { RowIterator } from "./RowIterator.ts"
 
 export interface RetentionOptions {
@@ -39,6 +39,12 @@ export class RetentionIterator extends KeyVersionsIterator {
   constructor(inner: RowIterator, options: RetentionOptions) {
     super(inner)
     this.#options = options
+  }
+
+  /** A key with one version: kept, unless it is a tombstone in the last run; an expired one goes to `process`. */
+  protected override single(row: RowEntry): RowEntry | undefined | typeof GENERAL {
+    if (row.expireTs !== undefined && row.expireTs <= this.#options.expiryCutoff) return GENERAL
+    return this.#options.dropTombstones && row.kind === RowKind.Tombstone ? undefined : row
   }
 
   /** Applies retention to the collected versions of one key, into `out`. */

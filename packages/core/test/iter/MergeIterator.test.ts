@@ -1,0 +1,115 @@
+/**
+ * The k-way merge (iter/MergeIterator.ts) on its own: for any number of sources (0 to 17, so trees that
+ * are not powers of two), in both orders, with sources that start pending and need a pull at any row,
+ * sources that are empty from the start and keys shared between sources, it yields every row of every
+ * source exactly once, in key order, asking for a pull only while a source waits for one.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { compareKeys } from "../../src/format/KeyComparator.ts"
+import { makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
+import { MergeIterator, type Source } from "../../src/iter/MergeIterator.ts"
+import { NEED_PULL } from "../../src/iter/RowIterator.ts"
+
+const rng = (seed: number) => () => {
+  seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
+  return seed / 2 ** 32
+}
+
+const key = (i: number) => new TextEncoder().encode(`k${String(i).padStart(5, "0")}`)
+
+/** A source over `rows` in pages: the head of a new page is there only after `pull`. */
+class PagedSource implements Source {
+  head: RowEntry | undefined = undefined
+  readonly startsPending: boolean
+  #at = 0
+  #pageEnd = 0
+  pulls = 0
+  readonly #rows: ReadonlyArray<RowEntry>
+  readonly #pageSize: number
+
+  constructor(rows: ReadonlyArray<RowEntry>, pageSize: number, startsPending: boolean) {
+    this.#rows = rows
+    this.#pageSize = pageSize
+    this.startsPending = startsPending
+    if (!startsPending) {
+      this.#pageEnd = Math.min(rows.length, pageSize)
+      this.head = rows[0]
+    }
+  }
+
+  advance(): boolean {
+    this.#at++
+    if (this.#at < this.#pageEnd) {
+      this.head = this.#rows[this.#at]
+      return true
+    }
+    this.head = undefined
+    return this.#at >= this.#rows.length
+  }
+
+  readonly pull = Effect.sync(() => {
+    this.pulls++
+    this.#pageEnd = Math.min(this.#rows.length, this.#at + this.#pageSize)
+    this.head = this.#rows[this.#at]
+  })
+}
+
+const drain = (merge: MergeIterator) =>
+  Effect.gen(function*() {
+    const rows: Array<RowEntry> = []
+    let pulls = 0
+    for (;;) {
+      const row = merge.next()
+      if (row === undefined) return { rows, pulls }
+      if (row === NEED_PULL) {
+        pulls++
+        yield* merge.pull
+      } else rows.push(row)
+    }
+  })
+
+const label = (r: RowEntry) => `${new TextDecoder().decode(r.key)}@${r.seq}`
+
+describe("MergeIterator", () => {
+  it.effect("yields every row once, in key order, for 0 to 17 sources in both orders", () =>
+    Effect.gen(function*() {
+      const random = rng(7)
+      let seq = 0
+      for (let k = 0; k <= 17; k++) {
+        for (const descending of [false, true]) {
+          const all: Array<RowEntry> = []
+          const sources: Array<PagedSource> = []
+          for (let s = 0; s < k; s++) {
+            // Some sources are empty; keys come from a small space, so sources share keys.
+            const n = random() < 0.15 ? 0 : Math.floor(random() * 60)
+            const keys = [...new Set(Array.from({ length: n }, () => Math.floor(random() * 200)))]
+            keys.sort((a, b) => descending ? b - a : a - b)
+            const rows = keys.map((i) => makeValue(key(i), new Uint8Array([s]), ++seq))
+            all.push(...rows)
+            sources.push(new PagedSource(rows, 1 + Math.floor(random() * 5), random() < 0.7))
+          }
+          const { rows } = yield* drain(new MergeIterator(sources, descending))
+          const sign = descending ? -1 : 1
+          for (let i = 1; i < rows.length; i++) {
+            assert.isTrue(sign * compareKeys(rows[i - 1]!.key, rows[i]!.key) <= 0, `k=${k} out of order at ${i}`)
+          }
+          assert.deepStrictEqual(rows.map(label).sort(), all.map(label).sort(), `k=${k} descending=${descending}`)
+        }
+      }
+    }))
+
+  it.effect("asks for a pull only when a source waits for its next page", () =>
+    Effect.gen(function*() {
+      const rowsOf = (from: number) => Array.from({ length: 10 }, (_, i) => makeValue(key(from + 2 * i), new Uint8Array(0), from + i + 1))
+      // Pages of 4 rows: 3 pages each, the first pulled at the start (both at once).
+      const a = new PagedSource(rowsOf(0), 4, true)
+      const b = new PagedSource(rowsOf(1), 4, true)
+      const { rows, pulls } = yield* drain(new MergeIterator([a, b]))
+      assert.strictEqual(rows.length, 20)
+      assert.strictEqual(a.pulls, 3)
+      assert.strictEqual(b.pulls, 3)
+      // One pull at the start for both, then one per later page of each.
+      assert.strictEqual(pulls, 5)
+    }))
+})
