@@ -45,6 +45,9 @@ import {
   toCompactions
 } from "./CompactorState.ts"
 
+/** For a write right after `readLatest` or the previous version's write (SequencedStore's `write`). */
+const CURRENT = { current: true } as const
+
 /** How long the checkpoint written before a compaction's manifest lives (SlateDB: 900 s). */
 export const COMPACTION_CHECKPOINT_LIFETIME_S = 900
 
@@ -206,13 +209,14 @@ export class CompactorStore {
             createTimeS: nowS,
             expireTimeS: nowS + COMPACTION_CHECKPOINT_LIFETIME_S
           })
-          if ((yield* this.#manifests.write(latest.id + 1, checkpointed)) === "exists") continue
+          // `current`: `#latestManifest` has just listed, and then this compactor has just written latest + 1.
+          if ((yield* this.#manifests.write(latest.id + 1, checkpointed, CURRENT)) === "exists") continue
           const merged = mergeRemoteManifest(this.manifest, checkpointed)
           const next: Manifest = {
             ...merged,
             checkpoints: merged.checkpoints.filter((c) => c.expireTimeS === undefined || c.expireTimeS > nowS)
           }
-          if ((yield* this.#manifests.write(latest.id + 2, next)) === "exists") continue
+          if ((yield* this.#manifests.write(latest.id + 2, next, CURRENT)) === "exists") continue
           this.manifest = next
           this.manifestId = latest.id + 2
           return
@@ -270,7 +274,7 @@ export const submitToCompactionsFile = (
       }
       const records = [...latest.value.recentCompactions.map(fromStored), record]
       const next = toCompactions(latest.value.compactorEpoch, records)
-      if ((yield* compactions.write(latest.id + 1, next)) === "written") return
+      if ((yield* compactions.write(latest.id + 1, next, CURRENT)) === "written") return
     }
   }).pipe(Effect.timeoutOrElse({
     duration: Duration.millis(options.timeoutMs),

@@ -19,7 +19,8 @@
  *   catch a successor written on top of this very version: no evidence of a stale view.) What is left to
  *   the minimum age is the time between the listing and the put, one round trip, where before it was the
  *   whole age of the writer's view. Cost: one listing of the names from `id` on (usually none) per version
- *   written. SlateDB 0.12.1 does not check (with its collector's default minimum age, 5 minutes, a
+ *   written, unless the caller's view is current (`current`: it has just listed, or just written `id - 1`),
+ *   as in the compactor's two manifest versions after its `readLatest`. SlateDB 0.12.1 does not check (with its collector's default minimum age, 5 minutes, a
  *   writer's view is rarely that old); the simulation, whose collector runs with seconds, found it (seed
  *   564: a checkpoint acknowledged in version 31 after 32 was written, so the latest manifest never
  *   listed it).
@@ -44,8 +45,17 @@ export interface SequencedStore<A> {
   /** The latest version, or undefined when there is none yet. */
   readonly readLatest: Effect.Effect<Stored<A> | undefined, DbError>
   readonly read: (id: number) => Effect.Effect<A, DbError>
-  /** Writes version `id` create-only; `"exists"` when that version is already taken. */
-  readonly write: (id: number, value: A) => Effect.Effect<WriteOutcome, DbError>
+  /**
+   * Writes version `id` create-only; `"exists"` when that version, or a later one, is already taken (see
+   * the module comment). `current`: the caller's view is known to be current, because it has just listed
+   * (`readLatest` found `id - 1` the latest, nothing but pure computation since) or has just created
+   * `id - 1` itself; the listing before the put is skipped, as it would look at the same names again.
+   */
+  readonly write: (id: number, value: A, options?: WriteOptions) => Effect.Effect<WriteOutcome, DbError>
+}
+
+export interface WriteOptions {
+  readonly current?: boolean
 }
 
 export interface SequencedStoreOptions<A> {
@@ -134,8 +144,10 @@ export const makeSequencedStore = <A>(
   // A free name may have been freed: the collector deletes old versions, so a writer whose view is older
   // than its minimum age could create a version below the latest (see the module comment). Listed first,
   // a version at or above `id` is a conflict, like "exists".
-  const write = (id: number, value: A): Effect.Effect<WriteOutcome, DbError> =>
-    Effect.flatMap(listIdsAfter(id - 1), (taken) => (taken.length > 0 ? Effect.succeed<WriteOutcome>("exists") : put(id, value)))
+  const write = (id: number, value: A, options?: WriteOptions): Effect.Effect<WriteOutcome, DbError> =>
+    options?.current === true
+      ? put(id, value)
+      : Effect.flatMap(listIdsAfter(id - 1), (taken) => (taken.length > 0 ? Effect.succeed<WriteOutcome>("exists") : put(id, value)))
 
   return { listIds, readLatest, read, write }
 }

@@ -179,6 +179,22 @@ describe("ManifestStore", () => {
       assert.strictEqual(yield* makeManifestStore(store, ROOT).write(6, read.manifest), "written")
     }))
 
+  it.effect("a write whose view is current skips the listing; it still cannot take a version twice", () =>
+    Effect.gen(function*() {
+      const inner = makeMemory()
+      let lists = 0
+      const store = { ...inner, list: (...args: Parameters<typeof inner.list>) => ((lists++), inner.list(...args)) }
+      const ms = makeManifestStore(store, ROOT)
+      const w = yield* claimWriterEpoch(ms, OPTIONS)
+      const versions = makeManifestStore(store, ROOT).versions
+      lists = 0
+      assert.strictEqual(yield* versions.write(w.id + 1, w.manifest), "written")
+      assert.strictEqual(lists, 1)
+      assert.strictEqual(yield* versions.write(w.id + 2, w.manifest, { current: true }), "written")
+      assert.strictEqual(lists, 1)
+      assert.strictEqual(yield* versions.write(w.id + 2, w.manifest, { current: true }), "exists")
+    }))
+
   it("mergeRemoteManifest keeps local L0s when the remote compacted none", () => {
     const local: Manifest = { ...Manifest.initial(), l0: [sst(ULID_B, "b"), sst(ULID_A, "a")] }
     const merged = mergeRemoteManifest(local, Manifest.initial())
