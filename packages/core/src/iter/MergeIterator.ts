@@ -52,8 +52,8 @@ export class CursorSource implements Source {
  * A tournament ("loser") tree over the sources, ordered by their head's key: `winner` is the source with
  * the smallest head (largest when descending); a source whose head is undefined (ended) loses to every
  * other. Each internal node keeps the loser of the match played there, so after the winner's head moves
- * only the matches on its leaf's path to the root are replayed: ⌈log2 k⌉ key comparisons per row for k
- * sources, where a binary heap's sift-down makes up to two per level (measured: docs/design/compaction.md).
+ * only the matches on its leaf's path to the root are replayed: at most ⌈log2 k⌉ key comparisons per row
+ * for k sources, where a binary heap's sift-down makes up to two per level (docs/design/compaction.md).
  * Leaves are nodes `k..2k-1` (source `i` at `k + i`), internal nodes `1..k-1`, so any k works.
  */
 class LoserTree {
