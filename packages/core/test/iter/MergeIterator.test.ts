@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
 import { MergeIterator, type Source } from "../../src/iter/MergeIterator.ts"
-import { NEED_PULL } from "../../src/iter/RowIterator.ts"
+import { drainMerge } from "../support/drainMerge.ts"
 
 const rng = (seed: number) => () => {
   seed = (Math.imul(seed, 1103515245) + 12345) >>> 0
@@ -55,20 +55,6 @@ class PagedSource implements Source {
   })
 }
 
-const drain = (merge: MergeIterator) =>
-  Effect.gen(function*() {
-    const rows: Array<RowEntry> = []
-    let pulls = 0
-    for (;;) {
-      const row = merge.next()
-      if (row === undefined) return { rows, pulls }
-      if (row === NEED_PULL) {
-        pulls++
-        yield* merge.pull
-      } else rows.push(row)
-    }
-  })
-
 const label = (r: RowEntry) => `${new TextDecoder().decode(r.key)}@${r.seq}`
 
 describe("MergeIterator", () => {
@@ -89,7 +75,7 @@ describe("MergeIterator", () => {
             all.push(...rows)
             sources.push(new PagedSource(rows, 1 + Math.floor(random() * 5), random() < 0.7))
           }
-          const { rows } = yield* drain(new MergeIterator(sources, descending))
+          const { rows } = yield* drainMerge(new MergeIterator(sources, descending))
           const sign = descending ? -1 : 1
           for (let i = 1; i < rows.length; i++) {
             assert.isTrue(sign * compareKeys(rows[i - 1]!.key, rows[i]!.key) <= 0, `k=${k} out of order at ${i}`)
@@ -105,7 +91,7 @@ describe("MergeIterator", () => {
       // Pages of 4 rows: 3 pages each, the first pulled at the start (both at once).
       const a = new PagedSource(rowsOf(0), 4, true)
       const b = new PagedSource(rowsOf(1), 4, true)
-      const { rows, pulls } = yield* drain(new MergeIterator([a, b]))
+      const { rows, pulls } = yield* drainMerge(new MergeIterator([a, b]))
       assert.strictEqual(rows.length, 20)
       assert.strictEqual(a.pulls, 3)
       assert.strictEqual(b.pulls, 3)

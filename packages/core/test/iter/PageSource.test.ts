@@ -6,7 +6,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Stream } from "effect"
-import { DataError, type DbError } from "../../src/errors.ts"
+import { DataError } from "../../src/errors.ts"
 import { BlockBuilder, decodeBlock } from "../../src/format/Block.ts"
 import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
@@ -15,6 +15,7 @@ import { compactedSstPath } from "../../src/format/Paths.ts"
 import { MergeIterator } from "../../src/iter/MergeIterator.ts"
 import { PageSource } from "../../src/iter/PageSource.ts"
 import { NEED_PULL } from "../../src/iter/RowIterator.ts"
+import { drainMerge } from "../support/drainMerge.ts"
 import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { PageRows } from "../../src/sst/PageRows.ts"
 import type { ScanOptions } from "../../src/sst/SsTableScan.ts"
@@ -42,16 +43,7 @@ const setup = Effect.gen(function*() {
   return new TableStore(store, ROOT, 0)
 })
 
-const drain = (merge: MergeIterator): Effect.Effect<Array<RowEntry>, DbError> =>
-  Effect.gen(function*() {
-    const rows: Array<RowEntry> = []
-    for (;;) {
-      const row = merge.next()
-      if (row === undefined) return rows
-      if (row === NEED_PULL) yield* merge.pull
-      else rows.push(row)
-    }
-  })
+const drain = (merge: MergeIterator) => Effect.map(drainMerge(merge), ({ rows }) => rows)
 
 const show = (rows: ReadonlyArray<RowEntry>) => rows.map((r) => `${new TextDecoder().decode(r.key)}@${r.seq}`)
 

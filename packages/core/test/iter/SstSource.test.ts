@@ -6,13 +6,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope, Stream } from "effect"
-import type { DbError } from "../../src/errors.ts"
 import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
 import { buildSsTable } from "../../src/format/SsTableBuilder.ts"
 import { compactedSstPath } from "../../src/format/Paths.ts"
 import { MergeIterator } from "../../src/iter/MergeIterator.ts"
 import { NEED_PULL } from "../../src/iter/RowIterator.ts"
+import { drainMerge } from "../support/drainMerge.ts"
 import { type SstPart, SstSource } from "../../src/iter/SstSource.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import type { ScanOptions } from "../../src/sst/SsTableScan.ts"
@@ -61,21 +61,6 @@ const rng = (seed: number) => () => {
   seed = (seed * 1103515245 + 12345) >>> 0
   return seed / 2 ** 32
 }
-
-/** Every row the merge emits, and how many pulls it took. */
-const drain = (merge: MergeIterator): Effect.Effect<{ rows: Array<RowEntry>; pulls: number }, DbError> =>
-  Effect.gen(function*() {
-    const rows: Array<RowEntry> = []
-    let pulls = 0
-    for (;;) {
-      const row = merge.next()
-      if (row === undefined) return { rows, pulls }
-      if (row === NEED_PULL) {
-        pulls++
-        yield* merge.pull
-      } else rows.push(row)
-    }
-  })
 
 const sourcesOf = (ts: TableStore, options: ScanOptions, maxSeq: number, scope: Scope.Scope) => {
   const runParts: Array<SstPart> = [[{ id: "a" }, options], [{ id: "b" }, options]]
@@ -145,7 +130,7 @@ describe("SstSource", () => {
           const maxSeq = random() < 0.3 ? Math.floor(random() * 6000) : Number.MAX_SAFE_INTEGER
           const want = yield* expected(ts, options, maxSeq)
           const got = yield* Effect.scoped(Effect.flatMap(Effect.scope, (scope) =>
-            drain(new MergeIterator(sourcesOf(ts, options, maxSeq, scope), options.descending === true))))
+            drainMerge(new MergeIterator(sourcesOf(ts, options, maxSeq, scope), options.descending === true))))
           sameRows(got.rows, want, `round ${round} pass ${pass} ${JSON.stringify({ ...options, start: undefined, end: undefined })}`)
         }
       }
@@ -162,7 +147,7 @@ describe("SstSource", () => {
         const got = yield* Effect.scoped(Effect.flatMap(Effect.scope, (scope) => {
           const sources = sourcesOf(ts, options, Number.MAX_SAFE_INTEGER, scope)
           assert.isFalse(sources.some((s) => s.startsPending))
-          return drain(new MergeIterator(sources, descending))
+          return drainMerge(new MergeIterator(sources, descending))
         }))
         assert.strictEqual(got.pulls, 0)
         sameRows(got.rows, yield* expected(ts, options, Number.MAX_SAFE_INTEGER), `descending ${descending}`)
