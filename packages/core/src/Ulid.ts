@@ -81,6 +81,9 @@ export const parseUlid = (s: string): UlidParts | undefined => {
   return { timeMs: Number(v >> 80n), high: v >> 64n, low: v & MASK_64 }
 }
 
+/** A ULID's time, or 0 (the Unix epoch) when `s` is not a ULID. */
+export const ulidTimeMs = (s: string): number => parseUlid(s)?.timeMs ?? 0
+
 /** The two u64 halves of a ULID, as the manifest stores them; `undefined` if `s` is not a ULID. */
 export const ulidToHighLow = (s: string): { readonly high: bigint; readonly low: bigint } | undefined => {
   const p = parseUlid(s)
@@ -93,13 +96,25 @@ export const isUlid = (s: string): boolean => decode128(s) !== undefined
 /** 16 random bits from the Effect `Random` service. */
 const random16 = Random.nextIntBetween(0, 0x10000, { halfOpen: true })
 
+/** A ULID of time `timeMs` and 80 random bits from `Random`. */
+const ulidAt = (timeMs: number): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    let random = 0n
+    for (let i = 0; i < 5; i++) random = (random << 16n) | BigInt(yield* random16)
+    return ulidFromParts(timeMs, random)
+  })
+
 /** A fresh ULID: time from `Clock`, 80 random bits from `Random`. */
-export const makeUlid: Effect.Effect<string> = Effect.gen(function*() {
-  const now = yield* Clock.currentTimeMillis
-  let random = 0n
-  for (let i = 0; i < 5; i++) random = (random << 16n) | BigInt(yield* random16)
-  return ulidFromParts(now, random)
-})
+export const makeUlid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeMillis, ulidAt)
+
+/**
+ * A fresh ULID whose time is at least `floorMs`, even when the clock reads earlier (stepped back, or
+ * another thread's clock behind). For names the garbage collector compares with a cutoff (docs/gc.md): a
+ * compaction's outputs are never older than the compaction, so the cutoff's "oldest compaction" bound
+ * protects them whatever the clock does.
+ */
+export const makeUlidAtLeast = (floorMs: number): Effect.Effect<string> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => ulidAt(Math.max(now, floorMs)))
 
 /** The ULID operations as one namespace: `Ulid.make`, `Ulid.parse`, ... */
 export const Ulid = {

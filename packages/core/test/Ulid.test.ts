@@ -4,15 +4,25 @@ import { TestClock } from "effect/testing"
 import {
   isUlid,
   makeUlid,
+  makeUlidAtLeast,
   MAX_ULID_TIME_MS,
   parseUlid,
   Ulid,
   ulidFromHighLow,
   ulidFromParts,
+  ulidTimeMs,
   ulidToHighLow
 } from "../src/internal.ts"
 
 describe("Ulid", () => {
+  it.effect("makeUlidAtLeast: the clock's time, or the floor when the clock reads earlier", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(1_700_000_000_000)
+      assert.strictEqual(ulidTimeMs(yield* makeUlidAtLeast(1_600_000_000_000)), 1_700_000_000_000)
+      assert.strictEqual(ulidTimeMs(yield* makeUlidAtLeast(1_800_000_000_000)), 1_800_000_000_000)
+      assert.strictEqual(ulidTimeMs("not a ulid"), 0)
+    }))
+
   it("encodes the all-zero and all-one values", () => {
     assert.strictEqual(ulidFromHighLow(0n, 0n), "00000000000000000000000000")
     assert.deepStrictEqual(parseUlid("00000000000000000000000000"), { timeMs: 0, high: 0n, low: 0n })

@@ -18,7 +18,7 @@ import type { SstHandle } from "../manifest/Manifest.ts"
 import { type ObjectStore, type PutResult, putChunks } from "../objectstore/ObjectStore.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
-import { makeUlid } from "../Ulid.ts"
+import { makeUlidAtLeast } from "../Ulid.ts"
 
 /**
  * An output SST just written (by this thread or a compaction worker): its handle and path, its size and
@@ -65,14 +65,17 @@ export class OutputWriter {
   readonly #root: string
   readonly #options: SsTableBuilderOptions
   readonly #scope: Scope.Scope
+  /** The compaction's ULID time: no output is named older than its compaction (`makeUlidAtLeast`). */
+  readonly #floorMs: number
   #builder: SsTableBuilder
   #put: StreamingPut | undefined = undefined
 
-  constructor(store: ObjectStore["Service"], root: string, options: SsTableBuilderOptions, scope: Scope.Scope) {
+  constructor(store: ObjectStore["Service"], root: string, options: SsTableBuilderOptions, scope: Scope.Scope, floorMs = 0) {
     this.#store = store
     this.#root = root
     this.#options = options
     this.#scope = scope
+    this.#floorMs = floorMs
     this.#builder = new SsTableBuilder(options)
   }
 
@@ -113,7 +116,7 @@ export class OutputWriter {
 
   get #startPut(): Effect.Effect<StreamingPut> {
     return Effect.gen({ self: this }, function*() {
-      const id = yield* makeUlid
+      const id = yield* makeUlidAtLeast(this.#floorMs)
       const path = compactedSstPath(this.#root, id)
       const queue = yield* Queue.bounded<ReadonlyArray<Uint8Array>, Cause.Done>(STREAM_QUEUE)
       const write = this.#store.putStream!(path, Stream.fromQueue(queue), { mode: "create" }).pipe(
@@ -146,7 +149,7 @@ export class OutputWriter {
         yield* Queue.end(put.queue)
         yield* this.#join(put)
       } else {
-        id = yield* makeUlid
+        id = yield* makeUlidAtLeast(this.#floorMs)
         path = compactedSstPath(this.#root, id)
         yield* putChunks(this.#store, path, table.chunks, { mode: "create" }).pipe(Effect.mapError(toDbError))
       }

@@ -4,7 +4,7 @@
  * after any output SST, visible ranges, and merge operands.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import { type CompactionJobArgs, runCompactionJob } from "../../src/compactor/CompactionJob.ts"
 import { InvalidError } from "../../src/errors.ts"
 import { compactedSstPath } from "../../src/format/Paths.ts"
@@ -14,7 +14,7 @@ import { concatOperator } from "../support/merge.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../../src/manifest/Manifest.ts"
 import { makeMemory } from "../../src/objectstore/ObjectStore.ts"
 import { TableStore } from "../../src/sst/TableStore.ts"
-import { makeUlid } from "../../src/Ulid.ts"
+import { makeUlid, ulidFromParts, ulidTimeMs } from "../../src/Ulid.ts"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -114,6 +114,17 @@ describe("compaction job", () => {
         "key00002@18:×",
         "key00002@3:x"
       ])
+    }))
+
+  it.effect("outputs are never named older than their compaction, even with the clock behind it", () =>
+    Effect.gen(function*() {
+      const { writeSst, args, deps } = setup()
+      const sst = yield* writeSst([makeValue(k(1), v("a"), 5), makeValue(k(2), v("b"), 6)])
+      // The compaction was named an hour ahead of this clock (stepped back since, or another machine's).
+      const compactionId = ulidFromParts((yield* Clock.currentTimeMillis) + 3_600_000, 7n)
+      const out = yield* runCompactionJob(deps, args({ id: compactionId, l0: [sst] }), OPTIONS, () => Effect.void)
+      assert.isAbove(out.run.ssts.length, 0)
+      for (const output of out.run.ssts) assert.isAtLeast(ulidTimeMs(output.id), ulidTimeMs(compactionId))
     }))
 
   it.effect("TTL: rows expired at the last L0 clock tick become tombstones (then go, into the last run)", () =>
