@@ -109,7 +109,7 @@ export const makeUlid: Effect.Effect<string> = Effect.flatMap(Clock.currentTimeM
 
 /**
  * A fresh ULID whose time is at least `floorMs`, even when the clock reads earlier (stepped back, or
- * another thread's clock behind). For names the garbage collector compares with a cutoff (docs/gc.md): a
+ * another thread's clock behind). For names the garbage collector compares with a cutoff (gc/GcRules.ts): a
  * compaction's outputs are never older than the compaction, so the cutoff's "oldest compaction" bound
  * protects them whatever the clock does.
  */
