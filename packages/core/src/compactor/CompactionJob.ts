@@ -44,7 +44,7 @@ import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
 import type { ScanOptions } from "../sst/SsTableReader.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
-import { parseUlid } from "../Ulid.ts"
+import { ulidTimeMs } from "../Ulid.ts"
 import { OutputWriter, type WrittenSst } from "./OutputWriter.ts"
 
 export interface CompactionJobArgs {
@@ -198,7 +198,7 @@ export const runCompactionJob = (
 
     let rowsWritten = 0
     let bytesWritten = 0
-    const writer = new OutputWriter(deps.store, deps.root, options.builder, scope, parseUlid(args.id)?.timeMs ?? 0)
+    const writer = new OutputWriter(deps.store, deps.root, options.builder, scope, ulidTimeMs(args.id))
     const writeOutput = (final: boolean) => Effect.gen(function*() {
       const sst = yield* writer.finish
       yield* onWritten(sst)

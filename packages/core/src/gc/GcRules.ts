@@ -16,7 +16,7 @@
  *
  * Ages compare with `>` (an object exactly `minAge` old stays), ULID times with `<`, as SlateDB does.
  */
-import { parseUlid } from "../Ulid.ts"
+import { parseUlid, ulidTimeMs } from "../Ulid.ts"
 import type { Manifest } from "../manifest/Manifest.ts"
 
 /** How often one kind of object is collected, and how old it must be. */
@@ -95,9 +95,6 @@ export const walsToDelete = (
     .map((w) => w.id)
 }
 
-/** A ULID's time, or 0 (the epoch: "delete nothing newer") when it is not a ULID. */
-const ulidTime = (id: string): number => parseUlid(id)?.timeMs ?? 0
-
 /**
  * The newest creation time a deletable compacted SST may have: see the module comment. `compactionIds`
  * is undefined without a compactions file.
@@ -110,11 +107,11 @@ export const compactedCutoffMs = (
 ): number => {
   let oldestCompaction = 0
   if (compactionIds !== undefined && compactionIds.length > 0) {
-    oldestCompaction = Math.min(...compactionIds.map(ulidTime))
+    oldestCompaction = Math.min(...compactionIds.map(ulidTimeMs))
   }
   let newestL0 = 0
-  if (latest.l0.length > 0) newestL0 = Math.max(...latest.l0.map((s) => ulidTime(s.id)))
-  else if (latest.l0LastCompacted !== undefined) newestL0 = ulidTime(latest.l0LastCompacted)
+  if (latest.l0.length > 0) newestL0 = Math.max(...latest.l0.map((s) => ulidTimeMs(s.id)))
+  else if (latest.l0LastCompacted !== undefined) newestL0 = ulidTimeMs(latest.l0LastCompacted)
   return Math.min(nowMs - minAgeMs, oldestCompaction, newestL0)
 }
 

@@ -20,10 +20,10 @@
  *   the minimum age is the time between the listing and the put, one round trip, where before it was the
  *   whole age of the writer's view. Cost: one listing of the names from `id` on (usually none) per version
  *   written, unless the caller's view is current (`current`: it has just listed, or just written `id - 1`),
- *   as in the compactor's two manifest versions after its `readLatest`. SlateDB 0.12.1 does not check (with its collector's default minimum age, 5 minutes, a
- *   writer's view is rarely that old); the simulation, whose collector runs with seconds, found it (seed
- *   564: a checkpoint acknowledged in version 31 after 32 was written, so the latest manifest never
- *   listed it).
+ *   as in the compactor's two manifest versions after its `readLatest`. SlateDB 0.12.1 does not check
+ *   (with its collector's default minimum age, 5 minutes, a writer's view is rarely that old); the
+ *   simulation, whose collector runs with seconds, found it (seed 564: a checkpoint acknowledged in
+ *   version 31 after 32 was written, so the latest manifest never listed it).
  *
  * Errors: store failures map to engine errors (objectstore/StoreErrors.ts); a version that does not decode
  * is a `DataError` naming the object.
@@ -144,8 +144,8 @@ export const makeSequencedStore = <A>(
   // A free name may have been freed: the collector deletes old versions, so a writer whose view is older
   // than its minimum age could create a version below the latest (see the module comment). Listed first,
   // a version at or above `id` is a conflict, like "exists".
-  const write = (id: number, value: A, options?: WriteOptions): Effect.Effect<WriteOutcome, DbError> =>
-    options?.current === true
+  const write = (id: number, value: A, writeOptions?: WriteOptions): Effect.Effect<WriteOutcome, DbError> =>
+    writeOptions?.current === true
       ? put(id, value)
       : Effect.flatMap(listIdsAfter(id - 1), (taken) => (taken.length > 0 ? Effect.succeed<WriteOutcome>("exists") : put(id, value)))
 
