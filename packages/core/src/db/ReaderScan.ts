@@ -109,7 +109,7 @@ export const makeScanStream = (deps: ScanDeps) => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
         const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options))
-        const merge = new DbIterator(new MergeIterator(sources, descending), mergeOperator)
+        const merge = new DbIterator(new MergeIterator(sources, { descending, latestOnly: mergeOperator === undefined }), mergeOperator)
         let finished = false
         let chunk = FIRST_SCAN_CHUNK
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {

@@ -25,6 +25,7 @@ import { compareKeys, keysEqual } from "./KeyComparator.ts"
 import type { RowEntry } from "./RowEntry.ts"
 import {
   compareRestartKeyV2,
+  decodeHeadV2,
   decodeRowV0,
   decodeRowV2Into,
   decodeRowV2WithKey,
@@ -32,7 +33,10 @@ import {
   encodedSizeV2,
   type KeyBuffer,
   makeKeyBuffer,
+  makeRowHead,
   repeatsKeyV2,
+  type RowHead,
+  rowOfHead,
   seekRowsV2,
   writeRowV0,
   writeRowV2
@@ -223,6 +227,46 @@ export class BlockIterator {
     this.index = 0
   }
 
+  /** V2: the row `step` decoded (its key is in `keys`). */
+  private readonly head: RowHead = makeRowHead()
+  /** V1: the row `step` decoded (V1 blocks are legacy: built at once). */
+  private v1Row: RowEntry | undefined = undefined
+
+  /**
+   * Decodes the next row without building it (false at the end of the block): then `keyBytes[0..keyLen)`
+   * is its key and `seq` its seq, and `row()` builds it, until the next `step`, `next`, `seek` or `reset`.
+   */
+  step(): boolean {
+    const block = this.#block
+    const end = block.dataEnd
+    const cursor = this.cursor
+    if (cursor.pos >= end) return false
+    if (block.version === 2) {
+      decodeHeadV2(block.bytes, cursor, end, this.keys, this.head)
+      return true
+    }
+    this.v1Row = this.#nextV1()
+    return true
+  }
+
+  /** The stepped row's key bytes (the first `keyLen`; the array is reused). */
+  get keyBytes(): Uint8Array {
+    return this.#block.version === 2 ? this.keys.buf : this.v1Row!.key
+  }
+
+  get keyLen(): number {
+    return this.#block.version === 2 ? this.keys.len : this.v1Row!.key.length
+  }
+
+  get seq(): number {
+    return this.#block.version === 2 ? this.head.seq : this.v1Row!.seq
+  }
+
+  /** The stepped row, built (a fresh key, the value a view into the block). */
+  row(): RowEntry {
+    return this.#block.version === 2 ? rowOfHead(this.#block.bytes, this.keys, this.head) : this.v1Row!
+  }
+
   /** The next row, or undefined at the end of the block. */
   next(): RowEntry | undefined {
     const block = this.#block
@@ -230,6 +274,13 @@ export class BlockIterator {
     const cursor = this.cursor
     if (cursor.pos >= end) return undefined
     if (block.version === 2) return decodeRowV2Into(block.bytes, cursor, end, this.keys)
+    return this.#nextV1()
+  }
+
+  #nextV1(): RowEntry {
+    const block = this.#block
+    const end = block.dataEnd
+    const cursor = this.cursor
     if (this.index >= block.numOffsets || blockOffset(block, this.index) !== cursor.pos) {
       throw new DataError({ message: `V1 block entry ${this.index} does not start at its recorded offset` })
     }

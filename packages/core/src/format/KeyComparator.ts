@@ -43,6 +43,32 @@ export const compareKeys = (a: Uint8Array, b: Uint8Array): number => {
 }
 
 /**
+ * `compareKeys` on the first `la` bytes of `a` and the first `lb` bytes of `b` (a reusable key buffer's
+ * key, as the read path's merge compares block rows it has not built): the same order, no views made.
+ */
+export const compareKeyParts = (a: Uint8Array, la: number, b: Uint8Array, lb: number): number => {
+  const n = la < lb ? la : lb
+  if (n > 32) {
+    const c = nativeRangeCompare.call(a, b, 0, n, 0, n)
+    return c !== 0 ? c : la - lb
+  }
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!
+    if (d !== 0) return d
+  }
+  return la - lb
+}
+
+const nativeRangeCompare = Buffer.prototype.compare as (
+  this: Uint8Array,
+  target: Uint8Array,
+  targetStart: number,
+  targetEnd: number,
+  sourceStart: number,
+  sourceEnd: number
+) => number
+
+/**
  * `compareKeys` for keys known to share their first `from` bytes (both at least that long): compares the
  * rest only.
  */
@@ -70,6 +96,16 @@ export const keysEqual = (a: Uint8Array, b: Uint8Array): boolean => {
     return true
   }
   return a[n - 1] === b[n - 1] && nativeCompare(a, b) === 0
+}
+
+/** Whether the first `la` bytes of `a` are the bytes of `b` (`keysEqual`'s order of comparison). */
+export const keyPartsEqual = (a: Uint8Array, la: number, b: Uint8Array): boolean => {
+  if (la !== b.length) return false
+  if (la <= 32) {
+    for (let i = la - 1; i >= 0; i--) if (a[i] !== b[i]) return false
+    return true
+  }
+  return a[la - 1] === b[la - 1] && nativeRangeCompare.call(a, b, 0, la, 0, la) === 0
 }
 
 /** The row order: key ascending, then seq descending (newest first). */

@@ -361,6 +361,53 @@ const holds = (keys: KeyBuffer, key: Uint8Array): boolean => {
 }
 
 /**
+ * A V2 row decoded but not built (`decodeHeadV2`): its key is in the `KeyBuffer` it was decoded with, its
+ * value at `bytes[valueStart, valueStart + valueLen)`. One per iterator, overwritten by each row.
+ */
+export interface RowHead {
+  valueStart: number
+  valueLen: number
+  seq: number
+  flags: number
+  expireTs: number | undefined
+  createTs: number | undefined
+}
+
+export const makeRowHead = (): RowHead => ({ valueStart: 0, valueLen: 0, seq: 0, flags: 0, expireTs: undefined, createTs: undefined })
+
+/**
+ * Decodes the V2 row at `cursor.pos` (advancing it) without building it: on entry `keys` holds the previous
+ * row's key, on exit this row's; the rest goes to `head`. Validates as `decodeRowV2Into` does and
+ * allocates nothing: a reader that may drop the row (the read path's merge, for versions a newer one
+ * shadows) builds it with `rowOfHead` only if it keeps it.
+ */
+export const decodeHeadV2 = (bytes: Uint8Array, cursor: Cursor, end: number, keys: KeyBuffer, head: RowHead): void => {
+  const valueLen = readHeaderV2(bytes, cursor, end, keys)
+  const valueStart = cursor.pos
+  cursor.pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
+  head.valueStart = valueStart
+  head.valueLen = valueLen
+  head.seq = TRAILER.seq
+  head.flags = TRAILER.flags
+  head.expireTs = TRAILER.expireTs
+  head.createTs = TRAILER.createTs
+}
+
+/**
+ * The row `decodeHeadV2` decoded into `keys` and `head` from `bytes`. Its key is a fresh copy, or `same`
+ * itself when the row's key has the same bytes; its value a view into `bytes`.
+ */
+export const rowOfHead = (bytes: Uint8Array, keys: KeyBuffer, head: RowHead, same?: Uint8Array): RowEntry => {
+  const kind = kindOf(head.flags)
+  const valueLen = head.valueLen
+  const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(head.valueStart, head.valueStart + valueLen)
+  const key = same !== undefined && holds(keys, same) ? same : keys.buf.slice(0, keys.len)
+  return { key, kind, value, seq: head.seq, createTs: head.createTs, expireTs: head.expireTs }
+}
+
+const HEAD: RowHead = makeRowHead()
+
+/**
  * Decodes the V2 row at `cursor.pos` (advancing it). On entry `keys` holds the previous row's key; on exit
  * it holds this row's key. The returned row's key is a fresh copy, or `same` itself when the row's key
  * has the same bytes (point lookups pass the key they look for: no copy for the row they find).
@@ -372,14 +419,8 @@ export const decodeRowV2Into = (
   keys: KeyBuffer,
   same?: Uint8Array
 ): RowEntry => {
-  const valueLen = readHeaderV2(bytes, cursor, end, keys)
-  const valueStart = cursor.pos
-  const pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
-  cursor.pos = pos
-  const kind = kindOf(TRAILER.flags)
-  const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(valueStart, valueStart + valueLen)
-  const key = same !== undefined && holds(keys, same) ? same : keys.buf.slice(0, keys.len)
-  return { key, kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
+  decodeHeadV2(bytes, cursor, end, keys, HEAD)
+  return rowOfHead(bytes, keys, HEAD, same)
 }
 
 /** Skips the V2 row at `cursor.pos` (validating it); `keys` is updated to its key. Allocates nothing. */

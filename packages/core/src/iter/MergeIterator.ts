@@ -17,14 +17,25 @@
  */
 import { Effect } from "effect"
 import type { DbError } from "../errors.ts"
-import { compareKeys } from "../format/KeyComparator.ts"
+import { compareKeyParts, keyPartsEqual } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import type { RowCursor } from "../memtable/RowCursor.ts"
 import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
 
-/** One input of the merge: a current row (`head`) and a way to move on. */
+/**
+ * One input of the merge: a current row (`head`) and a way to move on. The merge orders sources by the
+ * head's key and seq, read apart from the head (`hasHead`, `keyBytes[0..keyLen)`, `headSeq`), so that a
+ * source over SST blocks (SstSource.ts) need not build a row the merge then drops (`latestOnly`).
+ */
 export interface Source {
-  head: RowEntry | undefined
+  /** The current row, undefined at the end; valid until `advance`. */
+  readonly head: RowEntry | undefined
+  /** Whether there is a current row (false at the end). */
+  readonly hasHead: boolean
+  /** The current row's key is `keyBytes[0..keyLen)` (the array may be reused by `advance`). */
+  readonly keyBytes: Uint8Array
+  readonly keyLen: number
+  readonly headSeq: number
   /** True until the first page is fetched (SST sources). */
   readonly startsPending: boolean
   /** Moves past `head`. False when the next row must be fetched with `pull` first. */
@@ -33,11 +44,35 @@ export interface Source {
   readonly pull: Effect.Effect<void, DbError>
 }
 
-export class CursorSource implements Source {
-  head: RowEntry | undefined
+/** A source whose head is always a built row (memtables, the compactor's pages): the merge reads that. */
+export abstract class EagerSource implements Source {
+  head: RowEntry | undefined = undefined
+  abstract readonly startsPending: boolean
+  abstract advance(): boolean
+  abstract readonly pull: Effect.Effect<void, DbError>
+
+  get hasHead(): boolean {
+    return this.head !== undefined
+  }
+
+  get keyBytes(): Uint8Array {
+    return this.head!.key
+  }
+
+  get keyLen(): number {
+    return this.head!.key.length
+  }
+
+  get headSeq(): number {
+    return this.head!.seq
+  }
+}
+
+export class CursorSource extends EagerSource {
   readonly startsPending = false
   readonly #cursor: RowCursor
   constructor(cursor: RowCursor) {
+    super()
     this.#cursor = cursor
     this.head = cursor.next()
   }
@@ -80,13 +115,18 @@ class LoserTree {
     this.#nodes[0] = k === 1 ? 0 : winners[1]!
   }
 
-  /** Whether source `a`'s head comes before source `b`'s (an ended source comes after everything). */
+  /**
+   * Whether source `a`'s head comes before source `b`'s (an ended source comes after everything). Equal
+   * keys come out in source order: the read path lists its sources newest first, so a key's newest version
+   * usually comes first and `latestOnly` drops the others unbuilt.
+   */
   #beats(a: number, b: number): boolean {
-    const x = this.#sources[a]!.head
-    if (x === undefined) return false
-    const y = this.#sources[b]!.head
-    if (y === undefined) return true
-    return this.#sign * compareKeys(x.key, y.key) < 0
+    const x = this.#sources[a]!
+    if (!x.hasHead) return false
+    const y = this.#sources[b]!
+    if (!y.hasHead) return true
+    const c = this.#sign * compareKeyParts(x.keyBytes, x.keyLen, y.keyBytes, y.keyLen)
+    return c < 0 || (c === 0 && a < b)
   }
 
   /** The source with the first head (its head is undefined when every source has ended). */
@@ -109,34 +149,55 @@ class LoserTree {
   }
 }
 
+/** What the merge yields. */
+export interface MergeOptions {
+  readonly descending?: boolean
+  /**
+   * Drop, without building it, a row whose key is that of the row just yielded and whose seq is lower:
+   * for a reader that keeps only a key's newest version (db/DbIterator.ts without a merge operator). A
+   * key's versions that arrive oldest first are still all yielded; the reader decides.
+   */
+  readonly latestOnly?: boolean
+}
+
 /** The merge (see the module comment). */
 export class MergeIterator implements RowIterator {
   readonly #sources: ReadonlyArray<Source>
   readonly #descending: boolean
+  readonly #latestOnly: boolean
   /** Built once no source is pending any more (SST sources start pending). */
   #tree: LoserTree | undefined = undefined
   /** Indices of the sources whose next page must be fetched before the merge can go on. */
   readonly #pending: Array<number> = []
+  /** `latestOnly`: the row yielded last. */
+  #last: RowEntry | undefined = undefined
 
-  constructor(sources: ReadonlyArray<Source>, descending = false) {
+  constructor(sources: ReadonlyArray<Source>, options: MergeOptions = {}) {
     this.#sources = sources
-    this.#descending = descending
+    this.#descending = options.descending === true
+    this.#latestOnly = options.latestOnly === true
     sources.forEach((s, i) => {
       if (s.startsPending) this.#pending.push(i)
     })
   }
 
   next(): RowEntry | undefined | NeedPull {
-    if (this.#pending.length > 0) return NEED_PULL
-    const tree = this.#tree ?? (this.#tree = new LoserTree(this.#sources, this.#descending))
-    const w = tree.winner
-    const top = this.#sources[w]
-    const row = top?.head
-    if (row === undefined) return undefined
-    // Only the winner moves, so only it can become pending; its matches are replayed after its pull.
-    if (top!.advance()) tree.replay(w)
-    else this.#pending.push(w)
-    return row
+    for (;;) {
+      if (this.#pending.length > 0) return NEED_PULL
+      const tree = this.#tree ?? (this.#tree = new LoserTree(this.#sources, this.#descending))
+      const w = tree.winner
+      const top = this.#sources[w]
+      if (top === undefined || !top.hasHead) return undefined
+      const last = this.#last
+      const shadowed = last !== undefined && top.headSeq < last.seq && keyPartsEqual(top.keyBytes, top.keyLen, last.key)
+      const row = shadowed ? undefined : top.head!
+      // Only the winner moves, so only it can become pending; its matches are replayed after its pull.
+      if (top.advance()) tree.replay(w)
+      else this.#pending.push(w)
+      if (row === undefined) continue
+      if (this.#latestOnly) this.#last = row
+      return row
+    }
   }
 
   /**

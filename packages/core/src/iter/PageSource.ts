@@ -7,14 +7,12 @@
 import { Channel, Effect, Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { DbError } from "../errors.ts"
-import type { RowEntry } from "../format/RowEntry.ts"
 import type { PageRows } from "../sst/PageRows.ts"
-import type { Source } from "./MergeIterator.ts"
+import { EagerSource } from "./MergeIterator.ts"
 
 type PagePull = Pull.Pull<NonEmptyReadonlyArray<PageRows>, DbError, void>
 
-export class PageSource implements Source {
-  head: RowEntry | undefined = undefined
+export class PageSource extends EagerSource {
   readonly startsPending = true
   /** Fetched pages not yet read, and the one being read. */
   #pages: ReadonlyArray<PageRows> = []
@@ -26,6 +24,7 @@ export class PageSource implements Source {
   readonly #open: Effect.Effect<PagePull>
 
   constructor(stream: Stream.Stream<PageRows, DbError>, scope: Scope.Scope) {
+    super()
     this.#open = Channel.toPullScoped(Stream.toChannel(stream), scope)
   }
 

@@ -35,7 +35,6 @@ export type SstPart = readonly [sst: { readonly id: string }, options: ScanOptio
 const PAGES_ON_DEMAND = 2
 
 export class SstSource implements Source {
-  head: RowEntry | undefined = undefined
   readonly startsPending: boolean
   readonly #tables: TableStore
   readonly #locations: SstLocations
@@ -57,6 +56,12 @@ export class SstSource implements Source {
   #lazyPages = false
   /** The page being read, decoded a row at a time, or undefined. */
   #lazy: PageRows | undefined = undefined
+  /**
+   * The head: `#lazy`'s stepped row when `#lazyHead` (built into `#row` only when read: the merge drops
+   * shadowed versions unbuilt), else `#row` (undefined at the end).
+   */
+  #lazyHead = false
+  #row: RowEntry | undefined = undefined
 
   constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart>, scope: Scope.Scope, maxSeq: number) {
     this.#tables = tables
@@ -67,26 +72,51 @@ export class SstSource implements Source {
     this.startsPending = !this.#settle()
   }
 
+  get head(): RowEntry | undefined {
+    return this.#lazyHead ? (this.#row ??= this.#lazy!.row()) : this.#row
+  }
+
+  get hasHead(): boolean {
+    return this.#lazyHead || this.#row !== undefined
+  }
+
+  get keyBytes(): Uint8Array {
+    return this.#lazyHead ? this.#lazy!.keyBytes : this.#row!.key
+  }
+
+  get keyLen(): number {
+    return this.#lazyHead ? this.#lazy!.keyLen : this.#row!.key.length
+  }
+
+  get headSeq(): number {
+    return this.#lazyHead ? this.#lazy!.seq : this.#row!.seq
+  }
+
+  #setRow(row: RowEntry | undefined): void {
+    this.#lazyHead = false
+    this.#row = row
+  }
+
   advance(): boolean {
     if (this.#lazy !== undefined) return this.#nextLazy() || this.#settle()
     const i = ++this.#index
     if (i < this.#rows.length) {
-      this.head = this.#rows[i]
+      this.#row = this.#rows[i]
       return true
     }
     return this.#settle()
   }
 
-  /** The lazy page's next row as `head`: false when the page has no more (then it is dropped). */
+  /** The lazy page's next row as the head: false when the page has no more (then it is dropped). */
   #nextLazy(): boolean {
     const page = this.#lazy!
-    const row = page.next()
-    if (row !== undefined) {
-      this.head = row
+    if (page.step()) {
+      this.#lazyHead = true
+      this.#row = undefined
       return true
     }
     this.#lazy = undefined
-    this.head = undefined
+    this.#setRow(undefined)
     if (page.pastEnd && !this.#ended) {
       this.#ended = true
       this.#dropInflight()
@@ -109,7 +139,7 @@ export class SstSource implements Source {
         continue
       }
       if (++this.#part >= this.#parts.length) {
-        this.head = undefined
+        this.#setRow(undefined)
         return true
       }
       const reader = this.#tables.cached(this.#parts[this.#part]![0].id)
@@ -175,7 +205,7 @@ export class SstSource implements Source {
     }
     this.#rows = page
     this.#index = 0
-    this.head = page[0]
+    this.#setRow(page[0])
     return page.length > 0
   }
 

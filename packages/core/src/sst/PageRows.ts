@@ -13,7 +13,7 @@
  */
 import { Effect, Stream } from "effect"
 import { type Block, BlockIterator } from "../format/Block.ts"
-import { compareKeys } from "../format/KeyComparator.ts"
+import { compareKeyParts } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type SsTableError, toDataError } from "./SsTableErrors.ts"
 import { PAGE_INDEX_CHUNK, planScan, readPage, type ScannableSst, type ScanOptions } from "./SsTableScan.ts"
@@ -53,37 +53,65 @@ export class PageRows {
 
   /** The next row within the bounds, or undefined at the end of the page (or past `end`). */
   next(): RowEntry | undefined {
+    return this.step() ? this.#iterator.row() : undefined
+  }
+
+  /**
+   * Moves to the next row within the bounds without building it (false at the end of the page, or past
+   * `end`): then `keyBytes[0..keyLen)` is its key, `seq` its seq, and `row()` builds it (until the next
+   * `step` or `next`).
+   */
+  step(): boolean {
     const blocks = this.#blocks
+    const it = this.#iterator
     for (;;) {
-      let row: RowEntry | undefined
+      let stepped: boolean
       try {
-        row = this.#iterator.next()
+        stepped = it.step()
       } catch (e) {
         throw toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
       }
-      if (row === undefined) {
-        if (++this.#block >= blocks.length) return undefined
-        this.#iterator.reset(blocks[this.#block]!)
+      if (!stepped) {
+        if (++this.#block >= blocks.length) return false
+        it.reset(blocks[this.#block]!)
         continue
       }
       const start = this.#start
       if (start !== undefined) {
-        const c = compareKeys(row.key, start)
+        const c = compareKeyParts(it.keyBytes, it.keyLen, start, start.length)
         if (c < 0 || (c === 0 && !this.#startInclusive)) continue
         this.#start = undefined
       }
       const end = this.#end
       if (end !== undefined) {
-        const c = compareKeys(row.key, end)
+        const c = compareKeyParts(it.keyBytes, it.keyLen, end, end.length)
         if (c > 0 || (c === 0 && !this.#endInclusive)) {
           this.#block = blocks.length
           this.#pastEnd = true
-          return undefined
+          return false
         }
       }
-      if (row.seq > this.#maxSeq) continue
-      return row
+      if (it.seq > this.#maxSeq) continue
+      return true
     }
+  }
+
+  /** The stepped row's key bytes (the first `keyLen`; the array is reused by the next step). */
+  get keyBytes(): Uint8Array {
+    return this.#iterator.keyBytes
+  }
+
+  get keyLen(): number {
+    return this.#iterator.keyLen
+  }
+
+  get seq(): number {
+    return this.#iterator.seq
+  }
+
+  /** The stepped row, built. */
+  row(): RowEntry {
+    return this.#iterator.row()
   }
 
   /** Whether the page ended at a row past `end` (the scan is finished). */

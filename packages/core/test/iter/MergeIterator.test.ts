@@ -8,7 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { compareKeys } from "../../src/format/KeyComparator.ts"
 import { makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
-import { MergeIterator, type Source } from "../../src/iter/MergeIterator.ts"
+import { EagerSource, MergeIterator, type Source } from "../../src/iter/MergeIterator.ts"
 import { drainMerge } from "../support/drainMerge.ts"
 
 const rng = (seed: number) => () => {
@@ -19,8 +19,7 @@ const rng = (seed: number) => () => {
 const key = (i: number) => new TextEncoder().encode(`k${String(i).padStart(5, "0")}`)
 
 /** A source over `rows` in pages: the head of a new page is there only after `pull`. */
-class PagedSource implements Source {
-  head: RowEntry | undefined = undefined
+class PagedSource extends EagerSource {
   readonly startsPending: boolean
   #at = 0
   #pageEnd = 0
@@ -29,6 +28,7 @@ class PagedSource implements Source {
   readonly #pageSize: number
 
   constructor(rows: ReadonlyArray<RowEntry>, pageSize: number, startsPending: boolean) {
+    super()
     this.#rows = rows
     this.#pageSize = pageSize
     this.startsPending = startsPending
@@ -55,6 +55,40 @@ class PagedSource implements Source {
   })
 }
 
+/** A source that counts how many rows the merge builds (reads `head` of). */
+class CountingSource implements Source {
+  builds = 0
+  readonly #inner: PagedSource
+  constructor(inner: PagedSource) {
+    this.#inner = inner
+  }
+  get head() {
+    this.builds++
+    return this.#inner.head
+  }
+  get hasHead() {
+    return this.#inner.hasHead
+  }
+  get keyBytes() {
+    return this.#inner.keyBytes
+  }
+  get keyLen() {
+    return this.#inner.keyLen
+  }
+  get headSeq() {
+    return this.#inner.headSeq
+  }
+  get startsPending() {
+    return this.#inner.startsPending
+  }
+  advance() {
+    return this.#inner.advance()
+  }
+  get pull() {
+    return this.#inner.pull
+  }
+}
+
 const label = (r: RowEntry) => `${new TextDecoder().decode(r.key)}@${r.seq}`
 
 describe("MergeIterator", () => {
@@ -75,7 +109,7 @@ describe("MergeIterator", () => {
             all.push(...rows)
             sources.push(new PagedSource(rows, 1 + Math.floor(random() * 5), random() < 0.7))
           }
-          const { rows } = yield* drainMerge(new MergeIterator(sources, descending))
+          const { rows } = yield* drainMerge(new MergeIterator(sources, { descending }))
           const sign = descending ? -1 : 1
           for (let i = 1; i < rows.length; i++) {
             assert.isTrue(sign * compareKeys(rows[i - 1]!.key, rows[i]!.key) <= 0, `k=${k} out of order at ${i}`)
@@ -97,5 +131,51 @@ describe("MergeIterator", () => {
       assert.strictEqual(b.pulls, 3)
       // One pull at the start for both, then one per later page of each.
       assert.strictEqual(pulls, 5)
+    }))
+
+  it.effect("latestOnly: a version older than the one just yielded is dropped without being built", () =>
+    Effect.gen(function*() {
+      const random = rng(11)
+      for (let round = 0; round < 200; round++) {
+        const k = 1 + Math.floor(random() * 6)
+        // Newest sources first (as the read path lists them) in half the rounds; seqs at random otherwise.
+        const ordered = round % 2 === 0
+        const all: Array<RowEntry> = []
+        const sources: Array<CountingSource> = []
+        const seqs = Array.from({ length: 2000 }, (_, i) => i + 1).sort(() => random() - 0.5)
+        let next = 0
+        for (let s = 0; s < k; s++) {
+          const keys = Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 60))
+          // A source may hold a key twice (a sorted run with a snapshot's older version): seq descending.
+          const rows = keys.map((i) => makeValue(key(i), new Uint8Array([s]), ordered ? 2000 - s * 100 - next++ : seqs[next++]!))
+          rows.sort((a, b) => compareKeys(a.key, b.key) || b.seq - a.seq)
+          all.push(...rows)
+          sources.push(new CountingSource(new PagedSource(rows, 1 + Math.floor(random() * 5), random() < 0.5)))
+        }
+        const { rows } = yield* drainMerge(new MergeIterator(sources, { latestOnly: true }))
+        const newest = new Map<string, RowEntry>()
+        for (const r of all) {
+          const name = new TextDecoder().decode(r.key)
+          if ((newest.get(name)?.seq ?? -1) < r.seq) newest.set(name, r)
+        }
+        const yielded = new Set(rows.map(label))
+        for (const r of newest.values()) assert.isTrue(yielded.has(label(r)), `round ${round}: ${label(r)} missing`)
+        for (let i = 1; i < rows.length; i++) {
+          const c = compareKeys(rows[i - 1]!.key, rows[i]!.key)
+          // In key order; a key's later versions only when newer than the one before.
+          assert.isTrue(c < 0 || (c === 0 && rows[i - 1]!.seq < rows[i]!.seq), `round ${round}: at ${i}`)
+        }
+        if (ordered) assert.strictEqual(rows.length, newest.size, `round ${round}: one version per key`)
+        assert.strictEqual(sources.reduce((n, s) => n + s.builds, 0), rows.length, `round ${round}: rows built`)
+      }
+    }))
+
+  it.effect("without latestOnly, equal keys come out in source order and every version is built", () =>
+    Effect.gen(function*() {
+      const one = (s: number, seq: number) => new PagedSource([makeValue(key(1), new Uint8Array([s]), seq)], 1, false)
+      const sources = [one(0, 3), one(1, 9), one(2, 1)].map((p) => new CountingSource(p))
+      const { rows } = yield* drainMerge(new MergeIterator(sources))
+      assert.deepStrictEqual(rows.map((r) => r.value[0]), [0, 1, 2])
+      assert.deepStrictEqual(sources.map((s) => s.builds), [1, 1, 1])
     }))
 })

@@ -130,7 +130,7 @@ describe("SstSource", () => {
           const maxSeq = random() < 0.3 ? Math.floor(random() * 6000) : Number.MAX_SAFE_INTEGER
           const want = yield* expected(ts, options, maxSeq)
           const got = yield* Effect.scoped(Effect.flatMap(Effect.scope, (scope) =>
-            drainMerge(new MergeIterator(sourcesOf(ts, options, maxSeq, scope), options.descending === true))))
+            drainMerge(new MergeIterator(sourcesOf(ts, options, maxSeq, scope), { descending: options.descending === true }))))
           sameRows(got.rows, want, `round ${round} pass ${pass} ${JSON.stringify({ ...options, start: undefined, end: undefined })}`)
         }
       }
@@ -147,7 +147,7 @@ describe("SstSource", () => {
         const got = yield* Effect.scoped(Effect.flatMap(Effect.scope, (scope) => {
           const sources = sourcesOf(ts, options, Number.MAX_SAFE_INTEGER, scope)
           assert.isFalse(sources.some((s) => s.startsPending))
-          return drainMerge(new MergeIterator(sources, descending))
+          return drainMerge(new MergeIterator(sources, { descending }))
         }))
         assert.strictEqual(got.pulls, 0)
         sameRows(got.rows, yield* expected(ts, options, Number.MAX_SAFE_INTEGER), `descending ${descending}`)
