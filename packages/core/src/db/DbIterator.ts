@@ -17,7 +17,7 @@ import { keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { foldFrom, type MergeOperator, newestFirst } from "../iter/MergeOperator.ts"
 import { NEED_PULL, type RowIterator } from "../iter/RowIterator.ts"
-import { type ByteSlab, readSlab } from "./ByteSlab.ts"
+import { type ByteSlab, readSlab } from "../format/ByteSlab.ts"
 import type { KeyValue } from "./DbApi.ts"
 
 export { mergeOperatorMissing }

@@ -52,7 +52,7 @@ import {
   type WriteOptions
 } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
-import { type ByteSlab, writeSlab } from "./ByteSlab.ts"
+import { type ByteSlab, writeSlab } from "../format/ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
 import { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"

@@ -20,6 +20,7 @@
  */
 import { DataError } from "../errors.ts"
 import { readU16, writeU16 } from "./BigEndian.ts"
+import type { ByteSlab } from "./ByteSlab.ts"
 import { commonPrefix } from "./Bytes.ts"
 import { compareKeys, keysEqual } from "./KeyComparator.ts"
 import type { RowEntry } from "./RowEntry.ts"
@@ -210,8 +211,12 @@ export class BlockIterator {
   /** V1: index of the next entry. */
   private index = 0
 
-  constructor(block: Block) {
+  /** Where `row()` copies keys to (`ByteSlab.copyPrefix`); fresh arrays when undefined. */
+  readonly #keySlab: ByteSlab | undefined
+
+  constructor(block: Block, keySlab?: ByteSlab) {
     this.#block = block
+    this.#keySlab = keySlab
   }
 
   get block(): Block {
@@ -264,7 +269,7 @@ export class BlockIterator {
 
   /** The stepped row, built (a fresh key, the value a view into the block). */
   row(): RowEntry {
-    return this.#block.version === 2 ? rowOfHead(this.#block.bytes, this.keys, this.head) : this.v1Row!
+    return this.#block.version === 2 ? rowOfHead(this.#block.bytes, this.keys, this.head, undefined, this.#keySlab) : this.v1Row!
   }
 
   /** The next row, or undefined at the end of the block. */

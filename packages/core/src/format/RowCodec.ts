@@ -17,6 +17,7 @@
  * - No Effect, no per-row allocation beyond the key, the value view and the row object.
  */
 import { DataError } from "../errors.ts"
+import type { ByteSlab } from "./ByteSlab.ts"
 import { readI64, readU16, readU32, readU64, writeI64, writeU16, writeU32, writeU64 } from "./BigEndian.ts"
 import { type RowEntry, RowKind } from "./RowEntry.ts"
 import { type Cursor, readVarint, varintLength, writeVarint } from "./Varint.ts"
@@ -394,14 +395,19 @@ export const decodeHeadV2 = (bytes: Uint8Array, cursor: Cursor, end: number, key
 }
 
 /**
- * The row `decodeHeadV2` decoded into `keys` and `head` from `bytes`. Its key is a fresh copy, or `same`
- * itself when the row's key has the same bytes; its value a view into `bytes`.
+ * The row `decodeHeadV2` decoded into `keys` and `head` from `bytes`. Its key is a fresh copy (carved out
+ * of `slab` when given), or `same` itself when the row's key has the same bytes; its value a view into
+ * `bytes`.
  */
-export const rowOfHead = (bytes: Uint8Array, keys: KeyBuffer, head: RowHead, same?: Uint8Array): RowEntry => {
+export const rowOfHead = (bytes: Uint8Array, keys: KeyBuffer, head: RowHead, same?: Uint8Array, slab?: ByteSlab): RowEntry => {
   const kind = kindOf(head.flags)
   const valueLen = head.valueLen
   const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(head.valueStart, head.valueStart + valueLen)
-  const key = same !== undefined && holds(keys, same) ? same : keys.buf.slice(0, keys.len)
+  const key = same !== undefined && holds(keys, same)
+    ? same
+    : slab !== undefined
+    ? slab.copyPrefix(keys.buf, keys.len)
+    : keys.buf.slice(0, keys.len)
   return { key, kind, value, seq: head.seq, createTs: head.createTs, expireTs: head.expireTs }
 }
 

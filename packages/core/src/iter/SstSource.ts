@@ -20,6 +20,7 @@
 import { Effect, Fiber, type Scope } from "effect"
 import type { DbError } from "../errors.ts"
 import type { Block } from "../format/Block.ts"
+import { readSlab } from "../format/ByteSlab.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { PageRows } from "../sst/PageRows.ts"
@@ -30,6 +31,12 @@ import type { Source } from "./MergeIterator.ts"
 
 /** One SST of a source, with the options of its scan. */
 export type SstPart = readonly [sst: { readonly id: string }, options: ScanOptions]
+
+/**
+ * The keys of the rows scans build (shared by every scan): a slab view costs a fraction of a fresh array,
+ * and a scan's rows live only until the next key (db/DbIterator.ts copies what it returns).
+ */
+const SCAN_KEYS = readSlab()
 
 /** Pages of an SST read on demand, one at a time, before fetching ahead starts. */
 const PAGES_ON_DEMAND = 2
@@ -181,7 +188,7 @@ export class SstSource implements Source {
     const p = this.#next
     if (!this.#lazyPages) return this.#take(plan.page(p, blocks))
     const reader = this.#reader!
-    this.#lazy = new PageRows(reader.path, blocks, plan.pages.from(p), this.#parts[this.#part]![1], p === 0, this.#maxSeq)
+    this.#lazy = new PageRows(reader.path, blocks, plan.pages.from(p), this.#parts[this.#part]![1], p === 0, this.#maxSeq, SCAN_KEYS)
     this.#rows = []
     this.#next++
     this.#ended = this.#next >= plan.pages.count

@@ -13,6 +13,7 @@
  */
 import { Effect, Stream } from "effect"
 import { type Block, BlockIterator } from "../format/Block.ts"
+import type { ByteSlab } from "../format/ByteSlab.ts"
 import { compareKeyParts } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type SsTableError, toDataError } from "./SsTableErrors.ts"
@@ -36,9 +37,19 @@ export class PageRows {
 
   /**
    * `seek`: the first page of a scan with a `start` (seek to it in the first block). Rows with a seq above
-   * `maxSeq` are skipped (a read's sequence cap).
+   * `maxSeq` are skipped (a read's sequence cap). `keySlab`: where built rows' keys are copied to (the read
+   * path's scans, whose rows live briefly); fresh arrays otherwise (the compactor keeps some keys, e.g. an
+   * output's first key, which must not pin a slab).
    */
-  constructor(path: string, blocks: ReadonlyArray<Block>, from: number, options: ScanOptions, seek: boolean, maxSeq = Number.MAX_SAFE_INTEGER) {
+  constructor(
+    path: string,
+    blocks: ReadonlyArray<Block>,
+    from: number,
+    options: ScanOptions,
+    seek: boolean,
+    maxSeq = Number.MAX_SAFE_INTEGER,
+    keySlab?: ByteSlab
+  ) {
     this.#path = path
     this.#blocks = blocks
     this.#from = from
@@ -47,7 +58,7 @@ export class PageRows {
     this.#end = options.end
     this.#endInclusive = options.endInclusive ?? false
     this.#maxSeq = maxSeq
-    this.#iterator = new BlockIterator(blocks[0]!)
+    this.#iterator = new BlockIterator(blocks[0]!, keySlab)
     if (seek && this.#start !== undefined) this.#inBlock(() => this.#iterator.seek(this.#start!))
   }
 

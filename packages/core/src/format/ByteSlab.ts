@@ -24,15 +24,21 @@ export class ByteSlab {
 
   /** A copy of `src`. */
   copy(src: Uint8Array): Uint8Array {
-    const n = src.length
-    if (n > this.#maxPooled) return src.slice()
+    return this.copyPrefix(src, src.length)
+  }
+
+  /** A copy of `src[0..n)` (a reused key buffer's key). */
+  copyPrefix(src: Uint8Array, n: number): Uint8Array {
+    if (n > this.#maxPooled) return src.slice(0, n)
     let offset = this.#offset
     if (offset + n > this.#slabSize) {
       this.#buffer = new ArrayBuffer(this.#slabSize)
       this.#bytes = new Uint8Array(this.#buffer)
       offset = 0
     }
-    this.#bytes.set(src, offset)
+    const bytes = this.#bytes
+    if (n <= 32) for (let i = 0; i < n; i++) bytes[offset + i] = src[i]!
+    else bytes.set(n === src.length ? src : src.subarray(0, n), offset)
     // Keep views 8-byte aligned, as Node's pool does.
     this.#offset = (offset + n + 7) & ~7
     return new Uint8Array(this.#buffer, offset, n)
@@ -42,5 +48,8 @@ export class ByteSlab {
 /** For the write path: keys and values that live together in a memtable until it is flushed. */
 export const writeSlab = (): ByteSlab => new ByteSlab(256 * 1024, 8 * 1024)
 
-/** For values handed to callers: small slabs, so that one kept value pins little memory. */
+/**
+ * For values handed to callers, and the keys of the rows a scan builds from SST blocks (`format/Block.ts`):
+ * small slabs, so that one kept value pins little memory.
+ */
 export const readSlab = (): ByteSlab => new ByteSlab(16 * 1024, 2 * 1024)
