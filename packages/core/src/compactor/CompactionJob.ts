@@ -37,7 +37,7 @@ import { PageSource } from "../iter/PageSource.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
 import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
-import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
+import { NEED_PULL } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
@@ -116,21 +116,6 @@ export interface JobResult {
 }
 
 /** Counts the rows an iterator yields (the job's input, before retention). */
-class Counted implements RowIterator {
-  count = 0
-  readonly #inner: RowIterator
-  readonly pull: Effect.Effect<void, DbError>
-  constructor(inner: RowIterator) {
-    this.#inner = inner
-    this.pull = inner.pull
-  }
-  next(): RowEntry | undefined | NeedPull {
-    const row = this.#inner.next()
-    if (row !== undefined && row !== NEED_PULL) this.count++
-    return row
-  }
-}
-
 /** Rows between two yields to other fibers. */
 const YIELD_EVERY = 4096
 
@@ -168,8 +153,17 @@ const openSources = (
     const stream = Stream.fromIterable(parts).pipe(Stream.flatMap(([sst, scan]) => read(sst, scan)))
     sources.push(new PageSource(ahead(stream), scope))
   }
-  return new MergeIterator(sources)
+  return new MergeIterator(sources, { shadows: hidesOlder(args.retentionMinSeq) })
 }
+
+/**
+ * What retention (iter/RetentionIterator.ts) keeps below a version: nothing under a value or tombstone at
+ * or below the oldest snapshot (`retentionMinSeq`; every snapshot reads it or a newer one). The merge
+ * drops those versions unbuilt; merge operands and versions a snapshot may read go on to the fold and
+ * retention.
+ */
+const hidesOlder = (retentionMinSeq: number | undefined) => (row: RowEntry): boolean =>
+  row.kind !== RowKind.Merge && (retentionMinSeq === undefined || row.seq <= retentionMinSeq)
 
 /**
  * Runs the compaction (see the module comment); the destination sorted run. `hooks` default to this
@@ -187,7 +181,7 @@ export const runCompactionJob = (
     const last = outputs[outputs.length - 1]
     const resume: RowEntry | undefined = last === undefined ? undefined : yield* lastRowOf(deps, args.locations, last)
     const scope = yield* Scope.Scope
-    const input = new Counted(openSources(deps, args, options, resume?.key, scope))
+    const input = openSources(deps, args, options, resume?.key, scope)
     const switches = yield* TestSwitches
     const operator = deps.mergeOperator
     const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, args.retentionMinSeq, switches.mergeFoldReversesOperands), {
@@ -204,7 +198,7 @@ export const runCompactionJob = (
       yield* onWritten(sst)
       bytesWritten += sst.size
       outputs.push(sst.handle)
-      if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.count, rowsWritten, bytesWritten })
+      if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.rowsRead, rowsWritten, bytesWritten })
     })
 
     // Rows of the resume key at or above the resume row's seq are already written.
@@ -231,5 +225,5 @@ export const runCompactionJob = (
       else if (writer.hasBatch) yield* writer.handOver
     }
     if (writer.numRows > 0) yield* writeOutput(true)
-    return { run: { id: args.destination, ssts: outputs }, rowsRead: input.count, rowsWritten, bytesWritten }
+    return { run: { id: args.destination, ssts: outputs }, rowsRead: input.rowsRead, rowsWritten, bytesWritten }
   }))

@@ -7,6 +7,7 @@
 import { Cause, Channel, Effect, type Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import { DataError, type DbError, InvalidError } from "../errors.ts"
+import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
 import { type SstPart, SstSource } from "../iter/SstSource.ts"
 import { type Bounds, clip, overlaps, runScanParts } from "../manifest/SstRanges.ts"
@@ -38,6 +39,12 @@ const FIRST_SCAN_CHUNK = 16
 
 /** Requests each SST of a scan keeps in flight by default (`ScanOptions.maxFetchTasks`). */
 export const DEFAULT_SCAN_FETCH_TASKS = 4
+
+/**
+ * A scan reads each key's newest version; under a value or a tombstone older versions change nothing (a
+ * merge operator's fold stops there too), so the merge drops them unbuilt (`MergeOptions.shadows`).
+ */
+const newestDecides = (row: RowEntry): boolean => row.kind !== RowKind.Merge
 
 type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks">
 
@@ -109,7 +116,7 @@ export const makeScanStream = (deps: ScanDeps) => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
         const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options))
-        const merge = new DbIterator(new MergeIterator(sources, { descending, latestOnly: mergeOperator === undefined }), mergeOperator)
+        const merge = new DbIterator(new MergeIterator(sources, { descending, shadows: newestDecides }), mergeOperator)
         let finished = false
         let chunk = FIRST_SCAN_CHUNK
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {

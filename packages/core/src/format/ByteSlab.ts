@@ -49,7 +49,7 @@ export class ByteSlab {
 export const writeSlab = (): ByteSlab => new ByteSlab(256 * 1024, 8 * 1024)
 
 /**
- * For values handed to callers, and the keys of the rows a scan builds from SST blocks (`format/Block.ts`):
- * small slabs, so that one kept value pins little memory.
+ * For values handed to callers, and the keys of the rows scans and compactions build from SST blocks
+ * (`format/Block.ts`): small slabs, so that one kept value pins little memory.
  */
 export const readSlab = (): ByteSlab => new ByteSlab(16 * 1024, 2 * 1024)

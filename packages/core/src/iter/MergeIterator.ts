@@ -25,7 +25,8 @@ import { NEED_PULL, type NeedPull, type RowIterator } from "./RowIterator.ts"
 /**
  * One input of the merge: a current row (`head`) and a way to move on. The merge orders sources by the
  * head's key and seq, read apart from the head (`hasHead`, `keyBytes[0..keyLen)`, `headSeq`), so that a
- * source over SST blocks (SstSource.ts) need not build a row the merge then drops (`latestOnly`).
+ * source over SST blocks (SstSource.ts, PageSource.ts) need not build a row the merge then drops
+ * (`MergeOptions.shadows`).
  */
 export interface Source {
   /** The current row, undefined at the end; valid until `advance`. */
@@ -118,7 +119,7 @@ class LoserTree {
   /**
    * Whether source `a`'s head comes before source `b`'s (an ended source comes after everything). Equal
    * keys come out in source order: the read path lists its sources newest first, so a key's newest version
-   * usually comes first and `latestOnly` drops the others unbuilt.
+   * usually comes first and `shadows` drops the others unbuilt.
    */
   #beats(a: number, b: number): boolean {
     const x = this.#sources[a]!
@@ -153,29 +154,34 @@ class LoserTree {
 export interface MergeOptions {
   readonly descending?: boolean
   /**
-   * Drop, without building it, a row whose key is that of the row just yielded and whose seq is lower:
-   * for a reader that keeps only a key's newest version (db/DbIterator.ts without a merge operator). A
-   * key's versions that arrive oldest first are still all yielded; the reader decides.
+   * Whether a yielded row hides the older versions of its key from the merge's reader: the merge then
+   * drops, without building them, the rows of that key with a lower seq that come after it (as long as it
+   * is the last row yielded). The read path's (db/ReaderScan.ts): a value or a tombstone (the newest
+   * version decides; a merge operand needs the older ones). The compactor's (compactor/CompactionJob.ts):
+   * the same, at or below the oldest snapshot (what retention would drop, iter/RetentionIterator.ts).
+   * Versions of a key that arrive oldest first are all yielded; the reader decides.
    */
-  readonly latestOnly?: boolean
+  readonly shadows?: (row: RowEntry) => boolean
 }
 
 /** The merge (see the module comment). */
 export class MergeIterator implements RowIterator {
   readonly #sources: ReadonlyArray<Source>
   readonly #descending: boolean
-  readonly #latestOnly: boolean
+  readonly #shadows: ((row: RowEntry) => boolean) | undefined
   /** Built once no source is pending any more (SST sources start pending). */
   #tree: LoserTree | undefined = undefined
   /** Indices of the sources whose next page must be fetched before the merge can go on. */
   readonly #pending: Array<number> = []
-  /** `latestOnly`: the row yielded last. */
+  /** The row yielded last, when it hides its key's older versions (`shadows`). */
   #last: RowEntry | undefined = undefined
+  /** Rows taken from the sources: yielded or dropped (`shadows`). */
+  rowsRead = 0
 
   constructor(sources: ReadonlyArray<Source>, options: MergeOptions = {}) {
     this.#sources = sources
     this.#descending = options.descending === true
-    this.#latestOnly = options.latestOnly === true
+    this.#shadows = options.shadows
     sources.forEach((s, i) => {
       if (s.startsPending) this.#pending.push(i)
     })
@@ -189,13 +195,15 @@ export class MergeIterator implements RowIterator {
       const top = this.#sources[w]
       if (top === undefined || !top.hasHead) return undefined
       const last = this.#last
-      const shadowed = last !== undefined && top.headSeq < last.seq && keyPartsEqual(top.keyBytes, top.keyLen, last.key)
-      const row = shadowed ? undefined : top.head!
+      const hidden = last !== undefined && top.headSeq < last.seq && keyPartsEqual(top.keyBytes, top.keyLen, last.key)
+      const row = hidden ? undefined : top.head!
+      this.rowsRead++
       // Only the winner moves, so only it can become pending; its matches are replayed after its pull.
       if (top.advance()) tree.replay(w)
       else this.#pending.push(w)
       if (row === undefined) continue
-      if (this.#latestOnly) this.#last = row
+      const shadows = this.#shadows
+      if (shadows !== undefined) this.#last = shadows(row) ? row : undefined
       return row
     }
   }

@@ -13,7 +13,7 @@
  */
 import { Effect, Stream } from "effect"
 import { type Block, BlockIterator } from "../format/Block.ts"
-import type { ByteSlab } from "../format/ByteSlab.ts"
+import { type ByteSlab, readSlab } from "../format/ByteSlab.ts"
 import { compareKeyParts } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { type SsTableError, toDataError } from "./SsTableErrors.ts"
@@ -37,9 +37,8 @@ export class PageRows {
 
   /**
    * `seek`: the first page of a scan with a `start` (seek to it in the first block). Rows with a seq above
-   * `maxSeq` are skipped (a read's sequence cap). `keySlab`: where built rows' keys are copied to (the read
-   * path's scans, whose rows live briefly); fresh arrays otherwise (the compactor keeps some keys, e.g. an
-   * output's first key, which must not pin a slab).
+   * `maxSeq` are skipped (a read's sequence cap). `keySlab`: where built rows' keys are copied to (scans and
+   * compactions, whose rows live briefly); fresh arrays otherwise.
    */
   constructor(
     path: string,
@@ -140,6 +139,13 @@ export class PageRows {
 }
 
 /**
+ * The keys of the rows compactions build (every compaction of this thread): a slab view costs a fraction
+ * of a fresh array. A compaction's rows live until they are written (the output builder copies the few
+ * keys it keeps: an SST's first and last, its index's separators).
+ */
+const COMPACTION_KEYS = readSlab()
+
+/**
  * The pages of an ascending scan of the compacted SST `sst` (see the module comment), in order; a WAL SST
  * (insertion order, not a compaction source) is refused.
  */
@@ -151,7 +157,10 @@ export const scanPages = (sst: ScannableSst, options: ScanOptions = {}): Stream.
   if (plan === undefined) return Stream.empty
   const fetchPage = (p: number): Effect.Effect<PageRows, SsTableError> =>
     Effect.flatMap(readPage(sst, plan, p), (blocks) =>
-      Effect.try({ try: () => new PageRows(sst.path, blocks, plan.pages.from(p), options, p === 0), catch: (e) => e as SsTableError }))
+      Effect.try({
+        try: () => new PageRows(sst.path, blocks, plan.pages.from(p), options, p === 0, undefined, COMPACTION_KEYS),
+        catch: (e) => e as SsTableError
+      }))
   const pages = Stream.range(0, plan.pages.count - 1, PAGE_INDEX_CHUNK)
   return plan.tasks === 1 ? Stream.mapEffect(pages, fetchPage) : Stream.mapEffect(pages, fetchPage, { concurrency: plan.tasks })
 }

@@ -116,6 +116,22 @@ describe("compaction job", () => {
       ])
     }))
 
+  it.effect("snapshot barrier across sources: versions arriving out of seq order, older ones dropped unread by retention", () =>
+    Effect.gen(function*() {
+      const { writeSst, rowsOf, args, deps } = setup()
+      // The merge yields key1@20, key1@8 (the L0 SST first), then key1@10 (newer than 8, so it comes
+      // through), and drops key1@5 under it; retention keeps 20 (above the barrier) and 10 (the newest at
+      // or below it). key2: a tombstone at the barrier hides the value under it in the run.
+      const l0 = yield* writeSst([makeValue(k(1), v("d"), 20), makeValue(k(1), v("b2"), 8), makeTombstone(k(2), 12)])
+      const run: SortedRun = {
+        id: 0,
+        ssts: [yield* writeSst([makeValue(k(1), v("c"), 10), makeValue(k(1), v("a"), 5), makeValue(k(2), v("x"), 3)])]
+      }
+      const out = yield* runCompactionJob(deps, args({ l0: [l0], runs: [run], destination: 1, isDestLastRun: false, retentionMinSeq: 12 }), OPTIONS, () => Effect.void)
+      assert.deepStrictEqual(show(yield* rowsOf(out.run.ssts)), ["key00001@20:d", "key00001@10:c", "key00002@12:×"])
+      assert.strictEqual(out.rowsRead, 6)
+    }))
+
   it.effect("outputs are never named older than their compaction, even with the clock behind it", () =>
     Effect.gen(function*() {
       const { writeSst, args, deps } = setup()

@@ -133,7 +133,7 @@ describe("MergeIterator", () => {
       assert.strictEqual(pulls, 5)
     }))
 
-  it.effect("latestOnly: a version older than the one just yielded is dropped without being built", () =>
+  it.effect("shadows: a version older than the one just yielded is dropped without being built", () =>
     Effect.gen(function*() {
       const random = rng(11)
       for (let round = 0; round < 200; round++) {
@@ -152,7 +152,7 @@ describe("MergeIterator", () => {
           all.push(...rows)
           sources.push(new CountingSource(new PagedSource(rows, 1 + Math.floor(random() * 5), random() < 0.5)))
         }
-        const { rows } = yield* drainMerge(new MergeIterator(sources, { latestOnly: true }))
+        const { rows } = yield* drainMerge(new MergeIterator(sources, { shadows: () => true }))
         const newest = new Map<string, RowEntry>()
         for (const r of all) {
           const name = new TextDecoder().decode(r.key)
@@ -170,12 +170,26 @@ describe("MergeIterator", () => {
       }
     }))
 
-  it.effect("without latestOnly, equal keys come out in source order and every version is built", () =>
+  it.effect("without shadows, equal keys come out in source order and every version is built", () =>
     Effect.gen(function*() {
       const one = (s: number, seq: number) => new PagedSource([makeValue(key(1), new Uint8Array([s]), seq)], 1, false)
       const sources = [one(0, 3), one(1, 9), one(2, 1)].map((p) => new CountingSource(p))
       const { rows } = yield* drainMerge(new MergeIterator(sources))
       assert.deepStrictEqual(rows.map((r) => r.value[0]), [0, 1, 2])
       assert.deepStrictEqual(sources.map((s) => s.builds), [1, 1, 1])
+    }))
+
+  it.effect("shadows decides per row: a row it refuses lets older versions through; rowsRead counts dropped rows", () =>
+    Effect.gen(function*() {
+      const src = (rows: Array<[number, number]>) =>
+        new CountingSource(new PagedSource(rows.map(([k, seq]) => makeValue(key(k), new Uint8Array([seq]), seq)), 2, false))
+      // Key 1: newest 9 (shadows), then 5 and 2 dropped. Key 2: newest 8 does not shadow (seq 8 is "a merge
+      // operand" here), so 4 comes through, and shadows; 1 is dropped.
+      const sources = [src([[1, 9], [2, 8]]), src([[1, 5], [2, 4]]), src([[1, 2], [2, 1]])]
+      const merge = new MergeIterator(sources, { shadows: (row) => row.seq !== 8 })
+      const { rows } = yield* drainMerge(merge)
+      assert.deepStrictEqual(rows.map(label), ["k00001@9", "k00002@8", "k00002@4"])
+      assert.strictEqual(merge.rowsRead, 6)
+      assert.strictEqual(sources.reduce((n, s) => n + s.builds, 0), 3)
     }))
 })
