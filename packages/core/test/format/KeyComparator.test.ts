@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { makeTombstone, makeValue } from "../../src/format/RowEntry.ts"
-import { compareKeys, compareRows, compareRowTo, keysEqual, MAX_SEQ } from "../../src/format/KeyComparator.ts"
+import { compareKeyParts, compareKeys, compareRows, compareRowTo, keyPartsEqual, keysEqual, MAX_SEQ } from "../../src/format/KeyComparator.ts"
 
 const b = (...xs: Array<number>) => Uint8Array.from(xs)
 const s = (x: string) => new TextEncoder().encode(x)
@@ -51,12 +51,39 @@ describe("compareKeys", () => {
       return [a, c] as const
     })
     fc.assert(
-      fc.property(pair, ([x, y]) => {
+      fc.property(pair, fc.uint8Array({ maxLength: 8 }), ([x, y], tail) => {
         assert.strictEqual(sign(compareKeys(x, y)), sign(naive(x, y)))
         assert.strictEqual(keysEqual(x, y), naive(x, y) === 0)
+        // The same keys at the start of longer buffers (a reused key buffer), native path past 32 bytes.
+        const bx = new Uint8Array(x.length + tail.length)
+        bx.set(x)
+        bx.set(tail, x.length)
+        const by = new Uint8Array(y.length + 3).fill(0xff)
+        by.set(y)
+        assert.strictEqual(sign(compareKeyParts(bx, x.length, by, y.length)), sign(naive(x, y)))
+        assert.strictEqual(keyPartsEqual(bx, x.length, y), naive(x, y) === 0)
       }),
       { numRuns: 2000 }
     )
+  })
+})
+
+describe("compareKeyParts / keyPartsEqual", () => {
+  it("agree with compareKeys on keys at the start of longer buffers, short and long (native path)", () => {
+    let seed = 3
+    const next = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) % 4
+    for (let round = 0; round < 2000; round++) {
+      // Keys over a 4-letter alphabet sharing a long prefix, so that they often differ late or not at all.
+      const prefix = 10 + (round % 50)
+      const x = Uint8Array.from({ length: prefix + next() }, (_, i) => (i < prefix ? 7 : next()))
+      const y = Uint8Array.from({ length: prefix + next() }, (_, i) => (i < prefix ? 7 : next()))
+      const bx = new Uint8Array(x.length + 5).fill(0xff)
+      bx.set(x)
+      const by = new Uint8Array(y.length + 2)
+      by.set(y)
+      assert.strictEqual(sign(compareKeyParts(bx, x.length, by, y.length)), sign(naive(x, y)), `round ${round}`)
+      assert.strictEqual(keyPartsEqual(bx, x.length, y), naive(x, y) === 0, `round ${round}`)
+    }
   })
 })
 
