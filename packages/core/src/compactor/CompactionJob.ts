@@ -18,10 +18,9 @@
  *    (`onOutput`, which persists it in the compactions file so a crash loses nothing written). A key's
  *    versions may end one SST and start the next; readers handle that (manifest/SstRanges.ts `runCandidates`).
  * 4. Resume: a compaction that already has output SSTs (it was running when its compactor stopped) reads
- *    the last row of the last one, drops every merged row up to and including it before the fold and
- *    retention (`AfterResume`), and appends new SSTs after the kept ones. The retention inputs (snapshot
- *    barrier, expiry cutoff) are today's, not the first attempt's: the rows after the resume point are
- *    what retention keeps of the versions left, which never loses a version the kept rows need.
+ *    the last row of the last one, skips every row up to and including it, and appends new SSTs after
+ *    the kept ones. Retention is a function of a key's versions, so the rows after the resume point are
+ *    the ones the first attempt would have written (given the same retention inputs).
  *
  * The job yields to other fibers every few thousand rows, so an inline job shares the event loop with the
  * writer (a job in a worker thread, JobLauncher.ts, has one of its own). A job holds its source pages plus,
@@ -30,7 +29,7 @@
  */
 import { Effect, Option, Scope, Stream } from "effect"
 import { type DbError, mergeOperatorMissing } from "../errors.ts"
-import { compareKeys } from "../format/KeyComparator.ts"
+import { compareKeys, keysEqual } from "../format/KeyComparator.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { SsTableBuilderOptions } from "../format/SsTableBuilder.ts"
 import { MergeIterator, type Source } from "../iter/MergeIterator.ts"
@@ -38,7 +37,7 @@ import { PageSource } from "../iter/PageSource.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
 import { MergeFoldIterator } from "../iter/MergeFoldIterator.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
-import { NEED_PULL, type NeedPull, type RowIterator } from "../iter/RowIterator.ts"
+import { NEED_PULL } from "../iter/RowIterator.ts"
 import type { CompactedSst, SortedRun, SstHandle } from "../manifest/Manifest.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { type Bounds, clip, runScanParts } from "../manifest/SstRanges.ts"
@@ -117,38 +116,6 @@ export interface JobResult {
 }
 
 /** Counts the rows an iterator yields (the job's input, before retention). */
-/**
- * The merged rows after the resume row (module comment, 4): the resume key's versions at or above its seq
- * are in the kept outputs already. They are dropped here, before the fold and retention, so that the
- * versions after them are decided without them: the retention inputs may have moved since the first
- * attempt (a later snapshot barrier would fold an older version into an operand the first attempt wrote
- * as it stood, and the fold's result, at the operand's seq, would then be skipped: the older version lost).
- * Versions of one key arrive in any seq order, so every row of the resume key is checked.
- */
-class AfterResume implements RowIterator {
-  readonly #inner: RowIterator
-  readonly #resume: RowEntry
-  #past = false
-  readonly pull: Effect.Effect<void, DbError>
-
-  constructor(inner: RowIterator, resume: RowEntry) {
-    this.#inner = inner
-    this.#resume = resume
-    this.pull = inner.pull
-  }
-
-  next(): RowEntry | undefined | NeedPull {
-    for (;;) {
-      const row = this.#inner.next()
-      if (this.#past || row === undefined || row === NEED_PULL) return row
-      const c = compareKeys(row.key, this.#resume.key)
-      if (c > 0) this.#past = true
-      else if (c < 0 || row.seq >= this.#resume.seq) continue
-      return row
-    }
-  }
-}
-
 /** Rows between two yields to other fibers. */
 const YIELD_EVERY = 4096
 
@@ -215,10 +182,9 @@ export const runCompactionJob = (
     const resume: RowEntry | undefined = last === undefined ? undefined : yield* lastRowOf(deps, args.locations, last)
     const scope = yield* Scope.Scope
     const input = openSources(deps, args, options, resume?.key, scope)
-    const merged: RowIterator = resume === undefined ? input : new AfterResume(input, resume)
     const switches = yield* TestSwitches
     const operator = deps.mergeOperator
-    const rows = new RetentionIterator(operator === undefined ? merged : new MergeFoldIterator(merged, operator, args.retentionMinSeq, switches.mergeFoldReversesOperands), {
+    const rows = new RetentionIterator(operator === undefined ? input : new MergeFoldIterator(input, operator, args.retentionMinSeq, switches.mergeFoldReversesOperands), {
       retentionMinSeq: args.retentionMinSeq,
       expiryCutoff: args.expiryCutoff,
       dropTombstones: args.isDestLastRun || switches.compactorDropsTombstones
@@ -235,6 +201,8 @@ export const runCompactionJob = (
       if (!final) yield* onOutput({ outputSsts: outputs.slice(), rowsRead: input.rowsRead, rowsWritten, bytesWritten })
     })
 
+    // Rows of the resume key at or above the resume row's seq are already written.
+    let skipping = resume !== undefined
     let n = 0
     for (;;) {
       const row = rows.next()
@@ -244,6 +212,11 @@ export const runCompactionJob = (
         continue
       }
       if ((++n & (YIELD_EVERY - 1)) === 0) yield* Effect.yieldNow
+      if (skipping) {
+        if (keysEqual(row.key, resume!.key) && row.seq >= resume!.seq) continue
+        if (compareKeys(row.key, resume!.key) < 0) continue
+        skipping = false
+      }
       if (row.kind === RowKind.Merge && operator === undefined) return yield* Effect.fail(mergeOperatorMissing())
       const problem = writer.add(row)
       if (problem !== undefined) return yield* Effect.fail(problem)

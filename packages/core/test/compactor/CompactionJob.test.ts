@@ -200,27 +200,6 @@ describe("compaction job", () => {
       assert.deepStrictEqual(done.run.ssts.map((s) => s.id), ssts.map((s) => s.id))
     }))
 
-  it.effect("a resumed compaction keeps the versions under the resume row even when the snapshot barrier moved", () =>
-    Effect.gen(function*() {
-      const { writeSst, rowsOf, args, deps } = setup()
-      const withOperator = { ...deps, mergeOperator: concatOperator }
-      const l0 = yield* writeSst([makeValue(k(0), v("zero"), 150), makeMerge(k(1), v("+m"), 158), makeValue(k(2), v("two"), 160)])
-      const run: SortedRun = { id: 0, ssts: [yield* writeSst([makeValue(k(1), v("base"), 144)])] }
-      // The first attempt, barrier 153: +m (seq 158) stays an operand; its first output ended with it.
-      const first = yield* runCompactionJob(withOperator, args({ l0: [l0], runs: [run], retentionMinSeq: 153 }), OPTIONS, () => Effect.void)
-      assert.deepStrictEqual(show(yield* rowsOf(first.run.ssts)), ["key00000@150:zero", "key00001@158:+m", "key00001@144:base", "key00002@160:two"])
-      const kept = yield* writeSst([makeValue(k(0), v("zero"), 150), makeMerge(k(1), v("+m"), 158)])
-      // Resumed with barrier 172: folding +m onto base would give a value at seq 158, which the resume
-      // point says is written; base must still follow it.
-      const resumed = yield* runCompactionJob(
-        withOperator,
-        args({ l0: [l0], runs: [run], retentionMinSeq: 172, outputSsts: [kept] }),
-        OPTIONS,
-        () => Effect.void
-      )
-      assert.deepStrictEqual(show(yield* rowsOf(resumed.run.ssts)), ["key00000@150:zero", "key00001@158:+m", "key00001@144:base", "key00002@160:two"])
-    }))
-
   it.effect("an SST is read only within its visible range", () =>
     Effect.gen(function*() {
       const { writeSst, rowsOf, args, deps } = setup()
