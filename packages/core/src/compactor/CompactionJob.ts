@@ -13,14 +13,19 @@
  *    `MergeOperatorIterator`); without one, a merge operand fails the compaction, as SlateDB's
  *    `MergeOperatorRequiredIterator` does.
  * 3. Output (OutputWriter.ts): rows go to an SST builder; once the finished blocks of the current SST exceed
- * `maxSstSizeBytes` it is finished, written create-only as `compacted/<ULID>.sst` (streamed as it is built
- * where the store allows), and (all but the last) reported
- *    (`onOutput`, which persists it in the compactions file so a crash loses nothing written). A key's
- *    versions may end one SST and start the next; readers handle that (manifest/SstRanges.ts `runCandidates`).
+ * `maxSstSizeBytes` it is finished at the next key (never between two versions of one key), written
+ * create-only as `compacted/<ULID>.sst` (streamed as it is built where the store allows), and (all but
+ * the last) reported (`onOutput`, which persists it in the compactions file so a crash loses nothing
+ * written). SSTs that others wrote may split a key's versions; readers handle that
+ * (manifest/SstRanges.ts `runCandidates`).
  * 4. Resume: a compaction that already has output SSTs (it was running when its compactor stopped) reads
- *    the last row of the last one, skips every row up to and including it, and appends new SSTs after
- *    the kept ones. Retention is a function of a key's versions, so the rows after the resume point are
- *    the ones the first attempt would have written (given the same retention inputs).
+ *    the last row of the last one, skips every row up to it (the resume key's versions at or above its
+ *    seq), and appends new SSTs after the kept ones. The retention inputs (snapshot barrier, expiry
+ *    cutoff) are today's and may have moved since the first attempt, so a key's versions may fold or drop
+ *    differently: that is why an output ends only between keys. The resume key's versions are then all in
+ *    the kept outputs, and what the new attempt makes of them (a fold at a later barrier reaches no lower
+ *    seq than the first one did) is skipped as a whole. A record another writer left with a key split at
+ *    its end resumes as before (exact given the same retention inputs).
  *
  * The job yields to other fibers every few thousand rows, so an inline job shares the event loop with the
  * writer (a job in a worker thread, JobLauncher.ts, has one of its own). A job holds its source pages plus,
@@ -204,6 +209,7 @@ export const runCompactionJob = (
     // Rows of the resume key at or above the resume row's seq are already written.
     let skipping = resume !== undefined
     let n = 0
+    let lastKey: Uint8Array | undefined = undefined
     for (;;) {
       const row = rows.next()
       if (row === undefined) break
@@ -218,11 +224,13 @@ export const runCompactionJob = (
         skipping = false
       }
       if (row.kind === RowKind.Merge && operator === undefined) return yield* Effect.fail(mergeOperatorMissing())
+      // An output is cut only between two keys (see the module comment, 4).
+      if (writer.dataSize > options.maxSstSizeBytes && !keysEqual(row.key, lastKey!)) yield* writeOutput(false)
       const problem = writer.add(row)
       if (problem !== undefined) return yield* Effect.fail(problem)
+      lastKey = row.key
       rowsWritten++
-      if (writer.dataSize > options.maxSstSizeBytes) yield* writeOutput(false)
-      else if (writer.hasBatch) yield* writer.handOver
+      if (writer.hasBatch) yield* writer.handOver
     }
     if (writer.numRows > 0) yield* writeOutput(true)
     return { run: { id: args.destination, ssts: outputs }, rowsRead: input.rowsRead, rowsWritten, bytesWritten }
