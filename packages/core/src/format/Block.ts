@@ -28,7 +28,6 @@ import {
   compareRestartKeyV2,
   decodeHeadV2,
   decodeRowV0,
-  decodeRowV2Into,
   decodeRowV2WithKey,
   encodedSizeV0,
   encodedSizeV2,
@@ -272,14 +271,9 @@ export class BlockIterator {
     return this.#block.version === 2 ? rowOfHead(this.#block.bytes, this.keys, this.head, undefined, this.#keySlab) : this.v1Row!
   }
 
-  /** The next row, or undefined at the end of the block. */
+  /** The next row, built (`step`, then `row`), or undefined at the end of the block. */
   next(): RowEntry | undefined {
-    const block = this.#block
-    const end = block.dataEnd
-    const cursor = this.cursor
-    if (cursor.pos >= end) return undefined
-    if (block.version === 2) return decodeRowV2Into(block.bytes, cursor, end, this.keys)
-    return this.#nextV1()
+    return this.step() ? this.row() : undefined
   }
 
   #nextV1(): RowEntry {

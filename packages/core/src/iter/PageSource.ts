@@ -2,8 +2,8 @@
  * A merge source (MergeIterator.ts) over a stream of lazily decoded pages (sst/PageRows.ts): the
  * compactor's sources. A page's rows are decoded as the merge reaches them, and built only when the merge
  * yields them (it drops versions retention would drop unbuilt: `MergeOptions.shadows`), so only the
- * sources' heads are alive as row objects. A decoding failure is kept and returned by the next `pull`, as a typed error
- * (not thrown through the merge).
+ * sources' heads are alive as row objects. A decoding failure is kept and returned by the next `pull`, as
+ * a typed error (not thrown through the merge).
  */
 import { Channel, Effect, Pull, type Scope, Stream } from "effect"
 import type { NonEmptyReadonlyArray } from "effect/Array"

@@ -61,11 +61,6 @@ export class PageRows {
     if (seek && this.#start !== undefined) this.#inBlock(() => this.#iterator.seek(this.#start!))
   }
 
-  /** The next row within the bounds, or undefined at the end of the page (or past `end`). */
-  next(): RowEntry | undefined {
-    return this.step() ? this.#iterator.row() : undefined
-  }
-
   /**
    * Moves to the next row within the bounds without building it (false at the end of the page, or past
    * `end`): then `keyBytes[0..keyLen)` is its key, `seq` its seq, and `row()` builds it (until the next
