@@ -88,15 +88,7 @@ export const compareKeysFrom = (a: Uint8Array, b: Uint8Array, from: number): num
  * for neighbouring rows in a memtable) differ near their end, so unequal keys exit after a byte or two.
  * Long keys go to the native comparison once their last bytes match.
  */
-export const keysEqual = (a: Uint8Array, b: Uint8Array): boolean => {
-  const n = a.length
-  if (n !== b.length) return false
-  if (n <= 32) {
-    for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false
-    return true
-  }
-  return a[n - 1] === b[n - 1] && nativeCompare(a, b) === 0
-}
+export const keysEqual = (a: Uint8Array, b: Uint8Array): boolean => keyPartsEqual(a, a.length, b)
 
 /** Whether the first `la` bytes of `a` are the bytes of `b` (`keysEqual`'s order of comparison). */
 export const keyPartsEqual = (a: Uint8Array, la: number, b: Uint8Array): boolean => {
