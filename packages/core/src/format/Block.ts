@@ -27,9 +27,7 @@ import type { RowEntry } from "./RowEntry.ts"
 import {
   compareRestartKeyV2,
   decodeHeadV2,
-  decodeRowV0,
   decodeRowV2WithKey,
-  encodedSizeV0,
   encodedSizeV2,
   type KeyBuffer,
   makeKeyBuffer,
@@ -38,9 +36,9 @@ import {
   type RowHead,
   rowOfHead,
   seekRowsV2,
-  writeRowV0,
   writeRowV2
 } from "./RowCodec.ts"
+import { decodeRowV0, encodedSizeV0, writeRowV0 } from "./RowCodecV0.ts"
 import type { Cursor } from "./Varint.ts"
 
 /** Block layout version: 1 = V1 blocks / V0 rows, 2 = V2 blocks / V2 rows (equals the SST format version). */

@@ -1,14 +1,11 @@
 /**
- * SlateDB's two row codecs (docs/format.md §2.1).
+ * SlateDB's row codec V2 and what both row codecs share: the flags byte and its checks (docs/format.md
+ * §2.1). V2 (inside V2 blocks, SST format version 2, what SlateDB 0.12.1 writes): `varint shared, varint
+ * unshared, varint value_len, suffix, value, u64 seq, u8 flags, [i64 expire_ts], [i64 create_ts]`. The
+ * prefix is shared with the PREVIOUS key. Tombstones store value_len 0; the decoder keeps `expire_ts`.
+ * The legacy codec V0 (V1 blocks) is RowCodecV0.ts.
  *
- * - V0 (inside V1 blocks, SST format version 1): `u16 prefix_len, u16 suffix_len, suffix, u64 seq, u8 flags,
- *   [i64 expire_ts], [i64 create_ts], (non-tombstones) u32 value_len, value`. The prefix is shared with the
- *   block's FIRST key. The decoder drops `expire_ts` on tombstones (as SlateDB's does).
- * - V2 (inside V2 blocks, SST format version 2, what SlateDB 0.12.1 writes): `varint shared, varint unshared,
- *   varint value_len, suffix, value, u64 seq, u8 flags, [i64 expire_ts], [i64 create_ts]`. The prefix is
- *   shared with the PREVIOUS key. Tombstones store value_len 0; the decoder keeps `expire_ts`.
- *
- * Guarantees:
+ * Guarantees (both codecs):
  * - Encoders produce exactly SlateDB's bytes for the same row and prefix length.
  * - Decoders reject, with a `DataError`, unknown flag bits (≥ 0x10), TOMBSTONE together with MERGE,
  *   truncated rows, prefixes longer than the key they refer to, and integers outside the safe range.
@@ -18,7 +15,7 @@
  */
 import { DataError } from "../errors.ts"
 import type { ByteSlab } from "./ByteSlab.ts"
-import { readI64, readU16, readU32, readU64, writeI64, writeU16, writeU32, writeU64 } from "./BigEndian.ts"
+import { readI64, readU64, writeI64, writeU64 } from "./BigEndian.ts"
 import { type RowEntry, RowKind } from "./RowEntry.ts"
 import { type Cursor, readVarint, varintLength, writeVarint } from "./Varint.ts"
 
@@ -30,7 +27,8 @@ export const RowFlags = {
 } as const
 
 const KNOWN_FLAGS = 0x0f
-const EMPTY = new Uint8Array(0)
+/** The value of a row without one (tombstones). */
+export const EMPTY = new Uint8Array(0)
 
 /** The flags byte SlateDB writes for a row. */
 export const rowFlags = (row: RowEntry): number =>
@@ -50,15 +48,17 @@ export const checkFlags = (flags: number): void => {
   }
 }
 
-const kindOf = (flags: number): RowEntry["kind"] =>
+/** The row kind a (checked) flags byte says. */
+export const kindOf = (flags: number): RowEntry["kind"] =>
   (flags & RowFlags.Tombstone) !== 0 ? RowKind.Tombstone : (flags & RowFlags.MergeOperand) !== 0 ? RowKind.Merge : RowKind.Value
 
-const truncated = (what: string): never => {
+/** Throws the `DataError` of a row that runs past the end of its block. */
+export const truncated = (what: string): never => {
   throw new DataError({ message: `truncated row: ${what} runs past the end of the block` })
 }
 
 /** Builds `prefixSource[0..shared] ++ bytes[start..start+len]` in a fresh array. */
-const restoreKey = (prefixSource: Uint8Array, shared: number, bytes: Uint8Array, start: number, len: number) => {
+export const restoreKey = (prefixSource: Uint8Array, shared: number, bytes: Uint8Array, start: number, len: number) => {
   const key = new Uint8Array(shared + len)
   if (shared > 0) {
     if (shared <= 32) for (let i = 0; i < shared; i++) key[i] = prefixSource[i]!
@@ -69,102 +69,8 @@ const restoreKey = (prefixSource: Uint8Array, shared: number, bytes: Uint8Array,
   return key
 }
 
-const tsBytes = (row: RowEntry): number => (row.expireTs === undefined ? 0 : 8) + (row.createTs === undefined ? 0 : 8)
-
-// ---------------------------------------------------------------------------------------------------------
-// V0
-
-/** Encoded size of `row` with codec V0, sharing `prefixLen` bytes with the block's first key. */
-export const encodedSizeV0 = (row: RowEntry, prefixLen: number): number =>
-  4 + (row.key.length - prefixLen) + 9 + tsBytes(row) + (row.kind === RowKind.Tombstone ? 0 : 4 + row.value.length)
-
-/** Writes `row` with codec V0 at `pos`; returns the offset after it. `dst` must have room. */
-export const writeRowV0 = (dst: Uint8Array, pos: number, row: RowEntry, prefixLen: number): number => {
-  const key = row.key
-  const suffixLen = key.length - prefixLen
-  writeU16(dst, pos, prefixLen)
-  writeU16(dst, pos + 2, suffixLen)
-  pos += 4
-  if (suffixLen <= 32) for (let i = 0; i < suffixLen; i++) dst[pos + i] = key[prefixLen + i]!
-  else dst.set(key.subarray(prefixLen), pos)
-  pos += suffixLen
-  writeU64(dst, pos, row.seq)
-  const flags = rowFlags(row)
-  dst[pos + 8] = flags
-  pos += 9
-  if (row.expireTs !== undefined) {
-    writeI64(dst, pos, row.expireTs)
-    pos += 8
-  }
-  if (row.createTs !== undefined) {
-    writeI64(dst, pos, row.createTs)
-    pos += 8
-  }
-  if (row.kind !== RowKind.Tombstone) {
-    const value = row.value
-    writeU32(dst, pos, value.length)
-    pos += 4
-    dst.set(value, pos)
-    pos += value.length
-  }
-  return pos
-}
-
-/** Encodes one V0 row into a fresh array (tests, goldens). */
-export const encodeRowV0 = (row: RowEntry, prefixLen: number): Uint8Array => {
-  const out = new Uint8Array(encodedSizeV0(row, prefixLen))
-  writeRowV0(out, 0, row, prefixLen)
-  return out
-}
-
-/** The prefix length a V0 row at `pos` declares (for block seeks). */
-export const peekPrefixV0 = (bytes: Uint8Array, pos: number): number => readU16(bytes, pos)
-
-/**
- * Decodes a V0 row at `cursor.pos` (advancing it); the key prefix comes from `firstKey` (the block's first
- * key; ignored when the row's prefix length is 0).
- */
-export const decodeRowV0 = (bytes: Uint8Array, cursor: Cursor, end: number, firstKey: Uint8Array): RowEntry => {
-  let pos = cursor.pos
-  if (pos + 4 > end) truncated("key lengths")
-  const prefixLen = readU16(bytes, pos)
-  const suffixLen = readU16(bytes, pos + 2)
-  pos += 4
-  if (prefixLen > firstKey.length) {
-    throw new DataError({ message: `row key prefix ${prefixLen} is longer than the block's first key` })
-  }
-  if (prefixLen + suffixLen > 65535) throw new DataError({ message: "row key longer than 65535 bytes" })
-  if (pos + suffixLen + 9 > end) truncated("key suffix")
-  const key = restoreKey(firstKey, prefixLen, bytes, pos, suffixLen)
-  pos += suffixLen
-  const seq = readU64(bytes, pos)
-  const flags = bytes[pos + 8]!
-  pos += 9
-  checkFlags(flags)
-  let expireTs: number | undefined
-  let createTs: number | undefined
-  if ((flags & RowFlags.HasExpireTs) !== 0) {
-    if (pos + 8 > end) truncated("expire_ts")
-    expireTs = readI64(bytes, pos)
-    pos += 8
-  }
-  if ((flags & RowFlags.HasCreateTs) !== 0) {
-    if (pos + 8 > end) truncated("create_ts")
-    createTs = readI64(bytes, pos)
-    pos += 8
-  }
-  if ((flags & RowFlags.Tombstone) !== 0) {
-    cursor.pos = pos
-    return { key, kind: RowKind.Tombstone, value: EMPTY, seq, createTs, expireTs: undefined }
-  }
-  if (pos + 4 > end) truncated("value length")
-  const valueLen = readU32(bytes, pos)
-  pos += 4
-  if (pos + valueLen > end) truncated("value")
-  const value = bytes.subarray(pos, pos + valueLen)
-  cursor.pos = pos + valueLen
-  return { key, kind: kindOf(flags), value, seq, createTs, expireTs }
-}
+/** Bytes of a row's optional timestamps. */
+export const tsBytes = (row: RowEntry): number => (row.expireTs === undefined ? 0 : 8) + (row.createTs === undefined ? 0 : 8)
 
 // ---------------------------------------------------------------------------------------------------------
 // V2

@@ -16,7 +16,8 @@ import {
   findInBlock
 } from "../../src/format/Block.ts"
 import { compareKeys } from "../../src/format/KeyComparator.ts"
-import { encodedSizeV0, encodedSizeV2 } from "../../src/format/RowCodec.ts"
+import { encodedSizeV2 } from "../../src/format/RowCodec.ts"
+import { encodedSizeV0 } from "../../src/format/RowCodecV0.ts"
 import { makeMerge, makeTombstone, makeValue, type RowEntry } from "../../src/format/RowEntry.ts"
 import { arbRow, arbSortedRows, expectDataError, hex, plain, text } from "./fixtures.ts"
 

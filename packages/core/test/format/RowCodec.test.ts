@@ -6,15 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import fc from "fast-check"
 import { DataError } from "../../src/errors.ts"
 import { readI64, readU64, writeI64, writeU64 } from "../../src/format/BigEndian.ts"
-import {
-  checkFlags,
-  decodeRowV0,
-  decodeRowV2,
-  encodedSizeV0,
-  encodedSizeV2,
-  encodeRowV0,
-  encodeRowV2
-} from "../../src/format/RowCodec.ts"
+import { checkFlags, decodeRowV2, encodedSizeV2, encodeRowV2 } from "../../src/format/RowCodec.ts"
+import { decodeRowV0, encodedSizeV0, encodeRowV0 } from "../../src/format/RowCodecV0.ts"
 import { makeMerge, makeTombstone, makeValue, type RowEntry, RowKind } from "../../src/format/RowEntry.ts"
 import { encodeVarint, readVarint } from "../../src/format/Varint.ts"
 import { arbRow, expectDataError, hex, text } from "./fixtures.ts"
