@@ -9,8 +9,8 @@
  *   the time a view opens on it at once.
  * - change: a checkpoint made earlier is deleted (`Admin.deleteCheckpoint`) or refreshed
  *   (`Admin.refreshCheckpoint`, a new lifetime or none). Refreshing one that expired and was collected
- *   must fail with `DataError` (checkpoint missing); one that expired but is still listed comes back to
- *   life. Any other failure is a divergence.
+ *   must fail with `DataError` (checkpoint missing), and so may one that expired while the refresh was
+ *   under way; one that expired but is still listed comes back to life. Any other failure is a divergence.
  */
 import { Cause, Effect, Exit, Option } from "effect"
 import { Admin } from "@shale/core"
@@ -153,7 +153,10 @@ export const changeCheckpointEvent = (a: CheckpointActor): Effect.Effect<boolean
       )
       if (Exit.isFailure(done)) {
         const missing = errorOf(done)?._tag === "DataError"
-        if (wasLive || !missing) {
+        // Live at the end as well: it had not expired at any point of the call. One that expired while the
+        // refresh was under way (store faults make it slow) may have been collected before it was read.
+        const liveThroughout = wasLive && isLive(c, yield* w.now)
+        if (liveThroughout || !missing) {
           return yield* w.diverge(
             `refreshing ${checkpointName(c)} (${wasLive ? "live" : "expired"}) failed: ${describeError(done.cause)}\n${Cause.pretty(done.cause)}`
           )
