@@ -44,7 +44,7 @@ import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
-import { type Bounds, inVisibleRange, runCandidates } from "../manifest/SstRanges.ts"
+import { type Bounds, firstCandidate, inVisibleRange, mayHold, runCandidates } from "../manifest/SstRanges.ts"
 import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
 import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
@@ -226,14 +226,17 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       if (found !== undefined) return found
     }
     for (let r = 0; r < runs.length; r++) {
-      const candidates = runCandidates(runs[r]!, key)
-      for (let c = 0; c < candidates.length; c++) {
-        const sst = candidates[c]!
+      const ssts = runs[r]!.ssts
+      let c = firstCandidate(ssts, key)
+      while (c >= 0) {
+        const sst = ssts[c]!
+        // The candidates are consecutive (`firstCandidate`); the next one, if any, decides the last place.
+        c = c + 1 < ssts.length && mayHold(ssts[c + 1]!, key) ? c + 1 : -1
         if (!inVisibleRange(key, sst.visibleRange)) continue
         const reader = tables.cached(sst.id)
         const found = reader === undefined
           ? "miss"
-          : reader.getNow(key, maxSeq, r === runs.length - 1 && c === candidates.length - 1, hash)
+          : reader.getNow(key, maxSeq, c < 0 && r === runs.length - 1, hash)
         if (found === "miss") return laterFrom(manifest, sst, key, maxSeq)
         if (found !== undefined) return found
       }

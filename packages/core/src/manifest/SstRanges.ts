@@ -71,9 +71,12 @@ export const overlaps = (sst: CompactedSst, bounds: Bounds): boolean => {
   return true
 }
 
-/** The SSTs of a sorted run that may hold `key`, in run order. */
-export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
-  const ssts = run.ssts
+/**
+ * The first SST of a sorted run (`ssts`) that may hold `key` (its first key ≤ `key` ≤ its last), or -1.
+ * The others that may follow it (a key's versions may end one SST and start the next) are the SSTs after it
+ * for which `mayHold` is true. Allocation-free: point reads ask it once per run.
+ */
+export const firstCandidate = (ssts: ReadonlyArray<CompactedSst>, key: Uint8Array): number => {
   // Last SST whose first key ≤ key.
   let lo = 0
   let hi = ssts.length - 1
@@ -88,19 +91,31 @@ export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedS
       hi = mid - 1
     }
   }
-  if (j < 0) return []
-  // Walk back over SSTs that end with the key (a key's versions may straddle the boundary).
+  if (j < 0) return -1
+  // Walk back over SSTs that end with the key.
   let i = j
   while (i > 0) {
     const prevLast = ssts[i - 1]!.info.lastEntry
     if (prevLast === undefined || compareKeys(prevLast, key) < 0) break
     i--
   }
+  // SSTs i..j-1 end at or after the key (the walk), so only j may end before it (and then i = j).
+  const last = ssts[i]!.info.lastEntry
+  return last === undefined || compareKeys(last, key) >= 0 ? i : -1
+}
+
+/** Whether an SST's key range (first to last key) holds `key`. */
+export const mayHold = (sst: CompactedSst, key: Uint8Array): boolean => {
+  const { firstEntry, lastEntry } = sst.info
+  return (firstEntry === undefined || compareKeys(firstEntry, key) <= 0) &&
+    (lastEntry === undefined || compareKeys(lastEntry, key) >= 0)
+}
+
+/** The SSTs of a sorted run that may hold `key`, in run order (`firstCandidate` and those after it). */
+export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
+  const ssts = run.ssts
   const out: Array<CompactedSst> = []
-  for (let k = i; k <= j; k++) {
-    const last = ssts[k]!.info.lastEntry
-    if (last === undefined || compareKeys(last, key) >= 0) out.push(ssts[k]!)
-  }
+  for (let k = firstCandidate(ssts, key); k >= 0 && k < ssts.length && mayHold(ssts[k]!, key); k++) out.push(ssts[k]!)
   return out
 }
 
