@@ -210,6 +210,30 @@ const runScans = async (db: W2Db, starts: Uint32Array, rows: number, model: Uint
   return { ops: total, ms, value: rate(total, ms), ...(problem === undefined ? {} : { problem }) }
 }
 
+/**
+ * The shortest a timed read phase may last. A phase that ends sooner runs again with other random keys
+ * (each round checked like the first) until the rounds add up to this long; the figure is all the rounds'
+ * operations over their time. Shale's rounds take 0.1-0.8 s, where a pause of a few milliseconds moves a
+ * rate by several percent; SlateDB's take 3-30 s (one round).
+ */
+const MIN_PHASE_MS = 2000
+
+/** Round `round`'s key seed (round 0: the phase's own; the others apart from every seed in READ_SEEDS). */
+const roundSeed = (seed: number, round: number): number => seed + 1000 * round
+
+const forAtLeast = async (run: (round: number) => Promise<ReadResult>): Promise<ReadResult & { readonly rounds: number }> => {
+  let { ops, ms, found, problem } = await run(0)
+  let rounds = 1
+  while (ms < MIN_PHASE_MS) {
+    const next = await run(rounds++)
+    ops += next.ops
+    ms += next.ms
+    if (found !== undefined) found += next.found ?? 0
+    problem ??= next.problem
+  }
+  return { ops, ms, value: rate(ops, ms), rounds, ...(found === undefined ? {} : { found }), ...(problem === undefined ? {} : { problem }) }
+}
+
 const runReads = async (engine: W2Engine, label: string, plan: LoadPlan, sizes: W2Sizes, keyOf: KeyOf, problems: Array<string>): Promise<ReadResults> => {
   const { result: db, ms: openMs } = await timed(() => engine.open("read"))
   try {
@@ -218,10 +242,12 @@ const runReads = async (engine: W2Engine, label: string, plan: LoadPlan, sizes: 
     const warmGets = await runGets(db, randomKeys(sizes.n, warmup(sizes.gets), READ_SEEDS.warmupGets), plan.model, keyOf)
     const warmScans = await runScans(db, randomKeys(sizes.n, warmup(sizes.scans), READ_SEEDS.warmupScans), sizes.scanRows, plan.model, keyOf)
     for (const p of [warmGets.problem, warmScans.problem]) if (p !== undefined) problems.push(`${label} warm-up: ${p}`)
-    const gets = await runGets(db, randomKeys(sizes.n, sizes.gets, READ_SEEDS.gets), plan.model, keyOf)
+    const gets = await forAtLeast((round) => runGets(db, randomKeys(sizes.n, sizes.gets, roundSeed(READ_SEEDS.gets, round)), plan.model, keyOf))
     await log(`${label} get: ${formatInt(gets.ops)} gets (${formatInt(gets.found ?? 0)} found) in ${seconds(gets.ms)}: ${formatInt(gets.value)} ops/s${gets.problem === undefined ? "" : `  PROBLEM: ${gets.problem}`}`)
-    const scans = await runScans(db, randomKeys(sizes.n, sizes.scans, READ_SEEDS.scans), sizes.scanRows, plan.model, keyOf)
-    await log(`${label} scan: ${formatInt(sizes.scans)} scans, ${formatInt(scans.ops)} rows in ${seconds(scans.ms)}: ${formatInt(scans.value)} rows/s${scans.problem === undefined ? "" : `  PROBLEM: ${scans.problem}`}`)
+    const scans = await forAtLeast((round) =>
+      runScans(db, randomKeys(sizes.n, sizes.scans, roundSeed(READ_SEEDS.scans, round)), sizes.scanRows, plan.model, keyOf)
+    )
+    await log(`${label} scan: ${formatInt(scans.rounds * sizes.scans)} scans, ${formatInt(scans.ops)} rows in ${seconds(scans.ms)}: ${formatInt(scans.value)} rows/s${scans.problem === undefined ? "" : `  PROBLEM: ${scans.problem}`}`)
     for (const p of [gets.problem, scans.problem]) if (p !== undefined) problems.push(`${label}: ${p}`)
     return { gets, scans, openMs }
   } finally {
