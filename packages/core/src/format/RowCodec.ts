@@ -69,6 +69,25 @@ export const restoreKey = (prefixSource: Uint8Array, shared: number, bytes: Uint
   return key
 }
 
+/**
+ * Writes `u64 seq, u8 flags, [i64 expire_ts], [i64 create_ts]` at `pos` (both codecs' order); returns the
+ * offset after it.
+ */
+export const writeTrailer = (dst: Uint8Array, pos: number, row: RowEntry): number => {
+  writeU64(dst, pos, row.seq)
+  dst[pos + 8] = rowFlags(row)
+  pos += 9
+  if (row.expireTs !== undefined) {
+    writeI64(dst, pos, row.expireTs)
+    pos += 8
+  }
+  if (row.createTs !== undefined) {
+    writeI64(dst, pos, row.createTs)
+    pos += 8
+  }
+  return pos
+}
+
 /** Bytes of a row's optional timestamps. */
 export const tsBytes = (row: RowEntry): number => (row.expireTs === undefined ? 0 : 8) + (row.createTs === undefined ? 0 : 8)
 
@@ -105,18 +124,7 @@ export const writeRowV2 = (dst: Uint8Array, pos: number, row: RowEntry, shared: 
   if (valueLen <= 32) for (let i = 0; i < valueLen; i++) dst[pos + i] = value[i]!
   else dst.set(value, pos)
   pos += valueLen
-  writeU64(dst, pos, row.seq)
-  dst[pos + 8] = rowFlags(row)
-  pos += 9
-  if (row.expireTs !== undefined) {
-    writeI64(dst, pos, row.expireTs)
-    pos += 8
-  }
-  if (row.createTs !== undefined) {
-    writeI64(dst, pos, row.createTs)
-    pos += 8
-  }
-  return pos
+  return writeTrailer(dst, pos, row)
 }
 
 /** Encodes one V2 row into a fresh array (tests). */

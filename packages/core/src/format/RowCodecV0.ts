@@ -6,8 +6,8 @@
  * version 1); the flags and the guarantees are RowCodec.ts's, shared with codec V2.
  */
 import { DataError } from "../errors.ts"
-import { readI64, readU16, readU32, readU64, writeI64, writeU16, writeU32, writeU64 } from "./BigEndian.ts"
-import { checkFlags, EMPTY, kindOf, restoreKey, RowFlags, rowFlags, truncated, tsBytes } from "./RowCodec.ts"
+import { readI64, readU16, readU32, readU64, writeU16, writeU32 } from "./BigEndian.ts"
+import { checkFlags, EMPTY, kindOf, restoreKey, RowFlags, truncated, tsBytes, writeTrailer } from "./RowCodec.ts"
 import { type RowEntry, RowKind } from "./RowEntry.ts"
 import type { Cursor } from "./Varint.ts"
 
@@ -25,18 +25,7 @@ export const writeRowV0 = (dst: Uint8Array, pos: number, row: RowEntry, prefixLe
   if (suffixLen <= 32) for (let i = 0; i < suffixLen; i++) dst[pos + i] = key[prefixLen + i]!
   else dst.set(key.subarray(prefixLen), pos)
   pos += suffixLen
-  writeU64(dst, pos, row.seq)
-  const flags = rowFlags(row)
-  dst[pos + 8] = flags
-  pos += 9
-  if (row.expireTs !== undefined) {
-    writeI64(dst, pos, row.expireTs)
-    pos += 8
-  }
-  if (row.createTs !== undefined) {
-    writeI64(dst, pos, row.createTs)
-    pos += 8
-  }
+  pos = writeTrailer(dst, pos, row)
   if (row.kind !== RowKind.Tombstone) {
     const value = row.value
     writeU32(dst, pos, value.length)
