@@ -11,7 +11,9 @@
  * 2. Replay (ViewState.ts, WalReplay.ts): the WAL SSTs after the version's `replay_after_wal_id`, up to the last WAL
  *    listed when reading the latest version, up to `next_wal_sst_id − 1` when reading a pinned one (a
  *    checkpoint's or `manifestId`'s: later WALs belong to later versions). A WAL that does not exist ends
- *    replay quietly; rows with `seq ≤ last_l0_seq` are skipped (already in L0).
+ *    replay quietly, unless the view reads the latest version and a newer one has appeared meanwhile: then
+ *    the WAL was covered and collected, and the view starts over from the newer version
+ *    (`replayedVersion`). Rows with `seq ≤ last_l0_seq` are skipped (already in L0).
  * 3. Reads go through the writer's read path (Reader.ts) over that state: the replayed memtables, then the
  *    version's L0 SSTs and sorted runs (the SSTs a clone borrows are read under the parent's path,
  *    TableStore.ts). Everything replayed is visible: committed = durable = the highest seq replayed (or
@@ -34,7 +36,7 @@
 import { Clock, Effect, type Scope, type Stream } from "effect"
 import { ClosedError, DataError, type DbError, InvalidError } from "../errors.ts"
 import { checkpointMissing } from "../manifest/Checkpoints.ts"
-import { normalizeRoot } from "../format/Paths.ts"
+import { normalizeRoot, walSstPath } from "../format/Paths.ts"
 import type { Manifest } from "../manifest/Manifest.ts"
 import { makeManifestStore, type ManifestStore } from "../manifest/ManifestStore.ts"
 import { MemTable } from "../memtable/MemTable.ts"
@@ -48,6 +50,7 @@ import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
 import { makeReader, ReadNow, type ReadNowHooks } from "./Reader.ts"
 import { lastListedWalId, newViewState, replayWalRange } from "./ViewState.ts"
 import { separateWalStoreProblem } from "./WalReplay.ts"
+import type { DbState } from "./DbState.ts"
 import { memtableLimit } from "./MemtableLimit.ts"
 
 export interface ReadOnlyOptions {
@@ -128,6 +131,49 @@ export const pinnedManifest = (manifests: ManifestStore, options: ReadOnlyOption
     return { id: checkpoint.manifestId, manifest, fixed: true }
   })
 
+/** How many times a view of the latest version starts over when a WAL it listed vanished (see below). */
+const LATEST_ATTEMPTS = 5
+
+/**
+ * The version to read and its WALs replayed (steps 1 and 2 of the module comment). Reading the latest
+ * version, a WAL the listing showed can vanish before it is read: an L0 flush covered it in a newer version
+ * and the garbage collector deleted it. Replay would end there quietly and the view would miss writes that
+ * were durable when it opened, so when a newer version exists it starts over from that one; after
+ * `LATEST_ATTEMPTS` it fails with the missing WAL (`DataError`, object not found), as a read of a deleted
+ * SST does. (Found by the simulation, seed 3250.)
+ */
+const replayedVersion = (
+  store: ObjectStore["Service"],
+  root: string,
+  options: ReadOnlyOptions,
+  freezeAt: ReturnType<typeof memtableLimit>
+): Effect.Effect<{ readonly pinned: Pinned; readonly state: DbState }, DbError> =>
+  Effect.gen(function*() {
+    const manifests = makeManifestStore(store, root)
+    for (let attempt = 1;; attempt++) {
+      const pinned = yield* pinnedManifest(manifests, options)
+      const m = pinned.manifest
+      const walStore = separateWalStoreProblem(m)
+      if (walStore !== undefined) return yield* walStore
+      const lastWal = pinned.fixed ? m.nextWalSstId - 1 : ((yield* lastListedWalId(store, root, m.replayAfterWalId)) ?? 0)
+      const state = newViewState(yield* Clock.Clock, m)
+      const replay = { first: m.replayAfterWalId + 1, last: lastWal, skipAtOrBelow: m.lastL0Seq, freezeAt }
+      const replayed = yield* replayWalRange(store, root, state, replay)
+      if (pinned.fixed || replayed.lastWalId >= lastWal) return { pinned, state }
+      // A WAL the listing showed is gone. Without a newer version it is a gap in the WAL, which ends replay
+      // quietly (as SlateDB's reader does); with one, an L0 flush covered it and the collector deleted it.
+      const latest = yield* manifests.readLatest
+      if (latest === undefined || latest.id === pinned.id) return { pinned, state }
+      if (attempt === LATEST_ATTEMPTS) {
+        const missing = walSstPath(root, replayed.lastWalId + 1)
+        return yield* new DataError({
+          message: `object not found: ${missing} (listed, then deleted before the view read it, ${attempt} times)`,
+          object: missing
+        })
+      }
+    }
+  })
+
 /** Opens a read-only view in the current scope (see the module comment); writes nothing. */
 export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb, DbError, ObjectStore | Scope.Scope> =>
   Effect.gen(function*() {
@@ -137,16 +183,8 @@ export const openReadOnly = (options: ReadOnlyOptions): Effect.Effect<ReadOnlyDb
     const mergeOperator = yield* checkMergeOperator(options.mergeOperator)
     const root = normalizeRoot(options.root)
     const store = withRetries(yield* instrumented(yield* ObjectStore, "reader"), options.storeRetry)
-    const pinned = yield* pinnedManifest(makeManifestStore(store, root), options)
+    const { pinned, state } = yield* replayedVersion(store, root, options, memtableLimit(settings))
     const m = pinned.manifest
-    const walStore = separateWalStoreProblem(m)
-    if (walStore !== undefined) return yield* walStore
-
-    // ---------------------------------------------------------------- replay (ViewState.ts)
-    const lastWal = pinned.fixed ? m.nextWalSstId - 1 : ((yield* lastListedWalId(store, root, m.replayAfterWalId)) ?? 0)
-    const state = newViewState(yield* Clock.Clock, m)
-    const replay = { first: m.replayAfterWalId + 1, last: lastWal, skipAtOrBelow: m.lastL0Seq, freezeAt: memtableLimit(settings) }
-    yield* replayWalRange(store, root, state, replay)
 
     // ---------------------------------------------------------------- reads
     const tables = new TableStore(store, root, settings.blockCacheBytes)

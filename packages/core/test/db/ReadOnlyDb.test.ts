@@ -14,6 +14,7 @@ import { ClosedError, DataError, InvalidError } from "../../src/errors.ts"
 import { Manifest } from "../../src/manifest/Manifest.ts"
 import { makeManifestStore } from "../../src/manifest/ManifestStore.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
+import { ObjectNotFound } from "../../src/objectstore/ObjectStoreError.ts"
 import { b, collect, listPaths, ND, openOn, s } from "./fixtures.ts"
 
 const CHECKPOINT = "0b6f3c5e-8d1e-4a53-9a5e-2a7f1c0e4d11"
@@ -98,6 +99,63 @@ describe("ReadOnlyDb: the latest state, next to a running writer", () => {
       const { view: v } = yield* view(store)
       assert.deepStrictEqual(yield* collect(v.scan({})), [["a", "1"]])
       assert.strictEqual(v.seq, first.seq)
+    }))
+
+  it.effect("a WAL deleted between the listing and its read (a newer version covers it): the view starts over from that version and misses nothing", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* db.put(b("old"), b("in L0"), ND)
+      yield* db.flush({ type: "memtable" })
+      yield* db.put(b("k1"), b("v1"))
+      const last = yield* db.put(b("k2"), b("v2"))
+      // The first WAL read of the view: the writer flushes its memtable to L0 (a newer version, whose
+      // replay starts after these WALs), a collector deletes the WALs it covers, then the read goes on.
+      let raced = 0
+      const collect_ = Effect.gen(function*() {
+        yield* db.flush({ type: "memtable" })
+        const latest = yield* makeManifestStore(store, "db").readLatest
+        for (const path of yield* listPaths(store, "db/wal")) {
+          const id = Number(path.split("/").pop()!.replace(".sst", ""))
+          if (id <= latest!.manifest.replayAfterWalId) yield* store.delete(path)
+        }
+      })
+      const racing = ObjectStore.of({
+        ...store,
+        get: (path) =>
+          path.startsWith("db/wal/") && raced++ === 0 ? Effect.andThen(Effect.orDie(collect_), store.get(path)) : store.get(path)
+      })
+      const { view: v } = yield* view(racing)
+      assert.strictEqual(raced > 1, true, "the view read a WAL again after the race")
+      assert.strictEqual(v.seq, last.seq)
+      assert.deepStrictEqual(yield* collect(v.scan({})), [["k1", "v1"], ["k2", "v2"], ["old", "in L0"]])
+    }))
+
+  it.effect("a WAL that keeps vanishing while newer versions appear: the view fails with the missing object", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* db.put(b("k1"), b("v1"))
+      // Every WAL read finds the object gone, and every time a newer version has appeared (a checkpoint's).
+      const manifests = makeManifestStore(store, "db")
+      let versions = 0
+      const vanishing = ObjectStore.of({
+        ...store,
+        get: (path) =>
+          path.startsWith("db/wal/")
+            ? Effect.andThen(
+              Effect.orDie(Effect.flatMap(manifests.readLatest, (latest) => {
+                versions++
+                return manifests.write(latest!.id + 1, latest!.manifest)
+              })),
+              Effect.fail(new ObjectNotFound({ op: "get", path, message: "gone" }))
+            )
+            : store.get(path)
+      })
+      const failed = yield* Effect.flip(view(vanishing))
+      assert.instanceOf(failed, DataError)
+      assert.match(failed.message, /^object not found: db\/wal\//)
+      assert.isAtLeast(versions, 5)
     }))
 })
 
