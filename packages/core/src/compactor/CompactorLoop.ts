@@ -239,7 +239,7 @@ class CompactorLoop {
 
   // ------------------------------------------------------------ messages
 
-  #onSucceeded(record: CompactionRecord, result: JobResult, job: Job | undefined): Effect.Effect<void, DbError> {
+  #onSucceeded(record: CompactionRecord, result: JobResult, job: Job): Effect.Effect<void, DbError> {
     return Effect.gen({ self: this }, function*() {
       const { run, rowsRead, rowsWritten, bytesWritten } = result
       const state = this.#state
@@ -250,11 +250,11 @@ class CompactorLoop {
       yield* state.writeCompactions
       this.#totals.completed++
       this.#totals.bytesWritten += bytesWritten
-      this.#counted.bytesCompacted += Math.max(0, bytesWritten - (job?.progress.bytesWritten ?? 0))
+      this.#counted.bytesCompacted += Math.max(0, bytesWritten - job.progress.bytesWritten)
       this.#counted.lastCompactionSec = Math.floor((yield* Clock.currentTimeMillis) / 1000)
       this.#deps.tables.forget(replaced)
       const description = describeSpec(record.spec)
-      const seconds = ((yield* Clock.currentTimeMillis) - (job?.progress.startedAtMs ?? 0)) / 1000
+      const seconds = ((yield* Clock.currentTimeMillis) - job.progress.startedAtMs) / 1000
       yield* Effect.logInfo(
         `compaction ${record.id} finished in ${seconds.toFixed(1)} s: ${description}, ${rowsRead} rows read, ` +
           `${run.ssts.length} SST(s) (${bytesWritten} bytes) written to run ${run.id}`
@@ -280,6 +280,11 @@ class CompactorLoop {
   #onFinished(id: string, exit: Exit.Exit<JobResult, DbError>): Effect.Effect<void, DbError> {
     return Effect.gen({ self: this }, function*() {
       const job = this.#jobs.get(id)
+      // A job of an earlier session: it finished just before the loop started over, which forgot it and
+      // read its record back from the store as Submitted, to run again from its recorded outputs. Its result
+      // is not applied: the record is the store's now (an L0-only compaction's destination is not stored,
+      // `resolveDestination`), and finishing with it dropped a live sorted run (simulation seed 4033).
+      if (job === undefined) return
       this.#jobs.delete(id)
       const record = this.#state.records.find((r) => r.id === id)
       if (record === undefined) return
@@ -299,10 +304,10 @@ class CompactorLoop {
   #onProgress(id: string, p: JobProgress): Effect.Effect<void, DbError> {
     return Effect.gen({ self: this }, function*() {
       const job = this.#jobs.get(id)
-      if (job !== undefined) {
-        this.#counted.bytesCompacted += Math.max(0, p.bytesWritten - job.progress.bytesWritten)
-        job.progress = { ...job.progress, rowsRead: p.rowsRead, bytesWritten: p.bytesWritten, outputSsts: p.outputSsts.length }
-      }
+      // Progress of a job of an earlier session (see `#onFinished`) records nothing: its record runs again.
+      if (job === undefined) return
+      this.#counted.bytesCompacted += Math.max(0, p.bytesWritten - job.progress.bytesWritten)
+      job.progress = { ...job.progress, rowsRead: p.rowsRead, bytesWritten: p.bytesWritten, outputSsts: p.outputSsts.length }
       const record = this.#state.records.find((r) => r.id === id)
       if (record === undefined || record.outputSsts.length === p.outputSsts.length) return
       this.#update(id, (r) => ({ ...r, outputSsts: p.outputSsts as Array<SstHandle> }))
