@@ -2,7 +2,7 @@
  * The CI simulation: a fixed set of seeds against the engine, each with faults, each checked against the
  * model. Sized to take a few minutes by default; the environment scales it:
  *
- *   SHALE_SIM_SEEDS=<count>       seeds to run (default 120)
+ *   SHALE_SIM_SEEDS=<count>       seeds to run (default 300)
  *   SHALE_SIM_FIRST_SEED=<n>      first seed (default 1)
  *   SHALE_SIM_OPS=<n>             operations per seed (default 500)
  *   SHALE_SIM_PROFILE=<name>      one fault profile for every seed (default: a fixed mix, mostly "standard")
@@ -21,7 +21,7 @@ const int = (name: string, fallback: number): number => {
   return n
 }
 
-const count = int("SHALE_SIM_SEEDS", 120)
+const count = int("SHALE_SIM_SEEDS", 300)
 const first = int("SHALE_SIM_FIRST_SEED", 1)
 const ops = int("SHALE_SIM_OPS", 500)
 const fixedProfile = process.env["SHALE_SIM_PROFILE"]
