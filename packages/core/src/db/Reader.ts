@@ -44,7 +44,7 @@ import { type DbError, InvalidError } from "../errors.ts"
 import { FilterHash } from "../format/BloomFilter.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import type { CompactedSst, Manifest } from "../manifest/Manifest.ts"
-import { type Bounds, firstCandidate, inVisibleRange, mayHold, runCandidates } from "../manifest/SstRanges.ts"
+import { type Bounds, firstCandidate, inVisibleRange, nextCandidate, runCandidates } from "../manifest/SstRanges.ts"
 import { foldFrom, type MergeOperator } from "../iter/MergeOperator.ts"
 import type { MemTableReader } from "../memtable/MemTable.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
@@ -231,7 +231,7 @@ export const makeReader = (deps: ReaderDeps): Reader => {
       while (c >= 0) {
         const sst = ssts[c]!
         // The candidates are consecutive (`firstCandidate`); the next one, if any, decides the last place.
-        c = c + 1 < ssts.length && mayHold(ssts[c + 1]!, key) ? c + 1 : -1
+        c = nextCandidate(ssts, c, key)
         if (!inVisibleRange(key, sst.visibleRange)) continue
         const reader = tables.cached(sst.id)
         const found = reader === undefined

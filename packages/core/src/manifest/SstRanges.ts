@@ -73,8 +73,8 @@ export const overlaps = (sst: CompactedSst, bounds: Bounds): boolean => {
 
 /**
  * The first SST of a sorted run (`ssts`) that may hold `key` (its first key ≤ `key` ≤ its last), or -1.
- * The others that may follow it (a key's versions may end one SST and start the next) are the SSTs after it
- * for which `mayHold` is true. Allocation-free: point reads ask it once per run.
+ * The others that may follow it (a key's versions may end one SST and start the next) come from
+ * `nextCandidate`. Allocation-free: point reads ask it once per run.
  */
 export const firstCandidate = (ssts: ReadonlyArray<CompactedSst>, key: Uint8Array): number => {
   // Last SST whose first key ≤ key.
@@ -105,17 +105,21 @@ export const firstCandidate = (ssts: ReadonlyArray<CompactedSst>, key: Uint8Arra
 }
 
 /** Whether an SST's key range (first to last key) holds `key`. */
-export const mayHold = (sst: CompactedSst, key: Uint8Array): boolean => {
+const mayHold = (sst: CompactedSst, key: Uint8Array): boolean => {
   const { firstEntry, lastEntry } = sst.info
   return (firstEntry === undefined || compareKeys(firstEntry, key) <= 0) &&
     (lastEntry === undefined || compareKeys(lastEntry, key) >= 0)
 }
 
-/** The SSTs of a sorted run that may hold `key`, in run order (`firstCandidate` and those after it). */
+/** The candidate after candidate `c` of `ssts` for `key` (see `firstCandidate`), or -1. */
+export const nextCandidate = (ssts: ReadonlyArray<CompactedSst>, c: number, key: Uint8Array): number =>
+  c + 1 < ssts.length && mayHold(ssts[c + 1]!, key) ? c + 1 : -1
+
+/** The SSTs of a sorted run that may hold `key`, in run order (`firstCandidate`, then `nextCandidate`). */
 export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedSst> => {
   const ssts = run.ssts
   const out: Array<CompactedSst> = []
-  for (let k = firstCandidate(ssts, key); k >= 0 && k < ssts.length && mayHold(ssts[k]!, key); k++) out.push(ssts[k]!)
+  for (let k = firstCandidate(ssts, key); k >= 0; k = nextCandidate(ssts, k, key)) out.push(ssts[k]!)
   return out
 }
 

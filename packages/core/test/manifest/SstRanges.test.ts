@@ -1,12 +1,12 @@
 /**
- * The SSTs of a sorted run a point read asks (`firstCandidate`, `mayHold`, `runCandidates`), against the
+ * The SSTs of a sorted run a point read asks (`firstCandidate`, `nextCandidate`, `runCandidates`), against the
  * naive rule: every SST whose first key ≤ key ≤ its last key, in run order. Runs where a key's versions
  * end one SST and start the next (SlateDB may cut there) share boundary keys.
  */
 import { assert, describe, it } from "@effect/vitest"
 import type { SsTableInfo } from "../../src/format/SstMetadata.ts"
 import type { CompactedSst } from "../../src/manifest/Manifest.ts"
-import { firstCandidate, mayHold, runCandidates } from "../../src/manifest/SstRanges.ts"
+import { firstCandidate, nextCandidate, runCandidates } from "../../src/manifest/SstRanges.ts"
 
 const key = (i: number): Uint8Array => new TextEncoder().encode(`k${String(i).padStart(4, "0")}`)
 
@@ -38,12 +38,10 @@ const mayHoldNaive = (s: CompactedSst, k: number): boolean => {
   return text.decode(s.info.firstEntry!) <= at && at <= text.decode(s.info.lastEntry!)
 }
 
-/** What a point read visits: `firstCandidate`, then the SSTs after it while `mayHold`. */
+/** What a point read visits: `firstCandidate`, then `nextCandidate` until -1. */
 const visited = (ssts: ReadonlyArray<CompactedSst>, k: number): Array<string> => {
   const out: Array<string> = []
-  for (let c = firstCandidate(ssts, key(k)); c >= 0; c = c + 1 < ssts.length && mayHold(ssts[c + 1]!, key(k)) ? c + 1 : -1) {
-    out.push(ssts[c]!.id)
-  }
+  for (let c = firstCandidate(ssts, key(k)); c >= 0; c = nextCandidate(ssts, c, key(k))) out.push(ssts[c]!.id)
   return out
 }
 
