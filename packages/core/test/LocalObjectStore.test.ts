@@ -59,6 +59,40 @@ describe("local store on disk", () => {
       }
     }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)))
 
+  it.effect("putStream writes the batches' concatenation and syncs the file as it goes (every 2 MiB), not only at the end", () =>
+    Effect.gen(function*() {
+      const root = yield* tempRoot
+      // Counts the syncs of files opened for a new object (`wx`: temp files), and the bytes written by then.
+      const syncedAt: Array<number> = []
+      const counting = yield* Effect.map(FileSystem.FileSystem, (fs): FileSystem.FileSystem => ({
+        ...fs,
+        open: (path, options) =>
+          options?.flag !== "wx" ? fs.open(path, options) : Effect.map(fs.open(path, options), (file) => {
+            let written = 0
+            const writeAll = (b: Uint8Array) => Effect.map(file.writeAll(b), () => void (written += b.length))
+            const sync = Effect.map(file.sync, () => void syncedAt.push(written))
+            // A proxy: the handle's members are not all own properties (a spread would lose some).
+            return new Proxy(file, {
+              get: (target, key) => key === "writeAll" ? writeAll : key === "sync" ? sync : Reflect.get(target, key, target)
+            })
+          })
+      }))
+      const store = yield* makeLocal({ root }).pipe(Effect.provideService(FileSystem.FileSystem, counting))
+      const MiB = 1024 * 1024
+      // 13 batches of 3 chunks (512 KiB + 1 + 0): 6.5 MiB and 13 bytes, in the shape OutputWriter hands over.
+      const batches = Array.from({ length: 13 }, (_, i) => [new Uint8Array(MiB / 2).fill(i + 1), Uint8Array.of(i), new Uint8Array(0)])
+      yield* store.putStream!("db/compacted/x.sst", Stream.fromIterable(batches), { mode: "create" })
+      const back = yield* store.get("db/compacted/x.sst")
+      assert.strictEqual(back.length, 13 * (MiB / 2 + 1))
+      for (let i = 0; i < 13; i++) {
+        const at = i * (MiB / 2 + 1)
+        assert.isTrue(back[at] === i + 1 && back[at + MiB / 2 - 1] === i + 1 && back[at + MiB / 2] === i, `batch ${i}`)
+      }
+      // A sync once 2 MiB are unsynced (after batches 4, 8 and 12), then the last one at the end.
+      const whole = 13 * (MiB / 2 + 1)
+      assert.deepStrictEqual(syncedAt, [4 * (MiB / 2 + 1), 8 * (MiB / 2 + 1), 12 * (MiB / 2 + 1), whole])
+    }).pipe(Effect.scoped, Effect.provide(NodeFileSystem.layer)))
+
   it.effect("keeps objects as plain files, leaves no temp files and lists only objects", () =>
     Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
