@@ -167,14 +167,29 @@ export class CompactorStore {
     return Effect.flatMap(this.#compactions.readLatest, (latest) =>
       latest === undefined
         ? Effect.fail(new InvalidError({ message: "the compactions file disappeared" }))
-        : Effect.as(checkEpoch(compactionsField, latest.value, this.epoch), latest))
+        : this.#checked(this.#compactions, compactionsField, "compactions file", latest))
   }
 
   get #latestManifest(): Effect.Effect<Stored<Manifest>, DbError> {
     return Effect.flatMap(this.#manifests.readLatest, (latest) =>
       latest === undefined
         ? Effect.fail(new InvalidError({ message: "the manifest disappeared" }))
-        : Effect.as(checkEpoch(manifestField, latest.value, this.epoch), latest))
+        : this.#checked(this.#manifests, manifestField, "manifest", latest))
+  }
+
+  /**
+   * `latest` after the epoch check. An older epoch than this compactor's means its claim is not in the
+   * latest version: the claim was created under a name a garbage collector had just freed, below a newer
+   * version (the one round trip between listing and create that the collector's minimum age must cover;
+   * docs/format.md §1, "a freed name is not a free version"). Such a version is never read, so the epoch is
+   * claimed again on top of the latest (fenced if a newer compactor claimed meanwhile).
+   */
+  #checked<A>(store: SequencedStore<A>, field: EpochField<A>, what: string, latest: Stored<A>): Effect.Effect<Stored<A>, DbError> {
+    if (field.epochOf(latest.value) >= this.epoch) return Effect.as(checkEpoch(field, latest.value, this.epoch), latest)
+    return Effect.logWarning(
+      `compactor epoch ${this.epoch}: the latest ${what} (${latest.id}) holds epoch ${field.epochOf(latest.value)}; ` +
+        "the claim was written below it (a collector had freed its name): claiming the epoch again"
+    ).pipe(Effect.andThen(claimEpoch(store, field, { timeoutMs: this.#timeoutMs, epoch: this.epoch })))
   }
 
   /** Writes the compactions file (see the module comment). */
