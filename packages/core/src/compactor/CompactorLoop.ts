@@ -13,10 +13,10 @@
  *   JobLauncher.ts) is forked and it becomes Running;
  * - Progress (a job wrote an output SST): recorded in the compactions file, so a compactor that stops
  *   resumes the compaction after its last recorded output SST;
- * - Finished: on success the manifest gets the new sorted run (after a checkpoint version,
- *   CompactorStore.ts) and the compaction is Completed, then scheduling runs again at once; on failure it
- *   is Failed, and the next poll may propose it again (not at once: a compaction that fails every time
- *   must not spin);
+ * - Finished: on success the manifest gets the new sorted run (with a checkpoint of the version it
+ *   replaces, CompactorStore.ts) and the compaction is Completed, then scheduling runs again at once; on
+ *   failure it is Failed, and the next poll may propose it again (not at once: a compaction that fails
+ *   every time must not spin);
  * - Submit (a manual compaction from this process): a spec is registered, then started like the others; a
  *   full compaction waits until no compaction runs (the scheduler proposes none meanwhile), then takes
  *   every L0 SST and sorted run of that moment (requests that waited together share one compaction).

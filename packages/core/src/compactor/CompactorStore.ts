@@ -14,12 +14,14 @@
  *
  * Writing: both objects are sequenced, create-only versions. The compactions file is written whole
  * (`writeCompactions`): on a conflict it re-reads (epoch check), keeps manual submissions that arrived
- * meanwhile, and tries again. A finished compaction is recorded in the manifest (`writeManifest`) in two
- * versions, as SlateDB does: first the latest manifest plus a 15-minute checkpoint of that very version
- * (so a reader still using the SSTs the compaction replaced keeps them safe from garbage collection for a
- * while), then the compactor's merged view (docs/format.md §3.7.9) with the new sorted runs; a conflict on
- * either re-reads and starts over. Checkpoints whose expiry has passed are dropped from the second
- * version, so the manifest does not grow by one checkpoint per compaction forever.
+ * meanwhile, and tries again. A finished compaction is recorded in the manifest (`writeManifest`) in one
+ * version: the compactor's merged view (docs/format.md §3.7.9) with the new sorted runs and a 15-minute
+ * checkpoint of the version it replaces, which still lists the SSTs the compaction replaced (so a reader
+ * still using them keeps them safe from garbage collection for a while); a conflict re-reads and starts
+ * over. SlateDB writes two versions, the checkpoint (pinning itself) and then the merged view: the same
+ * SSTs are pinned from the same moment, with one manifest write fewer per compaction (compaction.md §5).
+ * Checkpoints whose expiry has passed are dropped, so the manifest does not grow by one checkpoint per
+ * compaction forever.
  */
 import { Clock, Duration, Effect } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
@@ -210,7 +212,10 @@ export class CompactorStore {
     )
   }
 
-  /** Records the compactor's view in the manifest, after a checkpoint version (see the module comment). */
+  /**
+   * Records the compactor's view in the manifest: one version, the merged view with a 15-minute checkpoint
+   * of the version it replaces (see the module comment).
+   */
   get writeManifest(): Effect.Effect<void, DbError> {
     return this.#within(
       "writing the manifest",
@@ -218,22 +223,21 @@ export class CompactorStore {
         while (true) {
           const latest = yield* this.#latestManifest
           const nowS = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-          const checkpointed = Manifest.withCheckpointAdded(latest.value, {
+          const merged = mergeRemoteManifest(this.manifest, latest.value)
+          const next = Manifest.withCheckpointAdded({
+            ...merged,
+            checkpoints: merged.checkpoints.filter((c) => c.expireTimeS === undefined || c.expireTimeS > nowS)
+          }, {
             id: yield* makeUuid,
-            manifestId: latest.id + 1,
+            // The version just read: it still lists the compaction's inputs (only a compactor removes them).
+            manifestId: latest.id,
             createTimeS: nowS,
             expireTimeS: nowS + COMPACTION_CHECKPOINT_LIFETIME_S
           })
-          // `current`: `#latestManifest` has just listed, and then this compactor has just written latest + 1.
-          if ((yield* this.#manifests.write(latest.id + 1, checkpointed, CURRENT)) === "exists") continue
-          const merged = mergeRemoteManifest(this.manifest, checkpointed)
-          const next: Manifest = {
-            ...merged,
-            checkpoints: merged.checkpoints.filter((c) => c.expireTimeS === undefined || c.expireTimeS > nowS)
-          }
-          if ((yield* this.#manifests.write(latest.id + 2, next, CURRENT)) === "exists") continue
+          // `current`: `#latestManifest` has just listed.
+          if ((yield* this.#manifests.write(latest.id + 1, next, CURRENT)) === "exists") continue
           this.manifest = next
-          this.manifestId = latest.id + 2
+          this.manifestId = latest.id + 1
           return
         }
       })

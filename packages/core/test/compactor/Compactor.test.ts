@@ -1,7 +1,7 @@
 /**
  * The compactor as a process of its own (`Compactor.layer`) beside a writer without one: epoch fencing
  * between compactors, the compactions file's state machine, resuming an interrupted compaction from its
- * recorded output, manual submissions, the checkpoint before each compaction's manifest, and the writer's
+ * recorded output, manual submissions, the checkpoint in each compaction's manifest, and the writer's
  * L0 stall that a compactor elsewhere releases.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -78,7 +78,7 @@ describe("standalone compactor", () => {
       assert.deepStrictEqual(file.recentCompactions[0]!.outputSsts.map((s) => s.id), m.compacted[0]!.ssts.map((s) => s.id))
     }))
 
-  it.effect("a checkpoint version precedes each compaction's manifest and pins the pre-compaction SSTs for 15 minutes", () =>
+  it.effect("each compaction's manifest version carries a 15-minute checkpoint of the version before it, which lists the pre-compaction SSTs", () =>
     Effect.gen(function*() {
       const store = makeMemory()
       const { db } = yield* openOn(store)
@@ -89,14 +89,16 @@ describe("standalone compactor", () => {
       const manifests = makeManifestStore(store, "db")
       const ids = yield* manifests.listIds
       const last = ids[ids.length - 1]!
-      const checkpointed = yield* manifests.read(last - 1)
-      const cp = checkpointed.checkpoints[checkpointed.checkpoints.length - 1]!
+      const final = yield* manifests.read(last)
+      assert.strictEqual(final.l0.length, 0)
+      assert.strictEqual(final.checkpoints.length, 1)
+      const cp = final.checkpoints[0]!
+      // The version the compaction replaced: one write, no checkpoint-only version in between.
       assert.strictEqual(cp.manifestId, last - 1)
       assert.strictEqual(cp.expireTimeS! - cp.createTimeS, 900)
-      assert.deepStrictEqual(checkpointed.l0.map((s) => s.id), before.l0.map((s) => s.id))
-      const final = yield* manifests.read(last)
-      assert.deepStrictEqual(final.checkpoints, checkpointed.checkpoints)
-      assert.strictEqual(final.l0.length, 0)
+      const pinned = yield* manifests.read(cp.manifestId)
+      assert.deepStrictEqual(pinned.l0.map((s) => s.id), before.l0.map((s) => s.id))
+      assert.deepStrictEqual(pinned.checkpoints, [])
     }))
 
   it.effect("a compactor whose epoch claim is not in the latest manifest (written below a newer version under a freed name) claims it again and compacts", () =>

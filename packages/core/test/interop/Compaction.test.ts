@@ -453,8 +453,8 @@ describe("compaction between Shale and SlateDB 0.12.1", () => {
       )
       const shaleManifests = newIds(beforeShaleCompactor.manifests, idsOnDisk(dir, "manifest"))
       const shaleCompactions = newIds(beforeShaleCompactor.compactions, idsOnDisk(dir, "compactions"))
-      // Each compaction: a checkpoint version and the merged one; the epoch claim; the compactions file at each step.
-      expect(shaleManifests.length).toBeGreaterThanOrEqual(5)
+      // The epoch claim, then a version per compaction (at least the full one); the compactions file at each step.
+      expect(shaleManifests.length).toBeGreaterThanOrEqual(2)
       expect(shaleCompactions.length).toBeGreaterThanOrEqual(3)
       expect(roundTripProblems(dir, "manifest", shaleManifests)).toEqual([])
       expect(roundTripProblems(dir, "compactions", shaleCompactions)).toEqual([])

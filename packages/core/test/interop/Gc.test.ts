@@ -9,8 +9,8 @@
  * (`collectable` / `needed` in gcSupport.ts: the deletions are exactly the garbage, nothing a live or
  * pinned manifest needs goes), then that both engines read exactly the model (key → newest value).
  *
- * Compactors leave a 15-minute checkpoint before each compaction's manifest (SlateDB's and Shale's alike),
- * which pins the SSTs the compaction replaced: where a test wants those collected now, it removes these
+ * Compactors leave a 15-minute checkpoint with each compaction's manifest (SlateDB's in a version of its
+ * own before it, Shale's in the same version), which pins the SSTs the compaction replaced: where a test wants those collected now, it removes these
  * checkpoints first with Shale's `deleteCheckpoint`.
  *
  * What the binding cannot drive: it has no `Admin`, so SlateDB's collector runs only embedded in its `Db`
@@ -307,6 +307,66 @@ describe("garbage collection and checkpoints between Shale and SlateDB 0.12.1", 
         }
         expect(then.visible()).not.toEqual(model.visible())
       }
+      await expectBothRead(dir, model)
+    } finally {
+      cleanup()
+    }
+  }, 60_000)
+
+  it("the 15-minute checkpoint in each manifest version Shale's compactor writes pins the version it replaced through SlateDB's collector: SlateDB's DbReader and Shale's view at it read the model of then", async () => {
+    const { dir, cleanup } = tempDir("shale-interop-gc3c-")
+    try {
+      const model = new Model()
+      await shaleWrites(dir, gcWorkload({ writes: 1200, seed: 35, keySpace: 400, memtableEvery: 300 }), model)
+      const checkpointsBefore = latestAt(dir, DB).manifest.checkpoints.map((c) => c.id)
+      const manifestsBefore = objectsOnDisk(dir, DB).manifest
+      await shaleFullCompaction(dir)
+      const atCompaction = snapshotModel(model)
+      // After the compaction: overwrites and deletes, so the model of then differs from the final one.
+      await shaleWrites(dir, gcWorkload({ writes: 600, seed: 36, keySpace: 400, memtableEvery: 200 }), model)
+      const byCompactor = latestAt(dir, DB).manifest.checkpoints.filter((c) => !checkpointsBefore.includes(c.id))
+      expect(byCompactor.length).toBeGreaterThanOrEqual(1)
+      for (const c of byCompactor) {
+        expect(c.expireTimeS! - c.createTimeS).toBe(900)
+        // The version the compaction's own version replaced (one version per compaction, no checkpoint-only one).
+        expect(objectsOnDisk(dir, DB).manifest).toContain(c.manifestId + 1)
+        expect(manifestAt(dir, DB, c.manifestId + 1).checkpoints.map((x) => x.id)).toContain(c.id)
+        expect(manifestAt(dir, DB, c.manifestId).checkpoints.map((x) => x.id)).not.toContain(c.id)
+      }
+      // The first compaction's pinned version (the compactor's epoch claim) lists the writer's L0 SSTs.
+      const first = byCompactor[0]!
+      const writers = manifestAt(dir, DB, Math.max(...manifestsBefore))
+      expect(writers.l0.length).toBeGreaterThanOrEqual(3)
+      expect(manifestAt(dir, DB, first.manifestId).l0).toEqual(writers.l0)
+      const before = objectsOnDisk(dir, DB)
+
+      const garbage = await slateDbCollects(dir, before)
+      expectOnlyGarbageDeleted(dir, before, garbage)
+      expect(garbage.manifest.length).toBeGreaterThanOrEqual(3)
+      const latest = latestAt(dir, DB).manifest
+      const pinned = byCompactor.map((c) => manifestAt(dir, DB, c.manifestId))
+      // What the pinned versions list is on disk, though the latest no longer lists the compacted inputs.
+      expect(sstsOf(pinned[0]!).some((id) => sstsOf(latest).includes(id))).toBe(false)
+      expect(onDisk(dir, DB, {
+        manifest: byCompactor.map((c) => c.manifestId),
+        wal: pinned.flatMap(walRangeOf),
+        compacted: pinned.flatMap(sstsOf),
+        compactions: []
+      }).missing).toEqual(empty)
+
+      const keys = keysOf(model, atCompaction)
+      for (const c of byCompactor) {
+        const view = await readAtCheckpointWithShale(dir, DB, c.id, keys)
+        expect(view.manifestId).toBe(c.manifestId)
+        expect({ gets: view.gets, asc: view.asc }).toEqual(expectedReads(atCompaction, keys))
+        const reader = await openSlateReader(dir, DB, c.id)
+        try {
+          expect(await readerReads(reader.reader, keys)).toEqual(valuesOf(expectedReads(atCompaction, keys)))
+        } finally {
+          await reader.close()
+        }
+      }
+      expect(atCompaction.visible()).not.toEqual(model.visible())
       await expectBothRead(dir, model)
     } finally {
       cleanup()
