@@ -20,7 +20,7 @@
  *   the minimum age is the time between the listing and the put, one round trip, where before it was the
  *   whole age of the writer's view. Cost: one listing of the names from `id` on (usually none) per version
  *   written, unless the caller's view is current (`current`: it has just listed, or just written `id - 1`),
- *   as in the compactor's two manifest versions after its `readLatest`. SlateDB 0.12.1 does not check
+ *   as in the compactor's manifest version after its `readLatest`. SlateDB 0.12.1 does not check
  *   (with its collector's default minimum age, 5 minutes, a writer's view is rarely that old); the
  *   simulation, whose collector runs with seconds, found it (seed 564: a checkpoint acknowledged in
  *   version 31 after 32 was written, so the latest manifest never listed it).
