@@ -137,6 +137,27 @@ const expectBothRead = async (dir: string, model: Model): Promise<void> => {
   expect(await readWithSlate(dir, DB, keys)).toEqual(expectedReads(model, keys))
 }
 
+/**
+ * Shale's view and SlateDB's `DbReader` opened at `checkpoint` read `then` (the model when it was made),
+ * the view at the version the checkpoint names.
+ */
+const expectBothReadAt = async (
+  dir: string,
+  checkpoint: { readonly id: string; readonly manifestId: number },
+  then: Model,
+  keys: ReadonlyArray<Uint8Array>
+): Promise<void> => {
+  const view = await readAtCheckpointWithShale(dir, DB, checkpoint.id, keys)
+  expect(view.manifestId).toBe(checkpoint.manifestId)
+  expect({ gets: view.gets, asc: view.asc }).toEqual(expectedReads(then, keys))
+  const reader = await openSlateReader(dir, DB, checkpoint.id)
+  try {
+    expect(await readerReads(reader.reader, keys)).toEqual(valuesOf(expectedReads(then, keys)))
+  } finally {
+    await reader.close()
+  }
+}
+
 // ---- the tests ----------------------------------------------------------------------------------------------
 
 describe("garbage collection and checkpoints between Shale and SlateDB 0.12.1", () => {
@@ -296,15 +317,7 @@ describe("garbage collection and checkpoints between Shale and SlateDB 0.12.1", 
 
       const keys = keysOf(model, atDetached)
       for (const [id, manifestId, then] of [[detached.id, detached.manifestId, atDetached], [byWriter.id, byWriter.manifestId, atWriter]] as const) {
-        const view = await readAtCheckpointWithShale(dir, DB, id, keys)
-        expect(view.manifestId).toBe(manifestId)
-        expect({ gets: view.gets, asc: view.asc }).toEqual(expectedReads(then, keys))
-        const reader = await openSlateReader(dir, DB, id)
-        try {
-          expect(await readerReads(reader.reader, keys)).toEqual(valuesOf(expectedReads(then, keys)))
-        } finally {
-          await reader.close()
-        }
+        await expectBothReadAt(dir, { id, manifestId }, then, keys)
         expect(then.visible()).not.toEqual(model.visible())
       }
       await expectBothRead(dir, model)
@@ -355,17 +368,7 @@ describe("garbage collection and checkpoints between Shale and SlateDB 0.12.1", 
       }).missing).toEqual(empty)
 
       const keys = keysOf(model, atCompaction)
-      for (const c of byCompactor) {
-        const view = await readAtCheckpointWithShale(dir, DB, c.id, keys)
-        expect(view.manifestId).toBe(c.manifestId)
-        expect({ gets: view.gets, asc: view.asc }).toEqual(expectedReads(atCompaction, keys))
-        const reader = await openSlateReader(dir, DB, c.id)
-        try {
-          expect(await readerReads(reader.reader, keys)).toEqual(valuesOf(expectedReads(atCompaction, keys)))
-        } finally {
-          await reader.close()
-        }
-      }
+      for (const c of byCompactor) await expectBothReadAt(dir, c, atCompaction, keys)
       expect(atCompaction.visible()).not.toEqual(model.visible())
       await expectBothRead(dir, model)
     } finally {
