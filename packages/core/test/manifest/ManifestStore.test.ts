@@ -179,6 +179,40 @@ describe("ManifestStore", () => {
       assert.strictEqual(yield* makeManifestStore(store, ROOT).write(6, read.manifest), "written")
     }))
 
+  it.effect("an epoch claim created under a name the collector freed below the latest is claimed again on top; the older writer is fenced", () =>
+    Effect.gen(function*() {
+      const inner = makeMemory()
+      const w1 = yield* claimWriterEpoch(makeManifestStore(inner, ROOT), OPTIONS)
+      assert.strictEqual(w1.id, 2)
+      // The second writer's claim of version 3 is slow (a retried put): meanwhile the first writer writes
+      // 3 and 4, and a collector with minimum age 0 deletes 3; then the claim's create of 3 goes through.
+      let delayed = false
+      const store = {
+        ...inner,
+        put: (...args: Parameters<typeof inner.put>) =>
+          args[0] === manifestPath(ROOT, 3) && !delayed
+            ? Effect.gen(function*() {
+              delayed = true
+              yield* Effect.orDie(w1.update((m) => ({ ...m, recentSnapshotMinSeq: 3 })))
+              yield* Effect.orDie(w1.update((m) => ({ ...m, recentSnapshotMinSeq: 4 })))
+              yield* inner.delete(manifestPath(ROOT, 3))
+              return yield* inner.put(...args)
+            })
+            : inner.put(...args)
+      }
+      const w2 = yield* claimWriterEpoch(makeManifestStore(store, ROOT), OPTIONS)
+      assert.isTrue(delayed)
+      assert.strictEqual(decodeManifest(yield* inner.get(manifestPath(ROOT, 3))).writerEpoch, 2)
+      // Claimed again on top of version 4, from its contents.
+      assert.strictEqual(w2.epoch, 2)
+      assert.strictEqual(w2.id, 5)
+      assert.strictEqual(w2.manifest.recentSnapshotMinSeq, 4)
+      const e = yield* Effect.flip(w1.update((m) => m))
+      assert.strictEqual((e as ClosedError).reason, "fenced")
+      yield* w2.update((m) => ({ ...m, recentSnapshotMinSeq: 6 }))
+      assert.strictEqual(w2.id, 6)
+    }))
+
   it.effect("a write whose view is current skips the listing; it still cannot take a version twice", () =>
     Effect.gen(function*() {
       const inner = makeMemory()
