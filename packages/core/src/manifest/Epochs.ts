@@ -12,10 +12,10 @@
  *   0 and a slow or retried put, the older holder can write versions N+1 and N+2 meanwhile and a collector
  *   delete N+1, so that the claim creates N+1 below N+2. That claim does not fence the older holder in this
  *   object (it writes on top of N+2 and never reads N+1; a writer's WAL fence still stops its WAL writes),
- *   and every later read would find an epoch below the claimant's. A
- *   version above the claim with an older epoch is that case (anything written on top of the claim
- *   carries its epoch or a newer one), and the epoch is claimed again on top of it. One listing per claim
- *   (of nothing, usually); SlateDB 0.12.1 does not check.
+ *   and every later read would find an epoch below the claimant's. A version above the claim with an older
+ *   epoch is that case (anything written on top of the claim carries its epoch or a newer one), and the
+ *   epoch is claimed again on top of it. One listing per claim (of nothing, usually); SlateDB 0.12.1 does
+ *   not check.
  * - `claimGivenEpoch`: claim a given epoch (the compactor claims in its state file the epoch it claimed in
  *   the manifest): fenced if the stored epoch is already at or above it.
  * - `checkEpoch`: the check every later read makes.

@@ -10,8 +10,8 @@
  * pinned manifest needs goes), then that both engines read exactly the model (key → newest value).
  *
  * Compactors leave a 15-minute checkpoint with each compaction's manifest (SlateDB's in a version of its
- * own before it, Shale's in the same version), which pins the SSTs the compaction replaced: where a test wants those collected now, it removes these
- * checkpoints first with Shale's `deleteCheckpoint`.
+ * own before it, Shale's in the same version), which pins the SSTs the compaction replaced: where a test
+ * wants those collected now, it removes these checkpoints first with Shale's `deleteCheckpoint`.
  *
  * What the binding cannot drive: it has no `Admin`, so SlateDB's collector runs only embedded in its `Db`
  * (`garbage_collector_options`, each kind on its interval; there is no `run_gc_once`), and SlateDB makes
