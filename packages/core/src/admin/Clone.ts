@@ -87,7 +87,7 @@ const ensureFinalCheckpoints = (store: ObjectStore["Service"], clone: Manifest) 
           const made = newCheckpoint(latest.manifest, latest.id, db.path, finalId, { source: db.sourceCheckpointId }, yield* Clock.currentTimeMillis)
           if (made instanceof DataError) return yield* made
           return Manifest.withCheckpointAdded(latest.manifest, made)
-        }), TIMEOUT_MS)
+        }), TIMEOUT_MS, (later) => later.checkpoints.some((c) => c.id === finalId))
     }
   })
 

@@ -7,7 +7,7 @@
 import { Clock, Effect } from "effect"
 import { DataError, type DbError, InvalidError } from "../errors.ts"
 import { makeUuid } from "../manifest/Ids.ts"
-import { newCheckpoint } from "../manifest/Checkpoints.ts"
+import { holdsOrExpired, newCheckpoint } from "../manifest/Checkpoints.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import type { CheckpointCreated, CheckpointOptions } from "./DbApi.ts"
@@ -43,7 +43,7 @@ export const makeCreateCheckpoint = (deps: CheckpointDeps) =>
       outcome = newCheckpoint(local, versionId - 1, root, id, options, now)
       // A source checkpoint removed meanwhile: this version changes nothing and the call fails.
       return outcome instanceof DataError ? local : Manifest.withCheckpointAdded(local, outcome)
-    })
+    }, (later, now) => outcome instanceof DataError || holdsOrExpired(later, outcome, now))
     const made = outcome as ReturnType<typeof newCheckpoint>
     if (made instanceof DataError) return yield* made
     return { id: made.id, manifestId: made.manifestId } satisfies CheckpointCreated

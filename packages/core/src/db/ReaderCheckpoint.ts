@@ -15,11 +15,13 @@
  * - `removeReaderCheckpoints` removes every id of `ids` still present in one version, or writes nothing
  *   (none of them there, or no manifest at all: a reader that failed to open on a missing database).
  * - `refreshDue`: SlateDB's rule, refresh once less than half the lifetime is left.
+ * - Both check that their version is not below the latest, which could lose the change (`landed` in
+ *   `updateLatestManifest`): the reader's checkpoint would then pin nothing.
  * - Every CAS loop gives up after `timeoutMs` (`UnavailableError`, SlateDB's `TransactionalObjectTimeout`).
  */
 import { Clock, Effect } from "effect"
 import { DataError, type DbError } from "../errors.ts"
-import { newCheckpoint, updateLatestManifest } from "../manifest/Checkpoints.ts"
+import { holdsOrExpired, newCheckpoint, updateLatestManifest } from "../manifest/Checkpoints.ts"
 import { type Checkpoint, Manifest } from "../manifest/Manifest.ts"
 import type { ManifestStore } from "../manifest/ManifestStore.ts"
 
@@ -48,7 +50,7 @@ export const putReaderCheckpoint = (
         if (checkpoint instanceof DataError) return yield* checkpoint
         made = checkpoint
         return Manifest.withCheckpointAdded(without(latest.manifest, options.remove), checkpoint)
-      }), timeoutMs)
+      }), timeoutMs, (later, now) => holdsOrExpired(later, made!, now))
     return { checkpoint: made!, manifest: written.manifest }
   })
 
@@ -64,7 +66,7 @@ export const removeReaderCheckpoints = (
       : Effect.asVoid(updateLatestManifest(manifests, (latest) => {
         const next = without(latest.manifest, ids)
         return Effect.succeed(next === latest.manifest ? undefined : next)
-      }, timeoutMs)))
+      }, timeoutMs, (later) => without(later, ids) === later)))
 
 /** Whether `checkpoint` should be refreshed at `nowMs`: less than half of `lifetimeMs` is left (SlateDB's rule). */
 export const refreshDue = (checkpoint: Pick<Checkpoint, "expireTimeS">, lifetimeMs: number, nowMs: number): boolean =>

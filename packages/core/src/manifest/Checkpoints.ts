@@ -87,6 +87,14 @@ export const newCheckpoint = (
 export const isExpired = (c: Checkpoint, nowMs: number): boolean =>
   c.expireTimeS !== undefined && c.expireTimeS * 1000 <= nowMs
 
+/**
+ * `updateLatestManifest`'s `landed` for checkpoint `c` added: a later version lacks it only when the version
+ * that added it was created below the latest, or when it was removed since, which nobody does before the
+ * call returns its id but the collector and the writer do the moment it expires.
+ */
+export const holdsOrExpired = (m: Manifest, c: Checkpoint, nowMs: number): boolean =>
+  m.checkpoints.some((k) => k.id === c.id) || isExpired(c, nowMs)
+
 /** `m` without its expired checkpoints; undefined when none has expired (nothing to write). */
 export const withoutExpired = (m: Manifest, nowMs: number): Manifest | undefined => {
   const kept = m.checkpoints.filter((c) => !isExpired(c, nowMs))
@@ -104,11 +112,20 @@ export const checkpointsNamed = (m: Manifest, name: string | undefined): Readonl
  * one (`undefined`: nothing to change, nothing written), writes it create-only, and retries from a fresh
  * read when another party took that version. Gives up after `timeoutMs` (`UnavailableError`).
  * Returns the version written (or read, when `f` changed nothing).
+ *
+ * `landed`: whether a later version shows the change (a checkpoint added is there, one removed is not).
+ * With it, the loop lists once more after its create and, when a version above its own does not show the
+ * change, applies `f` again on top of the latest: the create may have taken a name the collector freed
+ * below the latest (the round trip between the listing before a create and the create itself is left to
+ * the collector's minimum age, SequencedStore.ts), and a version nobody reads as the latest would lose a
+ * change its caller was told is made. A version written on top of ours shows the change, unless someone
+ * undid it since (`landed` must accept that: an expired checkpoint removed, a refreshed one deleted).
  */
 export const updateLatestManifest = <E>(
   manifests: ManifestStore,
   f: (latest: StoredManifest) => Effect.Effect<Manifest | undefined, E>,
-  timeoutMs: number
+  timeoutMs: number,
+  landed?: (later: Manifest, nowMs: number) => boolean
 ): Effect.Effect<StoredManifest, DbError | E> =>
   Effect.gen(function*() {
     while (true) {
@@ -116,7 +133,17 @@ export const updateLatestManifest = <E>(
       if (latest === undefined) return yield* noManifest(manifests.root)
       const next = yield* f(latest)
       if (next === undefined) return latest
-      if ((yield* manifests.write(latest.id + 1, next)) === "written") return { id: latest.id + 1, manifest: next }
+      const id = latest.id + 1
+      if ((yield* manifests.write(id, next)) !== "written") continue
+      if (landed === undefined) return { id, manifest: next }
+      const after = yield* manifests.readLatest
+      if (after === undefined || after.id === id || landed(after.manifest, yield* Clock.currentTimeMillis)) {
+        return { id, manifest: next }
+      }
+      yield* Effect.logWarning(
+        `manifest version ${id} was created below version ${after.id}, which does not show its change (a collector ` +
+          `had freed the name): making the change again on top`
+      )
     }
   }).pipe(Effect.timeoutOrElse({
     duration: Duration.millis(timeoutMs),
@@ -138,7 +165,7 @@ export const addCheckpoint = (
         if (made instanceof DataError) return yield* made
         added = made
         return Manifest.withCheckpointAdded(latest.manifest, made)
-      }), timeoutMs)
+      }), timeoutMs, (later, now) => holdsOrExpired(later, added!, now))
     return added!
   })
 
@@ -159,7 +186,11 @@ export const refreshCheckpoint = (
         const { expireTimeS: _, ...rest } = found
         refreshed = lifetimeMs === undefined ? rest : { ...rest, expireTimeS: nowS + Math.ceil(lifetimeMs / 1000) }
         return { ...latest.manifest, checkpoints: latest.manifest.checkpoints.map((c) => (c.id === id ? refreshed! : c)) }
-      }), timeoutMs)
+      }), timeoutMs, (later) => {
+        // Deleted since (by whoever): nothing left to refresh.
+        const found = later.checkpoints.find((c) => c.id === id)
+        return found === undefined || found.expireTimeS === refreshed!.expireTimeS
+      })
     return refreshed!
   })
 
@@ -168,7 +199,7 @@ export const deleteCheckpoint = (manifests: ManifestStore, id: string, timeoutMs
   Effect.asVoid(updateLatestManifest(manifests, (latest) =>
     Effect.succeed(
       latest.manifest.checkpoints.some((c) => c.id === id) ? Manifest.withCheckpointRemoved(latest.manifest, id) : undefined
-    ), timeoutMs))
+    ), timeoutMs, (later) => !later.checkpoints.some((c) => c.id === id)))
 
 /** Removes every expired checkpoint from the latest manifest (one CAS write, or none); returns how many. */
 export const deleteExpiredCheckpoints = (manifests: ManifestStore, timeoutMs: number): Effect.Effect<number, DbError> =>

@@ -32,7 +32,7 @@
  * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
  * `TransactionalObjectTimeout`).
  */
-import { Duration, Effect, Semaphore } from "effect"
+import { Clock, Duration, Effect, Semaphore } from "effect"
 import { ClosedError, DataError, type DbError } from "../errors.ts"
 import { manifestDir, manifestPath, parseManifestId } from "../format/Paths.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
@@ -239,9 +239,15 @@ export class ManifestWriter {
   /**
    * Writes `mutate(local, id)` as the next version `id` (create-only). On a conflict: refresh (fencing check),
    * merge, and retry with `mutate` applied to the merged manifest. Fails with `UnavailableError` after
-   * `timeoutMs`.
+   * `timeoutMs`. `landed`: as in `updateLatestManifest` (manifest/Checkpoints.ts), for a change the remote
+   * side owns (a checkpoint): after the create, a refresh, and when a newer version does not show the
+   * change, `mutate` again on top of it. (The writer's own fields need no such check: the merge keeps
+   * them, so its next version carries them.)
    */
-  update(mutate: (local: Manifest, id: number) => Manifest): Effect.Effect<Manifest, DbError> {
+  update(
+    mutate: (local: Manifest, id: number) => Manifest,
+    landed?: (later: Manifest, nowMs: number) => boolean
+  ): Effect.Effect<Manifest, DbError> {
     const attempt: Effect.Effect<Manifest, DbError> = Effect.gen({ self: this }, function*() {
       while (true) {
         const id = this.#storedId + 1
@@ -250,7 +256,14 @@ export class ManifestWriter {
         if (outcome === "written") {
           this.#storedId = id
           this.#local = next
-          return this.manifest
+          if (landed === undefined) return this.manifest
+          yield* this.#refreshLocked
+          if (this.#storedId === id || landed(this.#local, yield* Clock.currentTimeMillis)) return this.manifest
+          yield* Effect.logWarning(
+            `manifest version ${id} was created below version ${this.#storedId}, which does not show its change (a ` +
+              `collector had freed the name): making the change again on top`
+          )
+          continue
         }
         yield* this.#refreshLocked
       }

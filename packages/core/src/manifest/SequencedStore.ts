@@ -23,7 +23,9 @@
  *   as in the compactor's manifest version after its `readLatest`. SlateDB 0.12.1 does not check
  *   (with its collector's default minimum age, 5 minutes, a writer's view is rarely that old); the
  *   simulation, whose collector runs with seconds, found it (seed 564: a checkpoint acknowledged in
- *   version 31 after 32 was written, so the latest manifest never listed it).
+ *   version 31 after 32 was written, so the latest manifest never listed it). Writes whose change would be
+ *   lost below the latest also list once after their create: epoch claims (Epochs.ts) and checkpoint
+ *   changes (`landed` in Checkpoints.ts's `updateLatestManifest` and in `ManifestWriter.update`).
  *
  * Errors: store failures map to engine errors (objectstore/StoreErrors.ts); a version that does not decode
  * is a `DataError` naming the object.
