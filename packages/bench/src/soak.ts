@@ -4,7 +4,7 @@
  * the process's memory, L0 and the sorted runs, and the latency of puts and gets, sampled over the run.
  *
  *   node --conditions=@shale/source packages/bench/src/soak.ts [--store s3|local] [--dir D]
- *       [--minutes 30] [--keys 200000] [--rate 2000] [--gets 500] [--sample 30]
+ *       [--minutes 30] [--keys 200000] [--rate 2000] [--gets 500] [--sample 60]
  *
  * - `--store s3` (default): radosgw, as W3 finds or starts it (W3S3.ts), under a prefix of its own that
  *   is deleted at the end; `--store local`: the directory `--dir`.
@@ -33,7 +33,7 @@ const MINUTES = Number(arg("minutes", "30"))
 const KEYS = Number(arg("keys", "200000"))
 const RATE = Number(arg("rate", "2000"))
 const GETS = Number(arg("gets", "500"))
-const SAMPLE_S = Number(arg("sample", "30"))
+const SAMPLE_S = Number(arg("sample", "60"))
 const WRITERS = 8
 const VALUE_BYTES = 128
 const PATH = "soak"
