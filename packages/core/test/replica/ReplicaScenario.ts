@@ -9,7 +9,9 @@
  *    maybe with a batch in flight; run 2 resumes and closes cleanly. Each run writes for `runMs` after its
  *    first ack, and on until every reader showed one of its batches (so each follows each run).
  *    The writer runs small L0 SSTs, an eager compactor and a collector with a minimum age of 2 s, so L0
- *    flushes, compactions and deletions of WAL SSTs and manifests happen under the readers.
+ *    flushes, compactions and deletions of WAL SSTs and manifests happen under the readers. Run 0 also
+ *    goes on until its compactor has finished a compaction: the first one waits for its worker thread to
+ *    start, which on a loaded 2-CPU machine could outlast a run (and the scenario is about compactions).
  * 3. The batches the database must hold in the end follow from the writers' lines (`expectedRuns`): run r
  *    wrote batches resume(r) .. resume(r + 1) - 1, acknowledged, except perhaps the last one of a killed
  *    run (durable but not acknowledged: the next run found it). Every reader must show exactly those, each
@@ -157,11 +159,20 @@ const writerRunOf = (run: number, child: Child, killed: boolean): WriterRun => (
 /** Whether `line` is a reader's view whose newest batch is `n` or later. */
 const viewReaching = (n: number) => (line: string) => line.startsWith("view ") && (JSON.parse(line.slice(5)) as ReaderView).max >= n
 
+/** Whether `line` is a writer's status with at least one compaction finished. */
+const compacted = (line: string) => line.startsWith("status ") && (JSON.parse(line.slice(7)) as WriterStatus).compactions > 0
+
 /**
  * One writer run: opens, writes for `runMs` after its first ack and until every reader showed one of its
- * batches, then stops (or is killed).
+ * batches (and, with `untilCompacted`, until its compactor finished a compaction), then stops (or is killed).
  */
-const writerRun = async (o: Required<ScenarioOptions>, run: number, kill: boolean, readers: () => Promise<ReadonlyArray<Child>>) => {
+const writerRun = async (
+  o: Required<ScenarioOptions>,
+  run: number,
+  kill: boolean,
+  readers: () => Promise<ReadonlyArray<Child>>,
+  untilCompacted = false
+) => {
   const config = { store: o.store, root: "db", run, rowsPerBatch: o.rowsPerBatch, statusEveryMs: 300, settings: writerSettings }
   const child = new Child(`writer run ${run}`, WRITER_SCRIPT, config, o.env)
   try {
@@ -170,6 +181,7 @@ const writerRun = async (o: Required<ScenarioOptions>, run: number, kill: boolea
     const following = await readers()
     await sleep(o.runMs)
     await Promise.all(following.map((r) => r.waitFor(`a batch of writer run ${run}`, viewReaching(resume), 60_000)))
+    if (untilCompacted) await child.waitFor("a finished compaction", compacted, 60_000)
     if (kill) child.kill("SIGKILL")
     else child.stop()
     await child.settle(60_000)
@@ -211,7 +223,7 @@ export const runScenario = async (options: ScenarioOptions): Promise<ScenarioRes
       await Promise.all(readers.map((r) => r.waitFor("ready", (l) => l === "ready", 60_000)))
       return readers
     }
-    writers.push(await writerRun(o, 0, false, openReaders))
+    writers.push(await writerRun(o, 0, false, openReaders, true))
     writers.push(await writerRun(o, 1, true, async () => readers))
     writers.push(await writerRun(o, 2, false, async () => readers))
     const expected = expectedRuns(writers)
