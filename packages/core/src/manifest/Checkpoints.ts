@@ -114,12 +114,11 @@ export const checkpointsNamed = (m: Manifest, name: string | undefined): Readonl
  * Returns the version written (or read, when `f` changed nothing).
  *
  * `landed`: whether a later version shows the change (a checkpoint added is there, one removed is not).
- * With it, the loop lists once more after its create and, when a version above its own does not show the
- * change, applies `f` again on top of the latest: the create may have taken a name the collector freed
- * below the latest (the round trip between the listing before a create and the create itself is left to
- * the collector's minimum age, SequencedStore.ts), and a version nobody reads as the latest would lose a
- * change its caller was told is made. A version written on top of ours shows the change, unless someone
- * undid it since (`landed` must accept that: an expired checkpoint removed, a refreshed one deleted).
+ * With it, the version is written with `writeLanded` (SequencedStore.ts), and when a later version does not
+ * show the change (the create took a name the collector freed below the latest), `f` is applied again on
+ * top of the latest: a version nobody reads as the latest would lose a change its caller was told is made.
+ * A version written on top of ours shows the change, unless someone undid it since (`landed` must accept
+ * that: an expired checkpoint removed, a refreshed one deleted).
  */
 export const updateLatestManifest = <E>(
   manifests: ManifestStore,
@@ -134,16 +133,12 @@ export const updateLatestManifest = <E>(
       const next = yield* f(latest)
       if (next === undefined) return latest
       const id = latest.id + 1
-      if ((yield* manifests.write(id, next)) !== "written") continue
-      if (landed === undefined) return { id, manifest: next }
-      const after = yield* manifests.readLatest
-      if (after === undefined || after.id === id || landed(after.manifest, yield* Clock.currentTimeMillis)) {
-        return { id, manifest: next }
+      if (landed === undefined) {
+        if ((yield* manifests.write(id, next)) === "written") return { id, manifest: next }
+        continue
       }
-      yield* Effect.logWarning(
-        `manifest version ${id} was created below version ${after.id}, which does not show its change (a collector ` +
-          `had freed the name): making the change again on top`
-      )
+      const landing = yield* manifests.versions.writeLanded(id, next, { shows: landed, change: "a checkpoint change" })
+      if (landing !== "exists" && landing.landed) return { id, manifest: next }
     }
   }).pipe(Effect.timeoutOrElse({
     duration: Duration.millis(timeoutMs),

@@ -7,15 +7,12 @@
  * - `claimEpoch`: claim `stored + 1` by writing the next version create-only (creating version 1 from
  *   `initial` when the object does not exist yet), re-reading and retrying when another version gets
  *   there first; all within `timeoutMs` (else `UnavailableError`, SlateDB's `TransactionalObjectTimeout`).
- *   After the create it lists once more: the one round trip between the listing before a create and the
- *   create itself is left to the collector's minimum age (SequencedStore.ts), and with a minimum age near
- *   0 and a slow or retried put, the older holder can write versions N+1 and N+2 meanwhile and a collector
- *   delete N+1, so that the claim creates N+1 below N+2. That claim does not fence the older holder in this
- *   object (it writes on top of N+2 and never reads N+1; a writer's WAL fence still stops its WAL writes),
- *   and every later read would find an epoch below the claimant's. A version above the claim with an older
- *   epoch is that case (anything written on top of the claim carries its epoch or a newer one), and the
- *   epoch is claimed again on top of it. One listing per claim (of nothing, usually); SlateDB 0.12.1 does
- *   not check.
+ *   The claim is written with `writeLanded` (SequencedStore.ts): a claim created below the latest version
+ *   (a name the collector freed) would not fence the older holder in this object (it writes on top of the
+ *   latest and never reads the claim; a writer's WAL fence still stops its WAL writes), and every later
+ *   read would find an epoch below the claimant's. A later version with an older epoch is that case
+ *   (anything written on top of the claim carries its epoch or a newer one), and the epoch is claimed
+ *   again on top of it.
  * - `claimGivenEpoch`: claim a given epoch (the compactor claims in its state file the epoch it claimed in
  *   the manifest): fenced if the stored epoch is already at or above it.
  * - `checkEpoch`: the check every later read makes.
@@ -78,15 +75,11 @@ export const claimEpoch = <A>(
         if (options.epoch !== undefined && stored >= options.epoch) return yield* Effect.fail(field.fenced())
         const epoch = options.epoch ?? stored + 1
         const claimed = { id: latest.id + 1, value: field.withEpoch(latest.value, epoch) }
-        if ((yield* store.write(claimed.id, claimed.value)) !== "written") continue
-        // The create may have taken a name the collector freed below the latest version (see the module
-        // comment): a version above ours holding an older epoch was not written on top of our claim.
-        const after = yield* store.readLatest
-        if (after === undefined || after.id === claimed.id || field.epochOf(after.value) >= epoch) return claimed
-        yield* Effect.logWarning(
-          `the ${field.role} epoch ${epoch} claimed in version ${claimed.id} is below version ${after.id}, which holds ` +
-            `epoch ${field.epochOf(after.value)} (a collector had freed the name): claiming it again on top`
-        )
+        const landing = yield* store.writeLanded(claimed.id, claimed.value, {
+          shows: (later) => field.epochOf(later) >= epoch,
+          change: `the ${field.role} epoch ${epoch}`
+        })
+        if (landing !== "exists" && landing.landed) return claimed
       }
     })
   )

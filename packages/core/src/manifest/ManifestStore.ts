@@ -32,7 +32,7 @@
  * the object; a CAS loop that runs out of time is an `UnavailableError` (SlateDB's
  * `TransactionalObjectTimeout`).
  */
-import { Clock, Duration, Effect, Semaphore } from "effect"
+import { Duration, Effect, Semaphore } from "effect"
 import { ClosedError, DataError, type DbError } from "../errors.ts"
 import { manifestDir, manifestPath, parseManifestId } from "../format/Paths.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
@@ -217,19 +217,24 @@ export class ManifestWriter {
           ? Effect.fail(
             new DataError({ message: "failed to find latest transactional object (e.g. manifest) version", section: "manifest" })
           )
-          : this.#check(latest.manifest).pipe(Effect.flatMap(() => {
-            if (latest.id <= this.#storedId) return Effect.succeed(this.manifest)
-            const merged = mergeRemoteManifest(this.#local, latest.manifest)
-            const before = this.beforeRemoteSwitch
-            return Effect.map(before === undefined ? Effect.void : before(this.#local, merged), () => {
-              this.#local = merged
-              this.#storedId = latest.id
-              return this.manifest
-            })
-          }))
+          : this.#adopt(latest)
       )
     )
   )
+
+  /** Checks the epoch of `latest`, a version read, and merges it into the local manifest (lock held). */
+  #adopt(latest: StoredManifest): Effect.Effect<Manifest, DbError> {
+    return this.#check(latest.manifest).pipe(Effect.flatMap(() => {
+      if (latest.id <= this.#storedId) return Effect.succeed(this.manifest)
+      const merged = mergeRemoteManifest(this.#local, latest.manifest)
+      const before = this.beforeRemoteSwitch
+      return Effect.map(before === undefined ? Effect.void : before(this.#local, merged), () => {
+        this.#local = merged
+        this.#storedId = latest.id
+        return this.manifest
+      })
+    }))
+  }
 
   /** Re-reads the latest version, fails with `fenced` if a newer writer exists, merges remote changes. */
   get refresh(): Effect.Effect<Manifest, DbError> {
@@ -240,9 +245,10 @@ export class ManifestWriter {
    * Writes `mutate(local, id)` as the next version `id` (create-only). On a conflict: refresh (fencing check),
    * merge, and retry with `mutate` applied to the merged manifest. Fails with `UnavailableError` after
    * `timeoutMs`. `landed`: as in `updateLatestManifest` (manifest/Checkpoints.ts), for a change the remote
-   * side owns (a checkpoint): after the create, a refresh, and when a newer version does not show the
-   * change, `mutate` again on top of it. (The writer's own fields need no such check: the merge keeps
-   * them, so its next version carries them.)
+   * side owns (a checkpoint): the version is written with `writeLanded` (SequencedStore.ts), a later
+   * version it lists is merged, and when that one does not show the change, `mutate` runs again on top of
+   * it. (The writer's own fields need no such check: the merge keeps them, so its next version carries
+   * them.)
    */
   update(
     mutate: (local: Manifest, id: number) => Manifest,
@@ -252,20 +258,18 @@ export class ManifestWriter {
       while (true) {
         const id = this.#storedId + 1
         const next = mutate(this.manifest, id)
-        const outcome = yield* this.store.write(id, next)
-        if (outcome === "written") {
-          this.#storedId = id
-          this.#local = next
-          if (landed === undefined) return this.manifest
+        const outcome = landed === undefined
+          ? yield* this.store.write(id, next)
+          : yield* this.store.versions.writeLanded(id, next, { shows: landed, change: "a checkpoint change" })
+        if (outcome === "exists") {
           yield* this.#refreshLocked
-          if (this.#storedId === id || landed(this.#local, yield* Clock.currentTimeMillis)) return this.manifest
-          yield* Effect.logWarning(
-            `manifest version ${id} was created below version ${this.#storedId}, which does not show its change (a ` +
-              `collector had freed the name): making the change again on top`
-          )
           continue
         }
-        yield* this.#refreshLocked
+        this.#storedId = id
+        this.#local = next
+        if (outcome === "written") return this.manifest
+        yield* this.#adopt({ id: outcome.latest.id, manifest: outcome.latest.value })
+        if (outcome.landed) return this.manifest
       }
     })
     return this.#lock.withPermits(1)(

@@ -23,14 +23,23 @@
  *   as in the compactor's manifest version after its `readLatest`. SlateDB 0.12.1 does not check
  *   (with its collector's default minimum age, 5 minutes, a writer's view is rarely that old); the
  *   simulation, whose collector runs with seconds, found it (seed 564: a checkpoint acknowledged in
- *   version 31 after 32 was written, so the latest manifest never listed it). Writes whose change would be
- *   lost below the latest also list once after their create: epoch claims (Epochs.ts) and checkpoint
- *   changes (`landed` in Checkpoints.ts's `updateLatestManifest` and in `ManifestWriter.update`).
+ *   version 31 after 32 was written, so the latest manifest never listed it).
+ * - `writeLanded(id, value, check)`: `write`, then, for a change that must not be lost below the latest,
+ *   one listing after the create. The round trip between the listing before a create and the create
+ *   itself is still left to the minimum age: with an age near 0 and a slow or retried put, another party
+ *   can write N+1 and N+2 meanwhile and a collector delete N+1, so that our create takes N+1 below N+2 and
+ *   nobody reads it. Names alone cannot tell that version N+2 from one written on top of ours (a listing
+ *   after every write, tried once, took good writes for lost); the contents can: `check.shows` says
+ *   whether a later version shows the change (a version written on top of ours carries it, unless someone
+ *   undid it since, which `shows` must accept). When it does not, the answer says so, with the latest
+ *   version, and the caller makes the change again on top of it. Used by epoch claims (Epochs.ts) and
+ *   checkpoint changes (Checkpoints.ts's `updateLatestManifest`, `ManifestWriter.update`); one listing
+ *   per such write, usually of nothing. SlateDB 0.12.1 does not check.
  *
  * Errors: store failures map to engine errors (objectstore/StoreErrors.ts); a version that does not decode
  * is a `DataError` naming the object.
  */
-import { Effect, Option, Stream } from "effect"
+import { Clock, Effect, Option, Stream } from "effect"
 import { DataError, type DbError } from "../errors.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
@@ -54,10 +63,37 @@ export interface SequencedStore<A> {
    * `id - 1` itself; the listing before the put is skipped, as it would look at the same names again.
    */
   readonly write: (id: number, value: A, options?: WriteOptions) => Effect.Effect<WriteOutcome, DbError>
+  /**
+   * `write`, then one listing: `"exists"` as `write`, else where the version landed (see the module
+   * comment); logs a warning when a later version does not show the change.
+   */
+  readonly writeLanded: (
+    id: number,
+    value: A,
+    check: LandedCheck<A>,
+    options?: WriteOptions
+  ) => Effect.Effect<"exists" | Landing<A>, DbError>
 }
 
 export interface WriteOptions {
   readonly current?: boolean
+}
+
+/**
+ * What `writeLanded` answers when it created its version: the latest version listed right after (its own,
+ * or a later one) and whether that one shows the change (see the module comment).
+ */
+export interface Landing<A> {
+  readonly latest: Stored<A>
+  readonly landed: boolean
+}
+
+/** What `writeLanded` checks in a later version, and how its warning names the change. */
+export interface LandedCheck<A> {
+  /** Whether `later`, read at `nowMs`, shows the change (or shows it undone since, by someone else). */
+  readonly shows: (later: A, nowMs: number) => boolean
+  /** The change, for the warning when it did not land: "the writer epoch 7", "a checkpoint change". */
+  readonly change: string
 }
 
 export interface SequencedStoreOptions<A> {
@@ -151,5 +187,24 @@ export const makeSequencedStore = <A>(
       ? put(id, value)
       : Effect.flatMap(listIdsAfter(id - 1), (taken) => (taken.length > 0 ? Effect.succeed<WriteOutcome>("exists") : put(id, value)))
 
-  return { listIds, readLatest, read, write }
+  // A later version that does not show the change was there before our create took a freed name below it.
+  const writeLanded = (
+    id: number,
+    value: A,
+    check: LandedCheck<A>,
+    writeOptions?: WriteOptions
+  ): Effect.Effect<"exists" | Landing<A>, DbError> =>
+    Effect.gen(function*() {
+      if ((yield* write(id, value, writeOptions)) === "exists") return "exists" as const
+      const after = yield* readLatest
+      if (after === undefined || after.id === id) return { latest: { id, value }, landed: true }
+      if (check.shows(after.value, yield* Clock.currentTimeMillis)) return { latest: after, landed: true }
+      yield* Effect.logWarning(
+        `${check.change} written in ${what} version ${id} is below version ${after.id}, which does not show it (a ` +
+          `collector had freed the name): making it again on top`
+      )
+      return { latest: after, landed: false }
+    })
+
+  return { listIds, readLatest, read, write, writeLanded }
 }
