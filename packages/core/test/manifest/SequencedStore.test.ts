@@ -4,9 +4,10 @@
  * below the latest) is not, with a warning, and the answer carries that latest version.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Logger } from "effect"
+import { Effect } from "effect"
 import { makeMemory, type ObjectStore } from "../../src/objectstore/ObjectStore.ts"
 import { makeSequencedStore, type SequencedStore } from "../../src/manifest/SequencedStore.ts"
+import { withLogs } from "../support/logs.ts"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -23,14 +24,6 @@ const sequenced = (store: ObjectStore["Service"]): SequencedStore<string> =>
     encode: (value) => encoder.encode(value),
     decode: (bytes) => decoder.decode(bytes),
     what: "test object"
-  })
-
-/** Runs `effect` and returns what it logged too. */
-const withLogs = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.gen(function*() {
-    const logs: Array<string> = []
-    const value = yield* effect.pipe(Effect.provide(Logger.layer([Logger.make((o) => logs.push(String(o.message)))])))
-    return { value, logs }
   })
 
 /** Versions 2 and 3 written by another party (both "b"), then version 2 collected: its name is free again. */
