@@ -3,7 +3,7 @@
  * format), row builders, a probing object store (latency on the Effect clock, injected failures, put
  * counts and concurrency), and the layer stack the manager runs on.
  */
-import { Clock, Effect, Layer, Metric } from "effect"
+import { Clock, Effect, Layer, Metric, Stream } from "effect"
 import {
   makeMemory,
   makeValue,
@@ -13,10 +13,12 @@ import {
   RowKind,
   StoreUnavailable
 } from "../../src/internal.ts"
+import { walSstPath } from "../../src/format/Paths.ts"
 import { MonotonicClock } from "../../src/MonotonicClock.ts"
 import { makeOracle, Oracle } from "../../src/Oracle.ts"
 import { WalBufferManager, type WalBufferOptions } from "../../src/wal/WalBufferManager.ts"
 import { WalIdAllocator } from "../../src/wal/WalIdAllocator.ts"
+import { WalMetrics } from "../../src/wal/WalMetrics.ts"
 import { type WalSstEncoder, WalSstWriter } from "../../src/wal/WalSstWriter.ts"
 
 const enc = new TextEncoder()
@@ -202,3 +204,24 @@ export const forcibleOracle = () => {
     }
   }
 }
+
+/** The WAL objects written under ROOT. */
+export const walFiles = Effect.gen(function*() {
+  const store = yield* ObjectStore
+  const listed = yield* Stream.runCollect(store.list(`${ROOT}/wal`))
+  return listed.map((o) => o.path)
+})
+
+/** WAL `id`, decoded with the stand-in codec. */
+export const readWal = (id: number) =>
+  Effect.gen(function*() {
+    const store = yield* ObjectStore
+    return testDecode(yield* store.get(walSstPath(ROOT, id)))
+  })
+
+/** A count of the manager's metrics. */
+export const counter = (pick: "flushRequests" | "flushes") =>
+  Effect.gen(function*() {
+    const metrics = yield* WalMetrics
+    return (yield* Metric.value(metrics[pick])).count
+  })
