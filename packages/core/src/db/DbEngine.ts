@@ -73,7 +73,6 @@ export interface DbOptions {
 /** Validates settings given as (a subset of) `Settings` values, over the defaults. */
 export const decodeSettings = Settings.validate
 
-
 /** Opens a database in the current scope (the layer's); see the module comment. */
 export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   const settings = yield* decodeSettings(options.settings)
