@@ -13,7 +13,8 @@
  *   every 100 ms (a WAL written after the monitor last reported may not be released yet).
  * - The manifest poller: every `manifestPollIntervalMs`, `refreshManifest` (a newer writer's epoch closes
  *   the database as fenced; the compactor's changes are merged).
- * All of them live in the database's scope; `close` stops the compactor and interrupts the fibers first.
+ * All of them live in the database's scope, whose end stops them; `close` stops the compactor and interrupts
+ * the three fibers before its final manifest write (DbClose.ts).
  */
 import { Duration, Effect, type Fiber, type Scope } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
@@ -41,16 +42,12 @@ export interface EmbeddedDeps {
   readonly onManifestWritten: Effect.Effect<void>
 }
 
-export interface Embedded {
-  readonly compactor: CompactorHandle | undefined
-  readonly gc: GcHandle | undefined
-}
-
-/** Starts the embedded compactor and garbage collector the settings ask for (see the module comment). */
-export const startEmbedded = (deps: EmbeddedDeps): Effect.Effect<Embedded, DbError, Scope.Scope> =>
+/** Starts the embedded compactor, unless the settings turn it off (see the module comment). */
+export const startEmbeddedCompactor = (deps: EmbeddedDeps): Effect.Effect<CompactorHandle | undefined, DbError, Scope.Scope> =>
   Effect.gen(function*() {
     const { root, settings } = deps
-    const compactor = settings.compactor === null ? undefined : yield* startCompactor(
+    if (settings.compactor === null) return undefined
+    const compactor = yield* startCompactor(
       {
         root,
         store: yield* deps.storeOf("compactor"),
@@ -70,14 +67,16 @@ export const startEmbedded = (deps: EmbeddedDeps): Effect.Effect<Embedded, DbErr
       yield* Effect.forkScoped(Effect.catch(compactor.done, (e) =>
         e.reason === "clean" ? Effect.void : Effect.logWarning(`embedded compactor stopped: ${e.message} (the database goes on without it)`)))
     }
-    const gc = settings.garbageCollector === null ? undefined : yield* startGarbageCollector({
-      root,
-      store: yield* deps.storeOf("gc"),
-      options: settings.garbageCollector,
-      manifestUpdateTimeoutMs: settings.manifestUpdateTimeoutMs
-    })
-    return { compactor, gc }
+    return compactor
   })
+
+/** Starts the embedded garbage collector, unless the settings turn it off. */
+export const startEmbeddedGc = (deps: EmbeddedDeps): Effect.Effect<GcHandle | undefined, never, Scope.Scope> => {
+  const options = deps.settings.garbageCollector
+  if (options === null) return Effect.succeed(undefined)
+  return Effect.flatMap(deps.storeOf("gc"), (store) =>
+    startGarbageCollector({ root: deps.root, store, options, manifestUpdateTimeoutMs: deps.settings.manifestUpdateTimeoutMs }))
+}
 
 /** How often waiting writers re-check the unflushed total when no progress woke them. */
 const BACKPRESSURE_RECHECK_MS = 100

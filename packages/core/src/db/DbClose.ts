@@ -9,8 +9,8 @@
  *    `next_wal_sst_id`).
  * 6. The WAL buffer stops; what waits on an immutable memtable fails with the close's error.
  * The memtable is NOT flushed to L0 (as SlateDB 0.12.1): its rows replay from the WAL on the next open.
- * A close that could not flush the WAL or write the manifest fails with that error, and the database
- * stays closed with it; a second `close` fails with the `ClosedError` the database closed with.
+ * A close whose WAL flush or final manifest write failed (fenced, fatal) fails with that error, and the
+ * database stays closed with it; a second `close` fails with the `ClosedError` the database closed with.
  */
 import { Effect, Exit, Fiber, Option } from "effect"
 import { ClosedError } from "../errors.ts"

@@ -46,7 +46,7 @@ import { makeReader, ReadNow } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
 import { makeWriter } from "./Writer.ts"
 import { configureWarming, warmViewSwitch } from "./ViewWarming.ts"
-import { forkBackground, primaryOf, startEmbedded } from "./DbBackground.ts"
+import { forkBackground, primaryOf, startEmbeddedCompactor, startEmbeddedGc } from "./DbBackground.ts"
 import { statusOf } from "./DbStatus.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { preloadDiskCache } from "./DiskCache.ts"
@@ -219,7 +219,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
   })
 
   // ---------------------------------------------------------------- background (DbBackground.ts)
-  const { compactor, gc } = yield* startEmbedded({
+  const embedded = {
     root,
     settings,
     tables,
@@ -227,8 +227,10 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     mergeOperator: operatorFor("compact"),
     // Its new sorted runs reach the read path at once, and a stalled L0 upload re-checks.
     onManifestWritten: Effect.andThen(refreshManifest, Effect.sync(() => signalFlusher()))
-  })
+  }
+  const compactor = yield* startEmbeddedCompactor(embedded)
   if (compactor !== undefined) nudgeCompactor = compactor.nudge
+  const gc = yield* startEmbeddedGc(embedded)
   const background = yield* forkBackground({
     state,
     settings,

@@ -40,18 +40,28 @@ const assertNotDurable = (got: ClosedError, error: ClosedError, durable: "no" | 
   assert.isTrue(got.message.startsWith(`${error.message}; `), got.message)
 }
 
+/**
+ * WAL 1 (row a) in flight on a store that answers after 20 ms, WAL 2 (row b) queued behind it: both
+ * flushes and the watchers of `watch` (indexes into [w1, w2]) forked.
+ */
+const twoWalsPending = (watch: ReadonlyArray<0 | 1>) =>
+  Effect.gen(function*() {
+    const wal = yield* WalBufferManager
+    const w1 = yield* wal.append([row("a", "1", 1)])
+    const flush1 = yield* Effect.forkChild(Effect.exit(wal.flush()))
+    yield* TestClock.adjust("5 millis") // WAL 1 in flight
+    const w2 = yield* wal.append([row("b", "2", 2)])
+    const flush2 = yield* Effect.forkChild(Effect.exit(wal.flush())) // queued behind it
+    const waiters = yield* Effect.forEach(watch, (i) => Effect.forkChild(Effect.exit([w1, w2][i]!.await)))
+    return { wal, w2, flush1, flush2, waiters }
+  })
+
 describe("WalBufferManager: failures, fencing and close", () => {
   it.effect("a store failure is fatal: every waiter and every later call gets it", () => {
     const probe = makeProbe(20)
     probe.failures.push((path) => new StoreFailure({ op: "put", path, message: "access denied" }))
     return Effect.gen(function*() {
-      const wal = yield* WalBufferManager
-      const w1 = yield* wal.append([row("a", "1", 1)])
-      const flush1 = yield* Effect.forkChild(Effect.exit(wal.flush()))
-      yield* TestClock.adjust("5 millis") // WAL 1 in flight
-      const w2 = yield* wal.append([row("b", "2", 2)])
-      const flush2 = yield* Effect.forkChild(Effect.exit(wal.flush())) // queued behind it
-      const waiters = yield* Effect.forEach([w1, w2, w1], (w) => Effect.forkChild(Effect.exit(w.await)))
+      const { wal, w2, flush1, flush2, waiters } = yield* twoWalsPending([0, 1, 0])
       yield* TestClock.adjust("20 millis")
 
       const error = failure(yield* Fiber.join(flush1))
@@ -173,13 +183,7 @@ describe("WalBufferManager: failures, fencing and close", () => {
   it.effect("close while flushes are pending: every request and watcher gets Closed(clean)", () => {
     const probe = makeProbe(20)
     return Effect.gen(function*() {
-      const wal = yield* WalBufferManager
-      const w1 = yield* wal.append([row("a", "1", 1)])
-      const flush1 = yield* Effect.forkChild(Effect.exit(wal.flush()))
-      yield* TestClock.adjust("5 millis") // WAL 1 in flight
-      const w2 = yield* wal.append([row("b", "2", 2)])
-      const flush2 = yield* Effect.forkChild(Effect.exit(wal.flush())) // queued
-      const waiters = yield* Effect.forEach([w1, w2], (w) => Effect.forkChild(Effect.exit(w.await)))
+      const { wal, flush1, flush2, waiters } = yield* twoWalsPending([0, 1])
       yield* Effect.yieldNow
       yield* wal.close()
 
