@@ -22,6 +22,7 @@
 import { Layer, ManagedRuntime, Stream } from "effect"
 import { ObjectStore as Store, type Settings, Shale } from "@shale/core"
 import { engineEnv, ensureServer, type S3Server, stopServer } from "./W3S3.ts"
+import { quantile } from "./W3Workload.ts"
 
 const arg = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -102,10 +103,9 @@ class Window {
     this.samples.push(ms)
   }
   take(): { n: number; p50: number; p99: number } {
-    const s = this.samples.sort((a, b) => a - b)
+    const s = this.samples
     this.samples = []
-    const at = (q: number) => (s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!)
-    return { n: s.length, p50: at(0.5), p99: at(0.99) }
+    return { n: s.length, p50: quantile(s, 0.5) ?? 0, p99: quantile(s, 0.99) ?? 0 }
   }
 }
 const puts = new Window()
