@@ -11,13 +11,15 @@
  *   WAL buffer stops (fenced or fatal) it closes the database at once, so that reads fail too.
  * - The backpressure watchdog: while writers wait, it re-reports the applied seq and re-checks the total
  *   every 100 ms (a WAL written after the monitor last reported may not be released yet).
- * - The manifest poller: every `manifestPollIntervalMs`, `refreshManifest` (a newer writer's epoch closes
- *   the database as fenced; the compactor's changes are merged).
+ * - The manifest poller: every `manifestPollIntervalMs`, `refreshManifest` (`makeRefreshManifest`: a newer
+ *   writer's epoch closes the database as fenced; the compactor's changes are merged; other failures are
+ *   logged and retried at the next poll).
  * All of them live in the database's scope, whose end stops them; `close` stops the compactor and interrupts
  * the three fibers before its final manifest write (DbClose.ts).
  */
-import { Duration, Effect, type Fiber, type Scope } from "effect"
+import { Duration, Effect, Exit, type Fiber, Option, type Scope } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
+import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { Settings } from "../Settings.ts"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
@@ -84,6 +86,22 @@ const BACKPRESSURE_RECHECK_MS = 100
 /** The WAL buffer's closing error behind the error a writer of an unwritten WAL got (`withDurability`). */
 export const primaryOf = (error: ClosedError): ClosedError =>
   error.durable !== undefined && error.cause instanceof ClosedError ? error.cause : error
+
+/** Re-reads the manifest (see the module comment); nothing once the database is closed. */
+export const makeRefreshManifest = (
+  state: DbState,
+  manifest: ManifestWriter,
+  closeWith: (error: ClosedError) => Effect.Effect<void>
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    if (state.closeError !== undefined) return
+    const exit = yield* Effect.exit(manifest.refresh)
+    if (Exit.isFailure(exit)) {
+      const error = Option.getOrUndefined(Exit.findErrorOption(exit))
+      if (error?._tag === "ClosedError") return yield* closeWith(error)
+      yield* Effect.logWarning("manifest refresh failed (will retry)", exit.cause)
+    }
+  })
 
 export interface FiberDeps {
   readonly state: DbState

@@ -11,14 +11,20 @@
  * The memtable is NOT flushed to L0 (as SlateDB 0.12.1): its rows replay from the WAL on the next open.
  * A close whose WAL flush or final manifest write failed (fenced, fatal) fails with that error, and the
  * database stays closed with it; a second `close` fails with the `ClosedError` the database closed with.
+ *
+ * Closing because of an error (`makeFailureClose`): a fenced or fatally failed database closes itself
+ * (`closeWith`): every pending and later call fails with that `ClosedError` (`checkOpen`), writers waiting
+ * on backpressure or on an immutable memtable too, the flusher is woken to stop, and the WAL buffer stops.
+ * A WAL write in flight finishes first, so its writers learn whether their write is durable
+ * (`ClosedError.durable`, `onWalClosed`).
  */
 import { Effect, Exit, Fiber, Option } from "effect"
-import { ClosedError } from "../errors.ts"
+import { ClosedError, type DbError } from "../errors.ts"
 import type { CompactorHandle } from "../compactor/CompactorTypes.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import type { WalBufferManager } from "../wal/WalBufferManager.ts"
 import type { Backpressure } from "./Backpressure.ts"
-import type { BackgroundFibers } from "./DbBackground.ts"
+import { type BackgroundFibers, primaryOf } from "./DbBackground.ts"
 import type { DbState } from "./DbState.ts"
 import { asCloseError, type MemtableFlusher } from "./MemtableFlusher.ts"
 import type { WriteLock } from "./WriteLock.ts"
@@ -75,4 +81,52 @@ export const makeCloser = (deps: CloseDeps): Closer => {
     }
   }, Effect.uninterruptible)
   return { close, isClosed: () => closed || state.closeError !== undefined }
+}
+
+export interface FailureDeps {
+  readonly state: DbState
+  readonly backpressure: Backpressure
+  readonly wal: WalBufferManager["Service"]
+  /** Wakes the memtable flusher (it sees the error and stops). */
+  readonly signalFlusher: () => void
+}
+
+export interface FailureClose {
+  /** Closes the database because of `error` (fenced or fatal); idempotent. */
+  readonly closeWith: (error: ClosedError) => Effect.Effect<void>
+  /** Fails with the error the database closed with, if it did. */
+  readonly checkOpen: Effect.Effect<void, DbError>
+  /**
+   * What a write does when the WAL buffer stopped: closes the database with the buffer's reason, then fails
+   * with what the buffer said of this write if it waited for durability (whether it may be durable), else
+   * with the database's error.
+   */
+  readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
+}
+
+/** Closing because of an error (see the module comment). */
+export const makeFailureClose = (deps: FailureDeps): FailureClose => {
+  const { state, wal } = deps
+  const closeWith = (error: ClosedError): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (state.closeError !== undefined) return Effect.void
+      state.closeError = error
+      state.failImms(error)
+      deps.backpressure.failAll(error)
+      deps.signalFlusher()
+      // A WAL write in flight finishes, so its writers learn whether it is durable (WalBufferManager.stop).
+      return Effect.andThen(
+        error.reason === "clean" ? Effect.void : Effect.logWarning(`database closed: ${error.message}`),
+        wal.stop(error)
+      )
+    })
+  const checkOpen: Effect.Effect<void, DbError> = Effect.suspend(() =>
+    state.closeError === undefined ? Effect.void : Effect.fail(state.closeError)
+  )
+  const onWalClosed = (error: ClosedError): Effect.Effect<never, DbError> =>
+    Effect.andThen(
+      closeWith(primaryOf(error)),
+      Effect.suspend(() => Effect.fail(error.durable !== undefined ? error : state.closeError ?? error))
+    )
+  return { closeWith, checkOpen, onWalClosed }
 }

@@ -3,13 +3,19 @@
  * manifest, L0 and sorted runs, whether the memtable flush waits for compaction (`l0Stalled`), and the
  * embedded compactor's and garbage collector's counters when they run. Every field is read in place when
  * asked, without a lock.
+ *
+ * And the same for a metrics registry (`registerDbSeries`): the database's series (docs/design/observability.md),
+ * read in place when the registry is read, registered for as long as the database is open.
  */
-import { Effect } from "effect"
+import { Effect, type Scope } from "effect"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
+import { dbCacheSeries, dbSeries, mergeOperandSeries, objectStoreCacheSeries, registerSeries, warmSeries } from "../Metrics.ts"
 import type { CompactorHandle } from "../compactor/CompactorTypes.ts"
 import type { GcHandle } from "../gc/GarbageCollector.ts"
 import type { ManifestWriter } from "../manifest/ManifestStore.ts"
 import type { DbStatus } from "./DbApi.ts"
 import type { DbState } from "./DbState.ts"
+import type { Storage } from "./DbStorage.ts"
 
 export const statusOf = (
   state: DbState,
@@ -53,3 +59,19 @@ export const statusOf = (
       closeReason: state.closeError?.reason
     }
   })
+
+/** Registers the database's metric series in the current scope (see the module comment). */
+export const registerDbSeries = (
+  storage: Storage,
+  manifest: ManifestWriter,
+  mergeOperator: MergeOperator | undefined
+): Effect.Effect<void, never, Scope.Scope> => {
+  const { stats, tables, diskCache } = storage
+  return registerSeries([
+    ...dbSeries(stats, tables.filterStats, () => manifest.manifest.l0.length),
+    ...(tables.blockCache === undefined ? [] : dbCacheSeries(tables.blockCache)),
+    ...(tables.warming === undefined ? [] : warmSeries(tables.warmStats)),
+    ...(mergeOperator === undefined ? [] : mergeOperandSeries(stats)),
+    ...(diskCache === undefined ? [] : objectStoreCacheSeries(diskCache.statsUnsafe))
+  ])
+}
