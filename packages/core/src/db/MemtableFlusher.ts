@@ -28,19 +28,11 @@
  * failure (a permanent store error, a manifest that cannot be written in time) closes it as `fatal`.
  * Either way the memtable stays unflushed: its rows are in the WAL and replay on the next open.
  *
- * L0 stall (SlateDB's `l0_max_ssts`): while the manifest holds `l0MaxSsts` L0 SSTs or more, no memtable is
- * uploaded. The flusher tells the compactor (`onL0Full`) and re-reads the manifest whenever it is woken (the
- * embedded compactor wakes it after each compaction) or a manifest poll interval has passed (a compactor in
- * another process). Memtables meanwhile stay in memory, so writes wait through backpressure (once the
- * immutable memtables hold `maxImmutableMemtableBytes`, or the unflushed total `maxUnflushedBytes`:
- * docs/design/compaction.md §6); `DbStatus.l0Stalled` says why. Unlike SlateDB, the wait cannot become a
- * deadlock: with no embedded compactor and none that ever ran on the database (compactor epoch 0) there is
- * no stall at all (a warning says L0 grows), and a stall in which the oldest L0 SST does not change for
- * `L0_STALL_LIMIT_MS` ends with a warning (uploads go on past the limit until compaction catches up).
+ * L0 stall (SlateDB's `l0_max_ssts`): while L0 is full, no memtable is uploaded (L0Stall.ts).
  *
  * Not done (SlateDB does): uploads in parallel (`l0_flush_parallelism`).
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Queue } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Queue } from "effect"
 import { ClosedError, type DbError } from "../errors.ts"
 import { compactedSstPath } from "../format/Paths.ts"
 import { RetentionIterator } from "../iter/RetentionIterator.ts"
@@ -63,6 +55,7 @@ import { toDbError } from "../objectstore/StoreErrors.ts"
 import type { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
+import { makeL0Stall } from "./L0Stall.ts"
 
 export interface FlusherDeps {
   readonly root: string
@@ -107,12 +100,6 @@ export interface MemtableFlusher {
    */
   readonly syncRecentFlushedWalId: Effect.Effect<void>
 }
-
-/**
- * How long memtable uploads wait for a compaction of L0 that does not come (a compactor that stopped, or
- * is stuck behind long compactions) before going on past `l0MaxSsts`.
- */
-export const L0_STALL_LIMIT_MS = 5 * 60_000
 
 /** Rows between two yields while an L0 SST is built. */
 const YIELD_EVERY = 4096
@@ -161,10 +148,54 @@ const buildL0 = (deps: FlusherDeps, imm: ImmutableMemtable) =>
     return { info: table.info, formatVersion: table.formatVersion, bytes: concatChunks(table.chunks) }
   })
 
+/** Steps 1 to 5 of the module comment for `imm`, the oldest immutable memtable. */
+const flushToL0 = (deps: FlusherDeps, stats: DbStats, imm: ImmutableMemtable, syncRecentFlushedWalId: Effect.Effect<void>) =>
+  Effect.gen(function*() {
+    const { state, manifest } = deps
+    const lastSeq = imm.table.lastSeq ?? 0
+    while (lastSeq > state.seqs.durable) yield* deps.wal.flush()
+    const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
+    const id = yield* makeUlid
+    const path = compactedSstPath(deps.root, id)
+    yield* Effect.annotateCurrentSpan({ "sst.id": id, "sst.bytes": bytes.length, "memtable.rows": imm.table.entryCount })
+    yield* deps.store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
+    stats.l0FlushBytes += bytes.length
+    const lastTick = imm.table.lastTick ?? MIN_TICK
+    const sst = { id, info, formatVersion }
+    yield* syncRecentFlushedWalId
+    // What compaction must keep: the oldest open snapshot's or transaction's seq, else this memtable's last.
+    const snapshotMinSeq = deps.retentionFloor() ?? lastSeq
+    yield* manifest.update((m) => {
+      const pushed = Manifest.withL0Pushed(
+        m,
+        sst,
+        Math.max(m.replayAfterWalId, imm.recentFlushedWalId),
+        Math.max(m.lastL0Seq, lastSeq),
+        lastTick
+      )
+      return {
+        ...pushed,
+        recentSnapshotMinSeq: snapshotMinSeq,
+        sequenceTracker: SequenceTracker.merge(pushed.sequenceTracker, imm.tracker)
+      }
+    })
+    yield* deps.tables.adopt(id, path, bytes)
+    state.releaseOldestImm(imm)
+    stats.immutableMemtableFlushes++
+    yield* Effect.logDebug(`memtable flushed to L0 SST ${id}`).pipe(Effect.annotateLogs({
+      sst: id,
+      bytes: bytes.length,
+      rows: imm.table.entryCount,
+      lastSeq,
+      manifest: manifest.id,
+      l0Ssts: manifest.manifestForReads.l0.length
+    }))
+    deps.onFlushed()
+  })
+
 export const makeMemtableFlusher = (deps: FlusherDeps) =>
   Effect.gen(function*() {
-    const { state, wal, manifest, tables, store, root } = deps
-    const seqs = state.seqs
+    const { state, wal, manifest } = deps
     const signals = yield* Queue.unbounded<void>()
     const signal = () => void Queue.offerUnsafe(signals, undefined)
 
@@ -174,104 +205,14 @@ export const makeMemtableFlusher = (deps: FlusherDeps) =>
       manifest.noteWalWritten(id)
     })
 
-    /** Step 1: the memtable's rows must be durable in the WAL. */
-    const awaitDurable = (imm: ImmutableMemtable) =>
-      Effect.gen(function*() {
-        const last = imm.table.lastSeq ?? 0
-        while (last > seqs.durable) yield* wal.flush()
-      })
-
-    /** Step 0: wait while L0 is full (see the module comment). */
-    let warnedNoCompactor = false
-    /** The oldest L0 SST when a stall last gave up: no new stall until compaction moves it. */
-    let gaveUpAt: string | undefined
-    const awaitL0Room = Effect.gen(function*() {
-      const l0 = () => manifest.manifestForReads.l0
-      const max = deps.settings.l0MaxSsts
-      if (l0().length < max) return
-      if (gaveUpAt !== undefined && l0()[l0().length - 1]?.id === gaveUpAt) return
-      if (deps.settings.compactor === null && manifest.manifestForReads.compactorEpoch === 0) {
-        if (!warnedNoCompactor) {
-          warnedNoCompactor = true
-          yield* Effect.logWarning(
-            `L0 holds ${l0().length} SSTs (l0MaxSsts ${max}) and no compactor has ever run on this database: ` +
-              `memtable uploads go on (reads slow down as L0 grows); run a compactor`
-          )
-        }
-        return
-      }
-      state.l0Stalled = true
-      deps.onL0Full()
-      yield* Effect.logInfo(`L0 holds ${l0().length} SSTs (l0MaxSsts ${max}): memtable uploads wait for compaction`)
-      const clock = yield* Clock.Clock
-      let progressAt = clock.currentTimeMillisUnsafe()
-      let oldest = l0()[l0().length - 1]?.id
-      while (state.closeError === undefined && l0().length >= max) {
-        yield* Effect.timeoutOption(Queue.take(signals), Duration.millis(deps.settings.manifestPollIntervalMs))
-        if (state.closeError !== undefined) break
-        // The store retries transient failures itself: what reaches here fails the flush (fenced, fatal).
-        yield* manifest.refresh
-        const now = clock.currentTimeMillisUnsafe()
-        if (l0()[l0().length - 1]?.id !== oldest) {
-          oldest = l0()[l0().length - 1]?.id
-          progressAt = now
-        } else if (now - progressAt >= L0_STALL_LIMIT_MS) {
-          yield* Effect.logWarning(
-            `no compaction of L0 for ${Math.round((now - progressAt) / 1000)} s while uploads waited: memtable ` +
-              `uploads go on past l0MaxSsts ${max} until compaction moves again (is the compactor running?)`
-          )
-          gaveUpAt = oldest
-          break
-        }
-      }
-      state.l0Stalled = false
-    })
+    const awaitL0Room = makeL0Stall(deps, signals)
 
     const stats = deps.stats ?? new DbStats()
     const flushOne = (imm: ImmutableMemtable): Effect.Effect<void, DbError> =>
-      Effect.gen(function*() {
-        yield* awaitL0Room
-        if (state.closeError !== undefined) return
-        yield* awaitDurable(imm)
-        const { info, formatVersion, bytes } = yield* buildL0(deps, imm)
-        const id = yield* makeUlid
-        const path = compactedSstPath(root, id)
-        yield* Effect.annotateCurrentSpan({ "sst.id": id, "sst.bytes": bytes.length, "memtable.rows": imm.table.entryCount })
-        yield* store.put(path, bytes, { mode: "create" }).pipe(Effect.mapError(toDbError))
-        stats.l0FlushBytes += bytes.length
-        const lastSeq = imm.table.lastSeq ?? 0
-        const lastTick = imm.table.lastTick ?? MIN_TICK
-        const sst = { id, info, formatVersion }
-        yield* syncRecentFlushedWalId
-        // What compaction must keep: the oldest open snapshot's or transaction's seq, else this memtable's last.
-        const snapshotMinSeq = deps.retentionFloor() ?? lastSeq
-        yield* manifest.update((m) => {
-          const pushed = Manifest.withL0Pushed(
-            m,
-            sst,
-            Math.max(m.replayAfterWalId, imm.recentFlushedWalId),
-            Math.max(m.lastL0Seq, lastSeq),
-            lastTick
-          )
-          return {
-            ...pushed,
-            recentSnapshotMinSeq: snapshotMinSeq,
-            sequenceTracker: SequenceTracker.merge(pushed.sequenceTracker, imm.tracker)
-          }
-        })
-        yield* tables.adopt(id, path, bytes)
-        state.releaseOldestImm(imm)
-        stats.immutableMemtableFlushes++
-        yield* Effect.logDebug(`memtable flushed to L0 SST ${id}`).pipe(Effect.annotateLogs({
-          sst: id,
-          bytes: bytes.length,
-          rows: imm.table.entryCount,
-          lastSeq,
-          manifest: manifest.id,
-          l0Ssts: manifest.manifestForReads.l0.length
-        }))
-        deps.onFlushed()
-      }).pipe(Effect.withSpan("Db.memtableFlush"))
+      Effect.andThen(awaitL0Room, Effect.suspend(() =>
+        state.closeError !== undefined ? Effect.void : flushToL0(deps, stats, imm, syncRecentFlushedWalId))).pipe(
+          Effect.withSpan("Db.memtableFlush")
+        )
 
     const loop: Effect.Effect<void> = Effect.gen(function*() {
       while (true) {

@@ -257,7 +257,7 @@ export class CompactorActor {
   /**
    * Lifts the L0 bound after a pause of the world: a writer stalled on a full L0 sees minutes without
    * compaction and gives up its stall, and uploads past the limit until compaction moves the oldest L0 SST
-   * (MemtableFlusher.ts). So the bound stays lifted until the oldest L0 SST changed and L0 is back within it.
+   * (L0Stall.ts). So the bound stays lifted until the oldest L0 SST changed and L0 is back within it.
    */
   relaxL0(why: string): void {
     if (!this.#l0Relaxed) this.w.trace.line(`#${this.w.opIndex} L0 bound lifted: ${why}`)
