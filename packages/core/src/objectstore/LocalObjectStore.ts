@@ -40,31 +40,20 @@
  * `StoreUnavailable`; everything else is `StoreFailure`. Each carries the operation, the object path and
  * the system's own words for the failure (`ENOSPC: no space left on device, write`).
  */
-import { Cause, Effect, Exit, FileSystem, Layer, Option, Random, Semaphore, Stream } from "effect"
-import type { PlatformError } from "effect/PlatformError"
+import { Effect, FileSystem, Layer, Option, Semaphore, Stream } from "effect"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import { rmdir } from "node:fs/promises"
 import { spanned } from "../Tracing.ts"
+import { LocalDirectory } from "./LocalDirectory.ts"
 import {
   type Body,
-  decodeMetadata,
   dirOf,
   etagOf,
-  HIDDEN,
-  isCode,
   lastModifiedOf,
   mapPlatformError,
-  NOT_FOUND_CODES,
-  PID_DIGITS,
-  removeFileIfExists,
   rootDirOf,
-  sidecarOf,
-  TEMP_ATTEMPTS,
-  textEncoder,
   UNSIZED_READ_MAX,
   validateLocalPath,
-  validateLocalPrefix,
-  writeChunks
+  validateLocalPrefix
 } from "./LocalFiles.ts"
 import { withReadHandles } from "./LocalReadHandles.ts"
 import { sweepTempFiles } from "./LocalSweep.ts"
@@ -78,7 +67,6 @@ import {
   type PutOptions
 } from "./ObjectStore.ts"
 import {
-  ObjectAlreadyExists,
   ObjectNotFound,
   StoreFailure,
   type ObjectStoreError,
@@ -99,9 +87,6 @@ export interface LocalObjectStoreOptions {
   readonly syncReadMaxBytes?: number
 }
 
-/** A streamed put syncs its file each time this many bytes have been written since the last sync. */
-const STREAM_SYNC_BYTES = 2 * 1024 * 1024
-
 /** The store on the directory `options.root` (see the module comment). */
 export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: LocalObjectStoreOptions) {
   const fs = yield* FileSystem.FileSystem
@@ -110,222 +95,26 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     Effect.catchTag("PlatformError", (e) =>
       Effect.fail(new StoreFailure({ op: "put", path: "", message: `cannot create ${options.root}: ${e.message}`, cause: e })))
   )
-  // Serialises publishing and deleting (see the module comment on sidecars); the slow part of a put,
-  // writing and fsyncing its temp file, runs outside it.
-  const publishLock = yield* Semaphore.make(1)
-
-  const fileOf = (path: string): string => `${root}/${path}`
-
-  const inoOf = (info: FileSystem.File.Info): Effect.Effect<bigint, PlatformError> =>
-    Option.match(info.ino, {
-      onSome: Effect.succeed,
-      onNone: () =>
-        Effect.die(new Error("LocalObjectStore needs inode numbers (stat reported none)"))
-    })
-
-  /** fsyncs a directory, making the names created or removed in it durable. */
-  const syncDirectory = (dir: string): Effect.Effect<void, PlatformError> =>
-    Effect.scoped(fs.open(dir === "" ? "/" : dir, { flag: "r" }).pipe(Effect.flatMap((d) => d.sync))).pipe(
-      // Some platforms cannot fsync a directory (Windows: EISDIR/EPERM); there is nothing more to do there.
-      Effect.catchIf((e) => isCode(e, "EISDIR", "EINVAL"), () => Effect.void)
-    )
-
-  /** Creates `dir` and its missing parents below the root, fsyncing each new directory's parent. */
-  const ensureDirectory = (dir: string): Effect.Effect<void, PlatformError> =>
-    fs.makeDirectory(dir).pipe(
-      Effect.andThen(syncDirectory(dirOf(dir))),
-      Effect.catchIf((e) => isCode(e, "EEXIST"), () => Effect.void),
-      Effect.catchIf(
-        (e) => isCode(e, "ENOENT") && dir.length > root.length,
-        () => ensureDirectory(dirOf(dir)).pipe(Effect.andThen(Effect.suspend(() => ensureDirectory(dir))))
-      )
-    )
-
-  const removeIfExists = (file: string) => removeFileIfExists(fs, file)
-
-  /** A fresh temp-file name: `#2`, this process's id and 9 random digits (sidecars are `#0...`). */
-  const tempName = Effect.gen(function*() {
-    const a = yield* Random.nextIntBetween(0, 1e9, { halfOpen: true })
-    return `#2${String(process.pid).padStart(PID_DIGITS, "0")}${String(a).padStart(9, "0")}`
-  })
-
-  /**
-   * Writes `bytes` to a new file (`O_EXCL`) and fsyncs it. On any failure but a name clash (the name is
-   * another's) and on interruption, even one that lands while the file is being created, what was
-   * created is removed.
-   */
-  const writeNewFile = (file: string, bytes: Body) =>
-    Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(file, { flag: "wx", mode: 0o644 })
-      if (bytes instanceof Uint8Array) {
-        if (bytes.length > 0) yield* handle.writeAll(bytes)
-      } else if (Array.isArray(bytes)) {
-        yield* writeChunks(bytes, (b) => handle.writeAll(b))
-      } else {
-        // A streamed body is long (a compaction's output SST) and comes slowly (as it is built): syncing
-        // as it goes lets the disk write it while the rest is built, so the last sync waits only for the
-        // tail, not for the whole object (a 7 MiB SST's last sync: 7 ms before, under 2 ms after).
-        let unsynced = 0
-        yield* Stream.runForEach(bytes as Stream.Stream<ReadonlyArray<Uint8Array>>, (batch) =>
-          Effect.andThen(writeChunks(batch, (b) => handle.writeAll(b)), () => {
-            for (const b of batch) unsynced += b.length
-            if (unsynced < STREAM_SYNC_BYTES) return Effect.void
-            unsynced = 0
-            return handle.sync
-          }))
-      }
-      yield* handle.sync
-      return yield* handle.stat
-    })).pipe(
-      Effect.onExit((exit) =>
-        Exit.isSuccess(exit) || Cause.findErrorOption(exit.cause).pipe(Option.exists((e) => isCode(e, "EEXIST")))
-          ? Effect.void
-          : Effect.ignore(removeIfExists(file))
-      )
-    )
-
-  /**
-   * Writes a durable temp file in `dir` (creating `dir` if needed); returns its path and stat. `track`
-   * learns the name before the file is created (and `undefined` after a clash), so that a caller
-   * interrupted at any point knows what to remove.
-   */
-  const writeTemp = (dir: string, bytes: Body, track: (path: string | undefined) => void) =>
-    Effect.gen(function*() {
-      for (let attempt = 1;; attempt++) {
-        const temp = `${dir}/${yield* tempName}`
-        track(temp)
-        const result = yield* Effect.result(writeNewFile(temp, bytes))
-        if (result._tag === "Success") return { path: temp, info: result.success }
-        const e = result.failure
-        if (isCode(e, "EEXIST")) track(undefined)
-        if (attempt >= TEMP_ATTEMPTS || !isCode(e, "EEXIST", "ENOENT")) return yield* Effect.fail(e)
-        // ENOENT: the directory is missing (new, or pruned by a concurrent delete). EEXIST: name clash.
-        if (isCode(e, "ENOENT")) yield* ensureDirectory(dir)
-      }
-    })
-
-  /** Reads the metadata sidecar of the file with inode `ino`, if there is one. */
-  const readSidecar = (op: StoreOp, path: string, dir: string, ino: bigint) =>
-    fs.readFileString(sidecarOf(dir, ino)).pipe(
-      Effect.map(Option.some),
-      Effect.catchIf((e) => isCode(e, "ENOENT"), () => Effect.succeed(Option.none<string>())),
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.succeed(Option.none<Readonly<Record<string, string>>>()),
-        onSome: (text) =>
-          decodeMetadata(text).pipe(
-            Effect.map(Option.some),
-            Effect.mapError((e) => new StoreFailure({ op, path, message: `corrupt metadata for ${path}: ${e.message}`, cause: e }))
-          )
-      }))
-    )
-
-  /** Stats `file`; `none` if there is no regular file there. */
-  const statFile = (file: string) =>
-    fs.stat(file).pipe(
-      Effect.map((info) => info.type === "File" ? Option.some(info) : Option.none()),
-      Effect.catchIf((e) => isCode(e, ...NOT_FOUND_CODES), () => Effect.succeed(Option.none<FileSystem.File.Info>()))
-    )
-
+  const disk = new LocalDirectory(fs, root, yield* Semaphore.make(1))
   const notFound = (op: StoreOp, path: string) => new ObjectNotFound({ op, path, message: `no object at ${path}` })
-
-  /** Removes `dir` and then its parents while they are empty, stopping at the root. */
-  const pruneEmptyDirectories = (dir: string): Effect.Effect<void> =>
-    dir.length <= root.length
-      ? Effect.void
-      : Effect.tryPromise({
-        // FileSystem.remove is `rm`, which would need `recursive` for a directory (and then remove a
-        // non-empty one too); `rmdir` removes only an empty directory, which is exactly what is wanted.
-        try: () => rmdir(dir),
-        catch: (cause) => cause
-      }).pipe(
-        Effect.andThen(Effect.suspend(() => pruneEmptyDirectories(dirOf(dir)))),
-        // Not empty (ENOTEMPTY/EEXIST), already gone, or anything else: stop pruning, it is only tidying.
-        Effect.ignore
-      )
 
   const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles(fs, root)
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
 
   const put = spanned("LocalObjectStore.put", Effect.fnUntraced(function*(path: string, bytes: Body, options?: PutOptions) {
     yield* validateLocalPath("put", path)
-    const file = fileOf(path)
-    const dir = dirOf(file)
-    const create = options?.mode === "create"
-    const metadata = options?.metadata ?? {}
-    // What to undo if the put fails before the object is published.
-    let published = false
-    let dataTemp: string | undefined
-    let metaTemp: string | undefined
-    let sidecar: string | undefined
-
-    return yield* Effect.gen(function*() {
-      const temp = yield* writeTemp(dir, bytes, (p) => (dataTemp = p))
-      const ino = yield* inoOf(temp.info)
-
-      // Make the metadata for this inode durable before the object can be seen.
-      if (Object.keys(metadata).length > 0) {
-        const meta = yield* writeTemp(dir, textEncoder.encode(JSON.stringify(metadata)), (p) => (metaTemp = p))
-        sidecar = sidecarOf(dir, ino)
-        yield* fs.rename(meta.path, sidecar)
-        yield* syncDirectory(dir)
-      } else if (yield* removeIfExists(sidecarOf(dir, ino))) {
-        yield* syncDirectory(dir) // a stale sidecar left by a crash, for an inode number now reused
-      }
-
-      const linked = yield* Effect.uninterruptible(publishLock.withPermit(Effect.gen(function*() {
-        if (create) {
-          const ok = yield* fs.link(temp.path, file).pipe(
-            Effect.as(true),
-            Effect.catchIf((e) => isCode(e, "EEXIST"), () => Effect.succeed(false))
-          )
-          if (!ok) return false
-          published = true
-          yield* removeIfExists(temp.path)
-          return true
-        }
-        const old = yield* statFile(file)
-        yield* fs.rename(temp.path, file)
-        published = true
-        if (Option.isSome(old)) {
-          const oldIno = yield* inoOf(old.value)
-          if (oldIno !== ino) yield* removeIfExists(sidecarOf(dir, oldIno))
-        }
-        return true
-      })))
-
-      if (!linked) {
-        const existing = yield* fs.stat(file).pipe(Effect.option)
-        return yield* Effect.fail(
-          Option.isSome(existing) && existing.value.type === "Directory"
-            ? new StoreFailure({ op: "put", path, message: `a directory exists at ${path}` })
-            : new ObjectAlreadyExists({ op: "put", path, message: `object exists at ${path}` })
-        )
-      }
-      yield* syncDirectory(dir)
-      return { etag: etagOf(temp.info) }
-    }).pipe(
-      Effect.onError(() =>
-        published ? Effect.void : Effect.gen(function*() {
-          // The sidecar before the data temp file: while that file lives, its inode (which names the
-          // sidecar) cannot be reused by another writer.
-          for (const leftover of [sidecar, metaTemp, dataTemp]) {
-            if (leftover !== undefined) yield* Effect.ignore(fs.remove(leftover))
-          }
-        })
-      ),
-      mapPlatformError("put", path)
-    )
+    return yield* disk.publish(path, disk.fileOf(path), bytes, options).pipe(mapPlatformError("put", path))
   }))
 
   const get = spanned("LocalObjectStore.get", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("get", path)
-    return yield* fs.readFile(fileOf(path)).pipe(mapPlatformError("get", path))
+    return yield* fs.readFile(disk.fileOf(path)).pipe(mapPlatformError("get", path))
   }))
 
   const getRange = spanned("LocalObjectStore.getRange", Effect.fnUntraced(function*(path: string, range: ByteRange) {
     yield* validateLocalPath("getRange", path)
     return yield* Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(fileOf(path), { flag: "r" })
+      const handle = yield* fs.open(disk.fileOf(path), { flag: "r" })
       let start: number
       let end: number
       if (!("suffix" in range) && range.end > range.start && range.end - range.start <= UNSIZED_READ_MAX) {
@@ -353,18 +142,18 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
 
   const head = spanned("LocalObjectStore.head", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("head", path)
-    const file = fileOf(path)
+    const file = disk.fileOf(path)
     const dir = dirOf(file)
     return yield* Effect.gen(function*() {
       // A sidecar can vanish between the stat and its read only if the object was replaced or deleted
       // meanwhile; then look again, so that the answer describes one version of the object.
       for (;;) {
-        const info = yield* statFile(file)
+        const info = yield* disk.statFile(file)
         if (Option.isNone(info)) return yield* Effect.fail(notFound("head", path))
-        const ino = yield* inoOf(info.value)
-        const metadata = yield* readSidecar("head", path, dir, ino)
-        const again = Option.isSome(metadata) ? info : yield* statFile(file)
-        if (Option.isSome(again) && (yield* inoOf(again.value)) === ino) {
+        const ino = yield* disk.inoOf(info.value)
+        const metadata = yield* disk.readSidecar("head", path, dir, ino)
+        const again = Option.isSome(metadata) ? info : yield* disk.statFile(file)
+        if (Option.isSome(again) && (yield* disk.inoOf(again.value)) === ino) {
           const meta: ObjectMeta = {
             path,
             size: Number(info.value.size),
@@ -380,60 +169,19 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
 
   const del = spanned("LocalObjectStore.delete", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("delete", path)
-    const file = fileOf(path)
-    const dir = dirOf(file)
-    return yield* Effect.gen(function*() {
-      const removed = yield* Effect.uninterruptible(publishLock.withPermit(Effect.gen(function*() {
-        const info = yield* statFile(file)
-        if (Option.isNone(info)) return false // missing, or a "directory": no object to delete
-        const ino = yield* inoOf(info.value)
-        if (!(yield* removeIfExists(file))) return false
-        yield* removeIfExists(sidecarOf(dir, ino))
-        return true
-      })))
-      if (removed) {
-        yield* syncDirectory(dir)
-        yield* pruneEmptyDirectories(dir)
-      }
-    }).pipe(mapPlatformError("delete", path))
+    return yield* disk.remove(disk.fileOf(path)).pipe(mapPlatformError("delete", path))
   }))
-
-  /** Every object path under `prefix`, sorted. */
-  const walk = (prefix: string): Effect.Effect<Array<string>, PlatformError> =>
-    Effect.gen(function*() {
-      const out: Array<string> = []
-      const visit = (rel: string): Effect.Effect<void, PlatformError> =>
-        Effect.gen(function*() {
-          const dir = rel === "" ? (root === "" ? "/" : root) : fileOf(rel)
-          const entries = yield* fs.readDirectoryEntries(dir).pipe(
-            // Gone (pruned meanwhile) or not a directory (the prefix names an object): nothing under it.
-            Effect.catchIf((e) => isCode(e, "ENOENT", "ENOTDIR"), () => Effect.succeed([]))
-          )
-          for (const entry of entries) {
-            const child = rel === "" ? entry.name : `${rel}/${entry.name}`
-            let type = entry.type
-            if (type !== "File" && type !== "Directory") {
-              const info = yield* fs.stat(fileOf(child)).pipe(Effect.option)
-              type = Option.isSome(info) ? info.value.type : "Unknown"
-            }
-            if (type === "Directory") yield* visit(child)
-            else if (type === "File" && !HIDDEN.test(entry.name)) out.push(child)
-          }
-        })
-      yield* visit(prefix)
-      return out.sort()
-    })
 
   const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
     Stream.unwrap(Effect.gen(function*() {
       yield* validateLocalPrefix(prefix)
-      const walked = yield* walk(prefix).pipe(mapPlatformError("list", prefix))
+      const walked = yield* disk.walk(prefix).pipe(mapPlatformError("list", prefix))
       const after = options?.startAfter
       // Only the paths wanted are stat-ed: a poll for new versions costs one directory read.
       const paths = after === undefined ? walked : walked.filter((path) => path > after)
       return Stream.fromIterable(paths).pipe(
         Stream.mapEffect((path) =>
-          statFile(fileOf(path)).pipe(
+          disk.statFile(disk.fileOf(path)).pipe(
             Effect.map(Option.map((info): ObjectSummary => ({
               path,
               size: Number(info.size),
