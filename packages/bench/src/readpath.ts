@@ -18,7 +18,11 @@
  *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
  *     block cache's size instead of W2's (0: none; 1e9: every block stays), which separates what a read
  *     that misses the cache costs from what one that hits does.
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full
+ *       --impl <repo A> --impl2 <repo B> [--rounds R] [read's options]
+ *     `read` of two versions in alternating child processes, then each one's medians (see `ab`).
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -124,19 +128,37 @@ const read = async (): Promise<void> => {
 }
 
 /**
- * `ab --dir D --layout L --impl A --impl2 B [--rounds R]`: both versions in ONE process, alternating
- * (A B, B A, ...), each round a fresh opening of the layout: the machine's drift hits both alike.
+ * `ab --dir D --layout L --impl A --impl2 B [--rounds R] [read's options]`: `read` of A and of B in
+ * alternating child processes (A B, B A, ...), then the median of each. Not both in one process, as this
+ * mode did until 2026-12-05: there the two versions share one JIT and one heap, and the same code run as A
+ * and as B differed by more than the changes measured (scans only, six rounds: medians ~490k and ~415k rows
+ * per second, A ahead; with gets first, B ahead on scans and A on gets, by 5-15 %).
  */
 const ab = async (): Promise<void> => {
-  const a = path.resolve(arg("impl", repoRoot))
-  const b = path.resolve(arg("impl2"))
+  const impls = { A: path.resolve(arg("impl", repoRoot)), B: path.resolve(arg("impl2")) }
   const rounds = Number(arg("rounds", "4"))
+  const passed: Array<string> = []
+  for (let i = 3; i < process.argv.length; i += 2) {
+    const name = process.argv[i]!
+    if (name !== "--impl" && name !== "--impl2" && name !== "--rounds" && name !== "--label") passed.push(name, process.argv[i + 1]!)
+  }
+  const results: Record<"A" | "B", Array<{ scanRowsPerSec: number; getsPerSec: number }>> = { A: [], B: [] }
   for (let r = 0; r < rounds; r++) {
-    for (const impl of r % 2 === 0 ? [a, b] : [b, a]) {
-      const out = await readOnce(impl, arg("layout"))
-      console.log(JSON.stringify({ ...out, label: impl === a ? "A" : "B", round: r }))
-      if (out.problems > 0) process.exit(1)
+    for (const label of r % 2 === 0 ? (["A", "B"] as const) : (["B", "A"] as const)) {
+      const argv = [...process.execArgv, fileURLToPath(import.meta.url), "read", ...passed, "--impl", impls[label], "--label", label]
+      const out = JSON.parse(execFileSync(process.execPath, argv, { encoding: "utf8" }).trim().split("\n").pop()!)
+      console.log(JSON.stringify({ ...out, round: r }))
+      results[label].push(out)
     }
+  }
+  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  for (const label of ["A", "B"] as const) {
+    const rs = results[label]
+    console.log(JSON.stringify({
+      label,
+      medianGetsPerSec: median(rs.map((x) => x.getsPerSec)),
+      medianScanRowsPerSec: median(rs.map((x) => x.scanRowsPerSec))
+    }))
   }
 }
 
