@@ -20,28 +20,20 @@
  * `compactor_options` settings) runs SlateDB's compactor. That compactor lives inside a writer, and a
  * second writer fences the first, so SlateDB's compactor never runs beside a Shale writer: where Shale
  * writes and SlateDB compacts, they take turns.
+ *
+ * The manifests and compactions files either compactor writes, byte for byte: CompactionBytes.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Compactor } from "../../src/compactor/Compactor.ts"
 import { Db } from "../../src/db/Db.ts"
 import { CompactionStatus } from "../../src/manifest/CompactionsCodec.ts"
-import type { Manifest } from "../../src/manifest/Manifest.ts"
-import type { CompactorSettings, SettingsInput } from "../../src/Settings.ts"
 import { type EngineOp } from "../support/slatedb.ts"
 import {
-  compactionsOnDisk,
   expectedLastRunPuts,
   idsOnDisk,
   l0SstsEverWritten,
   latestCompactionsOnDisk,
-  modelMix,
-  newIds,
-  type ReadAll,
-  readAllWithShale,
-  readAllWithSlateDb,
-  readProblems,
-  roundTripProblems,
   runStatsOnDisk,
   slateDbReadAll,
   shaleCompactorLayer,
@@ -52,95 +44,26 @@ import {
 import {
   applyToShale,
   applyToSlateDb,
-  latestManifestOnDisk,
   Model,
   openSlateDb,
   shaleDb,
-  tempDir,
-  waitUntil
+  tempDir
 } from "./support.ts"
-
-// ---- settings ---------------------------------------------------------------------------------------------
-
-const MIN_SOURCES = 4
-const MAX_SOURCES = 8
-const L0_SST_BYTES = 24 * 1024
-const MAX_SST_BYTES = 16 * 1024
-
-/** SlateDB: small L0 SSTs; L0 may grow past the default 8 SSTs (no compactor runs while it writes). */
-const slateSmallL0 = { min_filter_keys: 10, l0_sst_size_bytes: L0_SST_BYTES, l0_max_ssts: 64 }
-
-/** SlateDB's embedded compactor, compacting promptly (scheduler options are strings in SlateDB). */
-const slateCompactor = {
-  "compactor_options.poll_interval": "100ms",
-  "compactor_options.max_sst_size": MAX_SST_BYTES,
-  "compactor_options.scheduler_options.min_compaction_sources": String(MIN_SOURCES),
-  "compactor_options.scheduler_options.max_compaction_sources": String(MAX_SOURCES)
-}
-
-/** Shale's writer without a compactor, small L0 SSTs. */
-const shaleSmallL0: SettingsInput = { compactor: null, minFilterKeys: 10, l0SstSizeBytes: L0_SST_BYTES, l0MaxSsts: 64 }
-
-/** Shale's standalone compactor. */
-const shaleCompactor: Partial<CompactorSettings> = {
-  pollIntervalMs: 100,
-  maxSstSizeBytes: MAX_SST_BYTES,
-  minCompactionSources: MIN_SOURCES,
-  maxCompactionSources: MAX_SOURCES
-}
-
-// ---- helpers ----------------------------------------------------------------------------------------------
-
-const manifest = (dir: string): Manifest => latestManifestOnDisk(dir)!
-
-const shape = (m: Manifest) => ({ l0: m.l0.length, runs: m.compacted.length, compactorEpoch: m.compactorEpoch })
-
-/**
- * Reads match the model in the database whose latest manifest is `m` (`exact`: right after a full
- * compaction, so every expired TTL row is gone; see `Expected` in compactionSupport.ts).
- */
-const expectReads = (actual: ReadAll, model: Model, m: Manifest, exact: boolean): void =>
-  expect(readProblems(actual, model, m, exact)).toEqual([])
-
-/**
- * SlateDB, then Shale, open the database and read every key and the full scans (Shale both, SlateDB the
- * ascending one): as the model says, and alike.
- */
-const expectBothRead = async (dir: string, model: Model, m: Manifest, exact: boolean): Promise<void> => {
-  const slate = await readAllWithSlateDb(dir, model.keys())
-  expectReads(slate, model, m, exact)
-  const shale = await readAllWithShale(dir, model.keys())
-  expectReads(shale, model, m, exact)
-  expect({ ...shale, desc: undefined }).toEqual(slate)
-}
-
-/** The workload's newest rows are of every kind the test is about (expired ones gone when `m` is exact). */
-const expectMixedModel = (model: Model, m: Manifest): void => {
-  const mix = modelMix(model, m)
-  expect(mix.values).toBeGreaterThan(100)
-  expect(mix.deleted).toBeGreaterThan(10)
-  expect(mix.expired).toBeGreaterThan(10)
-  expect(mix.liveTtl).toBeGreaterThan(10)
-  expect(mix.overwritten).toBeGreaterThan(100)
-}
-
-/** Waits until SlateDB's embedded compactor has brought L0 under the scheduler's minimum with sorted runs. */
-const awaitSlateDbCompacted = (dir: string, epochAbove: number) =>
-  waitUntil(() => {
-    const m = latestManifestOnDisk(dir)
-    return m !== undefined && m.compactorEpoch > epochAbove && m.compacted.length > 0 && m.l0.length < MIN_SOURCES
-  }, 40_000)
-
-/** Compactions recorded Completed in the compactions files with the given compactor epoch. */
-const completedUnderEpoch = (dir: string, epoch: number): Set<string> => {
-  const out = new Set<string>()
-  for (const id of idsOnDisk(dir, "compactions")) {
-    const file = compactionsOnDisk(dir, id)
-    if (file.compactorEpoch !== epoch) continue
-    for (const c of file.recentCompactions) if (c.status === CompactionStatus.Completed) out.add(c.id)
-  }
-  return out
-}
+import {
+  awaitSlateDbCompacted,
+  completedUnderEpoch,
+  expectBothRead,
+  expectMixedModel,
+  expectReads,
+  manifest,
+  MAX_SOURCES,
+  MIN_SOURCES,
+  shaleCompactor,
+  shaleSmallL0,
+  shape,
+  slateCompactor,
+  slateSmallL0
+} from "./compactionCases.ts"
 
 // ---- the tests --------------------------------------------------------------------------------------------
 
@@ -409,94 +332,4 @@ describe("compaction between Shale and SlateDB 0.12.1", () => {
       cleanup()
     }
   }, 90_000)
-
-  it("bytes: manifests and compactions files of either compactor re-encode byte for byte in Shale; SlateDB opens Shale's", async () => {
-    const { dir, cleanup } = tempDir("shale-interop-cmp5-")
-    try {
-      const model = new Model()
-      // SlateDB writes and its embedded compactor compacts.
-      const slate = await openSlateDb(dir, { compactor: true, settings: { ...slateSmallL0, ...slateCompactor } })
-      let compacted: boolean
-      try {
-        await applyToSlateDb(slate.db, ttlWorkload({ writes: 2500, seed: 50, keySpace: 700 }), model)
-        await slate.db.flush_with_options({ flush_type: "MemTable" })
-        compacted = await awaitSlateDbCompacted(dir, 0)
-      } finally {
-        await slate.close()
-      }
-      expect(compacted).toBe(true)
-      const slateManifests = idsOnDisk(dir, "manifest")
-      const slateCompactions = idsOnDisk(dir, "compactions")
-      expect(slateCompactions.length).toBeGreaterThanOrEqual(2)
-      // Among them: manifests with sorted runs and compaction checkpoints, compactions with output SSTs.
-      expect(manifest(dir).compacted.length).toBeGreaterThanOrEqual(1)
-      expect(manifest(dir).checkpoints.length).toBeGreaterThanOrEqual(1)
-      expect(slateCompactions.some((id) => compactionsOnDisk(dir, id).recentCompactions.some((c) => c.outputSsts.length > 0)))
-        .toBe(true)
-      expect(roundTripProblems(dir, "manifest", slateManifests)).toEqual([])
-      expect(roundTripProblems(dir, "compactions", slateCompactions)).toEqual([])
-
-      // Shale writes more L0 SSTs (no compactor), then Shale's compactor compacts them and (full) everything.
-      await Effect.runPromise(
-        applyToShale(ttlWorkload({ writes: 2000, seed: 51, keySpace: 700 }), model).pipe(Effect.provide(shaleDb(dir, shaleSmallL0)))
-      )
-      const beforeShaleCompactor = { manifests: idsOnDisk(dir, "manifest"), compactions: idsOnDisk(dir, "compactions") }
-      expect(manifest(dir).l0.length).toBeGreaterThanOrEqual(MIN_SOURCES)
-      const fullId = await Effect.runPromise(
-        withShaleCompactor(dir, shaleCompactor, (c) =>
-          Effect.gen(function*() {
-            yield* c.awaitIdle
-            const id = yield* c.submit("full")
-            yield* c.awaitIdle
-            return id
-          }))
-      )
-      const shaleManifests = newIds(beforeShaleCompactor.manifests, idsOnDisk(dir, "manifest"))
-      const shaleCompactions = newIds(beforeShaleCompactor.compactions, idsOnDisk(dir, "compactions"))
-      // The epoch claim, then a version per compaction (at least the full one); the compactions file at each step.
-      expect(shaleManifests.length).toBeGreaterThanOrEqual(2)
-      expect(shaleCompactions.length).toBeGreaterThanOrEqual(3)
-      expect(roundTripProblems(dir, "manifest", shaleManifests)).toEqual([])
-      expect(roundTripProblems(dir, "compactions", shaleCompactions)).toEqual([])
-
-      // The latest manifest and compactions file are Shale's compactor's.
-      const latestManifestId = idsOnDisk(dir, "manifest").at(-1)!
-      const latestCompactions = latestCompactionsOnDisk(dir)!
-      expect(shaleManifests).toContain(latestManifestId)
-      expect(shaleCompactions).toContain(latestCompactions.id)
-      const shaleEpoch = latestCompactions.file.compactorEpoch
-      expect(manifest(dir).compactorEpoch).toBe(shaleEpoch)
-      const shaleFull = manifest(dir)
-      expect(shaleFull.compacted.length).toBe(1)
-      expect(shaleFull.l0).toEqual([])
-      expect(runStatsOnDisk(dir, shaleFull.compacted[0]!)).toEqual({ puts: expectedLastRunPuts(model, shaleFull), deletes: 0 })
-      expect(latestCompactions.file.recentCompactions.find((c) => c.id === fullId)?.status).toBe(CompactionStatus.Completed)
-
-      // SlateDB decodes both: its writer opens on Shale's manifest, its compactor on Shale's compactions file
-      // (it claims the next epoch and carries Shale's last finished compaction over).
-      const beforeSlate = { manifests: idsOnDisk(dir, "manifest"), compactions: idsOnDisk(dir, "compactions") }
-      const again = await openSlateDb(dir, { compactor: true, settings: { ...slateSmallL0, ...slateCompactor } })
-      let reads: ReadAll | undefined
-      try {
-        const claimed = await waitUntil(() => (latestCompactionsOnDisk(dir)?.file.compactorEpoch ?? 0) > shaleEpoch, 20_000)
-        expect(claimed).toBe(true)
-        reads = await slateDbReadAll(again.db, model.keys())
-      } finally {
-        await again.close()
-      }
-      expectReads(reads!, model, shaleFull, true)
-      const slateFile = latestCompactionsOnDisk(dir)!.file
-      expect(slateFile.compactorEpoch).toBe(shaleEpoch + 1)
-      expect(slateFile.recentCompactions.map((c) => c.id)).toContain(fullId)
-      expect(manifest(dir).compactorEpoch).toBe(shaleEpoch + 1)
-      // And what SlateDB wrote after Shale's compactor re-encodes byte for byte too.
-      expect(roundTripProblems(dir, "manifest", newIds(beforeSlate.manifests, idsOnDisk(dir, "manifest")))).toEqual([])
-      expect(roundTripProblems(dir, "compactions", newIds(beforeSlate.compactions, idsOnDisk(dir, "compactions")))).toEqual([])
-
-      expectMixedModel(model, shaleFull)
-      await expectBothRead(dir, model, shaleFull, true)
-    } finally {
-      cleanup()
-    }
-  }, 60_000)
 })
