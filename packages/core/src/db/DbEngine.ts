@@ -15,7 +15,6 @@
  *    (closes the database at once when the WAL buffer stops, fenced or fatal, so reads fail too), a
  *    backpressure watchdog and a manifest poller (a newer writer's epoch closes the database as fenced;
  *    compactor changes are merged).
- *
  * 6. The public operations: the paths' own, `flush` and `changes` (DbOperations.ts), checkpoints
  *    (DbCheckpoints.ts), `status` (DbStatus.ts), snapshots and transactions (Transaction.ts).
  *

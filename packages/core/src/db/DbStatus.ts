@@ -4,8 +4,8 @@
  * embedded compactor's and garbage collector's counters when they run. Every field is read in place when
  * asked, without a lock.
  *
- * And the same for a metrics registry (`registerDbSeries`): the database's series (docs/design/observability.md),
- * read in place when the registry is read, registered for as long as the database is open.
+ * `registerDbSeries`: the same kind of figures as metric series (docs/design/observability.md), read in
+ * place when the registry is read, registered for as long as the database is open.
  */
 import { Effect, type Scope } from "effect"
 import type { MergeOperator } from "../iter/MergeOperator.ts"
