@@ -7,7 +7,7 @@
  */
 import type { WriteRecord } from "./Model.ts"
 import { BASE, foldMatches, type Held, type Looseness, type ObservedRow, sameCell, showCell } from "./ModelRows.ts"
-import { elementsOf, foldBytes } from "./Merges.ts"
+import { elementsOf, foldBytes, OPERAND_MARK } from "./Merges.ts"
 import { bytesEqual, showHexKey } from "./SimBytes.ts"
 
 export interface CutContext {
@@ -134,14 +134,36 @@ const tryCut = (
       if (!present.has(u)) present.set(u, undefined)
     }
   }
-  return partialBatch(present, lastTouch, found)
+  return partialBatch(present, lastTouch, found, uncertain)
+}
+
+/**
+ * Whether key `k`'s row `o` is write `u`'s `v` (a value, or a delete: undefined) at seq `s` with the
+ * operands of later uncertain merges folded on top: `v`'s bytes then operands only (after a delete,
+ * operands only), at a seq above `s`. Such a merge is not in `present` (its key compares element by element,
+ * `foldMatches`), yet it is what rewrote the key.
+ */
+const foldedOver = (
+  u: WriteRecord,
+  k: string,
+  v: Uint8Array | undefined,
+  s: number | undefined,
+  o: ObservedRow | undefined,
+  uncertain: ReadonlyArray<WriteRecord>
+): boolean => {
+  if (o === undefined || (s !== undefined && o.seq <= s)) return false
+  if (!uncertain.some((u2) => u2 !== u && u2.merges?.has(k) === true)) return false
+  const at = v === undefined ? 0 : v.length
+  if (v !== undefined && (o.value.length <= at || !bytesEqual(o.value.subarray(0, at), v))) return false
+  return o.value[at] === OPERAND_MARK
 }
 
 /** A write visible in part only (none of the keys it misses rewritten by a later write), or undefined. */
 const partialBatch = (
   present: ReadonlyMap<WriteRecord, number | undefined>,
   lastTouch: ReadonlyMap<string, number>,
-  found: ReadonlyMap<string, ObservedRow>
+  found: ReadonlyMap<string, ObservedRow>,
+  uncertain: ReadonlyArray<WriteRecord>
 ): string | undefined => {
   for (const [u, s] of present) {
     for (const [k, v] of u.entries) {
@@ -157,7 +179,7 @@ const partialBatch = (
       for (const [u2, s2] of present) {
         if (u2 !== u && u2.entries.has(k) && (s === undefined || s2 === undefined || s2 > s)) byUncertain = true
       }
-      if (!byCommitted && !byUncertain) {
+      if (!byCommitted && !byUncertain && !foldedOver(u, k, v, s, o, uncertain)) {
         return `partial batch: uncertain write #${u.id} is visible, but ${showHexKey(k)} is ${showCell(o)}, not ${
           showCell({ value: v, seq: s ?? 0 })
         }`

@@ -10,6 +10,8 @@
  *   was collected under a newer version before it read it (ReadOnlyDb.ts `replayedVersion`).
  * - 2743 (chaos): the model judged a checkpoint refresh by the checkpoint's liveness at the start of the
  *   call only (CheckpointEvents.ts).
+ * - 6213 (chaos): the model's recovery check called a whole batch partial when a later uncertain merge had
+ *   folded its operand onto the batch's value of a key (ModelRecovery.ts `foldedOver`); the engine was right.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -18,7 +20,8 @@ import { type FaultProfileName, runSimulation } from "../../src/Simulation.ts"
 const FOUND: ReadonlyArray<{ readonly seed: number; readonly profile: FaultProfileName; readonly ops: number }> = [
   { seed: 4033, profile: "chaos", ops: 218 },
   { seed: 3250, profile: "standard", ops: 379 },
-  { seed: 2743, profile: "chaos", ops: 131 }
+  { seed: 2743, profile: "chaos", ops: 131 },
+  { seed: 6213, profile: "chaos", ops: 61 }
 ]
 
 describe("simulation: seeds that found bugs", () => {
