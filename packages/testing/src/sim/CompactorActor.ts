@@ -311,6 +311,28 @@ export class CompactorActor {
     })
   }
 
+  /**
+   * `w.settle` for a wait on the compactors (a submitted compaction to end), with the supervisor at work
+   * meanwhile: a standalone compactor that stops (a newer one fenced it, and it noticed only now) is retired
+   * and another started, as between rounds. Without this a compaction submitted while the newest running
+   * compactor was already fenced, unaware, waited out the whole budget: nothing restarts a compactor
+   * inside a settle (standard seed 6596, docs/design/simulation.md).
+   */
+  settleSupervised<A, E>(effect: Effect.Effect<A, E>, what: string): Effect.Effect<Exit.Exit<A, E>, Diverged> {
+    return Effect.gen({ self: this }, function*() {
+      const w = this.w
+      let exit: Exit.Exit<A, E> | undefined
+      yield* Effect.forkDetach(Effect.flatMap(Effect.exit(effect), (e) => Effect.sync(() => void (exit = e))))
+      const stopped = () => this.runningAll.some((c) => c.stoppedWith !== undefined)
+      for (;;) {
+        const outcome = yield* w.drive(() => exit !== undefined || stopped(), 10)
+        if (exit !== undefined) return exit
+        if (outcome === "stuck") return yield* w.diverge(`${what} did not finish within ${w.budgetMs} ms of simulated time`)
+        yield* this.#reap
+      }
+    })
+  }
+
   /** Retires the standalone compactors that stopped; restarts one when the plan wants one. */
   get #reap(): Effect.Effect<void, Diverged> {
     return Effect.gen({ self: this }, function*() {

@@ -173,7 +173,7 @@ const manual = (
     w.event("manualCompaction")
     if (Exit.isFailure(submitted)) return yield* refused(a, submitted.cause, via, c !== undefined)
     const id = submitted.value
-    const ended = yield* w.settle(
+    const ended = yield* a.settleSupervised(
       awaitCompaction(DB_PATH, id, { pollMs: 50 }).pipe(Effect.provideService(ObjectStore, a.admin)),
       `compaction ${id} (through ${via})`
     )

@@ -12,6 +12,9 @@
  *   call only (CheckpointEvents.ts).
  * - 6213 (chaos): the model's recovery check called a whole batch partial when a later uncertain merge had
  *   folded its operand onto the batch's value of a key (ModelRecovery.ts `foldedOver`); the engine was right.
+ * - 6596 (standard): a manual compaction was submitted while the newest running standalone compactor had
+ *   been fenced without noticing yet; it stopped during the wait, and nothing restarted a compactor inside
+ *   the wait (CompactorActor.ts `settleSupervised`); the engine was right.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -21,7 +24,8 @@ const FOUND: ReadonlyArray<{ readonly seed: number; readonly profile: FaultProfi
   { seed: 4033, profile: "chaos", ops: 218 },
   { seed: 3250, profile: "standard", ops: 379 },
   { seed: 2743, profile: "chaos", ops: 131 },
-  { seed: 6213, profile: "chaos", ops: 61 }
+  { seed: 6213, profile: "chaos", ops: 61 },
+  { seed: 6596, profile: "standard", ops: 282 }
 ]
 
 describe("simulation: seeds that found bugs", () => {
