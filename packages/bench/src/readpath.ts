@@ -39,6 +39,7 @@ import {
   w2Value,
   WARMUP_SHARE
 } from "./W2Workload.ts"
+import { quantile } from "./W3Workload.ts"
 
 const arg = (name: string, fallback?: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -151,7 +152,7 @@ const ab = async (): Promise<void> => {
       results[label].push(out)
     }
   }
-  const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  const median = (xs: ReadonlyArray<number>) => quantile(xs, 0.5)
   for (const label of ["A", "B"] as const) {
     const rs = results[label]
     console.log(JSON.stringify({

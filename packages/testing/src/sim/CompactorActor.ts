@@ -319,17 +319,9 @@ export class CompactorActor {
    * inside a settle (standard seed 6596, docs/design/simulation.md).
    */
   settleSupervised<A, E>(effect: Effect.Effect<A, E>, what: string): Effect.Effect<Exit.Exit<A, E>, Diverged> {
-    return Effect.gen({ self: this }, function*() {
-      const w = this.w
-      let exit: Exit.Exit<A, E> | undefined
-      yield* Effect.forkDetach(Effect.flatMap(Effect.exit(effect), (e) => Effect.sync(() => void (exit = e))))
-      const stopped = () => this.runningAll.some((c) => c.stoppedWith !== undefined)
-      for (;;) {
-        const outcome = yield* w.drive(() => exit !== undefined || stopped(), 10)
-        if (exit !== undefined) return exit
-        if (outcome === "stuck") return yield* w.diverge(`${what} did not finish within ${w.budgetMs} ms of simulated time`)
-        yield* this.#reap
-      }
+    return this.w.settle(effect, what, 10, {
+      due: () => this.runningAll.some((c) => c.stoppedWith !== undefined),
+      run: this.#reap
     })
   }
 

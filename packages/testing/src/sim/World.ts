@@ -197,16 +197,27 @@ export class SimWorld {
     })
   }
 
-  /** Runs one effect to its end, driving the clock; stuck is a divergence. */
-  settle<A, E>(effect: Effect.Effect<A, E>, what: string, stepMs = 10): Effect.Effect<Exit.Exit<A, E>, Diverged> {
+  /**
+   * Runs one effect to its end, driving the clock; stuck is a divergence. `meanwhile`: whenever `due()`
+   * holds, the drive pauses for `run` (another actor's housekeeping), then goes on with a fresh budget.
+   */
+  settle<A, E>(
+    effect: Effect.Effect<A, E>,
+    what: string,
+    stepMs = 10,
+    meanwhile?: { readonly due: () => boolean; readonly run: Effect.Effect<void, Diverged> }
+  ): Effect.Effect<Exit.Exit<A, E>, Diverged> {
     return Effect.gen({ self: this }, function*() {
       let exit: Exit.Exit<A, E> | undefined
       yield* Effect.forkDetach(Effect.flatMap(Effect.exit(effect), (e) => Effect.sync(() => void (exit = e))))
-      const outcome = yield* this.drive(() => exit !== undefined, stepMs)
-      if (outcome === "stuck") {
-        return yield* this.diverge(`${what} did not finish within ${this.budgetMs} ms of simulated time`)
+      for (;;) {
+        const outcome = yield* this.drive(() => exit !== undefined || meanwhile?.due() === true, stepMs)
+        if (exit !== undefined) return exit
+        if (outcome === "stuck") {
+          return yield* this.diverge(`${what} did not finish within ${this.budgetMs} ms of simulated time`)
+        }
+        yield* meanwhile!.run
       }
-      return exit!
     })
   }
 
