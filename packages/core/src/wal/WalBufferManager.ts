@@ -43,10 +43,13 @@
  * a WAL id), so a `SynchronizedRef` would add a lock with nothing to serialise. Rows are appended to the
  * current `WalBuffer` in place, as SlateDB does under its lock. Three single-word cells live beside the
  * `Ref` and are updated in one synchronous step, like SlateDB's atomics: the last epoch a flush was
- * requested for, the last applied seq, and whether an interval tick is queued.
+ * requested for, the last applied seq, and whether an interval tick is queued (`WalCore`, with the
+ * bookkeeping of requests and failures the flush fiber and closing share).
  *
  * Files: this one (the service and its layer), WalBufferApi.ts (operations, options, defaults),
- * WalBufferLive.ts (state, writer-side operations, flush fiber, closing), WalWrite.ts (writing one WAL).
+ * WalBufferLive.ts (the writer-side operations and the wiring), WalBufferState.ts (the state, its cells
+ * and the request queue), WalFlush.ts (the flush fiber), WalWrite.ts (writing one WAL), WalClosing.ts
+ * (closing).
  */
 import { Context, Layer } from "effect"
 import type { MonotonicClock } from "../MonotonicClock.ts"
