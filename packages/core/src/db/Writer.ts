@@ -31,17 +31,14 @@
  * Failures after validation are the database's: a closed database fails with its `ClosedError`; a WAL
  * buffer that stopped (fenced by a newer writer, or a fatal store error) closes the database with that
  * reason, and this write and every later call fail with it.
+ *
+ * Files: this one (step 1 and the rows of each operation), WriterCommit.ts (steps 2-6).
  */
 import { Effect } from "effect"
-import type { ClosedError, DbError } from "../errors.ts"
-import { InvalidError, TransactionError } from "../errors.ts"
+import { type DbError, InvalidError, type TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import { makeMerge, makeTombstone, makeValue, ROW_MEMORY_OVERHEAD, type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { foldKey, type MergeOperator } from "../iter/MergeOperator.ts"
-import type { Settings } from "../Settings.ts"
-import type { DurableWatcher } from "../wal/WalBuffer.ts"
-import type { WalBufferManager } from "../wal/WalBufferManager.ts"
-import type { Backpressure } from "./Backpressure.ts"
 import {
   type BatchOp,
   type MergeOptions,
@@ -51,20 +48,13 @@ import {
   type WriteHandle,
   type WriteOptions
 } from "./DbApi.ts"
-import type { DbState } from "./DbState.ts"
 import { type ByteSlab, writeSlab } from "../format/ByteSlab.ts"
 import { batchOpProblem, keyProblem, putOptionsProblem, valueProblem, writeOptionsProblem } from "./Validation.ts"
-import { WriteLock } from "./WriteLock.ts"
+import type { WriteLock } from "./WriteLock.ts"
 import { DbStats } from "../Metrics.ts"
 import { traced, tracing } from "../Tracing.ts"
-import { keyId, type KeySet, type TransactionManager, type TxnState } from "./TransactionManager.ts"
-import { immutableLimit, isFull, memtableLimit } from "./MemtableLimit.ts"
-
-/** SlateDB replays at most this many WALs into one memtable before freezing it (docs/format.md §3.4). */
-const MAX_WALS_PER_MEMTABLE = 4096
-
-/** While a WAL flush is owed, a write yields to the event loop at least once per this many writes. */
-const YIELD_EVERY_WRITES = 16
+import type { TxnState } from "./TransactionManager.ts"
+import { type BuildRows, type CommitDeps, Committer, type Failure } from "./WriterCommit.ts"
 
 /** `expire_ts` for a put at `now` (SlateDB: overflow ⇒ no expiry). */
 const expireAt = (ttl: Ttl | undefined, now: number, defaultTtlMs: number | undefined): number | undefined => {
@@ -80,23 +70,11 @@ const expireAt = (ttl: Ttl | undefined, now: number, defaultTtlMs: number | unde
 
 // ------------------------------------------------------------------------------------------ the writer
 
-export interface WriterDeps {
-  readonly state: DbState
-  readonly settings: Settings
-  readonly wal: WalBufferManager["Service"]
-  readonly backpressure: Backpressure
-  /** Wakes the memtable flusher after a freeze. */
-  readonly onFreeze: () => void
-  /** The WAL buffer stopped with `error`: close the database with it; yields the error to fail with. */
-  readonly onWalClosed: (error: ClosedError) => Effect.Effect<never, DbError>
-  /** Test-only (`TestSwitches.neverYieldForFlush`): never yield for an owed WAL flush. */
-  readonly neverYieldForFlush?: boolean
+export interface WriterDeps extends CommitDeps {
   /** Folds a write's operands of one key onto the put or delete before them (docs/design/merge.md). */
   readonly mergeOperator?: MergeOperator | undefined
   /** Where writes are counted (`slatedb.db.write_*`, `backpressure_count`; Metrics.ts). */
   readonly stats?: DbStats
-  /** Conflict detection: commits are recorded while a transaction is open (TransactionManager.ts). */
-  readonly txns: TransactionManager
 }
 
 export interface Writer {
@@ -117,173 +95,71 @@ export interface Writer {
   readonly lock: WriteLock
 }
 
-interface Committed {
-  readonly watcher: DurableWatcher
-  readonly handle: WriteHandle
-}
-
-type BuildRows = (seq: number, ts: number) => ReadonlyArray<RowEntry>
-
-/** What a commit fails with: a transaction's commit may also conflict. */
-type Failure = DbError | TransactionError
-
 /** A plain write's commit, which has no transaction and so never conflicts. */
 const plain = (e: Effect.Effect<WriteHandle, Failure>): Effect.Effect<WriteHandle, DbError> =>
   e as Effect.Effect<WriteHandle, DbError>
 
-/** The keys of committed rows (for conflict checks). */
-const keysOf = (rows: ReadonlyArray<RowEntry>): KeySet => {
-  const keys: KeySet = new Map()
-  for (let i = 0; i < rows.length; i++) keys.set(keyId(rows[i]!.key), rows[i]!.key)
-  return keys
+const invalid = (message: string) => Effect.fail(new InvalidError({ message }))
+
+/** The row of one surviving batch op. */
+const opRow = (op: BatchOp, seq: number, ts: number, defaultTtlMs: number | undefined): RowEntry => {
+  switch (op._tag) {
+    case "put":
+      return makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
+    case "merge":
+      return makeMerge(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
+    case "delete":
+      return makeTombstone(op.key, seq, ts)
+  }
+}
+
+/** The rows of a batch's surviving ops (per key newest first), a key's operands folded with the operator. */
+const batchRows = (
+  chosen: ReadonlyArray<BatchOp>,
+  seq: number,
+  ts: number,
+  defaultTtlMs: number | undefined,
+  operator: MergeOperator | undefined
+): ReadonlyArray<RowEntry> => {
+  const rows = chosen.map((op) => opRow(op, seq, ts, defaultTtlMs))
+  if (operator === undefined) return rows
+  const out: Array<RowEntry> = []
+  let start = 0
+  for (let i = 1; i <= rows.length; i++) {
+    if (i < rows.length && compareKeys(rows[i]!.key, rows[start]!.key) === 0) continue
+    if (i - start === 1 && rows[start]!.kind !== RowKind.Merge) out.push(rows[start]!)
+    else foldKey(operator, rows.slice(start, i), undefined, out)
+    start = i
+  }
+  return out
+}
+
+/**
+ * The ops of a batch to write, or why it cannot be written: not a batch, written before (SlateDB's binding
+ * takes a batch: writing it again is an error), invalid options, empty, or an invalid op.
+ */
+const batchOps = (batch: WriteBatch, options: WriteOptions | undefined): ReadonlyArray<BatchOp> | InvalidError => {
+  const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
+  if (!Array.isArray(ops)) return new InvalidError({ message: "batch must be a WriteBatch" })
+  const consumed = batch instanceof WriteBatch ? batch.consume() : undefined
+  if (consumed !== undefined) return consumed
+  const problem = writeOptionsProblem(options) ?? (ops.length === 0 ? "write batch is empty" : undefined)
+  if (problem !== undefined) return new InvalidError({ message: problem })
+  for (let i = 0; i < ops.length; i++) {
+    const opProblem = batchOpProblem(ops[i], i)
+    if (opProblem !== undefined) return new InvalidError({ message: opProblem })
+  }
+  return ops as ReadonlyArray<BatchOp>
 }
 
 export const makeWriter = (deps: WriterDeps): Writer => {
-  const { state, settings, wal, backpressure, txns } = deps
   const stats = deps.stats ?? new DbStats()
-  const seqs = state.seqs
-  const lock = new WriteLock()
+  const committer = new Committer(deps, stats)
   const slab = writeSlab()
-  const l0SstSizeBytes = settings.l0SstSizeBytes
-  const limit = memtableLimit(settings)
-  const defaultTtlMs = settings.defaultTtlMs
-  /** Bytes a write may add before the exact backpressure total is computed again (a 64th of the lower limit). */
-  const backpressureSlack = Math.max(1, Math.floor(Math.min(settings.maxUnflushedBytes, immutableLimit(settings)) / 64))
-  /** Bytes appended between two size-trigger checks of the WAL buffer. */
-  const triggerSlack = Math.max(1, Math.min(64 * 1024, Math.floor(l0SstSizeBytes / 64)))
-  let bytesSinceBackpressureCheck = Number.POSITIVE_INFINITY
-  let bytesSinceTriggerCheck = 0
-  /** Writes left before the next yield while a WAL flush is owed (0: yield at the next one). */
-  let owedCountdown = 0
-  /** The clock tick of the last such yield: a write in a later millisecond yields too. */
-  let lastYieldTick = Number.NEGATIVE_INFINITY
-
-  const walClosed = (e: ClosedError) => deps.onWalClosed(e)
-  const yieldForFlush = deps.neverYieldForFlush !== true
-
-  // ---------------------------------------------------------------- the critical section
-
-  /**
-   * Inserts committed rows into the active memtable and freezes it when full (synchronous). While a
-   * transaction is open, the commit is recorded for conflict checks (`txn`: the committing transaction).
-   */
-  const apply = (rows: ReadonlyArray<RowEntry>, seq: number, ts: number, txn: TxnState | undefined): void => {
-    const memtable = state.memtable
-    for (let i = 0; i < rows.length; i++) memtable.put(rows[i]!)
-    seqs.committed = seq
-    if (txns.activeCount !== 0) txns.recordCommitted(seq, txn?.writeKeys ?? keysOf(rows), txn)
-    state.trackSeq(seq, ts)
-    if (
-      isFull(memtable, limit) ||
-      state.recentFlushedWalId - state.lastFreezeWalId >= MAX_WALS_PER_MEMTABLE
-    ) {
-      state.freezeMemtable()
-      deps.onFreeze()
-    }
-  }
-
-  const commitAt = (build: BuildRows, ts: number, txn: TxnState | undefined): Effect.Effect<Committed, DbError> => {
-    const seq = seqs.lastSeq + 1
-    let rows: ReadonlyArray<RowEntry>
-    try {
-      rows = build(seq, ts)
-    } catch (e) {
-      // Only a merge operator's failure (nothing is written, no seq is taken); anything else is a bug.
-      if (e instanceof InvalidError) return Effect.fail(e)
-      throw e
-    }
-    seqs.lastSeq = seq
-    return wal.append(rows).pipe(
-      Effect.map((watcher): Committed => {
-        apply(rows, seq, ts, txn)
-        return { watcher, handle: { seq, createTs: ts } }
-      }),
-      Effect.catch(walClosed)
-    )
-  }
-
-  const critical = (build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
-    Effect.suspend((): Effect.Effect<Committed, Failure> => {
-      if (state.closeError !== undefined) return Effect.fail(state.closeError)
-      if (txn !== undefined && txns.hasConflict(txn)) {
-        txns.drop(txn)
-        return Effect.fail(new TransactionError({ message: "transaction conflict" }))
-      }
-      const ts = state.clock.tickSync()
-      if (ts !== undefined) return commitAt(build, ts, txn)
-      return Effect.flatMap(state.clock.now, (now) => commitAt(build, now, txn))
-    })
-
-  /**
-   * The critical section behind backpressure. The exact unflushed total is computed only once the bytes
-   * written since the last check could have crossed the limit; a writer that finds writers queued, or
-   * the limit reached, queues (Backpressure.ts) and holds a reservation until its rows are appended.
-   */
-  const gated = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> => {
-    bytesSinceBackpressureCheck += bytes
-    if (!backpressure.hasWaiters && bytesSinceBackpressureCheck < backpressureSlack) return lock.run(critical(build, txn))
-    if (backpressure.isOpen) {
-      bytesSinceBackpressureCheck = 0
-      return lock.run(critical(build, txn))
-    }
-    // Only the queue entry exists while the writer waits; its commit is built once it is admitted.
-    stats.backpressure++
-    return Effect.flatMap(backpressure.admit(bytes), () => admittedCommit(bytes, build, txn))
-  }
-
-  /** The commit of a writer admitted by backpressure, which holds its reservation until the rows are in. */
-  const admittedCommit = (bytes: number, build: BuildRows, txn: TxnState | undefined): Effect.Effect<Committed, Failure> =>
-    Effect.onExit(lock.run(critical(build, txn)), () => Effect.sync(() => backpressure.release(bytes)))
-
-  const handleOf = (c: Committed): WriteHandle => c.handle
-
-  /**
-   * Validated rows to commit (`bytes`: what they will cost in memory): backpressure, the critical section, then (outside the lock) a size-trigger
-   * check every `triggerSlack` bytes and the durability wait. Written WALs are released by the WAL
-   * monitor after each flush (`trackLastAppliedSeq`), not per write.
-   *
-   * Before all that, a write gives the event loop a turn while a WAL flush is owed (running, queued, or
-   * due because the current WAL has waited a flush interval: `flushOwed` then requests it): the first such
-   * write yields at once, then every `YIELD_EVERY_WRITES`-th, and the first of every later millisecond
-   * (so a slow loop yields at least once a millisecond while a flush waits for it). A loop of writes that settle synchronously
-   * (a Promise API loop that awaits non-durable puts never returns to the event loop) would otherwise
-   * starve the flush: neither the interval timer nor the store's I/O callbacks would ever run. A write
-   * that awaits durability does not yield first: it returns to the event loop while it waits, and a yield
-   * before its append would make it miss the next WAL, splitting concurrent durable writers into two
-   * groups with a PUT each (twice SlateDB's PUTs in eager mode; test/db/EagerGroupCommit.test.ts).
-   */
-  const commit = (
-    bytes: number,
-    awaitDurable: boolean,
-    build: BuildRows,
-    txn?: TxnState
-  ): Effect.Effect<WriteHandle, Failure> => {
-    let committed = gated(bytes, build, txn)
-    const tick = state.clock.lastTick
-    if (yieldForFlush && !awaitDurable && wal.flushOwed(tick)) {
-      if (owedCountdown === 0 || tick > lastYieldTick) {
-        owedCountdown = YIELD_EVERY_WRITES
-        lastYieldTick = tick
-        committed = Effect.andThen(Effect.yieldNow, committed)
-      }
-      owedCountdown--
-    } else {
-      owedCountdown = 0
-    }
-    bytesSinceTriggerCheck += bytes
-    const trigger = bytesSinceTriggerCheck >= triggerSlack
-    if (trigger) bytesSinceTriggerCheck = 0
-    if (!trigger && !awaitDurable) return Effect.map(committed, handleOf)
-    return Effect.flatMap(committed, (c) => {
-      let after: Effect.Effect<unknown, ClosedError> = trigger ? wal.maybeTriggerFlush() : Effect.void
-      if (awaitDurable) after = Effect.andThen(after, wal.awaitDurable(c.watcher))
-      return after.pipe(Effect.as(c.handle), Effect.catch(walClosed))
-    })
-  }
-
-  // ---------------------------------------------------------------- the operations
-
-  const invalid = (message: string) => Effect.fail(new InvalidError({ message }))
+  const defaultTtlMs = deps.settings.defaultTtlMs
+  const operator = deps.mergeOperator
+  const commit = (bytes: number, awaitDurable: boolean, build: BuildRows, txn?: TxnState) =>
+    committer.commit(bytes, awaitDurable, build, txn)
 
   const put = (key: Uint8Array, value: Uint8Array, options?: PutOptions): Effect.Effect<WriteHandle, DbError> =>
     Effect.suspend(() => {
@@ -315,24 +191,14 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   const writeBatch = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState | undefined): Effect.Effect<WriteHandle, Failure> =>
     Effect.suspend(() => {
-      const ops: unknown = (batch as { ops?: unknown } | null | undefined)?.ops
-      if (!Array.isArray(ops)) return invalid("batch must be a WriteBatch")
-      // A batch is written once (SlateDB's binding takes it): writing it again is an error.
-      const consumed = batch instanceof WriteBatch ? batch.consume() : undefined
-      if (consumed !== undefined) return Effect.fail(consumed)
-      const optionsProblem = writeOptionsProblem(options)
-      if (optionsProblem !== undefined) return invalid(optionsProblem)
-      if (ops.length === 0) return invalid("write batch is empty")
-      for (let i = 0; i < ops.length; i++) {
-        const problem = batchOpProblem(ops[i], i)
-        if (problem !== undefined) return invalid(problem)
-      }
-      const chosen = survivingOps(ops as ReadonlyArray<BatchOp>, slab)
+      const ops = batchOps(batch, options)
+      if (ops instanceof InvalidError) return Effect.fail(ops)
+      const chosen = survivingOps(ops, slab)
       let bytes = 0
       for (const op of chosen) bytes += op.key.length + (op._tag === "delete" ? 0 : op.value.length) + ROW_MEMORY_OVERHEAD
       stats.writeBatches++
       stats.writeOps += ops.length
-      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts), txn)
+      const committed = commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows(chosen, seq, ts, defaultTtlMs, operator), txn)
       return txn === undefined && tracing()
         ? traced(committed, "Db.write", { "db.ops": ops.length, "db.rows": chosen.length, "db.bytes": bytes })
         : committed
@@ -343,33 +209,6 @@ export const makeWriter = (deps: WriterDeps): Writer => {
 
   const commitTxn = (batch: WriteBatch, options: WriteOptions | undefined, txn: TxnState) => writeBatch(batch, options, txn)
 
-  /** The rows of a batch's surviving ops (per key newest first), a key's operands folded with the operator. */
-  const batchRows = (chosen: ReadonlyArray<BatchOp>, seq: number, ts: number): ReadonlyArray<RowEntry> => {
-    const rows = chosen.map((op) => opRow(op, seq, ts))
-    const operator = deps.mergeOperator
-    if (operator === undefined) return rows
-    const out: Array<RowEntry> = []
-    let start = 0
-    for (let i = 1; i <= rows.length; i++) {
-      if (i < rows.length && compareKeys(rows[i]!.key, rows[start]!.key) === 0) continue
-      if (i - start === 1 && rows[start]!.kind !== RowKind.Merge) out.push(rows[start]!)
-      else foldKey(operator, rows.slice(start, i), undefined, out)
-      start = i
-    }
-    return out
-  }
-
-  const opRow = (op: BatchOp, seq: number, ts: number): RowEntry => {
-    switch (op._tag) {
-      case "put":
-        return makeValue(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
-      case "merge":
-        return makeMerge(op.key, op.value, seq, ts, expireAt(op.ttl, ts, defaultTtlMs))
-      case "delete":
-        return makeTombstone(op.key, seq, ts)
-    }
-  }
-
   const merge = (key: Uint8Array, operand: Uint8Array, options?: MergeOptions): Effect.Effect<WriteHandle, DbError> =>
     Effect.suspend(() => {
       const problem = keyProblem(key) ?? valueProblem(operand) ??
@@ -379,10 +218,10 @@ export const makeWriter = (deps: WriterDeps): Writer => {
       const bytes = op.key.length + op.value.length + ROW_MEMORY_OVERHEAD
       stats.writeBatches++
       stats.writeOps++
-      return plain(commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows([op], seq, ts)))
+      return plain(commit(bytes, options?.awaitDurable ?? true, (seq, ts) => batchRows([op], seq, ts, defaultTtlMs, operator)))
     })
 
-  return { put, delete: del, write, merge, commitTxn, lock }
+  return { put, delete: del, write, merge, commitTxn, lock: committer.lock }
 }
 
 /**
