@@ -59,9 +59,17 @@ export interface LeanRequest {
   readonly headers?: Record<string, string> | undefined
 }
 
+type Method = "GET" | "HEAD" | "PUT"
+
+/** Where requests go: the endpoint's URL and the path every key is under. */
+interface Target {
+  readonly url: URL
+  readonly pathPrefix: string
+}
+
 export interface S3Lean {
   /** One signed request for `key` (already prefixed). */
-  readonly request: (method: "GET" | "HEAD" | "PUT", key: string, options: LeanRequest, signal: AbortSignal) => Promise<ReadResponse>
+  readonly request: (method: Method, key: string, options: LeanRequest, signal: AbortSignal) => Promise<ReadResponse>
   readonly destroy: () => void
 }
 
@@ -101,7 +109,7 @@ const VIRTUAL_HOST_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
  * Where requests go, or undefined when this transport should not be used (a bucket that cannot be a
  * virtual host on AWS: the SDK knows the exceptions).
  */
-const targetOf = (config: S3LeanConfig): { readonly url: URL; readonly pathPrefix: string } | undefined => {
+const targetOf = (config: S3LeanConfig): Target | undefined => {
   if (config.endpoint !== undefined) {
     const url = new URL(config.endpoint)
     if (config.forcePathStyle) return { url, pathPrefix: `${url.pathname.replace(/\/+$/, "")}/${encodeSegment(config.bucket)}/` }
@@ -177,136 +185,164 @@ export const SIGNATURE_REUSE_MS = 60_000
 /** Objects whose read signatures are kept at once; beyond, the table starts over. */
 const MAX_REUSED_SIGNATURES = 4096
 
-/** The transport, or undefined when the SDK must do the requests (see `targetOf`). */
-export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
-  const target = targetOf(config)
-  if (target === undefined) return undefined
-  const secure = target.url.protocol === "https:"
-  const pool = new Pool(target.url.origin, { connections: MAX_CONNECTIONS, connect: { timeout: config.connectionTimeoutMs } })
-  const signer = new SignatureV4({
-    service: "s3",
-    region: config.region,
-    credentials: config.credentials,
-    sha256: NodeSha256,
-    uriEscapePath: false,
-    applyChecksum: true
-  })
-  const port = target.url.port.length > 0 ? Number(target.url.port) : undefined
-  const host = target.url.host
-
-  const sign = async (method: "GET" | "HEAD" | "PUT", path: string, headers: Record<string, string>) =>
-    (await signer.sign({
-      method,
-      protocol: target.url.protocol,
-      hostname: target.url.hostname,
-      ...(port === undefined ? {} : { port }),
-      path,
-      query: {},
-      headers
-    })).headers
-
+/** Signs requests with SigV4; a read's signature is reused for the same object for a minute. */
+class LeanSigner {
+  readonly #signer: SignatureV4
+  readonly #url: URL
+  readonly #port: number | undefined
+  readonly #host: string
+  readonly #secure: boolean
   /** Signed headers of reads (GET, HEAD without other headers), by method and path, with their expiry. */
-  const reads = new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
-  /** A request's own copy of signed headers, with its range. */
-  const withRange = (headers: Record<string, string>, range: string | undefined) =>
-    range === undefined ? { ...headers } : { ...headers, range }
-  const readHeaders = (method: "GET" | "HEAD", path: string, range: string | undefined): Record<string, string> | Promise<Record<string, string>> => {
-    const id = `${method} ${path}`
-    // The wall clock, not Effect's Clock: the signer dates the signature by it, and S3 checks that date.
-    const now = Date.now()
-    const hit = reads.get(id)
-    if (hit !== undefined && hit.until > now) return withRange(hit.headers, range)
-    return sign(method, path, { host, "x-amz-content-sha256": EMPTY_SHA256 }).then((headers) => {
-      if (reads.size >= MAX_REUSED_SIGNATURES) reads.clear()
-      reads.set(id, { headers, until: now + SIGNATURE_REUSE_MS })
-      return withRange(headers, range)
+  readonly #reads = new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
+
+  constructor(config: S3LeanConfig, url: URL) {
+    this.#signer = new SignatureV4({
+      service: "s3",
+      region: config.region,
+      credentials: config.credentials,
+      sha256: NodeSha256,
+      uriEscapePath: false,
+      applyChecksum: true
     })
+    this.#url = url
+    this.#port = url.port.length > 0 ? Number(url.port) : undefined
+    this.#host = url.host
+    this.#secure = url.protocol === "https:"
   }
 
-  const signedHeaders = (method: "GET" | "HEAD" | "PUT", path: string, options: LeanRequest) => {
+  /** The signed headers of a request (a promise when it had to be signed now). */
+  headers(method: Method, path: string, options: LeanRequest): Record<string, string> | Promise<Record<string, string>> {
     const body = options.body
-    if (method !== "PUT" && options.headers === undefined) return readHeaders(method, path, options.range)
+    if (method !== "PUT" && options.headers === undefined) return this.#readHeaders(method, path, options.range)
     const headers: Record<string, string> = {
       ...options.headers,
-      host,
+      host: this.#host,
       "x-amz-content-sha256": body === undefined
         ? EMPTY_SHA256
-        : secure
+        : this.#secure
         ? "UNSIGNED-PAYLOAD"
         : createHash("sha256").update(body).digest("hex")
     }
     if (options.range !== undefined) headers["range"] = options.range
     if (body !== undefined) headers["content-length"] = String(body.length)
-    return sign(method, path, headers)
+    return this.#sign(method, path, headers)
   }
 
-  const request = async (method: "GET" | "HEAD" | "PUT", key: string, options: LeanRequest, signal: AbortSignal) => {
-    const body = options.body
-    const path = target.pathPrefix + encodeKey(key)
-    const pending = signedHeaders(method, path, options)
-    const headers = pending instanceof Promise ? await pending : pending
-    return new Promise<ReadResponse>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason)
-        return
-      }
-      const chunks: Array<Buffer> = []
-      let size = 0
-      let status = 0
-      let answer: IncomingHttpHeaders = {}
-      let onAbort: (() => void) | undefined
-      const settle = () => {
-        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort)
-      }
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (controller) => {
-          // Interrupted while it waited for a connection: the event has fired already.
-          if (signal.aborted) {
-            controller.abort(signal.reason)
-            return
-          }
-          onAbort = () => controller.abort(signal.reason)
-          signal.addEventListener("abort", onAbort, { once: true })
-        },
-        onResponseStart: (_, statusCode, headers) => {
-          status = statusCode
-          answer = headers
-        },
-        onResponseData: (_, chunk) => {
-          chunks.push(chunk)
-          size += chunk.length
-        },
-        onResponseEnd: () => {
-          settle()
-          if (status < 200 || status >= 300) {
-            reject(httpError(status, Buffer.concat(chunks).toString("utf8")))
-            return
-          }
-          const length = answer["content-length"]
-          resolve({
-            status,
-            body: bodyOf(chunks, size),
-            contentLength: typeof length === "string" ? Number(length) : undefined,
-            lastModified: single(answer["last-modified"]),
-            etag: single(answer["etag"]),
-            metadata: metadataOf(answer)
-          })
-        },
-        onResponseError: (_, error) => {
-          settle()
-          reject(transportError(error, method, config))
-        }
-      }
-      pool.dispatch({
-        origin: target.url.origin,
-        method,
-        path,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        headersTimeout: config.requestTimeoutMs,
-        bodyTimeout: config.requestTimeoutMs
-      }, handler)
+  async #sign(method: Method, path: string, headers: Record<string, string>): Promise<Record<string, string>> {
+    const url = this.#url
+    const signed = await this.#signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(this.#port === undefined ? {} : { port: this.#port }),
+      path,
+      query: {},
+      headers
     })
+    return signed.headers
+  }
+
+  #readHeaders(method: "GET" | "HEAD", path: string, range: string | undefined): Record<string, string> | Promise<Record<string, string>> {
+    const id = `${method} ${path}`
+    // The wall clock, not Effect's Clock: the signer dates the signature by it, and S3 checks that date.
+    const now = Date.now()
+    const hit = this.#reads.get(id)
+    if (hit !== undefined && hit.until > now) return withRange(hit.headers, range)
+    return this.#sign(method, path, { host: this.#host, "x-amz-content-sha256": EMPTY_SHA256 }).then((headers) => {
+      if (this.#reads.size >= MAX_REUSED_SIGNATURES) this.#reads.clear()
+      this.#reads.set(id, { headers, until: now + SIGNATURE_REUSE_MS })
+      return withRange(headers, range)
+    })
+  }
+}
+
+/** A request's own copy of signed headers, with its range. */
+const withRange = (headers: Record<string, string>, range: string | undefined) =>
+  range === undefined ? { ...headers } : { ...headers, range }
+
+/** One request on the pool: its response, or its failure as the store classifies it; aborted with `signal`. */
+const dispatch = (
+  pool: Pool,
+  target: Target,
+  request: { readonly method: Method; readonly path: string; readonly headers: Record<string, string>; readonly body: Uint8Array | undefined },
+  signal: AbortSignal,
+  config: S3LeanConfig
+): Promise<ReadResponse> =>
+  new Promise<ReadResponse>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    const chunks: Array<Buffer> = []
+    let size = 0
+    let status = 0
+    let answer: IncomingHttpHeaders = {}
+    let onAbort: (() => void) | undefined
+    const settle = () => {
+      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort)
+    }
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart: (controller) => {
+        // Interrupted while it waited for a connection: the event has fired already.
+        if (signal.aborted) {
+          controller.abort(signal.reason)
+          return
+        }
+        onAbort = () => controller.abort(signal.reason)
+        signal.addEventListener("abort", onAbort, { once: true })
+      },
+      onResponseStart: (_, statusCode, headers) => {
+        status = statusCode
+        answer = headers
+      },
+      onResponseData: (_, chunk) => {
+        chunks.push(chunk)
+        size += chunk.length
+      },
+      onResponseEnd: () => {
+        settle()
+        if (status < 200 || status >= 300) {
+          reject(httpError(status, Buffer.concat(chunks).toString("utf8")))
+          return
+        }
+        const length = answer["content-length"]
+        resolve({
+          status,
+          body: bodyOf(chunks, size),
+          contentLength: typeof length === "string" ? Number(length) : undefined,
+          lastModified: single(answer["last-modified"]),
+          etag: single(answer["etag"]),
+          metadata: metadataOf(answer)
+        })
+      },
+      onResponseError: (_, error) => {
+        settle()
+        reject(transportError(error, request.method, config))
+      }
+    }
+    pool.dispatch({
+      origin: target.url.origin,
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      ...(request.body === undefined ? {} : { body: request.body }),
+      headersTimeout: config.requestTimeoutMs,
+      bodyTimeout: config.requestTimeoutMs
+    }, handler)
+  })
+
+/** The transport, or undefined when the SDK must do the requests (see `targetOf`). */
+export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
+  const target = targetOf(config)
+  if (target === undefined) return undefined
+  const pool = new Pool(target.url.origin, { connections: MAX_CONNECTIONS, connect: { timeout: config.connectionTimeoutMs } })
+  const signer = new LeanSigner(config, target.url)
+
+  const request = async (method: Method, key: string, options: LeanRequest, signal: AbortSignal) => {
+    const path = target.pathPrefix + encodeKey(key)
+    const pending = signer.headers(method, path, options)
+    const headers = pending instanceof Promise ? await pending : pending
+    return dispatch(pool, target, { method, path, headers, body: options.body }, signal, config)
   }
 
   return { request, destroy: () => void pool.destroy().catch(() => undefined) }
