@@ -106,12 +106,13 @@ export const make = (
   )
   const requests = yield* acquireRequests(options, keyPrefix)
 
+  // Each request is built once its path is valid (a path that is not a string fails as `InvalidPath`).
   const put = Store.spanned("S3ObjectStore.put", (path: string, bytes: Uint8Array, putOptions?: PutOptions) =>
-    Effect.andThen(validatePath("put", path), requests.put(path, bytes, putOptions)))
+    Effect.andThen(validatePath("put", path), () => requests.put(path, bytes, putOptions)))
 
   const get = Store.spanned("S3ObjectStore.get", (path: string) =>
     validatePath("get", path).pipe(
-      Effect.andThen(requests.get(path, undefined)),
+      Effect.andThen(() => requests.get(path, undefined)),
       Effect.mapError((e) => e._tag === "S3CallFailed" ? toStoreError("get", path, e.cause) : e),
       Effect.map((result) => result.bytes)
     ))
@@ -136,10 +137,10 @@ export const make = (
   }))
 
   const head = Store.spanned("S3ObjectStore.head", (path: string) =>
-    Effect.andThen(validatePath("head", path), requests.head("head", path)))
+    Effect.andThen(validatePath("head", path), () => requests.head("head", path)))
 
   const del = Store.spanned("S3ObjectStore.delete", (path: string) =>
-    Effect.andThen(validatePath("delete", path), requests.delete(path)))
+    Effect.andThen(validatePath("delete", path), () => requests.delete(path)))
 
   const listPage = Store.spanned("S3ObjectStore.list", Effect.fnUntraced(function*(prefix: string, token: string | undefined, startAfter: string | undefined) {
     const page = yield* requests.listPage(prefix, token, startAfter, options.listPageSize)
