@@ -18,17 +18,11 @@ import { S3CallFailed, toStoreError } from "./S3Errors.ts"
 import type { ReadResponse, S3Lean } from "./S3Lean.ts"
 
 const { join } = Store
-type ObjectMeta = Store.ObjectMeta
-type ObjectStoreError = Store.ObjectStoreError
-type ObjectSummary = Store.ObjectSummary
-type PutOptions = Store.PutOptions
-type PutResult = Store.PutResult
-type StoreOp = Store.StoreOp
 
 export const EMPTY = new Uint8Array(0)
 
 /** A put's conditional and metadata headers for the lean transport (the SDK sends the same). */
-const leanPutHeaders = (options: PutOptions | undefined): Record<string, string> => {
+const leanPutHeaders = (options: Store.PutOptions | undefined): Record<string, string> => {
   const headers: Record<string, string> = {}
   if (options?.mode === "create") headers["if-none-match"] = "*"
   if (options?.metadata !== undefined) {
@@ -38,7 +32,7 @@ const leanPutHeaders = (options: PutOptions | undefined): Record<string, string>
 }
 
 /** A HEAD answered by the lean transport, as the store's `ObjectMeta`. */
-const metaOf = (path: string, res: ReadResponse): ObjectMeta => {
+const metaOf = (path: string, res: ReadResponse): Store.ObjectMeta => {
   const modified = res.lastModified === undefined ? Number.NaN : Date.parse(res.lastModified)
   return {
     path,
@@ -57,7 +51,7 @@ export interface GetResult {
 
 /** One listing page: its objects and the token of the next page, if the listing goes on. */
 export interface ListPage {
-  readonly items: ReadonlyArray<ObjectSummary>
+  readonly items: ReadonlyArray<Store.ObjectSummary>
   readonly truncated: boolean
   readonly next: string | undefined
 }
@@ -89,10 +83,10 @@ export class S3Requests {
   }
 
   /** A HEAD's answer (`op`: the store operation it serves, for its error). */
-  head(op: StoreOp, path: string): Effect.Effect<ObjectMeta, ObjectStoreError> {
+  head(op: Store.StoreOp, path: string): Effect.Effect<Store.ObjectMeta, Store.ObjectStoreError> {
     const { client, lean, bucket } = this
     const key = this.keyOf(path)
-    return call((abortSignal): Promise<ObjectMeta> =>
+    return call((abortSignal): Promise<Store.ObjectMeta> =>
       lean === undefined
         ? client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }).then((res) => ({
           path,
@@ -120,7 +114,7 @@ export class S3Requests {
     )
   }
 
-  put(path: string, bytes: Uint8Array, options: PutOptions | undefined): Effect.Effect<PutResult, ObjectStoreError> {
+  put(path: string, bytes: Uint8Array, options: Store.PutOptions | undefined): Effect.Effect<Store.PutResult, Store.ObjectStoreError> {
     const { client, lean, bucket } = this
     const key = this.keyOf(path)
     const input: PutObjectCommandInput = {
@@ -131,7 +125,7 @@ export class S3Requests {
       ...(options?.mode === "create" ? { IfNoneMatch: "*" } : {}),
       ...(options?.metadata !== undefined ? { Metadata: { ...options.metadata } } : {})
     }
-    return call((abortSignal): Promise<PutResult> =>
+    return call((abortSignal): Promise<Store.PutResult> =>
       lean === undefined
         ? client.send(new PutObjectCommand(input), { abortSignal }).then((res) => ({ etag: res.ETag }))
         : lean.request("PUT", key, { body: bytes, headers: leanPutHeaders(options) }, abortSignal)
@@ -139,7 +133,7 @@ export class S3Requests {
     ).pipe(Effect.mapError((e) => toStoreError("put", path, e.cause)))
   }
 
-  delete(path: string): Effect.Effect<void, ObjectStoreError> {
+  delete(path: string): Effect.Effect<void, Store.ObjectStoreError> {
     const key = this.keyOf(path)
     return call((abortSignal) =>
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal })
@@ -152,7 +146,7 @@ export class S3Requests {
     token: string | undefined,
     startAfter: string | undefined,
     pageSize: number | undefined
-  ): Effect.Effect<ListPage, ObjectStoreError> {
+  ): Effect.Effect<ListPage, Store.ObjectStoreError> {
     const dir = this.keyOf(prefix)
     return call((abortSignal) =>
       this.client.send(
@@ -168,7 +162,7 @@ export class S3Requests {
       )
     ).pipe(
       Effect.map((res): ListPage => ({
-        items: (res.Contents ?? []).flatMap((o): Array<ObjectSummary> =>
+        items: (res.Contents ?? []).flatMap((o): Array<Store.ObjectSummary> =>
           o.Key === undefined ? [] : [{
             path: this.pathOf(o.Key),
             size: o.Size ?? 0,
