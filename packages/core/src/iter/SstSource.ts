@@ -140,7 +140,7 @@ export class SstSource implements Source {
       if (!this.#ended) {
         const plan = this.#plan!
         if (this.#inflight.length > 0) return false
-        const blocks = this.#blocksNow(plan.pages.from(this.#next), plan.pages.to(this.#next) + 1)
+        const blocks = this.#blocksNow(plan.pages.from(this.#next), plan.pages.to(this.#next) + 1, plan.cacheBlocks)
         if (blocks === undefined) return false
         if (this.#takeBlocks(blocks)) return true
         continue
@@ -164,9 +164,9 @@ export class SstSource implements Source {
    * where the store can: `SsTableReader.blocksNow`); undefined otherwise, and when a block read so is
    * corrupt (the Effect path reads it again and fails the scan with its `DataError`).
    */
-  #blocksNow(start: number, end: number): ReadonlyArray<Block> | undefined {
+  #blocksNow(start: number, end: number, cacheBlocks: boolean): ReadonlyArray<Block> | undefined {
     try {
-      return this.#reader!.blocksNow(start, end)
+      return this.#reader!.blocksNow(start, end, cacheBlocks)
     } catch {
       return undefined
     }

@@ -348,10 +348,11 @@ export class SsTableReader {
 
   /**
    * Data blocks `[start, end)` without an Effect: from the cache, and those it lacks read on the calling
-   * thread when the store can (`ObjectStore.getRangeNow`); undefined when it cannot. Throws `DataError`.
+   * thread when the store can (`ObjectStore.getRangeNow`), cached as `readBlocks` caches them; undefined
+   * when the store cannot. Throws `DataError`.
    */
-  blocksNow(start: number, end: number): ReadonlyArray<Block> | undefined {
-    return this.#blocks.cachedRange(start, end) ?? this.#blocks.readNow(start, end)
+  blocksNow(start: number, end: number, cacheBlocks: CacheBlocks = true): ReadonlyArray<Block> | undefined {
+    return this.#blocks.cachedRange(start, end) ?? this.#blocks.readNow(start, end, cacheBlocks)
   }
 
   private getFromWal(key: Uint8Array, maxSeq: number): Effect.Effect<RowEntry | undefined, SsTableError> {

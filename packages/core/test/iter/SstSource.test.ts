@@ -2,7 +2,8 @@
  * The read path's SST merge source (iter/SstSource.ts): the same rows as the SSTs' streamed scans, in both
  * orders, with bounds and a sequence cap, over a sorted run of several SSTs and an overlapping SST, with a
  * cold, a warm and a partly warm block cache; no Effect at all when every block is cached; a short scan of
- * a cold SST reads only the pages it needs.
+ * a cold SST reads only the pages it needs; pages read on the calling thread (a store with `getRangeNow`)
+ * go into the block cache only when the scan asks for it, as pages read through the Effect path do.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope, Stream } from "effect"
@@ -153,6 +154,44 @@ describe("SstSource", () => {
         sameRows(got.rows, yield* expected(ts, options, Number.MAX_SAFE_INTEGER), `descending ${descending}`)
       }
       assert.strictEqual(counts.getRange, before)
+    }))
+
+  it.effect("pages read on the calling thread are cached only with cacheBlocks (scans leave the block cache alone)", () =>
+    Effect.gen(function*() {
+      const { store } = counting()
+      const stored = new Map<string, Uint8Array>()
+      const calls = { now: 0 }
+      const syncStore = ObjectStore.of({
+        ...store,
+        getRangeNow: (path, range) => {
+          calls.now++
+          const bytes = stored.get(path)
+          return bytes === undefined || "suffix" in range ? undefined : bytes.subarray(range.start, range.end)
+        }
+      })
+      const { a } = tables()
+      const sst = buildSsTable(a, { blockSize: 512 }).bytes
+      yield* syncStore.put(compactedSstPath(ROOT, "a"), sst)
+      stored.set(compactedSstPath(ROOT, "a"), sst)
+      const ts = new TableStore(syncStore, ROOT, 64 * 1024 * 1024)
+      yield* ts.reader(NO_EXTERNAL, { id: "a" })
+      const scanAll = (cacheBlocks: boolean | undefined) =>
+        Effect.scoped(Effect.flatMap(Effect.scope, (scope) => {
+          const options: ScanOptions = cacheBlocks === undefined ? {} : { cacheBlocks }
+          return drainMerge(new MergeIterator([new SstSource(ts, NO_EXTERNAL, [[{ id: "a" }, options]], scope, Number.MAX_SAFE_INTEGER)]))
+        }))
+      const cached = () => ts.blockCache!.stats().entries
+      const before = cached()
+      for (const cacheBlocks of [undefined, false]) {
+        const got = yield* scanAll(cacheBlocks)
+        assert.strictEqual(got.rows.length, a.length)
+        assert.strictEqual(got.pulls, 0, "every page read on the calling thread")
+        assert.strictEqual(cached(), before, `cacheBlocks ${cacheBlocks}: nothing cached`)
+      }
+      assert.isAbove(calls.now, 0)
+      const got = yield* scanAll(true)
+      assert.strictEqual(got.rows.length, a.length)
+      assert.isAbove(cached(), before + 10, "cacheBlocks true: the pages' blocks are cached")
     }))
 
   it.effect("a short scan of cold SSTs reads its first two pages on demand, nothing ahead", () =>
