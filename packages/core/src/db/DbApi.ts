@@ -51,6 +51,11 @@ export interface ScanOptions extends ReadOptions {
    * is 1: one block per round trip); the first request of each SST is always alone.
    */
   readonly maxFetchTasks?: number
+  /**
+   * Put the data blocks the scan reads into the block cache (SlateDB's `cache_blocks`). Default false: a
+   * scan leaves the cache to point reads and to the scans that ask.
+   */
+  readonly cacheBlocks?: boolean
 }
 
 export type { KeyRange } from "../format/KeyRange.ts"

@@ -46,11 +46,12 @@ export const DEFAULT_SCAN_FETCH_TASKS = 4
  */
 const newestDecides = (row: RowEntry): boolean => row.kind !== RowKind.Merge
 
-type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks">
+type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks" | "cacheBlocks">
 
 const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
   maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
-  ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes })
+  ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes }),
+  ...(options?.cacheBlocks === true ? { cacheBlocks: true } : {})
 })
 
 /**

@@ -75,7 +75,7 @@ const unknownField = (options: object, fields: ReadonlySet<string>, what: string
 const WRITE_FIELDS: ReadonlySet<string> = new Set(["awaitDurable"])
 const PUT_FIELDS: ReadonlySet<string> = new Set(["awaitDurable", "ttl"])
 const READ_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty"])
-const SCAN_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty", "order", "readAheadBytes", "maxFetchTasks"])
+const SCAN_FIELDS: ReadonlySet<string> = new Set(["durability", "dirty", "order", "readAheadBytes", "maxFetchTasks", "cacheBlocks"])
 
 /** Write options (`{ awaitDurable? }`). */
 export const writeOptionsProblem = (options: unknown): string | undefined => {
@@ -115,7 +115,7 @@ export const readOptionsProblem = (options: unknown): string | undefined => {
 const positiveIntProblem = (v: unknown, name: string): string | undefined =>
   v === undefined || (Number.isSafeInteger(v) && (v as number) >= 1) ? undefined : `${name} must be a positive integer, got ${show(v)}`
 
-/** Scan options (read options, `order`, `readAheadBytes`, `maxFetchTasks`). */
+/** Scan options (read options, `order`, `readAheadBytes`, `maxFetchTasks`, `cacheBlocks`). */
 export const scanOptionsProblem = (options: unknown): string | undefined => {
   if (options === undefined) return undefined
   const o = objectProblem(options, "scan options")
@@ -124,7 +124,10 @@ export const scanOptionsProblem = (options: unknown): string | undefined => {
   const order: unknown = opts.order
   return unknownField(opts, SCAN_FIELDS, "scan options") ?? readFieldsProblem(opts) ??
     (order === undefined || order === "asc" || order === "desc" ? undefined : `order must be "asc" or "desc", got ${show(order)}`) ??
-    positiveIntProblem(opts.readAheadBytes, "readAheadBytes") ?? positiveIntProblem(opts.maxFetchTasks, "maxFetchTasks")
+    positiveIntProblem(opts.readAheadBytes, "readAheadBytes") ?? positiveIntProblem(opts.maxFetchTasks, "maxFetchTasks") ??
+    (opts.cacheBlocks === undefined || typeof opts.cacheBlocks === "boolean"
+      ? undefined
+      : `cacheBlocks must be a boolean, got ${show(opts.cacheBlocks)}`)
 }
 
 /** A user range (SlateDB's binding messages for empty and inverted ranges). */

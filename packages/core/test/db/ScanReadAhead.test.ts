@@ -6,6 +6,7 @@
  * split a page into several requests. The rows are the same every way. A scan its consumer stops early
  * reads little more than it used: the first pulls emit few rows (16, 32, ...) and fetching ahead starts one
  * page at a time. A scan over several SSTs fetches their first blocks at once, not one round trip per SST.
+ * A scan leaves the block cache alone unless it asks (`cacheBlocks`, SlateDB's `cache_blocks`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Stream } from "effect"
@@ -37,6 +38,32 @@ const key = (i: number) => b(`key${String(i).padStart(8, "0")}`)
 const value = (i: number) => b(`value-${i}-${"v".repeat(100)}`)
 
 describe("Db scans fetch ahead", () => {
+  it.live("cacheBlocks: a scan that asks leaves its blocks in the block cache; by default it caches nothing", () =>
+    Effect.gen(function*() {
+      const memory = makeMemory()
+      const settings = { blockSize: 16 * 1024 } as const
+      const writer = yield* openOn(memory, { settings })
+      for (let i = 0; i < 2000; i++) yield* writer.db.put(key(i), value(i), ND)
+      yield* writer.db.flush({ type: "memtable" })
+      yield* writer.db.close
+      const { store, stats } = slowStore(memory)
+      const { db } = yield* openOn(store, { settings })
+      assert.strictEqual(s(yield* db.get(key(1000))), s(value(1000))) // opens the SST's handle
+      const requestsOf = (options: { readonly cacheBlocks?: boolean }) =>
+        Effect.gen(function*() {
+          const before = stats.getRanges
+          const rows = yield* Stream.runCollect(db.scan({}, options))
+          assert.strictEqual(rows.length, 2000)
+          return stats.getRanges - before
+        })
+      const first = yield* requestsOf({})
+      assert.isAbove(first, 0)
+      assert.strictEqual(yield* requestsOf({}), first, "by default the scan's blocks are not cached")
+      assert.strictEqual(yield* requestsOf({ cacheBlocks: false }), first)
+      assert.strictEqual(yield* requestsOf({ cacheBlocks: true }), first)
+      assert.strictEqual(yield* requestsOf({}), 0, "after a scan with cacheBlocks, every block it read is cached")
+    }))
+
   it.live("a 10k-row scan of a cold SST: ≥ 3x faster than one block per round trip; maxFetchTasks bounds the requests in flight", () =>
     Effect.gen(function*() {
       const memory = makeMemory()

@@ -57,6 +57,7 @@ describe("argument validation (Effect API)", () => {
       yield* expectInvalid(Stream.runCollect(db.scan({}, bad({ order: "up" }))), 'order must be "asc" or "desc"')
       yield* expectInvalid(Stream.runCollect(db.scan({}, bad({ readAheadBytes: 0 }))), "readAheadBytes must be a positive integer")
       yield* expectInvalid(Stream.runCollect(db.scan({}, bad({ maxFetchTasks: 1.5 }))), "maxFetchTasks must be a positive integer")
+      yield* expectInvalid(Stream.runCollect(db.scan({}, bad({ cacheBlocks: "yes" }))), "cacheBlocks must be a boolean")
       yield* expectInvalid(Stream.runCollect(db.scan(bad(null))), "range must be an object")
       yield* expectInvalid(Stream.runCollect(db.scan(bad({ startInclusive: "yes" }))), "range startInclusive must be a boolean")
       yield* expectInvalid(Stream.runCollect(db.scanPrefix(b("p"), bad(null))), "scan options must be an object")
