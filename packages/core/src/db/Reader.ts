@@ -41,36 +41,19 @@
  */
 import { Effectable, Effect, Option, Stream } from "effect"
 import { type DbError, InvalidError } from "../errors.ts"
-import type { Manifest } from "../manifest/Manifest.ts"
 import type { Bounds } from "../manifest/SstRanges.ts"
-import type { MergeOperator } from "../iter/MergeOperator.ts"
 import type { KeyRange, KeyValue, ReadOptions, ScanOptions } from "./DbApi.ts"
-import type { DbState } from "./DbState.ts"
 import { readSlab } from "../format/ByteSlab.ts"
 import { mergeOperatorMissing } from "./DbIterator.ts"
-import type { TableStore } from "../sst/TableStore.ts"
 import { rangeProblem, scanOptionsProblem } from "./Validation.ts"
-import type { DbStats } from "../Metrics.ts"
 import { tracing } from "../Tracing.ts"
 import { makeScanStream, tracedScan } from "./ReaderScan.ts"
-import { Later, PointReads } from "./ReaderGet.ts"
+import { Later, type PointReadDeps, PointReads } from "./ReaderGet.ts"
 
-export { Later } from "./ReaderGet.ts"
+export { Later, type ManifestSource } from "./ReaderGet.ts"
 
-/** Where the read path finds the manifest it reads: the writer's (`ManifestWriter`), or a read-only view's. */
-export interface ManifestSource {
-  readonly manifestForReads: Manifest
-}
-
-export interface ReaderDeps {
-  readonly state: DbState
-  readonly manifest: ManifestSource
-  readonly tables: TableStore
-  /** Folds a key's merge operands when its newest version is one; without it such a read fails. */
-  readonly mergeOperator?: MergeOperator | undefined
-  /** Where reads are counted (`slatedb.db.request_count`; Metrics.ts). */
-  readonly stats?: DbStats
-}
+/** What the reader reads: the point reads' dependencies (ReaderGet.ts), which cover the scans' too. */
+export type ReaderDeps = PointReadDeps
 
 export interface Reader {
   readonly get: (key: Uint8Array, options?: ReadOptions) => Effect.Effect<Uint8Array | undefined, DbError>

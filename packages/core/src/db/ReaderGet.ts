@@ -32,12 +32,19 @@ export class Later<A> {
   }
 }
 
-/** What point reads read (the reader's `ReaderDeps`). */
+/** Where the read path finds the manifest it reads: the writer's (`ManifestWriter`), or a read-only view's. */
+export interface ManifestSource {
+  readonly manifestForReads: Manifest
+}
+
+/** What point reads read; Reader.ts's `ReaderDeps` (the scans read a part of it). */
 export interface PointReadDeps {
   readonly state: DbState
-  readonly manifest: { readonly manifestForReads: Manifest }
+  readonly manifest: ManifestSource
   readonly tables: TableStore
+  /** Folds a key's merge operands when its newest version is one; without it such a read fails. */
   readonly mergeOperator?: MergeOperator | undefined
+  /** Where reads are counted (`slatedb.db.request_count`; Metrics.ts). */
   readonly stats?: DbStats
 }
 
@@ -64,7 +71,7 @@ const same = (kv: KeyValue | undefined): KeyValue | undefined => kv
 /** The point reads of one reader. Reads are not re-entrant: they share one filter hash. */
 export class PointReads {
   private readonly state: DbState
-  private readonly manifest: { readonly manifestForReads: Manifest }
+  private readonly manifest: ManifestSource
   private readonly tables: TableStore
   private readonly mergeOperator: MergeOperator | undefined
   /** Where reads are counted (the scans of the same reader count theirs here too). */
