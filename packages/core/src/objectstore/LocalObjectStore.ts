@@ -87,6 +87,87 @@ export interface LocalObjectStoreOptions {
   readonly syncReadMaxBytes?: number
 }
 
+const notFound = (op: StoreOp, path: string) => new ObjectNotFound({ op, path, message: `no object at ${path}` })
+
+/** The bytes of `range` of the object at `path` (clipped to the object; only the bytes asked for are read). */
+const readRange = (fs: FileSystem.FileSystem, disk: LocalDirectory, path: string, range: ByteRange) =>
+  Effect.scoped(Effect.gen(function*() {
+    const handle = yield* fs.open(disk.fileOf(path), { flag: "r" })
+    let start: number
+    let end: number
+    if (!("suffix" in range) && range.end > range.start && range.end - range.start <= UNSIZED_READ_MAX) {
+      // A bounded range (an SST block, say) needs no size: read it, and what the file lacks is clipped
+      // off by the read itself (one request fewer; a directory fails the read with EISDIR: not found).
+      start = Math.max(0, range.start)
+      end = Math.max(start, range.end)
+    } else {
+      const info = yield* handle.stat
+      if (info.type !== "File") return yield* Effect.fail(notFound("getRange", path))
+      const clipped = clipRange(Number(info.size), range)
+      start = clipped[0]
+      end = clipped[1]
+    }
+    const out = new Uint8Array(end - start)
+    let filled = 0
+    while (filled < out.length) {
+      const n = yield* handle.read(out.subarray(filled), { position: BigInt(start + filled) })
+      if (n === 0) break // end of file: the range runs past it
+      filled += n
+    }
+    return filled === out.length ? out : out.subarray(0, filled)
+  }))
+
+/** The object's size, times, etag and user metadata (its sidecar), all of one version of it. */
+const headOf = (disk: LocalDirectory, path: string) =>
+  Effect.gen(function*() {
+    const file = disk.fileOf(path)
+    const dir = dirOf(file)
+    // A sidecar can vanish between the stat and its read only if the object was replaced or deleted
+    // meanwhile; then look again, so that the answer describes one version of the object.
+    for (;;) {
+      const info = yield* disk.statFile(file)
+      if (Option.isNone(info)) return yield* Effect.fail(notFound("head", path))
+      const ino = yield* disk.inoOf(info.value)
+      const metadata = yield* disk.readSidecar("head", path, dir, ino)
+      const again = Option.isSome(metadata) ? info : yield* disk.statFile(file)
+      if (Option.isSome(again) && (yield* disk.inoOf(again.value)) === ino) {
+        const meta: ObjectMeta = {
+          path,
+          size: Number(info.value.size),
+          lastModified: lastModifiedOf(info.value),
+          etag: etagOf(info.value),
+          metadata: Option.getOrElse(metadata, () => ({}))
+        }
+        return meta
+      }
+    }
+  })
+
+/** The objects under `prefix` in path order, each stat-ed as the stream is pulled. */
+const listOf = (disk: LocalDirectory, prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
+  Stream.unwrap(Effect.gen(function*() {
+    yield* validateLocalPrefix(prefix)
+    const walked = yield* disk.walk(prefix).pipe(mapPlatformError("list", prefix))
+    const after = options?.startAfter
+    // Only the paths wanted are stat-ed: a poll for new versions costs one directory read.
+    const paths = after === undefined ? walked : walked.filter((path) => path > after)
+    return Stream.fromIterable(paths).pipe(
+      Stream.mapEffect((path) =>
+        disk.statFile(disk.fileOf(path)).pipe(
+          Effect.map(Option.map((info): ObjectSummary => ({
+            path,
+            size: Number(info.size),
+            lastModified: lastModifiedOf(info),
+            etag: etagOf(info)
+          }))),
+          mapPlatformError("list", prefix)
+        ), { concurrency: 16 }),
+      // An object deleted between the walk and its stat is simply not listed.
+      Stream.filter(Option.isSome),
+      Stream.map((o) => o.value)
+    )
+  }))
+
 /** The store on the directory `options.root` (see the module comment). */
 export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: LocalObjectStoreOptions) {
   const fs = yield* FileSystem.FileSystem
@@ -96,7 +177,6 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
       Effect.fail(new StoreFailure({ op: "put", path: "", message: `cannot create ${options.root}: ${e.message}`, cause: e })))
   )
   const disk = new LocalDirectory(fs, root, yield* Semaphore.make(1))
-  const notFound = (op: StoreOp, path: string) => new ObjectNotFound({ op, path, message: `no object at ${path}` })
 
   const swept = options.sweepTempFiles === false ? 0 : yield* sweepTempFiles(fs, root)
   if (swept > 0) yield* Effect.logDebug(`LocalObjectStore: removed ${swept} files left by killed writers under ${options.root}`)
@@ -113,58 +193,12 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
 
   const getRange = spanned("LocalObjectStore.getRange", Effect.fnUntraced(function*(path: string, range: ByteRange) {
     yield* validateLocalPath("getRange", path)
-    return yield* Effect.scoped(Effect.gen(function*() {
-      const handle = yield* fs.open(disk.fileOf(path), { flag: "r" })
-      let start: number
-      let end: number
-      if (!("suffix" in range) && range.end > range.start && range.end - range.start <= UNSIZED_READ_MAX) {
-        // A bounded range (an SST block, say) needs no size: read it, and what the file lacks is clipped
-        // off by the read itself (one request fewer; a directory fails the read with EISDIR: not found).
-        start = Math.max(0, range.start)
-        end = Math.max(start, range.end)
-      } else {
-        const info = yield* handle.stat
-        if (info.type !== "File") return yield* Effect.fail(notFound("getRange", path))
-        const clipped = clipRange(Number(info.size), range)
-        start = clipped[0]
-        end = clipped[1]
-      }
-      const out = new Uint8Array(end - start)
-      let filled = 0
-      while (filled < out.length) {
-        const n = yield* handle.read(out.subarray(filled), { position: BigInt(start + filled) })
-        if (n === 0) break // end of file: the range runs past it
-        filled += n
-      }
-      return filled === out.length ? out : out.subarray(0, filled)
-    })).pipe(mapPlatformError("getRange", path))
+    return yield* readRange(fs, disk, path, range).pipe(mapPlatformError("getRange", path))
   }))
 
   const head = spanned("LocalObjectStore.head", Effect.fnUntraced(function*(path: string) {
     yield* validateLocalPath("head", path)
-    const file = disk.fileOf(path)
-    const dir = dirOf(file)
-    return yield* Effect.gen(function*() {
-      // A sidecar can vanish between the stat and its read only if the object was replaced or deleted
-      // meanwhile; then look again, so that the answer describes one version of the object.
-      for (;;) {
-        const info = yield* disk.statFile(file)
-        if (Option.isNone(info)) return yield* Effect.fail(notFound("head", path))
-        const ino = yield* disk.inoOf(info.value)
-        const metadata = yield* disk.readSidecar("head", path, dir, ino)
-        const again = Option.isSome(metadata) ? info : yield* disk.statFile(file)
-        if (Option.isSome(again) && (yield* disk.inoOf(again.value)) === ino) {
-          const meta: ObjectMeta = {
-            path,
-            size: Number(info.value.size),
-            lastModified: lastModifiedOf(info.value),
-            etag: etagOf(info.value),
-            metadata: Option.getOrElse(metadata, () => ({}))
-          }
-          return meta
-        }
-      }
-    }).pipe(mapPlatformError("head", path))
+    return yield* headOf(disk, path).pipe(mapPlatformError("head", path))
   }))
 
   const del = spanned("LocalObjectStore.delete", Effect.fnUntraced(function*(path: string) {
@@ -172,33 +206,10 @@ export const makeLocal = Effect.fn("LocalObjectStore.make")(function*(options: L
     return yield* disk.remove(disk.fileOf(path)).pipe(mapPlatformError("delete", path))
   }))
 
-  const list = (prefix: string, options?: ListOptions): Stream.Stream<ObjectSummary, ObjectStoreError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      yield* validateLocalPrefix(prefix)
-      const walked = yield* disk.walk(prefix).pipe(mapPlatformError("list", prefix))
-      const after = options?.startAfter
-      // Only the paths wanted are stat-ed: a poll for new versions costs one directory read.
-      const paths = after === undefined ? walked : walked.filter((path) => path > after)
-      return Stream.fromIterable(paths).pipe(
-        Stream.mapEffect((path) =>
-          disk.statFile(disk.fileOf(path)).pipe(
-            Effect.map(Option.map((info): ObjectSummary => ({
-              path,
-              size: Number(info.size),
-              lastModified: lastModifiedOf(info),
-              etag: etagOf(info)
-            }))),
-            mapPlatformError("list", prefix)
-          ), { concurrency: 16 }),
-        // An object deleted between the walk and its stat is simply not listed.
-        Stream.filter(Option.isSome),
-        Stream.map((o) => o.value)
-      )
-    }))
+  const list = (prefix: string, options?: ListOptions) => listOf(disk, prefix, options)
 
   return ObjectStore.of({ put, putChunks: put, putStream: put, get, getRange, head, delete: del, list })
 })
-
 
 /**
  * The store on Node's file system, with its recipe (objectstore/StoreRecipe.ts): another thread rebuilds
