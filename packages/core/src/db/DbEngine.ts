@@ -27,6 +27,8 @@
  */
 import { Clock, Effect } from "effect"
 import { normalizeRoot } from "../format/Paths.ts"
+import type { ManifestWriter } from "../manifest/ManifestStore.ts"
+import type { ObjectStore } from "../objectstore/ObjectStore.ts"
 import type { RetryOptions } from "../objectstore/RetryingObjectStore.ts"
 import { Settings, type SettingsInput } from "../Settings.ts"
 import { TestSwitches } from "../testing/TestSwitches.ts"
@@ -34,17 +36,18 @@ import { checkMergeOperator, type MergeOperator } from "../iter/MergeOperator.ts
 import type { DbService } from "./DbService.ts"
 import { makeMemtableFlusher } from "./MemtableFlusher.ts"
 import { makeCloser, makeFailureClose } from "./DbClose.ts"
-import { makeReader, ReadNow } from "./Reader.ts"
+import { makeReader, ReadNow, type Reader } from "./Reader.ts"
 import { recover } from "./Recovery.ts"
-import { makeWriter } from "./Writer.ts"
+import { makeWriter, type Writer } from "./Writer.ts"
 import { configureWarming, warmViewSwitch } from "./ViewWarming.ts"
-import { forkBackground, makeRefreshManifest, startEmbeddedCompactor, startEmbeddedGc } from "./DbBackground.ts"
+import { type EmbeddedDeps, forkBackground, makeRefreshManifest, startEmbeddedCompactor, startEmbeddedGc } from "./DbBackground.ts"
 import { registerDbSeries, statusOf } from "./DbStatus.ts"
 import { makeCreateCheckpoint } from "./DbCheckpoints.ts"
 import { makeChanges, makeFlush } from "./DbOperations.ts"
 import { preloadDiskCache } from "./DiskCache.ts"
 import { openStorage } from "./DbStorage.ts"
 import { makeBackpressure, startWal } from "./DbWal.ts"
+import type { DbState } from "./DbState.ts"
 import { retentionFloor, SnapshotRegistry, TransactionManager } from "./TransactionManager.ts"
 import { beginTransaction, makeSnapshot, runTransaction, type TxnHost } from "./Transaction.ts"
 
@@ -64,6 +67,61 @@ export interface DbOptions {
 
 /** Validates settings given as (a subset of) `Settings` values, over the defaults. */
 export const decodeSettings = Settings.validate
+
+/** What `serviceOf` assembles the public operations from. */
+interface ServiceParts {
+  readonly writer: Writer
+  readonly reader: Reader
+  readonly flush: DbService["flush"]
+  readonly close: () => DbService["close"]
+  readonly checkOpen: TxnHost["checkOpen"]
+  readonly manifest: ManifestWriter
+  readonly state: DbState
+  readonly txns: TransactionManager
+  readonly snapshots: SnapshotRegistry
+  readonly root: string
+  readonly store: ObjectStore["Service"]
+  readonly status: DbService["status"]
+  readonly readOperator: MergeOperator | undefined
+}
+
+/** The public operations (step 6 of the module comment). */
+const serviceOf = (parts: ServiceParts): DbService => {
+  const { writer, reader, flush, checkOpen, manifest, state } = parts
+  const txnHost: TxnHost = {
+    checkOpen,
+    committedSeq: () => state.seqs.committed,
+    getKeyValueAt: reader.getKeyValueAt,
+    scanAt: reader.scanAt,
+    commit: writer.commitTxn,
+    txns: parts.txns,
+    snapshots: parts.snapshots,
+    mergeOperator: parts.readOperator
+  }
+  return {
+    put: writer.put,
+    delete: writer.delete,
+    write: writer.write,
+    merge: writer.merge,
+    get: reader.get,
+    getKeyValue: reader.getKeyValue,
+    [ReadNow]: { get: reader.getNow, getKeyValue: reader.getKeyValueNow },
+    scan: reader.scan,
+    scanPrefix: reader.scanPrefix,
+    flush,
+    status: parts.status,
+    createCheckpoint: makeCreateCheckpoint({
+      manifest,
+      checkOpen,
+      flushAll: Effect.andThen(flush({ type: "wal" }), flush({ type: "memtable" }))
+    }),
+    changes: makeChanges(parts.store, parts.root, state, checkOpen),
+    snapshot: () => makeSnapshot(txnHost),
+    begin: (options) => beginTransaction(txnHost, options),
+    transaction: (body, options) => runTransaction(txnHost, body, options),
+    close: parts.close()
+  }
+}
 
 /** Opens a database in the current scope (the layer's); see the module comment. */
 export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
@@ -113,7 +171,7 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
 
   // ---------------------------------------------------------------- background (DbBackground.ts)
   const refreshManifest = makeRefreshManifest(state, manifest, closeWith)
-  const embedded = {
+  const embedded: EmbeddedDeps = {
     root,
     settings,
     tables,
@@ -135,38 +193,10 @@ export const openDb = Effect.fnUntraced(function*(options: DbOptions) {
     fibers: background
   })
   yield* Effect.addFinalizer(() => Effect.suspend(() => (isClosed() ? Effect.void : Effect.ignore(close()))))
-  const txnHost: TxnHost = {
-    checkOpen,
-    committedSeq: () => state.seqs.committed,
-    getKeyValueAt: reader.getKeyValueAt,
-    scanAt: reader.scanAt,
-    commit: writer.commitTxn,
-    txns,
-    snapshots,
-    mergeOperator: operatorFor("read")
-  }
-
-  return {
-    put: writer.put,
-    delete: writer.delete,
-    write: writer.write,
-    merge: writer.merge,
-    get: reader.get,
-    getKeyValue: reader.getKeyValue,
-    [ReadNow]: { get: reader.getNow, getKeyValue: reader.getKeyValueNow },
-    scan: reader.scan,
-    scanPrefix: reader.scanPrefix,
-    flush,
+  return serviceOf({
+    writer, reader, flush, close, checkOpen, manifest, state, txns, snapshots, root,
+    store,
     status: statusOf(state, manifest, compactor, gc),
-    createCheckpoint: makeCreateCheckpoint({
-      manifest,
-      checkOpen,
-      flushAll: Effect.andThen(flush({ type: "wal" }), flush({ type: "memtable" }))
-    }),
-    changes: makeChanges(store, root, state, checkOpen),
-    snapshot: () => makeSnapshot(txnHost),
-    begin: (options) => beginTransaction(txnHost, options),
-    transaction: (body, options) => runTransaction(txnHost, body, options),
-    close: close()
-  } satisfies DbService
+    readOperator: operatorFor("read")
+  })
 }, (effect, options) => Effect.withSpan(effect, "Db.open", { attributes: { "db.path": options.path } }))
