@@ -10,7 +10,7 @@
  *   deletes; a key it wrote reads as written, with `seq` = `Number.MAX_SAFE_INTEGER` as SlateDB's
  *   `u64::MAX`, create time 0, no expiry), and commits them as one atomic batch after a conflict check
  *   (TransactionManager.ts): `TransactionError` on a conflict, nothing written. A scan sees the write set
- *   as it was when `scan` was called. Under `serializable` every `get` records its key and every scan its
+ *   as it was when `scan` was called. The write set and how reads see it: TransactionWrites.ts. Under `serializable` every `get` records its key and every scan its
  *   range (first to last key returned) for the read-write check; `markRead` records keys under both levels;
  *   `unmarkWrite` keeps written keys out of conflict checks (theirs and others').
  * - A transaction is over after `commit` (whatever its outcome) or `rollback`, or when its scope closes
@@ -23,11 +23,10 @@
  * commit), so the simulator's fake database shares this code.
  */
 import { Effect, Random, Schedule, type Scope, Stream } from "effect"
-import { type DbError, InvalidError, mergeOperatorMissing, TransactionError } from "../errors.ts"
+import { type DbError, InvalidError, TransactionError } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
-import { type MergeOperator, mergeBatch } from "../iter/MergeOperator.ts"
+import type { MergeOperator } from "../iter/MergeOperator.ts"
 import {
-  type BatchOp,
   type KeyRange,
   type KeyValue,
   type ReadOptions,
@@ -38,10 +37,12 @@ import {
   type WriteOptions
 } from "./DbApi.ts"
 import { prefixRange } from "./Reader.ts"
-import { type IsolationLevel, keyId, type KeySet, type SnapshotRegistry, type TransactionManager, type TxnState } from "./TransactionManager.ts"
+import { fromOwn, overlay, ownRow, WriteSet } from "./TransactionWrites.ts"
+import { type IsolationLevel, keyId, type SnapshotRegistry, type TransactionManager, type TxnState } from "./TransactionManager.ts"
 import { keyProblem, putOptionsProblem, rangeProblem, readOptionsProblem, scanOptionsProblem, valueProblem } from "./Validation.ts"
 
 export type { IsolationLevel } from "./TransactionManager.ts"
+export { OWN_WRITE_SEQ } from "./TransactionWrites.ts"
 
 /** Reads of the database as of a fixed seq. */
 export interface SnapshotReads {
@@ -117,22 +118,7 @@ const transactionId = (random: Random.Random): string => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }
 
-/** The seq of a key read from the transaction's own write set (SlateDB: `u64::MAX`). */
-export const OWN_WRITE_SEQ = Number.MAX_SAFE_INTEGER
-
 const invalid = (message: string) => Effect.fail(new InvalidError({ message }))
-
-const inKeyRange = (key: Uint8Array, r: KeyRange): boolean => {
-  if (r.start !== undefined) {
-    const c = compareKeys(key, r.start)
-    if (c < 0 || (c === 0 && r.startInclusive === false)) return false
-  }
-  if (r.end !== undefined) {
-    const c = compareKeys(key, r.end)
-    if (c > 0 || (c === 0 && r.endInclusive !== true)) return false
-  }
-  return true
-}
 
 /** Snapshot-style reads at `seq`, each first passing `guard` (closed, released, completed). */
 const readsAt = (host: TxnHost, seq: number, guard: () => InvalidError | undefined): SnapshotReads => {
@@ -182,83 +168,6 @@ export const makeSnapshot = (host: TxnHost): Effect.Effect<Snapshot, DbError, Sc
 
 const completed = () => new InvalidError({ message: "transaction has already been completed" })
 
-/** What the transaction wrote to one key: its last put or delete, and the merge operands after it. */
-interface OwnWrites {
-  readonly key: Uint8Array
-  readonly base: BatchOp | undefined
-  readonly operands: Array<Uint8Array>
-}
-
-/**
- * The transaction's own version of a key, as a read returns it: its put (or nothing after a delete), with
- * its operands folded over it, or over `snapshotRow` (the snapshot's version) when it only merged.
- */
-const ownRow = (own: OwnWrites, snapshotRow: KeyValue | undefined, operator: MergeOperator | undefined): KeyValue | undefined | InvalidError => {
-  const base = own.base
-  if (own.operands.length === 0) {
-    return base?._tag === "put"
-      ? { key: base.key.slice(), value: base.value.slice(), seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
-      : undefined
-  }
-  if (operator === undefined) return mergeOperatorMissing()
-  const existing = base === undefined ? snapshotRow?.value : base._tag === "put" ? base.value : undefined
-  try {
-    const value = mergeBatch(operator, own.key, existing, own.operands)
-    return { key: own.key.slice(), value, seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
-  } catch (e) {
-    if (e instanceof InvalidError) return e
-    throw e
-  }
-}
-
-const fromOwn = (row: KeyValue | undefined | InvalidError): Effect.Effect<KeyValue | undefined, DbError> =>
-  row instanceof InvalidError ? Effect.fail(row) : Effect.succeed(row)
-
-/**
- * The rows of `base` (a scan of the snapshot, in `descending` order or not) with `writes` (the write set's
- * ops in the range, in the same order) laid over them: a put replaces or adds its key, a delete hides it.
- * `emit` sees every row returned (the range tracker).
- */
-const overlay = (
-  base: Stream.Stream<KeyValue, DbError>,
-  writes: ReadonlyArray<OwnWrites>,
-  descending: boolean,
-  emit: ((key: Uint8Array) => void) | undefined,
-  operator: MergeOperator | undefined
-): Stream.Stream<KeyValue, DbError> =>
-  Stream.suspend(() => {
-    let i = 0
-    let failure: InvalidError | undefined
-    const before = (a: Uint8Array, b: Uint8Array) => (descending ? compareKeys(b, a) : compareKeys(a, b))
-    const push = (out: Array<KeyValue>, row: KeyValue | undefined | InvalidError) => {
-      if (row instanceof InvalidError) failure ??= row
-      else if (row !== undefined) {
-        emit?.(row.key)
-        out.push(row)
-      }
-    }
-    const settle = (out: Array<KeyValue>) => (failure === undefined ? Effect.succeed(out) : Effect.fail(failure))
-    const merged = base.pipe(
-      Stream.chunks,
-      Stream.mapEffect((chunk) => {
-        const out: Array<KeyValue> = []
-        for (const kv of chunk) {
-          while (i < writes.length && before(writes[i]!.key, kv.key) < 0) push(out, ownRow(writes[i++]!, undefined, operator))
-          if (i < writes.length && before(writes[i]!.key, kv.key) === 0) push(out, ownRow(writes[i++]!, kv, operator))
-          else push(out, kv)
-        }
-        return settle(out)
-      }),
-      Stream.flattenIterable
-    )
-    const rest = Stream.unwrap(Effect.suspend(() => {
-      const out: Array<KeyValue> = []
-      while (i < writes.length) push(out, ownRow(writes[i++]!, undefined, operator))
-      return Effect.map(settle(out), Stream.fromIterable)
-    }))
-    return Stream.concat(merged, rest)
-  })
-
 const putProblem = (key: Uint8Array, value: Uint8Array, options: { readonly ttl?: Ttl } | undefined) =>
   keyProblem(key) ?? valueProblem(value) ?? (options === undefined ? undefined : putOptionsProblem(options))
 
@@ -280,23 +189,10 @@ export const beginTransaction = (host: TxnHost, options?: TransactionOptions): E
 
 const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
   let done = false
-  const ops: Array<BatchOp> = []
-  /** The last op of each key written (what reads see). */
-  const latest = new Map<string, OwnWrites>()
-  const unmarked = new Set<string>()
+  const writes = new WriteSet()
   const serializable = state.isolation === "serializable"
   const guard = () => (done ? completed() : undefined)
   const snapshot = readsAt(host, state.startedSeq, guard)
-
-  const record = (op: BatchOp): undefined => {
-    ops.push(op)
-    const id = keyId(op.key)
-    const own = latest.get(id)
-    if (op._tag !== "merge") latest.set(id, { key: op.key, base: op, operands: [] })
-    else if (own !== undefined) own.operands.push(op.value)
-    else latest.set(id, { key: op.key, base: undefined, operands: [op.value] })
-    return undefined
-  }
 
   const getKeyValue = (key: Uint8Array, options?: ReadOptions): Effect.Effect<KeyValue | undefined, DbError> =>
     Effect.suspend(() => {
@@ -305,7 +201,7 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
       if (problem !== undefined) return invalid(problem)
       const id = keyId(key)
       if (serializable) state.readKeys.set(id, key.slice())
-      const own = latest.get(id)
+      const own = writes.ownOf(id)
       if (own === undefined) return snapshot.getKeyValue(key, options)
       if (own.base === undefined) return Effect.flatMap(snapshot.getKeyValue(key, options), (kv) => fromOwn(ownRow(own, kv, host.mergeOperator)))
       return fromOwn(ownRow(own, undefined, host.mergeOperator))
@@ -316,10 +212,8 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
     const problem = rangeProblem(range) ?? scanOptionsProblem(options)
     if (problem !== undefined) return Stream.fail(new InvalidError({ message: problem }))
     const descending = options?.order === "desc"
-    const writes = [...latest.values()].filter((own) => inKeyRange(own.key, range))
-    writes.sort((a, b) => (descending ? compareKeys(b.key, a.key) : compareKeys(a.key, b.key)))
     const emit = serializable ? trackRange(state) : undefined
-    return overlay(snapshot.scan(range, options), writes, descending, emit, host.mergeOperator)
+    return overlay(snapshot.scan(range, options), writes.inRange(range, descending), descending, emit, host.mergeOperator)
   }
 
   const withOpen = (f: () => string | undefined): Effect.Effect<void, DbError> =>
@@ -333,7 +227,7 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
     Effect.suspend(() => {
       if (done) return Effect.fail(completed())
       done = true
-      return commitWriteSet(host, state, ops, latest, unmarked, options)
+      return commitWriteSet(host, state, writes, options)
     })
 
   return {
@@ -348,12 +242,12 @@ const makeTransaction = (host: TxnHost, state: TxnState): Transaction => {
     scan,
     scanPrefix: (prefix, options) => scanPrefixWith(scan, prefix, options),
     put: (key, value, options) =>
-      withOpen(() => putProblem(key, value, options) ?? record({ _tag: "put", key: key.slice(), value: value.slice(), ttl: options?.ttl ?? "default" })),
-    delete: (key) => withOpen(() => keyProblem(key) ?? record({ _tag: "delete", key: key.slice() })),
+      withOpen(() => putProblem(key, value, options) ?? writes.record({ _tag: "put", key: key.slice(), value: value.slice(), ttl: options?.ttl ?? "default" })),
+    delete: (key) => withOpen(() => keyProblem(key) ?? writes.record({ _tag: "delete", key: key.slice() })),
     merge: (key, operand, options) =>
-      withOpen(() => putProblem(key, operand, options) ?? record({ _tag: "merge", key: key.slice(), value: operand.slice(), ttl: options?.ttl ?? "default" })),
+      withOpen(() => putProblem(key, operand, options) ?? writes.record({ _tag: "merge", key: key.slice(), value: operand.slice(), ttl: options?.ttl ?? "default" })),
     markRead: (keys) => withOpen(() => eachKey(keys, (key) => state.readKeys.set(keyId(key), key.slice()))),
-    unmarkWrite: (keys) => withOpen(() => eachKey(keys, (key) => unmarked.add(keyId(key)))),
+    unmarkWrite: (keys) => withOpen(() => eachKey(keys, (key) => writes.unmark(keyId(key)))),
     commit,
     rollback: Effect.suspend(() => {
       if (done) return Effect.fail(completed())
@@ -377,33 +271,23 @@ const eachKey = (keys: Iterable<Uint8Array>, f: (key: Uint8Array) => void): stri
 }
 
 /**
- * A transaction's commit: its write set (`ops`, in order) as one batch, checked for conflicts in the
- * writer's critical section with its tracked writes (`latest` minus `unmarked`). An empty write set writes
- * nothing but still fails if what the transaction read changed (serializable, or `markRead`).
+ * A transaction's commit: its write set (TransactionWrites.ts) as one batch, checked for conflicts in the
+ * writer's critical section with its tracked writes. An empty write set writes nothing but still fails if
+ * what the transaction read changed (serializable, or `markRead`).
  */
 const commitWriteSet = (
   host: TxnHost,
   state: TxnState,
-  ops: ReadonlyArray<BatchOp>,
-  latest: ReadonlyMap<string, OwnWrites>,
-  unmarked: ReadonlySet<string>,
+  writes: WriteSet,
   options: WriteOptions | undefined
 ): Effect.Effect<WriteHandle | undefined, DbError | TransactionError> => {
-  if (ops.length === 0) {
+  if (writes.isEmpty) {
     const conflict = host.txns.hasConflict(state)
     host.txns.drop(state)
     return conflict ? Effect.fail(new TransactionError({ message: "transaction conflict" })) : Effect.succeed(undefined)
   }
-  const tracked: KeySet = new Map()
-  for (const [id, own] of latest) if (!unmarked.has(id)) tracked.set(id, own.key)
-  state.writeKeys = tracked
-  const batch = new WriteBatch()
-  for (const op of ops) {
-    if (op._tag === "put") batch.put(op.key, op.value, { ttl: op.ttl })
-    else if (op._tag === "merge") batch.merge(op.key, op.value, { ttl: op.ttl })
-    else batch.delete(op.key)
-  }
-  return host.commit(batch, options, state).pipe(Effect.ensuring(Effect.sync(() => host.txns.drop(state))))
+  state.writeKeys = writes.tracked()
+  return host.commit(writes.batch(), options, state).pipe(Effect.ensuring(Effect.sync(() => host.txns.drop(state))))
 }
 
 /** A scan's range tracker: the first and last key it returned, registered with the transaction at the first. */
