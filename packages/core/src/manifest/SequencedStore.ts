@@ -112,40 +112,48 @@ export interface SequencedStoreOptions<A> {
 /** How many times `readLatest` re-lists after the newest listed version disappeared before it was read. */
 const LATEST_ATTEMPTS = 10
 
+/** The ids of the versions listed after version `after` (all when undefined), ascending; foreign files skipped. */
+const listVersionIds = <A>(
+  store: ObjectStore["Service"],
+  options: SequencedStoreOptions<A>,
+  after: number | undefined
+): Effect.Effect<Array<number>, DbError> =>
+  Stream.runFold(
+    store.list(options.dir, { startAfter: after === undefined ? undefined : options.pathOf(after) }),
+    () => [] as Array<number>,
+    (ids, o) => {
+      const id = options.parseId(o.path)
+      if (id !== undefined && (after === undefined || id > after)) ids.push(id)
+      return ids
+    }
+  ).pipe(
+    Effect.map((ids) => ids.sort((a, b) => a - b)),
+    Effect.mapError(toDbError)
+  )
+
+/** The version stored at `path`, or a `DataError` naming the object when its bytes do not decode. */
+const decodeVersion = <A>(options: SequencedStoreOptions<A>, path: string, bytes: Uint8Array): Effect.Effect<A, DataError> =>
+  Effect.try({
+    try: () => options.decode(bytes),
+    catch: (e) =>
+      e instanceof DataError
+        ? new DataError({ message: e.message, object: path, section: e.section ?? options.what, cause: e })
+        : new DataError({ message: `undecodable ${options.what}: ${String(e)}`, object: path, section: options.what, cause: e })
+  })
+
 export const makeSequencedStore = <A>(
   store: ObjectStore["Service"],
   options: SequencedStoreOptions<A>
 ): SequencedStore<A> => {
   const { what } = options
-  const listIdsAfter = (after: number | undefined) =>
-    Stream.runFold(
-      store.list(options.dir, { startAfter: after === undefined ? undefined : options.pathOf(after) }),
-      () => [] as Array<number>,
-      (ids, o) => {
-        const id = options.parseId(o.path)
-        if (id !== undefined && (after === undefined || id > after)) ids.push(id)
-        return ids
-      }
-    ).pipe(
-      Effect.map((ids) => ids.sort((a, b) => a - b)),
-      Effect.mapError(toDbError)
-    )
+  const listIdsAfter = (after: number | undefined) => listVersionIds(store, options, after)
   const listIds = listIdsAfter(undefined)
   /** The newest version read or written through this store (immutable, so safe to keep). */
   let newest: Stored<A> | undefined
 
-  const decodeAt = (path: string, bytes: Uint8Array): Effect.Effect<A, DataError> =>
-    Effect.try({
-      try: () => options.decode(bytes),
-      catch: (e) =>
-        e instanceof DataError
-          ? new DataError({ message: e.message, object: path, section: e.section ?? what, cause: e })
-          : new DataError({ message: `undecodable ${what}: ${String(e)}`, object: path, section: what, cause: e })
-    })
-
   const readRaw = (id: number) => {
     const path = options.pathOf(id)
-    return store.get(path).pipe(Effect.flatMap((bytes) => decodeAt(path, bytes)))
+    return store.get(path).pipe(Effect.flatMap((bytes) => decodeVersion(options, path, bytes)))
   }
 
   const read = (id: number): Effect.Effect<A, DbError> => readRaw(id).pipe(Effect.mapError(toDbError))
