@@ -159,96 +159,114 @@ const latencyMillis = (latency: PerOp<Latency> | undefined, op: StoreOp, roll: n
 
 const zeroOps = (): Record<StoreOp, number> => ({ put: 0, get: 0, getRange: 0, head: 0, delete: 0, list: 0 })
 
+/**
+ * The faults' state and dice: one PRNG (three rolls per operation, whether used or not, so that a change of
+ * configuration does not shift later rolls), the crash flag and epoch, the counters and the event log.
+ */
+class FaultState {
+  readonly #random: () => number
+  config: FaultConfig
+  crashed = false
+  crashEpoch = 0
+  ops = 0
+  readonly opsByKind = zeroOps()
+  readonly faults: Record<FaultKind, number> = { unavailable: 0, lostResponse: 0, permanent: 0, crashed: 0 }
+  readonly events: Array<FaultEvent> = []
+
+  constructor(options: FaultInjectingOptions) {
+    this.#random = makePrng(options.seed)
+    this.config = options
+  }
+
+  #record(index: number, op: StoreOp, path: string, kind: FaultKind): Effect.Effect<void> {
+    return Clock.currentTimeMillis.pipe(Effect.map((timeMs) => {
+      this.faults[kind]++
+      this.events.push({ index, op, path, kind, timeMs })
+    }))
+  }
+
+  /** Swallowed by a crash: never completes, never takes effect. */
+  #strand(index: number, op: StoreOp, path: string): Effect.Effect<never> {
+    return this.#record(index, op, path, "crashed").pipe(Effect.andThen(Effect.never))
+  }
+
+  /** `run` (operation `op` on `path`) with this operation's latency and faults. */
+  inject<A>(op: StoreOp, path: string, run: Effect.Effect<A, ObjectStoreError>): Effect.Effect<A, ObjectStoreError> {
+    const self = this
+    return Effect.gen(function*() {
+      const index = ++self.ops
+      self.opsByKind[op]++
+      const failRoll = self.#random()
+      const lostRoll = self.#random()
+      const latencyRoll = self.#random()
+      const epoch = self.crashEpoch
+      if (self.crashed) return yield* self.#strand(index, op, path)
+      const delay = latencyMillis(self.config.latency, op, latencyRoll)
+      if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+      if (self.crashed || self.crashEpoch !== epoch) return yield* self.#strand(index, op, path)
+      if (self.config.failAfterOps !== undefined && index > self.config.failAfterOps) {
+        yield* self.#record(index, op, path, "permanent")
+        return yield* new StoreFailure({ op, path, message: `injected: permanent failure (operation ${index})` })
+      }
+      if (failRoll < rateFor(self.config.unavailableRate, op)) {
+        yield* self.#record(index, op, path, "unavailable")
+        return yield* new StoreUnavailable({ op, path, message: `injected: unavailable (operation ${index})` })
+      }
+      const result = yield* run
+      if (op === "put" && lostRoll < (self.config.putLostResponseRate ?? 0)) {
+        yield* self.#record(index, op, path, "lostResponse")
+        return yield* new StoreUnavailable({
+          op,
+          path,
+          message: `injected: response lost after the put took effect (operation ${index})`
+        })
+      }
+      return result
+    })
+  }
+}
+
+/** `inner` with every operation through `state.inject`, after the path check. */
+const faultyStore = (inner: ObjectStore["Service"], state: FaultState): ObjectStore["Service"] =>
+  ObjectStore.of({
+    put: (path: string, bytes: Uint8Array, putOptions?: PutOptions) =>
+      validatePath("put", path).pipe(Effect.andThen(state.inject("put", path, inner.put(path, bytes, putOptions)))),
+    get: (path: string) => validatePath("get", path).pipe(Effect.andThen(state.inject("get", path, inner.get(path)))),
+    getRange: (path: string, range: ByteRange) =>
+      validatePath("getRange", path).pipe(Effect.andThen(state.inject("getRange", path, inner.getRange(path, range)))),
+    head: (path: string) => validatePath("head", path).pipe(Effect.andThen(state.inject("head", path, inner.head(path)))),
+    delete: (path: string) =>
+      validatePath("delete", path).pipe(Effect.andThen(state.inject("delete", path, inner.delete(path)))),
+    list: (prefix: string, options?: ListOptions) =>
+      Stream.unwrap(
+        validatePrefix(prefix).pipe(Effect.andThen(state.inject("list", prefix, Effect.succeed(inner.list(prefix, options)))))
+      )
+  })
+
 /** Builds a fault-injecting store and its control handle. */
 export const makeFaultInjecting = (options: FaultInjectingOptions) =>
   Effect.sync(() => {
     const memory = makeMemory(options.pageSize === undefined ? {} : { pageSize: options.pageSize })
     const inner = options.wrapInner === undefined ? memory : options.wrapInner(memory)
-    const random = makePrng(options.seed)
-    let config: FaultConfig = options
-    let crashed = false
-    let crashEpoch = 0
-    let ops = 0
-    const opsByKind = zeroOps()
-    const faults: Record<FaultKind, number> = { unavailable: 0, lostResponse: 0, permanent: 0, crashed: 0 }
-    const events: Array<FaultEvent> = []
-
-    const record = (index: number, op: StoreOp, path: string, kind: FaultKind) =>
-      Clock.currentTimeMillis.pipe(Effect.map((timeMs) => {
-        faults[kind]++
-        events.push({ index, op, path, kind, timeMs })
-      }))
-
-    /** Swallowed by a crash: never completes, never takes effect. */
-    const strand = (index: number, op: StoreOp, path: string) =>
-      record(index, op, path, "crashed").pipe(Effect.andThen(Effect.never))
-
-    const inject = <A>(op: StoreOp, path: string, run: Effect.Effect<A, ObjectStoreError>) =>
-      Effect.gen(function*() {
-        const index = ++ops
-        opsByKind[op]++
-        const failRoll = random()
-        const lostRoll = random()
-        const latencyRoll = random()
-        const epoch = crashEpoch
-        if (crashed) return yield* strand(index, op, path)
-        const delay = latencyMillis(config.latency, op, latencyRoll)
-        if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
-        if (crashed || crashEpoch !== epoch) return yield* strand(index, op, path)
-        if (config.failAfterOps !== undefined && index > config.failAfterOps) {
-          yield* record(index, op, path, "permanent")
-          return yield* new StoreFailure({ op, path, message: `injected: permanent failure (operation ${index})` })
-        }
-        if (failRoll < rateFor(config.unavailableRate, op)) {
-          yield* record(index, op, path, "unavailable")
-          return yield* new StoreUnavailable({ op, path, message: `injected: unavailable (operation ${index})` })
-        }
-        const result = yield* run
-        if (op === "put" && lostRoll < (config.putLostResponseRate ?? 0)) {
-          yield* record(index, op, path, "lostResponse")
-          return yield* new StoreUnavailable({
-            op,
-            path,
-            message: `injected: response lost after the put took effect (operation ${index})`
-          })
-        }
-        return result
-      })
-
-    const store = ObjectStore.of({
-      put: (path: string, bytes: Uint8Array, putOptions?: PutOptions) =>
-        validatePath("put", path).pipe(Effect.andThen(inject("put", path, inner.put(path, bytes, putOptions)))),
-      get: (path: string) => validatePath("get", path).pipe(Effect.andThen(inject("get", path, inner.get(path)))),
-      getRange: (path: string, range: ByteRange) =>
-        validatePath("getRange", path).pipe(Effect.andThen(inject("getRange", path, inner.getRange(path, range)))),
-      head: (path: string) => validatePath("head", path).pipe(Effect.andThen(inject("head", path, inner.head(path)))),
-      delete: (path: string) =>
-        validatePath("delete", path).pipe(Effect.andThen(inject("delete", path, inner.delete(path)))),
-      list: (prefix: string, options?: ListOptions) =>
-        Stream.unwrap(
-          validatePrefix(prefix).pipe(Effect.andThen(inject("list", prefix, Effect.succeed(inner.list(prefix, options)))))
-        )
-    })
-
+    const state = new FaultState(options)
     const injector = FaultInjector.of({
       crash: Effect.sync(() => {
-        crashed = true
-        crashEpoch++
+        state.crashed = true
+        state.crashEpoch++
       }),
       heal: Effect.sync(() => {
-        crashed = false
+        state.crashed = false
       }),
-      isCrashed: Effect.sync(() => crashed),
+      isCrashed: Effect.sync(() => state.crashed),
       setFaults: (next) =>
         Effect.sync(() => {
-          config = next
+          state.config = next
         }),
-      stats: Effect.sync(() => ({ ops, opsByKind: { ...opsByKind }, faults: { ...faults } })),
-      events: Effect.sync(() => events.slice()),
+      stats: Effect.sync(() => ({ ops: state.ops, opsByKind: { ...state.opsByKind }, faults: { ...state.faults } })),
+      events: Effect.sync(() => state.events.slice()),
       inner
     })
-
-    return { store, injector } as const
+    return { store: faultyStore(inner, state), injector } as const
   })
 
 /** Constructors for the fault-injecting store. */
