@@ -9,7 +9,7 @@
  *     <dir>/after, a memtable flush, then waits until L0 holds < 4 SSTs and no compaction runs for 600 ms;
  *     copies it to <dir>/full and runs the standalone compactor's `submit("full")` there.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full
- *       [--impl <repo root>] [--gets G] [--scans S] [--label L] [--cache-bytes B]
+ *       [--impl <repo root>] [--gets G] [--scans S] [--label L] [--cache-bytes B] [--scan-cache 1]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
  *     W2's random keys; every value and scanned key is checked against the model (a mismatch exits 1).
@@ -17,7 +17,9 @@
  *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
  *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
  *     block cache's size instead of W2's (0: none; 1e9: every block stays), which separates what a read
- *     that misses the cache costs from what one that hits does.
+ *     that misses the cache costs from what one that hits does. `--scan-cache 1`: scans cache the blocks
+ *     they read (`ScanOptions.cacheBlocks`; by default they leave the cache alone); with `--cache-bytes
+ *     1e9` every read is then served from memory, which leaves the read path's CPU alone.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full
  *       --impl <repo A> --impl2 <repo B> [--rounds R] [read's options]
  *     `read` of two versions in alternating child processes, then each one's medians (see `ab`).
@@ -163,105 +165,132 @@ const ab = async (): Promise<void> => {
   }
 }
 
-const readOnce = async (impl: string, layout: string) => {
-  const dir = arg("dir")
-  const { n } = JSON.parse(await fs.readFile(path.join(dir, "model.json"), "utf8")) as { n: number }
-  const gets = Number(arg("gets", String(W2_FULL.gets)))
-  const scans = Number(arg("scans", String(W2_FULL.scans)))
-  const rows = W2_FULL.scanRows
-  const { model } = planLoad(sizesOf(n))
-  const keyOf = makeKeyOf(n)
-  const { core, node, effect } = await importCore(impl)
-  const { Db } = core
-  const { Effect, Layer, ManagedRuntime, Stream } = effect
-  // The local store, counting ranged GETs (the deterministic part of the cost: blocks not in the cache).
+/** The local store on `root`, counting its ranged reads (`ranged.count`: blocks not in the cache). */
+const countedLocalStore = (core: Core, node: Core, effect: Core, root: string, ranged: { count: number }) => {
+  const { Effect, Layer } = effect
   const Store = core.ObjectStore.ObjectStore
-  let ranged = 0
-  const counted = Layer.effect(
+  return Layer.effect(
     Store,
     Effect.map(Store, (inner: Core) =>
       Store.of({
         ...inner,
         getRange: (p: string, r: unknown) => {
-          ranged++
+          ranged.count++
           return inner.getRange(p, r)
         },
         // Reads on the calling thread (ObjectStore.getRangeNow) are requests too.
         ...(inner.getRangeNow === undefined ? {} : {
           getRangeNow: (p: string, r: unknown) => {
             const bytes = inner.getRangeNow(p, r)
-            if (bytes !== undefined) ranged++
+            if (bytes !== undefined) ranged.count++
             return bytes
           }
         })
       }))
-  ).pipe(Layer.provide(node.LocalObjectStore.layer({ root: path.join(dir, layout) })))
+  ).pipe(Layer.provide(node.LocalObjectStore.layer({ root })))
+}
+
+/** Checks what gets and scans return against W2's model (per key: the pass of its last put, or 0). */
+class ModelCheck {
+  problems = 0
+  readonly #model: Uint8Array
+  readonly #n: number
+  readonly #keyText = new TextDecoder()
+
+  constructor(model: Uint8Array, n: number) {
+    this.#model = model
+    this.#n = n
+  }
+
+  get(i: number, v: Uint8Array | undefined): void {
+    const pass = this.#model[i]!
+    if (pass === 0 ? v !== undefined : v === undefined || !isW2Value(v, i, pass)) this.problems++
+  }
+
+  /** A scan of up to `rows` rows from key `start`; returns the rows it checked. */
+  scan(start: number, kvs: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>, rows: number): number {
+    let expect = this.#nextLive(start)
+    let seen = 0
+    for (const kv of kvs) {
+      const i = Number(this.#keyText.decode(kv.key.subarray(3)))
+      if (i !== expect || !isW2Value(kv.value, i, this.#model[i]!)) this.problems++
+      expect = this.#nextLive(i + 1)
+      seen++
+    }
+    if (seen !== Math.min(rows, this.#countLive(start, rows))) this.problems++
+    return seen
+  }
+
+  /** The key after i that the model holds (scans return live keys in order). */
+  #nextLive(i: number): number {
+    while (i < this.#n && this.#model[i] === 0) i++
+    return i
+  }
+
+  #countLive(from: number, max: number): number {
+    let c = 0
+    for (let i = this.#nextLive(from); i < this.#n && c < max; i = this.#nextLive(i + 1)) c++
+    return c
+  }
+}
+
+/** Runs `phase`: its seconds and the store's ranged reads meanwhile. */
+const timed = async (ranged: { count: number }, phase: () => Promise<unknown>) => {
+  ranged.count = 0
+  const t = performance.now()
+  await phase()
+  return { seconds: (performance.now() - t) / 1000, requests: ranged.count }
+}
+
+const readOnce = async (impl: string, layout: string) => {
+  const dir = arg("dir")
+  const { n } = JSON.parse(await fs.readFile(path.join(dir, "model.json"), "utf8")) as { n: number }
+  const gets = Number(arg("gets", String(W2_FULL.gets)))
+  const scans = Number(arg("scans", String(W2_FULL.scans)))
+  const rows = W2_FULL.scanRows
+  // `--scan-cache`: scans leave their blocks in the cache (ScanOptions.cacheBlocks), as gets do.
+  const scanOptions = arg("scan-cache", "") === "" ? {} : { cacheBlocks: true }
+  const check = new ModelCheck(planLoad(sizesOf(n)).model, n)
+  const keyOf = makeKeyOf(n)
+  const { core, node, effect } = await importCore(impl)
+  const { Effect, Layer, ManagedRuntime, Stream } = effect
+  const Db = core.Db
+  const ranged = { count: 0 }
   const layer = Db.layer({ path: DB, settings: { ...W2_SETTINGS, compactor: null, garbageCollector: null, ...cacheSetting() } }).pipe(
-    Layer.provide(counted)
+    Layer.provide(countedLocalStore(core, node, effect, path.join(dir, layout), ranged))
   )
   const runtime = ManagedRuntime.make(layer)
   const status = await runtime.runPromise(Db.Db.use((db: Core) => db.status))
-  let problems = 0
-  const checkGet = (i: number, v: Uint8Array | undefined) => {
-    const pass = model[i]!
-    if (pass === 0 ? v !== undefined : v === undefined || !isW2Value(v, i, pass)) problems++
-  }
-  // The key after i that the model holds (scans return live keys in order).
-  const nextLive = (i: number): number => {
-    while (i < n && model[i] === 0) i++
-    return i
-  }
   const runGets = (keys: Uint32Array) =>
     runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
-      for (let j = 0; j < keys.length; j++) checkGet(keys[j]!, yield* db.get(keyOf(keys[j]!)))
+      for (let j = 0; j < keys.length; j++) check.get(keys[j]!, yield* db.get(keyOf(keys[j]!)))
     }))
   let scanned = 0
-  const keyText = new TextDecoder()
   const runScans = (starts: Uint32Array) =>
     runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
       for (let s = 0; s < starts.length; s++) {
-        const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows))
-        let expect = nextLive(starts[s]!)
-        for (const kv of kvs) {
-          const i = Number(keyText.decode(kv.key.subarray(3)))
-          if (i !== expect || !isW2Value(kv.value, i, model[i]!)) problems++
-          expect = nextLive(i + 1)
-          scanned++
-        }
-        if (kvs.length !== Math.min(rows, countLive(starts[s]!, rows))) problems++
+        const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }, scanOptions), rows))
+        scanned += check.scan(starts[s]!, kvs, rows)
       }
     }))
-  const countLive = (from: number, max: number): number => {
-    let c = 0
-    for (let i = nextLive(from); i < n && c < max; i = nextLive(i + 1)) c++
-    return c
-  }
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
   await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
   scanned = 0
-  ranged = 0
-  let t = performance.now()
-  await runGets(randomKeys(n, gets, READ_SEEDS.gets))
-  const getSec = (performance.now() - t) / 1000
-  const getRequests = ranged
-  ranged = 0
-  t = performance.now()
-  await runScans(randomKeys(n, scans, READ_SEEDS.scans))
-  const scanSec = (performance.now() - t) / 1000
-  const scanRequests = ranged
+  const getPhase = await timed(ranged, () => runGets(randomKeys(n, gets, READ_SEEDS.gets)))
+  const scanPhase = await timed(ranged, () => runScans(randomKeys(n, scans, READ_SEEDS.scans)))
   await runtime.dispose()
   return {
     label: arg("label", path.basename(impl)),
     layout,
     l0: status.l0Ssts,
     runs: status.sortedRuns,
-    getsPerSec: Math.round(gets / getSec),
-    scanRowsPerSec: Math.round(scanned / scanSec),
-    requestsPerGet: gets > 0 ? Number((getRequests / gets).toFixed(3)) : 0,
-    requestsPerScan: scans > 0 ? Number((scanRequests / scans).toFixed(2)) : 0,
-    problems
+    getsPerSec: Math.round(gets / getPhase.seconds),
+    scanRowsPerSec: Math.round(scanned / scanPhase.seconds),
+    requestsPerGet: gets > 0 ? Number((getPhase.requests / gets).toFixed(3)) : 0,
+    requestsPerScan: scans > 0 ? Number((scanPhase.requests / scans).toFixed(2)) : 0,
+    problems: check.problems
   }
 }
 
