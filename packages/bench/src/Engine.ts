@@ -11,7 +11,7 @@ export interface Engine {
   /**
    * Puts keys [from, to) awaiting durability, `inFlight` at a time (each of `inFlight` writers takes the
    * next key when its previous put is durable). Absent: the engine has no concurrent durable writes worth
-   * measuring (a synchronous fsync per put), and the table shows "-", as docs/benchmark.md does.
+   * measuring (a synchronous fsync per put), and the table shows "-", as docs/design/benchmark.md §2 does.
    */
   readonly putDurableConcurrent?: (keys: ReadonlyArray<Uint8Array>, from: number, to: number, inFlight: number) => Promise<void>
   /** Puts keys [from, to) awaiting durability, one after another; returns each put's latency in ms. */

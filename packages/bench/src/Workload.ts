@@ -1,5 +1,5 @@
 /**
- * Workload W1 (docs/benchmark.md): the keys, values, phase names and sizes every implementation runs.
+ * Workload W1 (docs/design/benchmark.md §0): the keys, values, phase names and sizes every implementation runs.
  *
  * - Keys: 16 bytes, `"key" + i` zero-padded to 13 digits. Values: 100 bytes, a fresh array per put (so an
  *   engine that keeps the caller's bytes holds as much memory as one that copies them).

@@ -1,5 +1,5 @@
 /**
- * Db benchmark: workload W1 (docs/benchmark.md) through the Effect API and the Promise API, on the memory
+ * Db benchmark: workload W1 (docs/design/benchmark.md §0) through the Effect API and the Promise API, on the memory
  * store and a local directory. Run from the repo root with Node 22:
  *
  *   node_modules/.bin/node packages/core/bench/db.ts [effect|promise|all] [memory|local|all] [N] [interval|eager|all]

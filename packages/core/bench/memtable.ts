@@ -1,5 +1,5 @@
 /**
- * Memtable micro-benchmark on workload W1's shapes (docs/benchmark.md): 100k rows with 16-byte keys
+ * Memtable micro-benchmark on workload W1's shapes (docs/design/benchmark.md §0): 100k rows with 16-byte keys
  * ("key" + i zero-padded to 13 digits) and 100-byte values, inserted in sequential and in random order,
  * then 50k gets of keys (i * 7919) % N and one full scan.
  *

@@ -3,7 +3,7 @@
  * encoding). A durable put is `put(k, v, { sync: true })` (an fsync of LevelDB's log per put); a
  * non-durable put is the default `put` (written to the OS, not synced). LevelDB has no public memtable
  * flush, so the flush before the gets does nothing. Concurrent durable puts are not measured: each one is
- * its own fsync (docs/benchmark.md shows "-").
+ * its own fsync (docs/design/benchmark.md §2 shows "-").
  */
 import { type Engine, importPeer } from "../Engine.ts"
 import { getIndex, valueOf } from "../Workload.ts"

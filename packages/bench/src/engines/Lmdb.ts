@@ -6,7 +6,7 @@
  * its commit. So a non-durable put is `put` without awaiting the commit (the phase ends, and is timed,
  * when `committed` resolves for the last one); a durable put awaits the put and then `flushed` (the fsync).
  * Reads are synchronous (`get`, `getRange`), as lmdb-js intends them. LMDB has no memtable: the flush
- * before the gets waits for `flushed`. Concurrent durable puts are not measured (docs/benchmark.md "-").
+ * before the gets waits for `flushed`. Concurrent durable puts are not measured (docs/design/benchmark.md §2, "-").
  */
 import { type Engine, importPeer } from "../Engine.ts"
 import { getIndex, valueOf } from "../Workload.ts"

@@ -1,7 +1,7 @@
 /**
  * SlateDB 0.12.1 through its official Node binding (`@slatedb/uniffi`: the Rust engine over FFI), on
  * `memory:///` or a `file://` directory, with its default settings (WAL flush every 100 ms), called the way
- * docs/benchmark.md describes: `put_with_options(..., { await_durable: false })` for non-durable puts,
+ * docs/design/benchmark.md §2 describes: `put_with_options(..., { await_durable: false })` for non-durable puts,
  * `put` (which awaits durability) for durable ones, `flush_with_options({ flush_type: "MemTable" })`,
  * `get`, and a `scan` iterator drained with `next()`.
  */
