@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: workload W1 (docs/benchmark.md) on Shale and its peers in one run, on this machine.
+ * `npm run bench`: workload W1 (docs/design/benchmark.md §0) on Shale and its peers in one run, on this machine.
  *
  * Every run of every implementation is its own child process (worker.ts) on a fresh database, so each
  * process's peak RSS is that implementation's; the repeats go round the implementations (run 1 of each, then
@@ -160,29 +160,12 @@ const describeSizes = (s: WorkloadSizes) =>
     formatInt(s.gets)
   } gets`
 
-const main = async (): Promise<number> => {
-  const options = parseOptions(process.argv.slice(2))
-  if (options === undefined) return 0
-  if (options.workload === "W2") return runW2(options)
-  if (options.workload === "W3") return runW3(options)
-  if (options.workload === "READERS") return runReaders(options)
-  const all = implementations({ putLatencyMs: options.putLatencyMs })
-  if (options.list) {
-    for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
-    return 0
-  }
-  const selected = select(all, options.only)
-  const started = performance.now()
-  const date = new Date()
-  const host = machine()
-  const machineLine = `${host.os}, ${host.cpus} × ${host.cpuModel}, ${host.memoryGb} GB RAM, Node ${host.node}`
-  console.log(`Shale benchmark, workload W1 (docs/benchmark.md)${options.quick ? ", --quick" : ""}`)
-  console.log(`${describeSizes(options.sizes)}; ${options.repeat} run(s) per implementation, median reported`)
-  console.log(`${date.toISOString()}; ${machineLine}; load average ${host.loadAverageAtStart.join(" ")}`)
-  console.log(`implementations: ${selected.map((i) => i.name).join(", ")}\n`)
+type Failure = { status: "unavailable" | "failed"; message: string }
 
+/** `options.repeat` rounds over `selected`, each run in its own worker process (until interrupted). */
+const runRounds = async (selected: ReadonlyArray<Implementation>, options: Options) => {
   const runs = new Map<string, Array<RunResult>>(selected.map((i) => [i.name, []]))
-  const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
+  const failures = new Map<string, Failure>()
   rounds: for (let repeat = 1; repeat <= options.repeat; repeat++) {
     for (const implementation of selected) {
       if (interrupted) break rounds
@@ -214,15 +197,16 @@ const main = async (): Promise<number> => {
       }
     }
   }
+  return { runs, failures }
+}
 
-  const reports: Array<ImplementationReport> = selected.map((i) =>
-    summarize(i, runs.get(i.name) ?? [], failures.get(i.name))
-  )
-  const ratioRows = ratios(reports)
-  const totalMs = performance.now() - started
-  const heading = `W1 on ${date.toISOString().slice(0, 10)}, ${machineLine}. ${describeSizes(options.sizes)}. Median of ${
-    options.repeat
-  } run(s), each on a fresh database in its own process.`
+/** The report's tables and notes, as Markdown sections. */
+const reportSections = (
+  heading: string,
+  reports: ReadonlyArray<ImplementationReport>,
+  ratioRows: ReturnType<typeof ratios>,
+  putLatencyMs: number
+): Array<string> => {
   const sections: Array<string> = []
   const table = mainTable(reports)
   if (table !== "") sections.push(`${heading}\n\n${table}`)
@@ -235,7 +219,7 @@ const main = async (): Promise<number> => {
   const latency = latencyTable(reports)
   if (latency !== "") {
     sections.push(
-      `Shale's durable puts against a memory store whose PUTs take ${options.putLatencyMs} ms (Effect API; PUTs counted by the store)\n\n${latency}`
+      `Shale's durable puts against a memory store whose PUTs take ${putLatencyMs} ms (Effect API; PUTs counted by the store)\n\n${latency}`
     )
   }
   const notes = [
@@ -244,6 +228,41 @@ const main = async (): Promise<number> => {
     ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`))
   ]
   if (notes.length > 0) sections.push(notes.join("\n"))
+  return sections
+}
+
+const main = async (): Promise<number> => {
+  const options = parseOptions(process.argv.slice(2))
+  if (options === undefined) return 0
+  if (options.workload === "W2") return runW2(options)
+  if (options.workload === "W3") return runW3(options)
+  if (options.workload === "READERS") return runReaders(options)
+  const all = implementations({ putLatencyMs: options.putLatencyMs })
+  if (options.list) {
+    for (const i of all) console.log(`${i.name.padEnd(22)} ${i.description}`)
+    return 0
+  }
+  const selected = select(all, options.only)
+  const started = performance.now()
+  const date = new Date()
+  const host = machine()
+  const machineLine = `${host.os}, ${host.cpus} × ${host.cpuModel}, ${host.memoryGb} GB RAM, Node ${host.node}`
+  console.log(`Shale benchmark, workload W1 (docs/design/benchmark.md §0)${options.quick ? ", --quick" : ""}`)
+  console.log(`${describeSizes(options.sizes)}; ${options.repeat} run(s) per implementation, median reported`)
+  console.log(`${date.toISOString()}; ${machineLine}; load average ${host.loadAverageAtStart.join(" ")}`)
+  console.log(`implementations: ${selected.map((i) => i.name).join(", ")}\n`)
+
+  const { runs, failures } = await runRounds(selected, options)
+
+  const reports: Array<ImplementationReport> = selected.map((i) =>
+    summarize(i, runs.get(i.name) ?? [], failures.get(i.name))
+  )
+  const ratioRows = ratios(reports)
+  const totalMs = performance.now() - started
+  const heading = `W1 on ${date.toISOString().slice(0, 10)}, ${machineLine}. ${describeSizes(options.sizes)}. Median of ${
+    options.repeat
+  } run(s), each on a fresh database in its own process.`
+  const sections = reportSections(heading, reports, ratioRows, options.putLatencyMs)
   console.log(`\n${sections.join("\n\n")}\n\nTotal time ${seconds(totalMs)}.`)
 
   if (options.out !== undefined) {
