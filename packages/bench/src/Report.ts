@@ -96,6 +96,17 @@ export const summarize = (
 
 // ---- formatting ---------------------------------------------------------------------------------------------
 
+/**
+ * The notes under a report's tables on how each implementation's runs went: not measured or failed (with
+ * the first line of why), or measured with a run that failed.
+ */
+export const outcomeNotes = (
+  reports: ReadonlyArray<{ readonly name: string; readonly status: Status; readonly message?: string | undefined }>
+): Array<string> => [
+  ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
+  ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`)
+]
+
 export const formatInt = (n: number): string => Math.round(n).toLocaleString("en-US")
 
 export const formatMs = (ms: number): string =>

@@ -18,7 +18,7 @@ import { awaitStore, type SstListing } from "./W2Store.ts"
 import { gcRunFigures, gcTable, onOffTable, seriesTable } from "./W2Gc.ts"
 import { type StoreSample, watchStore } from "./W2Watch.ts"
 import { gcHoldMs, gcSampleMs, settleMs, W2_FULL, W2_QUICK, W2_SETTINGS, type W2GcSchedule, type W2Sizes } from "./W2Workload.ts"
-import { formatInt, formatMb } from "./Report.ts"
+import { formatInt, formatMb, outcomeNotes } from "./Report.ts"
 import { forkWorker, type Worker } from "./Ipc.ts"
 import { selectImplementations } from "./Selection.ts"
 
@@ -220,6 +220,59 @@ const gcSections = (reports: ReadonlyArray<W2ImplementationReport>, mode: W2GcMo
   return sections
 }
 
+/** `options.repeat` rounds over `variants`, each run in its own worker process (until interrupted). */
+const runRounds = async (variants: ReadonlyArray<Variant>, sizes: W2Sizes, options: W2Options, control: W2Control) => {
+  const runs = new Map<string, Array<W2Run>>(variants.map((v) => [v.name, []]))
+  const repeat = options.repeat ?? 1
+  const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000 + holdOf(options.gcSchedule, options.gcHoldMs)
+  const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
+  rounds: for (let k = 1; k <= repeat; k++) {
+    for (const variant of variants) {
+      if (control.interrupted()) break rounds
+      if (failures.get(variant.name)?.status === "unavailable") continue
+      const label = `${variant.name} ${k}/${repeat}`
+      const t0 = performance.now()
+      const outcome = await runWorker(variant, sizes, options.gcSchedule, options.gcHoldMs, timeoutMs, label, control)
+      if (control.interrupted()) {
+        console.log(`[${label}] interrupted; the results below are partial`)
+        break rounds
+      }
+      if (outcome.kind === "done") {
+        runs.get(variant.name)!.push(outcome.run)
+        console.log(`[${label}] done in ${seconds(performance.now() - t0)}, peak RSS ${formatMb(outcome.run.result.peakRssBytes)}`)
+      } else {
+        failures.set(variant.name, { status: outcome.kind, message: outcome.message })
+        console.log(`[${label}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : `FAILED after ${seconds(performance.now() - t0)}`}: ${outcome.message}`)
+      }
+    }
+  }
+  return { runs, failures }
+}
+
+/** The report's tables and notes, as Markdown sections. */
+const reportSections = (
+  heading: string,
+  reports: ReturnType<typeof summarizeW2>[],
+  ratioRows: ReturnType<typeof w2Ratios>,
+  gc: W2Options["gc"]
+): Array<string> => {
+  const sections: Array<string> = []
+  const table = w2Table(reports)
+  if (table !== "") sections.push(`${heading}\n\n${table}`)
+  const ratio = w2RatioTable(ratioRows)
+  if (ratio !== "") sections.push(`Shale / SlateDB (above 1: Shale is faster; peak RSS: below 1 means Shale is lower)\n\n${ratio}`)
+  const targets = w2TargetTable(reports)
+  if (targets !== "") sections.push(`Targets (✓ met, ✗ missed)\n\n${targets}`)
+  sections.push(...gcSections(reports, gc))
+  const notes = [
+    ...outcomeNotes(reports),
+    ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`)),
+    ...reports.flatMap((r) => r.runs.slice(0, 1).flatMap((run) => (run.result.full === undefined ? [] : [`- ${r.name}: full compaction by ${run.result.full.method}`])))
+  ]
+  if (notes.length > 0) sections.push(notes.join("\n"))
+  return sections
+}
+
 export const runW2 = async (options: W2Options, control: W2Control): Promise<number> => {
   const base = options.quick ? W2_QUICK : W2_FULL
   const sizes: W2Sizes = {
@@ -228,7 +281,6 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
     ...(options.paceOpsPerSec === undefined ? {} : { paceOpsPerSec: options.paceOpsPerSec })
   }
   const repeat = options.repeat ?? 1
-  const timeoutMs = (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000
   const selection = selectImplementations(W2_IMPLEMENTATIONS, GROUPS, options.only, "W2")
   if ("error" in selection) {
     console.error(selection.error)
@@ -244,28 +296,7 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   console.log(`${date.toISOString()}; ${machineLine()}; load average ${loadAtStart.join(" ")}`)
   console.log(`implementations: ${variants.map((v) => v.name).join(", ")}\n`)
 
-  const runs = new Map<string, Array<W2Run>>(variants.map((v) => [v.name, []]))
-  const failures = new Map<string, { status: "unavailable" | "failed"; message: string }>()
-  rounds: for (let k = 1; k <= repeat; k++) {
-    for (const variant of variants) {
-      if (control.interrupted()) break rounds
-      if (failures.get(variant.name)?.status === "unavailable") continue
-      const label = `${variant.name} ${k}/${repeat}`
-      const t0 = performance.now()
-      const outcome = await runWorker(variant, sizes, options.gcSchedule, options.gcHoldMs, timeoutMs + holdOf(options.gcSchedule, options.gcHoldMs), label, control)
-      if (control.interrupted()) {
-        console.log(`[${label}] interrupted; the results below are partial`)
-        break rounds
-      }
-      if (outcome.kind === "done") {
-        runs.get(variant.name)!.push(outcome.run)
-        console.log(`[${label}] done in ${seconds(performance.now() - t0)}, peak RSS ${formatMb(outcome.run.result.peakRssBytes)}`)
-      } else {
-        failures.set(variant.name, { status: outcome.kind, message: outcome.message })
-        console.log(`[${label}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : `FAILED after ${seconds(performance.now() - t0)}`}: ${outcome.message}`)
-      }
-    }
-  }
+  const { runs, failures } = await runRounds(variants, sizes, options, control)
 
   const reports = variants.map((v) =>
     summarizeW2(
@@ -279,21 +310,7 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   const heading = `W2 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${
     loadAtEnd.join(" ")
   } at the end. ${describeW2(sizes)}; ${describeGc(options.gc, options.gcSchedule, options.gcHoldMs)}. Median of ${repeat} run(s), each on a fresh local directory in its own process.`
-  const sections: Array<string> = []
-  const table = w2Table(reports)
-  if (table !== "") sections.push(`${heading}\n\n${table}`)
-  const ratio = w2RatioTable(ratioRows)
-  if (ratio !== "") sections.push(`Shale / SlateDB (above 1: Shale is faster; peak RSS: below 1 means Shale is lower)\n\n${ratio}`)
-  const targets = w2TargetTable(reports)
-  if (targets !== "") sections.push(`Targets (✓ met, ✗ missed)\n\n${targets}`)
-  sections.push(...gcSections(reports, options.gc))
-  const notes = [
-    ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
-    ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`),
-    ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`)),
-    ...reports.flatMap((r) => r.runs.slice(0, 1).flatMap((run) => (run.result.full === undefined ? [] : [`- ${r.name}: full compaction by ${run.result.full.method}`])))
-  ]
-  if (notes.length > 0) sections.push(notes.join("\n"))
+  const sections = reportSections(heading, reports, ratioRows, options.gc)
   const totalMs = performance.now() - started
   console.log(`\n${sections.join("\n\n")}\n\nTotal time ${seconds(totalMs)}.`)
 

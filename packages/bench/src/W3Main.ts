@@ -12,7 +12,7 @@ import { writeFile } from "node:fs/promises"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { forkWorker, type Outcome, type Worker } from "./Ipc.ts"
-import { formatInt } from "./Report.ts"
+import { formatInt, outcomeNotes } from "./Report.ts"
 import { selectImplementations } from "./Selection.ts"
 import { W3_IMPLEMENTATIONS, type W3Implementation } from "./W3Engine.ts"
 import type { W3HarnessMessage, W3RunResult, W3WorkerConfig, W3WorkerMessage } from "./W3Protocol.ts"
@@ -129,7 +129,7 @@ const sectionsOf = (reports: ReadonlyArray<W3ImplementationReport>, heading: str
   if (durable !== "") sections.push(`Durable write cost per flush mode\n\n${durable}`)
   sections.push(`Targets (✓ met, ✗ missed)\n\n${w3TargetTable(reports)}`)
   const notes = [
-    ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
+    ...outcomeNotes(reports),
     ...reports.flatMap((r) => (r.result?.problems ?? []).map((p) => `- ${r.name}: PROBLEM: ${p}`)),
     ...reports.flatMap((r) => (r.result === undefined ? [] : [`- ${r.name}: ${r.result.compaction}; reopening for the reads took ${formatInt(r.result.readOpenMs)} ms`]))
   ]

@@ -28,6 +28,7 @@ import {
   type ImplementationReport,
   latencyTable,
   mainTable,
+  outcomeNotes,
   ratios,
   ratioTable,
   summarize
@@ -223,8 +224,7 @@ const reportSections = (
     )
   }
   const notes = [
-    ...reports.filter((r) => r.status !== "ok").map((r) => `- ${r.name}: ${r.status === "unavailable" ? "not measured" : "failed"}: ${r.message?.split("\n")[0]}`),
-    ...reports.filter((r) => r.status === "ok" && r.message !== undefined).map((r) => `- ${r.name}: a run failed: ${r.message?.split("\n")[0]}`),
+    ...outcomeNotes(reports),
     ...reports.flatMap((r) => r.problems.map((p) => `- ${r.name}: PROBLEM: ${p}`))
   ]
   if (notes.length > 0) sections.push(notes.join("\n"))
