@@ -79,60 +79,85 @@ export interface StoreWatcher {
   readonly churn: (untilEpochMs: number) => Readonly<Record<StoreKind, KindChurn>>
 }
 
+/** What a watcher has seen: every object per kind, every manifest and compactions-file version it read. */
+interface WatchState {
+  readonly root: string
+  readonly decode: Awaited<ReturnType<typeof decoders>>
+  readonly seen: Record<StoreKind, Map<string, Seen>>
+  readonly manifests: Map<number, Version<Layout>>
+  readonly compactions: Map<number, Version<CompactionStates>>
+  unreadable: number
+}
+
+/** Lists one kind's directory: stats (and, for versions, reads) what is new, marks what is gone. */
+const kindNow = async (w: WatchState, kind: StoreKind, atEpochMs: number): Promise<KindFigures> => {
+  const { dir, re } = DIRS[kind]
+  const full = path.join(w.root, dir)
+  const present = new Set((await names(full)).filter((n) => re.test(n)))
+  const known = w.seen[kind]
+  await Promise.all([...present].filter((n) => !known.has(n)).map(async (name) => {
+    const file = path.join(full, name)
+    try {
+      const s = await stat(file)
+      known.set(name, { bytes: s.size, mtimeMs: s.mtimeMs, firstSeenMs: atEpochMs, goneMs: undefined })
+    } catch {
+      present.delete(name) // deleted between the listing and the stat
+      return
+    }
+    const id = Number(re.exec(name)![1])
+    if (kind === "manifests") {
+      await readVersion({ id, file }, w.decode.manifest).then((v) => w.manifests.set(id, v), () => w.unreadable++)
+    } else if (kind === "compactions") {
+      await readVersion({ id, file }, w.decode.compactions).then((v) => w.compactions.set(id, v), () => w.unreadable++)
+    }
+  }))
+  let bytes = 0
+  for (const [name, s] of known) {
+    if (present.has(name)) bytes += s.bytes
+    else s.goneMs ??= atEpochMs
+  }
+  return { objects: present.size, bytes }
+}
+
+/** Every kind listed now, with the checkpoints of the latest manifest. */
+const takeSample = async (w: WatchState): Promise<StoreSample> => {
+  const atEpochMs = Date.now()
+  const figures = await Promise.all(STORE_KINDS.map((k) => kindNow(w, k, atEpochMs)))
+  const latest = [...w.seen.manifests].filter(([, s]) => s.goneMs === undefined).map(([name]) => Number(MANIFEST.exec(name)![1]))
+  return {
+    atEpochMs,
+    kinds: Object.fromEntries(STORE_KINDS.map((k, i) => [k, figures[i]!])) as Record<StoreKind, KindFigures>,
+    checkpoints: w.manifests.get(Math.max(...latest))?.value.checkpoints
+  }
+}
+
+/** Per kind: objects first seen up to `untilEpochMs`, and those gone by then. */
+const churnOf = (w: WatchState, untilEpochMs: number): Record<StoreKind, KindChurn> =>
+  Object.fromEntries(STORE_KINDS.map((k) => {
+    const upTo = [...w.seen[k].values()].filter((s) => s.firstSeenMs <= untilEpochMs)
+    const gone = upTo.filter((s) => s.goneMs !== undefined && s.goneMs <= untilEpochMs)
+    return [k, { written: upTo.length, deleted: gone.length, deletedBytes: gone.reduce((a, s) => a + s.bytes, 0) }]
+  })) as Record<StoreKind, KindChurn>
+
 export const watchStore = async (root: string): Promise<StoreWatcher> => {
-  const decode = await decoders()
-  const seen = Object.fromEntries(STORE_KINDS.map((k) => [k, new Map<string, Seen>()])) as Record<StoreKind, Map<string, Seen>>
-  const manifests = new Map<number, Version<Layout>>()
-  const compactions = new Map<number, Version<CompactionStates>>()
+  const w: WatchState = {
+    root,
+    decode: await decoders(),
+    seen: Object.fromEntries(STORE_KINDS.map((k) => [k, new Map<string, Seen>()])) as Record<StoreKind, Map<string, Seen>>,
+    manifests: new Map(),
+    compactions: new Map(),
+    unreadable: 0
+  }
   const samples: Array<StoreSample> = []
-  let unreadable = 0
   let chain: Promise<unknown> = Promise.resolve()
   let timer: ReturnType<typeof setInterval> | undefined
-
-  const kindNow = async (kind: StoreKind, atEpochMs: number): Promise<KindFigures> => {
-    const { dir, re } = DIRS[kind]
-    const full = path.join(root, dir)
-    const present = new Set((await names(full)).filter((n) => re.test(n)))
-    const known = seen[kind]
-    await Promise.all([...present].filter((n) => !known.has(n)).map(async (name) => {
-      const file = path.join(full, name)
-      try {
-        const s = await stat(file)
-        known.set(name, { bytes: s.size, mtimeMs: s.mtimeMs, firstSeenMs: atEpochMs, goneMs: undefined })
-      } catch {
-        present.delete(name) // deleted between the listing and the stat
-        return
-      }
-      const id = Number(re.exec(name)![1])
-      if (kind === "manifests") {
-        await readVersion({ id, file }, decode.manifest).then((v) => manifests.set(id, v), () => unreadable++)
-      } else if (kind === "compactions") {
-        await readVersion({ id, file }, decode.compactions).then((v) => compactions.set(id, v), () => unreadable++)
-      }
-    }))
-    let bytes = 0
-    for (const [name, s] of known) {
-      if (present.has(name)) bytes += s.bytes
-      else s.goneMs ??= atEpochMs
-    }
-    return { objects: present.size, bytes }
-  }
-
-  const takeSample = async (): Promise<StoreSample> => {
-    const atEpochMs = Date.now()
-    const figures = await Promise.all(STORE_KINDS.map((k) => kindNow(k, atEpochMs)))
-    const latest = [...seen.manifests].filter(([, s]) => s.goneMs === undefined).map(([name]) => Number(MANIFEST.exec(name)![1]))
-    const sample = {
-      atEpochMs,
-      kinds: Object.fromEntries(STORE_KINDS.map((k, i) => [k, figures[i]!])) as Record<StoreKind, KindFigures>,
-      checkpoints: manifests.get(Math.max(...latest))?.value.checkpoints
-    }
-    samples.push(sample)
-    return sample
-  }
-
+  const record = () =>
+    takeSample(w).then((sample) => {
+      samples.push(sample)
+      return sample
+    })
   const sample = (): Promise<StoreSample> => {
-    const next = chain.then(takeSample, takeSample)
+    const next = chain.then(record, record)
     chain = next.catch(() => undefined)
     return next
   }
@@ -148,20 +173,15 @@ export const watchStore = async (root: string): Promise<StoreWatcher> => {
     },
     samples,
     history: () => {
-      const ms = [...manifests.values()].sort((a, b) => a.id - b.id)
+      const ms = [...w.manifests.values()].sort((a, b) => a.id - b.id)
       return {
         manifests: ms,
-        compactions: [...compactions.values()].sort((a, b) => a.id - b.id),
+        compactions: [...w.compactions.values()].sort((a, b) => a.id - b.id),
         l0Ever: new Set(ms.flatMap((m) => m.value.l0)),
-        unreadable
+        unreadable: w.unreadable
       }
     },
-    sstListing: () => new Map([...seen.compacted].map(([name, s]) => [name.slice(0, -".sst".length), { bytes: s.bytes, mtimeMs: s.mtimeMs }])),
-    churn: (untilEpochMs) =>
-      Object.fromEntries(STORE_KINDS.map((k) => {
-        const upTo = [...seen[k].values()].filter((s) => s.firstSeenMs <= untilEpochMs)
-        const gone = upTo.filter((s) => s.goneMs !== undefined && s.goneMs <= untilEpochMs)
-        return [k, { written: upTo.length, deleted: gone.length, deletedBytes: gone.reduce((a, s) => a + s.bytes, 0) }]
-      })) as Record<StoreKind, KindChurn>
+    sstListing: () => new Map([...w.seen.compacted].map(([name, s]) => [name.slice(0, -".sst".length), { bytes: s.bytes, mtimeMs: s.mtimeMs }])),
+    churn: (untilEpochMs) => churnOf(w, untilEpochMs)
   }
 }
