@@ -348,10 +348,11 @@ export class SsTableReader {
 
   /**
    * Data blocks `[start, end)` without an Effect: from the cache, and those it lacks read on the calling
-   * thread when the store can (`ObjectStore.getRangeNow`), cached as `readBlocks` caches them; undefined
-   * when the store cannot. Throws `DataError`.
+   * thread when the store can (`ObjectStore.getRangeNow`), cached as `readBlocks` caches them with the same
+   * `cacheBlocks` (no default: a scan's pages are cached only when it asks, `ScanOptions.cacheBlocks`);
+   * undefined when the store cannot. Throws `DataError`.
    */
-  blocksNow(start: number, end: number, cacheBlocks: CacheBlocks = true): ReadonlyArray<Block> | undefined {
+  blocksNow(start: number, end: number, cacheBlocks: CacheBlocks): ReadonlyArray<Block> | undefined {
     return this.#blocks.cachedRange(start, end) ?? this.#blocks.readNow(start, end, cacheBlocks)
   }
 
