@@ -10,9 +10,10 @@
  *   deletes; a key it wrote reads as written, with `seq` = `Number.MAX_SAFE_INTEGER` as SlateDB's
  *   `u64::MAX`, create time 0, no expiry), and commits them as one atomic batch after a conflict check
  *   (TransactionManager.ts): `TransactionError` on a conflict, nothing written. A scan sees the write set
- *   as it was when `scan` was called. The write set and how reads see it: TransactionWrites.ts. Under `serializable` every `get` records its key and every scan its
- *   range (first to last key returned) for the read-write check; `markRead` records keys under both levels;
- *   `unmarkWrite` keeps written keys out of conflict checks (theirs and others').
+ *   as it was when `scan` was called (the write set and how reads see it: TransactionWrites.ts). Under
+ *   `serializable` every `get` records its key and every scan its range (first to last key returned) for
+ *   the read-write check; `markRead` records keys under both levels; `unmarkWrite` keeps written keys out
+ *   of conflict checks (theirs and others').
  * - A transaction is over after `commit` (whatever its outcome) or `rollback`, or when its scope closes
  *   (a rollback); every later call fails with `InvalidError("transaction has already been completed")`,
  *   as SlateDB's binding does.
