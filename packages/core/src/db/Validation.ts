@@ -125,9 +125,7 @@ export const scanOptionsProblem = (options: unknown): string | undefined => {
   return unknownField(opts, SCAN_FIELDS, "scan options") ?? readFieldsProblem(opts) ??
     (order === undefined || order === "asc" || order === "desc" ? undefined : `order must be "asc" or "desc", got ${show(order)}`) ??
     positiveIntProblem(opts.readAheadBytes, "readAheadBytes") ?? positiveIntProblem(opts.maxFetchTasks, "maxFetchTasks") ??
-    (opts.cacheBlocks === undefined || typeof opts.cacheBlocks === "boolean"
-      ? undefined
-      : `cacheBlocks must be a boolean, got ${show(opts.cacheBlocks)}`)
+    booleanProblem(opts.cacheBlocks, "cacheBlocks")
 }
 
 /** A user range (SlateDB's binding messages for empty and inverted ranges). */
