@@ -29,7 +29,7 @@
 import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Scope, Stream } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
-import type { SstHandle } from "../manifest/Manifest.ts"
+import { Manifest, type SstHandle } from "../manifest/Manifest.ts"
 import { makeUlid } from "../Ulid.ts"
 import { registerSeries } from "../Metrics.ts"
 import { compactionSpan, compactorSeries, type CompactorMetricsSource } from "./CompactorMetrics.ts"
@@ -176,7 +176,7 @@ class CompactorLoop {
       const description = describeSpec(record.spec)
       this.#jobs.set(record.id, {
         fiber,
-        sourceBytes: [...l0, ...runs.flatMap((r) => r.ssts)].reduce((n, sst) => n + sst.info.indexOffset + sst.info.indexLen, 0),
+        sourceBytes: l0.reduce((n, sst) => n + Manifest.sstBytes(sst), 0) + runs.reduce((n, run) => n + Manifest.runBytes(run), 0),
         progress: {
           id: record.id,
           description,

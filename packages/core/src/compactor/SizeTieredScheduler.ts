@@ -2,8 +2,8 @@
  * SlateDB 0.12.1's size-tiered compaction scheduler (`size_tiered_compaction.rs`, docs/format.md §3.7.4)
  * and its validation of a compaction about to start (§3.7.5).
  *
- * Sizes are estimates: an SST's is `index_offset + index_len` (its data, filter and index), a run's the sum
- * of its SSTs'. Candidates, in order, while the active compactions plus those proposed stay under
+ * Sizes are estimates (`Manifest.sstBytes`): an SST's is `index_offset + index_len` (its data, filter and
+ * index), a run's the sum of its SSTs'. Candidates, in order, while the active compactions plus those proposed stay under
  * `maxConcurrentCompactions`:
  * 1. L0: every L0 SST (newest first) once there are at least `minCompactionSources`; the newest are dropped
  *    down to `maxCompactionSources` (so the oldest are compacted first); destination = the highest run id
@@ -16,7 +16,7 @@
  * proposal (conflict), or when its output would be compactable with the next run and that run already
  * heads a maximal window (backpressure: let the lower tier catch up first).
  */
-import type { Manifest } from "../manifest/Manifest.ts"
+import { Manifest } from "../manifest/Manifest.ts"
 import type { CompactionSource, CompactionSpec } from "./CompactorState.ts"
 
 export interface SchedulerOptions {
@@ -41,16 +41,10 @@ const keyOf = (s: CompactionSource): string => `${s.kind}:${s.id}`
 /** `(size as f32 * factor as f32) as u64`: SlateDB compares sizes in single precision. */
 const scaled = (size: number, factor: number): number => Math.trunc(Math.fround(Math.fround(size) * Math.fround(factor)))
 
-const sstSize = (sst: { readonly info: { readonly indexOffset: number; readonly indexLen: number } }) =>
-  sst.info.indexOffset + sst.info.indexLen
-
 /** The scheduler's sources: L0 newest first, runs highest id first, with their estimated sizes. */
 export const sizedSources = (manifest: Manifest) => ({
-  l0: manifest.l0.map((sst): Sized => ({ source: { kind: "l0", id: sst.id }, size: sstSize(sst) })),
-  runs: manifest.compacted.map((run): Sized => ({
-    source: { kind: "sr", id: run.id },
-    size: run.ssts.reduce((n, sst) => n + sstSize(sst), 0)
-  }))
+  l0: manifest.l0.map((sst): Sized => ({ source: { kind: "l0", id: sst.id }, size: Manifest.sstBytes(sst) })),
+  runs: manifest.compacted.map((run): Sized => ({ source: { kind: "sr", id: run.id }, size: Manifest.runBytes(run) }))
 })
 
 /** The window of consecutive runs from `start` that grows while sizes stay within the threshold. */

@@ -52,8 +52,10 @@ export interface ScanOptions extends ReadOptions {
    */
   readonly maxFetchTasks?: number
   /**
-   * Put the data blocks the scan reads into the block cache (SlateDB's `cache_blocks`). Default false: a
-   * scan leaves the cache to point reads and to the scans that ask.
+   * Put the data blocks the scan reads into the block cache (SlateDB's `cache_blocks`): true caches every
+   * block it reads, false none. Default: only the blocks of the database's smallest sources (L0 SSTs and
+   * sorted runs, smallest first, together at most a quarter of the block cache), which every scan from any
+   * key reads a block of; the large ones are left to point reads (SlateDB's default is false).
    */
   readonly cacheBlocks?: boolean
 }

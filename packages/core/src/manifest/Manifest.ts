@@ -166,6 +166,20 @@ const withCheckpointRemoved = (m: Manifest, id: string): Manifest => ({
   checkpoints: m.checkpoints.filter((c) => c.id !== id)
 })
 
+/**
+ * An SST's size as the manifest tells it without a request: `index_offset + index_len` (its data, filter
+ * and index; SlateDB's estimate, which its size-tiered scheduler compares).
+ */
+const sstBytes = (sst: { readonly info: { readonly indexOffset: number; readonly indexLen: number } }): number =>
+  sst.info.indexOffset + sst.info.indexLen
+
+/** A sorted run's size: the sum of its SSTs' (`sstBytes`). */
+const runBytes = (run: SortedRun): number => {
+  let n = 0
+  for (const sst of run.ssts) n += sstBytes(sst)
+  return n
+}
+
 /** Every SST the manifest references (L0 then sorted runs). */
 const ssts = (m: Manifest): ReadonlyArray<CompactedSst> => [...m.l0, ...m.compacted.flatMap((r) => r.ssts)]
 
@@ -181,5 +195,7 @@ export const Manifest = {
   withSequenceTrackerMerged,
   withCheckpointAdded,
   withCheckpointRemoved,
-  ssts
+  ssts,
+  sstBytes,
+  runBytes
 } as const

@@ -6,7 +6,8 @@
  * split a page into several requests. The rows are the same every way. A scan its consumer stops early
  * reads little more than it used: the first pulls emit few rows (16, 32, ...) and fetching ahead starts one
  * page at a time. A scan over several SSTs fetches their first blocks at once, not one round trip per SST.
- * A scan leaves the block cache alone unless it asks (`cacheBlocks`, SlateDB's `cache_blocks`).
+ * A scan caches the blocks of the database's small sources only, unless it says (`cacheBlocks`, SlateDB's
+ * `cache_blocks`: false caches nothing, true everything).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Effect, Stream } from "effect"
@@ -38,30 +39,46 @@ const key = (i: number) => b(`key${String(i).padStart(8, "0")}`)
 const value = (i: number) => b(`value-${i}-${"v".repeat(100)}`)
 
 describe("Db scans fetch ahead", () => {
-  it.live("cacheBlocks: a scan that asks leaves its blocks in the block cache; by default it caches nothing", () =>
+  it.live("cacheBlocks: by default a scan caches the blocks of the database's small sources only; false: none; true: all", () =>
     Effect.gen(function*() {
       const memory = makeMemory()
       const settings = { blockSize: 16 * 1024 } as const
       const writer = yield* openOn(memory, { settings })
       for (let i = 0; i < 2000; i++) yield* writer.db.put(key(i), value(i), ND)
-      yield* writer.db.flush({ type: "memtable" })
+      yield* writer.db.flush({ type: "memtable" }) // one L0 SST of ~250 KB
       yield* writer.db.close
       const { store, stats } = slowStore(memory)
-      const { db } = yield* openOn(store, { settings })
-      assert.strictEqual(s(yield* db.get(key(1000))), s(value(1000))) // opens the SST's handle
-      const requestsOf = (options: { readonly cacheBlocks?: boolean }) =>
+      /** A fresh database on `store` (its own block cache) whose SST's handle is open. */
+      const reopen = (blockCacheBytes?: number) =>
+        Effect.gen(function*() {
+          const { db } = yield* openOn(store, { settings: blockCacheBytes === undefined ? settings : { ...settings, blockCacheBytes } })
+          assert.strictEqual(s(yield* db.get(key(1000))), s(value(1000)))
+          return db
+        })
+      const requestsOf = (db: Effect.Success<ReturnType<typeof reopen>>, options: { readonly cacheBlocks?: boolean }) =>
         Effect.gen(function*() {
           const before = stats.getRanges
           const rows = yield* Stream.runCollect(db.scan({}, options))
           assert.strictEqual(rows.length, 2000)
           return stats.getRanges - before
         })
-      const first = yield* requestsOf({})
+      // The default 64 MiB cache: the SST is among the sources that together fit in a quarter of it.
+      const small = yield* reopen()
+      const first = yield* requestsOf(small, {})
       assert.isAbove(first, 0)
-      assert.strictEqual(yield* requestsOf({}), first, "by default the scan's blocks are not cached")
-      assert.strictEqual(yield* requestsOf({ cacheBlocks: false }), first)
-      assert.strictEqual(yield* requestsOf({ cacheBlocks: true }), first)
-      assert.strictEqual(yield* requestsOf({}), 0, "after a scan with cacheBlocks, every block it read is cached")
+      assert.strictEqual(yield* requestsOf(small, {}), 0, "by default a small source's blocks are cached")
+      // `cacheBlocks: false` caches nothing, `true` everything, whatever the sources' sizes.
+      const asked = yield* reopen()
+      assert.strictEqual(yield* requestsOf(asked, { cacheBlocks: false }), first)
+      assert.strictEqual(yield* requestsOf(asked, { cacheBlocks: false }), first, "cacheBlocks false: nothing cached")
+      assert.strictEqual(yield* requestsOf(asked, { cacheBlocks: true }), first)
+      assert.strictEqual(yield* requestsOf(asked, {}), 0, "after a scan with cacheBlocks, every block it read is cached")
+      // A 512 KiB cache: the SST is more than a quarter of it, so a default scan leaves the cache alone.
+      const large = yield* reopen(512 * 1024)
+      assert.strictEqual(yield* requestsOf(large, {}), first)
+      assert.strictEqual(yield* requestsOf(large, {}), first, "by default a large source's blocks are not cached")
+      assert.strictEqual(yield* requestsOf(large, { cacheBlocks: true }), first)
+      assert.strictEqual(yield* requestsOf(large, {}), 0, "cacheBlocks true caches it all the same")
     }))
 
   it.live("a 10k-row scan of a cold SST: ≥ 3x faster than one block per round trip; maxFetchTasks bounds the requests in flight", () =>
@@ -84,7 +101,8 @@ describe("Db scans fetch ahead", () => {
           stats.maxInFlight = 0
           const requests = stats.getRanges
           const t0 = yield* Clock.currentTimeMillis
-          const rows = yield* Stream.runCollect(db.scan({}, options))
+          // Every scan reads the SST cold (by default its blocks, a small source's, would stay cached).
+          const rows = yield* Stream.runCollect(db.scan({}, { ...options, cacheBlocks: false }))
           const ms = (yield* Clock.currentTimeMillis) - t0
           assert.strictEqual(rows.length, N)
           assert.strictEqual(s(rows[N - 1]!.key), s(key(N - 1)))
