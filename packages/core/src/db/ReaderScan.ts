@@ -9,8 +9,8 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import { DataError, type DbError, InvalidError } from "../errors.ts"
 import { type RowEntry, RowKind } from "../format/RowEntry.ts"
 import { CursorSource, MergeIterator, type Source } from "../iter/MergeIterator.ts"
-import { type SstPart, SstSource } from "../iter/SstSource.ts"
-import { type Bounds, clip, overlaps, runScanParts } from "../manifest/SstRanges.ts"
+import { SstSource } from "../iter/SstSource.ts"
+import { type Bounds, clip, overlaps, RunScan } from "../manifest/SstRanges.ts"
 import type { ScanOptions as SstScanOptions } from "../sst/SsTableScan.ts"
 import type { KeyRange, KeyValue, ScanOptions } from "./DbApi.ts"
 import { DbIterator } from "./DbIterator.ts"
@@ -140,12 +140,8 @@ export const makeScanStream = (deps: ScanDeps) => {
       sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...(small.has(sst.id) ? cached : fetch) }]], scope, maxSeq))
     }
     for (const run of manifest.compacted) {
-      // One source per run: its SSTs in key order (reversed for descending scans), opened one by one.
-      const parts = runScanParts(run, bounds, descending)
-      if (parts.length === 0) continue
-      const runFetch = small.has(run.id) ? cached : fetch
-      const withFetch: Array<SstPart> = parts.map(([sst, options]) => [sst, { ...options, ...runFetch }])
-      sources.push(new SstSource(tables, manifest, withFetch, scope, maxSeq))
+      // One source per run: its SSTs in key order (reversed for descending scans), found and opened one by one.
+      sources.push(new SstSource(tables, manifest, new RunScan(run, bounds, descending, small.has(run.id) ? cached : fetch), scope, maxSeq))
     }
     return sources
   }

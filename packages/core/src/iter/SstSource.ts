@@ -32,6 +32,12 @@ import type { Source } from "./MergeIterator.ts"
 /** One SST of a source, with the options of its scan. */
 export type SstPart = readonly [sst: { readonly id: string }, options: ScanOptions]
 
+/** A source's SSTs in scan order, given one at a time (a sorted run's: manifest/SstRanges.ts `RunScan`). */
+export interface SstParts {
+  /** The next SST and its options, or undefined after the last. */
+  next(): SstPart | undefined
+}
+
 /**
  * The keys of the rows scans build (shared by every scan): a slab view costs a fraction of a fresh array,
  * and a scan's rows live only until the next key (db/DbIterator.ts copies what it returns).
@@ -45,11 +51,14 @@ export class SstSource implements Source {
   readonly startsPending: boolean
   readonly #tables: TableStore
   readonly #locations: SstLocations
-  readonly #parts: ReadonlyArray<SstPart>
+  /** The SSTs: a list (`#listed` the last taken), or given one at a time. */
+  readonly #list: ReadonlyArray<SstPart> | undefined
+  readonly #parts: SstParts | undefined
+  #listed = -1
   readonly #scope: Scope.Scope
   readonly #maxSeq: number
-  /** The part being read (-1 before the first), its handle and plan (undefined: its handle must be opened). */
-  #part = -1
+  /** The part being read (undefined before the first and after the last), its handle and plan (undefined: its handle must be opened). */
+  #part: SstPart | undefined = undefined
   #reader: SsTableReader | undefined = undefined
   #plan: ScanPlan | undefined = undefined
   /** The next page of the plan, and whether the plan ended (its last page, or a page said "done"). */
@@ -70,10 +79,11 @@ export class SstSource implements Source {
   #lazyHead = false
   #row: RowEntry | undefined = undefined
 
-  constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart>, scope: Scope.Scope, maxSeq: number) {
+  constructor(tables: TableStore, locations: SstLocations, parts: ReadonlyArray<SstPart> | SstParts, scope: Scope.Scope, maxSeq: number) {
     this.#tables = tables
     this.#locations = locations
-    this.#parts = parts
+    this.#list = Array.isArray(parts) ? parts : undefined
+    this.#parts = Array.isArray(parts) ? undefined : parts as SstParts
     this.#scope = scope
     this.#maxSeq = maxSeq
     this.startsPending = !this.#settle()
@@ -145,11 +155,13 @@ export class SstSource implements Source {
         if (this.#takeBlocks(blocks)) return true
         continue
       }
-      if (++this.#part >= this.#parts.length) {
+      const part = this.#list !== undefined ? this.#list[++this.#listed] : this.#parts!.next()
+      this.#part = part
+      if (part === undefined) {
         this.#setRow(undefined)
         return true
       }
-      const reader = this.#tables.cached(this.#parts[this.#part]![0].id)
+      const reader = this.#tables.cached(part[0].id)
       if (reader === undefined) {
         this.#reader = undefined
         this.#plan = undefined
@@ -174,7 +186,7 @@ export class SstSource implements Source {
 
   /** Starts the current part's plan with its handle. */
   #start(reader: SsTableReader): void {
-    const options = this.#parts[this.#part]![1]
+    const options = this.#part![1]
     this.#reader = reader
     this.#plan = planScan(reader, options)
     this.#lazyPages = !reader.isWal && options.descending !== true
@@ -188,7 +200,7 @@ export class SstSource implements Source {
     const p = this.#next
     if (!this.#lazyPages) return this.#take(plan.page(p, blocks))
     const reader = this.#reader!
-    this.#lazy = new PageRows(reader.path, blocks, plan.pages.from(p), this.#parts[this.#part]![1], p === 0, this.#maxSeq, SCAN_KEYS)
+    this.#lazy = new PageRows(reader.path, blocks, plan.pages.from(p), this.#part![1], p === 0, this.#maxSeq, SCAN_KEYS)
     this.#rows = []
     this.#next++
     this.#ended = this.#next >= plan.pages.count
@@ -238,7 +250,7 @@ export class SstSource implements Source {
    */
   #blocked(): Effect.Effect<boolean, DbError> {
     if (this.#reader === undefined) {
-      return Effect.map(this.#tables.reader(this.#locations, this.#parts[this.#part]![0]), (reader) => {
+      return Effect.map(this.#tables.reader(this.#locations, this.#part![0]), (reader) => {
         this.#start(reader)
         return false
       })

@@ -123,18 +123,87 @@ export const runCandidates = (run: SortedRun, key: Uint8Array): Array<CompactedS
   return out
 }
 
-/** A sorted run's SSTs that may overlap `bounds`, each with its scan options, in scan order. */
+/**
+ * A sorted run's SSTs that may overlap `bounds`, in scan order, each with its scan options (`clip`, plus
+ * `extra`), found as the scan reaches them: the first by binary search over the SSTs' key ranges, the
+ * next ones one at a time until one starts past the far bound. A short scan of a run of thousands of SSTs
+ * looks at the one or two it reads, not at every SST after its start key (SlateDB's sorted-run iterator
+ * is lazy the same way).
+ */
+export class RunScan {
+  readonly #ssts: ReadonlyArray<CompactedSst>
+  readonly #bounds: Bounds
+  readonly #descending: boolean
+  readonly #extra: SstScanOptions | undefined
+  /** The next SST to look at (walking down when descending); out of range when done. */
+  #i: number
+
+  constructor(run: SortedRun, bounds: Bounds, descending: boolean, extra?: SstScanOptions) {
+    this.#ssts = run.ssts
+    this.#bounds = bounds
+    this.#descending = descending
+    this.#extra = extra
+    this.#i = descending ? lastNotAfter(run.ssts, bounds) : firstNotBefore(run.ssts, bounds)
+  }
+
+  /** The next SST and its options, or undefined after the last one within the bounds. */
+  next(): readonly [CompactedSst, SstScanOptions] | undefined {
+    const ssts = this.#ssts
+    const bounds = this.#bounds
+    const step = this.#descending ? -1 : 1
+    for (let i = this.#i; i >= 0 && i < ssts.length; i += step) {
+      const sst = ssts[i]!
+      if (!overlaps(sst, bounds)) break // sorted: every later SST is past the far bound too
+      const options = clip(bounds, sst.visibleRange, this.#descending)
+      if (options === undefined) continue
+      this.#i = i + step
+      return [sst, this.#extra === undefined ? options : { ...options, ...this.#extra }]
+    }
+    this.#i = -1
+    return undefined
+  }
+}
+
+/** The first SST whose last key is not before `bounds.start` (the ssts' last keys never decrease). */
+const firstNotBefore = (ssts: ReadonlyArray<CompactedSst>, bounds: Bounds): number => {
+  const start = bounds.start
+  if (start === undefined) return 0
+  let lo = 0
+  let hi = ssts.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const last = ssts[mid]!.info.lastEntry
+    const c = last === undefined ? 1 : compareKeys(last, start)
+    if (c < 0 || (c === 0 && !bounds.startInclusive)) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The last SST whose first key is not after `bounds.end`, or -1 (the ssts' first keys never decrease). */
+const lastNotAfter = (ssts: ReadonlyArray<CompactedSst>, bounds: Bounds): number => {
+  const end = bounds.end
+  if (end === undefined) return ssts.length - 1
+  let lo = 0
+  let hi = ssts.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    const first = ssts[mid]!.info.firstEntry
+    const c = first === undefined ? -1 : compareKeys(first, end)
+    if (c < 0 || (c === 0 && bounds.endInclusive)) lo = mid + 1
+    else hi = mid
+  }
+  return lo - 1
+}
+
+/** A sorted run's SSTs that may overlap `bounds`, each with its scan options, in scan order (`RunScan`). */
 export const runScanParts = (
   run: SortedRun,
   bounds: Bounds,
   descending: boolean
 ): Array<readonly [CompactedSst, SstScanOptions]> => {
+  const scan = new RunScan(run, bounds, descending)
   const parts: Array<readonly [CompactedSst, SstScanOptions]> = []
-  for (const sst of run.ssts) {
-    if (!overlaps(sst, bounds)) continue
-    const options = clip(bounds, sst.visibleRange, descending)
-    if (options !== undefined) parts.push([sst, options])
-  }
-  if (descending) parts.reverse()
+  for (let part = scan.next(); part !== undefined; part = scan.next()) parts.push(part)
   return parts
 }
