@@ -131,7 +131,9 @@ export const makeScanStream = (deps: ScanDeps) => {
     for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
     const manifest = deps.manifest.manifestForReads
     const cache = tables.blockCache
-    const small = fetch.cacheBlocks === undefined && cache !== undefined ? smallSources(manifest, cache.maxBytes * SMALL_SOURCES_SHARE) : NO_SOURCES
+    const small = fetch.cacheBlocks === undefined && cache !== undefined
+      ? smallSources(manifest, cache.maxBytes * SMALL_SOURCES_SHARE)
+      : NO_SOURCES
     const cached = small.size === 0 ? fetch : { ...fetch, cacheBlocks: true }
     for (const sst of manifest.l0) {
       if (!overlaps(sst, bounds)) continue

@@ -57,7 +57,10 @@ export class SstSource implements Source {
   #listed = -1
   readonly #scope: Scope.Scope
   readonly #maxSeq: number
-  /** The part being read (undefined before the first and after the last), its handle and plan (undefined: its handle must be opened). */
+  /**
+   * The part being read (undefined before the first and after the last), its handle and plan (undefined:
+   * its handle must be opened).
+   */
   #part: SstPart | undefined = undefined
   #reader: SsTableReader | undefined = undefined
   #plan: ScanPlan | undefined = undefined
