@@ -3,8 +3,8 @@
  * and its validation of a compaction about to start (§3.7.5).
  *
  * Sizes are estimates (`Manifest.sstBytes`): an SST's is `index_offset + index_len` (its data, filter and
- * index), a run's the sum of its SSTs'. Candidates, in order, while the active compactions plus those proposed stay under
- * `maxConcurrentCompactions`:
+ * index), a run's the sum of its SSTs'. Candidates, in order, while the active compactions plus those
+ * proposed stay under `maxConcurrentCompactions`:
  * 1. L0: every L0 SST (newest first) once there are at least `minCompactionSources`; the newest are dropped
  *    down to `maxCompactionSources` (so the oldest are compacted first); destination = the highest run id
  *    + 1, or 0.

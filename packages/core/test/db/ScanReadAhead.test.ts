@@ -81,6 +81,33 @@ describe("Db scans fetch ahead", () => {
       assert.strictEqual(yield* requestsOf(large, {}), 0, "cacheBlocks true caches it all the same")
     }))
 
+  it.live("by default a scan caches the smallest sources that together fit in a quarter of the cache, not the others", () =>
+    Effect.gen(function*() {
+      const memory = makeMemory()
+      const settings = { blockSize: 16 * 1024 } as const
+      const writer = yield* openOn(memory, { settings })
+      // Two L0 SSTs over disjoint keys: ~250 KB (keys 0-1999), then ~60 KB (keys 5000-5499).
+      for (let i = 0; i < 2000; i++) yield* writer.db.put(key(i), value(i), ND)
+      yield* writer.db.flush({ type: "memtable" })
+      for (let i = 5000; i < 5500; i++) yield* writer.db.put(key(i), value(i), ND)
+      yield* writer.db.flush({ type: "memtable" })
+      yield* writer.db.close
+      const { store, stats } = slowStore(memory)
+      // A 512 KiB cache: a quarter (128 KiB) holds the small SST, not the large one.
+      const { db } = yield* openOn(store, { settings: { ...settings, blockCacheBytes: 512 * 1024 } })
+      const requestsOf = (range: { readonly start?: Uint8Array; readonly end?: Uint8Array }, rows: number) =>
+        Effect.gen(function*() {
+          const before = stats.getRanges
+          assert.strictEqual((yield* Stream.runCollect(db.scan(range))).length, rows)
+          return stats.getRanges - before
+        })
+      assert.isAbove(yield* requestsOf({}, 2500), 0)
+      assert.strictEqual(yield* requestsOf({ start: key(5000) }, 500), 0, "the small SST's blocks were cached")
+      const large = yield* requestsOf({ end: key(2000) }, 2000)
+      assert.isAbove(large, 0, "the large SST's were not")
+      assert.strictEqual(yield* requestsOf({ end: key(2000) }, 2000), large)
+    }))
+
   it.live("a 10k-row scan of a cold SST: ≥ 3x faster than one block per round trip; maxFetchTasks bounds the requests in flight", () =>
     Effect.gen(function*() {
       const memory = makeMemory()
