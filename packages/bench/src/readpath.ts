@@ -8,7 +8,10 @@
  *     W2's load (W2Workload.ts: 3 passes, W2_SETTINGS, the embedded compactor, no garbage collector) into
  *     <dir>/after, a memtable flush, then waits until L0 holds < 4 SSTs and no compaction runs for 600 ms;
  *     copies it to <dir>/full and runs the standalone compactor's `submit("full")` there.
- *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts split --dir /tmp/readpath [--sst-bytes B]
+ *     Copies <dir>/after to <dir>/many and fully compacts it into SSTs of at most B bytes (default 1 MiB:
+ *     one sorted run of ~100 SSTs), the layout of a database whose runs hold many SSTs.
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many
  *       [--impl <repo root>] [--gets G] [--scans S] [--label L] [--cache-bytes B] [--scan-cache 1]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
@@ -20,7 +23,7 @@
  *     that misses the cache costs from what one that hits does. `--scan-cache 1`: scans cache the blocks
  *     they read (`ScanOptions.cacheBlocks`; by default they leave the cache alone); with `--cache-bytes
  *     1e9` every read is then served from memory, which leaves the read path's CPU alone.
- *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full|many
  *       --impl <repo A> --impl2 <repo B> [--rounds R] [read's options]
  *     `read` of two versions in alternating child processes, then each one's medians (see `ab`).
  */
@@ -76,9 +79,7 @@ const build = async (): Promise<void> => {
   const dir = arg("dir")
   const n = Number(arg("n", "1000000"))
   const { core } = await importCore(repoRoot)
-  const { Shale, Db, Compactor } = core
-  const { node } = await importCore(repoRoot)
-  const { Layer, ManagedRuntime } = await import("effect")
+  const { Shale, Db } = core
   const after = path.join(dir, "after")
   const full = path.join(dir, "full")
   await fs.rm(dir, { recursive: true, force: true })
@@ -112,16 +113,33 @@ const build = async (): Promise<void> => {
     await new Promise((r) => setTimeout(r, 100))
   }
   await db.close()
-  await fs.cp(after, full, { recursive: true })
-  const layer = Compactor.Compactor.layer({ path: DB, settings: W2_SETTINGS }).pipe(
-    Layer.provide(node.LocalObjectStore.layer({ root: full }))
-  )
+  await fullCopy(after, full, W2_SETTINGS)
+  await fs.writeFile(path.join(dir, "model.json"), JSON.stringify({ n }))
+  console.error(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+/** Copies the database at `from` to `to` and fully compacts the copy (standalone compactor, `settings`). */
+const fullCopy = async (from: string, to: string, settings: typeof W2_SETTINGS): Promise<void> => {
+  const { core, node } = await importCore(repoRoot)
+  const { Compactor } = core
+  const { Layer, ManagedRuntime } = await import("effect")
+  await fs.rm(to, { recursive: true, force: true })
+  await fs.cp(from, to, { recursive: true })
+  const layer = Compactor.Compactor.layer({ path: DB, settings }).pipe(Layer.provide(node.LocalObjectStore.layer({ root: to })))
   const runtime = ManagedRuntime.make(layer)
   await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.submit("full")))
   await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.awaitIdle))
   await runtime.dispose()
-  await fs.writeFile(path.join(dir, "model.json"), JSON.stringify({ n }))
-  console.error(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+}
+
+/** `split`: `<dir>/after` fully compacted into SSTs of at most `--sst-bytes` (default 1 MiB) as `<dir>/many`. */
+const split = async (): Promise<void> => {
+  const dir = arg("dir")
+  const maxSstSizeBytes = Number(arg("sst-bytes", String(1024 * 1024)))
+  await fullCopy(path.join(dir, "after"), path.join(dir, "many"), {
+    ...W2_SETTINGS,
+    compactor: { ...W2_SETTINGS.compactor, maxSstSizeBytes }
+  } as unknown as typeof W2_SETTINGS)
 }
 
 const read = async (): Promise<void> => {
@@ -298,4 +316,5 @@ const mode = process.argv[2]
 if (mode === "build") await build()
 else if (mode === "read") await read()
 else if (mode === "ab") await ab()
-else throw new Error("usage: readpath.ts build|read|ab ...")
+else if (mode === "split") await split()
+else throw new Error("usage: readpath.ts build|split|read|ab ...")
