@@ -139,7 +139,7 @@ const split = async (): Promise<void> => {
   await fullCopy(path.join(dir, "after"), path.join(dir, "many"), {
     ...W2_SETTINGS,
     compactor: { ...W2_SETTINGS.compactor, maxSstSizeBytes }
-  } as unknown as typeof W2_SETTINGS)
+  })
 }
 
 const read = async (): Promise<void> => {
