@@ -12,10 +12,11 @@
  *     Copies <dir>/after to <dir>/many and fully compacts it into SSTs of at most B bytes (default 1 MiB:
  *     one sorted run of ~100 SSTs), the layout of a database whose runs hold many SSTs.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many
- *       [--impl <repo root>] [--gets G] [--scans S] [--label L] [--cache-bytes B] [--scan-cache 1]
+ *       [--impl <repo root>] [--gets G] [--scans S] [--rows R] [--label L] [--cache-bytes B] [--scan-cache 1]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
- *     W2's random keys; every value and scanned key is checked against the model (a mismatch exits 1).
+ *     W2's random keys (`--rows`: scans of R rows instead; a scan's fixed cost against its cost per row);
+ *     every value and scanned key is checked against the model (a mismatch exits 1).
  *     Prints one JSON line: gets/s, scan rows/s, and the store's ranged GETs per get and per scan (the
  *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
  *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
@@ -265,7 +266,7 @@ const readOnce = async (impl: string, layout: string) => {
   const { n } = JSON.parse(await fs.readFile(path.join(dir, "model.json"), "utf8")) as { n: number }
   const gets = Number(arg("gets", String(W2_FULL.gets)))
   const scans = Number(arg("scans", String(W2_FULL.scans)))
-  const rows = W2_FULL.scanRows
+  const rows = Number(arg("rows", String(W2_FULL.scanRows)))
   // `--scan-cache`: scans leave their blocks in the cache (ScanOptions.cacheBlocks), as gets do.
   const scanOptions = arg("scan-cache", "") === "" ? {} : { cacheBlocks: true }
   const check = new ModelCheck(planLoad(sizesOf(n)).model, n)

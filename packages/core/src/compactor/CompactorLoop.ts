@@ -26,15 +26,14 @@
  * running jobs, is logged, and the loop starts over from what the store says after a poll interval,
  * keeping its epoch; interrupted compactions resume from their recorded output.
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, PubSub, Queue, Scope } from "effect"
 import { ClosedError, type DbError, InvalidError } from "../errors.ts"
 import { CompactionStatus } from "../manifest/CompactionsCodec.ts"
 import { Manifest, type SstHandle } from "../manifest/Manifest.ts"
 import { makeUlid } from "../Ulid.ts"
-import { registerSeries } from "../Metrics.ts"
-import { compactionSpan, compactorSeries, type CompactorMetricsSource } from "./CompactorMetrics.ts"
+import { compactionSpan, type CompactorMetricsSource } from "./CompactorMetrics.ts"
 import type { JobProgress, JobResult } from "./CompactionJob.ts"
-import { jobArgsOf, launchJob } from "./JobLauncher.ts"
+import { jobArgsOf, launchJob, warmExecutor } from "./JobLauncher.ts"
 import {
   type CompactionRecord,
   type CompactionSpec,
@@ -47,19 +46,18 @@ import {
   resolveDestination,
   runConflict
 } from "./CompactorState.ts"
-import { type CompactorStore, openCompactorStore } from "./CompactorStore.ts"
+import type { CompactorStore } from "./CompactorStore.ts"
 import type {
   CompactionRequest,
   CompactorDeps,
   CompactorEvent,
-  CompactorHandle,
   CompactorOptions,
   CompactorStatus,
   RunningCompaction
 } from "./CompactorTypes.ts"
 import { fullCompaction, propose, type SchedulerOptions, startProblem } from "./SizeTieredScheduler.ts"
 
-type Message =
+export type Message =
   | { readonly _tag: "Poll"; readonly done?: Deferred.Deferred<void, DbError>; readonly queued?: true }
   | { readonly _tag: "Progress"; readonly id: string; readonly progress: JobProgress }
   | { readonly _tag: "Finished"; readonly id: string; readonly exit: Exit.Exit<JobResult, DbError> }
@@ -75,7 +73,7 @@ interface Job {
 const isFenced = (exit: Exit.Exit<unknown, DbError>): boolean =>
   Option.getOrUndefined(Exit.findErrorOption(exit))?._tag === "ClosedError"
 
-class CompactorLoop {
+export class CompactorLoop {
   readonly #deps: CompactorDeps
   readonly #options: CompactorOptions
   readonly #scheduler: SchedulerOptions
@@ -92,6 +90,8 @@ class CompactorLoop {
   /** Metrics (Metrics.ts): output bytes written by every attempt so far, the last success (epoch seconds). */
   readonly #counted = { bytesCompacted: 0, lastCompactionSec: 0 }
   #pollQueued = false
+  /** The newest L0 SST a poll saw (a new one gets the job executor ready: `warmExecutor`). */
+  #newestL0: string | undefined = undefined
   stopped: ClosedError | undefined = undefined
 
   constructor(fields: {
@@ -135,6 +135,16 @@ class CompactorLoop {
   }
 
   // ------------------------------------------------------------ scheduling and starting
+
+  /** A new L0 SST since the last poll: writes are coming in and a job will follow (`warmExecutor`). */
+  get #warmOnNewL0(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const newest = this.#state.manifest.l0[0]?.id
+      if (newest === undefined || newest === this.#newestL0) return Effect.void
+      this.#newestL0 = newest
+      return warmExecutor(this.#deps, this.#options)
+    })
+  }
 
   #register(spec: CompactionSpec): Effect.Effect<string, InvalidError> {
     return Effect.gen({ self: this }, function*() {
@@ -328,7 +338,7 @@ class CompactorLoop {
     switch (m._tag) {
       case "Poll":
         if (m.queued === true) this.#pollQueued = false
-        return Effect.andThen(this.#state.refresh, this.#scheduleAndStart).pipe(
+        return Effect.andThen(this.#state.refresh, Effect.andThen(this.#warmOnNewL0, this.#scheduleAndStart)).pipe(
           Effect.onExit((exit) => (m.done === undefined ? Effect.void : Deferred.done(m.done, Exit.asVoid(exit))))
         )
       case "Progress":
@@ -451,50 +461,3 @@ class CompactorLoop {
     }))
   }
 }
-
-/** Starts a compactor in the current scope (see the module comment); closing the scope stops it. */
-export const startCompactor = (
-  deps: CompactorDeps,
-  options: CompactorOptions
-): Effect.Effect<CompactorHandle, DbError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const state = yield* openCompactorStore(deps.store, deps.root, { timeoutMs: options.manifestUpdateTimeoutMs })
-    yield* Effect.logDebug(`compactor started on "${deps.root}" (compactor epoch ${state.epoch})`)
-    const events = yield* PubSub.sliding<CompactorEvent>(1024)
-    const loop = new CompactorLoop({
-      deps,
-      options,
-      state,
-      scope: yield* Scope.Scope,
-      messages: yield* Queue.unbounded<Message>(),
-      events,
-      stoppedWith: yield* Deferred.make<never, ClosedError>()
-    })
-    const clock = yield* Clock.Clock
-    yield* registerSeries(compactorSeries(loop.metricsSource, () => clock.currentTimeMillisUnsafe()))
-    const runner = yield* Effect.forkScoped(loop.run)
-    const poller = yield* Effect.forkScoped(
-      Effect.forever(Effect.andThen(Effect.sleep(Duration.millis(options.pollIntervalMs)), Effect.sync(loop.nudge)))
-    )
-    loop.nudge()
-
-    const stop = Effect.gen(function*() {
-      if (loop.stopped !== undefined) return
-      loop.stopped = new ClosedError({ reason: "clean", message: "compactor stopped" })
-      yield* Fiber.interrupt(poller)
-      yield* Fiber.interrupt(runner)
-      yield* loop.stopWith(loop.stopped)
-    })
-    yield* Effect.addFinalizer(() => stop)
-
-    return {
-      status: loop.status,
-      submit: (request) => loop.ask<string>((done) => ({ _tag: "Submit", request, done })),
-      tick: loop.ask<void>((done) => ({ _tag: "Poll", done })),
-      nudge: loop.nudge,
-      awaitIdle: loop.awaitIdle,
-      stop,
-      done: loop.done,
-      events: Stream.fromPubSub(events)
-    } satisfies CompactorHandle
-  })

@@ -46,6 +46,10 @@ export const jobOptionsOf = (options: CompactorOptions): CompactionJobOptions =>
   prefetchPages: options.maxFetchTasks
 })
 
+/** Whether jobs may run in a worker, as far as the options and the store say (the entry must exist too). */
+const mayUseWorker = (deps: CompactorDeps, options: CompactorOptions): boolean =>
+  options.executor === "worker" && deps.store.recipe !== undefined && deps.mergeOperator === undefined
+
 /** Runs the job where it should run (see the module comment). */
 export const launchJob = (
   deps: CompactorDeps,
@@ -60,9 +64,20 @@ export const launchJob = (
     onOutput
   )
   const recipe = deps.store.recipe
-  if (options.executor !== "worker" || recipe === undefined || deps.mergeOperator !== undefined) return inline
+  if (!mayUseWorker(deps, options) || recipe === undefined) return inline
   return Effect.flatMap(loadWorkerJob, (w) =>
     w.workersAvailable
       ? w.runCompactionJobInWorker({ root: deps.root, recipe, tables: deps.tables }, args, jobOptionsOf(options), onOutput)
       : inline)
 }
+
+/**
+ * Gets a worker ready before a job needs one, when jobs would run in workers and none is alive: loading the
+ * engine in a new worker takes about a second, which the first compaction after a start (or after the
+ * pool emptied) otherwise waited. The loop calls it when a poll finds a new L0 SST, since writes are
+ * coming in and a compaction will follow (docs/design/compaction.md §8, "Warm start").
+ */
+export const warmExecutor = (deps: CompactorDeps, options: CompactorOptions): Effect.Effect<void> =>
+  mayUseWorker(deps, options)
+    ? Effect.flatMap(loadWorkerJob, (w) => Effect.sync(() => w.workersAvailable && w.prestartWorker()))
+    : Effect.void

@@ -15,7 +15,8 @@
  * - At most `MAX_WORKERS` jobs run in workers at once (CPUs less one; others wait for a worker).
  * - Workers are reused: one whose job ended with an answer waits (unreferenced: it keeps no process
  *   alive) for the next job up to `IDLE_MS`, as loading the engine in a new worker takes a while (about a
- *   second from the TypeScript sources, less from the built package).
+ *   second from the TypeScript sources, less from the built package). For the same reason a worker may be
+ *   started before its first job (`prestartWorker`): it waits in the pool the same way.
  * - The worker's object-store requests are not in this thread's `slatedb.object_store.*` metrics
  *   (docs/design/compaction.md §8).
  */
@@ -44,14 +45,26 @@ const IDLE_MS = 30_000
 
 /**
  * For tests: workers started so far, alive, and running a job; `exitAfterSsts` makes the next jobs' workers
- * exit (as if they crashed) after writing that many SSTs.
+ * exit (as if they crashed) after writing that many SSTs; `endIdle` ends the pooled workers.
  */
-export const WorkerJobTesting: { exitAfterSsts: number | undefined; started: number; alive: number; busy: number; idle: () => number } = {
+export const WorkerJobTesting: {
+  exitAfterSsts: number | undefined
+  started: number
+  alive: number
+  busy: number
+  idle: () => number
+  endIdle: () => Promise<void>
+} = {
   exitAfterSsts: undefined,
   started: 0,
   alive: 0,
   busy: 0,
-  idle: () => idle.length
+  idle: () => idle.length,
+  endIdle: async () => {
+    const ending = idle.splice(0)
+    for (const w of ending) clearTimeout(w.idleTimer)
+    await Promise.all(ending.map((w) => w.worker.terminate().then(() => w.exited)))
+  }
 }
 
 const SOURCE_MODE = import.meta.url.endsWith(".ts")
@@ -163,21 +176,34 @@ const acquire = (input: WorkerInput): Effect.Effect<PooledWorker & { sink: Queue
     return w as PooledWorker & { sink: Queue.Queue<Event> }
   })
 
+/** Puts a worker that may take a job into the pool: not keeping the process alive, ended after `IDLE_MS`. */
+const park = (w: PooledWorker): void => {
+  w.worker.unref()
+  w.idleTimer = setTimeout(() => void w.worker.terminate(), IDLE_MS)
+  w.idleTimer.unref()
+  idle.push(w)
+}
+
 /**
- * After its job: a worker that answered goes back to the pool (not keeping the process alive, ended after
- * `IDLE_MS`); one interrupted mid-job is asked to stop (see the module comment) and terminated.
+ * Starts a worker into the pool when none is alive, so that the next job finds the engine loaded
+ * (JobLauncher.ts, `warmExecutor`). It is ended after `IDLE_MS` if no job comes.
+ */
+export const prestartWorker = (): void => {
+  if (WorkerJobTesting.alive > 0) return
+  const w = spawn()
+  w.finished = true
+  park(w)
+}
+
+/**
+ * After its job: a worker that answered goes back to the pool (`park`); one interrupted mid-job is asked
+ * to stop (see the module comment) and terminated.
  */
 const release = (w: PooledWorker): Effect.Effect<void> =>
   Effect.promise(async () => {
     WorkerJobTesting.busy--
     w.sink = undefined
-    if (w.finished) {
-      w.worker.unref()
-      w.idleTimer = setTimeout(() => void w.worker.terminate(), IDLE_MS)
-      w.idleTimer.unref()
-      idle.push(w)
-      return
-    }
+    if (w.finished) return park(w)
     // Its answer (`stopped`, or the end it reached meanwhile) means its job let go of everything.
     const answered = new Promise<void>((resolve) => {
       const onMessage = (m: FromWorker) => {

@@ -2,7 +2,7 @@
  * Compaction jobs in worker threads (compactor/WorkerJob.ts) on a local-directory store: the same rows as
  * a job in the compactor's own thread; a worker that dies fails its compaction, which a later attempt
  * completes; closing the database or stopping the compactor mid-job ends the worker and leaves no temp
- * file behind.
+ * file behind; a worker is started ahead of the first job once new L0 SSTs come in.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
@@ -170,5 +170,41 @@ describe("compaction in worker threads", () => {
       assert.strictEqual(status.completed, 1)
       assert.strictEqual(status.sortedRuns, 1)
       assert.deepStrictEqual(yield* reopenedRows(db, store), before)
+    }).pipe(Effect.scoped))
+
+  it.live("a poll that finds a new L0 SST starts a worker for the compaction to come, which then runs it", () =>
+    Effect.gen(function*() {
+      yield* Effect.promise(() => WorkerJobTesting.endIdle())
+      assert.strictEqual(WorkerJobTesting.alive, 0)
+      const store = yield* makeLocalNode({ root: yield* tempDir })
+      const { db } = yield* openOn(store)
+      const { compactor } = yield* startCompactor(store, ONLY_SUBMITTED)
+      const started = WorkerJobTesting.started
+      yield* compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started, "no L0 SST: no worker")
+      yield* flushes(db, 1, 500)
+      yield* compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started + 1, "a new L0 SST: a worker, before any compaction")
+      assert.strictEqual(WorkerJobTesting.idle(), 1)
+      yield* compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started + 1, "one is alive: no other")
+      // With the pool emptied, only a new L0 SST starts one again (an idle database starts none).
+      yield* Effect.promise(() => WorkerJobTesting.endIdle())
+      yield* compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started + 1, "no new L0 SST: no worker")
+      yield* flushes(db, 1, 500)
+      yield* compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started + 2)
+      // The compaction runs in the worker started for it.
+      yield* compactor.submit("full")
+      yield* compactor.awaitIdle
+      assert.strictEqual((yield* compactor.status).completed, 1)
+      assert.strictEqual(WorkerJobTesting.started, started + 2, "the job took the waiting worker")
+      // An inline compactor starts none.
+      yield* Effect.promise(() => WorkerJobTesting.endIdle())
+      const inline = yield* startCompactor(store, { ...ONLY_SUBMITTED, executor: "inline" })
+      yield* flushes(db, 1, 500)
+      yield* inline.compactor.tick
+      assert.strictEqual(WorkerJobTesting.started, started + 2, "inline: no worker")
     }).pipe(Effect.scoped))
 })
