@@ -1,7 +1,8 @@
 /**
  * A compaction worker's entry (a `node:worker_threads` worker started by WorkerJob.ts). It runs the jobs it
  * is sent (`run`), one at a time, each a compaction job (CompactionJob.ts) on a store rebuilt from the
- * starter's recipe (objectstore/StoreRecipe.ts; rebuilt once per recipe), wrapped in SlateDB's default
+ * starter's recipe (objectstore/StoreRecipe.ts; rebuilt once per recipe, ahead of the first job when the
+ * starter sends `prepare`), wrapped in SlateDB's default
  * retry policy, with a table store of its own (no block cache: a job bypasses it). Each SST written is
  * posted back (its handle and tail, the tail's buffer transferred) and so is each recorded output; then
  * the counts, or the typed error. On `stop` the job is interrupted (a put in flight removes its temp
@@ -9,9 +10,9 @@
  */
 import { Cause, Effect, Exit, Option } from "effect"
 import { parentPort } from "node:worker_threads"
-import { InternalError } from "../errors.ts"
+import { type DbError, InternalError } from "../errors.ts"
 import type { ObjectStore } from "../objectstore/ObjectStore.ts"
-import { rebuildStore } from "../objectstore/StoreRecipe.ts"
+import { rebuildStore, type StoreRecipe } from "../objectstore/StoreRecipe.ts"
 import { withRetries } from "../objectstore/RetryingObjectStore.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { TableStore } from "../sst/TableStore.ts"
@@ -21,23 +22,30 @@ import { type FromWorker, serializeError, type ToWorker, type WorkerInput } from
 const port = parentPort!
 const post = (m: FromWorker, transfer: Array<ArrayBuffer> = []) => port.postMessage(m, transfer)
 
-/** Stores by recipe (JSON): a worker that runs many jobs on one database builds its store once. */
-const stores = new Map<string, ObjectStore["Service"]>()
-const storeFor = (input: WorkerInput) =>
-  Effect.suspend(() => {
-    const key = JSON.stringify(input.recipe)
-    const known = stores.get(key)
-    if (known !== undefined) return Effect.succeed(known)
-    return rebuildStore(input.recipe).pipe(
-      Effect.mapError(toDbError),
-      Effect.map((store) => withRetries(store)),
-      Effect.tap((store) => Effect.sync(() => void stores.set(key, store)))
-    )
-  })
+/**
+ * Stores by recipe (JSON): a worker that runs many jobs on one database builds its store once, and a job
+ * that comes while the store is being built (`prepare`) waits for that build. A failed build is
+ * forgotten, so the next job builds again.
+ */
+const stores = new Map<string, Promise<Exit.Exit<ObjectStore["Service"], DbError>>>()
+const storeFor = (recipe: StoreRecipe): Effect.Effect<ObjectStore["Service"], DbError> =>
+  Effect.flatMap(
+    Effect.promise(() => {
+      const key = JSON.stringify(recipe)
+      let built = stores.get(key)
+      if (built === undefined) {
+        built = Effect.runPromiseExit(rebuildStore(recipe).pipe(Effect.mapError(toDbError), Effect.map((store) => withRetries(store))))
+        stores.set(key, built)
+        void built.then((exit) => Exit.isFailure(exit) && stores.delete(key))
+      }
+      return built
+    }),
+    (exit) => exit
+  )
 
 const job = (input: WorkerInput) =>
   Effect.gen(function*() {
-    const store = yield* storeFor(input)
+    const store = yield* storeFor(input.recipe)
     const tables = new TableStore(store, input.root, 0)
     let written = 0
     return yield* runCompactionJob(
@@ -75,5 +83,6 @@ const run = (input: WorkerInput) => {
 
 port.on("message", (m: ToWorker) => {
   if (m.type === "run") run(m.input)
+  else if (m.type === "prepare") void Effect.runPromiseExit(storeFor(m.recipe))
   else running?.abort()
 })

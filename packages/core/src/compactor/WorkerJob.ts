@@ -185,13 +185,14 @@ const park = (w: PooledWorker): void => {
 }
 
 /**
- * Starts a worker into the pool when none is alive, so that the next job finds the engine loaded
- * (JobLauncher.ts, `warmExecutor`). It is ended after `IDLE_MS` if no job comes.
+ * Starts a worker into the pool when none is alive, so that the next job finds the engine loaded and the
+ * store of `recipe` built (JobLauncher.ts, `warmExecutor`). It is ended after `IDLE_MS` if no job comes.
  */
-export const prestartWorker = (): void => {
+export const prestartWorker = (recipe: StoreRecipe): void => {
   if (WorkerJobTesting.alive > 0) return
   const w = spawn()
   w.finished = true
+  w.worker.postMessage({ type: "prepare", recipe } satisfies ToWorker)
   park(w)
 }
 

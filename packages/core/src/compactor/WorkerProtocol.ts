@@ -41,9 +41,13 @@ export type FromWorker =
 
 /**
  * Starter → worker: run a job (one at a time); stop the job (it is interrupted: temp files are removed,
- * then `stopped` is posted).
+ * then `stopped` is posted); build the store of a recipe ahead of the jobs that will use it (a started
+ * worker waiting for its first job; no answer: a job whose store failed to build tries again and fails).
  */
-export type ToWorker = { readonly type: "run"; readonly input: WorkerInput } | { readonly type: "stop" }
+export type ToWorker =
+  | { readonly type: "run"; readonly input: WorkerInput }
+  | { readonly type: "stop" }
+  | { readonly type: "prepare"; readonly recipe: StoreRecipe }
 
 export const serializeError = (e: DbError): SerializedError => ({
   _tag: e._tag,
