@@ -2,7 +2,8 @@
  * The compactor's event loop (SlateDB's `CompactorEventHandler`, docs/format.md §3.7). One fiber handles
  * every message in turn, so the compactor's state has a single owner:
  * - Poll (every `pollIntervalMs`, `tick`, `nudge`): re-read the compactions file (manual submissions) and
- *   the manifest (the writer's new L0 SSTs), then schedule and start compactions. A poll is queued at most
+ *   the manifest (the writer's new L0 SSTs; a new one gets a worker ready for the job to come:
+ *   `warmExecutor` in JobLauncher.ts), then schedule and start compactions. A poll is queued at most
  *   once, so a poll slower than the interval never piles up a backlog in front of the other messages;
  * - schedule: the size-tiered scheduler (SizeTieredScheduler.ts) proposes compactions for the free
  *   capacity (`maxConcurrentCompactions` minus the running ones); each is registered as Submitted and the

@@ -74,8 +74,9 @@ export const launchJob = (
 /**
  * Gets a worker ready before a job needs one, when jobs would run in workers and none is alive: loading the
  * engine in a new worker takes about a second (and rebuilding an S3 store loads the AWS SDK), which the
- * first compaction after a start (or after the pool emptied) otherwise waited. The loop calls it when a poll finds a new L0 SST, since writes are
- * coming in and a compaction will follow (docs/design/compaction.md §8, "Warm start").
+ * first compaction after a start (or after the pool emptied) otherwise waited. The loop calls it when a
+ * poll finds a new L0 SST, since writes are coming in and a compaction will follow
+ * (docs/design/compaction.md §8, "Warm start").
  */
 export const warmExecutor = (deps: CompactorDeps, options: CompactorOptions): Effect.Effect<void> => {
   const recipe = deps.store.recipe

@@ -43,22 +43,31 @@ const STOP_GRACE_MS = 10_000
 /** An idle worker is kept this long for the next job (starting one costs loading the engine again). */
 const IDLE_MS = 30_000
 
+/** Workers started so far, alive (started, not exited), and running a job. */
+const counts = { started: 0, alive: 0, busy: 0 }
+
 /**
  * For tests: workers started so far, alive, and running a job; `exitAfterSsts` makes the next jobs' workers
  * exit (as if they crashed) after writing that many SSTs; `endIdle` ends the pooled workers.
  */
 export const WorkerJobTesting: {
   exitAfterSsts: number | undefined
-  started: number
-  alive: number
-  busy: number
+  readonly started: number
+  readonly alive: number
+  readonly busy: number
   idle: () => number
   endIdle: () => Promise<void>
 } = {
   exitAfterSsts: undefined,
-  started: 0,
-  alive: 0,
-  busy: 0,
+  get started() {
+    return counts.started
+  },
+  get alive() {
+    return counts.alive
+  },
+  get busy() {
+    return counts.busy
+  },
   idle: () => idle.length,
   endIdle: async () => {
     const ending = idle.splice(0)
@@ -150,12 +159,12 @@ const slots = Semaphore.makeUnsafe(MAX_WORKERS)
 const spawn = (): PooledWorker => {
   const worker = startWorker(ENTRY, execArgv())
   const w: PooledWorker = { worker, exited: new Promise((resolve) => worker.once("exit", resolve)), sink: undefined, finished: false, idleTimer: undefined }
-  WorkerJobTesting.started++
-  WorkerJobTesting.alive++
+  counts.started++
+  counts.alive++
   worker.on("message", (m: FromWorker) => void (w.sink !== undefined && Queue.offerUnsafe(w.sink, m)))
   worker.on("error", (error) => void (w.sink !== undefined && Queue.offerUnsafe(w.sink, { type: "error", error })))
   void w.exited.then((code) => {
-    WorkerJobTesting.alive--
+    counts.alive--
     const i = idle.indexOf(w)
     if (i >= 0) idle.splice(i, 1)
     if (w.sink !== undefined) Queue.offerUnsafe(w.sink, { type: "exit", code })
@@ -171,7 +180,7 @@ const acquire = (input: WorkerInput): Effect.Effect<PooledWorker & { sink: Queue
     w.worker.ref()
     w.sink = sink
     w.finished = false
-    WorkerJobTesting.busy++
+    counts.busy++
     w.worker.postMessage({ type: "run", input } satisfies ToWorker)
     return w as PooledWorker & { sink: Queue.Queue<Event> }
   })
@@ -189,7 +198,7 @@ const park = (w: PooledWorker): void => {
  * store of `recipe` built (JobLauncher.ts, `warmExecutor`). It is ended after `IDLE_MS` if no job comes.
  */
 export const prestartWorker = (recipe: StoreRecipe): void => {
-  if (WorkerJobTesting.alive > 0) return
+  if (counts.alive > 0) return
   const w = spawn()
   w.finished = true
   w.worker.postMessage({ type: "prepare", recipe } satisfies ToWorker)
@@ -202,7 +211,7 @@ export const prestartWorker = (recipe: StoreRecipe): void => {
  */
 const release = (w: PooledWorker): Effect.Effect<void> =>
   Effect.promise(async () => {
-    WorkerJobTesting.busy--
+    counts.busy--
     w.sink = undefined
     if (w.finished) return park(w)
     // Its answer (`stopped`, or the end it reached meanwhile) means its job let go of everything.
