@@ -8,6 +8,7 @@
 import { Effect } from "effect"
 import type { DbError } from "../errors.ts"
 import type { Manifest } from "../manifest/Manifest.ts"
+import type { StoreRecipe } from "../objectstore/StoreRecipe.ts"
 import {
   type CompactionJobArgs,
   type CompactionJobOptions,
@@ -46,9 +47,12 @@ export const jobOptionsOf = (options: CompactorOptions): CompactionJobOptions =>
   prefetchPages: options.maxFetchTasks
 })
 
-/** Whether jobs may run in a worker, as far as the options and the store say (the entry must exist too). */
-const mayUseWorker = (deps: CompactorDeps, options: CompactorOptions): boolean =>
-  options.executor === "worker" && deps.store.recipe !== undefined && deps.mergeOperator === undefined
+/**
+ * The store's recipe when jobs may run in a worker, as far as the options and the store say (the worker's
+ * entry must exist too); undefined when they run inline.
+ */
+const workerRecipe = (deps: CompactorDeps, options: CompactorOptions): StoreRecipe | undefined =>
+  options.executor === "worker" && deps.mergeOperator === undefined ? deps.store.recipe : undefined
 
 /** Runs the job where it should run (see the module comment). */
 export const launchJob = (
@@ -63,8 +67,8 @@ export const launchJob = (
     jobOptionsOf(options),
     onOutput
   )
-  const recipe = deps.store.recipe
-  if (!mayUseWorker(deps, options) || recipe === undefined) return inline
+  const recipe = workerRecipe(deps, options)
+  if (recipe === undefined) return inline
   return Effect.flatMap(loadWorkerJob, (w) =>
     w.workersAvailable
       ? w.runCompactionJobInWorker({ root: deps.root, recipe, tables: deps.tables }, args, jobOptionsOf(options), onOutput)
@@ -79,8 +83,8 @@ export const launchJob = (
  * (docs/design/compaction.md §8, "Warm start").
  */
 export const warmExecutor = (deps: CompactorDeps, options: CompactorOptions): Effect.Effect<void> => {
-  const recipe = deps.store.recipe
-  return mayUseWorker(deps, options) && recipe !== undefined
+  const recipe = workerRecipe(deps, options)
+  return recipe !== undefined
     ? Effect.flatMap(loadWorkerJob, (w) => Effect.sync(() => w.workersAvailable && w.prestartWorker(recipe)))
     : Effect.void
 }
