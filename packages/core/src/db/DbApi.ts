@@ -55,7 +55,8 @@ export interface ScanOptions extends ReadOptions {
    * Put the data blocks the scan reads into the block cache (SlateDB's `cache_blocks`): true caches every
    * block it reads, false none. Default: only the blocks of the database's smallest sources (L0 SSTs and
    * sorted runs, smallest first, together at most a quarter of the block cache), which every scan from any
-   * key reads a block of; the large ones are left to point reads (SlateDB's default is false).
+   * key reads a block of; the large ones are left to point reads (SlateDB's default is false). Either way
+   * the cached blocks a scan uses count as block cache hits and stay recently used.
    */
   readonly cacheBlocks?: boolean
 }

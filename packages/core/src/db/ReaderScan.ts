@@ -48,10 +48,14 @@ const newestDecides = (row: RowEntry): boolean => row.kind !== RowKind.Merge
 
 type SstFetchOptions = Pick<SstScanOptions, "readAheadBytes" | "maxFetchTasks" | "cacheBlocks">
 
+/**
+ * The SST scans' options. A scan is a read whether or not it caches what it fetches: the cached blocks it
+ * uses count as hits and stay recent (sst/SsTableBlocks.ts `CacheBlocks`), only a compaction's reads do not.
+ */
 const fetchOptionsOf = (options: ScanOptions | undefined): SstFetchOptions => ({
   maxFetchTasks: options?.maxFetchTasks ?? DEFAULT_SCAN_FETCH_TASKS,
   ...(options?.readAheadBytes === undefined ? {} : { readAheadBytes: options.readAheadBytes }),
-  ...(options?.cacheBlocks === undefined ? {} : { cacheBlocks: options.cacheBlocks })
+  cacheBlocks: options?.cacheBlocks === true ? true : "uncached"
 })
 
 /**
@@ -115,7 +119,8 @@ export const makeScanStream = (deps: ScanDeps) => {
     descending: boolean,
     maxSeq: number,
     scope: Scope.Scope,
-    fetch: SstFetchOptions
+    fetch: SstFetchOptions,
+    cachesSmall: boolean
   ): Array<Source> => {
     const range: KeyRange = {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
@@ -131,7 +136,7 @@ export const makeScanStream = (deps: ScanDeps) => {
     for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
     const manifest = deps.manifest.manifestForReads
     const cache = tables.blockCache
-    const small = fetch.cacheBlocks === undefined && cache !== undefined
+    const small = cachesSmall && cache !== undefined
       ? smallSources(manifest, cache.maxBytes * SMALL_SOURCES_SHARE)
       : NO_SOURCES
     const cached = small.size === 0 ? fetch : { ...fetch, cacheBlocks: true }
@@ -153,7 +158,8 @@ export const makeScanStream = (deps: ScanDeps) => {
       Effect.suspend(() => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
-        const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options))
+        const cachesSmall = options?.cacheBlocks === undefined
+        const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options), cachesSmall)
         const merge = new DbIterator(new MergeIterator(sources, { descending, shadows: newestDecides }), mergeOperator)
         let finished = false
         let chunk = FIRST_SCAN_CHUNK

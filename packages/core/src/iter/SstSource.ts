@@ -24,7 +24,7 @@ import { readSlab } from "../format/ByteSlab.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import { toDbError } from "../objectstore/StoreErrors.ts"
 import { PageRows } from "../sst/PageRows.ts"
-import type { SsTableReader } from "../sst/SsTableReader.ts"
+import type { CacheBlocks, SsTableReader } from "../sst/SsTableReader.ts"
 import { type Page, planScan, readPage, type ScanOptions, type ScanPlan } from "../sst/SsTableScan.ts"
 import type { SstLocations, TableStore } from "../sst/TableStore.ts"
 import type { Source } from "./MergeIterator.ts"
@@ -179,7 +179,7 @@ export class SstSource implements Source {
    * where the store can: `SsTableReader.blocksNow`); undefined otherwise, and when a block read so is
    * corrupt (the Effect path reads it again and fails the scan with its `DataError`).
    */
-  #blocksNow(start: number, end: number, cacheBlocks: boolean): ReadonlyArray<Block> | undefined {
+  #blocksNow(start: number, end: number, cacheBlocks: CacheBlocks): ReadonlyArray<Block> | undefined {
     try {
       return this.#reader!.blocksNow(start, end, cacheBlocks)
     } catch {

@@ -7,7 +7,7 @@
  *   bytes rather than costing a request per hole); what it reads goes into the cache unless asked not to.
  * - `readNow(start, end)`: the same without an Effect, when the store can read on the calling thread
  *   (`ObjectStore.getRangeNow`: a local directory's open SST files), else undefined.
- * - `cachedRange(start, end)`: blocks the cache holds (synchronous, each counts as a use).
+ * - `cachedRange(start, end)`: blocks the cache holds (synchronous; a read's count as a use).
  * - `cacheFrom(bytes)`: every block from the whole object already in memory.
  * Every block's checksum is verified before it is decompressed and decoded; a cached block never pins a
  * larger buffer (a multi-block GET, the whole object) behind its view.
@@ -43,8 +43,22 @@ export interface SstBlockSlots {
   readonly has?: (block: number) => boolean
 }
 
-/** Whether blocks read are cached: yes, no, or as not yet read by anyone (prepopulation, warming). */
-export type CacheBlocks = boolean | "unread"
+/**
+ * Who loads the blocks, and whether what is fetched goes into the cache:
+ * - `true`: a read (point read, caching scan): cached blocks it finds count as hits and become the most
+ *   recently used; what it fetches is cached;
+ * - `"uncached"`: a read that caches nothing it fetches (a scan that does not cache, `ScanOptions
+ *   .cacheBlocks`), its hits counted and refreshed as `true`'s, so that a scan's use of the cache is the same
+ *   whether its blocks were found on the calling thread or by an Effect (iter/SstSource.ts);
+ * - `false`: not a read (a compaction's sources): cached blocks are only peeked at (no hit, no recency
+ *   change), nothing is cached;
+ * - `"unread"`: not a read (prepopulation, warming): peeked at, and what is fetched is cached as not yet
+ *   read by anyone (`BlockTable.wasRead`).
+ */
+export type CacheBlocks = boolean | "unread" | "uncached"
+
+/** Whether a load of blocks is a read (`CacheBlocks`): it counts hits and refreshes their recency. */
+const isRead = (cacheBlocks: CacheBlocks): boolean => cacheBlocks === true || cacheBlocks === "uncached"
 
 /** What a read of blocks `[start, end)` found cached (`out`), and the range of the others to fetch. */
 interface ReadPlan {
@@ -80,18 +94,20 @@ export class SstBlocks {
   }
 
   /**
-   * Blocks `[start, end)` if the cache holds every one of them (then each counts as a hit), else undefined
-   * (and, with a cache that can tell, nothing is counted: `read` will).
+   * Blocks `[start, end)` if the cache holds every one of them (then each counts as a hit when the load is a
+   * read, see `CacheBlocks`), else undefined (and, with a cache that can tell, nothing is counted: `read`
+   * will).
    */
-  cachedRange(start: number, end: number): Array<Block> | undefined {
+  cachedRange(start: number, end: number, cacheBlocks: CacheBlocks): Array<Block> | undefined {
     const slots = this.slots
     if (slots === undefined) return undefined
     if (slots.has !== undefined) {
       for (let i = start; i < end; i++) if (!slots.has(i)) return undefined
     }
+    const look = isRead(cacheBlocks) || slots.peek === undefined ? slots.get : slots.peek
     const out = new Array<Block>(end - start)
     for (let i = start; i < end; i++) {
-      const block = slots.get(i)
+      const block = look.call(slots, i)
       if (block === undefined) return undefined
       out[i - start] = block
     }
@@ -110,7 +126,7 @@ export class SstBlocks {
   #decode(framed: Uint8Array, i: number, cache: CacheBlocks): Block {
     return inSection(this.#path, `block ${i}`, () => {
       let raw = decompress(this.#info.compressionFormat, verifyChecksum(framed, { section: `block ${i}` }))
-      const cacheTo = cache !== false ? this.slots : undefined
+      const cacheTo = cache === true || cache === "unread" ? this.slots : undefined
       // A cached block must not pin a larger buffer (e.g. a multi-block GET) behind its view; a block read
       // alone keeps its buffer (the CRC is its only other bytes): a second allocation and copy per miss
       // cost more than the miss's read.
@@ -138,9 +154,8 @@ export class SstBlocks {
   }
 
   /**
-   * Blocks `[start, end)` (see the module comment); read ones are cached unless `cacheBlocks` is false
-   * (`"unread"`: cached as read ahead of any reader, e.g. by cache warming). Only a read (`true`) looks
-   * cached blocks up as a use; the others `peek` (no recency change, not marked read).
+   * Blocks `[start, end)` (see the module comment); what is fetched is cached when `cacheBlocks` is `true` or
+   * `"unread"`, and cached blocks count as used when it is a read (`CacheBlocks`).
    */
   read(start: number, end: number, cacheBlocks: CacheBlocks = true): Effect.Effect<ReadonlyArray<Block>, SsTableError> {
     return Effect.suspend(() => {
@@ -177,7 +192,7 @@ export class SstBlocks {
     if (start < 0 || end > n || start > end) throw new RangeError(`block range [${start}, ${end}) outside 0..${n}`)
     const out = new Array<Block>(end - start)
     const cache = this.slots
-    const look = cache === undefined ? undefined : cacheBlocks !== true && cache.peek !== undefined ? cache.peek : cache.get
+    const look = cache === undefined ? undefined : !isRead(cacheBlocks) && cache.peek !== undefined ? cache.peek : cache.get
     let first = end
     let last = start - 1
     for (let i = start; i < end; i++) {

@@ -353,7 +353,7 @@ export class SsTableReader {
    * undefined when the store cannot. Throws `DataError`.
    */
   blocksNow(start: number, end: number, cacheBlocks: CacheBlocks): ReadonlyArray<Block> | undefined {
-    return this.#blocks.cachedRange(start, end) ?? this.#blocks.readNow(start, end, cacheBlocks)
+    return this.#blocks.cachedRange(start, end, cacheBlocks) ?? this.#blocks.readNow(start, end, cacheBlocks)
   }
 
   private getFromWal(key: Uint8Array, maxSeq: number): Effect.Effect<RowEntry | undefined, SsTableError> {

@@ -19,6 +19,7 @@ import { compareKeys } from "../format/KeyComparator.ts"
 import type { RowEntry } from "../format/RowEntry.ts"
 import type { DataError } from "../errors.ts"
 import type { ObjectStoreError } from "../objectstore/ObjectStoreError.ts"
+import type { CacheBlocks } from "./SsTableBlocks.ts"
 
 type SsTableError = DataError | ObjectStoreError
 
@@ -33,8 +34,12 @@ export interface ScanOptions {
   readonly endInclusive?: boolean
   /** Emit rows in the reverse of stored order. */
   readonly descending?: boolean
-  /** Put the blocks read into the block cache (default false, like SlateDB's `ScanOptions`). */
-  readonly cacheBlocks?: boolean
+  /**
+   * Whether the scan is a read and caches the blocks it fetches (`CacheBlocks`, SsTableBlocks.ts). Default
+   * false: not a read (a compaction's, a tool's) and nothing cached. The read path's scans say `true` or
+   * `"uncached"` (SlateDB's `ScanOptions.cache_blocks`, default false).
+   */
+  readonly cacheBlocks?: CacheBlocks
   /** Blocks fetched per GET by this scan (default: the reader's `readAheadBlocks`). Compactions read more. */
   readonly readAheadBlocks?: number
   /**
@@ -57,7 +62,7 @@ export interface ScannableSst {
   readonly dataBytes: number
   /** The block to start (`strict`: the last whose first key is < `key`) or end (≤ `key`) a bounded scan at. */
   readonly scanBlock: (key: Uint8Array, strict: boolean) => number
-  readonly readBlocks: (start: number, end: number, cacheBlocks: boolean) => Effect.Effect<ReadonlyArray<Block>, SsTableError>
+  readonly readBlocks: (start: number, end: number, cacheBlocks: CacheBlocks) => Effect.Effect<ReadonlyArray<Block>, SsTableError>
   /** Runs `f` attributing any failure to `section` (a `DataError` naming the object and the section). */
   readonly inSection: <A>(section: string, f: () => A) => A
 }
@@ -72,7 +77,7 @@ export type Page = readonly [rows: ReadonlyArray<RowEntry>, done: boolean]
  */
 export interface ScanPlan {
   readonly pages: PageRanges
-  readonly cacheBlocks: boolean
+  readonly cacheBlocks: CacheBlocks
   /** Pages in flight at once after the first pages (`maxFetchTasks`, at least 1). */
   readonly tasks: number
   /** The rows of page `p`'s blocks, after the bounds, and whether the scan ends with it. Throws `DataError`. */

@@ -3,7 +3,8 @@
  * orders, with bounds and a sequence cap, over a sorted run of several SSTs and an overlapping SST, with a
  * cold, a warm and a partly warm block cache; no Effect at all when every block is cached; a short scan of
  * a cold SST reads only the pages it needs; pages read on the calling thread (a store with `getRangeNow`)
- * go into the block cache only when the scan asks for it, as pages read through the Effect path do.
+ * go into the block cache only when the scan asks for it, as pages read through the Effect path do; a scan
+ * counts the cached blocks it uses as hits on either path, a compaction's reads count nothing.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, type Scope, Stream } from "effect"
@@ -16,6 +17,7 @@ import { NEED_PULL } from "../../src/iter/RowIterator.ts"
 import { drainMerge } from "../support/drainMerge.ts"
 import { type SstPart, SstSource } from "../../src/iter/SstSource.ts"
 import { makeMemory, ObjectStore } from "../../src/objectstore/ObjectStore.ts"
+import type { CacheBlocks } from "../../src/sst/SsTableBlocks.ts"
 import type { ScanOptions } from "../../src/sst/SsTableScan.ts"
 import { TableStore } from "../../src/sst/TableStore.ts"
 
@@ -192,6 +194,40 @@ describe("SstSource", () => {
       const got = yield* scanAll(true)
       assert.strictEqual(got.rows.length, a.length)
       assert.isAbove(cached(), before + 10, "cacheBlocks true: the pages' blocks are cached")
+    }))
+
+  it.effect("a scan's use of the cache counts the same on both paths: a read's hits count, a compaction's do not", () =>
+    Effect.gen(function*() {
+      const { a } = tables()
+      const sst = buildSsTable(a, { blockSize: 512 }).bytes
+      const path = compactedSstPath(ROOT, "a")
+      /** The cache's hits, misses and entries after a scan of "a" with `cacheBlocks`, every other block cached first. */
+      const scanOver = (calling: boolean, cacheBlocks: CacheBlocks) =>
+        Effect.gen(function*() {
+          const inner = makeMemory()
+          yield* inner.put(path, sst)
+          // `calling`: the store reads on the calling thread (a local directory's), else only with an Effect.
+          const store = calling ? ObjectStore.of({ ...inner, getRangeNow: (_p, r) => "suffix" in r ? undefined : sst.subarray(r.start, r.end) }) : inner
+          const ts = new TableStore(store, ROOT, 64 * 1024 * 1024)
+          const reader = yield* ts.reader(NO_EXTERNAL, { id: "a" })
+          let primed = 0
+          for (let i = 0; i < reader.numBlocks; i += 2, primed++) yield* reader.readBlocks(i, i + 1, true)
+          const before = ts.blockCache!.stats()
+          const got = yield* Effect.scoped(Effect.flatMap(Effect.scope, (scope) =>
+            drainMerge(new MergeIterator([new SstSource(ts, NO_EXTERNAL, [[{ id: "a" }, { cacheBlocks }]], scope, Number.MAX_SAFE_INTEGER)]))))
+          assert.strictEqual(got.rows.length, a.length)
+          const after = ts.blockCache!.stats()
+          assert.strictEqual(after.entries, before.entries, `cacheBlocks ${cacheBlocks}: nothing more cached`)
+          return { primed, blocks: reader.numBlocks, hits: after.hits - before.hits, misses: after.misses - before.misses }
+        })
+      for (const calling of [true, false]) {
+        const read = yield* scanOver(calling, "uncached")
+        assert.isAbove(read.blocks, 10)
+        assert.strictEqual(read.hits, read.primed, `calling thread ${calling}: a scan's every cached block is a hit`)
+        assert.strictEqual(read.misses, read.blocks - read.primed, `calling thread ${calling}: and every other block a miss`)
+        const compaction = yield* scanOver(calling, false)
+        assert.deepStrictEqual([compaction.hits, compaction.misses], [0, 0], `calling thread ${calling}: a compaction's reads count nothing`)
+      }
     }))
 
   it.effect("a short scan of cold SSTs reads its first two pages on demand, nothing ahead", () =>
