@@ -6,8 +6,7 @@
  *   `warmExecutor` in JobLauncher.ts), then schedule and start compactions. A poll is queued at most
  *   once, so a poll slower than the interval never piles up a backlog in front of the other messages;
  * - schedule: the size-tiered scheduler (SizeTieredScheduler.ts) proposes compactions for the free
- *   capacity (`maxConcurrentCompactions` minus the running ones); each is registered as Submitted and the
- *   compactions file is written;
+ *   capacity (`maxConcurrentCompactions` minus the running ones); each is registered as Submitted;
  * - start: each Submitted compaction is validated against the manifest (`startProblem`) and the running
  *   compactions (no sorted run read or replaced by two at once: `runConflict`; an invalid one is marked
  *   Failed) and, capacity permitting, its job (CompactionJob.ts, in a worker thread or this one:
@@ -21,6 +20,12 @@
  * - Submit (a manual compaction from this process): a spec is registered, then started like the others; a
  *   full compaction waits until no compaction runs (the scheduler proposes none meanwhile), then takes
  *   every L0 SST and sorted run of that moment (requests that waited together share one compaction).
+ *
+ * The compactions file is written once per message, at its end, when the message changed a record
+ * (`#writeRecords`): a compaction the scheduler proposes is written once, already Running (not Submitted,
+ * then Running), and a finished one is written Completed in the same version as the compactions its finish
+ * started, after the manifest that records its output (docs/design/compaction.md §5). A submission is
+ * written before its id is returned.
  *
  * Failures: a newer compactor (fenced) stops this one for good (`done` fails with the `ClosedError`). Any
  * other failure of the loop (the store unavailable past its retries, an update timing out) interrupts the
@@ -91,6 +96,8 @@ export class CompactorLoop {
   /** Metrics (Metrics.ts): output bytes written by every attempt so far, the last success (epoch seconds). */
   readonly #counted = { bytesCompacted: 0, lastCompactionSec: 0 }
   #pollQueued = false
+  /** Whether the records changed since the compactions file was last written (`#writeRecords`). */
+  #recordsChanged = false
   /** The newest L0 SST a poll saw (a new one gets the job executor ready: `warmExecutor`). */
   #newestL0: string | undefined = undefined
   stopped: ClosedError | undefined = undefined
@@ -126,6 +133,19 @@ export class CompactorLoop {
 
   #update(id: string, f: (r: CompactionRecord) => CompactionRecord): void {
     this.#state.records = this.#state.records.map((r) => (r.id === id ? f(r) : r))
+    this.#recordsChanged = true
+  }
+
+  /**
+   * Writes the compactions file if a record changed (see the module comment). A failed write ends the
+   * session, which starts over from the store, so the changes it carried are dropped with it.
+   */
+  get #writeRecords(): Effect.Effect<void, DbError> {
+    return Effect.suspend(() => {
+      if (!this.#recordsChanged) return Effect.void
+      this.#recordsChanged = false
+      return this.#state.writeCompactions
+    })
   }
 
   /** Queues a poll unless one is queued already (synchronous). */
@@ -155,6 +175,7 @@ export class CompactorLoop {
       }
       const id = yield* makeUlid
       this.#state.records = [...this.#state.records, { id, spec, status: CompactionStatus.Submitted, outputSsts: [] }]
+      this.#recordsChanged = true
       return id
     })
   }
@@ -164,13 +185,10 @@ export class CompactorLoop {
       const capacity = this.#options.maxConcurrentCompactions - this.#jobs.size
       if (capacity <= 0 || this.#pendingFull.length > 0) return
       const active = this.#state.records.filter(isActive).map((r) => r.spec)
-      let added = 0
       for (const spec of propose(this.#state.manifest, active, this.#scheduler).slice(0, capacity)) {
         const registered = yield* Effect.exit(this.#register(spec))
-        if (Exit.isSuccess(registered)) added++
-        else yield* Effect.logWarning("the scheduler proposed a compaction that cannot be registered", registered.cause)
+        if (Exit.isFailure(registered)) yield* Effect.logWarning("the scheduler proposed a compaction that cannot be registered", registered.cause)
       }
-      if (added > 0) yield* this.#state.writeCompactions
     })
   }
 
@@ -221,7 +239,6 @@ export class CompactorLoop {
         yield* this.#startJob(record)
         this.#update(record.id, (r) => ({ ...r, spec: record.spec, status: CompactionStatus.Running }))
       }
-      yield* this.#state.writeCompactions
     })
   }
 
@@ -234,8 +251,8 @@ export class CompactorLoop {
       const registered = spec === undefined
         ? Exit.fail(new InvalidError({ message: "nothing to compact: the database has no SST" }))
         : yield* Effect.exit(this.#register(spec))
+      if (Exit.isSuccess(registered)) yield* this.#writeRecords
       for (const d of waiting) yield* Deferred.done(d, registered)
-      if (Exit.isSuccess(registered)) yield* this.#state.writeCompactions
     })
   }
 
@@ -258,7 +275,6 @@ export class CompactorLoop {
       state.manifest = finishCompaction(state.manifest, record.spec, run)
       this.#update(record.id, (r) => ({ ...r, status: CompactionStatus.Completed, outputSsts: run.ssts }))
       yield* state.writeManifest
-      yield* state.writeCompactions
       this.#totals.completed++
       this.#totals.bytesWritten += bytesWritten
       this.#counted.bytesCompacted += Math.max(0, bytesWritten - job.progress.bytesWritten)
@@ -306,7 +322,6 @@ export class CompactorLoop {
       const description = describeSpec(record.spec)
       yield* Effect.logError(`compaction ${id} (${description}) failed`, exit.cause)
       yield* this.#publish({ _tag: "Failed", id, description, message: Cause.pretty(exit.cause) })
-      yield* this.#state.writeCompactions
       yield* this.#startPendingFull
       yield* this.#startSubmitted
     })
@@ -322,24 +337,29 @@ export class CompactorLoop {
       const record = this.#state.records.find((r) => r.id === id)
       if (record === undefined || record.outputSsts.length === p.outputSsts.length) return
       this.#update(id, (r) => ({ ...r, outputSsts: p.outputSsts as Array<SstHandle> }))
-      yield* this.#state.writeCompactions
     })
   }
 
   #onSubmit(request: CompactionSpec): Effect.Effect<string, DbError> {
     return Effect.gen({ self: this }, function*() {
       const id = yield* this.#register(request)
-      yield* this.#state.writeCompactions
       yield* this.#startSubmitted
+      yield* this.#writeRecords
       return id
     })
   }
 
+  /** Handles a message, then writes the records it changed (`#writeRecords`). */
   #handle(m: Message): Effect.Effect<void, DbError> {
+    return Effect.andThen(this.#handleOnly(m), this.#writeRecords)
+  }
+
+  #handleOnly(m: Message): Effect.Effect<void, DbError> {
     switch (m._tag) {
       case "Poll":
         if (m.queued === true) this.#pollQueued = false
         return Effect.andThen(this.#state.refresh, Effect.andThen(this.#warmOnNewL0, this.#scheduleAndStart)).pipe(
+          Effect.andThen(this.#writeRecords),
           Effect.onExit((exit) => (m.done === undefined ? Effect.void : Deferred.done(m.done, Exit.asVoid(exit))))
         )
       case "Progress":

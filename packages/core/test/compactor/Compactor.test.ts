@@ -1,6 +1,6 @@
 /**
  * The compactor as a process of its own (`Compactor.layer`) beside a writer without one: epoch fencing
- * between compactors, the compactions file's state machine, resuming an interrupted compaction from its
+ * between compactors, the compactions file's state machine (and its writes: one per step), resuming an interrupted compaction from its
  * recorded output, manual submissions, the checkpoint in each compaction's manifest, and the writer's
  * L0 stall that a compactor elsewhere releases.
  */
@@ -51,6 +51,44 @@ const latestCompactions = (store: Store) =>
 const idle = (c: CompactorHandle) => c.awaitIdle
 
 describe("standalone compactor", () => {
+  it.effect("writes the compactions file once per step: a proposed compaction Running (not Submitted first), then Completed", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* flushes(db, 4)
+      const { compactor } = yield* startOn(store)
+      yield* idle(compactor)
+      assert.strictEqual((yield* compactor.status).completed, 1)
+      // Every version after the compactor's claim (versions 1 and 2), as the one compaction's status in it.
+      const paths = (yield* listPaths(store, "db/compactions")).slice(2)
+      const steps: Array<string> = []
+      for (const path of paths) {
+        const [record, ...others] = decodeCompactions(yield* store.get(path)).recentCompactions
+        assert.lengthOf(others, 0)
+        const status = Object.entries(CompactionStatus).find(([, v]) => v === record!.status)![0]
+        steps.push(`${status} ${record!.outputSsts.length}`)
+      }
+      // (A one-SST compaction reports no output before it finishes: nothing to resume from.)
+      assert.deepStrictEqual(steps, ["Running 0", "Completed 1"])
+    }))
+
+  it.effect("a finish that starts the next compaction records both in one version of the compactions file", () =>
+    Effect.gen(function*() {
+      const store = makeMemory()
+      const { db } = yield* openOn(store)
+      yield* flushes(db, 8)
+      // One at a time, four L0 SSTs each: the first one's finish starts the second.
+      const { compactor } = yield* startOn(store, { maxConcurrentCompactions: 1, maxCompactionSources: 4 })
+      yield* idle(compactor)
+      assert.strictEqual((yield* compactor.status).completed, 2)
+      const steps: Array<string> = []
+      for (const path of (yield* listPaths(store, "db/compactions")).slice(2)) {
+        const records = decodeCompactions(yield* store.get(path)).recentCompactions
+        steps.push(records.map((r) => Object.entries(CompactionStatus).find(([, v]) => v === r.status)![0]).join("+"))
+      }
+      assert.deepStrictEqual(steps, ["Running", "Completed+Running", "Completed"])
+    }))
+
   it.effect("compacts what a writer without a compactor flushed; the writer's reads follow", () =>
     Effect.gen(function*() {
       const store = makeMemory()
