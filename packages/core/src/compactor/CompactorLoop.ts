@@ -427,7 +427,11 @@ export class CompactorLoop {
           const reset = yield* Effect.exit(this.#state.reset)
           const resetError = Option.getOrUndefined(Exit.findErrorOption(reset))
           if (resetError?._tag === "ClosedError") return yield* this.stopWith(resetError)
-          if (Exit.isSuccess(reset)) break
+          if (Exit.isSuccess(reset)) {
+            // The records are the store's again: a change the failed session had not written is gone.
+            this.#recordsChanged = false
+            break
+          }
         }
       }
     })
