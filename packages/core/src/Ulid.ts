@@ -8,7 +8,8 @@
  *
  * `make` reads the time from the Effect `Clock` and the 80 random bits from the Effect `Random`
  * service, so under `TestClock` and `Random.withSeed` it produces the same ids every run.
- * It is not monotonic within one millisecond (neither is SlateDB's `Ulid::from_datetime_with_source`).
+ * It is not monotonic within one millisecond (neither is SlateDB's `Ulid::from_datetime_with_source`);
+ * where ids must sort in the order they were made (compaction records), `ulidAfter` gives the next one.
  *
  * Parsing follows the `ulid` crate: exactly 26 characters, case-insensitive, no Crockford aliases
  * (`I`, `L`, `O`, `U` are invalid). Unlike the crate it also rejects a first character above `7`,
@@ -74,6 +75,18 @@ export const ulidFromParts = (timeMs: number, random80: bigint): string =>
 export const ulidFromHighLow = (high: bigint, low: bigint): string =>
   encode128(((high & MASK_64) << 64n) | (low & MASK_64))
 
+/**
+ * The ULID right after `s` (its 128-bit value plus one: the same millisecond unless the random bits were
+ * all ones), for ids that must sort after an earlier one made in the same millisecond. Throws on a string
+ * that is not a ULID, and on the largest ULID.
+ */
+export const ulidAfter = (s: string): string => {
+  const v = decode128(s)
+  if (v === undefined) throw new RangeError(`not a ULID: ${s}`)
+  if (v === (1n << 128n) - 1n) throw new RangeError("no ULID after the largest one")
+  return encode128(v + 1n)
+}
+
 /** Parses a ULID string; `undefined` if it is not one. */
 export const parseUlid = (s: string): UlidParts | undefined => {
   const v = decode128(s)
@@ -123,5 +136,6 @@ export const Ulid = {
   isValid: isUlid,
   fromParts: ulidFromParts,
   fromHighLow: ulidFromHighLow,
-  toHighLow: ulidToHighLow
+  toHighLow: ulidToHighLow,
+  after: ulidAfter
 } as const

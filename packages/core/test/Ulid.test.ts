@@ -8,6 +8,7 @@ import {
   MAX_ULID_TIME_MS,
   parseUlid,
   Ulid,
+  ulidAfter,
   ulidFromHighLow,
   ulidFromParts,
   ulidTimeMs,
@@ -62,6 +63,19 @@ describe("Ulid", () => {
     const p = parseUlid(ulidFromParts(1700000000000, r))!
     assert.strictEqual(p.timeMs, 1700000000000)
     assert.strictEqual(((p.high & 0xffffn) << 64n) | p.low, r)
+  })
+
+  it("ulidAfter: the next value, carrying across characters, in the same millisecond", () => {
+    assert.strictEqual(ulidAfter("01ARZ3NDEKTSV4RRFFQ69G5FAV"), "01ARZ3NDEKTSV4RRFFQ69G5FAW")
+    assert.strictEqual(ulidAfter("01ARZ3NDEKTSV4RRFFQ69G5FAZ"), "01ARZ3NDEKTSV4RRFFQ69G5FB0")
+    const last = ulidFromParts(1_700_000_000_000, (1n << 80n) - 2n)
+    const next = ulidAfter(last)
+    assert.isTrue(next > last)
+    assert.strictEqual(ulidTimeMs(next), 1_700_000_000_000)
+    // Lower case in, canonical upper case out; nothing after the largest ULID.
+    assert.strictEqual(ulidAfter("01arz3ndektsv4rrffq69g5fav"), "01ARZ3NDEKTSV4RRFFQ69G5FAW")
+    assert.throws(() => ulidAfter("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"), RangeError)
+    assert.throws(() => ulidAfter("not a ulid"), RangeError)
   })
 
   it("orders lexicographically by time", () => {

@@ -47,6 +47,7 @@ import {
   finishCompaction,
   hasL0Sources,
   isActive,
+  nextRecordId,
   registrationProblem,
   replacedSsts,
   resolveDestination,
@@ -173,7 +174,7 @@ export class CompactorLoop {
       if (problem !== undefined) {
         return yield* new InvalidError({ message: `cannot register compaction (${describeSpec(spec)}): ${problem}` })
       }
-      const id = yield* makeUlid
+      const id = nextRecordId(yield* makeUlid, this.#state.records)
       this.#state.records = [...this.#state.records, { id, spec, status: CompactionStatus.Submitted, outputSsts: [] }]
       this.#recordsChanged = true
       return id

@@ -21,6 +21,7 @@ import {
   type Compactions,
   CompactionStatus
 } from "../manifest/CompactionsCodec.ts"
+import { ulidAfter } from "../Ulid.ts"
 
 export type CompactionSource =
   | { readonly kind: "l0"; readonly id: string }
@@ -96,6 +97,18 @@ export const retainActiveAndLastFinished = (records: ReadonlyArray<CompactionRec
   let last: string | undefined
   for (const r of records) if (isFinished(r) && (last === undefined || r.id > last)) last = r.id
   return records.filter((r) => isActive(r) || r.id === last).sort(byId)
+}
+
+/**
+ * The id of a record registered now: `fresh` (a new ULID), or the ULID right after the newest record's id
+ * when `fresh` does not sort after it (made in the same millisecond, whose random bits are not ordered, or
+ * a clock behind another compactor's). Records are kept and listed in id order and the newest finished one
+ * is kept by id (`retainActiveAndLastFinished`), so ids must sort in the order compactions were registered.
+ */
+export const nextRecordId = (fresh: string, records: ReadonlyArray<CompactionRecord>): string => {
+  let newest: string | undefined
+  for (const r of records) if (newest === undefined || r.id > newest) newest = r.id
+  return newest === undefined || fresh > newest ? fresh : ulidAfter(newest)
 }
 
 /** Local records win; remote-only ones are taken when Submitted (see the module comment). */
