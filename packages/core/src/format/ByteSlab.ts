@@ -14,6 +14,9 @@ export class ByteSlab {
   #buffer: ArrayBuffer
   #bytes: Uint8Array
   #offset = 0
+  /** The last two copies made, newest first (`madeRecently`). */
+  #last: Uint8Array | undefined = undefined
+  #beforeLast: Uint8Array | undefined = undefined
 
   constructor(slabSize: number, maxPooled: number) {
     this.#slabSize = slabSize
@@ -29,6 +32,22 @@ export class ByteSlab {
 
   /** A copy of `src[0..n)` (a reused key buffer's key). */
   copyPrefix(src: Uint8Array, n: number): Uint8Array {
+    const copy = this.#copyPrefix(src, n)
+    this.#beforeLast = this.#last
+    this.#last = copy
+    return copy
+  }
+
+  /**
+   * Whether `bytes` is one of the last two copies this slab made. A copy is its own memory, never handed
+   * out again by the slab: whoever knows nobody else was given it may hand it on instead of copying it
+   * again (db/DbIterator.ts, for the keys of the rows scans build from SST blocks).
+   */
+  madeRecently(bytes: Uint8Array): boolean {
+    return bytes === this.#last || bytes === this.#beforeLast
+  }
+
+  #copyPrefix(src: Uint8Array, n: number): Uint8Array {
     if (n > this.#maxPooled) return src.slice(0, n)
     let offset = this.#offset
     if (offset + n > this.#slabSize) {

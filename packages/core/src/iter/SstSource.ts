@@ -39,10 +39,11 @@ export interface SstParts {
 }
 
 /**
- * The keys of the rows scans build (shared by every scan): a slab view costs a fraction of a fresh array,
- * and a scan's rows live only until the next key (db/DbIterator.ts copies what it returns).
+ * The keys of the rows scans build (shared by every scan): a slab view costs a fraction of a fresh array.
+ * A row's key is its own copy, which only the row holds: db/DbIterator.ts returns it as is when the slab
+ * made it recently (`ByteSlab.madeRecently`), and copies any other key.
  */
-const SCAN_KEYS = readSlab()
+export const SCAN_KEYS = readSlab()
 
 /** Pages of an SST read on demand, one at a time, before fetching ahead starts. */
 const PAGES_ON_DEMAND = 2

@@ -92,6 +92,30 @@ describe("Db.scan: ranges", () => {
       assert.strictEqual((yield* collect(db.scanPrefix(new Uint8Array(0)))).length, 9)
     }))
 
+  it.effect("what a scan returns is the caller's own: changing it changes no other row, later read, or version", () =>
+    Effect.gen(function*() {
+      const { db } = yield* openOn(makeMemory())
+      const name = (i: number) => `k${String(i).padStart(4, "0")}`
+      // Three versions of each key over two L0 SSTs and the memtable, some merged from several sources.
+      for (let pass = 1; pass <= 3; pass++) {
+        for (let i = 0; i < 600; i += pass) yield* db.put(b(name(i)), b(`v${pass}-${i}`), ND)
+        if (pass < 3) yield* db.flush({ type: "memtable" })
+      }
+      const expected = yield* collect(db.scan({}))
+      for (const order of ["asc", "desc"] as const) {
+        const rows = yield* Stream.runCollect(db.scan({}, { order }))
+        const want = order === "asc" ? expected : [...expected].reverse()
+        // Each row's bytes are its own: overwriting one leaves every other as it was.
+        for (let r = 0; r < rows.length; r++) {
+          assert.deepStrictEqual([s(rows[r]!.key)!, s(rows[r]!.value)!], want[r], `${order} row ${r}`)
+          rows[r]!.key.fill(0x7a)
+          rows[r]!.value.fill(0x7a)
+        }
+      }
+      assert.deepStrictEqual(yield* collect(db.scan({})), expected)
+      assert.strictEqual(s(yield* db.get(b(name(6)))), "v3-6")
+    }))
+
   it.effect("a scan reads lazily and sees the rows committed when it started", () =>
     Effect.gen(function*() {
       const { db } = yield* openOn(makeMemory())
