@@ -14,13 +14,18 @@ export class ByteSlab {
   #buffer: ArrayBuffer
   #bytes: Uint8Array
   #offset = 0
-  /** The last two copies made, newest first (`madeRecently`). */
+  /**
+   * Whether the slab remembers its last two copies, newest first (`madeRecently`): only where asked, so that
+   * other slabs neither pay for it nor keep a large copy (a value put last) alive after its owner is gone.
+   */
+  readonly #tracks: boolean
   #last: Uint8Array | undefined = undefined
   #beforeLast: Uint8Array | undefined = undefined
 
-  constructor(slabSize: number, maxPooled: number) {
+  constructor(slabSize: number, maxPooled: number, options: { readonly tracksRecent?: boolean } = {}) {
     this.#slabSize = slabSize
     this.#maxPooled = maxPooled
+    this.#tracks = options.tracksRecent === true
     this.#buffer = new ArrayBuffer(slabSize)
     this.#bytes = new Uint8Array(this.#buffer)
   }
@@ -33,15 +38,18 @@ export class ByteSlab {
   /** A copy of `src[0..n)` (a reused key buffer's key). */
   copyPrefix(src: Uint8Array, n: number): Uint8Array {
     const copy = this.#copyPrefix(src, n)
-    this.#beforeLast = this.#last
-    this.#last = copy
+    if (this.#tracks) {
+      this.#beforeLast = this.#last
+      this.#last = copy
+    }
     return copy
   }
 
   /**
-   * Whether `bytes` is one of the last two copies this slab made. A copy is its own memory, never handed
-   * out again by the slab: whoever knows nobody else was given it may hand it on instead of copying it
-   * again (db/DbIterator.ts, for the keys of the rows scans build from SST blocks).
+   * Whether `bytes` is one of the last two copies this slab made (always false for a slab made without
+   * `tracksRecent`). A copy is its own memory, never handed out again by the slab: whoever knows nobody
+   * else was given it may hand it on instead of copying it again (db/DbIterator.ts, for the keys of the
+   * rows scans build from SST blocks).
    */
   madeRecently(bytes: Uint8Array): boolean {
     return bytes === this.#last || bytes === this.#beforeLast
@@ -71,4 +79,5 @@ export const writeSlab = (): ByteSlab => new ByteSlab(256 * 1024, 8 * 1024)
  * For values handed to callers, and the keys of the rows scans and compactions build from SST blocks
  * (`format/Block.ts`): small slabs, so that one kept value pins little memory.
  */
-export const readSlab = (): ByteSlab => new ByteSlab(16 * 1024, 2 * 1024)
+export const readSlab = (options: { readonly tracksRecent?: boolean } = {}): ByteSlab =>
+  new ByteSlab(16 * 1024, 2 * 1024, options)

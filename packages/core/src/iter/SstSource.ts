@@ -43,7 +43,7 @@ export interface SstParts {
  * A row's key is its own copy, which only the row holds: db/DbIterator.ts returns it as is when the slab
  * made it recently (`ByteSlab.madeRecently`), and copies any other key.
  */
-export const SCAN_KEYS = readSlab()
+export const SCAN_KEYS = readSlab({ tracksRecent: true })
 
 /** Pages of an SST read on demand, one at a time, before fetching ahead starts. */
 const PAGES_ON_DEMAND = 2
