@@ -12,6 +12,7 @@ import {
   StoreUnavailable,
   withRetries,
   type ObjectStoreError,
+  retrySchedule,
   type RetryOptions,
   type StoreOp
 } from "../src/internal.ts"
@@ -109,6 +110,23 @@ describe("RetryingObjectStore", () => {
       const c = yield* timesFor(6)
       assert.deepStrictEqual(a, b)
       assert.notDeepEqual(a, c)
+    }))
+
+  it.effect("retries at the instants Effect.retry with the same schedule would (its driver is built only after a failure)", () =>
+    Effect.gen(function*() {
+      const timesWith = (decorate: (store: ObjectStore["Service"]) => ObjectStore["Service"]["get"]) =>
+        Effect.gen(function*() {
+          const s = makeScripted({ get: ["unavailable", "unavailable", "unavailable", "unavailable", "ok"] })
+          yield* s.inner.put("x", bytes("x"))
+          const start = yield* Clock.currentTimeMillis
+          const exit = yield* runToEnd(decorate(s.store)("x"))
+          assert.strictEqual(exit._tag, "Success")
+          return s.attempts.map((a) => a.at - start)
+        }).pipe(Random.withSeed(7))
+      const lazy = yield* timesWith((store) => withRetries(store).get)
+      const eager = yield* timesWith((store) => (path) => Effect.retry(store.get(path), retrySchedule()))
+      assert.strictEqual(lazy.length, 5)
+      assert.deepStrictEqual(lazy, eager)
     }))
 
   it.effect("caps the delay at maxDelay and honours custom delays", () =>

@@ -67,9 +67,24 @@ interface Target {
   readonly pathPrefix: string
 }
 
+/** How a request ends: its response, or its failure as the store classifies it. */
+export interface LeanCallbacks {
+  readonly done: (response: ReadResponse) => void
+  readonly failed: (error: unknown) => void
+}
+
+/** A started request, which `abort` stops (nothing once it has settled). */
+export interface LeanAbort {
+  readonly abort: () => void
+}
+
 export interface S3Lean {
-  /** One signed request for `key` (already prefixed). */
-  readonly request: (method: Method, key: string, options: LeanRequest, signal: AbortSignal) => Promise<ReadResponse>
+  /**
+   * Sends one signed request for `key` (already prefixed); exactly one of `callbacks` is called, unless
+   * the request is aborted first (then `failed` may be called or not). Interruption calls `abort`: no
+   * `AbortController` and event listener per request, which cost more than the rest of the dispatch.
+   */
+  readonly send: (method: Method, key: string, options: LeanRequest, callbacks: LeanCallbacks) => LeanAbort
   readonly destroy: () => void
 }
 
@@ -100,7 +115,10 @@ class NodeSha256 {
 const encodeSegment = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 
-const encodeKey = (key: string): string => key.split("/").map(encodeSegment).join("/")
+/** Keys of only unreserved characters and `/` (every key Shale writes) need no encoding. */
+const PLAIN_KEY = /^[A-Za-z0-9\-._~/]*$/
+
+const encodeKey = (key: string): string => PLAIN_KEY.test(key) ? key : key.split("/").map(encodeSegment).join("/")
 
 /** Bucket names that can be a host label over TLS (no dots) and in DNS. */
 const VIRTUAL_HOST_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
@@ -193,7 +211,10 @@ class LeanSigner {
   readonly #host: string
   readonly #secure: boolean
   /** Signed headers of reads (GET, HEAD without other headers), by method and path, with their expiry. */
-  readonly #reads = new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
+  readonly #reads = {
+    GET: new Map<string, { readonly headers: Record<string, string>; readonly until: number }>(),
+    HEAD: new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
+  }
 
   constructor(config: S3LeanConfig, url: URL) {
     this.#signer = new SignatureV4({
@@ -243,14 +264,14 @@ class LeanSigner {
   }
 
   #readHeaders(method: "GET" | "HEAD", path: string, range: string | undefined): Record<string, string> | Promise<Record<string, string>> {
-    const id = `${method} ${path}`
+    const reads = this.#reads[method]
     // The wall clock, not Effect's Clock: the signer dates the signature by it, and S3 checks that date.
     const now = Date.now()
-    const hit = this.#reads.get(id)
+    const hit = reads.get(path)
     if (hit !== undefined && hit.until > now) return withRange(hit.headers, range)
     return this.#sign(method, path, { host: this.#host, "x-amz-content-sha256": EMPTY_SHA256 }).then((headers) => {
-      if (this.#reads.size >= MAX_REUSED_SIGNATURES) this.#reads.clear()
-      this.#reads.set(id, { headers, until: now + SIGNATURE_REUSE_MS })
+      if (reads.size >= MAX_REUSED_SIGNATURES) reads.clear()
+      reads.set(path, { headers, until: now + SIGNATURE_REUSE_MS })
       return withRange(headers, range)
     })
   }
@@ -260,76 +281,86 @@ class LeanSigner {
 const withRange = (headers: Record<string, string>, range: string | undefined) =>
   range === undefined ? { ...headers } : { ...headers, range }
 
-/** One request on the pool: its response, or its failure as the store classifies it; aborted with `signal`. */
+const abortError = (): Error => Object.assign(new Error("S3 request aborted"), { name: "AbortError" })
+
+/**
+ * One request's abort: before undici starts the request it only marks it (the request is then never
+ * sent); once started, it aborts undici's controller.
+ */
+class Aborter implements LeanAbort {
+  aborted = false
+  controller: Dispatcher.DispatchController | undefined = undefined
+
+  abort(): void {
+    if (this.aborted) return
+    this.aborted = true
+    this.controller?.abort(abortError())
+    this.controller = undefined
+  }
+}
+
+/** One request on the pool; its response, or its failure as the store classifies it, goes to `callbacks`. */
 const dispatch = (
   pool: Pool,
   target: Target,
   request: { readonly method: Method; readonly path: string; readonly headers: Record<string, string>; readonly body: Uint8Array | undefined },
-  signal: AbortSignal,
+  aborter: Aborter,
+  callbacks: LeanCallbacks,
   config: S3LeanConfig
-): Promise<ReadResponse> =>
-  new Promise<ReadResponse>((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason)
-      return
-    }
-    const chunks: Array<Buffer> = []
-    let size = 0
-    let status = 0
-    let answer: IncomingHttpHeaders = {}
-    let onAbort: (() => void) | undefined
-    const settle = () => {
-      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort)
-    }
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart: (controller) => {
-        // Interrupted while it waited for a connection: the event has fired already.
-        if (signal.aborted) {
-          controller.abort(signal.reason)
-          return
-        }
-        onAbort = () => controller.abort(signal.reason)
-        signal.addEventListener("abort", onAbort, { once: true })
-      },
-      onResponseStart: (_, statusCode, headers) => {
-        status = statusCode
-        answer = headers
-      },
-      onResponseData: (_, chunk) => {
-        chunks.push(chunk)
-        size += chunk.length
-      },
-      onResponseEnd: () => {
-        settle()
-        if (status < 200 || status >= 300) {
-          reject(httpError(status, Buffer.concat(chunks).toString("utf8")))
-          return
-        }
-        const length = answer["content-length"]
-        resolve({
-          status,
-          body: bodyOf(chunks, size),
-          contentLength: typeof length === "string" ? Number(length) : undefined,
-          lastModified: single(answer["last-modified"]),
-          etag: single(answer["etag"]),
-          metadata: metadataOf(answer)
-        })
-      },
-      onResponseError: (_, error) => {
-        settle()
-        reject(transportError(error, request.method, config))
+): void => {
+  if (aborter.aborted) {
+    callbacks.failed(abortError())
+    return
+  }
+  const chunks: Array<Buffer> = []
+  let size = 0
+  let status = 0
+  let answer: IncomingHttpHeaders = {}
+  const handler: Dispatcher.DispatchHandler = {
+    onRequestStart: (controller) => {
+      // Aborted while it waited for a connection: never sent.
+      if (aborter.aborted) controller.abort(abortError())
+      else aborter.controller = controller
+    },
+    onResponseStart: (_, statusCode, headers) => {
+      status = statusCode
+      answer = headers
+    },
+    onResponseData: (_, chunk) => {
+      chunks.push(chunk)
+      size += chunk.length
+    },
+    onResponseEnd: () => {
+      aborter.controller = undefined
+      if (status < 200 || status >= 300) {
+        callbacks.failed(httpError(status, Buffer.concat(chunks).toString("utf8")))
+        return
       }
+      const length = answer["content-length"]
+      callbacks.done({
+        status,
+        body: bodyOf(chunks, size),
+        contentLength: typeof length === "string" ? Number(length) : undefined,
+        lastModified: single(answer["last-modified"]),
+        etag: single(answer["etag"]),
+        metadata: metadataOf(answer)
+      })
+    },
+    onResponseError: (_, error) => {
+      aborter.controller = undefined
+      callbacks.failed(transportError(error, request.method, config))
     }
-    pool.dispatch({
-      origin: target.url.origin,
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-      ...(request.body === undefined ? {} : { body: request.body }),
-      headersTimeout: config.requestTimeoutMs,
-      bodyTimeout: config.requestTimeoutMs
-    }, handler)
-  })
+  }
+  pool.dispatch({
+    origin: target.url.origin,
+    method: request.method,
+    path: request.path,
+    headers: request.headers,
+    ...(request.body === undefined ? {} : { body: request.body }),
+    headersTimeout: config.requestTimeoutMs,
+    bodyTimeout: config.requestTimeoutMs
+  }, handler)
+}
 
 /** The transport, or undefined when the SDK must do the requests (see `targetOf`). */
 export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
@@ -338,12 +369,20 @@ export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
   const pool = new Pool(target.url.origin, { connections: MAX_CONNECTIONS, connect: { timeout: config.connectionTimeoutMs } })
   const signer = new LeanSigner(config, target.url)
 
-  const request = async (method: Method, key: string, options: LeanRequest, signal: AbortSignal) => {
+  const send = (method: Method, key: string, options: LeanRequest, callbacks: LeanCallbacks): LeanAbort => {
+    const aborter = new Aborter()
     const path = target.pathPrefix + encodeKey(key)
-    const pending = signer.headers(method, path, options)
-    const headers = pending instanceof Promise ? await pending : pending
-    return dispatch(pool, target, { method, path, headers, body: options.body }, signal, config)
+    const go = (headers: Record<string, string>) =>
+      dispatch(pool, target, { method, path, headers, body: options.body }, aborter, callbacks, config)
+    try {
+      const pending = signer.headers(method, path, options)
+      if (pending instanceof Promise) pending.then(go, callbacks.failed)
+      else go(pending)
+    } catch (error) {
+      callbacks.failed(error)
+    }
+    return aborter
   }
 
-  return { request, destroy: () => void pool.destroy().catch(() => undefined) }
+  return { send, destroy: () => void pool.destroy().catch(() => undefined) }
 }

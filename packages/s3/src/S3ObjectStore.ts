@@ -117,24 +117,24 @@ export const make = (
       Effect.map((result) => result.bytes)
     ))
 
-  const getRange = Store.spanned("S3ObjectStore.getRange", Effect.fnUntraced(function*(path: string, range: ByteRange) {
-    yield* validatePath("getRange", path)
+  // Without a generator: a cold point read is one such call, and it runs once per request.
+  const getRange = Store.spanned("S3ObjectStore.getRange", (path: string, range: ByteRange) => {
+    const invalid = Store.pathError("getRange", path)
+    if (invalid !== undefined) return Effect.fail(invalid)
     const header = rangeHeader(range)
     // An empty range cannot be expressed in HTTP, so it only checks that the object exists.
-    if (header === undefined) {
-      yield* requests.head("getRange", path)
-      return EMPTY
-    }
-    const result = yield* requests.get(path, header).pipe(Effect.catch((e) =>
-      isInvalidRange(e.cause)
-        ? Effect.succeed({ partial: true, bytes: EMPTY })
-        : Effect.fail(toStoreError("getRange", path, e.cause))
-    ))
-    if (result.partial) return result.bytes
-    // A server that ignores `Range` sends the whole object (200): clip it here.
-    const [s, e] = clipRange(result.bytes.length, range)
-    return result.bytes.subarray(s, e)
-  }))
+    if (header === undefined) return Effect.as(requests.head("getRange", path), EMPTY)
+    return Effect.matchEffect(requests.get(path, header), {
+      onFailure: (e) =>
+        isInvalidRange(e.cause) ? Effect.succeed(EMPTY) : Effect.fail(toStoreError("getRange", path, e.cause)),
+      onSuccess: (result) => {
+        if (result.partial) return Effect.succeed(result.bytes)
+        // A server that ignores `Range` sends the whole object (200): clip it here.
+        const [s, e] = clipRange(result.bytes.length, range)
+        return Effect.succeed(result.bytes.subarray(s, e))
+      }
+    })
+  })
 
   const head = Store.spanned("S3ObjectStore.head", (path: string) =>
     Effect.andThen(validatePath("head", path), () => requests.head("head", path)))

@@ -15,7 +15,7 @@ import {
 import { ObjectStore as Store } from "@shale/core"
 import { Effect } from "effect"
 import { S3CallFailed, toStoreError } from "./S3Errors.ts"
-import type { ReadResponse, S3Lean } from "./S3Lean.ts"
+import type { LeanRequest, ReadResponse, S3Lean } from "./S3Lean.ts"
 
 const { join } = Store
 
@@ -56,9 +56,34 @@ export interface ListPage {
   readonly next: string | undefined
 }
 
-/** Runs one request; interruption aborts it. */
+/** Runs one request through the SDK; interruption aborts it. */
 const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, S3CallFailed> =>
   Effect.tryPromise({ try: f, catch: (cause) => new S3CallFailed({ cause }) })
+
+/** Runs one request on the lean transport, its response mapped by `f`; interruption aborts it. */
+const leanCall = <A>(
+  lean: S3Lean,
+  method: "GET" | "HEAD" | "PUT",
+  key: string,
+  options: LeanRequest,
+  f: (response: ReadResponse) => A
+): Effect.Effect<A, S3CallFailed> =>
+  Effect.callback<A, S3CallFailed>((resume) => {
+    const request = lean.send(method, key, options, {
+      done: (response) => {
+        let a: A
+        try {
+          a = f(response)
+        } catch (cause) {
+          resume(Effect.fail(new S3CallFailed({ cause })))
+          return
+        }
+        resume(Effect.succeed(a))
+      },
+      failed: (cause) => resume(Effect.fail(new S3CallFailed({ cause })))
+    })
+    return Effect.sync(() => request.abort())
+  })
 
 /** The requests of one store: its client, its lean transport (absent when off), its bucket and key prefix. */
 export class S3Requests {
@@ -86,51 +111,51 @@ export class S3Requests {
   head(op: Store.StoreOp, path: string): Effect.Effect<Store.ObjectMeta, Store.ObjectStoreError> {
     const { client, lean, bucket } = this
     const key = this.keyOf(path)
-    return call((abortSignal): Promise<Store.ObjectMeta> =>
-      lean === undefined
-        ? client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }).then((res) => ({
+    const request = lean !== undefined
+      ? leanCall(lean, "HEAD", key, {}, (res) => metaOf(path, res))
+      : call((abortSignal): Promise<Store.ObjectMeta> =>
+        client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal }).then((res) => ({
           path,
           size: res.ContentLength ?? 0,
           lastModified: res.LastModified?.getTime() ?? 0,
           etag: res.ETag,
           metadata: { ...res.Metadata }
         }))
-        : lean.request("HEAD", key, {}, abortSignal).then((res) => metaOf(path, res))
-    ).pipe(Effect.mapError((e) => toStoreError(op, path, e.cause)))
+      )
+    return request.pipe(Effect.mapError((e) => toStoreError(op, path, e.cause)))
   }
 
   /** One GET (ranged or not, `range` an HTTP `Range` header's value), unclassified (see `getRange`). */
   get(path: string, range: string | undefined): Effect.Effect<GetResult, S3CallFailed> {
     const { client, lean, bucket } = this
     const key = this.keyOf(path)
+    if (lean !== undefined) return leanCall(lean, "GET", key, { range }, (res) => ({ partial: res.status === 206, bytes: res.body }))
     return call((abortSignal): Promise<GetResult> =>
-      lean === undefined
-        ? client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }), { abortSignal })
-          .then((res) =>
-            (res.Body === undefined ? Promise.resolve(EMPTY) : res.Body.transformToByteArray())
-              .then((bytes) => ({ partial: res.ContentRange !== undefined, bytes }))
-          )
-        : lean.request("GET", key, { range }, abortSignal).then((res) => ({ partial: res.status === 206, bytes: res.body }))
+      client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }), { abortSignal })
+        .then((res) =>
+          (res.Body === undefined ? Promise.resolve(EMPTY) : res.Body.transformToByteArray())
+            .then((bytes) => ({ partial: res.ContentRange !== undefined, bytes }))
+        )
     )
   }
 
   put(path: string, bytes: Uint8Array, options: Store.PutOptions | undefined): Effect.Effect<Store.PutResult, Store.ObjectStoreError> {
     const { client, lean, bucket } = this
     const key = this.keyOf(path)
-    const input: PutObjectCommandInput = {
-      Bucket: bucket,
-      Key: key,
-      Body: bytes,
-      ContentLength: bytes.length,
-      ...(options?.mode === "create" ? { IfNoneMatch: "*" } : {}),
-      ...(options?.metadata !== undefined ? { Metadata: { ...options.metadata } } : {})
-    }
-    return call((abortSignal): Promise<Store.PutResult> =>
-      lean === undefined
-        ? client.send(new PutObjectCommand(input), { abortSignal }).then((res) => ({ etag: res.ETag }))
-        : lean.request("PUT", key, { body: bytes, headers: leanPutHeaders(options) }, abortSignal)
-          .then((res) => ({ etag: res.etag }))
-    ).pipe(Effect.mapError((e) => toStoreError("put", path, e.cause)))
+    const request = lean !== undefined
+      ? leanCall(lean, "PUT", key, { body: bytes, headers: leanPutHeaders(options) }, (res): Store.PutResult => ({ etag: res.etag }))
+      : call((abortSignal): Promise<Store.PutResult> => {
+        const input: PutObjectCommandInput = {
+          Bucket: bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ...(options?.mode === "create" ? { IfNoneMatch: "*" } : {}),
+          ...(options?.metadata !== undefined ? { Metadata: { ...options.metadata } } : {})
+        }
+        return client.send(new PutObjectCommand(input), { abortSignal }).then((res) => ({ etag: res.ETag }))
+      })
+    return request.pipe(Effect.mapError((e) => toStoreError("put", path, e.cause)))
   }
 
   delete(path: string): Effect.Effect<void, Store.ObjectStoreError> {

@@ -87,14 +87,15 @@ export const withRequestCounts = <E>(
     ObjectStore,
     Effect.gen(function*() {
       const store = yield* ObjectStore
+      // No generator: on S3 this wrapper only counts, and it is on every request of the measured phases.
       const delay = <A, E2>(kind: RequestKind, effect: Effect.Effect<A, E2>, size: (a: A) => number) =>
-        Effect.gen(function*() {
+        Effect.suspend(() => {
           counts[kind]++
-          const a = yield* effect
-          // The wrapped store answers at once (memory), so one sleep afterwards stands for both waits.
-          const p = profile()
-          if (p !== undefined) yield* Effect.sleep(p.firstByteMs + (size(a) / p.bytesPerSecond) * 1000)
-          return a
+          return Effect.flatMap(effect, (a) => {
+            // The wrapped store answers at once (memory), so one sleep afterwards stands for both waits.
+            const p = profile()
+            return p === undefined ? Effect.succeed(a) : Effect.as(Effect.sleep(p.firstByteMs + (size(a) / p.bytesPerSecond) * 1000), a)
+          })
         })
       const read = (bytes: Uint8Array) => {
         counts.bytesRead += bytes.length

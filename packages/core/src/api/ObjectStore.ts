@@ -21,7 +21,7 @@ export {
   type PutOptions,
   type PutResult
 } from "../objectstore/ObjectStore.ts"
-export { isUnder, join, validatePath, validatePrefix } from "../objectstore/ObjectPath.ts"
+export { isUnder, join, pathError, validatePath, validatePrefix } from "../objectstore/ObjectPath.ts"
 export {
   InvalidPath,
   isTransient,

@@ -53,7 +53,14 @@ export const retrySchedule = (options: RetryOptions = {}): Schedule.Schedule<unk
 /** Wraps `store` so that transient failures are retried (see the module comment). */
 export const withRetries = (store: ObjectStore["Service"], options: RetryOptions = {}): ObjectStore["Service"] => {
   const schedule = retrySchedule(options)
-  const retry = <A>(effect: Effect.Effect<A, ObjectStoreError>) => Effect.retry(effect, schedule)
+  // The first attempt runs bare: the schedule's driver (a closure per combinator) is built only after a
+  // failure, by a retry whose first attempt replays that failure. Attempts, delays and the draws from
+  // `Random` are the same as `Effect.retry(effect, schedule)`'s; a request that succeeds pays nothing.
+  const retry = <A>(effect: Effect.Effect<A, ObjectStoreError>) =>
+    Effect.catch(effect, (first) => {
+      let replayed = false
+      return Effect.retry(Effect.suspend(() => replayed ? effect : (replayed = true, Effect.fail(first))), schedule)
+    })
 
   /** One attempt of a put of `body` (bytes, or chunks through the inner store's `putChunks`). */
   const send = (path: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutOptions) =>
