@@ -18,8 +18,9 @@
  * Failures are shaped like the SDK's rejections (`Code`, `message`, `$metadata.httpStatusCode`, `$fault`) so
  * that the store's one classifier (`toStoreError`) maps both; a request timeout is `TimeoutError`.
  * A put's payload is signed (its sha256 in `x-amz-content-sha256`) over plain HTTP and sent as
- * `UNSIGNED-PAYLOAD` over TLS, as the SDK does. Listings and deletes stay on the SDK: they are on no
- * write's or read's critical path.
+ * `UNSIGNED-PAYLOAD` over TLS, as the SDK does. Listings (`ListObjectsV2`: a GET of the bucket with a
+ * signed query) come here too, every database polls one a second, their answer read by S3ListXml.ts;
+ * deletes stay on the SDK: they are rare and on no write's or read's critical path.
  */
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider, SourceData } from "@smithy/types"
 import { SignatureV4 } from "@smithy/signature-v4"
@@ -57,6 +58,8 @@ export interface LeanRequest {
   readonly body?: Uint8Array | undefined
   /** More headers to send and sign (lower-case names): `if-none-match`, `x-amz-meta-*`. */
   readonly headers?: Record<string, string> | undefined
+  /** Query parameters (a GET of the bucket: `list-type=2`, `prefix`, ...), unencoded. */
+  readonly query?: Record<string, string> | undefined
 }
 
 type Method = "GET" | "HEAD" | "PUT"
@@ -119,6 +122,13 @@ const encodeSegment = (s: string): string =>
 const PLAIN_KEY = /^[A-Za-z0-9\-._~/]*$/
 
 const encodeKey = (key: string): string => PLAIN_KEY.test(key) ? key : key.split("/").map(encodeSegment).join("/")
+
+/**
+ * A query string as SigV4 canonicalizes it (names sorted, names and values URI-encoded as path segments
+ * are), so the request sends exactly what was signed.
+ */
+const encodeQuery = (query: Record<string, string>): string =>
+  Object.keys(query).sort().map((name) => `${encodeSegment(name)}=${encodeSegment(query[name]!)}`).join("&")
 
 /** Bucket names that can be a host label over TLS (no dots) and in DNS. */
 const VIRTUAL_HOST_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/
@@ -232,9 +242,9 @@ class LeanSigner {
   }
 
   /** The signed headers of a request (a promise when it had to be signed now). */
-  headers(method: Method, path: string, options: LeanRequest): Record<string, string> | Promise<Record<string, string>> {
+  headers(method: Method, path: string, options: LeanRequest, query = ""): Record<string, string> | Promise<Record<string, string>> {
     const body = options.body
-    if (method !== "PUT" && options.headers === undefined) return this.#readHeaders(method, path, options.range)
+    if (method !== "PUT" && options.headers === undefined) return this.#readHeaders(method, path, options.range, options.query, query)
     const headers: Record<string, string> = {
       ...options.headers,
       host: this.#host,
@@ -246,10 +256,15 @@ class LeanSigner {
     }
     if (options.range !== undefined) headers["range"] = options.range
     if (body !== undefined) headers["content-length"] = String(body.length)
-    return this.#sign(method, path, headers)
+    return this.#sign(method, path, headers, options.query)
   }
 
-  async #sign(method: Method, path: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  async #sign(
+    method: Method,
+    path: string,
+    headers: Record<string, string>,
+    query: Record<string, string> | undefined
+  ): Promise<Record<string, string>> {
     const url = this.#url
     const signed = await this.#signer.sign({
       method,
@@ -257,21 +272,32 @@ class LeanSigner {
       hostname: url.hostname,
       ...(this.#port === undefined ? {} : { port: this.#port }),
       path,
-      query: {},
+      query: query ?? {},
       headers
     })
     return signed.headers
   }
 
-  #readHeaders(method: "GET" | "HEAD", path: string, range: string | undefined): Record<string, string> | Promise<Record<string, string>> {
+  /**
+   * A read's signed headers (see the module comment); `queryString`, the encoded `query`, is part of what
+   * is reused: a listing's signature serves the same listing again (a poll asks the same every second).
+   */
+  #readHeaders(
+    method: "GET" | "HEAD",
+    path: string,
+    range: string | undefined,
+    query: Record<string, string> | undefined,
+    queryString: string
+  ): Record<string, string> | Promise<Record<string, string>> {
     const reads = this.#reads[method]
+    const id = queryString.length === 0 ? path : `${path}?${queryString}`
     // The wall clock, not Effect's Clock: the signer dates the signature by it, and S3 checks that date.
     const now = Date.now()
-    const hit = reads.get(path)
+    const hit = reads.get(id)
     if (hit !== undefined && hit.until > now) return withRange(hit.headers, range)
-    return this.#sign(method, path, { host: this.#host, "x-amz-content-sha256": EMPTY_SHA256 }).then((headers) => {
+    return this.#sign(method, path, { host: this.#host, "x-amz-content-sha256": EMPTY_SHA256 }, query).then((headers) => {
       if (reads.size >= MAX_REUSED_SIGNATURES) reads.clear()
-      reads.set(path, { headers, until: now + SIGNATURE_REUSE_MS })
+      reads.set(id, { headers, until: now + SIGNATURE_REUSE_MS })
       return withRange(headers, range)
     })
   }
@@ -372,10 +398,12 @@ export const makeS3Lean = (config: S3LeanConfig): S3Lean | undefined => {
   const send = (method: Method, key: string, options: LeanRequest, callbacks: LeanCallbacks): LeanAbort => {
     const aborter = new Aborter()
     const path = target.pathPrefix + encodeKey(key)
+    const query = options.query === undefined ? "" : encodeQuery(options.query)
+    const sent = query.length === 0 ? path : `${path}?${query}`
     const go = (headers: Record<string, string>) =>
-      dispatch(pool, target, { method, path, headers, body: options.body }, aborter, callbacks, config)
+      dispatch(pool, target, { method, path: sent, headers, body: options.body }, aborter, callbacks, config)
     try {
-      const pending = signer.headers(method, path, options)
+      const pending = signer.headers(method, path, options, query)
       if (pending instanceof Promise) pending.then(go, callbacks.failed)
       else go(pending)
     } catch (error) {

@@ -15,6 +15,7 @@ import {
 import { ObjectStore as Store } from "@shale/core"
 import { Effect } from "effect"
 import { S3CallFailed, toStoreError } from "./S3Errors.ts"
+import { parseListPage } from "./S3ListXml.ts"
 import type { LeanRequest, ReadResponse, S3Lean } from "./S3Lean.ts"
 
 const { join } = Store
@@ -173,6 +174,23 @@ export class S3Requests {
     pageSize: number | undefined
   ): Effect.Effect<ListPage, Store.ObjectStoreError> {
     const dir = this.keyOf(prefix)
+    const lean = this.lean
+    if (lean !== undefined) {
+      const query: Record<string, string> = { "list-type": "2" }
+      if (dir.length > 0) query["prefix"] = `${dir}/`
+      if (token !== undefined) query["continuation-token"] = token
+      // Ignored by S3 once a continuation token is given.
+      if (startAfter !== undefined) query["start-after"] = this.keyOf(startAfter)
+      if (pageSize !== undefined) query["max-keys"] = String(pageSize)
+      return leanCall(lean, "GET", "", { query }, (res): ListPage => {
+        const page = parseListPage(res.body)
+        return {
+          items: page.objects.map((o) => ({ path: this.pathOf(o.key), size: o.size, lastModified: o.lastModified, etag: o.etag })),
+          truncated: page.truncated,
+          next: page.next
+        }
+      }).pipe(Effect.mapError((e) => toStoreError("list", prefix, e.cause)))
+    }
     return call((abortSignal) =>
       this.client.send(
         new ListObjectsV2Command({
