@@ -377,15 +377,20 @@ const dispatch = (
       callbacks.failed(transportError(error, request.method, config))
     }
   }
-  pool.dispatch({
-    origin: target.url.origin,
-    method: request.method,
-    path: request.path,
-    headers: request.headers,
-    ...(request.body === undefined ? {} : { body: request.body }),
-    headersTimeout: config.requestTimeoutMs,
-    bodyTimeout: config.requestTimeoutMs
-  }, handler)
+  try {
+    pool.dispatch({
+      origin: target.url.origin,
+      method: request.method,
+      path: request.path,
+      headers: request.headers,
+      ...(request.body === undefined ? {} : { body: request.body }),
+      headersTimeout: config.requestTimeoutMs,
+      bodyTimeout: config.requestTimeoutMs
+    }, handler)
+  } catch (error) {
+    // Called after an asynchronous signing too, where nothing else would catch it.
+    callbacks.failed(error)
+  }
 }
 
 /** The transport, or undefined when the SDK must do the requests (see `targetOf`). */
