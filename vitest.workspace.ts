@@ -2,6 +2,7 @@ import type { TestProjectConfiguration } from "vitest/config"
 
 /** The test projects: one per package. Imported by vitest.config.ts (vitest 5 does not read this file itself). */
 export default [
+  "packages/bench",
   "packages/cli",
   "packages/core",
   "packages/s3",

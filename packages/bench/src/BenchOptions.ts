@@ -16,7 +16,7 @@ export const USAGE = `usage: npm run bench -- [options]
                      its visibility, and the reader's gets and scans against the writer's)
   --polls MS,MS      readers: the manifest poll intervals (default 100,1000,10000, or 100,1000 with --quick)
   --quick            small workload (W1: N = 10,000, under a minute; W2: N = 100,000, under 3 minutes)
-  --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 1)
+  --repeat N         runs per implementation, each on a fresh database (default: W1 3, or 1 with --quick; W2 and W3 1)
   --n N              number of keys (default W1 100,000, or 10,000 with --quick; W2 1,000,000, or 100,000)
   --only a,b,...     implementations or groups to run (groups: ${Object.keys(GROUPS).join(", ")})
   --put-latency MS   injected PUT latency of the latency experiment (W1; default 20)

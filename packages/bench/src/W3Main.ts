@@ -1,7 +1,9 @@
 /**
  * `npm run bench -- --workload W3`: reads and durable writes on object storage (W3Workload.ts), Shale and
  * SlateDB on S3 side by side, and Shale on an in-memory store with S3-like latency. Each implementation
- * runs once, in its own process (worker-w3.ts), in a fresh prefix of the bucket, one after another.
+ * runs once (or `--repeat N` times: rounds over the implementations, the order reversed every other round,
+ * medians reported: W3Median.ts), in its own process (worker-w3.ts), in a fresh prefix of the bucket,
+ * one after another.
  *
  * The harness finds the S3 server (radosgw, started with the project's scripts when none answers, and
  * stopped afterwards: W3S3.ts), puts its counting proxy in front of it (W3Proxy.ts) for both engines,
@@ -12,17 +14,20 @@ import { writeFile } from "node:fs/promises"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { forkWorker, type Outcome, type Worker } from "./Ipc.ts"
-import { formatInt, outcomeNotes } from "./Report.ts"
+import { formatInt, formatMs, outcomeNotes } from "./Report.ts"
 import { selectImplementations } from "./Selection.ts"
 import { W3_IMPLEMENTATIONS, type W3Implementation } from "./W3Engine.ts"
 import type { W3HarnessMessage, W3RunResult, W3WorkerConfig, W3WorkerMessage } from "./W3Protocol.ts"
 import { type CountingProxy, startProxy } from "./W3Proxy.ts"
 import { type W3ImplementationReport, w3DurableTable, w3RatioTable, w3Table, w3TargetTable } from "./W3Report.ts"
 import { engineEnv, ensureServer, harnessStore, type S3Server, stopServer } from "./W3S3.ts"
+import { medianRun } from "./W3Median.ts"
 import { W3_FULL, W3_LATENCY, W3_QUICK, type W3Sizes } from "./W3Workload.ts"
 
 export interface W3Options {
   readonly quick: boolean
+  /** Runs per implementation (default 1). */
+  readonly repeat: number | undefined
   readonly n: number | undefined
   readonly timeoutS: number | undefined
   readonly only: ReadonlyArray<string> | undefined
@@ -70,8 +75,9 @@ interface Context {
   readonly control: W3Control
 }
 
-const runOne = async (implementation: W3Implementation, ctx: Context): Promise<Outcome<W3RunResult>> => {
-  const prefix = `${RUN_ROOT}-${ctx.stamp}/${implementation.name}`
+const runOne = async (implementation: W3Implementation, ctx: Context, round: number): Promise<Outcome<W3RunResult>> => {
+  // A fresh prefix per run: the proxy counts by prefix (two segments).
+  const prefix = `${RUN_ROOT}-${ctx.stamp}/${implementation.name}${round > 1 ? `-r${round}` : ""}`
   const onS3 = implementation.store === "s3"
   if (onS3 && (ctx.server === undefined || ctx.proxy === undefined)) return { kind: "unavailable", message: "no S3 server" }
   const store = onS3 ? harnessStore(ctx.server!, prefix) : undefined
@@ -119,7 +125,46 @@ export const describeW3 = (s: W3Sizes): string =>
 const machineLine = () =>
   `${os.type()} ${os.release()} ${os.arch()}, ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? "unknown"}, ${Math.round(os.totalmem() / 1e9)} GB RAM, Node ${process.version}`
 
-const sectionsOf = (reports: ReadonlyArray<W3ImplementationReport>, heading: string): ReadonlyArray<string> => {
+/** One implementation's report: the median of its finished runs (W3Median.ts), or its first failure. */
+const reportOf = (i: W3Implementation, runs: ReadonlyArray<Outcome<W3RunResult>>): Array<W3ImplementationReport> => {
+  if (runs.length === 0) return []
+  const done = runs.flatMap((o) => (o.kind === "done" ? [o.result] : []))
+  const failed = runs.find((o) => o.kind !== "done")
+  const base = { name: i.name, family: i.family, store: i.store }
+  if (done.length === 0) {
+    const o = failed as Exclude<Outcome<W3RunResult>, { kind: "done" }>
+    return [{ ...base, status: o.kind, message: o.message, result: undefined }]
+  }
+  const result = medianRun(done)
+  const missing = runs.length - done.length
+  return [{
+    ...base,
+    status: "ok",
+    message: undefined,
+    result: missing === 0 ? result : { ...result, problems: [...result.problems, `${missing} of ${runs.length} runs did not finish`] }
+  }]
+}
+
+/** With `--repeat`: each run's cold gets and scans, so the spread behind the medians shows. */
+const perRunNotes = (
+  selected: ReadonlyArray<W3Implementation>,
+  outcomes: ReadonlyMap<string, ReadonlyArray<Outcome<W3RunResult>>>
+): Array<string> =>
+  selected.flatMap((i) => {
+    const cells = (outcomes.get(i.name) ?? []).map((o) => {
+      if (o.kind !== "done") return o.kind
+      const cold = o.result.phases.find((p) => p.phase === "get_cold")
+      const scan = o.result.phases.find((p) => p.phase === "scan")
+      return `${formatMs(cold?.p50Ms ?? 0)} / ${formatMs(cold?.p99Ms ?? 0)}, scans ${formatMs(scan?.p50Ms ?? 0)}`
+    })
+    return cells.length === 0 ? [] : [`- ${i.name}, each run's cold get p50 / p99 and scan p50: ${cells.join("; ")}`]
+  })
+
+const sectionsOf = (
+  reports: ReadonlyArray<W3ImplementationReport>,
+  heading: string,
+  runNotes: ReadonlyArray<string>
+): ReadonlyArray<string> => {
   const sections: Array<string> = []
   const table = w3Table(reports)
   if (table !== "") sections.push(`${heading}\n\n${table}`)
@@ -129,6 +174,7 @@ const sectionsOf = (reports: ReadonlyArray<W3ImplementationReport>, heading: str
   if (durable !== "") sections.push(`Durable write cost per flush mode\n\n${durable}`)
   sections.push(`Targets (✓ met, ✗ missed)\n\n${w3TargetTable(reports)}`)
   const notes = [
+    ...runNotes,
     ...outcomeNotes(reports),
     ...reports.flatMap((r) => (r.result?.problems ?? []).map((p) => `- ${r.name}: PROBLEM: ${p}`)),
     ...reports.flatMap((r) => (r.result === undefined ? [] : [`- ${r.name}: ${r.result.compaction}; reopening for the reads took ${formatInt(r.result.readOpenMs)} ms`]))
@@ -177,22 +223,20 @@ export const runW3 = async (options: W3Options, control: W3Control): Promise<num
     timeoutMs: (options.timeoutS ?? (options.quick ? 300 : 1800)) * 1000,
     control
   }
-  const reports: Array<W3ImplementationReport> = []
+  const repeat = options.repeat ?? 1
+  const outcomes = new Map<string, Array<Outcome<W3RunResult>>>(selected.map((i) => [i.name, []]))
   try {
-    for (const i of selected) {
-      if (control.interrupted()) break
-      const outcome = i.store === "s3" && s3.problem !== undefined
-        ? { kind: "unavailable" as const, message: s3.problem }
-        : await runOne(i, ctx)
-      if (outcome.kind !== "done") console.log(`[${i.name}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : "FAILED"}: ${outcome.message}`)
-      reports.push({
-        name: i.name,
-        family: i.family,
-        store: i.store,
-        status: outcome.kind === "done" ? "ok" : outcome.kind,
-        message: outcome.kind === "done" ? undefined : outcome.message,
-        result: outcome.kind === "done" ? outcome.result : undefined
-      })
+    rounds: for (let k = 1; k <= repeat; k++) {
+      // Every other round in the reverse order, so that no implementation always runs first.
+      for (const i of k % 2 === 1 ? selected : [...selected].reverse()) {
+        if (control.interrupted()) break rounds
+        if (repeat > 1) console.log(`[${i.name}] run ${k}/${repeat}`)
+        const outcome = i.store === "s3" && s3.problem !== undefined
+          ? { kind: "unavailable" as const, message: s3.problem }
+          : await runOne(i, ctx, k)
+        if (outcome.kind !== "done") console.log(`[${i.name}] ${outcome.kind === "unavailable" ? "NOT MEASURED" : "FAILED"}: ${outcome.message}`)
+        outcomes.get(i.name)!.push(outcome)
+      }
     }
   } finally {
     await s3.proxy?.close()
@@ -201,9 +245,11 @@ export const runW3 = async (options: W3Options, control: W3Control): Promise<num
       await stopServer(s3.server)
     }
   }
+  const reports = selected.flatMap((i) => reportOf(i, outcomes.get(i.name)!))
   const loadAtEnd = os.loadavg().map((x) => Number(x.toFixed(2)))
-  const heading = `W3 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${loadAtEnd.join(" ")} at the end. ${describeW3(sizes)}. One run each.`
-  const sections = sectionsOf(reports, heading)
+  const runs = repeat === 1 ? "One run each." : `Medians of ${repeat} runs each (round-robin, every other round in the reverse order).`
+  const heading = `W3 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${loadAtEnd.join(" ")} at the end. ${describeW3(sizes)}. ${runs}`
+  const sections = sectionsOf(reports, heading, repeat > 1 ? perRunNotes(selected, outcomes) : [])
   const totalMs = performance.now() - started
   console.log(`\n${sections.join("\n\n")}\n\nTotal time ${(totalMs / 1000).toFixed(1)} s.`)
   if (options.out !== undefined) {
@@ -211,7 +257,7 @@ export const runW3 = async (options: W3Options, control: W3Control): Promise<num
       workload: "W3",
       date: date.toISOString(),
       machine: { description: machineLine(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd },
-      options: { quick: options.quick, sizes, latency: W3_LATENCY, shaleSettings: options.shaleSettings, only: options.only ?? null },
+      options: { quick: options.quick, repeat, sizes, latency: W3_LATENCY, shaleSettings: options.shaleSettings, only: options.only ?? null },
       totalSeconds: Number((totalMs / 1000).toFixed(1)),
       implementations: reports,
       markdown: sections.join("\n\n")

@@ -1,7 +1,8 @@
 /**
  * W3's tables (Markdown, as W1's and W2's): per phase × implementation the throughput, latency p50/p99 and
  * store requests per 1,000 operations; Shale / SlateDB ratios; the durable write cost per flush mode; the
- * issue's targets with ✓/✗. One run per implementation (W3Main.ts), so the figures are that run's.
+ * issue's targets with ✓/✗. The figures are one run's, or with `--repeat` the medians over the runs
+ * (W3Median.ts).
  *
  * Requests are what reached the S3 server (the proxy's count) on S3, and the store wrapper's count on the
  * injected-latency store, which has no server.

@@ -335,7 +335,8 @@ const runW3 = async (options: Options): Promise<number> => {
     return 0
   }
   const { runW3 } = await import("./W3Main.ts")
-  const given = (name: "n" | "timeout") => (options.given[name] === undefined ? undefined : positiveInt(name, options.given[name], 1))
+  const given = (name: "repeat" | "n" | "timeout") =>
+    options.given[name] === undefined ? undefined : positiveInt(name, options.given[name], 1)
   let shaleSettings: unknown = {}
   try {
     shaleSettings = JSON.parse(options.given.shaleSettings ?? "{}")
@@ -344,7 +345,7 @@ const runW3 = async (options: Options): Promise<number> => {
   }
   if (typeof shaleSettings !== "object" || shaleSettings === null || Array.isArray(shaleSettings)) throw new UsageError("--shale-settings expects a JSON object")
   return runW3(
-    { quick: options.quick, n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out, shaleSettings: shaleSettings as Record<string, unknown> },
+    { quick: options.quick, repeat: given("repeat"), n: given("n"), timeoutS: given("timeout"), only: options.only, out: options.out, shaleSettings: shaleSettings as Record<string, unknown> },
     { onChild: (kill) => (current = kill === undefined ? undefined : { kill }), interrupted: () => interrupted }
   )
 }
