@@ -265,5 +265,7 @@ export const runW3 = async (options: W3Options, control: W3Control): Promise<num
     await writeFile(options.out, JSON.stringify(json, null, 2) + "\n")
     console.log(`Results written to ${options.out}`)
   }
-  return control.interrupted() ? 130 : reports.some((r) => r.status === "failed") ? 1 : 0
+  // Any failed run fails the command, even when other runs of that implementation finished.
+  const failed = [...outcomes.values()].some((runs) => runs.some((o) => o.kind === "failed"))
+  return control.interrupted() ? 130 : failed ? 1 : 0
 }
