@@ -3,26 +3,22 @@
  * median over the runs (as W1 and W2 report theirs). Figures are taken one by one, so a phase's p50 and
  * p99 may come from different runs; request counts are medians kind by kind.
  */
+import { median } from "./Report.ts"
 import type { W3PhaseResult, W3RunResult } from "./W3Protocol.ts"
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
-
 /** The median of the defined values, undefined when none is. */
-const medianOf = (xs: ReadonlyArray<number | undefined>): number | undefined => {
-  const defined = xs.filter((x): x is number => x !== undefined)
-  return defined.length === 0 ? undefined : median(defined)
-}
+const medianOf = (xs: ReadonlyArray<number | undefined>): number | undefined =>
+  median(xs.filter((x): x is number => x !== undefined))
+
+/** The median of values there is at least one of. */
+const middle = (xs: ReadonlyArray<number>): number => median(xs)!
 
 /** Counts (a record of numbers) kind by kind; undefined when no run has them. */
 const medianCounts = <C extends object>(all: ReadonlyArray<C | undefined>): C | undefined => {
   const runs = all.filter((c): c is C => c !== undefined)
   if (runs.length === 0) return undefined
   const out: Record<string, number> = {}
-  for (const key of Object.keys(runs[0]!)) out[key] = median(runs.map((c) => Number((c as Record<string, unknown>)[key] ?? 0)))
+  for (const key of Object.keys(runs[0]!)) out[key] = middle(runs.map((c) => Number((c as Record<string, unknown>)[key] ?? 0)))
   return out as C
 }
 
@@ -38,7 +34,7 @@ const medianPhase = (phases: ReadonlyArray<W3PhaseResult>): W3PhaseResult => {
   return {
     phase: first.phase,
     ops: first.ops,
-    ms: median(phases.map((p) => p.ms)),
+    ms: middle(phases.map((p) => p.ms)),
     ...(rows === undefined ? {} : { rows }),
     ...(p50Ms === undefined ? {} : { p50Ms }),
     ...(p99Ms === undefined ? {} : { p99Ms }),
@@ -56,7 +52,7 @@ export const medianRun = (runs: ReadonlyArray<W3RunResult>): W3RunResult => {
   return {
     phases,
     compaction: runs[0]!.compaction,
-    readOpenMs: median(runs.map((r) => r.readOpenMs)),
+    readOpenMs: middle(runs.map((r) => r.readOpenMs)),
     problems: runs.flatMap((r, i) => r.problems.map((p) => `run ${i + 1}: ${p}`)),
     peakRssBytes: Math.max(...runs.map((r) => r.peakRssBytes))
   }

@@ -62,7 +62,7 @@ export interface LeanRequest {
   readonly query?: Record<string, string> | undefined
 }
 
-type Method = "GET" | "HEAD" | "PUT"
+export type Method = "GET" | "HEAD" | "PUT"
 
 /** Where requests go: the endpoint's URL and the path every key is under. */
 interface Target {
@@ -213,6 +213,12 @@ export const SIGNATURE_REUSE_MS = 60_000
 /** Objects whose read signatures are kept at once; beyond, the table starts over. */
 const MAX_REUSED_SIGNATURES = 4096
 
+/** A read's signed headers and until when they are reused. */
+interface SignedRead {
+  readonly headers: Record<string, string>
+  readonly until: number
+}
+
 /** Signs requests with SigV4; a read's signature is reused for the same object for a minute. */
 class LeanSigner {
   readonly #signer: SignatureV4
@@ -221,10 +227,7 @@ class LeanSigner {
   readonly #host: string
   readonly #secure: boolean
   /** Signed headers of reads (GET, HEAD without other headers), by method and path, with their expiry. */
-  readonly #reads = {
-    GET: new Map<string, { readonly headers: Record<string, string>; readonly until: number }>(),
-    HEAD: new Map<string, { readonly headers: Record<string, string>; readonly until: number }>()
-  }
+  readonly #reads: Record<"GET" | "HEAD", Map<string, SignedRead>> = { GET: new Map(), HEAD: new Map() }
 
   constructor(config: S3LeanConfig, url: URL) {
     this.#signer = new SignatureV4({

@@ -16,7 +16,7 @@ import { ObjectStore as Store } from "@shale/core"
 import { Effect } from "effect"
 import { S3CallFailed, toStoreError } from "./S3Errors.ts"
 import { parseListPage } from "./S3ListXml.ts"
-import type { LeanRequest, ReadResponse, S3Lean } from "./S3Lean.ts"
+import type { LeanRequest, Method, ReadResponse, S3Lean } from "./S3Lean.ts"
 
 const { join } = Store
 
@@ -64,7 +64,7 @@ const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, S3Cal
 /** Runs one request on the lean transport, its response mapped by `f`; interruption aborts it. */
 const leanCall = <A>(
   lean: S3Lean,
-  method: "GET" | "HEAD" | "PUT",
+  method: Method,
   key: string,
   options: LeanRequest,
   f: (response: ReadResponse) => A
