@@ -12,7 +12,7 @@
  *     Copies <dir>/after to <dir>/many and fully compacts it into SSTs of at most B bytes (default 1 MiB:
  *     one sorted run of ~100 SSTs), the layout of a database whose runs hold many SSTs.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many
- *       [--impl <repo root>] [--gets G] [--scans S] [--rows R] [--label L] [--cache-bytes B] [--scan-cache 1]
+ *       [--impl <repo root>] [--gets G] [--scans S] [--rows R] [--label L] [--cache-bytes B] [--scan-cache 0|1] [--collect 1]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
  *     W2's random keys (`--rows`: scans of R rows instead; a scan's fixed cost against its cost per row);
@@ -21,9 +21,13 @@
  *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
  *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
  *     block cache's size instead of W2's (0: none; 1e9: every block stays), which separates what a read
- *     that misses the cache costs from what one that hits does. `--scan-cache 1`: scans cache the blocks
- *     they read (`ScanOptions.cacheBlocks`; by default they leave the cache alone); with `--cache-bytes
- *     1e9` every read is then served from memory, which leaves the read path's CPU alone.
+ *     that misses the cache costs from what one that hits does. `--scan-cache 1`: scans cache every block
+ *     they read (`ScanOptions.cacheBlocks`; by default only the smallest sources' blocks), `0`: none; with
+ *     `--cache-bytes 1e9 --scan-cache 1` every read is served from memory, which leaves the read path's CPU.
+ *     Scans are checked chunk by chunk as they stream, as W2 does; `--collect 1` collects each scan with
+ *     `Stream.runCollect` first, as W2 did until 2026-12-06: V8 may then move that accumulator's allocation
+ *     site to the old generation, which makes every scanned row survive to a full collection
+ *     (docs/design/benchmark.md §5.2, "A collected scan's rows in the old generation").
  *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full|many
  *       --impl <repo A> --impl2 <repo B> [--rounds R] [read's options]
  *     `read` of two versions in alternating child processes, then each one's medians (see `ab`).
@@ -226,18 +230,30 @@ class ModelCheck {
     if (pass === 0 ? v !== undefined : v === undefined || !isW2Value(v, i, pass)) this.problems++
   }
 
-  /** A scan of up to `rows` rows from key `start`; returns the rows it checked. */
-  scan(start: number, kvs: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>, rows: number): number {
-    let expect = this.#nextLive(start)
-    let seen = 0
+  /** The next row a scan must return, and how many it returned (`scanStart`, `scanRows`, `scanEnd`). */
+  #expect = 0
+  #seen = 0
+
+  /** A scan of up to `rows` rows from key `start` begins. */
+  scanStart(start: number): void {
+    this.#expect = this.#nextLive(start)
+    this.#seen = 0
+  }
+
+  /** Rows the scan returned, in order. */
+  scanRows(kvs: Iterable<{ readonly key: Uint8Array; readonly value: Uint8Array }>): void {
     for (const kv of kvs) {
       const i = Number(this.#keyText.decode(kv.key.subarray(3)))
-      if (i !== expect || !isW2Value(kv.value, i, this.#model[i]!)) this.problems++
-      expect = this.#nextLive(i + 1)
-      seen++
+      if (i !== this.#expect || !isW2Value(kv.value, i, this.#model[i]!)) this.problems++
+      this.#expect = this.#nextLive(i + 1)
+      this.#seen++
     }
-    if (seen !== Math.min(rows, this.#countLive(start, rows))) this.problems++
-    return seen
+  }
+
+  /** The scan from `start` ended; returns the rows it checked. */
+  scanEnd(start: number, rows: number): number {
+    if (this.#seen !== Math.min(rows, this.#countLive(start, rows))) this.problems++
+    return this.#seen
   }
 
   /** The key after i that the model holds (scans return live keys in order). */
@@ -267,8 +283,9 @@ const readOnce = async (impl: string, layout: string) => {
   const gets = Number(arg("gets", String(W2_FULL.gets)))
   const scans = Number(arg("scans", String(W2_FULL.scans)))
   const rows = Number(arg("rows", String(W2_FULL.scanRows)))
-  // `--scan-cache`: scans leave their blocks in the cache (ScanOptions.cacheBlocks), as gets do.
-  const scanOptions = arg("scan-cache", "") === "" ? {} : { cacheBlocks: true }
+  // `--scan-cache 1`: scans leave their blocks in the cache (ScanOptions.cacheBlocks), as gets do; `0`: none.
+  const scanCache = arg("scan-cache", "")
+  const scanOptions = scanCache === "" ? {} : { cacheBlocks: scanCache !== "0" }
   const check = new ModelCheck(planLoad(sizesOf(n)).model, n)
   const keyOf = makeKeyOf(n)
   const { core, node, effect } = await importCore(impl)
@@ -286,12 +303,20 @@ const readOnce = async (impl: string, layout: string) => {
       for (let j = 0; j < keys.length; j++) check.get(keys[j]!, yield* db.get(keyOf(keys[j]!)))
     }))
   let scanned = 0
+  // As W2 does (engines/ShaleW2.ts): each chunk checked as it comes; `--collect 1`: `Stream.runCollect` first,
+  // as W2 did until stop 44 (see the module comment).
+  const collect = arg("collect", "") === "1"
+  const rowsOf = (stream: Core) =>
+    collect
+      ? Effect.map(Stream.runCollect(stream), (kvs: Core) => check.scanRows(kvs))
+      : Stream.runForEachArray(stream, (chunk: Core) => Effect.sync(() => check.scanRows(chunk)))
   const runScans = (starts: Uint32Array) =>
     runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
       for (let s = 0; s < starts.length; s++) {
-        const kvs = yield* Stream.runCollect(Stream.take(db.scan({ start: keyOf(starts[s]!) }, scanOptions), rows))
-        scanned += check.scan(starts[s]!, kvs, rows)
+        check.scanStart(starts[s]!)
+        yield* rowsOf(Stream.take(db.scan({ start: keyOf(starts[s]!) }, scanOptions), rows))
+        scanned += check.scanEnd(starts[s]!, rows)
       }
     }))
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
