@@ -13,12 +13,15 @@
  *     one sorted run of ~100 SSTs), the layout of a database whose runs hold many SSTs.
  *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many
  *       [--impl <repo root>] [--gets G] [--scans S] [--rows R] [--label L] [--cache-bytes B] [--scan-cache 0|1] [--collect 1]
+ *       [--keep-first N]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
  *     W2's warm-up (half as many gets and scans of other keys), then G gets and S scans of 100 rows from
  *     W2's random keys (`--rows`: scans of R rows instead; a scan's fixed cost against its cost per row);
  *     every value and scanned key is checked against the model (a mismatch exits 1).
- *     Prints one JSON line: gets/s, scan rows/s, and the store's ranged GETs per get and per scan (the
- *     deterministic part of the cost, as the machine's timings are noisy). `--impl`: the repository whose packages/core/src is
+ *     Prints one JSON line: gets/s, scan rows/s, the store's ranged GETs per get and per scan (the
+ *     deterministic part of the cost, as the machine's timings are noisy), and the garbage collector's time
+ *     and full collections during the scans. `--keep-first N`: N scans first whose chunks stay referenced
+ *     until the reads begin (an application loading a range at start). `--impl`: the repository whose packages/core/src is
  *     imported (default: this one), e.g. an extracted older commit for A/B runs. `--cache-bytes`: the
  *     block cache's size instead of W2's (0: none; 1e9: every block stays), which separates what a read
  *     that misses the cache costs from what one that hits does. `--scan-cache 1`: scans cache every block
@@ -36,6 +39,7 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks"
 import {
   isW2Value,
   makeKeyOf,
@@ -272,9 +276,31 @@ class ModelCheck {
 /** Runs `phase`: its seconds and the store's ranged reads meanwhile. */
 const timed = async (ranged: { count: number }, phase: () => Promise<unknown>) => {
   ranged.count = 0
-  const t = performance.now()
+  const from = performance.now()
   await phase()
-  return { seconds: (performance.now() - t) / 1000, requests: ranged.count }
+  const to = performance.now()
+  return { seconds: (to - from) / 1000, requests: ranged.count, from, to }
+}
+
+/** The process's garbage collections (`perf_hooks` "gc" entries), to tell a phase's collections apart. */
+const watchGc = () => {
+  const gcs: Array<{ readonly start: number; readonly ms: number; readonly major: boolean }> = []
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind
+      gcs.push({ start: e.startTime, ms: e.duration, major: kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR })
+    }
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  return {
+    /** Collections that started in `[from, to)`: their total time, and how many were full ones. */
+    within: async (from: number, to: number) => {
+      await new Promise((resolve) => setTimeout(resolve, 20)) // entries arrive after the phase
+      observer.disconnect()
+      const inside = gcs.filter((g) => g.start >= from && g.start < to)
+      return { ms: Math.round(inside.reduce((sum, g) => sum + g.ms, 0)), major: inside.filter((g) => g.major).length }
+    }
+  }
 }
 
 const readOnce = async (impl: string, layout: string) => {
@@ -319,11 +345,30 @@ const readOnce = async (impl: string, layout: string) => {
         scanned += check.scanEnd(starts[s]!, rows)
       }
     }))
+  // `--keep-first N`: first N scans whose chunks are kept until the reads begin, as an application that loads
+  // a range into memory at start would (benchmark.md §5.2, "A collected scan's rows in the old generation").
+  const keepFirst = Number(arg("keep-first", "0"))
+  if (keepFirst > 0) {
+    const kept: Array<unknown> = []
+    await runtime.runPromise(Effect.gen(function*() {
+      const db = yield* Db.Db
+      const starts = randomKeys(n, keepFirst, READ_SEEDS.warmupScans + 1)
+      for (let s = 0; s < starts.length; s++) {
+        yield* Stream.runForEachArray(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows), (chunk: Core) =>
+          Effect.sync(() => {
+            kept.push(chunk)
+          }))
+      }
+    }))
+    kept.length = 0
+  }
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
   await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
   scanned = 0
   const getPhase = await timed(ranged, () => runGets(randomKeys(n, gets, READ_SEEDS.gets)))
+  const gc = watchGc()
   const scanPhase = await timed(ranged, () => runScans(randomKeys(n, scans, READ_SEEDS.scans)))
+  const scanGc = await gc.within(scanPhase.from, scanPhase.to)
   await runtime.dispose()
   return {
     label: arg("label", path.basename(impl)),
@@ -334,6 +379,8 @@ const readOnce = async (impl: string, layout: string) => {
     scanRowsPerSec: Math.round(scanned / scanPhase.seconds),
     requestsPerGet: gets > 0 ? Number((getPhase.requests / gets).toFixed(3)) : 0,
     requestsPerScan: scans > 0 ? Number((scanPhase.requests / scans).toFixed(2)) : 0,
+    scanGcMs: scanGc.ms,
+    scanFullGcs: scanGc.major,
     problems: check.problems
   }
 }

@@ -28,13 +28,37 @@ export { mergeOperatorMissing }
  * rows nobody else holds (the scans' `SCAN_KEYS`): such a key, made recently, is returned without another
  * copy.
  */
-export const toKeyValue = (row: RowEntry, slab: ByteSlab, ownKeys?: ByteSlab): KeyValue => ({
-  key: ownKeys !== undefined && ownKeys.madeRecently(row.key) ? row.key : slab.copy(row.key),
-  value: slab.copy(row.value),
-  seq: row.seq,
-  createTs: row.createTs ?? 0,
-  expireTs: row.expireTs
-})
+export const toKeyValue = (row: RowEntry, slab: ByteSlab, ownKeys?: ByteSlab): KeyValue =>
+  new ReadKeyValue(
+    ownKeys !== undefined && ownKeys.madeRecently(row.key) ? row.key : slab.copy(row.key),
+    slab.copy(row.value),
+    row.seq,
+    row.createTs ?? 0,
+    row.expireTs
+  )
+
+/**
+ * Every `KeyValue` a read returns. A class, not an object literal, so that V8 never allocates them straight in
+ * the old generation: it decides that per allocation site (a literal has one, a class's instances do not)
+ * from how many of the site's first objects survive a young collection, so an application that keeps the
+ * rows of its first scans (a prefix loaded at start) would otherwise make every later row an old object,
+ * freed only by full collections (docs/design/benchmark.md §5.2, "A collected scan's rows in the old
+ * generation"). One class also gives every returned row one shape.
+ */
+export class ReadKeyValue implements KeyValue {
+  readonly key: Uint8Array
+  readonly value: Uint8Array
+  readonly seq: number
+  readonly createTs: number
+  readonly expireTs: number | undefined
+  constructor(key: Uint8Array, value: Uint8Array, seq: number, createTs: number, expireTs: number | undefined) {
+    this.key = key
+    this.value = value
+    this.seq = seq
+    this.createTs = createTs
+    this.expireTs = expireTs
+  }
+}
 
 /**
  * Where every scan copies the keys and values it returns: one slab for all of them, as point reads share

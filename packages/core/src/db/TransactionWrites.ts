@@ -9,6 +9,7 @@ import { type DbError, InvalidError, mergeOperatorMissing } from "../errors.ts"
 import { compareKeys } from "../format/KeyComparator.ts"
 import { type MergeOperator, mergeBatch } from "../iter/MergeOperator.ts"
 import { type BatchOp, type KeyRange, type KeyValue, WriteBatch } from "./DbApi.ts"
+import { ReadKeyValue } from "./DbIterator.ts"
 import { keyId, type KeySet } from "./TransactionManager.ts"
 
 /** The seq of a key read from the transaction's own write set (SlateDB: `u64::MAX`). */
@@ -41,14 +42,14 @@ export const ownRow = (own: OwnWrites, snapshotRow: KeyValue | undefined, operat
   const base = own.base
   if (own.operands.length === 0) {
     return base?._tag === "put"
-      ? { key: base.key.slice(), value: base.value.slice(), seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
+      ? new ReadKeyValue(base.key.slice(), base.value.slice(), OWN_WRITE_SEQ, 0, undefined)
       : undefined
   }
   if (operator === undefined) return mergeOperatorMissing()
   const existing = base === undefined ? snapshotRow?.value : base._tag === "put" ? base.value : undefined
   try {
     const value = mergeBatch(operator, own.key, existing, own.operands)
-    return { key: own.key.slice(), value, seq: OWN_WRITE_SEQ, createTs: 0, expireTs: undefined }
+    return new ReadKeyValue(own.key.slice(), value, OWN_WRITE_SEQ, 0, undefined)
   } catch (e) {
     if (e instanceof InvalidError) return e
     throw e
