@@ -106,9 +106,15 @@ export class WalCore {
     Queue.offerUnsafe(this.requests, request)
   }
 
-  /** Queues an interval tick unless one is queued already. */
+  /**
+   * Queues an interval tick unless one is queued already, or there is nothing for it to do: with the current
+   * WAL empty and no immutable WAL left to write or release, a flush would freeze nothing and write nothing,
+   * so an idle database's tick wakes only the ticker.
+   */
   readonly offerTickNow = (): void => {
     if (this.tickPending || this.isClosed()) return
+    const s = Ref.getUnsafe(this.state)
+    if (s.current.isEmpty && s.immutables.length === 0) return
     this.tickPending = true
     this.offer(TICK)
   }
