@@ -38,8 +38,8 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { constants as perfConstants, PerformanceObserver } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
 import {
   isW2Value,
   makeKeyOf,

@@ -5,9 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Queue, Ref } from "effect"
-import { initialState, WalCore, type FlushRequest } from "../../src/wal/WalBufferState.ts"
-import { WalMetrics } from "../../src/wal/WalMetrics.ts"
 import { WalBuffer } from "../../src/wal/WalBuffer.ts"
+import { type FlushRequest, initialState, WalCore } from "../../src/wal/WalBufferState.ts"
+import { WalMetrics } from "../../src/wal/WalMetrics.ts"
 import { row } from "./fixtures.ts"
 
 const makeCore = Effect.gen(function*() {
