@@ -336,12 +336,14 @@ const readOnce = async (impl: string, layout: string) => {
     collect
       ? Effect.map(Stream.runCollect(stream), (kvs: Core) => check.scanRows(kvs))
       : Stream.runForEachArray(stream, (chunk: Core) => Effect.sync(() => check.scanRows(chunk)))
+  /** The first `rows` rows from key `start`, as every scan here reads them. */
+  const scanOf = (db: Core, start: number) => Stream.take(db.scan({ start: keyOf(start) }, scanOptions), rows)
   const runScans = (starts: Uint32Array) =>
     runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
       for (let s = 0; s < starts.length; s++) {
         check.scanStart(starts[s]!)
-        yield* rowsOf(Stream.take(db.scan({ start: keyOf(starts[s]!) }, scanOptions), rows))
+        yield* rowsOf(scanOf(db, starts[s]!))
         scanned += check.scanEnd(starts[s]!, rows)
       }
     }))
@@ -352,15 +354,10 @@ const readOnce = async (impl: string, layout: string) => {
     const kept: Array<unknown> = []
     await runtime.runPromise(Effect.gen(function*() {
       const db = yield* Db.Db
-      const starts = randomKeys(n, keepFirst, READ_SEEDS.warmupScans + 1)
-      for (let s = 0; s < starts.length; s++) {
-        yield* Stream.runForEachArray(Stream.take(db.scan({ start: keyOf(starts[s]!) }), rows), (chunk: Core) =>
-          Effect.sync(() => {
-            kept.push(chunk)
-          }))
+      for (const start of randomKeys(n, keepFirst, READ_SEEDS.warmupScans + 1)) {
+        yield* Stream.runForEachArray(scanOf(db, start), (chunk: Core) => Effect.sync(() => kept.push(chunk)))
       }
     }))
-    kept.length = 0
   }
   await runGets(randomKeys(n, Math.round(gets * WARMUP_SHARE), READ_SEEDS.warmupGets))
   await runScans(randomKeys(n, Math.round(scans * WARMUP_SHARE), READ_SEEDS.warmupScans))
