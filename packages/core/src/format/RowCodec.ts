@@ -16,7 +16,7 @@
 import { DataError } from "../errors.ts"
 import type { ByteSlab } from "./ByteSlab.ts"
 import { readI64, readU64, writeI64, writeU64 } from "./BigEndian.ts"
-import { type RowEntry, RowKind } from "./RowEntry.ts"
+import { Row, type RowEntry, RowKind } from "./RowEntry.ts"
 import { type Cursor, readVarint, varintLength, writeVarint } from "./Varint.ts"
 
 export const RowFlags = {
@@ -322,7 +322,7 @@ export const rowOfHead = (bytes: Uint8Array, keys: KeyBuffer, head: RowHead, sam
     : slab !== undefined
     ? slab.copyPrefix(keys.buf, keys.len)
     : keys.buf.slice(0, keys.len)
-  return { key, kind, value, seq: head.seq, createTs: head.createTs, expireTs: head.expireTs }
+  return new Row(key, kind, value, head.seq, head.createTs, head.expireTs)
 }
 
 const HEAD: RowHead = makeRowHead()
@@ -423,7 +423,7 @@ export const decodeRowV2WithKey = (bytes: Uint8Array, cursor: Cursor, end: numbe
   cursor.pos = readTrailer(bytes, valueStart + valueLen, end, TRAILER)
   const kind = kindOf(TRAILER.flags)
   const value = kind === RowKind.Tombstone || valueLen === 0 ? EMPTY : bytes.subarray(valueStart, valueStart + valueLen)
-  return { key, kind, value, seq: TRAILER.seq, createTs: TRAILER.createTs, expireTs: TRAILER.expireTs }
+  return new Row(key, kind, value, TRAILER.seq, TRAILER.createTs, TRAILER.expireTs)
 }
 
 /**

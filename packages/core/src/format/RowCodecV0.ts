@@ -8,7 +8,7 @@
 import { DataError } from "../errors.ts"
 import { readI64, readU16, readU32, readU64, writeU16, writeU32 } from "./BigEndian.ts"
 import { checkFlags, EMPTY, kindOf, restoreKey, RowFlags, truncated, tsBytes, writeTrailer } from "./RowCodec.ts"
-import { type RowEntry, RowKind } from "./RowEntry.ts"
+import { Row, type RowEntry, RowKind } from "./RowEntry.ts"
 import type { Cursor } from "./Varint.ts"
 
 /** Encoded size of `row` with codec V0, sharing `prefixLen` bytes with the block's first key. */
@@ -81,7 +81,7 @@ export const decodeRowV0 = (bytes: Uint8Array, cursor: Cursor, end: number, firs
   }
   if ((flags & RowFlags.Tombstone) !== 0) {
     cursor.pos = pos
-    return { key, kind: RowKind.Tombstone, value: EMPTY, seq, createTs, expireTs: undefined }
+    return new Row(key, RowKind.Tombstone, EMPTY, seq, createTs, undefined)
   }
   if (pos + 4 > end) truncated("value length")
   const valueLen = readU32(bytes, pos)
@@ -89,5 +89,5 @@ export const decodeRowV0 = (bytes: Uint8Array, cursor: Cursor, end: number, firs
   if (pos + valueLen > end) truncated("value")
   const value = bytes.subarray(pos, pos + valueLen)
   cursor.pos = pos + valueLen
-  return { key, kind: kindOf(flags), value, seq, createTs, expireTs }
+  return new Row(key, kindOf(flags), value, seq, createTs, expireTs)
 }

@@ -32,22 +32,42 @@ export interface RowEntry {
 
 const EMPTY = new Uint8Array(0)
 
+/**
+ * Every `RowEntry` the engine makes (writes, decoders). A class, not an object literal: V8 decides per
+ * literal allocation site, from how many of its first objects survive a young collection, to allocate
+ * that site's objects straight in the old generation, and a class's instances have no such site. Rows
+ * decoded from blocks are mostly short-lived, yet a scan process could flip the decoder's literal to
+ * "tenured" at random, after which every decoded row was an old object holding its key, value and block
+ * until a full collection (docs/design/benchmark.md §5.2, "Rows born old"). One class also gives every
+ * row one shape, whoever made it.
+ */
+export class Row implements RowEntry {
+  readonly key: Uint8Array
+  readonly kind: RowKind
+  readonly value: Uint8Array
+  readonly seq: number
+  readonly createTs: number | undefined
+  readonly expireTs: number | undefined
+  constructor(key: Uint8Array, kind: RowKind, value: Uint8Array, seq: number, createTs: number | undefined, expireTs: number | undefined) {
+    this.key = key
+    this.kind = kind
+    this.value = value
+    this.seq = seq
+    this.createTs = createTs
+    this.expireTs = expireTs
+  }
+}
+
 export const makeValue = (
   key: Uint8Array,
   value: Uint8Array,
   seq: number,
   createTs?: number,
   expireTs?: number
-): RowEntry => ({ key, kind: RowKind.Value, value, seq, createTs, expireTs })
+): RowEntry => new Row(key, RowKind.Value, value, seq, createTs, expireTs)
 
-export const makeTombstone = (key: Uint8Array, seq: number, createTs?: number): RowEntry => ({
-  key,
-  kind: RowKind.Tombstone,
-  value: EMPTY,
-  seq,
-  createTs,
-  expireTs: undefined
-})
+export const makeTombstone = (key: Uint8Array, seq: number, createTs?: number): RowEntry =>
+  new Row(key, RowKind.Tombstone, EMPTY, seq, createTs, undefined)
 
 export const makeMerge = (
   key: Uint8Array,
@@ -55,7 +75,7 @@ export const makeMerge = (
   seq: number,
   createTs?: number,
   expireTs?: number
-): RowEntry => ({ key, kind: RowKind.Merge, value: operand, seq, createTs, expireTs })
+): RowEntry => new Row(key, RowKind.Merge, operand, seq, createTs, expireTs)
 
 /**
  * SlateDB's size estimate of a row (`RowEntry::estimated_size`): key + value + 8 (seq) + 8 per present
