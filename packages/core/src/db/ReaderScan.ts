@@ -121,7 +121,7 @@ export const makeScanStream = (deps: ScanDeps) => {
     scope: Scope.Scope,
     fetch: SstFetchOptions,
     cachesSmall: boolean
-  ): Array<Source> => {
+  ): readonly [sources: Array<Source>, weights: Array<number>] => {
     const range: KeyRange = {
       ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
       ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
@@ -132,8 +132,13 @@ export const makeScanStream = (deps: ScanDeps) => {
       maxSeq,
       versions: mergeOperator === undefined ? "latest" : "all"
     } as const
+    // Each source's bytes, the merge's guess of its share of the rows (MergeOptions.weights).
     const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
-    for (const imm of state.imms) sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
+    const weights: Array<number> = [state.memtable.estimatedBytes]
+    for (const imm of state.imms) {
+      sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
+      weights.push(imm.table.estimatedBytes)
+    }
     const manifest = deps.manifest.manifestForReads
     const cache = tables.blockCache
     const small = cachesSmall && cache !== undefined
@@ -145,12 +150,14 @@ export const makeScanStream = (deps: ScanDeps) => {
       const options = clip(bounds, sst.visibleRange, descending)
       if (options === undefined) continue
       sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...(small.has(sst.id) ? cached : fetch) }]], scope, maxSeq))
+      weights.push(Manifest.sstBytes(sst))
     }
     for (const run of manifest.compacted) {
       // One source per run: its SSTs in key order (reversed for descending scans), found and opened one by one.
       sources.push(new SstSource(tables, manifest, new RunScan(run, bounds, descending, small.has(run.id) ? cached : fetch), scope, maxSeq))
+      weights.push(Manifest.runBytes(run))
     }
-    return sources
+    return [sources, weights]
   }
 
   const scanBounds = (bounds: Bounds, options: ScanOptions | undefined, maxSeqOf: () => number): Stream.Stream<KeyValue, DbError> =>
@@ -159,8 +166,8 @@ export const makeScanStream = (deps: ScanDeps) => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
         const cachesSmall = options?.cacheBlocks === undefined
-        const sources = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options), cachesSmall)
-        const merge = new DbIterator(new MergeIterator(sources, { descending, shadows: newestDecides }), mergeOperator)
+        const [sources, weights] = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options), cachesSmall)
+        const merge = new DbIterator(new MergeIterator(sources, { descending, shadows: newestDecides, weights }), mergeOperator)
         let finished = false
         let chunk = FIRST_SCAN_CHUNK
         const pull: Pull.Pull<NonEmptyReadonlyArray<KeyValue>, DbError, void> = Effect.suspend(() => {

@@ -88,27 +88,42 @@ export class CursorSource extends EagerSource {
  * A tournament ("loser") tree over the sources, ordered by their head's key: `winner` is the source with
  * the smallest head (largest when descending); a source whose head is undefined (ended) loses to every
  * other. Each internal node keeps the loser of the match played there, so after the winner's head moves
- * only the matches on its leaf's path to the root are replayed: at most ⌈log2 k⌉ key comparisons per row
- * for k sources, where a binary heap's sift-down makes up to two per level (docs/design/compaction.md).
- * Leaves are nodes `k..2k-1` (source `i` at `k + i`), internal nodes `1..k-1`, so any k works.
+ * only the matches on its leaf's path to the root are replayed: one key comparison per level, where a
+ * binary heap's sift-down makes up to two (docs/design/compaction.md).
+ *
+ * Shape: balanced (every leaf ⌈log2 k⌉ or ⌊log2 k⌋ matches from the root) unless the sources come with
+ * weights (`MergeOptions.weights`, the share of the rows each is expected to yield): then a Huffman tree
+ * over the weights, so that a source yielding most rows (a scan's largest sorted run beside a few small
+ * ones) sits near the root and its rows cost one or two comparisons instead of the balanced depth.
+ * Internal nodes are `1..k-1` (1 the root), leaves `k..2k-1` (source `i` at `k + i`); `#parent` links them.
  */
 class LoserTree {
   readonly #sources: ReadonlyArray<Source>
   readonly #sign: number
   /** `#nodes[0]`: the winner; `#nodes[1..k-1]`: each match's loser (source indices). */
   readonly #nodes: Int32Array
+  /** The parent of each internal node and leaf (`#parent[1]` is 0: the root has none). */
+  readonly #parent: Int32Array
 
-  constructor(sources: ReadonlyArray<Source>, descending: boolean) {
+  constructor(sources: ReadonlyArray<Source>, descending: boolean, weights: ReadonlyArray<number> | undefined) {
     this.#sources = sources
     this.#sign = descending ? -1 : 1
     const k = sources.length
     this.#nodes = new Int32Array(Math.max(1, k))
-    // Winners of each subtree, bottom-up (leaves are the sources themselves).
+    const children = k > 2 && weights !== undefined ? huffmanChildren(weights) : undefined
+    this.#parent = new Int32Array(2 * k)
+    for (let j = 1; j < k; j++) {
+      const left = children === undefined ? 2 * j : children[2 * j]!
+      const right = children === undefined ? 2 * j + 1 : children[2 * j + 1]!
+      this.#parent[left] = j
+      this.#parent[right] = j
+    }
+    // Winners of each subtree, bottom-up: a node's children are leaves or nodes numbered above it.
     const winners = new Int32Array(2 * k)
     for (let i = 0; i < k; i++) winners[k + i] = i
     for (let j = k - 1; j >= 1; j--) {
-      const a = winners[2 * j]!
-      const b = winners[2 * j + 1]!
+      const a = winners[children === undefined ? 2 * j : children[2 * j]!]!
+      const b = winners[children === undefined ? 2 * j + 1 : children[2 * j + 1]!]!
       const aWins = this.#beats(a, b)
       winners[j] = aWins ? a : b
       this.#nodes[j] = aWins ? b : a
@@ -138,8 +153,9 @@ class LoserTree {
   /** Restores the order after source `s`'s head changed. */
   replay(s: number): void {
     const nodes = this.#nodes
+    const parent = this.#parent
     let winner = s
-    for (let j = (s + this.#sources.length) >> 1; j >= 1; j >>= 1) {
+    for (let j = parent[s + this.#sources.length]!; j >= 1; j = parent[j]!) {
       const other = nodes[j]!
       if (this.#beats(other, winner)) {
         nodes[j] = winner
@@ -148,6 +164,40 @@ class LoserTree {
     }
     nodes[0] = winner
   }
+}
+
+/**
+ * The children of a Huffman tree over `weights` (k of them, k > 2): `children[2j]` and `children[2j + 1]`
+ * for internal node j (1..k-1, numbered in the order LoserTree builds them: each node's children are leaves
+ * `k + i` or nodes numbered above it). Two queues: the leaves by weight, and the nodes made so far, whose
+ * weights come out in ascending order; each step joins the two lightest heads.
+ */
+const huffmanChildren = (weights: ReadonlyArray<number>): Int32Array => {
+  const k = weights.length
+  const leaves = Array.from({ length: k }, (_, i) => i).sort((a, b) => weights[a]! - weights[b]! || a - b)
+  const children = new Int32Array(2 * k)
+  const made: Array<number> = [] // internal node ids, in the order made
+  const madeWeight: Array<number> = []
+  let l = 0
+  let m = 0
+  const take = (): readonly [id: number, weight: number] => {
+    const leafFirst = l < k && (m >= made.length || weights[leaves[l]!]! <= madeWeight[m]!)
+    if (leafFirst) {
+      const i = leaves[l++]!
+      return [k + i, weights[i]!]
+    }
+    const at = m++
+    return [made[at]!, madeWeight[at]!]
+  }
+  for (let j = k - 1; j >= 1; j--) {
+    const [a, wa] = take()
+    const [b, wb] = take()
+    children[2 * j] = a
+    children[2 * j + 1] = b
+    made.push(j)
+    madeWeight.push(wa + wb)
+  }
+  return children
 }
 
 /** What the merge yields. */
@@ -162,6 +212,12 @@ export interface MergeOptions {
    * Versions of a key that arrive oldest first are all yielded; the reader decides.
    */
   readonly shadows?: (row: RowEntry) => boolean
+  /**
+   * The share of the rows each source is expected to yield (any non-negative unit, e.g. bytes), one per
+   * source: the tree is then shaped so that heavy sources need fewer comparisons per row (`LoserTree`).
+   * The order of the rows does not depend on it.
+   */
+  readonly weights?: ReadonlyArray<number>
 }
 
 /** The merge (see the module comment). */
@@ -169,6 +225,7 @@ export class MergeIterator implements RowIterator {
   readonly #sources: ReadonlyArray<Source>
   readonly #descending: boolean
   readonly #shadows: ((row: RowEntry) => boolean) | undefined
+  readonly #weights: ReadonlyArray<number> | undefined
   /** Built once no source is pending any more (SST sources start pending). */
   #tree: LoserTree | undefined = undefined
   /** Indices of the sources whose next page must be fetched before the merge can go on. */
@@ -182,6 +239,7 @@ export class MergeIterator implements RowIterator {
     this.#sources = sources
     this.#descending = options.descending === true
     this.#shadows = options.shadows
+    this.#weights = options.weights?.length === sources.length ? options.weights : undefined
     sources.forEach((s, i) => {
       if (s.startsPending) this.#pending.push(i)
     })
@@ -190,7 +248,7 @@ export class MergeIterator implements RowIterator {
   next(): RowEntry | undefined | NeedPull {
     for (;;) {
       if (this.#pending.length > 0) return NEED_PULL
-      const tree = this.#tree ?? (this.#tree = new LoserTree(this.#sources, this.#descending))
+      const tree = this.#tree ?? (this.#tree = new LoserTree(this.#sources, this.#descending, this.#weights))
       const w = tree.winner
       const top = this.#sources[w]
       if (top === undefined || !top.hasHead) return undefined

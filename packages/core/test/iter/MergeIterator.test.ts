@@ -3,7 +3,8 @@
  * are not powers of two), in both orders, with sources that start pending and need a pull at any row,
  * sources that are empty from the start and keys shared between sources, it yields every row of every
  * source exactly once, in key order, asking for a pull only while a source waits for one; keys of any
- * length and bytes, equal keys and prefixes of other keys come out exactly as a stable sort orders them.
+ * length and bytes, equal keys and prefixes of other keys come out exactly as a stable sort orders them;
+ * and weights (`MergeOptions.weights`, which shape the tree) change nothing of that.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -56,9 +57,10 @@ class PagedSource extends EagerSource {
   })
 }
 
-/** A source that counts how many rows the merge builds (reads `head` of). */
+/** A source that counts how many rows the merge builds (reads `head` of) and how often it reads a key. */
 class CountingSource implements Source {
   builds = 0
+  keyReads = 0
   readonly #inner: PagedSource
   constructor(inner: PagedSource) {
     this.#inner = inner
@@ -71,6 +73,7 @@ class CountingSource implements Source {
     return this.#inner.hasHead
   }
   get keyBytes() {
+    this.keyReads++
     return this.#inner.keyBytes
   }
   get keyLen() {
@@ -145,6 +148,65 @@ describe("MergeIterator", () => {
         const { rows } = yield* drainMerge(new MergeIterator(sources, { descending }))
         assert.deepStrictEqual(rows, tagged.map((t) => t.row), `round ${round} (${k} sources, descending ${descending})`)
       }
+    }))
+
+  it.effect("weights (a Huffman-shaped tree) change no row's place: equal keys still in source order, pulls as before", () =>
+    Effect.gen(function*() {
+      const random = rng(41)
+      let seq = 0
+      for (let round = 0; round < 300; round++) {
+        const k = 1 + Math.floor(random() * 12)
+        const descending = round % 2 === 1
+        const sign = descending ? -1 : 1
+        const pageSizes = Array.from({ length: k }, () => 1 + Math.floor(random() * 6))
+        const pending = Array.from({ length: k }, () => random() < 0.5)
+        const data = Array.from({ length: k }, (_, s) => {
+          // Skewed sizes, as a scan's sources are: one large run beside small ones (and empty ones).
+          const n = s === k - 1 ? 200 : Math.floor(random() * random() * 40)
+          const rows = Array.from({ length: n }, () => makeValue(key(Math.floor(random() * 300)), new Uint8Array([s]), ++seq))
+          return rows.sort((a, b) => sign * compareKeys(a.key, b.key) || b.seq - a.seq)
+        })
+        // Weights: the sizes, zeros, or anything at all (they shape the tree, never the order).
+        const weights = data.map((rows) => round % 3 === 0 ? rows.length : round % 3 === 1 ? 0 : Math.floor(random() * 1000))
+        const run = (options: { readonly weights?: ReadonlyArray<number> }) => {
+          const sources = data.map((rows, s) => new PagedSource(rows, pageSizes[s]!, pending[s]!))
+          return Effect.map(drainMerge(new MergeIterator(sources, { descending, ...options })), (out) => ({
+            rows: out.rows,
+            pulls: sources.map((src) => src.pulls)
+          }))
+        }
+        const plain = yield* run({})
+        const weighted = yield* run({ weights })
+        const expected = data.flatMap((rows, source) => rows.map((row, at) => ({ row, source, at })))
+          .sort((a, b) => sign * compareKeys(a.row.key, b.row.key) || a.source - b.source || a.at - b.at)
+          .map((t) => t.row)
+        assert.deepStrictEqual(weighted.rows, expected, `round ${round} (${k} sources, weights ${weights.join(",")})`)
+        assert.deepStrictEqual(plain.rows, expected, `round ${round} unweighted`)
+        assert.deepStrictEqual(weighted.pulls, plain.pulls, `round ${round}: pulls`)
+      }
+    }))
+
+  it.effect("weights put a heavy source near the root: its rows take fewer key comparisons", () =>
+    Effect.gen(function*() {
+      // Six sources: five small ones (a few rows each) and one large run last, as a scan after a load sees them.
+      const data = Array.from({ length: 6 }, (_, s) => {
+        const n = s === 5 ? 1000 : 10
+        return Array.from({ length: n }, (_, i) => makeValue(key(s === 5 ? i * 3 : i * 97 + s), new Uint8Array([s]), s * 10_000 + i + 1))
+          .sort((a, b) => compareKeys(a.key, b.key))
+      })
+      const keyReads = (weights?: ReadonlyArray<number>) => {
+        const sources = data.map((rows) => new CountingSource(new PagedSource(rows, 1000, false)))
+        return Effect.map(drainMerge(new MergeIterator(sources, weights === undefined ? {} : { weights })), (out) => ({
+          rows: out.rows.length,
+          reads: sources.reduce((sum, src) => sum + src.keyReads, 0)
+        }))
+      }
+      const balanced = yield* keyReads()
+      const weighted = yield* keyReads(data.map((rows) => rows.length))
+      assert.strictEqual(weighted.rows, 1050)
+      assert.strictEqual(balanced.rows, 1050)
+      // Balanced, the large run's leaf is 3 matches from the root; weighted, 1: about a third of the reads.
+      assert.isBelow(weighted.reads, balanced.reads * 0.5, `weighted ${weighted.reads}, balanced ${balanced.reads}`)
     }))
 
   it.effect("asks for a pull only when a source waits for its next page", () =>
