@@ -169,33 +169,25 @@ class LoserTree {
 /**
  * The children of a Huffman tree over `weights` (k of them, k > 2): `children[2j]` and `children[2j + 1]`
  * for internal node j (1..k-1, numbered in the order LoserTree builds them: each node's children are leaves
- * `k + i` or nodes numbered above it). Two queues: the leaves by weight, and the nodes made so far, whose
- * weights come out in ascending order; each step joins the two lightest heads.
+ * `k + i` or nodes numbered above it). Two queues: the leaves by weight, and the nodes made so far (made
+ * as k-1, k-2, ..., their weights ascending); each step joins the two lightest heads.
  */
 const huffmanChildren = (weights: ReadonlyArray<number>): Int32Array => {
   const k = weights.length
   const leaves = Array.from({ length: k }, (_, i) => i).sort((a, b) => weights[a]! - weights[b]! || a - b)
+  const weightOf = new Float64Array(2 * k) // by node: leaves k + i, internal nodes 1..k-1
+  for (let i = 0; i < k; i++) weightOf[k + i] = weights[i]!
   const children = new Int32Array(2 * k)
-  const made: Array<number> = [] // internal node ids, in the order made
-  const madeWeight: Array<number> = []
-  let l = 0
-  let m = 0
-  const take = (): readonly [id: number, weight: number] => {
-    const leafFirst = l < k && (m >= made.length || weights[leaves[l]!]! <= madeWeight[m]!)
-    if (leafFirst) {
-      const i = leaves[l++]!
-      return [k + i, weights[i]!]
-    }
-    const at = m++
-    return [made[at]!, madeWeight[at]!]
-  }
-  for (let j = k - 1; j >= 1; j--) {
-    const [a, wa] = take()
-    const [b, wb] = take()
+  let l = 0 // the next leaf (in `leaves`)
+  let m = k - 1 // the lightest node made and not yet joined; none while m === j (j: the node being made)
+  let j = k - 1
+  const take = (): number => l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!) ? k + leaves[l++]! : m--
+  for (; j >= 1; j--) {
+    const a = take()
+    const b = take()
     children[2 * j] = a
     children[2 * j + 1] = b
-    made.push(j)
-    madeWeight.push(wa + wb)
+    weightOf[j] = weightOf[a]! + weightOf[b]!
   }
   return children
 }
