@@ -112,18 +112,17 @@ class LoserTree {
     this.#nodes = new Int32Array(Math.max(1, k))
     const children = k > 2 && weights !== undefined ? huffmanChildren(weights) : undefined
     this.#parent = new Int32Array(2 * k)
-    for (let j = 1; j < k; j++) {
+    // Winners of each subtree, bottom-up (a node's children are leaves or nodes numbered above it), and
+    // each child's parent on the way.
+    const winners = new Int32Array(2 * k)
+    for (let i = 0; i < k; i++) winners[k + i] = i
+    for (let j = k - 1; j >= 1; j--) {
       const left = children === undefined ? 2 * j : children[2 * j]!
       const right = children === undefined ? 2 * j + 1 : children[2 * j + 1]!
       this.#parent[left] = j
       this.#parent[right] = j
-    }
-    // Winners of each subtree, bottom-up: a node's children are leaves or nodes numbered above it.
-    const winners = new Int32Array(2 * k)
-    for (let i = 0; i < k; i++) winners[k + i] = i
-    for (let j = k - 1; j >= 1; j--) {
-      const a = winners[children === undefined ? 2 * j : children[2 * j]!]!
-      const b = winners[children === undefined ? 2 * j + 1 : children[2 * j + 1]!]!
+      const a = winners[left]!
+      const b = winners[right]!
       const aWins = this.#beats(a, b)
       winners[j] = aWins ? a : b
       this.#nodes[j] = aWins ? b : a
