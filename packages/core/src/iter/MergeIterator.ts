@@ -114,7 +114,7 @@ class LoserTree {
     this.#parent = new Int32Array(2 * k)
     // Winners of each subtree, bottom-up (a node's children are leaves or nodes numbered above it), and
     // each child's parent on the way.
-    const winners = new Int32Array(2 * k)
+    const winners = scratch.winners.length >= 2 * k ? scratch.winners : (scratch.winners = new Int32Array(4 * k))
     for (let i = 0; i < k; i++) winners[k + i] = i
     for (let j = k - 1; j >= 1; j--) {
       const left = children === undefined ? 2 * j : children[2 * j]!
@@ -166,24 +166,51 @@ class LoserTree {
 }
 
 /**
+ * Scratch arrays of the tree's construction (it is synchronous, and every tree keeps only `#nodes` and
+ * `#parent`): a scan builds one tree, and allocating these per scan cost more than the matches it saves.
+ */
+const scratch = {
+  winners: new Int32Array(32),
+  leaves: new Int32Array(16),
+  weightOf: new Float64Array(32),
+  children: new Int32Array(32)
+}
+
+/**
  * The children of a Huffman tree over `weights` (k of them, k > 2): `children[2j]` and `children[2j + 1]`
  * for internal node j (1..k-1, numbered in the order LoserTree builds them: each node's children are leaves
  * `k + i` or nodes numbered above it). Two queues: the leaves by weight, and the nodes made so far (made
- * as k-1, k-2, ..., their weights ascending); each step joins the two lightest heads.
+ * as k-1, k-2, ..., their weights ascending); each step joins the two lightest heads. The answer is
+ * `scratch.children`, valid until the next call.
  */
 const huffmanChildren = (weights: ReadonlyArray<number>): Int32Array => {
   const k = weights.length
-  const leaves = Array.from({ length: k }, (_, i) => i).sort((a, b) => weights[a]! - weights[b]! || a - b)
-  const weightOf = new Float64Array(2 * k) // by node: leaves k + i, internal nodes 1..k-1
-  for (let i = 0; i < k; i++) weightOf[k + i] = weights[i]!
-  const children = new Int32Array(2 * k)
+  if (scratch.leaves.length < k) {
+    scratch.leaves = new Int32Array(2 * k)
+    scratch.weightOf = new Float64Array(4 * k)
+    scratch.children = new Int32Array(4 * k)
+  }
+  const { leaves, weightOf, children } = scratch
+  // The leaves by weight (ties by index): an insertion sort, k being a handful of sources.
+  for (let i = 0; i < k; i++) {
+    const w = weights[i]!
+    weightOf[k + i] = w
+    let at = i
+    while (at > 0 && weightOf[k + leaves[at - 1]!]! > w) {
+      leaves[at] = leaves[at - 1]!
+      at--
+    }
+    leaves[at] = i
+  }
   let l = 0 // the next leaf (in `leaves`)
   let m = k - 1 // the lightest node made and not yet joined; none while m === j (j: the node being made)
-  let j = k - 1
-  const take = (): number => l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!) ? k + leaves[l++]! : m--
-  for (; j >= 1; j--) {
-    const a = take()
-    const b = take()
+  for (let j = k - 1; j >= 1; j--) {
+    let a: number
+    if (l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!)) a = k + leaves[l++]!
+    else a = m--
+    let b: number
+    if (l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!)) b = k + leaves[l++]!
+    else b = m--
     children[2 * j] = a
     children[2 * j + 1] = b
     weightOf[j] = weightOf[a]! + weightOf[b]!

@@ -148,6 +148,9 @@ const stepOf = (sst: ScannableSst, options: ScanOptions): number => {
   return Math.max(1, options.readAheadBlocks ?? sst.readAheadBlocks)
 }
 
+/** 2^n for 0 ≤ n ≤ 52 (a shift below 31, `2 ** n` above). */
+const pow2 = (n: number): number => (n < 31 ? 1 << n : 2 ** n)
+
 /**
  * The pages over blocks `first..last` (inclusive) in scan order: 1 block, then twice as many, up to `step`
  * blocks each. Each page's blocks are computed when asked for, not listed up front: a short scan of a large
@@ -168,19 +171,19 @@ export class PageRanges {
     this.#last = last
     this.#descending = descending
     this.#step = step
-    let k = 0
-    while (2 ** k < step) k++
+    // k: the least with 2^k ≥ step; pages of 1, 2, ..., 2^(k-1) blocks cover 2^k - 1 of them.
+    const k = step <= 1 ? 0 : 32 - Math.clz32(step - 1)
     this.#doubling = k
     const blocks = last - first + 1
     if (blocks <= 0) this.count = 0
-    else if (blocks <= 2 ** k - 1) this.count = Math.ceil(Math.log2(blocks + 1) - 1e-9)
-    else this.count = k + Math.ceil((blocks - (2 ** k - 1)) / step)
+    else if (blocks <= pow2(k) - 1) this.count = 32 - Math.clz32(blocks) // the least c with 2^c - 1 ≥ blocks
+    else this.count = k + Math.ceil((blocks - (pow2(k) - 1)) / step)
   }
 
   /** Blocks before page `p` in scan order. */
   #offset(p: number): number {
     const k = this.#doubling
-    return p <= k ? 2 ** p - 1 : 2 ** k - 1 + (p - k) * this.#step
+    return p <= k ? pow2(p) - 1 : pow2(k) - 1 + (p - k) * this.#step
   }
 
   /** The lowest block of page `p`. */
