@@ -12,6 +12,7 @@
  * `end` ends the page (the index pruned the blocks after it).
  */
 import { Effect, Stream } from "effect"
+import type { DataError } from "../errors.ts"
 import { type Block, BlockIterator } from "../format/Block.ts"
 import { type ByteSlab, readSlab } from "../format/ByteSlab.ts"
 import { compareKeyParts } from "../format/KeyComparator.ts"
@@ -58,7 +59,13 @@ export class PageRows {
     this.#endInclusive = options.endInclusive ?? false
     this.#maxSeq = maxSeq
     this.#iterator = new BlockIterator(blocks[0]!, keySlab)
-    if (seek && this.#start !== undefined) this.#inBlock(() => this.#iterator.seek(this.#start!))
+    if (seek && this.#start !== undefined) {
+      try {
+        this.#iterator.seek(this.#start)
+      } catch (e) {
+        throw this.#blockError(e)
+      }
+    }
   }
 
   /**
@@ -74,7 +81,7 @@ export class PageRows {
       try {
         stepped = it.step()
       } catch (e) {
-        throw toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
+        throw this.#blockError(e)
       }
       if (!stepped) {
         if (++this.#block >= blocks.length) return false
@@ -124,12 +131,9 @@ export class PageRows {
     return this.#pastEnd
   }
 
-  #inBlock(f: () => void): void {
-    try {
-      f()
-    } catch (e) {
-      throw toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
-    }
+  /** `e`, thrown while decoding the current block, as the `DataError` naming it. */
+  #blockError(e: unknown): DataError {
+    return toDataError(this.#path, `block ${this.#from + this.#block}`)(e)
   }
 }
 

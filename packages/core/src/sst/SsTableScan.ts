@@ -81,39 +81,19 @@ export interface ScanPlan {
   /** Pages in flight at once after the first pages (`maxFetchTasks`, at least 1). */
   readonly tasks: number
   /** The rows of page `p`'s blocks, after the bounds, and whether the scan ends with it. Throws `DataError`. */
-  readonly page: (p: number, blocks: ReadonlyArray<Block>) => Page
+  page(p: number, blocks: ReadonlyArray<Block>): Page
 }
 
 /** The plan of a scan of `sst` (see `ScanPlan`), or undefined when it reads nothing. */
 export const planScan = (sst: ScannableSst, options: ScanOptions = {}): ScanPlan | undefined => {
   const n = sst.numBlocks
   if (n === 0) return undefined
-  const inRange = rangePredicate(options)
-  const descending = options.descending === true
-  if (sst.isWal) {
-    // Insertion order: bounds filter rows but cannot prune blocks.
-    return plan(sst, 0, n - 1, options, (rows) => [inRange(rows), false])
-  }
+  if (sst.isWal) return new Plan(sst, 0, n - 1, options) // insertion order: bounds filter rows, prune no block
   const { start, end } = options
-  const startInclusive = options.startInclusive ?? true
-  const endInclusive = options.endInclusive ?? false
   const firstBlock = start === undefined ? 0 : sst.scanBlock(start, true)
-  const lastBlock = end === undefined ? n - 1 : sst.scanBlock(end, !endInclusive)
+  const lastBlock = end === undefined ? n - 1 : sst.scanBlock(end, !(options.endInclusive ?? false))
   if (firstBlock > lastBlock) return undefined // an empty or inverted range
-  if (descending) {
-    return plan(sst, firstBlock, lastBlock, options, (rows) => {
-      const last = rows[rows.length - 1]
-      const done = start !== undefined && last !== undefined &&
-        (startInclusive ? compareKeys(last.key, start) < 0 : compareKeys(last.key, start) <= 0)
-      return [inRange(rows), done]
-    })
-  }
-  return plan(sst, firstBlock, lastBlock, options, (rows) => {
-    const last = rows[rows.length - 1]
-    const done = end !== undefined && last !== undefined &&
-      (endInclusive ? compareKeys(last.key, end) > 0 : compareKeys(last.key, end) >= 0)
-    return [inRange(rows), done]
-  })
+  return new Plan(sst, firstBlock, lastBlock, options)
 }
 
 /** Page `p`'s blocks of `plan`, from the cache or the store (one request for those not cached). */
@@ -203,28 +183,50 @@ export class PageRanges {
 }
 
 /**
- * The plan over blocks `firstBlock..lastBlock`; `take` filters a page's rows and says whether the scan is
- * finished. An ascending scan with a `start` seeks within its first block.
+ * The plan over blocks `firstBlock..lastBlock`. An ascending scan with a `start` seeks within its first
+ * block. A class rather than closures over the options: the read path plans a scan of every source per
+ * scan, and its pages of compacted SSTs are decoded a row at a time (PageRows.ts), never by `page`.
  */
-const plan = (
-  sst: ScannableSst,
-  firstBlock: number,
-  lastBlock: number,
-  options: ScanOptions,
-  take: (rows: ReadonlyArray<RowEntry>) => Page
-): ScanPlan => {
-  const descending = options.descending === true
-  const seekKey = descending ? undefined : options.start
-  const pages = new PageRanges(firstBlock, lastBlock, descending, stepOf(sst, options))
-  return {
-    pages,
-    cacheBlocks: options.cacheBlocks ?? false,
-    tasks: Math.max(1, Math.floor(options.maxFetchTasks ?? 1)),
-    page: (p, blocks) => {
-      const from = pages.from(p)
-      return take(decodePage(sst, blocks, from, descending, p === 0 ? seekKey : undefined))
-    }
+class Plan implements ScanPlan {
+  readonly pages: PageRanges
+  readonly cacheBlocks: CacheBlocks
+  readonly tasks: number
+  readonly #sst: ScannableSst
+  readonly #options: ScanOptions
+
+  constructor(sst: ScannableSst, firstBlock: number, lastBlock: number, options: ScanOptions) {
+    this.#sst = sst
+    this.#options = options
+    this.pages = new PageRanges(firstBlock, lastBlock, options.descending === true, stepOf(sst, options))
+    this.cacheBlocks = options.cacheBlocks ?? false
+    this.tasks = Math.max(1, Math.floor(options.maxFetchTasks ?? 1))
   }
+
+  page(p: number, blocks: ReadonlyArray<Block>): Page {
+    const options = this.#options
+    const descending = options.descending === true
+    const rows = decodePage(this.#sst, blocks, this.pages.from(p), descending, !descending && p === 0 ? options.start : undefined)
+    return [inRange(rows, options), !this.#sst.isWal && passedBound(rows, options)]
+  }
+}
+
+/**
+ * Whether a page's rows of a compacted SST end the scan: its last row is past the bound the scan moves
+ * towards (`end` ascending, `start` descending).
+ */
+const passedBound = (rows: ReadonlyArray<RowEntry>, options: ScanOptions): boolean => {
+  const last = rows[rows.length - 1]
+  if (last === undefined) return false
+  if (options.descending === true) {
+    const start = options.start
+    if (start === undefined) return false
+    const c = compareKeys(last.key, start)
+    return (options.startInclusive ?? true) ? c < 0 : c <= 0
+  }
+  const end = options.end
+  if (end === undefined) return false
+  const c = compareKeys(last.key, end)
+  return (options.endInclusive ?? false) ? c > 0 : c >= 0
 }
 
 /** The rows of `blocks` (blocks `from`, `from + 1`, ...) in scan order. Throws `DataError`. */
@@ -254,12 +256,12 @@ const decodePage = (
 }
 
 /** The rows within the bounds (all of them without bounds). */
-const rangePredicate = (options: ScanOptions): (rows: ReadonlyArray<RowEntry>) => ReadonlyArray<RowEntry> => {
+const inRange = (rows: ReadonlyArray<RowEntry>, options: ScanOptions): ReadonlyArray<RowEntry> => {
   const { start, end } = options
-  if (start === undefined && end === undefined) return (rows) => rows
+  if (start === undefined && end === undefined) return rows
   const startInclusive = options.startInclusive ?? true
   const endInclusive = options.endInclusive ?? false
-  const ok = (row: RowEntry): boolean => {
+  return rows.filter((row) => {
     if (start !== undefined) {
       const c = compareKeys(row.key, start)
       if (c < 0 || (c === 0 && !startInclusive)) return false
@@ -269,6 +271,5 @@ const rangePredicate = (options: ScanOptions): (rows: ReadonlyArray<RowEntry>) =
       if (c > 0 || (c === 0 && !endInclusive)) return false
     }
     return true
-  }
-  return (rows) => rows.filter(ok)
+  })
 }
