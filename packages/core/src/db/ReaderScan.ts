@@ -147,9 +147,9 @@ export const makeScanStream = (deps: ScanDeps) => {
     const cached = small.size === 0 ? fetch : { ...fetch, cacheBlocks: true }
     for (const sst of manifest.l0) {
       if (!overlaps(sst, bounds)) continue
-      const options = clip(bounds, sst.visibleRange, descending)
+      const options = clip(bounds, sst.visibleRange, descending, small.has(sst.id) ? cached : fetch)
       if (options === undefined) continue
-      sources.push(new SstSource(tables, manifest, [[sst, { ...options, ...(small.has(sst.id) ? cached : fetch) }]], scope, maxSeq))
+      sources.push(new SstSource(tables, manifest, [[sst, options]], scope, maxSeq))
       weights.push(Manifest.sstBytes(sst))
     }
     for (const run of manifest.compacted) {

@@ -7,6 +7,7 @@
 import { compareKeys } from "../format/KeyComparator.ts"
 import type { CompactedSst, RangeBound, SortedRun, VisibleRange } from "./Manifest.ts"
 import type { ScanOptions as SstScanOptions } from "../sst/SsTableReader.ts"
+import type { Mutable } from "effect/Types"
 
 /** A validated range with explicit inclusivity. */
 export interface Bounds {
@@ -27,8 +28,16 @@ const inBound = (key: Uint8Array, b: RangeBound, side: "start" | "end"): boolean
 export const inVisibleRange = (key: Uint8Array, vr: VisibleRange | undefined): boolean =>
   vr === undefined || (inBound(key, vr.start, "start") && inBound(key, vr.end, "end"))
 
-/** The intersection of `bounds` with an SST's visible range, as SST scan options; undefined if empty. */
-export const clip = (bounds: Bounds, vr: VisibleRange | undefined, descending: boolean): SstScanOptions | undefined => {
+/**
+ * The intersection of `bounds` with an SST's visible range, as SST scan options with `extra`'s (fetching,
+ * caching); undefined if empty. One object per SST: a scan clips every source it opens.
+ */
+export const clip = (
+  bounds: Bounds,
+  vr: VisibleRange | undefined,
+  descending: boolean,
+  extra?: SstScanOptions
+): SstScanOptions | undefined => {
   let { start, startInclusive, end, endInclusive } = bounds
   if (vr !== undefined) {
     if (vr.start.kind !== "Unbounded") {
@@ -50,11 +59,16 @@ export const clip = (bounds: Bounds, vr: VisibleRange | undefined, descending: b
       if (c > 0 || (c === 0 && !(startInclusive && endInclusive))) return undefined
     }
   }
-  return {
-    ...(start === undefined ? {} : { start, startInclusive }),
-    ...(end === undefined ? {} : { end, endInclusive }),
-    descending
+  const options: Mutable<SstScanOptions> = extra === undefined ? { descending } : { ...extra, descending }
+  if (start !== undefined) {
+    options.start = start
+    options.startInclusive = startInclusive
   }
+  if (end !== undefined) {
+    options.end = end
+    options.endInclusive = endInclusive
+  }
+  return options
 }
 
 /** Whether an SST's [first, last] keys may overlap `bounds`. */
@@ -154,10 +168,10 @@ export class RunScan {
     for (let i = this.#i; i >= 0 && i < ssts.length; i += step) {
       const sst = ssts[i]!
       if (!overlaps(sst, bounds)) break // sorted: every later SST is past the far bound too
-      const options = clip(bounds, sst.visibleRange, this.#descending)
+      const options = clip(bounds, sst.visibleRange, this.#descending, this.#extra)
       if (options === undefined) continue
       this.#i = i + step
-      return [sst, this.#extra === undefined ? options : { ...options, ...this.#extra }]
+      return [sst, options]
     }
     this.#i = -1
     return undefined
