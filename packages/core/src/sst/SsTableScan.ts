@@ -183,8 +183,8 @@ export class PageRanges {
 }
 
 /**
- * The plan over blocks `firstBlock..lastBlock`. An ascending scan with a `start` seeks within its first
- * block. A class rather than closures over the options: the read path plans a scan of every source per
+ * The plan over blocks `firstBlock..lastBlock`. An ascending scan of a compacted SST with a `start` seeks
+ * within its first block. A class rather than closures over the options: the read path plans a scan of every source per
  * scan, and its pages of compacted SSTs are decoded a row at a time (PageRows.ts), never by `page`.
  */
 class Plan implements ScanPlan {
@@ -205,8 +205,11 @@ class Plan implements ScanPlan {
   page(p: number, blocks: ReadonlyArray<Block>): Page {
     const options = this.#options
     const descending = options.descending === true
-    const rows = decodePage(this.#sst, blocks, this.pages.from(p), descending, !descending && p === 0 ? options.start : undefined)
-    return [inRange(rows, options), !this.#sst.isWal && passedBound(rows, options)]
+    // A seek assumes sorted keys: a WAL SST's (insertion order) are filtered only.
+    const wal = this.#sst.isWal
+    const seekKey = !descending && !wal && p === 0 ? options.start : undefined
+    const rows = decodePage(this.#sst, blocks, this.pages.from(p), descending, seekKey)
+    return [inRange(rows, options), !wal && passedBound(rows, options)]
   }
 }
 
