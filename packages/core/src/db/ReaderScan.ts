@@ -108,57 +108,63 @@ export const fillChunk = (merge: DbIterator, out: Array<KeyValue>, limit: number
 }
 
 /**
+ * A scan's sources, newest first (the memtable, the immutable memtables, the L0 SSTs that may hold the
+ * range, one per sorted run), and each one's bytes: the merge's guess of its share of the rows
+ * (`MergeOptions.weights`).
+ */
+const openSources = (
+  deps: ScanDeps,
+  bounds: Bounds,
+  descending: boolean,
+  maxSeq: number,
+  scope: Scope.Scope,
+  fetch: SstFetchOptions,
+  cachesSmall: boolean
+): readonly [sources: Array<Source>, weights: Array<number>] => {
+  const { state, tables, mergeOperator } = deps
+  const range: KeyRange = {
+    ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
+    ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
+  }
+  // A fold needs a key's older versions too: with an operator the memtables yield every version.
+  const cursorOptions = {
+    order: descending ? "desc" : "asc",
+    maxSeq,
+    versions: mergeOperator === undefined ? "latest" : "all"
+  } as const
+  const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
+  const weights: Array<number> = [state.memtable.estimatedBytes]
+  for (const imm of state.imms) {
+    sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
+    weights.push(imm.table.estimatedBytes)
+  }
+  const manifest = deps.manifest.manifestForReads
+  const cache = tables.blockCache
+  const small = cachesSmall && cache !== undefined
+    ? smallSources(manifest, cache.maxBytes * SMALL_SOURCES_SHARE)
+    : NO_SOURCES
+  const cached = small.size === 0 ? fetch : { ...fetch, cacheBlocks: true }
+  for (const sst of manifest.l0) {
+    if (!overlaps(sst, bounds)) continue
+    const options = clip(bounds, sst.visibleRange, descending, small.has(sst.id) ? cached : fetch)
+    if (options === undefined) continue
+    sources.push(new SstSource(tables, manifest, [[sst, options]], scope, maxSeq))
+    weights.push(Manifest.sstBytes(sst))
+  }
+  for (const run of manifest.compacted) {
+    // One source per run: its SSTs in key order (reversed for descending scans), found and opened one by one.
+    sources.push(new SstSource(tables, manifest, new RunScan(run, bounds, descending, small.has(run.id) ? cached : fetch), scope, maxSeq))
+    weights.push(Manifest.runBytes(run))
+  }
+  return [sources, weights]
+}
+
+/**
  * Scans over the reader's state: `(bounds, options, maxSeqOf)` streams the rows within `bounds` as of the
  * sequence cap `maxSeqOf()` (taken when the stream starts).
  */
 export const makeScanStream = (deps: ScanDeps) => {
-  const { state, tables, mergeOperator } = deps
-
-  const openSources = (
-    bounds: Bounds,
-    descending: boolean,
-    maxSeq: number,
-    scope: Scope.Scope,
-    fetch: SstFetchOptions,
-    cachesSmall: boolean
-  ): readonly [sources: Array<Source>, weights: Array<number>] => {
-    const range: KeyRange = {
-      ...(bounds.start === undefined ? {} : { start: bounds.start, startInclusive: bounds.startInclusive }),
-      ...(bounds.end === undefined ? {} : { end: bounds.end, endInclusive: bounds.endInclusive })
-    }
-    // A fold needs a key's older versions too: with an operator the memtables yield every version.
-    const cursorOptions = {
-      order: descending ? "desc" : "asc",
-      maxSeq,
-      versions: mergeOperator === undefined ? "latest" : "all"
-    } as const
-    // Each source's bytes, the merge's guess of its share of the rows (MergeOptions.weights).
-    const sources: Array<Source> = [new CursorSource(state.memtable.cursor(range, cursorOptions))]
-    const weights: Array<number> = [state.memtable.estimatedBytes]
-    for (const imm of state.imms) {
-      sources.push(new CursorSource(imm.table.cursor(range, cursorOptions)))
-      weights.push(imm.table.estimatedBytes)
-    }
-    const manifest = deps.manifest.manifestForReads
-    const cache = tables.blockCache
-    const small = cachesSmall && cache !== undefined
-      ? smallSources(manifest, cache.maxBytes * SMALL_SOURCES_SHARE)
-      : NO_SOURCES
-    const cached = small.size === 0 ? fetch : { ...fetch, cacheBlocks: true }
-    for (const sst of manifest.l0) {
-      if (!overlaps(sst, bounds)) continue
-      const options = clip(bounds, sst.visibleRange, descending, small.has(sst.id) ? cached : fetch)
-      if (options === undefined) continue
-      sources.push(new SstSource(tables, manifest, [[sst, options]], scope, maxSeq))
-      weights.push(Manifest.sstBytes(sst))
-    }
-    for (const run of manifest.compacted) {
-      // One source per run: its SSTs in key order (reversed for descending scans), found and opened one by one.
-      sources.push(new SstSource(tables, manifest, new RunScan(run, bounds, descending, small.has(run.id) ? cached : fetch), scope, maxSeq))
-      weights.push(Manifest.runBytes(run))
-    }
-    return [sources, weights]
-  }
+  const { state, mergeOperator } = deps
 
   const scanBounds = (bounds: Bounds, options: ScanOptions | undefined, maxSeqOf: () => number): Stream.Stream<KeyValue, DbError> =>
     Stream.fromChannel(Channel.fromTransform((_upstream, scope) =>
@@ -166,7 +172,7 @@ export const makeScanStream = (deps: ScanDeps) => {
         if (state.closeError !== undefined) return Effect.fail(state.closeError)
         const descending = options?.order === "desc"
         const cachesSmall = options?.cacheBlocks === undefined
-        const [sources, weights] = openSources(bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options), cachesSmall)
+        const [sources, weights] = openSources(deps, bounds, descending, maxSeqOf(), scope, fetchOptionsOf(options), cachesSmall)
         const merge = new DbIterator(new MergeIterator(sources, { descending, shadows: newestDecides, weights }), mergeOperator)
         let finished = false
         let chunk = FIRST_SCAN_CHUNK
