@@ -173,12 +173,20 @@ const withCheckpointRemoved = (m: Manifest, id: string): Manifest => ({
 const sstBytes = (sst: { readonly info: { readonly indexOffset: number; readonly indexLen: number } }): number =>
   sst.info.indexOffset + sst.info.indexLen
 
-/** A sorted run's size: the sum of its SSTs' (`sstBytes`). */
+/**
+ * A sorted run's size: the sum of its SSTs' (`sstBytes`). Remembered per run (runs are immutable values):
+ * every scan weighs its sources by it (db/ReaderScan.ts), and a run may hold thousands of SSTs.
+ */
 const runBytes = (run: SortedRun): number => {
-  let n = 0
+  let n = runBytesOf.get(run)
+  if (n !== undefined) return n
+  n = 0
   for (const sst of run.ssts) n += sstBytes(sst)
+  runBytesOf.set(run, n)
   return n
 }
+
+const runBytesOf = new WeakMap<SortedRun, number>()
 
 /** Every SST the manifest references (L0 then sorted runs). */
 const ssts = (m: Manifest): ReadonlyArray<CompactedSst> => [...m.l0, ...m.compacted.flatMap((r) => r.ssts)]
