@@ -11,7 +11,10 @@
  *   node --conditions=@shale/source packages/bench/src/readpath.ts split --dir /tmp/readpath [--sst-bytes B]
  *     Copies <dir>/after to <dir>/many and fully compacts it into SSTs of at most B bytes (default 1 MiB:
  *     one sorted run of ~100 SSTs), the layout of a database whose runs hold many SSTs.
- *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts merge-recent --dir /tmp/readpath
+ *     Copies <dir>/after to <dir>/two and compacts its L0 SSTs and all its sorted runs but the oldest into one
+ *     run: the large run beside one small one (docs/design/benchmark.md §5.2, "How many sources").
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts read --dir /tmp/readpath --layout after|full|many|two
  *       [--impl <repo root>] [--gets G] [--scans S] [--rows R] [--label L] [--cache-bytes B] [--scan-cache 0|1] [--collect 1]
  *       [--keep-first N]
  *     Opens <dir>/<layout> without a compactor (through the Effect API, as `shale-effect-file` does),
@@ -31,7 +34,7 @@
  *     `Stream.runCollect` first, as W2 did until 2026-12-06: V8 may then move that accumulator's allocation
  *     site to the old generation, which makes every scanned row survive to a full collection
  *     (docs/design/benchmark.md §5.2, "A collected scan's rows in the old generation").
- *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full|many
+ *   node --conditions=@shale/source packages/bench/src/readpath.ts ab --dir /tmp/readpath --layout after|full|many|two
  *       --impl <repo A> --impl2 <repo B> [--rounds R] [read's options]
  *     `read` of two versions in alternating child processes, then each one's medians (see `ab`).
  */
@@ -127,18 +130,45 @@ const build = async (): Promise<void> => {
   console.error(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
 
-/** Copies the database at `from` to `to` and fully compacts the copy (standalone compactor, `settings`). */
-const fullCopy = async (from: string, to: string, settings: typeof W2_SETTINGS): Promise<void> => {
+/**
+ * Copies the database at `from` to `to` and compacts the copy (standalone compactor, `settings`): fully, or
+ * with the spec `request` makes of the copy's manifest.
+ */
+const fullCopy = async (
+  from: string,
+  to: string,
+  settings: typeof W2_SETTINGS,
+  request: (manifest: Core) => unknown = () => "full"
+): Promise<void> => {
   const { core, node } = await importCore(repoRoot)
-  const { Compactor } = core
+  const { Compactor, Shale } = core
   const { Layer, ManagedRuntime } = await import("effect")
   await fs.rm(to, { recursive: true, force: true })
   await fs.cp(from, to, { recursive: true })
+  const admin = await Shale.admin(DB, { store: Shale.stores.local(to) })
+  const latest = await admin.readManifest()
+  await admin.close()
   const layer = Compactor.Compactor.layer({ path: DB, settings }).pipe(Layer.provide(node.LocalObjectStore.layer({ root: to })))
   const runtime = ManagedRuntime.make(layer)
-  await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.submit("full")))
+  await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.submit(request(latest.manifest))))
   await runtime.runPromise(Compactor.Compactor.use((c: Core) => c.awaitIdle))
   await runtime.dispose()
+}
+
+/**
+ * `merge-recent`: `<dir>/after` as `<dir>/two`, its L0 SSTs and every sorted run but the oldest compacted
+ * into one run: the large run and one small one, the fewest sources a layout short of a full compaction has.
+ */
+const mergeRecent = async (): Promise<void> => {
+  const dir = arg("dir")
+  await fullCopy(path.join(dir, "after"), path.join(dir, "two"), W2_SETTINGS, (manifest) => {
+    const runs: Array<number> = manifest.compacted.map((run: Core) => run.id)
+    const recent = runs.slice(0, -1)
+    return {
+      sources: [...manifest.l0.map((sst: Core) => ({ kind: "l0", id: sst.id })), ...recent.map((id) => ({ kind: "sr", id }))],
+      destination: Math.min(...recent)
+    }
+  })
 }
 
 /** `split`: `<dir>/after` fully compacted into SSTs of at most `--sst-bytes` (default 1 MiB) as `<dir>/many`. */
@@ -387,4 +417,5 @@ if (mode === "build") await build()
 else if (mode === "read") await read()
 else if (mode === "ab") await ab()
 else if (mode === "split") await split()
-else throw new Error("usage: readpath.ts build|split|read|ab ...")
+else if (mode === "merge-recent") await mergeRecent()
+else throw new Error("usage: readpath.ts build|split|merge-recent|read|ab ...")
