@@ -125,7 +125,7 @@ const build = async (): Promise<void> => {
     await new Promise((r) => setTimeout(r, 100))
   }
   await db.close()
-  await fullCopy(after, full, W2_SETTINGS)
+  await compactedCopy(after, full, W2_SETTINGS)
   await fs.writeFile(path.join(dir, "model.json"), JSON.stringify({ n }))
   console.error(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 }
@@ -134,7 +134,7 @@ const build = async (): Promise<void> => {
  * Copies the database at `from` to `to` and compacts the copy (standalone compactor, `settings`): fully, or
  * with the spec `request` makes of the copy's manifest.
  */
-const fullCopy = async (
+const compactedCopy = async (
   from: string,
   to: string,
   settings: typeof W2_SETTINGS,
@@ -161,9 +161,10 @@ const fullCopy = async (
  */
 const mergeRecent = async (): Promise<void> => {
   const dir = arg("dir")
-  await fullCopy(path.join(dir, "after"), path.join(dir, "two"), W2_SETTINGS, (manifest) => {
+  await compactedCopy(path.join(dir, "after"), path.join(dir, "two"), W2_SETTINGS, (manifest) => {
     const runs: Array<number> = manifest.compacted.map((run: Core) => run.id)
     const recent = runs.slice(0, -1)
+    if (recent.length === 0) throw new Error("merge-recent: the after layout holds one sorted run, nothing to merge")
     return {
       sources: [...manifest.l0.map((sst: Core) => ({ kind: "l0", id: sst.id })), ...recent.map((id) => ({ kind: "sr", id }))],
       destination: Math.min(...recent)
@@ -175,7 +176,7 @@ const mergeRecent = async (): Promise<void> => {
 const split = async (): Promise<void> => {
   const dir = arg("dir")
   const maxSstSizeBytes = Number(arg("sst-bytes", String(1024 * 1024)))
-  await fullCopy(path.join(dir, "after"), path.join(dir, "many"), {
+  await compactedCopy(path.join(dir, "after"), path.join(dir, "many"), {
     ...W2_SETTINGS,
     compactor: { ...W2_SETTINGS.compactor, maxSstSizeBytes }
   })
