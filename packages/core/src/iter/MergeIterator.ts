@@ -205,15 +205,11 @@ const huffmanChildren = (weights: ReadonlyArray<number>): Int32Array => {
   let l = 0 // the next leaf (in `leaves`)
   let m = k - 1 // the lightest node made and not yet joined; none while m === j (j: the node being made)
   for (let j = k - 1; j >= 1; j--) {
-    let a: number
-    if (l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!)) a = k + leaves[l++]!
-    else a = m--
-    let b: number
-    if (l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!)) b = k + leaves[l++]!
-    else b = m--
-    children[2 * j] = a
-    children[2 * j + 1] = b
-    weightOf[j] = weightOf[a]! + weightOf[b]!
+    // Node j's two children: each the lighter of the next leaf and the lightest node not yet joined.
+    for (let c = 2 * j; c <= 2 * j + 1; c++) {
+      children[c] = l < k && (m === j || weightOf[k + leaves[l]!]! <= weightOf[m]!) ? k + leaves[l++]! : m--
+    }
+    weightOf[j] = weightOf[children[2 * j]!]! + weightOf[children[2 * j + 1]!]!
   }
   return children
 }
