@@ -30,6 +30,8 @@ export const USAGE = `usage: npm run bench -- [options]
                      (default: min age + 2 intervals; > 900 lets the compactor's 15-minute checkpoints expire)
   --pace OPS         W2: the load writes at most OPS operations per second, in both engines (default:
                      each as fast as it goes), to compare compactors under the same stream of writes
+  --scan-rows N      W2: rows per timed scan (default 100, the length the compaction issue's 80 % scan
+                     target is judged on; longer scans spread the cost of opening each source)
   --shale-settings J W3: JSON over Shale's default settings in every Shale opening (e.g. read-ahead)
   --out FILE         also write the results as JSON to FILE
   --list             list the implementations and exit
@@ -47,6 +49,7 @@ export interface Options {
     readonly gcMinAge?: string
     readonly gcHold?: string
     readonly pace?: string
+    readonly scanRows?: string
     readonly shaleSettings?: string
     readonly polls?: string
   }
@@ -93,6 +96,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
       "gc-min-age": { type: "string" },
       "gc-hold": { type: "string" },
       pace: { type: "string" },
+      "scan-rows": { type: "string" },
       "shale-settings": { type: "string" },
       polls: { type: "string" },
       out: { type: "string" },
@@ -124,6 +128,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options | undefined =
       ...(values["gc-min-age"] === undefined ? {} : { gcMinAge: values["gc-min-age"] }),
       ...(values["gc-hold"] === undefined ? {} : { gcHold: values["gc-hold"] }),
       ...(values.pace === undefined ? {} : { pace: values.pace }),
+      ...(values["scan-rows"] === undefined ? {} : { scanRows: values["scan-rows"] }),
       ...(values["shale-settings"] === undefined ? {} : { shaleSettings: values["shale-settings"] }),
       ...(values.polls === undefined ? {} : { polls: values.polls })
     },

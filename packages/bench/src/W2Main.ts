@@ -40,6 +40,8 @@ export interface W2Options {
   readonly gcHoldMs: number | undefined
   /** `--pace`: the load's writes per second, the same for every engine (W2Sizes.paceOpsPerSec). */
   readonly paceOpsPerSec: number | undefined
+  /** `--scan-rows`: rows per timed scan (default W2_FULL's). */
+  readonly scanRows: number | undefined
 }
 
 /** One implementation with the collector on or off: what runs, and what its column is called. */
@@ -175,7 +177,7 @@ export const describeW2 = (s: W2Sizes): string => {
     s.overwriteShare * 100
   } % and delete ${s.deleteShare * 100} %); l0SstSizeBytes ${W2_SETTINGS.l0SstSizeBytes / 1048576} MiB, l0MaxSsts ${W2_SETTINGS.l0MaxSsts}, compactor poll ${c.pollIntervalMs} ms, ${c.minCompactionSources}-${c.maxCompactionSources} sources, ≤ ${c.maxConcurrentCompactions} at once; ${
     formatInt(s.gets)
-  } gets, ${formatInt(s.scans)} scans of ${s.scanRows} rows${
+  } gets, ${formatInt(s.scans)} scans of ${formatInt(s.scanRows)} rows${
     s.paceOpsPerSec === undefined ? "" : `; the load paced at ${formatInt(s.paceOpsPerSec)} writes/s`
   }`
 }
@@ -254,14 +256,15 @@ const reportSections = (
   heading: string,
   reports: ReturnType<typeof summarizeW2>[],
   ratioRows: ReturnType<typeof w2Ratios>,
-  gc: W2Options["gc"]
+  gc: W2Options["gc"],
+  scanRows: number
 ): Array<string> => {
   const sections: Array<string> = []
   const table = w2Table(reports)
   if (table !== "") sections.push(`${heading}\n\n${table}`)
   const ratio = w2RatioTable(ratioRows)
   if (ratio !== "") sections.push(`Shale / SlateDB (above 1: Shale is faster; peak RSS: below 1 means Shale is lower)\n\n${ratio}`)
-  const targets = w2TargetTable(reports)
+  const targets = w2TargetTable(reports, scanRows)
   if (targets !== "") sections.push(`Targets (✓ met, ✗ missed)\n\n${targets}`)
   sections.push(...gcSections(reports, gc))
   const notes = [
@@ -278,7 +281,8 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   const sizes: W2Sizes = {
     ...base,
     ...(options.n === undefined ? {} : { n: options.n }),
-    ...(options.paceOpsPerSec === undefined ? {} : { paceOpsPerSec: options.paceOpsPerSec })
+    ...(options.paceOpsPerSec === undefined ? {} : { paceOpsPerSec: options.paceOpsPerSec }),
+    ...(options.scanRows === undefined ? {} : { scanRows: options.scanRows })
   }
   const repeat = options.repeat ?? 1
   const selection = selectImplementations(W2_IMPLEMENTATIONS, GROUPS, options.only, "W2")
@@ -310,7 +314,7 @@ export const runW2 = async (options: W2Options, control: W2Control): Promise<num
   const heading = `W2 on ${date.toISOString().slice(0, 10)}, ${machineLine()}, load average ${loadAtStart.join(" ")} at the start, ${
     loadAtEnd.join(" ")
   } at the end. ${describeW2(sizes)}; ${describeGc(options.gc, options.gcSchedule, options.gcHoldMs)}. Median of ${repeat} run(s), each on a fresh local directory in its own process.`
-  const sections = reportSections(heading, reports, ratioRows, options.gc)
+  const sections = reportSections(heading, reports, ratioRows, options.gc, sizes.scanRows)
   const totalMs = performance.now() - started
   console.log(`\n${sections.join("\n\n")}\n\nTotal time ${seconds(totalMs)}.`)
 

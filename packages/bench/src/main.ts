@@ -316,7 +316,8 @@ const runW2 = async (options: Options): Promise<number> => {
       gc,
       gcSchedule,
       gcHoldMs: options.given.gcHold === undefined ? undefined : secondsOption("gc-hold", options.given.gcHold, 0, 0) * 1000,
-      paceOpsPerSec: options.given.pace === undefined ? undefined : positiveInt("pace", options.given.pace, 1)
+      paceOpsPerSec: options.given.pace === undefined ? undefined : positiveInt("pace", options.given.pace, 1),
+      scanRows: options.given.scanRows === undefined ? undefined : positiveInt("scan-rows", options.given.scanRows, 1)
     },
     {
       onChild: (kill) => {
